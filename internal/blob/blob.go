@@ -1,0 +1,90 @@
+// Package blob stores large results in a content-addressed directory: each
+// blob lives in a file named by the SHA-256 of its content, so writing the
+// same content twice is free and a reference never dangles after a crash.
+package blob
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const refPrefix = "sha256:"
+
+// Store is a directory of blobs. The zero value is not usable; use Open.
+// A Store is safe for concurrent use by goroutines and processes.
+type Store struct {
+	dir string
+}
+
+// Open returns a blob store rooted at dir, creating it if needed.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("blob: create %s: %w", dir, err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir returns the root directory of the store.
+func (s *Store) Dir() string { return s.dir }
+
+// Put stores data durably (written, synced and renamed into place) and
+// returns its reference, "sha256:<hex>".
+func (s *Store) Put(data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	h := hex.EncodeToString(sum[:])
+	path := s.path(h)
+	if _, err := os.Stat(path); err == nil {
+		return refPrefix + h, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	return refPrefix + h, nil
+}
+
+// Get returns the content of a reference returned by Put.
+func (s *Store) Get(ref string) ([]byte, error) {
+	h, ok := strings.CutPrefix(ref, refPrefix)
+	if !ok || len(h) != 64 {
+		return nil, fmt.Errorf("blob: invalid reference %q", ref)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return nil, fmt.Errorf("blob: invalid reference %q", ref)
+	}
+	data, err := os.ReadFile(s.path(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("blob: %s is missing from %s", ref, s.dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob: get: %w", err)
+	}
+	return data, nil
+}
+
+func (s *Store) path(h string) string {
+	return filepath.Join(s.dir, "sha256", h[:2], h[2:])
+}

@@ -1,0 +1,541 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// runsTextResultMax bounds how much of a result or parameter value `runs
+// show` prints in text form; --json always prints everything.
+const runsTextResultMax = 4000
+
+// runsNoteMax bounds the NOTE column of the task-run table.
+const runsNoteMax = 80
+
+// RunsCommand returns `runs`: list, inspect and read the logs of flow runs
+// stored in the database chosen by --db.
+func RunsCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "Inspect flow runs: list, show, logs",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return Usagef("unknown command %q for %q; see: %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(runsListCommand(env), runsShowCommand(env), runsLogsCommand(env))
+	return cmd
+}
+
+// runsExactArgs is cobra.ExactArgs returning a UsageError.
+func runsExactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return Usagef("%s takes %s, got %d arguments; usage: %s", cmd.CommandPath(), what, len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// runsOpen opens the store and the blob store beside it; the caller closes
+// the store. The backend's errors already name the file.
+func runsOpen(ctx context.Context, env *Env) (store.Store, *blob.Store, error) {
+	return env.OpenStore(ctx)
+}
+
+// runsGet returns a run, mapping an unknown id to a UsageError.
+func runsGet(ctx context.Context, st store.Store, id string) (store.Run, error) {
+	run, err := st.RunGet(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return run, Usagef("unknown run id %q; list runs with: baton runs list", id)
+	}
+	if err != nil {
+		return run, fmt.Errorf("read run %s: %w", id, err)
+	}
+	return run, nil
+}
+
+// runsReconcile marks a run whose owning process on this host is gone as
+// CRASHED. A failure to do so is only a warning: the command still shows
+// what the store holds.
+func runsReconcile(ctx context.Context, env *Env, st store.Store, run store.Run) store.Run {
+	switch run.State {
+	case store.RunRunning, store.RunPending, store.RunCancelling:
+	default:
+		return run
+	}
+	updated, err := engine.Reconcile(ctx, st, run)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "baton: warning: check whether run %s is still executing: %v\n", run.ID, err)
+		return run
+	}
+	return updated
+}
+
+// parseRunState validates a --state value, case-insensitively.
+func parseRunState(s string) (store.RunState, error) {
+	up := store.RunState(strings.ToUpper(strings.TrimSpace(s)))
+	for _, st := range store.RunStates {
+		if st == up {
+			return st, nil
+		}
+	}
+	names := make([]string, len(store.RunStates))
+	for i, st := range store.RunStates {
+		names[i] = string(st)
+	}
+	return "", Usagef("invalid --state %q; valid states: %s", s, strings.Join(names, ", "))
+}
+
+func runsListCommand(env *Env) *cobra.Command {
+	var (
+		flow, state string
+		limit       int
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List flow runs, newest first",
+		Long: "List flow runs, newest first. Runs that are RUNNING, PENDING or CANCELLING but whose\n" +
+			"process on this host is gone are marked CRASHED first.",
+		Args: runsExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p := store.RunListParams{Flow: flow, Limit: limit}
+			if state != "" {
+				s, err := parseRunState(state)
+				if err != nil {
+					return err
+				}
+				p.State = s
+			}
+			if limit < 1 {
+				return Usagef("invalid --limit %d: must be at least 1", limit)
+			}
+			st, blobs, err := runsOpen(ctx, env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+
+			if p.State == store.RunCrashed {
+				// Dead RUNNING runs are only recorded as CRASHED once someone
+				// looks at them: look at the active runs first.
+				for _, active := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+					runs, err := st.RunList(ctx, store.RunListParams{Flow: flow, State: active, Limit: 1000})
+					if err != nil {
+						return fmt.Errorf("list runs: %w", err)
+					}
+					for _, r := range runs {
+						runsReconcile(ctx, env, st, r)
+					}
+				}
+			}
+			runs, err := st.RunList(ctx, p)
+			if err != nil {
+				return fmt.Errorf("list runs: %w", err)
+			}
+			shown := runs[:0]
+			for _, r := range runs {
+				r = runsReconcile(ctx, env, st, r)
+				if p.State != "" && r.State != p.State {
+					continue // it changed state (crashed) since the query
+				}
+				shown = append(shown, r)
+			}
+
+			if asJSON {
+				views := make([]RunView, 0, len(shown))
+				for _, r := range shown {
+					v, err := runView(r, blobs)
+					if err != nil {
+						fmt.Fprintf(env.Stderr, "baton: warning: %v\n", err)
+					}
+					views = append(views, v)
+				}
+				return runsWriteJSON(env.Stdout, views)
+			}
+			if len(shown) == 0 {
+				fmt.Fprintln(env.Stdout, "No runs found.")
+				return nil
+			}
+			now := time.Now()
+			tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tATTEMPT\tCREATED\tDURATION")
+			for _, r := range shown {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, runsOneLine(r.Flow), r.State, r.Attempt,
+					runsTime(r.CreatedAt), runsDuration(r.StartedAt, r.EndedAt, now))
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&flow, "flow", "", "only runs of this flow")
+	f.StringVar(&state, "state", "", "only runs in this state (e.g. RUNNING, FAILED, CRASHED)")
+	f.IntVar(&limit, "limit", 50, "show at most this many runs")
+	f.BoolVar(&asJSON, "json", false, "print a JSON array of run objects")
+	return cmd
+}
+
+func runsShowCommand(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show RUN_ID",
+		Short: "Show a run with its task runs and history",
+		Args:  runsExactArgs(1, "one RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, blobs, err := runsOpen(ctx, env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			run, err := runsGet(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			run = runsReconcile(ctx, env, st, run)
+			trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
+			if err != nil {
+				return fmt.Errorf("read task runs of %s: %w", run.ID, err)
+			}
+			evs, err := st.EventList(ctx, run.ID)
+			if err != nil {
+				return fmt.Errorf("read events of %s: %w", run.ID, err)
+			}
+			d, err := runDetailView(run, trs, evs, blobs)
+			if err != nil {
+				for _, line := range strings.Split(err.Error(), "\n") {
+					fmt.Fprintf(env.Stderr, "baton: warning: %s\n", line)
+				}
+			}
+			if asJSON {
+				return runsWriteJSON(env.Stdout, d)
+			}
+			return runsShowText(env.Stdout, d, time.Now())
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run, its task_runs and events as one JSON object")
+	return cmd
+}
+
+// runsShowText prints the text form of `runs show`.
+func runsShowText(w io.Writer, d RunDetailView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
+	field("Run", d.ID)
+	field("Flow", d.Flow)
+	field("State", d.State)
+	field("Attempt", strconv.Itoa(d.Attempt))
+	if d.ParentRunID != "" {
+		parent := d.ParentRunID
+		if d.ParentStepKey != "" {
+			parent += " (step " + d.ParentStepKey + ")"
+		}
+		field("Parent run", parent)
+	}
+	field("Created", runsTime(d.CreatedAt))
+	started, ended := runsDeref(d.StartedAt), runsDeref(d.EndedAt)
+	if !started.IsZero() {
+		field("Started", runsTime(started))
+	}
+	if !ended.IsZero() {
+		field("Ended", runsTime(ended)+"  (took "+runsDuration(started, ended, now)+")")
+	} else if !started.IsZero() {
+		field("Running for", runsDuration(started, ended, now))
+	}
+	field("Parameters", runsValue(d.Parameters))
+	if d.Error != nil {
+		msg := runsOneLine(d.Error.Message)
+		var tags []string
+		if d.Error.Kind != "" {
+			tags = append(tags, d.Error.Kind)
+		}
+		if d.Error.Type != "" {
+			tags = append(tags, d.Error.Type)
+		}
+		if len(tags) > 0 {
+			msg += "  [" + strings.Join(tags, ", ") + "]"
+		}
+		field("Error", msg)
+		for _, c := range d.Error.Chain {
+			if c != d.Error.Message {
+				field("  caused by", runsOneLine(c))
+			}
+		}
+	} else if d.Result != nil || d.State == string(store.RunCompleted) {
+		field("Result", runsValue(d.Result))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	if len(d.TaskRuns) == 0 {
+		fmt.Fprintln(w, "Task runs: none")
+	} else {
+		fmt.Fprintln(w, "Task runs:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
+		for _, t := range d.TaskRuns {
+			st, en := runsDeref(t.StartedAt), runsDeref(t.EndedAt)
+			startedText := "-"
+			if !st.IsZero() {
+				startedText = runsTime(st)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", runsOneLine(t.Key), runsOneLine(t.Task), t.State, t.Attempts,
+				startedText, runsDuration(st, en, now), runsTaskNote(t))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(w)
+	if len(d.Events) == 0 {
+		fmt.Fprintln(w, "Events: none")
+		return nil
+	}
+	fmt.Fprintln(w, "Events:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range d.Events {
+		from := e.From
+		if from == "" {
+			from = "-"
+		}
+		subject := "run"
+		if e.TaskKey != "" {
+			subject = "[" + runsOneLine(e.TaskKey) + "]"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\t%s\n", runsTimeMillis(e.At), subject, from, e.To,
+			runsOneLine(e.Cause), runsOneLine(e.Message))
+	}
+	return tw.Flush()
+}
+
+// runsTaskNote is the NOTE column: where a cached result came from, the
+// child run of a subflow step, and the error.
+func runsTaskNote(t TaskRunView) string {
+	var parts []string
+	if t.CachedFrom != "" || t.CachedFromRun != "" {
+		switch {
+		case t.CachedFromRun != "" && t.CachedFrom != "":
+			parts = append(parts, "cached from run "+t.CachedFromRun+" (task run "+t.CachedFrom+")")
+		case t.CachedFromRun != "":
+			parts = append(parts, "cached from run "+t.CachedFromRun)
+		default:
+			parts = append(parts, "cached from task run "+t.CachedFrom)
+		}
+	}
+	if t.ChildRunID != "" {
+		parts = append(parts, "child run "+t.ChildRunID)
+	}
+	if t.Error != nil {
+		parts = append(parts, t.Error.Message)
+	}
+	return runsTruncate(runsOneLine(strings.Join(parts, "; ")), runsNoteMax)
+}
+
+func runsLogsCommand(env *Env) *cobra.Command {
+	var taskKey string
+	cmd := &cobra.Command{
+		Use:   "logs RUN_ID",
+		Short: "Print the logs of a run",
+		Long:  "Print the logs of a run, one line each: TIME LEVEL [KEY] message key=value ...",
+		Args:  runsExactArgs(1, "one RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, _, err := runsOpen(ctx, env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			run, err := runsGet(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			logs, err := st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: taskKey})
+			if err != nil {
+				return fmt.Errorf("read logs of %s: %w", run.ID, err)
+			}
+			if len(logs) == 0 && taskKey != "" {
+				trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, Key: taskKey})
+				if err != nil {
+					return fmt.Errorf("read task runs of %s: %w", run.ID, err)
+				}
+				if len(trs) == 0 {
+					return Usagef("run %s has no task with key %q; see the keys with: baton runs show %s", run.ID, taskKey, run.ID)
+				}
+			}
+			bw := &bytes.Buffer{}
+			for _, l := range logs {
+				bw.Reset()
+				bw.WriteString(runsTimeMillis(l.At))
+				fmt.Fprintf(bw, " %-5s ", strings.ToUpper(l.Level))
+				if l.TaskKey != "" {
+					bw.WriteString("[" + l.TaskKey + "] ")
+				}
+				bw.WriteString(l.Message)
+				runsAttrs(bw, l.Attrs)
+				bw.WriteByte('\n')
+				if _, err := env.Stdout.Write(bw.Bytes()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&taskKey, "task", "", "only the logs of the task run with this step key")
+	return cmd
+}
+
+// runsAttrs appends " key=value" for each attribute of a JSON object, sorted
+// by key. Strings are printed bare when they need no quoting; other values
+// as compact JSON. Attributes that are not a JSON object are printed as is.
+func runsAttrs(b *bytes.Buffer, attrs json.RawMessage) {
+	if len(bytes.TrimSpace(attrs)) == 0 || string(bytes.TrimSpace(attrs)) == "null" {
+		return
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(attrs, &m); err != nil {
+		b.WriteString(" attrs=")
+		b.Write(attrs)
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteByte(' ')
+		b.WriteString(k)
+		b.WriteByte('=')
+		v := m[k]
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			if s == "" || strings.ContainsAny(s, " \t\n\r\"=") || !utf8.ValidString(s) || !strconv.CanBackquote(s) {
+				b.WriteString(strconv.Quote(s))
+			} else {
+				b.WriteString(s)
+			}
+			continue
+		}
+		var c bytes.Buffer
+		if json.Compact(&c, v) == nil {
+			b.Write(c.Bytes())
+		} else {
+			b.Write(v)
+		}
+	}
+}
+
+// runsWriteJSON prints v as indented JSON.
+func runsWriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// runsTime formats t in local time, second precision; "-" for zero.
+func runsTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// runsTimeMillis formats t in local time, millisecond precision.
+func runsTimeMillis(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05.000")
+}
+
+func runsDeref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// runsDuration is end-start, or now-start while still running; "-" before
+// the start.
+func runsDuration(start, end, now time.Time) string {
+	if start.IsZero() {
+		return "-"
+	}
+	running := end.IsZero()
+	if running {
+		end = now
+	}
+	d := end.Sub(start)
+	if d < 0 {
+		d = 0
+	}
+	var s string
+	switch {
+	case d < time.Second:
+		s = d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		s = d.Round(100 * time.Millisecond).String()
+	default:
+		s = d.Round(time.Second).String()
+	}
+	if running {
+		s += "+"
+	}
+	return s
+}
+
+// runsValue prints a JSON value compactly for the text view, shortened when
+// very long.
+func runsValue(m json.RawMessage) string {
+	if len(m) == 0 {
+		return "null"
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, m); err != nil {
+		return runsTruncate(runsOneLine(string(m)), runsTextResultMax)
+	}
+	s := c.String()
+	if len(s) > runsTextResultMax {
+		return runsTruncate(s, runsTextResultMax) + fmt.Sprintf(" (%d bytes; see --json for all of it)", len(s))
+	}
+	return s
+}
+
+// runsOneLine replaces line breaks and tabs, which would break the tables.
+func runsOneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
+}
+
+// runsTruncate shortens s to at most max runes, ending with "…" when cut.
+func runsTruncate(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}

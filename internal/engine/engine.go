@@ -1,0 +1,452 @@
+// Package engine executes flows durably: it assigns step keys, replays
+// completed steps from the journal, runs tasks with retries, timeouts and
+// caching, and records every state change through a group-commit writer.
+//
+// The engine is untyped: values cross it as `any` plus their JSON encoding.
+// The public SDK (package baton) wraps it with generic types.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Clock tells the time. Engine logic reads time only through it.
+type Clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// BlobThreshold is the encoded size above which results go to the blob store.
+const BlobThreshold = 64 << 10
+
+// Config configures an Engine.
+type Config struct {
+	// Store records everything. Required.
+	Store store.Store
+	// Blobs holds results larger than BlobThreshold. Required.
+	Blobs *blob.Store
+	// LogOutput receives a text copy of every user log record. Default os.Stderr;
+	// io.Discard silences it.
+	LogOutput io.Writer
+	// Clock defaults to the system clock.
+	Clock Clock
+	// MaxConcurrency bounds the task runs a flow run executes at once when
+	// the flow sets no bound of its own. Default 64.
+	MaxConcurrency int
+	// LazyFlush is how long a write that nobody waits for (a task starting, a
+	// log line) may wait for a commit. Default 20ms.
+	LazyFlush time.Duration
+	// OnRunStart, when set, is called as each top-level run (not a subflow)
+	// starts or resumes, before the flow function runs.
+	OnRunStart func(store.Run)
+	// AbandonGrace is how long a failed or cancelled flow run waits for its
+	// in-flight tasks to return before recording them as abandoned. Default 2s.
+	AbandonGrace time.Duration
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.LogOutput == nil {
+		c.LogOutput = os.Stderr
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.MaxConcurrency <= 0 {
+		c.MaxConcurrency = 64
+	}
+	if c.LazyFlush <= 0 {
+		c.LazyFlush = 20 * time.Millisecond
+	}
+	if c.AbandonGrace <= 0 {
+		c.AbandonGrace = 2 * time.Second
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Store == nil {
+		return errors.New("engine: Config.Store is required")
+	}
+	if c.Blobs == nil {
+		return errors.New("engine: Config.Blobs is required")
+	}
+	return nil
+}
+
+// TaskPolicy is how a task runs: retries, timeout and caching.
+type TaskPolicy struct {
+	Retries    int           // extra attempts after the first
+	RetryDelay time.Duration // delay before the first retry
+	Backoff    float64       // delay multiplier per further retry; <=1 means constant
+	MaxDelay   time.Duration // cap on the delay; 0 means none
+	Jitter     float64       // random spread as a fraction of the delay, 0..1
+	RetryIf    func(error) bool
+	Timeout    time.Duration // per attempt; 0 means none
+	Cache      *CachePolicy
+}
+
+// Delay returns the wait before attempt number next (2 for the first retry).
+func (p TaskPolicy) Delay(next int) time.Duration {
+	d := float64(p.RetryDelay)
+	if p.Backoff > 1 {
+		d *= math.Pow(p.Backoff, float64(next-2))
+	}
+	if p.MaxDelay > 0 && d > float64(p.MaxDelay) {
+		d = float64(p.MaxDelay)
+	}
+	if p.Jitter > 0 {
+		d += d * p.Jitter * (2*rand.Float64() - 1)
+	}
+	if d < 0 {
+		d = 0
+	}
+	return time.Duration(d)
+}
+
+func (p TaskPolicy) shouldRetry(err error, attempt int) bool {
+	if attempt > p.Retries {
+		return false
+	}
+	var pe *PermanentError
+	if errors.As(err, &pe) || errors.Is(err, ErrNonDeterministic) {
+		return false
+	}
+	if p.RetryIf != nil && !p.RetryIf(err) {
+		return false
+	}
+	return true
+}
+
+// CachePolicy makes a task reuse results across runs.
+type CachePolicy struct {
+	// Key computes the cache key from the typed input; nil uses the input hash.
+	Key func(input any) (string, error)
+	// Expiry is how long an entry is valid; 0 means forever.
+	Expiry time.Duration
+	// Version is mixed into the key: change it to invalidate old entries.
+	Version string
+}
+
+// TaskDef describes a task to the engine.
+type TaskDef struct {
+	Name   string
+	Policy TaskPolicy
+	// InputType is the Go type of the input (for validation of CLI input).
+	InputType reflect.Type
+	// Invoke decodes a JSON input and runs the task function; the CLI's task
+	// command and tests use it.
+	Invoke func(ctx context.Context, input json.RawMessage) (any, error)
+}
+
+// FlowDef describes a flow to the engine.
+type FlowDef struct {
+	Name string
+	// Body decodes the parameters and runs the flow function.
+	Body func(fc *FlowCtx, params json.RawMessage) (any, error)
+	// ParamsType is the Go type of the parameters (for validation and schema).
+	ParamsType reflect.Type
+	// Defaults is the JSON of the default parameters.
+	Defaults       json.RawMessage
+	Timeout        time.Duration // whole run, per attempt; 0 means none
+	Retries        int           // automatic new attempts after a failure
+	RetryDelay     time.Duration
+	MaxConcurrency int // 0: Config.MaxConcurrency
+	Description    string
+}
+
+// Engine executes flow runs. It is safe for concurrent use. Close it to flush
+// pending writes.
+type Engine struct {
+	cfg  Config
+	w    *writer
+	self Process
+}
+
+// New returns an engine writing to cfg.Store.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, w: newWriter(cfg.Store, cfg.LazyFlush), self: Self()}, nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() store.Store { return e.cfg.Store }
+
+// Close flushes pending writes. Safe to call twice.
+func (e *Engine) Close() error {
+	e.w.close()
+	return nil
+}
+
+func (e *Engine) now() time.Time { return e.cfg.Clock.Now() }
+
+// NewID returns a new time-ordered unique ID.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Hash returns the hash of an encoded input, used to match journal entries.
+func Hash(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:16])
+}
+
+func (e *Engine) event(runID, trID, key, from, to, cause, msg string) store.Event {
+	return store.Event{RunID: runID, TaskRunID: trID, TaskKey: key, From: from, To: to, Cause: cause, Message: msg, At: e.now()}
+}
+
+// encodeResult marshals v, moving it to the blob store when large.
+func (e *Engine) encodeResult(v any) (json.RawMessage, string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, "", &PermanentError{Err: fmt.Errorf("encode result as JSON: %w", err)}
+	}
+	if len(raw) <= BlobThreshold {
+		return raw, "", nil
+	}
+	ref, err := e.cfg.Blobs.Put(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return nil, ref, nil
+}
+
+// LoadResult returns a recorded result, reading the blob store when needed.
+func (e *Engine) LoadResult(raw json.RawMessage, ref string) (json.RawMessage, error) {
+	if ref == "" {
+		return raw, nil
+	}
+	return e.cfg.Blobs.Get(ref)
+}
+
+// Outcome is the end of a run: the final record and the flow's error.
+type Outcome struct {
+	Run    store.Run
+	Result any   // the flow's return value when COMPLETED (nil on replay-free reads)
+	Err    error // the flow's error when not COMPLETED
+}
+
+// Start creates a run of def with the given (validated) parameters and
+// executes it in this process until it reaches a final state. Cancelling ctx
+// cancels the run, which ends CANCELLED.
+func (e *Engine) Start(ctx context.Context, def *FlowDef, params json.RawMessage) (Outcome, error) {
+	run := e.newRun(def, params, "", "")
+	if err := e.w.sync(write{runs: []store.Run{run}, events: []store.Event{
+		e.event(run.ID, "", "", "", string(store.RunRunning), "user", fmt.Sprintf("started locally by pid %d on %s", e.self.PID, e.self.Host)),
+	}}); err != nil {
+		return Outcome{}, fmt.Errorf("create run: %w", err)
+	}
+	if e.cfg.OnRunStart != nil {
+		e.cfg.OnRunStart(run)
+	}
+	return e.execute(ctx, def, run), nil
+}
+
+func (e *Engine) newRun(def *FlowDef, params json.RawMessage, parent, key string) store.Run {
+	now := e.now()
+	return store.Run{
+		ID: NewID(), Flow: def.Name, State: store.RunRunning, Attempt: 1,
+		ParentRunID: parent, ParentStepKey: key, Parameters: params,
+		CreatedAt: now, UpdatedAt: now, StartedAt: now,
+		OwnerHost: e.self.Host, OwnerPID: e.self.PID, OwnerStart: e.self.Start,
+	}
+}
+
+// Reconcile marks a RUNNING run whose owning process on this host is gone as
+// CRASHED and returns the current record.
+func (e *Engine) Reconcile(ctx context.Context, run store.Run) (store.Run, error) {
+	return Reconcile(ctx, e.cfg.Store, run)
+}
+
+// Reconcile is Engine.Reconcile for callers without an engine (read-only CLI commands).
+func Reconcile(ctx context.Context, st store.Store, run store.Run) (store.Run, error) {
+	if run.State != store.RunRunning && run.State != store.RunCancelling && run.State != store.RunPending {
+		return run, nil
+	}
+	owner := Process{Host: run.OwnerHost, PID: run.OwnerPID, Start: run.OwnerStart}
+	if alive, known := owner.Alive(); alive || !known {
+		return run, nil
+	}
+	updated, err := st.RunTransition(ctx, store.RunTransitionParams{
+		ID: run.ID, From: []store.RunState{run.State},
+		Update: func(r *store.Run) {
+			r.State = store.RunCrashed
+			r.EndedAt = time.Now()
+			r.Error = &store.ErrorInfo{Message: fmt.Sprintf("the process executing the run (pid %d on %s) is gone", run.OwnerPID, run.OwnerHost), Kind: "crashed"}
+		},
+	}, "engine", fmt.Sprintf("owner pid %d on %s is gone", run.OwnerPID, run.OwnerHost))
+	if errors.Is(err, store.ErrConflict) {
+		return st.RunGet(ctx, run.ID)
+	}
+	return updated, err
+}
+
+// Retry starts a new attempt of a FAILED, CANCELLED or CRASHED run (a RUNNING
+// run whose process is gone counts as CRASHED), reusing its completed steps,
+// and executes it in this process. def must be the run's flow.
+func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string) (Outcome, error) {
+	st := e.cfg.Store
+	run, err := st.RunGet(ctx, runID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if run.Flow != def.Name {
+		return Outcome{}, fmt.Errorf("run %s is a run of flow %q, not %q", runID, run.Flow, def.Name)
+	}
+	if run, err = e.Reconcile(ctx, run); err != nil {
+		return Outcome{}, err
+	}
+	run, err = e.reopen(ctx, run, "user", "retry requested")
+	if err != nil {
+		return Outcome{}, err
+	}
+	if e.cfg.OnRunStart != nil {
+		e.cfg.OnRunStart(run)
+	}
+	return e.execute(ctx, def, run), nil
+}
+
+// reopen moves a finished run to RUNNING with the next attempt number.
+func (e *Engine) reopen(ctx context.Context, run store.Run, cause, msg string) (store.Run, error) {
+	next, err := e.cfg.Store.RunTransition(ctx, store.RunTransitionParams{
+		ID:   run.ID,
+		From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
+		Update: func(r *store.Run) {
+			r.State = store.RunRunning
+			r.Attempt++
+			r.Error = nil
+			r.EndedAt = time.Time{}
+			r.OwnerHost, r.OwnerPID, r.OwnerStart = e.self.Host, e.self.PID, e.self.Start
+		},
+	}, cause, msg)
+	if errors.Is(err, store.ErrConflict) {
+		if run.State == store.RunCompleted {
+			return run, fmt.Errorf("run %s already COMPLETED; nothing to retry: %w", run.ID, err)
+		}
+		return run, fmt.Errorf("run %s is %s (pid %d on %s is alive); only FAILED, CANCELLED or CRASHED runs can be retried: %w",
+			run.ID, run.State, run.OwnerPID, run.OwnerHost, ErrRunActive)
+	}
+	return next, err
+}
+
+// execute runs attempts of run (already RUNNING in the store) until it ends.
+func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outcome {
+	for {
+		val, err := e.attempt(ctx, def, run)
+		now := e.now()
+		run.UpdatedAt, run.EndedAt = now, now
+		from := string(run.State)
+		switch {
+		case err == nil:
+			raw, ref, encErr := e.encodeResult(val)
+			if encErr != nil {
+				err = encErr
+				break
+			}
+			run.State, run.Result, run.ResultRef, run.Error = store.RunCompleted, raw, ref, nil
+		case ctx.Err() != nil:
+			run.State, run.Error = store.RunCancelled, ErrorInfo(err)
+		default:
+			run.State, run.Error = store.RunFailed, ErrorInfo(err)
+		}
+		if err != nil && run.State == store.RunCompleted { // result could not be encoded
+			run.State, run.Error = store.RunFailed, ErrorInfo(err)
+		}
+		retry := run.State == store.RunFailed && run.Attempt <= def.Retries && !errors.Is(err, ErrNonDeterministic)
+		msg := fmt.Sprintf("attempt %d", run.Attempt)
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		evs := []store.Event{e.event(run.ID, "", "", from, string(run.State), "engine", msg)}
+		if retry {
+			evs = append(evs, e.event(run.ID, "", "", string(run.State), string(store.RunAwaitingRetry), "policy",
+				fmt.Sprintf("retry %d of %d in %s", run.Attempt, def.Retries, def.RetryDelay)))
+		}
+		if werr := e.w.sync(write{runs: []store.Run{run}, events: evs}); werr != nil {
+			return Outcome{Run: run, Err: fmt.Errorf("record end of run %s: %w", run.ID, werr)}
+		}
+		if !retry {
+			if run.State == store.RunCompleted {
+				return Outcome{Run: run, Result: val}
+			}
+			return Outcome{Run: run, Err: err}
+		}
+		select {
+		case <-time.After(def.RetryDelay):
+		case <-ctx.Done():
+			return Outcome{Run: run, Err: err}
+		}
+		run.State, run.Attempt, run.Error, run.EndedAt = store.RunRunning, run.Attempt+1, nil, time.Time{}
+		run.UpdatedAt = e.now()
+		if werr := e.w.sync(write{runs: []store.Run{run}, events: []store.Event{
+			e.event(run.ID, "", "", string(store.RunAwaitingRetry), string(store.RunRunning), "policy", fmt.Sprintf("attempt %d", run.Attempt)),
+		}}); werr != nil {
+			return Outcome{Run: run, Err: werr}
+		}
+	}
+}
+
+// attempt runs the flow function once with the run's journal.
+func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (any, error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	if def.Timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, def.Timeout, &TimeoutError{What: "flow " + def.Name, Timeout: def.Timeout})
+		defer stop()
+	}
+	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel, inflight: map[*step]struct{}{}}
+	if run.Attempt > 1 {
+		if err := fc.loadJournal(); err != nil {
+			return nil, err
+		}
+	}
+	max := def.MaxConcurrency
+	if max <= 0 {
+		max = e.cfg.MaxConcurrency
+	}
+	fc.pool = newPool(max)
+	defer fc.pool.close()
+
+	val, err := callBody(def, fc, run.Parameters)
+	if err == nil {
+		fc.outstanding.Wait() // submitted work finishes before the run completes
+		return val, nil
+	}
+	if cause := context.Cause(ctx); cause != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		var te *TimeoutError
+		if errors.As(cause, &te) {
+			err = te
+		}
+	}
+	cancel(err)
+	fc.abandon(e.cfg.AbandonGrace)
+	return nil, err
+}
+
+func callBody(def *FlowDef, fc *FlowCtx, params json.RawMessage) (val any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: stack()}
+		}
+	}()
+	return def.Body(fc, params)
+}

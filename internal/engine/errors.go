@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// ErrNonDeterministic is wrapped by NonDeterminismError.
+var ErrNonDeterministic = errors.New("non-deterministic flow")
+
+// ErrRunActive is returned when retrying a run that a live process still executes.
+var ErrRunActive = errors.New("run is still active")
+
+// PermanentError wraps an error that must never be retried.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// TimeoutError reports that a task attempt or a flow run exceeded its timeout.
+type TimeoutError struct {
+	What    string // "task square attempt 2" or "flow sweep"
+	Timeout time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s timed out after %s", e.What, e.Timeout)
+}
+
+// Is makes errors.Is(err, context.DeadlineExceeded) true for timeouts.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// NonDeterminismError reports that a flow called a different step on replay
+// than the journal recorded at the same position.
+type NonDeterminismError struct {
+	Key      string
+	Recorded string // task recorded in the journal
+	Called   string // task the code called now
+}
+
+func (e *NonDeterminismError) Error() string {
+	return fmt.Sprintf("non-deterministic flow: step %q was %q in the journal but the code now calls %q; "+
+		"the flow must call its steps in the same order on every attempt (give the call an explicit key with baton.Key to reorder safely)",
+		e.Key, e.Recorded, e.Called)
+}
+
+// Unwrap makes errors.Is(err, ErrNonDeterministic) true.
+func (e *NonDeterminismError) Unwrap() error { return ErrNonDeterministic }
+
+// TaskError is the error of a step that failed after all its attempts.
+type TaskError struct {
+	Key      string
+	Task     string
+	Attempts int
+	Err      error
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("task %s (step %s) failed after %d attempt(s): %v", e.Task, e.Key, e.Attempts, e.Err)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// PanicError is a recovered panic of user code.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// errorKind classifies err for the recorded ErrorInfo.
+func errorKind(err error) string {
+	var te *TimeoutError
+	var pe *PermanentError
+	var ne *NonDeterminismError
+	var pa *PanicError
+	switch {
+	case errors.As(err, &ne):
+		return "nondeterminism"
+	case errors.As(err, &te):
+		return "timeout"
+	case errors.As(err, &pa):
+		return "panic"
+	case errors.As(err, &pe):
+		return "permanent"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return ""
+}
+
+// ErrorInfo records err: its message, type, kind and the messages along its
+// chain of wrapped errors.
+func ErrorInfo(err error) *store.ErrorInfo {
+	if err == nil {
+		return nil
+	}
+	info := &store.ErrorInfo{Message: err.Error(), Type: reflect.TypeOf(err).String(), Kind: errorKind(err)}
+	seen := 0
+	for e := errors.Unwrap(err); e != nil && seen < 16; e = errors.Unwrap(e) {
+		info.Chain = append(info.Chain, fmt.Sprintf("%s: %s", reflect.TypeOf(e), e.Error()))
+		seen++
+	}
+	var pa *PanicError
+	if errors.As(err, &pa) {
+		info.Chain = append(info.Chain, pa.Stack)
+	}
+	return info
+}

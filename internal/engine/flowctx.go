@@ -1,0 +1,514 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// FlowCtx is the engine side of one attempt of a flow run: it hands out
+// step keys, answers steps from the journal and runs the rest.
+type FlowCtx struct {
+	e       *Engine
+	def     *FlowDef
+	runID   string
+	attempt int
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	pool    *pool
+
+	journal map[string]store.JournalEntry
+	idxTask map[int]string // call index -> task recorded there (derived keys)
+
+	mu       sync.Mutex
+	next     int
+	inflight map[*step]struct{}
+
+	outstanding sync.WaitGroup
+	logger      *slog.Logger
+}
+
+// Context returns the run's context, cancelled when the run is cancelled,
+// times out or fails.
+func (fc *FlowCtx) Context() context.Context { return fc.ctx }
+
+// RunID returns the ID of the flow run.
+func (fc *FlowCtx) RunID() string { return fc.runID }
+
+// Attempt returns the attempt number, starting at 1.
+func (fc *FlowCtx) Attempt() int { return fc.attempt }
+
+// Engine returns the engine executing the run.
+func (fc *FlowCtx) Engine() *Engine { return fc.e }
+
+// Logger returns the logger of the flow run.
+func (fc *FlowCtx) Logger() *slog.Logger {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.logger == nil {
+		fc.logger = fc.e.newLogger(fc.runID, "", "")
+	}
+	return fc.logger
+}
+
+var derivedKey = regexp.MustCompile(`^(.+)/(\d+)(?:\.\d+)?$`)
+
+func (fc *FlowCtx) loadJournal() error {
+	entries, err := fc.e.cfg.Store.JournalList(fc.ctx, fc.runID)
+	if err != nil {
+		return fmt.Errorf("load journal of run %s: %w", fc.runID, err)
+	}
+	fc.journal = make(map[string]store.JournalEntry, len(entries))
+	fc.idxTask = map[int]string{}
+	for _, j := range entries {
+		fc.journal[j.Key] = j
+		if m := derivedKey.FindStringSubmatch(j.Key); m != nil {
+			if i, err := strconv.Atoi(m[2]); err == nil {
+				fc.idxTask[i] = m[1]
+			}
+		}
+	}
+	return nil
+}
+
+// Call is one invocation of a task from flow code.
+type Call struct {
+	Task      *TaskDef
+	Key       string // explicit step key; empty derives one from the call position
+	Input     any    // the typed input (for custom cache keys)
+	InputJSON json.RawMessage
+	// Fn runs the task function on the typed input.
+	Fn func(ctx context.Context) (any, error)
+	// Decode turns a recorded result back into the typed output.
+	Decode func(json.RawMessage) (any, error)
+	// After lists futures that must succeed before the task starts.
+	After []*Future
+}
+
+// reserve returns the next call index.
+func (fc *FlowCtx) reserve() int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	i := fc.next
+	fc.next++
+	return i
+}
+
+// lookup checks a step against the journal. It returns the recorded entry
+// when the step can be reused, or an error when the code diverged.
+func (fc *FlowCtx) lookup(key, name string, index int, hash string) (store.JournalEntry, bool, error) {
+	if fc.journal == nil {
+		return store.JournalEntry{}, false, nil
+	}
+	if index >= 0 {
+		if rec, ok := fc.idxTask[index]; ok && rec != name {
+			return store.JournalEntry{}, false, &NonDeterminismError{Key: key, Recorded: rec, Called: name}
+		}
+	}
+	j, ok := fc.journal[key]
+	if !ok {
+		return j, false, nil
+	}
+	if j.Task != name {
+		return j, false, &NonDeterminismError{Key: key, Recorded: j.Task, Called: name}
+	}
+	return j, j.InputHash == hash, nil
+}
+
+// Submit schedules a task call and returns its future at once.
+func (fc *FlowCtx) Submit(c Call) *Future {
+	idx := fc.reserve()
+	key := c.Key
+	if key == "" {
+		key = c.Task.Name + "/" + strconv.Itoa(idx)
+	}
+	return fc.submit(c, key, idx)
+}
+
+// SubmitMap schedules n calls of one task, one per item, under one call
+// index; mk builds the i-th call.
+func (fc *FlowCtx) SubmitMap(n int, mk func(i int) Call) []*Future {
+	idx := fc.reserve()
+	futs := make([]*Future, n)
+	for i := range n {
+		c := mk(i)
+		var key string
+		if c.Key != "" {
+			key = c.Key + "." + strconv.Itoa(i)
+		} else {
+			key = c.Task.Name + "/" + strconv.Itoa(idx) + "." + strconv.Itoa(i)
+		}
+		futs[i] = fc.submit(c, key, idx)
+	}
+	return futs
+}
+
+func (fc *FlowCtx) submit(c Call, key string, idx int) *Future {
+	hash := Hash(c.InputJSON)
+	if c.Key != "" {
+		idx = -1
+	}
+	j, hit, err := fc.lookup(key, c.Task.Name, idx, hash)
+	if err != nil {
+		fc.cancel(err)
+		return resolvedFuture(key, nil, err)
+	}
+	if hit {
+		raw, err := fc.e.LoadResult(j.Result, j.ResultRef)
+		if err != nil {
+			return resolvedFuture(key, nil, err)
+		}
+		v, err := c.Decode(raw)
+		return resolvedFuture(key, v, err)
+	}
+	s := &step{fc: fc, call: c, key: key, hash: hash, fut: newFuture(key)}
+	fc.outstanding.Add(1)
+	if len(c.After) == 0 {
+		fc.enqueue(s.start)
+		return s.fut
+	}
+	go func() {
+		for _, dep := range c.After {
+			if _, err := dep.Wait(fc.ctx); err != nil {
+				s.finish(nil, fmt.Errorf("upstream step %s did not succeed: %w", dep.Key(), err))
+				return
+			}
+		}
+		fc.enqueue(s.start)
+	}()
+	return s.fut
+}
+
+// enqueue runs job on the pool, or at once (to resolve it as cancelled)
+// when the attempt is over.
+func (fc *FlowCtx) enqueue(job func()) {
+	if !fc.pool.push(job) {
+		go job()
+	}
+}
+
+// abandon waits up to grace for in-flight steps, then records those still
+// running as CANCELLED: their goroutines may still be running, but their
+// results will be ignored.
+func (fc *FlowCtx) abandon(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { fc.outstanding.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(grace):
+	}
+	fc.mu.Lock()
+	steps := make([]*step, 0, len(fc.inflight))
+	for s := range fc.inflight {
+		steps = append(steps, s)
+	}
+	fc.mu.Unlock()
+	for _, s := range steps {
+		s.abandon()
+	}
+}
+
+// step is one task run in progress.
+type step struct {
+	fc   *FlowCtx
+	call Call
+	key  string
+	hash string
+	fut  *Future
+
+	mu        sync.Mutex
+	tr        store.TaskRun
+	finished  bool
+	abandoned bool
+}
+
+func (s *step) track(on bool) {
+	s.fc.mu.Lock()
+	if on {
+		s.fc.inflight[s] = struct{}{}
+	} else {
+		delete(s.fc.inflight, s)
+	}
+	s.fc.mu.Unlock()
+}
+
+// start runs on a pool worker: cache lookup, then the first attempt.
+func (s *step) start() {
+	fc := s.fc
+	if err := fc.ctx.Err(); err != nil {
+		s.finish(nil, context.Cause(fc.ctx))
+		return
+	}
+	now := fc.e.now()
+	s.tr = store.TaskRun{
+		ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, State: store.TaskPending,
+		FlowAttempt: fc.attempt, InputHash: s.hash, Input: s.call.InputJSON, CreatedAt: now,
+	}
+	if s.call.Task.Policy.Cache != nil && s.fromCache() {
+		return
+	}
+	s.track(true)
+	s.attempt()
+}
+
+func (s *step) fromCache() bool {
+	fc := s.fc
+	key, err := cacheKey(s.call, s.hash)
+	if err != nil {
+		s.fail(store.TaskFailed, fmt.Errorf("compute cache key: %w", err))
+		return true
+	}
+	ce, err := fc.e.cfg.Store.CacheGet(fc.ctx, key, fc.e.now())
+	if err != nil {
+		return false // a miss (or an unreadable cache) runs the task
+	}
+	raw, err := fc.e.LoadResult(ce.Result, ce.ResultRef)
+	if err != nil {
+		return false
+	}
+	v, err := s.call.Decode(raw)
+	if err != nil {
+		return false
+	}
+	now := fc.e.now()
+	s.tr.State, s.tr.Result, s.tr.ResultRef = store.TaskCached, ce.Result, ce.ResultRef
+	s.tr.CachedFrom, s.tr.CachedFromRun = ce.TaskRunID, ce.RunID
+	s.tr.StartedAt, s.tr.EndedAt = now, now
+	ev := fc.e.event(fc.runID, s.tr.ID, s.key, "", string(store.TaskCached), "cache", "result reused from run "+ce.RunID)
+	s.commit(write{taskRuns: []store.TaskRun{s.tr}, events: []store.Event{ev}}, v, nil)
+	return true
+}
+
+func cacheKey(c Call, hash string) (string, error) {
+	p := c.Task.Policy.Cache
+	k := hash
+	if p.Key != nil {
+		custom, err := p.Key(c.Input)
+		if err != nil {
+			return "", err
+		}
+		k = "custom:" + custom
+	}
+	return c.Task.Name + "|" + p.Version + "|" + k, nil
+}
+
+// attempt runs one attempt and decides what follows.
+func (s *step) attempt() {
+	fc := s.fc
+	if err := fc.ctx.Err(); err != nil {
+		s.fail(store.TaskCancelled, context.Cause(fc.ctx))
+		return
+	}
+	s.mu.Lock()
+	if s.abandoned {
+		s.mu.Unlock()
+		return
+	}
+	from := s.tr.State
+	s.tr.Attempts++
+	s.tr.State = store.TaskRunning
+	if s.tr.StartedAt.IsZero() {
+		s.tr.StartedAt = fc.e.now()
+	}
+	tr := s.tr
+	s.mu.Unlock()
+	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(store.TaskRunning), "engine", fmt.Sprintf("attempt %d", tr.Attempts)),
+	}}, nil)
+
+	val, err := s.invoke(tr.Attempts)
+	if err == nil {
+		s.complete(val)
+		return
+	}
+	pol := s.call.Task.Policy
+	if fc.ctx.Err() != nil {
+		s.fail(store.TaskCancelled, err)
+		return
+	}
+	if !pol.shouldRetry(err, tr.Attempts) {
+		state := store.TaskFailed
+		var te *TimeoutError
+		if errors.As(err, &te) {
+			state = store.TaskTimedOut
+		}
+		s.fail(state, err)
+		return
+	}
+	delay := pol.Delay(tr.Attempts + 1)
+	s.mu.Lock()
+	if s.abandoned {
+		s.mu.Unlock()
+		return
+	}
+	s.tr.State, s.tr.Error = store.TaskAwaitingRetry, ErrorInfo(err)
+	tr = s.tr
+	s.mu.Unlock()
+	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		fc.e.event(fc.runID, tr.ID, s.key, string(store.TaskRunning), string(store.TaskAwaitingRetry), "policy",
+			fmt.Sprintf("attempt %d failed: %v; retrying in %s", tr.Attempts, err, delay.Round(time.Millisecond))),
+	}}, nil)
+	time.AfterFunc(delay, func() { fc.enqueue(s.attempt) })
+}
+
+func stateStr(s store.TaskState) string {
+	if s == store.TaskPending {
+		return ""
+	}
+	return string(s)
+}
+
+// invoke calls the task function with the attempt's context. With a timeout
+// the function runs on its own goroutine so that the step moves on when the
+// timeout fires even if the function ignores its context; that goroutine is
+// left to finish on its own and its result is dropped.
+func (s *step) invoke(attempt int) (any, error) {
+	fc := s.fc
+	ctx := context.WithValue(fc.ctx, taskCtxKey{}, &taskInfo{fc: fc, trID: s.tr.ID, key: s.key})
+	timeout := s.call.Task.Policy.Timeout
+	if timeout <= 0 {
+		return safeCall(ctx, s.call.Fn)
+	}
+	terr := &TimeoutError{What: fmt.Sprintf("task %s attempt %d", s.call.Task.Name, attempt), Timeout: timeout}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, terr)
+	defer cancel()
+	type result struct {
+		v   any
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := safeCall(ctx, s.call.Fn)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil && context.Cause(ctx) == terr {
+			return nil, terr
+		}
+		return r.v, r.err
+	case <-ctx.Done():
+		if fc.ctx.Err() != nil {
+			return nil, context.Cause(fc.ctx)
+		}
+		return nil, terr
+	}
+}
+
+func safeCall(ctx context.Context, fn func(context.Context) (any, error)) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: stack()}
+		}
+	}()
+	return fn(ctx)
+}
+
+func stack() string {
+	const max = 4096
+	b := debug.Stack()
+	if len(b) > max {
+		b = b[:max]
+	}
+	return string(b)
+}
+
+func (s *step) complete(val any) {
+	fc := s.fc
+	raw, ref, err := fc.e.encodeResult(val)
+	if err != nil {
+		s.fail(store.TaskFailed, err)
+		return
+	}
+	s.mu.Lock()
+	if s.abandoned {
+		s.mu.Unlock()
+		return
+	}
+	now := fc.e.now()
+	s.tr.State, s.tr.Result, s.tr.ResultRef, s.tr.Error, s.tr.EndedAt = store.TaskCompleted, raw, ref, nil, now
+	tr := s.tr
+	s.finished = true
+	s.mu.Unlock()
+	wr := write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		fc.e.event(fc.runID, tr.ID, s.key, string(store.TaskRunning), string(store.TaskCompleted), "engine", ""),
+	}}
+	if p := s.call.Task.Policy.Cache; p != nil {
+		if key, err := cacheKey(s.call, s.hash); err == nil {
+			ce := store.CacheEntry{Key: key, Task: tr.Task, Result: raw, ResultRef: ref, RunID: fc.runID, TaskRunID: tr.ID, CreatedAt: now}
+			if p.Expiry > 0 {
+				ce.ExpiresAt = now.Add(p.Expiry)
+			}
+			wr.cache = []store.CacheEntry{ce}
+		}
+	}
+	s.commit(wr, val, nil)
+}
+
+// fail records a final failure of the step.
+func (s *step) fail(state store.TaskState, err error) {
+	fc := s.fc
+	s.mu.Lock()
+	if s.abandoned || s.finished {
+		s.mu.Unlock()
+		return
+	}
+	s.finished = true
+	from := s.tr.State
+	s.tr.State, s.tr.Error, s.tr.EndedAt = state, ErrorInfo(err), fc.e.now()
+	tr := s.tr
+	s.mu.Unlock()
+	if tr.ID == "" { // never started: nothing to record
+		s.finish(nil, err)
+		return
+	}
+	terr := &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err}
+	s.commit(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(state), "engine", err.Error()),
+	}}, nil, terr)
+}
+
+// commit writes wr and resolves the future once it is durable.
+func (s *step) commit(wr write, v any, err error) {
+	s.fc.e.w.add(wr, func(werr error) {
+		if werr != nil {
+			v, err = nil, fmt.Errorf("record step %s: %w", s.key, werr)
+		}
+		s.finish(v, err)
+	})
+}
+
+func (s *step) finish(v any, err error) {
+	s.track(false)
+	s.fut.resolve(v, err)
+	s.fc.outstanding.Done()
+}
+
+// abandon records a step whose goroutine outlived its flow attempt.
+func (s *step) abandon() {
+	s.mu.Lock()
+	if s.finished || s.abandoned {
+		s.mu.Unlock()
+		return
+	}
+	s.abandoned = true
+	from := s.tr.State
+	fc := s.fc
+	err := errors.New("abandoned: the flow attempt ended while this task was still running; its goroutine may still run but its result is ignored")
+	s.tr.State, s.tr.Error, s.tr.EndedAt = store.TaskCancelled, ErrorInfo(err), fc.e.now()
+	tr := s.tr
+	s.mu.Unlock()
+	s.commit(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(store.TaskCancelled), "engine", err.Error()),
+	}}, nil, &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err})
+}

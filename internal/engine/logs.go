@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+type taskCtxKey struct{}
+
+type taskInfo struct {
+	fc   *FlowCtx
+	trID string
+	key  string
+}
+
+// TaskLogger returns the logger of the task run that ctx belongs to, or
+// false when ctx is not a task's context.
+func TaskLogger(ctx context.Context) (*slog.Logger, bool) {
+	ti, ok := ctx.Value(taskCtxKey{}).(*taskInfo)
+	if !ok {
+		return nil, false
+	}
+	return ti.fc.e.newLogger(ti.fc.runID, ti.trID, ti.key), true
+}
+
+// newLogger returns a logger whose records are stored against the run (and
+// task run, when trID is set) and printed to the engine's LogOutput.
+func (e *Engine) newLogger(runID, trID, key string) *slog.Logger {
+	text := slog.NewTextHandler(e.cfg.LogOutput, &slog.HandlerOptions{Level: slog.LevelDebug})
+	short := runID
+	if len(short) > 8 {
+		short = short[len(short)-8:]
+	}
+	attrs := []slog.Attr{slog.String("run", short)}
+	if key != "" {
+		attrs = append(attrs, slog.String("step", key))
+	}
+	return slog.New(&logHandler{e: e, runID: runID, trID: trID, key: key, text: text.WithAttrs(attrs)})
+}
+
+type logHandler struct {
+	e     *Engine
+	runID string
+	trID  string
+	key   string
+	attrs []slog.Attr
+	group string
+	text  slog.Handler
+}
+
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelDebug }
+
+func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
+	fields := map[string]any{}
+	for _, a := range h.attrs {
+		addAttr(fields, "", a)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		addAttr(fields, h.group, a)
+		return true
+	})
+	var attrs json.RawMessage
+	if len(fields) > 0 {
+		attrs, _ = json.Marshal(fields)
+	}
+	at := r.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	h.e.w.add(write{logs: []store.LogRecord{{
+		RunID: h.runID, TaskRunID: h.trID, TaskKey: h.key, Level: r.Level.String(), Message: r.Message, Attrs: attrs, At: at,
+	}}}, nil)
+	return h.text.Handle(ctx, r)
+}
+
+func addAttr(m map[string]any, prefix string, a slog.Attr) {
+	a.Value = a.Value.Resolve()
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	name := a.Key
+	if prefix != "" {
+		name = prefix + "." + name
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		for _, g := range a.Value.Group() {
+			addAttr(m, name, g)
+		}
+		return
+	}
+	v := a.Value.Any()
+	if err, ok := v.(error); ok {
+		v = err.Error()
+	}
+	m[name] = v
+}
+
+func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append([]slog.Attr(nil), h.attrs...)
+	for _, a := range attrs {
+		if h.group != "" {
+			a.Key = h.group + "." + a.Key
+		}
+		c.attrs = append(c.attrs, a)
+	}
+	c.text = h.text.WithAttrs(attrs)
+	return &c
+}
+
+func (h *logHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	if h.group != "" {
+		name = h.group + "." + name
+	}
+	c.group = name
+	c.text = h.text.WithGroup(name)
+	return &c
+}

@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Subflow runs def as a child flow run of this run, linked to it by the step
+// key, and returns its future. On replay a completed child is reused, and a
+// failed or crashed child is retried as a new attempt of the same child run.
+func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey string, decode func(json.RawMessage) (any, error)) *Future {
+	idx := fc.reserve()
+	key := explicitKey
+	if key == "" {
+		key = def.Name + "/" + strconv.Itoa(idx)
+	} else {
+		idx = -1
+	}
+	hash := Hash(params)
+	j, hit, err := fc.lookup(key, def.Name, idx, hash)
+	if err != nil {
+		fc.cancel(err)
+		return resolvedFuture(key, nil, err)
+	}
+	if hit {
+		raw, err := fc.e.LoadResult(j.Result, j.ResultRef)
+		if err != nil {
+			return resolvedFuture(key, nil, err)
+		}
+		v, err := decode(raw)
+		return resolvedFuture(key, v, err)
+	}
+	s := &step{fc: fc, key: key, hash: hash, fut: newFuture(key), call: Call{Task: &TaskDef{Name: def.Name}}}
+	fc.outstanding.Add(1)
+	go s.runChild(def, params, decode)
+	return s.fut
+}
+
+func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.RawMessage) (any, error)) {
+	fc, e := s.fc, s.fc.e
+	now := e.now()
+	s.tr = store.TaskRun{
+		ID: NewID(), RunID: fc.runID, Key: s.key, Task: def.Name, State: store.TaskPending,
+		FlowAttempt: fc.attempt, InputHash: s.hash, Input: params, CreatedAt: now,
+	}
+	child, done, err := e.childRun(fc.ctx, fc.runID, s.key, def, params, s.hash)
+	if err != nil {
+		s.fail(store.TaskFailed, err)
+		return
+	}
+	s.tr.ChildRunID = child.ID
+	if done { // completed earlier, but the parent crashed before journaling it
+		raw, rerr := e.LoadResult(child.Result, child.ResultRef)
+		var v any
+		if rerr == nil {
+			v, rerr = decode(raw)
+		}
+		if rerr != nil {
+			s.fail(store.TaskFailed, rerr)
+			return
+		}
+		s.completeChild(child, v)
+		return
+	}
+	s.track(true)
+	s.mu.Lock()
+	s.tr.State, s.tr.Attempts, s.tr.StartedAt = store.TaskRunning, 1, now
+	tr := s.tr
+	s.mu.Unlock()
+	e.w.add(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		e.event(fc.runID, tr.ID, s.key, "", string(store.TaskRunning), "engine", "subflow run "+child.ID),
+	}}, nil)
+	out := e.execute(fc.ctx, def, child)
+	switch out.Run.State {
+	case store.RunCompleted:
+		s.completeChild(out.Run, out.Result)
+	case store.RunCancelled:
+		s.fail(store.TaskCancelled, fmt.Errorf("subflow %s (run %s) was cancelled: %w", def.Name, child.ID, out.Err))
+	default:
+		s.fail(store.TaskFailed, fmt.Errorf("subflow %s (run %s) ended %s: %w", def.Name, child.ID, out.Run.State, out.Err))
+	}
+}
+
+func (s *step) completeChild(child store.Run, v any) {
+	fc := s.fc
+	s.mu.Lock()
+	if s.abandoned {
+		s.mu.Unlock()
+		return
+	}
+	from := s.tr.State
+	s.tr.State, s.tr.Result, s.tr.ResultRef, s.tr.EndedAt = store.TaskCompleted, child.Result, child.ResultRef, fc.e.now()
+	if s.tr.StartedAt.IsZero() {
+		s.tr.StartedAt = s.tr.EndedAt
+	}
+	s.finished = true
+	tr := s.tr
+	s.mu.Unlock()
+	s.commit(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
+		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(store.TaskCompleted), "engine", "subflow run "+child.ID),
+	}}, v, nil)
+}
+
+// childRun finds or creates the child run for a subflow step and makes it
+// ready to execute. done reports that the child already COMPLETED.
+func (e *Engine) childRun(ctx context.Context, parentID, key string, def *FlowDef, params json.RawMessage, hash string) (store.Run, bool, error) {
+	existing, err := e.cfg.Store.RunChildGet(ctx, parentID, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return store.Run{}, false, err
+	case existing.Flow == def.Name && Hash(existing.Parameters) == hash:
+		if existing, err = e.Reconcile(ctx, existing); err != nil {
+			return store.Run{}, false, err
+		}
+		if existing.State == store.RunCompleted {
+			return existing, true, nil
+		}
+		run, err := e.reopen(ctx, existing, "engine", "parent run "+parentID+" resumed")
+		return run, false, err
+	}
+	run := e.newRun(def, params, parentID, key)
+	err = e.w.sync(write{runs: []store.Run{run}, events: []store.Event{
+		e.event(run.ID, "", "", "", string(store.RunRunning), "engine", "subflow of run "+parentID+" at step "+key),
+	}})
+	return run, false, err
+}

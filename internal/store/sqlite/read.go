@@ -1,0 +1,278 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+const runSelectCols = `id, flow, state, attempt, parent_run_id, parent_step_key, parameters, result,
+	result_ref, error, created_at, updated_at, started_at, ended_at, owner_host, owner_pid, owner_start`
+
+func scanRun(sc rowScanner) (store.Run, error) {
+	var (
+		r                                     store.Run
+		state                                 string
+		attempt, pid                          int64
+		params, result, errJSON               []byte
+		created, updated, started, ended, own int64
+	)
+	if err := sc.Scan(&r.ID, &r.Flow, &state, &attempt, &r.ParentRunID, &r.ParentStepKey, &params,
+		&result, &r.ResultRef, &errJSON, &created, &updated, &started, &ended, &r.OwnerHost,
+		&pid, &own); err != nil {
+		return store.Run{}, err
+	}
+	var err error
+	if r.Error, err = decError(errJSON); err != nil {
+		return store.Run{}, err
+	}
+	r.State = store.RunState(state)
+	r.Attempt = int(attempt)
+	r.OwnerPID = int(pid)
+	r.OwnerStart = own
+	r.Parameters = decJSON(params)
+	r.Result = decJSON(result)
+	r.CreatedAt, r.UpdatedAt = decTime(created), decTime(updated)
+	r.StartedAt, r.EndedAt = decTime(started), decTime(ended)
+	return r, nil
+}
+
+const taskRunSelectCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
+	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
+	started_at, ended_at`
+
+func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
+	var (
+		t                       store.TaskRun
+		state                   string
+		attempts, flowAttempt   int64
+		input, result, errJSON  []byte
+		created, started, ended int64
+	)
+	if err := sc.Scan(&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &state, &attempts,
+		&flowAttempt, &t.InputHash, &input, &result, &t.ResultRef, &errJSON, &t.CachedFrom,
+		&t.CachedFromRun, &created, &started, &ended); err != nil {
+		return store.TaskRun{}, err
+	}
+	var err error
+	if t.Error, err = decError(errJSON); err != nil {
+		return store.TaskRun{}, err
+	}
+	t.State = store.TaskState(state)
+	t.Attempts = int(attempts)
+	t.FlowAttempt = int(flowAttempt)
+	t.Input = decJSON(input)
+	t.Result = decJSON(result)
+	t.CreatedAt, t.StartedAt, t.EndedAt = decTime(created), decTime(started), decTime(ended)
+	return t, nil
+}
+
+// RunGet returns the run with the given ID or an error wrapping
+// store.ErrNotFound.
+func (s *Store) RunGet(ctx context.Context, id string) (store.Run, error) {
+	r, err := scanRun(s.read.QueryRowContext(ctx, "SELECT "+runSelectCols+" FROM runs WHERE id = ?", id))
+	if err != nil {
+		return store.Run{}, translate(err, "run %s", id)
+	}
+	return r, nil
+}
+
+// RunList returns runs matching p, newest (by CreatedAt) first, at most
+// p.Limit of them (100 when 0).
+func (s *Store) RunList(ctx context.Context, p store.RunListParams) ([]store.Run, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if p.Flow != "" {
+		where = append(where, "flow = ?")
+		args = append(args, p.Flow)
+	}
+	if p.State != "" {
+		where = append(where, "state = ?")
+		args = append(args, string(p.State))
+	}
+	if p.ParentRunID != "" {
+		where = append(where, "parent_run_id = ?")
+		args = append(args, p.ParentRunID)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := "SELECT " + runSelectCols + " FROM runs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+	args = append(args, int64(limit))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, translate(err, "list runs")
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, translate(err, "list runs")
+		}
+		out = append(out, r)
+	}
+	return out, translate(rows.Err(), "list runs")
+}
+
+// RunChildGet returns the subflow run created by the step stepKey of the run
+// parentRunID, or an error wrapping store.ErrNotFound. If several match
+// (which the engine does not do), the newest is returned.
+func (s *Store) RunChildGet(ctx context.Context, parentRunID, stepKey string) (store.Run, error) {
+	r, err := scanRun(s.read.QueryRowContext(ctx, "SELECT "+runSelectCols+
+		" FROM runs WHERE parent_run_id = ? AND parent_step_key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+		parentRunID, stepKey))
+	if err != nil {
+		return store.Run{}, translate(err, "child run of %s at step %q", parentRunID, stepKey)
+	}
+	return r, nil
+}
+
+// TaskRunList returns the task runs of p.RunID (only those of step p.Key
+// when set) ordered by creation time, then insertion order.
+func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]store.TaskRun, error) {
+	q := "SELECT " + taskRunSelectCols + " FROM task_runs WHERE run_id = ?"
+	args := []any{p.RunID}
+	if p.Key != "" {
+		q += " AND key = ?"
+		args = append(args, p.Key)
+	}
+	q += " ORDER BY created_at, rowid"
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, translate(err, "list task runs of %s", p.RunID)
+	}
+	defer rows.Close()
+	var out []store.TaskRun
+	for rows.Next() {
+		t, err := scanTaskRun(rows)
+		if err != nil {
+			return nil, translate(err, "list task runs of %s", p.RunID)
+		}
+		out = append(out, t)
+	}
+	return out, translate(rows.Err(), "list task runs of %s", p.RunID)
+}
+
+// JournalList returns, for each step key of the run, its latest (by
+// CreatedAt, then insertion order) COMPLETED or CACHED task run, ordered by
+// key.
+func (s *Store) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
+	// The rows of one key are adjacent and in ascending order, so the last
+	// row of each key wins.
+	rows, err := s.read.QueryContext(ctx, `SELECT key, task, input_hash, result, result_ref, child_run_id
+		FROM task_runs WHERE run_id = ? AND state IN (?, ?)
+		ORDER BY key, created_at, rowid`, runID, string(store.TaskCompleted), string(store.TaskCached))
+	if err != nil {
+		return nil, translate(err, "journal of run %s", runID)
+	}
+	defer rows.Close()
+	var out []store.JournalEntry
+	var result []byte
+	for rows.Next() {
+		var e store.JournalEntry
+		if err := rows.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID); err != nil {
+			return nil, translate(err, "journal of run %s", runID)
+		}
+		e.Result = decJSON(result)
+		if n := len(out); n > 0 && out[n-1].Key == e.Key {
+			out[n-1] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out, translate(rows.Err(), "journal of run %s", runID)
+}
+
+// EventList returns the events of a run in the order they were written.
+func (s *Store) EventList(ctx context.Context, runID string) ([]store.Event, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, run_id, task_run_id, task_key, from_state,
+		to_state, cause, message, at FROM events WHERE run_id = ? ORDER BY id`, runID)
+	if err != nil {
+		return nil, translate(err, "events of run %s", runID)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var e store.Event
+		var at int64
+		if err := rows.Scan(&e.ID, &e.RunID, &e.TaskRunID, &e.TaskKey, &e.From, &e.To, &e.Cause,
+			&e.Message, &at); err != nil {
+			return nil, translate(err, "events of run %s", runID)
+		}
+		e.At = decTime(at)
+		out = append(out, e)
+	}
+	return out, translate(rows.Err(), "events of run %s", runID)
+}
+
+// LogList returns the logs of p.RunID (only those of step p.TaskKey when set)
+// in the order they were written, at most p.Limit when it is positive.
+func (s *Store) LogList(ctx context.Context, p store.LogListParams) ([]store.LogRecord, error) {
+	q := `SELECT id, run_id, task_run_id, task_key, level, message, attrs, at FROM logs WHERE run_id = ?`
+	args := []any{p.RunID}
+	if p.TaskKey != "" {
+		q += " AND task_key = ?"
+		args = append(args, p.TaskKey)
+	}
+	q += " ORDER BY id"
+	if p.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, int64(p.Limit))
+	}
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, translate(err, "logs of run %s", p.RunID)
+	}
+	defer rows.Close()
+	var out []store.LogRecord
+	for rows.Next() {
+		var l store.LogRecord
+		var attrs []byte
+		var at int64
+		if err := rows.Scan(&l.ID, &l.RunID, &l.TaskRunID, &l.TaskKey, &l.Level, &l.Message, &attrs, &at); err != nil {
+			return nil, translate(err, "logs of run %s", p.RunID)
+		}
+		l.Attrs = decJSON(attrs)
+		l.At = decTime(at)
+		out = append(out, l)
+	}
+	return out, translate(rows.Err(), "logs of run %s", p.RunID)
+}
+
+// CacheGet returns the cache entry for key, or an error wrapping
+// store.ErrNotFound when there is none or it expired at or before now.
+func (s *Store) CacheGet(ctx context.Context, key string, now time.Time) (store.CacheEntry, error) {
+	var (
+		c                  store.CacheEntry
+		result             []byte
+		created, expiresAt int64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT key, task, result, result_ref, run_id, task_run_id,
+		created_at, expires_at FROM cache WHERE key = ?`, key).Scan(&c.Key, &c.Task, &result,
+		&c.ResultRef, &c.RunID, &c.TaskRunID, &created, &expiresAt)
+	if err != nil {
+		return store.CacheEntry{}, translate(err, "cache entry %q", key)
+	}
+	c.Result = decJSON(result)
+	c.CreatedAt, c.ExpiresAt = decTime(created), decTime(expiresAt)
+	if !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(now) {
+		return store.CacheEntry{}, translate(sql.ErrNoRows, "cache entry %q expired at %s", key, c.ExpiresAt.Format(time.RFC3339Nano))
+	}
+	return c, nil
+}

@@ -1,0 +1,880 @@
+// Package storetest is the conformance suite every store.Store backend must
+// pass. A backend's tests call Run with a function opening a fresh, empty
+// store:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { ... })
+//	}
+//
+// Times used by the suite have microsecond precision (what PostgreSQL keeps)
+// and are compared with time.Time.Equal after conversion to UTC; a backend
+// may return times in any location. JSON values must round-trip byte for
+// byte, and a nil json.RawMessage must come back nil while a non-nil one
+// (even "null") must come back non-nil.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Run runs the conformance suite. open must return a new, empty store for
+// each call; the suite closes it (via t.Cleanup) when the subtest ends.
+// Subtests run in parallel.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"BatchWriteEmpty", testBatchWriteEmpty},
+		{"RunUpsertRoundTrip", testRunUpsertRoundTrip},
+		{"RunZeroValues", testRunZeroValues},
+		{"TaskRunUpsertRoundTrip", testTaskRunUpsertRoundTrip},
+		{"RunGetNotFound", testRunGetNotFound},
+		{"RunList", testRunList},
+		{"RunListDefaultLimit", testRunListDefaultLimit},
+		{"RunTransition", testRunTransition},
+		{"RunTransitionConflict", testRunTransitionConflict},
+		{"RunTransitionNotFound", testRunTransitionNotFound},
+		{"RunTransitionConcurrent", testRunTransitionConcurrent},
+		{"RunChildGet", testRunChildGet},
+		{"TaskRunList", testTaskRunList},
+		{"JournalList", testJournalList},
+		{"EventList", testEventList},
+		{"LogList", testLogList},
+		{"Cache", testCache},
+		{"ConcurrentBatchWrite", testConcurrentBatchWrite},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+// base is the suite's reference time, with microsecond precision.
+var base = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// at returns base plus n seconds.
+func at(n int) time.Time { return base.Add(time.Duration(n) * time.Second) }
+
+func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+func write(t *testing.T, s store.Store, b store.Batch) {
+	t.Helper()
+	if err := s.BatchWrite(context.Background(), b); err != nil {
+		t.Fatalf("BatchWrite: %v", err)
+	}
+}
+
+// Normalization makes DeepEqual compare times by instant: every time is
+// converted to UTC (which also drops the monotonic reading).
+
+func normRun(r store.Run) store.Run {
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r.StartedAt, r.EndedAt = r.StartedAt.UTC(), r.EndedAt.UTC()
+	return r
+}
+
+func normTaskRun(tr store.TaskRun) store.TaskRun {
+	tr.CreatedAt, tr.StartedAt, tr.EndedAt = tr.CreatedAt.UTC(), tr.StartedAt.UTC(), tr.EndedAt.UTC()
+	return tr
+}
+
+func normEvent(e store.Event) store.Event       { e.At = e.At.UTC(); return e }
+func normLog(l store.LogRecord) store.LogRecord { l.At = l.At.UTC(); return l }
+func normCache(c store.CacheEntry) store.CacheEntry {
+	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
+	return c
+}
+
+// show formats a record for failure messages, JSON fields as text.
+func show(v any) string {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Struct {
+		return fmt.Sprintf("%+v", v)
+	}
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range rv.NumField() {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		f := rv.Field(i)
+		fmt.Fprintf(&b, "%s:", rv.Type().Field(i).Name)
+		switch x := f.Interface().(type) {
+		case json.RawMessage:
+			if x == nil {
+				b.WriteString("<nil>")
+			} else {
+				fmt.Fprintf(&b, "%q", string(x))
+			}
+		case *store.ErrorInfo:
+			if x == nil {
+				b.WriteString("<nil>")
+			} else {
+				fmt.Fprintf(&b, "&%+v", *x)
+			}
+		case time.Time:
+			if x.IsZero() {
+				b.WriteString("zero")
+			} else {
+				b.WriteString(x.UTC().Format(time.RFC3339Nano))
+			}
+		default:
+			fmt.Fprintf(&b, "%q", fmt.Sprint(x))
+		}
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func checkRun(t *testing.T, what string, got, want store.Run) {
+	t.Helper()
+	if g, w := normRun(got), normRun(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got  %s\n want %s", what, show(g), show(w))
+	}
+}
+
+func checkTaskRun(t *testing.T, what string, got, want store.TaskRun) {
+	t.Helper()
+	if g, w := normTaskRun(got), normTaskRun(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got  %s\n want %s", what, show(g), show(w))
+	}
+}
+
+func runIDs(rs []store.Run) []string {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func taskRunIDs(trs []store.TaskRun) []string {
+	ids := make([]string, len(trs))
+	for i, tr := range trs {
+		ids[i] = tr.ID
+	}
+	return ids
+}
+
+func fullRun() store.Run {
+	return store.Run{
+		ID:            "run-full",
+		Flow:          "etl",
+		State:         store.RunFailed,
+		Attempt:       3,
+		ParentRunID:   "run-parent",
+		ParentStepKey: "sub/1",
+		Parameters:    raw(`{"n":1,"s":"x"}`),
+		Result:        raw(`[1,2,3]`),
+		ResultRef:     "blob:sha256:abc",
+		Error: &store.ErrorInfo{Message: "outer: inner", Type: "*fs.PathError", Kind: "permanent",
+			Chain: []string{"outer: inner", "inner"}},
+		CreatedAt:  at(1),
+		UpdatedAt:  at(2),
+		StartedAt:  at(3),
+		EndedAt:    at(4),
+		OwnerHost:  "host-a",
+		OwnerPID:   4242,
+		OwnerStart: 1700000000123456789,
+	}
+}
+
+func testBatchWriteEmpty(t *testing.T, s store.Store) {
+	write(t, s, store.Batch{})
+}
+
+func testRunUpsertRoundTrip(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	want := fullRun()
+	write(t, s, store.Batch{Runs: []store.Run{want}})
+	got, err := s.RunGet(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("RunGet: %v", err)
+	}
+	checkRun(t, "after insert", got, want)
+
+	// Update the same ID: every field is replaced, including back to zero
+	// values, and a non-nil JSON "null" differs from a nil message.
+	want2 := store.Run{
+		ID:         want.ID,
+		Flow:       "etl2",
+		State:      store.RunRunning,
+		Attempt:    4,
+		Parameters: raw(`null`),
+		CreatedAt:  at(1),
+		UpdatedAt:  at(10),
+	}
+	write(t, s, store.Batch{Runs: []store.Run{want2}})
+	got, err = s.RunGet(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("RunGet after update: %v", err)
+	}
+	checkRun(t, "after update", got, want2)
+	if got.Result != nil || got.Error != nil {
+		t.Errorf("after update: Result %q, Error %v; want nil", got.Result, got.Error)
+	}
+	if got.Parameters == nil {
+		t.Errorf("after update: Parameters is nil, want non-nil null")
+	}
+
+	// Several runs in one batch; the last write of an ID in the batch wins.
+	a, b := store.Run{ID: "a", State: store.RunPending}, store.Run{ID: "b", State: store.RunPending}
+	a2 := a
+	a2.State = store.RunRunning
+	write(t, s, store.Batch{Runs: []store.Run{a, b, a2}})
+	for _, w := range []store.Run{a2, b} {
+		g, err := s.RunGet(ctx, w.ID)
+		if err != nil {
+			t.Fatalf("RunGet %s: %v", w.ID, err)
+		}
+		checkRun(t, "batch of several runs", g, w)
+	}
+}
+
+func testRunZeroValues(t *testing.T, s store.Store) {
+	want := store.Run{ID: "zero"}
+	write(t, s, store.Batch{Runs: []store.Run{want}})
+	got, err := s.RunGet(context.Background(), "zero")
+	if err != nil {
+		t.Fatalf("RunGet: %v", err)
+	}
+	checkRun(t, "zero run", got, want)
+	for name, tm := range map[string]time.Time{"CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt,
+		"StartedAt": got.StartedAt, "EndedAt": got.EndedAt} {
+		if !tm.IsZero() {
+			t.Errorf("%s = %v, want zero time", name, tm)
+		}
+	}
+}
+
+func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	want := store.TaskRun{
+		ID:            "tr-1",
+		RunID:         "run-1",
+		Key:           "fetch/0",
+		Task:          "fetch",
+		ChildRunID:    "child-1",
+		State:         store.TaskFailed,
+		Attempts:      2,
+		FlowAttempt:   1,
+		InputHash:     "sha256:1234",
+		Input:         raw(`{"url":"https://example.com"}`),
+		Result:        raw(`"text"`),
+		ResultRef:     "blob:1",
+		Error:         &store.ErrorInfo{Message: "timeout", Kind: "timeout", Chain: []string{"timeout"}},
+		CachedFrom:    "tr-0",
+		CachedFromRun: "run-0",
+		CreatedAt:     at(1),
+		StartedAt:     at(2),
+		EndedAt:       at(3),
+	}
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{want}})
+	list, err := s.TaskRunList(ctx, store.TaskRunListParams{RunID: "run-1"})
+	if err != nil {
+		t.Fatalf("TaskRunList: %v", err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("TaskRunList: %d rows, want 1", len(list))
+	}
+	checkTaskRun(t, "after insert", list[0], want)
+
+	want2 := store.TaskRun{ID: "tr-1", RunID: "run-1", Key: "fetch/0", Task: "fetch",
+		State: store.TaskCompleted, Attempts: 3, Input: raw(`{}`), CreatedAt: at(1)}
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{want2}})
+	list, err = s.TaskRunList(ctx, store.TaskRunListParams{RunID: "run-1"})
+	if err != nil {
+		t.Fatalf("TaskRunList: %v", err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("TaskRunList after update: %d rows, want 1 (upsert by ID)", len(list))
+	}
+	checkTaskRun(t, "after update", list[0], want2)
+
+	// Many rows in one batch round-trip too (backends may chunk them).
+	var many []store.TaskRun
+	for i := range 300 {
+		many = append(many, store.TaskRun{ID: fmt.Sprintf("m-%03d", i), RunID: "run-m",
+			Key: fmt.Sprintf("k/%d", i), State: store.TaskPending, Attempts: i, CreatedAt: at(i)})
+	}
+	write(t, s, store.Batch{TaskRuns: many})
+	list, err = s.TaskRunList(ctx, store.TaskRunListParams{RunID: "run-m"})
+	if err != nil {
+		t.Fatalf("TaskRunList: %v", err)
+	}
+	if len(list) != len(many) {
+		t.Fatalf("TaskRunList: %d rows, want %d", len(list), len(many))
+	}
+	for i := range many {
+		checkTaskRun(t, "batch row", list[i], many[i])
+	}
+}
+
+func testRunGetNotFound(t *testing.T, s store.Store) {
+	_, err := s.RunGet(context.Background(), "nope")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RunGet missing: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testRunList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	runs := []store.Run{
+		{ID: "r1", Flow: "a", State: store.RunCompleted, CreatedAt: at(1)},
+		{ID: "r2", Flow: "b", State: store.RunRunning, CreatedAt: at(2)},
+		{ID: "r3", Flow: "a", State: store.RunRunning, CreatedAt: at(3)},
+		{ID: "r4", Flow: "a", State: store.RunRunning, CreatedAt: at(4), ParentRunID: "r3", ParentStepKey: "s/1"},
+		{ID: "r5", Flow: "b", State: store.RunFailed, CreatedAt: at(5), ParentRunID: "r3", ParentStepKey: "s/2"},
+	}
+	write(t, s, store.Batch{Runs: runs})
+	for _, tc := range []struct {
+		p    store.RunListParams
+		want []string
+	}{
+		{store.RunListParams{}, []string{"r5", "r4", "r3", "r2", "r1"}},
+		{store.RunListParams{Flow: "a"}, []string{"r4", "r3", "r1"}},
+		{store.RunListParams{State: store.RunRunning}, []string{"r4", "r3", "r2"}},
+		{store.RunListParams{Flow: "a", State: store.RunRunning}, []string{"r4", "r3"}},
+		{store.RunListParams{ParentRunID: "r3"}, []string{"r5", "r4"}},
+		{store.RunListParams{ParentRunID: "r3", Flow: "b"}, []string{"r5"}},
+		{store.RunListParams{Limit: 2}, []string{"r5", "r4"}},
+		{store.RunListParams{Flow: "a", Limit: 1}, []string{"r4"}},
+		{store.RunListParams{Flow: "none"}, []string{}},
+	} {
+		got, err := s.RunList(ctx, tc.p)
+		if err != nil {
+			t.Fatalf("RunList(%+v): %v", tc.p, err)
+		}
+		if ids := runIDs(got); !reflect.DeepEqual(ids, tc.want) {
+			t.Errorf("RunList(%+v) = %v, want %v", tc.p, ids, tc.want)
+		}
+	}
+	got, err := s.RunList(ctx, store.RunListParams{ParentRunID: "r3", Flow: "a"})
+	if err != nil {
+		t.Fatalf("RunList: %v", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("RunList: %d runs, want 1", len(got))
+	}
+	checkRun(t, "listed run", got[0], runs[3])
+}
+
+func testRunListDefaultLimit(t *testing.T, s store.Store) {
+	var runs []store.Run
+	for i := range 105 {
+		runs = append(runs, store.Run{ID: fmt.Sprintf("r%03d", i), Flow: "f", CreatedAt: at(i)})
+	}
+	write(t, s, store.Batch{Runs: runs})
+	got, err := s.RunList(context.Background(), store.RunListParams{})
+	if err != nil {
+		t.Fatalf("RunList: %v", err)
+	}
+	if len(got) != 100 {
+		t.Fatalf("RunList default limit: %d runs, want 100", len(got))
+	}
+	if got[0].ID != "r104" || got[99].ID != "r005" {
+		t.Errorf("RunList: first %s last %s, want r104 and r005", got[0].ID, got[99].ID)
+	}
+}
+
+func testRunTransition(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := fullRun()
+	r.State = store.RunPending
+	write(t, s, store.Batch{Runs: []store.Run{r}})
+
+	before := time.Now()
+	got, err := s.RunTransition(ctx, store.RunTransitionParams{
+		ID:   r.ID,
+		From: []store.RunState{store.RunScheduled, store.RunPending},
+		Update: func(x *store.Run) {
+			x.State = store.RunRunning
+			x.Attempt++
+			x.StartedAt = at(100)
+			x.Error = nil
+		},
+	}, "engine", "starting")
+	if err != nil {
+		t.Fatalf("RunTransition: %v", err)
+	}
+	want := r
+	want.State, want.Attempt, want.StartedAt, want.Error = store.RunRunning, r.Attempt+1, at(100), nil
+	want.UpdatedAt = got.UpdatedAt
+	checkRun(t, "returned run", got, want)
+	if got.UpdatedAt.Before(before.Add(-time.Second)) || got.UpdatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("UpdatedAt = %v, want about now (%v)", got.UpdatedAt, before)
+	}
+	stored, err := s.RunGet(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("RunGet: %v", err)
+	}
+	checkRun(t, "stored run", stored, got)
+
+	evs, err := s.EventList(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("EventList: %v", err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("EventList: %d events, want 1: %+v", len(evs), evs)
+	}
+	e := evs[0]
+	if e.RunID != r.ID || e.TaskRunID != "" || e.From != string(store.RunPending) ||
+		e.To != string(store.RunRunning) || e.Cause != "engine" || e.Message != "starting" {
+		t.Errorf("event = %s", show(e))
+	}
+	if e.At.Before(before.Add(-time.Second)) {
+		t.Errorf("event At = %v, want about now", e.At)
+	}
+
+	// A nil Update only records the event (and touches UpdatedAt).
+	got2, err := s.RunTransition(ctx, store.RunTransitionParams{ID: r.ID, From: []store.RunState{store.RunRunning}},
+		"user", "poke")
+	if err != nil {
+		t.Fatalf("RunTransition nil update: %v", err)
+	}
+	if got2.State != store.RunRunning {
+		t.Errorf("state after nil update = %s", got2.State)
+	}
+	evs, err = s.EventList(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("EventList: %v", err)
+	}
+	if len(evs) != 2 || evs[1].From != "RUNNING" || evs[1].To != "RUNNING" || evs[1].Cause != "user" {
+		t.Errorf("events after nil update: %+v", evs)
+	}
+}
+
+func testRunTransitionConflict(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r := store.Run{ID: "run-c", Flow: "f", State: store.RunCompleted, CreatedAt: at(1), UpdatedAt: at(1)}
+	write(t, s, store.Batch{Runs: []store.Run{r}})
+	called := false
+	_, err := s.RunTransition(ctx, store.RunTransitionParams{
+		ID:     r.ID,
+		From:   []store.RunState{store.RunPending, store.RunRunning},
+		Update: func(x *store.Run) { called = true; x.State = store.RunFailed },
+	}, "engine", "")
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("RunTransition from wrong state: err = %v, want ErrConflict", err)
+	}
+	if !strings.Contains(err.Error(), string(store.RunCompleted)) {
+		t.Errorf("conflict error %q does not name the current state %s", err, store.RunCompleted)
+	}
+	if called {
+		t.Errorf("Update called although the state did not match")
+	}
+	got, err := s.RunGet(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("RunGet: %v", err)
+	}
+	checkRun(t, "run after conflict", got, r)
+	evs, err := s.EventList(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("EventList: %v", err)
+	}
+	if len(evs) != 0 {
+		t.Errorf("conflict recorded events: %+v", evs)
+	}
+}
+
+func testRunTransitionNotFound(t *testing.T, s store.Store) {
+	_, err := s.RunTransition(context.Background(), store.RunTransitionParams{
+		ID: "missing", From: store.RunStates, Update: func(*store.Run) {},
+	}, "engine", "")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RunTransition missing run: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testRunTransitionConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	write(t, s, store.Batch{Runs: []store.Run{{ID: "run-x", State: store.RunPending}}})
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = s.RunTransition(ctx, store.RunTransitionParams{
+				ID:     "run-x",
+				From:   []store.RunState{store.RunPending},
+				Update: func(r *store.Run) { r.State = store.RunRunning; r.OwnerPID = i },
+			}, fmt.Sprintf("worker:%d", i), "")
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("transition %d: %v", i, err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d concurrent transitions from PENDING succeeded, want exactly 1", ok)
+	}
+	evs, err := s.EventList(ctx, "run-x")
+	if err != nil {
+		t.Fatalf("EventList: %v", err)
+	}
+	if len(evs) != 1 {
+		t.Errorf("%d events, want 1", len(evs))
+	}
+}
+
+func testRunChildGet(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	child := store.Run{ID: "child", Flow: "sub", State: store.RunRunning, ParentRunID: "parent",
+		ParentStepKey: "call/1", Parameters: raw(`{"x":1}`), CreatedAt: at(2)}
+	write(t, s, store.Batch{Runs: []store.Run{
+		{ID: "parent", Flow: "main", CreatedAt: at(1)},
+		child,
+		{ID: "other", Flow: "sub", ParentRunID: "parent", ParentStepKey: "call/2", CreatedAt: at(3)},
+	}})
+	got, err := s.RunChildGet(ctx, "parent", "call/1")
+	if err != nil {
+		t.Fatalf("RunChildGet: %v", err)
+	}
+	checkRun(t, "child", got, child)
+	for _, q := range [][2]string{{"parent", "call/9"}, {"nobody", "call/1"}, {"child", "call/1"}} {
+		if _, err := s.RunChildGet(ctx, q[0], q[1]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("RunChildGet(%q, %q): err = %v, want ErrNotFound", q[0], q[1], err)
+		}
+	}
+}
+
+func testTaskRunList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Created out of ID order; t2 and t3 share a creation time, so the
+	// order of writing breaks the tie.
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
+		{ID: "t4", RunID: "r", Key: "b", CreatedAt: at(4)},
+		{ID: "t1", RunID: "r", Key: "a", CreatedAt: at(1)},
+		{ID: "t3", RunID: "r", Key: "b", CreatedAt: at(2)},
+		{ID: "t2", RunID: "r", Key: "a", CreatedAt: at(2)},
+		{ID: "x1", RunID: "other", Key: "a", CreatedAt: at(0)},
+	}})
+	// An update later does not move a row.
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
+		{ID: "t3", RunID: "r", Key: "b", State: store.TaskCompleted, CreatedAt: at(2)},
+	}})
+	for _, tc := range []struct {
+		p    store.TaskRunListParams
+		want []string
+	}{
+		{store.TaskRunListParams{RunID: "r"}, []string{"t1", "t3", "t2", "t4"}},
+		{store.TaskRunListParams{RunID: "r", Key: "b"}, []string{"t3", "t4"}},
+		{store.TaskRunListParams{RunID: "r", Key: "zzz"}, []string{}},
+		{store.TaskRunListParams{RunID: "none"}, []string{}},
+	} {
+		got, err := s.TaskRunList(ctx, tc.p)
+		if err != nil {
+			t.Fatalf("TaskRunList(%+v): %v", tc.p, err)
+		}
+		if ids := taskRunIDs(got); !reflect.DeepEqual(ids, tc.want) {
+			t.Errorf("TaskRunList(%+v) = %v, want %v", tc.p, ids, tc.want)
+		}
+	}
+}
+
+func testJournalList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tr := func(id, key string, state store.TaskState, created int, result string) store.TaskRun {
+		return store.TaskRun{ID: id, RunID: "r", Key: key, Task: "task-" + key, State: state,
+			InputHash: "h-" + id, Result: raw(result), ResultRef: "ref-" + id, ChildRunID: "c-" + id,
+			CreatedAt: at(created)}
+	}
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
+		tr("a1", "a", store.TaskCompleted, 1, `1`),
+		tr("a2", "a", store.TaskFailed, 2, `2`),
+		tr("a3", "a", store.TaskCompleted, 3, `3`), // latest success of a
+		tr("a4", "a", store.TaskFailed, 4, `4`),    // later failure ignored
+		tr("b1", "b", store.TaskFailed, 1, `1`),    // b never succeeded
+		tr("b2", "b", store.TaskRunning, 2, `2`),
+		tr("c1", "c", store.TaskCached, 1, `"cached"`),
+		tr("d2", "d", store.TaskCompleted, 5, `"newer"`),
+		tr("d1", "d", store.TaskCompleted, 4, `"older, written later"`),
+		tr("e1", "e", store.TaskCompleted, 6, `"first"`),
+		tr("e2", "e", store.TaskCompleted, 6, `"same time, written later"`),
+		{ID: "o1", RunID: "other", Key: "a", State: store.TaskCompleted, Result: raw(`0`), CreatedAt: at(9)},
+	}})
+	// Rewriting a row unchanged keeps it; a nil result stays nil.
+	f := tr("c1", "c", store.TaskCached, 1, `"cached"`)
+	g := tr("g1", "g", store.TaskCompleted, 1, `null`)
+	g.Result = nil
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{f, g}})
+
+	got, err := s.JournalList(ctx, "r")
+	if err != nil {
+		t.Fatalf("JournalList: %v", err)
+	}
+	want := map[string]store.JournalEntry{}
+	for _, w := range []store.TaskRun{
+		tr("a3", "a", store.TaskCompleted, 3, `3`),
+		tr("c1", "c", store.TaskCached, 1, `"cached"`),
+		tr("d2", "d", store.TaskCompleted, 5, `"newer"`),
+		tr("e2", "e", store.TaskCompleted, 6, `"same time, written later"`),
+		g,
+	} {
+		want[w.Key] = store.JournalEntry{Key: w.Key, Task: w.Task, InputHash: w.InputHash,
+			Result: w.Result, ResultRef: w.ResultRef, ChildRunID: w.ChildRunID}
+	}
+	gotMap := map[string]store.JournalEntry{}
+	for _, e := range got {
+		if _, dup := gotMap[e.Key]; dup {
+			t.Errorf("JournalList: key %q twice", e.Key)
+		}
+		gotMap[e.Key] = e
+	}
+	for k, w := range want {
+		g, ok := gotMap[k]
+		if !ok {
+			t.Errorf("JournalList: key %q missing", k)
+			continue
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("JournalList[%q]:\n got  %s\n want %s", k, show(g), show(w))
+		}
+	}
+	for k := range gotMap {
+		if _, ok := want[k]; !ok {
+			t.Errorf("JournalList: unexpected key %q", k)
+		}
+	}
+
+	// Turning the only success of a key into a failure drops the key.
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{tr("c1", "c", store.TaskFailed, 1, `"cached"`)}})
+	got, err = s.JournalList(ctx, "r")
+	if err != nil {
+		t.Fatalf("JournalList: %v", err)
+	}
+	for _, e := range got {
+		if e.Key == "c" {
+			t.Errorf("JournalList still has key c after its task run failed")
+		}
+	}
+	if got, err := s.JournalList(ctx, "empty"); err != nil || len(got) != 0 {
+		t.Errorf("JournalList of unknown run = %v, %v; want empty", got, err)
+	}
+}
+
+func testEventList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	evs := []store.Event{
+		{RunID: "r", From: "PENDING", To: "RUNNING", Cause: "engine", At: at(1)},
+		{RunID: "r", TaskRunID: "tr1", TaskKey: "k/1", From: "PENDING", To: "RUNNING", Cause: "worker:a", At: at(2)},
+		{RunID: "other", From: "A", To: "B", At: at(3)},
+		{RunID: "r", TaskRunID: "tr1", TaskKey: "k/1", From: "RUNNING", To: "FAILED", Cause: "worker:a",
+			Message: "boom", At: at(2)},
+	}
+	write(t, s, store.Batch{Events: evs[:2]})
+	write(t, s, store.Batch{Events: evs[2:]})
+	write(t, s, store.Batch{Events: []store.Event{{RunID: "r", From: "RUNNING", To: "PAUSED", Cause: "user", At: at(0)}}})
+	got, err := s.EventList(ctx, "r")
+	if err != nil {
+		t.Fatalf("EventList: %v", err)
+	}
+	want := []store.Event{evs[0], evs[1], evs[3], {RunID: "r", From: "RUNNING", To: "PAUSED", Cause: "user", At: at(0)}}
+	if len(got) != len(want) {
+		t.Fatalf("EventList: %d events, want %d: %+v", len(got), len(want), got)
+	}
+	var last int64
+	for i := range want {
+		if got[i].ID <= last {
+			t.Errorf("event %d: ID %d not increasing (previous %d)", i, got[i].ID, last)
+		}
+		last = got[i].ID
+		g := normEvent(got[i])
+		g.ID = 0
+		if w := normEvent(want[i]); !reflect.DeepEqual(g, w) {
+			t.Errorf("event %d:\n got  %s\n want %s", i, show(g), show(w))
+		}
+	}
+	if got, err := s.EventList(ctx, "none"); err != nil || len(got) != 0 {
+		t.Errorf("EventList of unknown run = %v, %v; want empty", got, err)
+	}
+}
+
+func testLogList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	logs := []store.LogRecord{
+		{RunID: "r", Level: "INFO", Message: "flow start", Attrs: raw(`{"a":1}`), At: at(1)},
+		{RunID: "r", TaskRunID: "tr1", TaskKey: "k/1", Level: "DEBUG", Message: "task 1", At: at(2)},
+		{RunID: "other", TaskKey: "k/1", Level: "INFO", Message: "elsewhere", At: at(2)},
+		{RunID: "r", TaskRunID: "tr2", TaskKey: "k/2", Level: "WARN", Message: "task 2", Attrs: raw(`{}`), At: at(3)},
+		{RunID: "r", TaskRunID: "tr1", TaskKey: "k/1", Level: "ERROR", Message: "task 1 again", At: at(4)},
+	}
+	write(t, s, store.Batch{Logs: logs})
+	check := func(p store.LogListParams, want ...store.LogRecord) {
+		t.Helper()
+		got, err := s.LogList(ctx, p)
+		if err != nil {
+			t.Fatalf("LogList(%+v): %v", p, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("LogList(%+v): %d records, want %d: %+v", p, len(got), len(want), got)
+		}
+		var last int64
+		for i := range want {
+			if got[i].ID <= last {
+				t.Errorf("LogList(%+v)[%d]: ID %d not increasing", p, i, got[i].ID)
+			}
+			last = got[i].ID
+			g := normLog(got[i])
+			g.ID = 0
+			if w := normLog(want[i]); !reflect.DeepEqual(g, w) {
+				t.Errorf("LogList(%+v)[%d]:\n got  %s\n want %s", p, i, show(g), show(w))
+			}
+		}
+	}
+	check(store.LogListParams{RunID: "r"}, logs[0], logs[1], logs[3], logs[4])
+	check(store.LogListParams{RunID: "r", TaskKey: "k/1"}, logs[1], logs[4])
+	check(store.LogListParams{RunID: "r", TaskKey: "k/1", Limit: 1}, logs[1])
+	check(store.LogListParams{RunID: "r", Limit: 2}, logs[0], logs[1])
+	check(store.LogListParams{RunID: "r", TaskKey: "nope"})
+	check(store.LogListParams{RunID: "none"})
+}
+
+func testCache(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.CacheGet(ctx, "missing", at(0)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("CacheGet missing: err = %v, want ErrNotFound", err)
+	}
+	forever := store.CacheEntry{Key: "k-forever", Task: "t", Result: raw(`{"v":1}`), ResultRef: "ref",
+		RunID: "r", TaskRunID: "tr", CreatedAt: at(1)}
+	expiring := store.CacheEntry{Key: "k-exp", Task: "t", Result: raw(`2`), RunID: "r", TaskRunID: "tr2",
+		CreatedAt: at(1), ExpiresAt: at(10)}
+	write(t, s, store.Batch{Cache: []store.CacheEntry{forever, expiring}})
+
+	get := func(key string, now time.Time, want *store.CacheEntry) {
+		t.Helper()
+		got, err := s.CacheGet(ctx, key, now)
+		if want == nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("CacheGet(%q, %v): err = %v, want ErrNotFound", key, now, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("CacheGet(%q, %v): %v", key, now, err)
+		}
+		if g, w := normCache(got), normCache(*want); !reflect.DeepEqual(g, w) {
+			t.Errorf("CacheGet(%q):\n got  %s\n want %s", key, show(g), show(w))
+		}
+	}
+	get("k-forever", at(1_000_000), &forever)
+	get("k-exp", at(9), &expiring)
+	get("k-exp", at(10), nil) // expiry is exclusive: at ExpiresAt it is gone
+	get("k-exp", at(11), nil)
+
+	// Upsert by key replaces the entry, including its expiry.
+	renewed := store.CacheEntry{Key: "k-exp", Task: "t", Result: raw(`3`), RunID: "r2", TaskRunID: "tr3",
+		CreatedAt: at(20), ExpiresAt: at(30)}
+	write(t, s, store.Batch{Cache: []store.CacheEntry{renewed}})
+	get("k-exp", at(25), &renewed)
+	noExpiry := renewed
+	noExpiry.ExpiresAt = time.Time{}
+	noExpiry.Result = nil
+	write(t, s, store.Batch{Cache: []store.CacheEntry{noExpiry}})
+	get("k-exp", at(1_000_000), &noExpiry)
+}
+
+func testConcurrentBatchWrite(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const (
+		writers = 6
+		batches = 10
+		rows    = 40
+	)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*batches)
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				var batch store.Batch
+				runID := fmt.Sprintf("run-%d", w)
+				batch.Runs = []store.Run{{ID: runID, State: store.RunRunning, Attempt: b, CreatedAt: at(w)}}
+				for i := range rows {
+					id := fmt.Sprintf("w%d-b%d-%d", w, b, i)
+					batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: id, RunID: runID,
+						Key: fmt.Sprintf("k/%d/%d", b, i), State: store.TaskCompleted, Result: raw(`1`),
+						CreatedAt: at(b*rows + i)})
+					batch.Events = append(batch.Events, store.Event{RunID: runID, TaskRunID: id,
+						From: "RUNNING", To: "COMPLETED", At: at(b)})
+				}
+				batch.Logs = []store.LogRecord{{RunID: runID, Message: "batch", At: at(b)}}
+				batch.Cache = []store.CacheEntry{{Key: fmt.Sprintf("c-%d", w), RunID: runID, CreatedAt: at(b)}}
+				if err := s.BatchWrite(ctx, batch); err != nil {
+					errs <- fmt.Errorf("writer %d batch %d: %w", w, b, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for w := range writers {
+		runID := fmt.Sprintf("run-%d", w)
+		r, err := s.RunGet(ctx, runID)
+		if err != nil {
+			t.Fatalf("RunGet: %v", err)
+		}
+		if r.Attempt != batches-1 {
+			t.Errorf("%s: Attempt %d, want %d (last batch wins)", runID, r.Attempt, batches-1)
+		}
+		trs, err := s.TaskRunList(ctx, store.TaskRunListParams{RunID: runID})
+		if err != nil {
+			t.Fatalf("TaskRunList: %v", err)
+		}
+		if len(trs) != batches*rows {
+			t.Errorf("%s: %d task runs, want %d", runID, len(trs), batches*rows)
+		}
+		j, err := s.JournalList(ctx, runID)
+		if err != nil {
+			t.Fatalf("JournalList: %v", err)
+		}
+		if len(j) != batches*rows {
+			t.Errorf("%s: %d journal entries, want %d", runID, len(j), batches*rows)
+		}
+		evs, err := s.EventList(ctx, runID)
+		if err != nil {
+			t.Fatalf("EventList: %v", err)
+		}
+		if len(evs) != batches*rows {
+			t.Errorf("%s: %d events, want %d", runID, len(evs), batches*rows)
+		}
+		logs, err := s.LogList(ctx, store.LogListParams{RunID: runID})
+		if err != nil {
+			t.Fatalf("LogList: %v", err)
+		}
+		if len(logs) != batches {
+			t.Errorf("%s: %d logs, want %d", runID, len(logs), batches)
+		}
+		if _, err := s.CacheGet(ctx, fmt.Sprintf("c-%d", w), at(0)); err != nil {
+			t.Errorf("CacheGet: %v", err)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package baton
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Config configures a Runtime. The zero value is ready to use.
+type Config struct {
+	// DB is the SQLite store file. Empty means $BATON_DB, else
+	// $BATON_HOME/baton.db, else ~/.baton/baton.db.
+	DB string
+	// LogOutput receives a printed copy of every log record written through
+	// Logger. Default os.Stderr.
+	LogOutput io.Writer
+	// MaxConcurrency is the default bound on a run's concurrent task runs
+	// (default 64); a flow's MaxConcurrency option overrides it.
+	MaxConcurrency int
+}
+
+// Runtime executes flows in this process and records them in an embedded
+// store. It is safe for concurrent use; Close it to flush and release the
+// store.
+type Runtime struct {
+	st  store.Store
+	eng *engine.Engine
+}
+
+// Open opens the store described by cfg, creating it if needed.
+func Open(ctx context.Context, cfg Config) (*Runtime, error) {
+	env := &cli.Env{Getenv: os.Getenv, DB: cfg.DB}
+	st, blobs, err := env.OpenStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Runtime{st: st, eng: eng}, nil
+}
+
+// Close flushes pending records and closes the store. Safe to call twice.
+func (rt *Runtime) Close() error {
+	rt.eng.Close()
+	return rt.st.Close()
+}
+
+// Main is the main function of a program that defines flows: it gives the
+// program Baton's command line. With no arguments it runs the first flow
+// with its default parameters; `run FLOW --param k=v` runs any flow;
+// `retry RUN_ID` resumes a failed or crashed run; `flows` lists the flows
+// and their parameters; `task TASK --input JSON` runs one task alone; `runs`
+// inspects recorded runs. Main exits the process: 0 when the run
+// COMPLETED, 1 when it did not, 2 for usage errors and bad input.
+func Main(flows ...AnyFlow) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defs := make([]*engine.FlowDef, len(flows))
+	for i, f := range flows {
+		defs[i] = f.engineFlow()
+	}
+	prog := cli.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: registeredTasks()}
+	code := cli.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
