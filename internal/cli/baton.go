@@ -30,12 +30,8 @@ func Baton(ctx context.Context, args []string, env *Env) int {
 		Long: "baton inspects the flow runs recorded in a Baton store.\n\n" +
 			"The store is the file given by --db, else $BATON_DB, else $BATON_HOME/baton.db,\n" +
 			"else ~/.baton/baton.db.",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return Usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return nil
-		},
+		// No Args: cobra's own check reports unknown commands (with
+		// suggestions), which Baton maps to a usage error.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -333,9 +333,9 @@ func taskCommand(env *Env, prog Program) *cobra.Command {
 				return err
 			}
 			def := taskFlow(td)
-			p, err := buildParams(def, in, nil)
+			p, err := params.Build(td.InputType, nil, in, nil)
 			if err != nil {
-				return err
+				return Usagef("task %s: --input: %v", td.Name, err)
 			}
 			return withEngine(cmd.Context(), env, func(eng *engine.Engine, blobs *blob.Store) error {
 				out, err := eng.Start(cmd.Context(), def, p)

@@ -50,7 +50,8 @@ func RunsCommand(env *Env) *cobra.Command {
 func runsExactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return Usagef("%s takes %s, got %d arguments; usage: %s", cmd.CommandPath(), what, len(args), cmd.UseLine())
+			name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+			return Usagef("wrong number of arguments for %q: want %s, got %d; usage: %s", name, what, len(args), cmd.UseLine())
 		}
 		return nil
 	}

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,7 +57,7 @@ func TestPragmas(t *testing.T) {
 		(SELECT value FROM baton_meta WHERE key='schema_version')`).Scan(&app, &ver); err != nil {
 		t.Fatal(err)
 	}
-	if app != "baton" || ver != fmt.Sprint(SchemaVersion) {
+	if app != "baton" || ver != fmt.Sprint(SchemaVersion()) {
 		t.Errorf("baton_meta: app=%q schema_version=%q", app, ver)
 	}
 }
@@ -99,7 +101,7 @@ func TestSchemaTooNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.write.ExecContext(ctx, "UPDATE baton_meta SET value = ? WHERE key = 'schema_version'",
-		fmt.Sprint(SchemaVersion+1)); err != nil {
+		fmt.Sprint(SchemaVersion()+1)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -107,7 +109,7 @@ func TestSchemaTooNew(t *testing.T) {
 	if !errors.Is(err, store.ErrSchemaTooNew) {
 		t.Fatalf("Open newer schema: err = %v, want ErrSchemaTooNew", err)
 	}
-	want := fmt.Sprintf("has schema version %d but this binary knows up to %d; upgrade baton", SchemaVersion+1, SchemaVersion)
+	want := fmt.Sprintf("has schema version %d but this binary knows up to %d; upgrade baton", SchemaVersion()+1, SchemaVersion())
 	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
 		t.Errorf("error %q should name %s and say %q", err, path, want)
 	}
@@ -312,5 +314,97 @@ func TestJournalListLarge(t *testing.T) {
 	t.Logf("JournalList of %d entries: %v", n, d)
 	if limit := time.Second; !raceEnabled && d > limit {
 		t.Errorf("JournalList took %v, want < %v", d, limit)
+	}
+}
+
+// TestRealProcesses runs writers in separate OS processes (this test binary
+// re-executed) on one fresh file, including the concurrent first Open that
+// creates the schema.
+func TestRealProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	path := filepath.Join(t.TempDir(), "multi.db")
+	const procs = 3
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]strings.Builder, procs)
+	for i := range cmds {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "BATON_SQLITE_HELPER_DB="+path, fmt.Sprintf("BATON_SQLITE_HELPER_ID=%d", i))
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[i] = cmd
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("writer process %d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	trs, err := s.TaskRunList(context.Background(), store.TaskRunListParams{RunID: "multi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := procs * helperBatches * helperRows; len(trs) != want {
+		t.Errorf("%d task runs, want %d", len(trs), want)
+	}
+}
+
+const helperBatches, helperRows = 20, 200
+
+// TestHelperWriter is the body of a TestRealProcesses child process.
+func TestHelperWriter(t *testing.T) {
+	path := os.Getenv("BATON_SQLITE_HELPER_DB")
+	if path == "" {
+		t.Skip("helper process for TestRealProcesses")
+	}
+	id := os.Getenv("BATON_SQLITE_HELPER_ID")
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	for b := range helperBatches {
+		var batch store.Batch
+		for i := range helperRows {
+			batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: fmt.Sprintf("%s-%d-%d", id, b, i),
+				RunID: "multi", Key: fmt.Sprintf("%s/%d/%d", id, b, i), State: store.TaskCompleted})
+		}
+		batch.Runs = []store.Run{{ID: "multi", State: store.RunRunning, OwnerHost: id}}
+		if err := s.BatchWrite(ctx, batch); err != nil {
+			t.Fatalf("BatchWrite: %v", err)
+		}
+		if _, err := s.JournalList(ctx, "multi"); err != nil {
+			t.Fatalf("JournalList: %v", err)
+		}
+		if _, err := s.RunTransition(ctx, store.RunTransitionParams{ID: "multi",
+			From: []store.RunState{store.RunRunning}, Update: func(r *store.Run) { r.Attempt++ }}, "p"+id, ""); err != nil {
+			t.Fatalf("RunTransition: %v", err)
+		}
+	}
+}
+
+// TestEmptyJSONIsNotNil checks the documented round trip of an empty, non-nil
+// json.RawMessage (the conformance suite only uses valid JSON).
+func TestEmptyJSONIsNotNil(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.BatchWrite(ctx, store.Batch{Runs: []store.Run{{ID: "e", Parameters: json.RawMessage{}}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RunGet(ctx, "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Parameters == nil || len(r.Parameters) != 0 || r.Result != nil {
+		t.Errorf("Parameters = %#v, Result = %#v; want non-nil empty and nil", r.Parameters, r.Result)
 	}
 }
