@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -35,28 +34,8 @@ func Baton(ctx context.Context, args []string, env *Env) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&env.DB, "db", env.DB,
-		"path of the store `file` (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &UsageError{Err: fmt.Errorf("%w; see: %s --help", err, cmd.CommandPath())}
-	})
 	root.AddCommand(RunsCommand(env), VersionCommand(env))
-	root.SetArgs(args)
-	root.SetOut(env.Stdout)
-	root.SetErr(env.Stderr)
-	root.SetIn(strings.NewReader(""))
-	if ctx == nil {
-		ctx = context.Background()
-	}
-
-	err := root.ExecuteContext(ctx)
-	if err != nil {
-		if batonCobraUsage(err) {
-			err = &UsageError{Err: err}
-		}
-		fmt.Fprintf(env.Stderr, "baton: %v\n", err)
-	}
-	return ExitCode(err)
+	return execute(ctx, root, args, env)
 }
 
 // batonCobraUsage recognizes the errors cobra returns itself, before a

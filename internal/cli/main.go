@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -96,17 +97,33 @@ func Main(ctx context.Context, args []string, prog Program, env *Env) int {
 	return execute(ctx, root, args, env)
 }
 
-// execute runs a root command, mapping cobra's own errors to usage errors.
+// execute runs a root command with the flags and error handling every
+// Baton command line shares, and returns the exit code.
 func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) int {
-	root.PersistentFlags().StringVar(&env.DB, "db", "", "store file (default $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	root.PersistentFlags().StringVar(&env.DB, "db", env.DB,
+		"path of the store `file` (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &UsageError{Err: fmt.Errorf("%w; see: %s --help", err, cmd.CommandPath())}
+	})
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+	root.SetIn(strings.NewReader(""))
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	err := root.ExecuteContext(ctx)
 	if err != nil {
-		var ue *UsageError
-		if !errors.As(err, &ue) && (strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)")) {
+		if batonCobraUsage(err) {
 			err = &UsageError{Err: err}
 		}
 		fmt.Fprintf(env.Stderr, "%s: %v\n", root.Name(), err)
