@@ -1,0 +1,26 @@
+# Baton's developer commands. `make help` lists them.
+GO ?= go
+
+.PHONY: help test lint fmt-check bench bench-smoke dev-example
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+test: lint ## run every test with the race detector (what CI runs)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint: fmt-check ## gofmt, go vet and go mod tidy must leave no diff
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+bench: ## run the local benchmark suite (several minutes)
+	$(GO) run ./bench local
+
+bench-smoke: ## run the benchmark suite once at a tiny scale
+	$(GO) run ./bench local -scale 0.001
+
+dev-example: ## run the ETL example on the embedded store
+	$(GO) run ./examples/etl
