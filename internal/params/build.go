@@ -2,6 +2,7 @@ package params
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -478,7 +479,15 @@ func intRange(t reflect.Type) string {
 }
 
 func mapKeyProblem(k string, kt reflect.Type) string {
-	if kt.Kind() == reflect.String || implements(kt, textUnmarshalerType) {
+	if reflect.PointerTo(kt).Implements(textUnmarshalerType) {
+		// encoding/json prefers UnmarshalText for keys, even of string kind.
+		err := reflect.New(kt).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(k))
+		if err != nil {
+			return fmt.Sprintf("map key %q is not a valid %s: %v", k, kt, err)
+		}
+		return ""
+	}
+	if kt.Kind() == reflect.String {
 		return ""
 	}
 	var err error

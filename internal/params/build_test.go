@@ -344,3 +344,81 @@ func TestParseKV(t *testing.T) {
 		}
 	}
 }
+
+// level decodes itself and only accepts "low" or "high".
+type level int
+
+func (l *level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "low":
+		*l = 1
+	case "high":
+		*l = 2
+	default:
+		return errors.New("level must be low or high")
+	}
+	return nil
+}
+
+func (l level) MarshalText() ([]byte, error) {
+	if l == 2 {
+		return []byte("high"), nil
+	}
+	return []byte("low"), nil
+}
+
+type customParams struct {
+	Level  level         `json:"level"`
+	Levels map[level]int `json:"levels,omitempty"`
+}
+
+func TestBuildCustomTypes(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeFor[customParams]()
+	tests := []struct {
+		params  string
+		kv      []string
+		want    string
+		wantErr string
+	}{
+		{kv: []string{"level=high"}, want: `{"level":"high"}`},
+		{kv: []string{`level="high"`}, want: `{"level":"high"}`},
+		{params: `{"level":"high"}`, kv: []string{"levels.low=3"}, want: `{"level":"high","levels":{"low":3}}`},
+		{kv: []string{"level=medium"}, wantErr: `--param level: "medium" is not a valid string`},
+		{params: `{"level":"medium"}`, wantErr: `parameter "level": invalid value string "medium": level must be low or high`},
+		{params: `{"level":3}`, wantErr: `parameter "level": expected string, got number 3`},
+		{params: `{"levels":{"medium":1}}`, wantErr: `parameter "levels.medium": map key "medium" is not a valid params.level: level must be low or high`},
+	}
+	for _, tt := range tests {
+		got, err := Build(typ, nil, tt.params, tt.kv)
+		if tt.wantErr != "" {
+			var perr *Error
+			if !errors.As(err, &perr) || err.Error() != tt.wantErr {
+				t.Errorf("Build(%s, %q) error = %v, want %s", tt.params, tt.kv, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || string(got) != tt.want {
+			t.Errorf("Build(%s, %q) = %s, %v; want %s", tt.params, tt.kv, got, err, tt.want)
+		}
+	}
+}
+
+func TestDecodeError(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeFor[plainParams]()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&json.UnmarshalTypeError{Value: "string", Type: reflect.TypeFor[int](), Field: "a"}, `parameter "a": expected integer, got string`},
+		{&json.UnmarshalTypeError{Value: "bool", Type: reflect.TypeFor[[]int]()}, `parameters: expected array of integer, got boolean`},
+		{errors.New(`json: unknown field "zz"`), `unknown parameter "zz"; known parameters: a, b`},
+		{errors.New("json: something else"), `invalid parameters: something else`},
+	}
+	for _, tt := range tests {
+		if got := decodeError(typ, tt.err); got.Error() != tt.want || !errors.Is(got, tt.err) {
+			t.Errorf("decodeError(%v) = %v, want %s", tt.err, got, tt.want)
+		}
+	}
+}
