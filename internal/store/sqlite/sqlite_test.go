@@ -356,7 +356,8 @@ func TestRealProcesses(t *testing.T) {
 	}
 }
 
-const helperBatches, helperRows = 20, 200
+// Writes per helper process (fewer under -race, which slows SQLite ~50x).
+var helperBatches, helperRows = map[bool]int{false: 20, true: 5}[raceEnabled], 200
 
 // TestHelperWriter is the body of a TestRealProcesses child process.
 func TestHelperWriter(t *testing.T) {
