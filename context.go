@@ -29,8 +29,8 @@ type flowContext struct {
 	fc *engine.FlowCtx
 }
 
-func (c *flowContext) RunID() string          { return c.fc.RunID() }
-func (c *flowContext) Attempt() int           { return c.fc.Attempt() }
+func (c *flowContext) RunID() string         { return c.fc.RunID() }
+func (c *flowContext) Attempt() int          { return c.fc.Attempt() }
 func (c *flowContext) flow() *engine.FlowCtx { return c.fc }
 
 // Logger returns a logger whose records are stored against the current task
