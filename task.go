@@ -68,7 +68,8 @@ func (t *TaskDef[In, Out]) Name() string { return t.def.Name }
 // flow run's journal. On a retried run, a call whose step completed before
 // with the same input returns the recorded result without running again.
 func (t *TaskDef[In, Out]) Run(ctx Context, in In, opts ...CallOption) (Out, error) {
-	return t.Submit(ctx, in, opts...).Wait(ctx)
+	cc := applyCall(opts)
+	return Future[Out]{f: ctx.flow().Call(t.call(in, cc))}.Wait(ctx)
 }
 
 // Submit starts the task and returns a Future at once; the task runs

@@ -116,7 +116,11 @@ func TestWriterCoalescesAndGroupsCommits(t *testing.T) {
 	// The first urgent write starts a commit that blocks on the gate; the
 	// writes queued meanwhile must share the next commit.
 	done := make(chan error, 10)
-	w.add(write{taskRuns: []store.TaskRun{{ID: "a", State: store.TaskRunning}}}, func(err error) { done <- err })
+	// The first urgent write commits on its own goroutine and blocks there.
+	go w.add(write{taskRuns: []store.TaskRun{{ID: "a", State: store.TaskRunning}}}, func(err error) { done <- err })
+	for !w.isCommitting() {
+		time.Sleep(time.Millisecond)
+	}
 	for _, id := range []string{"b", "c"} {
 		w.add(write{taskRuns: []store.TaskRun{{ID: id, State: store.TaskRunning}}}, nil) // lazy
 		w.add(write{taskRuns: []store.TaskRun{{ID: id, State: store.TaskCompleted}}}, func(err error) { done <- err })
@@ -211,4 +215,10 @@ func TestFutureNotify(t *testing.T) {
 	if _, err := newFuture("x").Wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait on cancelled ctx = %v", err)
 	}
+}
+
+func (w *writer) isCommitting() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.committing
 }

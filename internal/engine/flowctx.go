@@ -134,6 +134,18 @@ func (fc *FlowCtx) Submit(c Call) *Future {
 	return fc.submit(c, key, idx)
 }
 
+// Call runs a task call on the calling goroutine (a sequential Run saves the
+// hand-off to a pool goroutine) and returns its future; retries and calls
+// with dependencies still go through the pool.
+func (fc *FlowCtx) Call(c Call) *Future {
+	idx := fc.reserve()
+	key := c.Key
+	if key == "" {
+		key = c.Task.Name + "/" + strconv.Itoa(idx)
+	}
+	return fc.submitMode(c, key, idx, len(c.After) == 0)
+}
+
 // SubmitMap schedules n calls of one task, one per item, under one call
 // index; mk builds the i-th call.
 func (fc *FlowCtx) SubmitMap(n int, mk func(i int) Call) []*Future {
@@ -153,6 +165,10 @@ func (fc *FlowCtx) SubmitMap(n int, mk func(i int) Call) []*Future {
 }
 
 func (fc *FlowCtx) submit(c Call, key string, idx int) *Future {
+	return fc.submitMode(c, key, idx, false)
+}
+
+func (fc *FlowCtx) submitMode(c Call, key string, idx int, inline bool) *Future {
 	hash := Hash(c.InputJSON)
 	if c.Key != "" {
 		idx = -1
@@ -172,6 +188,10 @@ func (fc *FlowCtx) submit(c Call, key string, idx int) *Future {
 	}
 	s := &step{fc: fc, call: c, key: key, hash: hash, fut: newFuture(key)}
 	fc.outstanding.Add(1)
+	if inline {
+		s.start()
+		return s.fut
+	}
 	if len(c.After) == 0 {
 		fc.enqueue(s.start)
 		return s.fut
@@ -281,11 +301,11 @@ func (s *step) fromCache() bool {
 		return false
 	}
 	now := fc.e.now()
-	s.tr.State, s.tr.Result, s.tr.ResultRef = store.TaskCached, ce.Result, ce.ResultRef
+	s.tr.Result, s.tr.ResultRef = ce.Result, ce.ResultRef
 	s.tr.CachedFrom, s.tr.CachedFromRun = ce.TaskRunID, ce.RunID
 	s.tr.StartedAt, s.tr.EndedAt = now, now
-	ev := fc.e.event(fc.runID, s.tr.ID, s.key, "", string(store.TaskCached), "cache", "result reused from run "+ce.RunID)
-	s.commit(write{taskRuns: []store.TaskRun{s.tr}, events: []store.Event{ev}}, v, nil)
+	s.moveLocked(store.TaskCached, "cache", "result reused from run "+ce.RunID)
+	s.commit(write{taskRuns: []store.TaskRun{s.tr}}, v, nil)
 	return true
 }
 
@@ -314,17 +334,14 @@ func (s *step) attempt() {
 		s.mu.Unlock()
 		return
 	}
-	from := s.tr.State
 	s.tr.Attempts++
-	s.tr.State = store.TaskRunning
+	s.moveLocked(store.TaskRunning, "engine", fmt.Sprintf("attempt %d", s.tr.Attempts))
 	if s.tr.StartedAt.IsZero() {
-		s.tr.StartedAt = fc.e.now()
+		s.tr.StartedAt = s.tr.History[len(s.tr.History)-1].At
 	}
 	tr := s.tr
 	s.mu.Unlock()
-	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(store.TaskRunning), "engine", fmt.Sprintf("attempt %d", tr.Attempts)),
-	}}, nil)
+	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
 
 	val, err := s.invoke(tr.Attempts)
 	if err == nil {
@@ -351,14 +368,22 @@ func (s *step) attempt() {
 		s.mu.Unlock()
 		return
 	}
-	s.tr.State, s.tr.Error = store.TaskAwaitingRetry, ErrorInfo(err)
+	s.tr.Error = ErrorInfo(err)
+	s.moveLocked(store.TaskAwaitingRetry, "policy",
+		fmt.Sprintf("attempt %d failed: %v; retrying in %s", s.tr.Attempts, err, delay.Round(time.Millisecond)))
 	tr = s.tr
 	s.mu.Unlock()
-	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		fc.e.event(fc.runID, tr.ID, s.key, string(store.TaskRunning), string(store.TaskAwaitingRetry), "policy",
-			fmt.Sprintf("attempt %d failed: %v; retrying in %s", tr.Attempts, err, delay.Round(time.Millisecond))),
-	}}, nil)
+	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
 	time.AfterFunc(delay, func() { fc.enqueue(s.attempt) })
+}
+
+// moveLocked moves the task run to state to and appends the transition to
+// its history. s.mu must be held (or the step not yet shared).
+func (s *step) moveLocked(to store.TaskState, cause, msg string) {
+	s.tr.History = append(s.tr.History, store.Transition{
+		At: s.fc.e.now(), From: stateStr(s.tr.State), To: string(to), Cause: cause, Message: msg,
+	})
+	s.tr.State = to
 }
 
 func stateStr(s store.TaskState) string {
@@ -435,14 +460,14 @@ func (s *step) complete(val any) {
 		s.mu.Unlock()
 		return
 	}
-	now := fc.e.now()
-	s.tr.State, s.tr.Result, s.tr.ResultRef, s.tr.Error, s.tr.EndedAt = store.TaskCompleted, raw, ref, nil, now
+	s.tr.Result, s.tr.ResultRef, s.tr.Error = raw, ref, nil
+	s.moveLocked(store.TaskCompleted, "engine", "")
+	now := s.tr.History[len(s.tr.History)-1].At
+	s.tr.EndedAt = now
 	tr := s.tr
 	s.finished = true
 	s.mu.Unlock()
-	wr := write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		fc.e.event(fc.runID, tr.ID, s.key, string(store.TaskRunning), string(store.TaskCompleted), "engine", ""),
-	}}
+	wr := write{taskRuns: []store.TaskRun{tr}}
 	if p := s.call.Task.Policy.Cache; p != nil {
 		if key, err := cacheKey(s.call, s.hash); err == nil {
 			ce := store.CacheEntry{Key: key, Task: tr.Task, Result: raw, ResultRef: ref, RunID: fc.runID, TaskRunID: tr.ID, CreatedAt: now}
@@ -464,18 +489,17 @@ func (s *step) fail(state store.TaskState, err error) {
 		return
 	}
 	s.finished = true
-	from := s.tr.State
-	s.tr.State, s.tr.Error, s.tr.EndedAt = state, ErrorInfo(err), fc.e.now()
-	tr := s.tr
-	s.mu.Unlock()
-	if tr.ID == "" { // never started: nothing to record
+	if s.tr.ID == "" { // never started: nothing to record
+		s.mu.Unlock()
 		s.finish(nil, err)
 		return
 	}
+	s.tr.Error, s.tr.EndedAt = ErrorInfo(err), fc.e.now()
+	s.moveLocked(state, "engine", err.Error())
+	tr := s.tr
+	s.mu.Unlock()
 	terr := &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err}
-	s.commit(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(state), "engine", err.Error()),
-	}}, nil, terr)
+	s.commit(write{taskRuns: []store.TaskRun{tr}}, nil, terr)
 }
 
 // commit writes wr and resolves the future once it is durable.
@@ -502,13 +526,10 @@ func (s *step) abandon() {
 		return
 	}
 	s.abandoned = true
-	from := s.tr.State
-	fc := s.fc
 	err := errors.New("abandoned: the flow attempt ended while this task was still running; its goroutine may still run but its result is ignored")
-	s.tr.State, s.tr.Error, s.tr.EndedAt = store.TaskCancelled, ErrorInfo(err), fc.e.now()
+	s.tr.Error, s.tr.EndedAt = ErrorInfo(err), s.fc.e.now()
+	s.moveLocked(store.TaskCancelled, "engine", err.Error())
 	tr := s.tr
 	s.mu.Unlock()
-	s.commit(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(store.TaskCancelled), "engine", err.Error()),
-	}}, nil, &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err})
+	s.commit(write{taskRuns: []store.TaskRun{tr}}, nil, &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err})
 }

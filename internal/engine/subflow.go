@@ -69,12 +69,11 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	}
 	s.track(true)
 	s.mu.Lock()
-	s.tr.State, s.tr.Attempts, s.tr.StartedAt = store.TaskRunning, 1, now
+	s.tr.Attempts, s.tr.StartedAt = 1, now
+	s.moveLocked(store.TaskRunning, "engine", "subflow run "+child.ID)
 	tr := s.tr
 	s.mu.Unlock()
-	e.w.add(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		e.event(fc.runID, tr.ID, s.key, "", string(store.TaskRunning), "engine", "subflow run "+child.ID),
-	}}, nil)
+	e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
 	out := e.execute(fc.ctx, def, child)
 	switch out.Run.State {
 	case store.RunCompleted:
@@ -93,17 +92,15 @@ func (s *step) completeChild(child store.Run, v any) {
 		s.mu.Unlock()
 		return
 	}
-	from := s.tr.State
-	s.tr.State, s.tr.Result, s.tr.ResultRef, s.tr.EndedAt = store.TaskCompleted, child.Result, child.ResultRef, fc.e.now()
+	s.tr.Result, s.tr.ResultRef, s.tr.EndedAt = child.Result, child.ResultRef, fc.e.now()
 	if s.tr.StartedAt.IsZero() {
 		s.tr.StartedAt = s.tr.EndedAt
 	}
+	s.moveLocked(store.TaskCompleted, "engine", "subflow run "+child.ID)
 	s.finished = true
 	tr := s.tr
 	s.mu.Unlock()
-	s.commit(write{taskRuns: []store.TaskRun{tr}, events: []store.Event{
-		fc.e.event(fc.runID, tr.ID, s.key, stateStr(from), string(store.TaskCompleted), "engine", "subflow run "+child.ID),
-	}}, v, nil)
+	s.commit(write{taskRuns: []store.TaskRun{tr}}, v, nil)
 }
 
 // childRun finds or creates the child run for a subflow step and makes it

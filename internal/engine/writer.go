@@ -21,16 +21,19 @@ type writer struct {
 	lazyDelay time.Duration
 	maxRows   int // backpressure: writers block while this many rows wait
 
-	mu        sync.Mutex
-	room      *sync.Cond
-	pending   store.Batch
-	trIdx     map[string]int // task-run ID -> index in pending.TaskRuns
-	callbacks []func(error)
-	rows      int
-	timerSet  bool
-	closed    bool
+	mu         sync.Mutex
+	room       *sync.Cond
+	pending    store.Batch
+	trIdx      map[string]int // task-run ID -> index in pending.TaskRuns
+	callbacks  []func(error)
+	rows       int
+	timerSet   bool
+	closed     bool
+	committing bool // a goroutine is running commitLoop
+	urgent     bool // an urgent write waits in pending
 
 	kick chan struct{}
+	stop chan struct{}
 	done chan struct{}
 }
 
@@ -41,6 +44,7 @@ func newWriter(st store.Store, lazyDelay time.Duration) *writer {
 		maxRows:   20000,
 		trIdx:     map[string]int{},
 		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
 	w.room = sync.NewCond(&w.mu)
@@ -59,6 +63,10 @@ type write struct {
 
 // add queues wr. When then is non-nil the write is urgent and then is called
 // with the commit's outcome; otherwise the write is lazy.
+//
+// An urgent write commits at once on the caller's goroutine when no commit
+// is running (so a lone sequential step pays no goroutine hand-off);
+// otherwise it joins the batch that the running committer takes next.
 func (w *writer) add(wr write, then func(error)) {
 	w.mu.Lock()
 	for w.rows >= w.maxRows && !w.closed {
@@ -86,17 +94,23 @@ func (w *writer) add(wr write, then func(error)) {
 	b.Logs = append(b.Logs, wr.logs...)
 	b.Cache = append(b.Cache, wr.cache...)
 	w.rows += len(wr.runs) + len(wr.events) + len(wr.logs) + len(wr.cache)
-	urgent := then != nil
-	if urgent {
-		w.callbacks = append(w.callbacks, then)
-	} else if !w.timerSet {
-		w.timerSet = true
-		time.AfterFunc(w.lazyDelay, w.signal)
+	if then == nil {
+		if !w.timerSet {
+			w.timerSet = true
+			time.AfterFunc(w.lazyDelay, w.signal)
+		}
+		w.mu.Unlock()
+		return
 	}
+	w.callbacks = append(w.callbacks, then)
+	if w.committing {
+		w.urgent = true
+		w.mu.Unlock()
+		return
+	}
+	w.committing = true
 	w.mu.Unlock()
-	if urgent {
-		w.signal()
-	}
+	w.commitLoop()
 }
 
 // sync queues wr as urgent and waits for its commit.
@@ -113,14 +127,14 @@ func (w *writer) signal() {
 	}
 }
 
-func (w *writer) loop() {
-	defer close(w.done)
-	for range w.kick {
+// commitLoop commits pending batches until none is urgent; the caller holds
+// the committer role (w.committing) and it is released on return.
+func (w *writer) commitLoop() {
+	for {
 		w.mu.Lock()
 		b, cbs := w.pending, w.callbacks
-		w.pending, w.callbacks, w.rows, w.timerSet = store.Batch{}, nil, 0, false
+		w.pending, w.callbacks, w.rows, w.urgent = store.Batch{}, nil, 0, false
 		clear(w.trIdx)
-		closed := w.closed
 		w.room.Broadcast()
 		w.mu.Unlock()
 		var err error
@@ -130,9 +144,40 @@ func (w *writer) loop() {
 		for _, cb := range cbs {
 			cb(err)
 		}
-		if closed {
+		w.mu.Lock()
+		if !w.urgent {
+			w.committing = false
+			w.room.Broadcast()
+			lazyLeft := !w.pending.Empty() && !w.closed
+			w.mu.Unlock()
+			if lazyLeft {
+				w.signal() // let the background flusher handle what rode in late
+			}
 			return
 		}
+		w.mu.Unlock()
+	}
+}
+
+// loop flushes lazy writes when their timer fires.
+func (w *writer) loop() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-w.kick:
+		}
+		w.mu.Lock()
+		w.timerSet = false
+		if w.committing || w.closed {
+			// The running committer signals again if lazy writes remain.
+			w.mu.Unlock()
+			continue
+		}
+		w.committing = true
+		w.mu.Unlock()
+		w.commitLoop()
 	}
 }
 
@@ -146,7 +191,12 @@ func (w *writer) close() {
 	}
 	w.closed = true
 	w.room.Broadcast()
+	for w.committing {
+		w.room.Wait()
+	}
+	w.committing = true
 	w.mu.Unlock()
-	w.signal()
+	w.commitLoop()
+	close(w.stop)
 	<-w.done
 }

@@ -8,9 +8,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -127,6 +129,19 @@ type TaskRun struct {
 	CreatedAt     time.Time
 	StartedAt     time.Time
 	EndedAt       time.Time
+	// History is the task run's state transitions, oldest first. They live
+	// in the row itself so that a step's commit writes one record; EventList
+	// returns them merged with the run's events.
+	History []Transition
+}
+
+// Transition is one state change of a task run.
+type Transition struct {
+	At      time.Time `json:"at"`
+	From    string    `json:"from,omitempty"`
+	To      string    `json:"to"`
+	Cause   string    `json:"cause,omitempty"`
+	Message string    `json:"message,omitempty"`
 }
 
 // JournalEntry is the part of a successful task run that replay needs.
@@ -238,12 +253,14 @@ type Store interface {
 	RunTransition(ctx context.Context, p RunTransitionParams, cause, message string) (Run, error)
 	// RunChildGet returns the subflow run created by the step key of a parent run.
 	RunChildGet(ctx context.Context, parentRunID, stepKey string) (Run, error)
-	// TaskRunList returns a run's task runs ordered by creation.
+	// TaskRunList returns a run's task runs ordered by creation time, then ID.
 	TaskRunList(ctx context.Context, p TaskRunListParams) ([]TaskRun, error)
-	// JournalList returns, for each step key of a run, its latest successful
-	// (COMPLETED or CACHED) task run.
+	// JournalList returns, for each step key of a run, its latest (by
+	// creation time, then ID) successful (COMPLETED or CACHED) task run.
 	JournalList(ctx context.Context, runID string) ([]JournalEntry, error)
-	// EventList returns a run's events in order.
+	// EventList returns a run's history in time order: its events merged
+	// with the History of its task runs (as events with TaskRunID and
+	// TaskKey set). Ties keep events before task-run transitions.
 	EventList(ctx context.Context, runID string) ([]Event, error)
 	// LogList returns a run's logs in order.
 	LogList(ctx context.Context, p LogListParams) ([]LogRecord, error)
@@ -251,4 +268,22 @@ type Store interface {
 	CacheGet(ctx context.Context, key string, now time.Time) (CacheEntry, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// SortEvents orders a merged history by time; run events (no TaskRunID)
+// come before task-run transitions at the same instant, and the order is
+// otherwise stable.
+func SortEvents(evs []Event) {
+	slices.SortStableFunc(evs, func(a, b Event) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		rank := func(e Event) int {
+			if e.TaskRunID == "" {
+				return 0
+			}
+			return 1
+		}
+		return cmp.Compare(rank(a), rank(b))
+	})
 }

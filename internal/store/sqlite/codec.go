@@ -64,3 +64,25 @@ func decError(b []byte) (*store.ErrorInfo, error) {
 	}
 	return &e, nil
 }
+
+func encHistory(h []store.Transition) (any, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode history: %w", err)
+	}
+	return b, nil
+}
+
+func decHistory(b []byte) ([]store.Transition, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var h []store.Transition
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("decode task-run history: %w", err)
+	}
+	return h, nil
+}

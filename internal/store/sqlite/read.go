@@ -47,7 +47,7 @@ func scanRun(sc rowScanner) (store.Run, error) {
 
 const taskRunSelectCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
 	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
-	started_at, ended_at`
+	started_at, ended_at, history`
 
 func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
 	var (
@@ -55,15 +55,19 @@ func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
 		state                   string
 		attempts, flowAttempt   int64
 		input, result, errJSON  []byte
+		history                 []byte
 		created, started, ended int64
 	)
 	if err := sc.Scan(&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &state, &attempts,
 		&flowAttempt, &t.InputHash, &input, &result, &t.ResultRef, &errJSON, &t.CachedFrom,
-		&t.CachedFromRun, &created, &started, &ended); err != nil {
+		&t.CachedFromRun, &created, &started, &ended, &history); err != nil {
 		return store.TaskRun{}, err
 	}
 	var err error
 	if t.Error, err = decError(errJSON); err != nil {
+		return store.TaskRun{}, err
+	}
+	if t.History, err = decHistory(history); err != nil {
 		return store.TaskRun{}, err
 	}
 	t.State = store.TaskState(state)
@@ -152,7 +156,7 @@ func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]s
 		q += " AND key = ?"
 		args = append(args, p.Key)
 	}
-	q += " ORDER BY created_at, rowid"
+	q += " ORDER BY created_at, id"
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, translate(err, "list task runs of %s", p.RunID)
@@ -177,7 +181,7 @@ func (s *Store) JournalList(ctx context.Context, runID string) ([]store.JournalE
 	// row of each key wins.
 	rows, err := s.read.QueryContext(ctx, `SELECT key, task, input_hash, result, result_ref, child_run_id
 		FROM task_runs WHERE run_id = ? AND state IN (?, ?)
-		ORDER BY key, created_at, rowid`, runID, string(store.TaskCompleted), string(store.TaskCached))
+		ORDER BY key, created_at, id`, runID, string(store.TaskCompleted), string(store.TaskCached))
 	if err != nil {
 		return nil, translate(err, "journal of run %s", runID)
 	}
@@ -218,7 +222,36 @@ func (s *Store) EventList(ctx context.Context, runID string) ([]store.Event, err
 		e.At = decTime(at)
 		out = append(out, e)
 	}
-	return out, translate(rows.Err(), "events of run %s", runID)
+	if err := rows.Err(); err != nil {
+		return nil, translate(err, "events of run %s", runID)
+	}
+	rows.Close()
+	hrows, err := s.read.QueryContext(ctx, `SELECT id, key, history FROM task_runs
+		WHERE run_id = ? AND history IS NOT NULL`, runID)
+	if err != nil {
+		return nil, translate(err, "task-run history of run %s", runID)
+	}
+	defer hrows.Close()
+	for hrows.Next() {
+		var id, key string
+		var raw []byte
+		if err := hrows.Scan(&id, &key, &raw); err != nil {
+			return nil, translate(err, "task-run history of run %s", runID)
+		}
+		h, err := decHistory(raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, tr := range h {
+			out = append(out, store.Event{RunID: runID, TaskRunID: id, TaskKey: key, From: tr.From, To: tr.To,
+				Cause: tr.Cause, Message: tr.Message, At: tr.At})
+		}
+	}
+	if err := hrows.Err(); err != nil {
+		return nil, translate(err, "task-run history of run %s", runID)
+	}
+	store.SortEvents(out)
+	return out, nil
 }
 
 // LogList returns the logs of p.RunID (only those of step p.TaskKey when set)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
@@ -19,8 +20,8 @@ var (
 		"ended_at", "owner_host", "owner_pid", "owner_start"}
 	taskRunCols = []string{"id", "run_id", "key", "task", "child_run_id", "state", "attempts",
 		"flow_attempt", "input_hash", "input", "result", "result_ref", "error", "cached_from",
-		"cached_from_run", "created_at", "started_at", "ended_at"}
-	eventCols = []string{"run_id", "task_run_id", "task_key", "from_state", "to_state", "cause",
+		"cached_from_run", "created_at", "started_at", "ended_at", "history"}
+	eventCols = []string{"run_id", "id", "task_run_id", "task_key", "from_state", "to_state", "cause",
 		"message", "at"}
 	logCols   = []string{"run_id", "task_run_id", "task_key", "level", "message", "attrs", "at"}
 	cacheCols = []string{"key", "task", "result", "result_ref", "run_id", "task_run_id",
@@ -47,8 +48,9 @@ func insertSQL(table string, cols []string, n int, conflict string) string {
 	if conflict != "" {
 		fmt.Fprintf(&b, " ON CONFLICT(%s) DO UPDATE SET ", conflict)
 		first := true
+		keys := strings.Split(conflict, ", ")
 		for _, c := range cols {
-			if c == conflict {
+			if slices.Contains(keys, c) {
 				continue
 			}
 			if !first {
@@ -87,7 +89,7 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	if err = prep(&w.runs, "runs", runCols, "id"); err != nil {
 		return err
 	}
-	if err = prep(&w.taskRuns, "task_runs", taskRunCols, "id"); err != nil {
+	if err = prep(&w.taskRuns, "task_runs", taskRunCols, "run_id, key, id"); err != nil {
 		return err
 	}
 	if err = prep(&w.events, "events", eventCols, ""); err != nil {
@@ -233,14 +235,22 @@ func taskRunArgs(dst []any, t *store.TaskRun) ([]any, error) {
 	if err != nil {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
+	h, err := encHistory(t.History)
+	if err != nil {
+		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
+	}
 	return append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
 		int64(t.FlowAttempt), t.InputHash, encJSON(t.Input), encJSON(t.Result), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, encTime(t.CreatedAt), encTime(t.StartedAt),
-		encTime(t.EndedAt)), nil
+		encTime(t.EndedAt), h), nil
 }
 
 func eventArgs(dst []any, e *store.Event) []any {
-	return append(dst, e.RunID, e.TaskRunID, e.TaskKey, e.From, e.To, e.Cause, e.Message, encTime(e.At))
+	id := e.ID
+	if id == 0 {
+		id = nextEventID()
+	}
+	return append(dst, e.RunID, id, e.TaskRunID, e.TaskKey, e.From, e.To, e.Cause, e.Message, encTime(e.At))
 }
 
 func logArgs(dst []any, l *store.LogRecord) []any {
@@ -292,4 +302,19 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams, 
 	// Return the row as a reader would see it (UTC, nanosecond times).
 	out.UpdatedAt = decTime(encTime(out.UpdatedAt))
 	return out, nil
+}
+
+var lastEventID atomic.Int64
+
+// nextEventID returns a process-wide strictly increasing ID taken from the
+// wall clock in nanoseconds, so events of one run sort in write order, also
+// across processes that write the same run one after the other.
+func nextEventID() int64 {
+	for {
+		last := lastEventID.Load()
+		id := max(time.Now().UnixNano(), last+1)
+		if lastEventID.CompareAndSwap(last, id) {
+			return id
+		}
+	}
 }

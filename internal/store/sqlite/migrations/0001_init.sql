@@ -32,8 +32,11 @@ CREATE INDEX runs_created_at ON runs (created_at);
 CREATE INDEX runs_flow_created_at ON runs (flow, created_at);
 CREATE INDEX runs_parent ON runs (parent_run_id, parent_step_key);
 
+-- Task runs are clustered by run and step key (WITHOUT ROWID, primary key
+-- (run_id, key, id)): a step's commit touches one b-tree, and the journal
+-- and a run's task runs are range scans.
 CREATE TABLE task_runs (
-    id              TEXT PRIMARY KEY,
+    id              TEXT NOT NULL,
     run_id          TEXT NOT NULL DEFAULT '',
     key             TEXT NOT NULL DEFAULT '',
     task            TEXT NOT NULL DEFAULT '',
@@ -50,22 +53,27 @@ CREATE TABLE task_runs (
     cached_from_run TEXT NOT NULL DEFAULT '',
     created_at      INTEGER NOT NULL DEFAULT 0,
     started_at      INTEGER NOT NULL DEFAULT 0,
-    ended_at        INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX task_runs_run_key ON task_runs (run_id, key);
+    ended_at        INTEGER NOT NULL DEFAULT 0,
+    history         TEXT,
+    PRIMARY KEY (run_id, key, id)
+) WITHOUT ROWID;
 
+-- Events are clustered by run (WITHOUT ROWID, primary key (run_id, id)) so
+-- that a step's events and a run's history share pages: one b-tree per
+-- commit instead of a table plus an index. IDs are assigned by the writer
+-- from a monotonic nanosecond clock.
 CREATE TABLE events (
-    id          INTEGER PRIMARY KEY,
     run_id      TEXT NOT NULL DEFAULT '',
+    id          INTEGER NOT NULL,
     task_run_id TEXT NOT NULL DEFAULT '',
     task_key    TEXT NOT NULL DEFAULT '',
     from_state  TEXT NOT NULL DEFAULT '',
     to_state    TEXT NOT NULL DEFAULT '',
     cause       TEXT NOT NULL DEFAULT '',
     message     TEXT NOT NULL DEFAULT '',
-    at          INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX events_run_id ON events (run_id, id);
+    at          INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, id)
+) WITHOUT ROWID;
 
 CREATE TABLE logs (
     id          INTEGER PRIMARY KEY,
