@@ -636,3 +636,66 @@ func TestPanicInTaskIsRecorded(t *testing.T) {
 		t.Fatalf("task run %+v", trs[0])
 	}
 }
+
+func TestTaskRunFromAndReplaySafeLogs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var attempts []int
+	var mu sync.Mutex
+	flaky := baton.Task(name(t, "flaky"), func(ctx context.Context, n int) (int, error) {
+		info, ok := baton.TaskRunFrom(ctx)
+		if !ok || info.Key == "" || info.RunID == "" {
+			return 0, baton.Permanent(fmt.Errorf("TaskRunFrom = %+v, %v", info, ok))
+		}
+		mu.Lock()
+		attempts = append(attempts, info.Attempt)
+		mu.Unlock()
+		if info.Attempt < 2 {
+			return 0, errors.New("first attempt fails")
+		}
+		return n, nil
+	}, baton.Retries(2), baton.RetryDelay(time.Millisecond))
+	if _, ok := baton.TaskRunFrom(context.Background()); ok {
+		t.Fatal("TaskRunFrom of a plain context reported ok")
+	}
+	var fail atomic.Bool
+	fail.Store(true)
+	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
+		baton.Logger(ctx).Info("before step")
+		v, err := flaky.Run(ctx, 5)
+		if err != nil {
+			return 0, err
+		}
+		baton.Logger(ctx).Info("after step")
+		if fail.Load() {
+			return 0, errors.New("fail the run once")
+		}
+		return v, nil
+	})
+	_, info, _ := flow.Execute(context.Background(), b.rt, 0)
+	fail.Store(false)
+	if _, _, err := flow.Retry(context.Background(), b.rt, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(attempts, []int{1, 2}) {
+		t.Fatalf("attempts seen by the task: %v", attempts)
+	}
+	b.rt.Close()
+	st, err := sqlite.Open(context.Background(), b.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	logs, err := st.LogList(context.Background(), store.LogListParams{RunID: info.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, l := range logs {
+		msgs = append(msgs, l.Message)
+	}
+	// The retry replays "before step" and the step, so only "after step" is logged again.
+	if want := []string{"before step", "after step", "after step"}; !slices.Equal(msgs, want) {
+		t.Fatalf("logs %q, want %q", msgs, want)
+	}
+}

@@ -35,7 +35,9 @@ func (c *flowContext) flow() *engine.FlowCtx { return c.fc }
 
 // Logger returns a logger whose records are stored against the current task
 // run (when ctx is a task's context) or flow run (when ctx is a flow's
-// Context), and also printed. Any other context gets slog.Default().
+// Context), and also printed. A flow's records are dropped while a retried
+// attempt replays its journal, so they are not repeated. Any other context
+// gets slog.Default().
 func Logger(ctx context.Context) *slog.Logger {
 	if fc, ok := ctx.(Context); ok {
 		return fc.flow().Logger()
@@ -47,3 +49,19 @@ func Logger(ctx context.Context) *slog.Logger {
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// TaskRun describes the task run a task's context belongs to.
+type TaskRun struct {
+	RunID     string // the flow run
+	TaskRunID string // the task run, the same across its attempts
+	Key       string // the step key
+	Attempt   int    // the attempt number, starting at 1
+}
+
+// TaskRunFrom returns the task run that ctx (a task function's context)
+// belongs to; ok is false for any other context. Use it for idempotency keys
+// of side effects or to behave differently on a retry.
+func TaskRunFrom(ctx context.Context) (info TaskRun, ok bool) {
+	ti, ok := engine.TaskInfoFrom(ctx)
+	return TaskRun(ti), ok
+}

@@ -87,7 +87,7 @@ func runInfo(r store.Run) RunInfo {
 }
 
 // Execute runs the flow in this process on rt's store and waits until the
-// run ends. The error is the flow's error when the run did not complete.
+// run ends. p is used as given: Defaults apply to the command line only. The error is the flow's error when the run did not complete.
 // Cancelling ctx cancels the run (it ends CANCELLED).
 func (f *FlowDef[P, R]) Execute(ctx context.Context, rt *Runtime, p P) (R, RunInfo, error) {
 	var zero R

@@ -49,7 +49,8 @@ func WaitAll[T any](ctx Context, futures []Future[T]) ([]T, error) {
 }
 
 // AsCompleted yields the futures in the order they resolve, with their index
-// in futures. It stops early when ctx is cancelled.
+// in futures. It stops early, without an error, when ctx is cancelled:
+// check ctx.Err() after the loop before trusting that every item was seen.
 func AsCompleted[T any](ctx Context, futures []Future[T]) iter.Seq2[int, Future[T]] {
 	return func(yield func(int, Future[T]) bool) {
 		index := make(map[*engine.Future]int, len(futures))

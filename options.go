@@ -20,14 +20,14 @@ const (
 type TaskOption func(*taskConfig)
 
 type taskConfig struct {
-	policy   engine.TaskPolicy
-	delaySet bool
-	cacheKey func(any) (string, error)
+	policy                          engine.TaskPolicy
+	delaySet, backoffSet, jitterSet bool
+	cacheKey                        func(any) (string, error)
 }
 
-// Retries makes a failed attempt run again up to n more times. Unless
-// RetryDelay, Backoff or Jitter say otherwise, retries wait 1s, then twice as
-// long each time (capped at a minute), with ±10% jitter.
+// Retries makes a failed attempt run again up to n more times. Retries wait
+// 1s, then twice as long each time (capped at a minute), with ±10% jitter;
+// RetryDelay, Backoff and Jitter each change one of those defaults.
 func Retries(n int) TaskOption { return func(c *taskConfig) { c.policy.Retries = n } }
 
 // RetryDelay sets the wait before the first retry.
@@ -38,13 +38,13 @@ func RetryDelay(d time.Duration) TaskOption {
 // Backoff multiplies the retry delay by factor after each retry, up to max
 // (0: no cap). A factor of 1 keeps the delay constant.
 func Backoff(factor float64, max time.Duration) TaskOption {
-	return func(c *taskConfig) { c.policy.Backoff, c.policy.MaxDelay, c.delaySet = factor, max, true }
+	return func(c *taskConfig) { c.policy.Backoff, c.policy.MaxDelay, c.backoffSet = factor, max, true }
 }
 
 // Jitter spreads each retry delay randomly by ±fraction of it (0..1), so that
 // many failing tasks do not retry in lockstep.
 func Jitter(fraction float64) TaskOption {
-	return func(c *taskConfig) { c.policy.Jitter, c.delaySet = fraction, true }
+	return func(c *taskConfig) { c.policy.Jitter, c.jitterSet = fraction, true }
 }
 
 // RetryIf retries only the errors for which cond returns true. Errors marked

@@ -35,9 +35,14 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.policy.Retries > 0 && !cfg.delaySet {
-		cfg.policy.RetryDelay, cfg.policy.Backoff = DefaultRetryDelay, DefaultBackoff
-		cfg.policy.MaxDelay, cfg.policy.Jitter = DefaultMaxDelay, DefaultJitter
+	if !cfg.delaySet {
+		cfg.policy.RetryDelay = DefaultRetryDelay
+	}
+	if !cfg.backoffSet {
+		cfg.policy.Backoff, cfg.policy.MaxDelay = DefaultBackoff, DefaultMaxDelay
+	}
+	if !cfg.jitterSet {
+		cfg.policy.Jitter = DefaultJitter
 	}
 	if cfg.cacheKey != nil {
 		cfg.policy.Cache.Key = cfg.cacheKey

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
@@ -35,6 +36,11 @@ type FlowCtx struct {
 
 	outstanding sync.WaitGroup
 	logger      *slog.Logger
+	// replaying is true from the start of a retried attempt until the flow
+	// makes a call that the journal does not answer or has used every
+	// journal entry (counted in replayed).
+	replaying atomic.Bool
+	replayed  atomic.Int64
 }
 
 // Context returns the run's context, cancelled when the run is cancelled,
@@ -55,7 +61,7 @@ func (fc *FlowCtx) Logger() *slog.Logger {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.logger == nil {
-		fc.logger = fc.e.newLogger(fc.runID, "", "")
+		fc.logger = fc.e.newLogger(fc.runID, "", "", fc.replaying.Load)
 	}
 	return fc.logger
 }
@@ -68,6 +74,7 @@ func (fc *FlowCtx) loadJournal() error {
 		return fmt.Errorf("load journal of run %s: %w", fc.runID, err)
 	}
 	fc.journal = make(map[string]store.JournalEntry, len(entries))
+	fc.replaying.Store(len(entries) > 0)
 	fc.idxTask = map[int]string{}
 	for _, j := range entries {
 		fc.journal[j.Key] = j
@@ -115,13 +122,14 @@ func (fc *FlowCtx) lookup(key, name string, index int, hash string) (store.Journ
 		}
 	}
 	j, ok := fc.journal[key]
-	if !ok {
-		return j, false, nil
-	}
-	if j.Task != name {
+	if ok && j.Task != name {
 		return j, false, &NonDeterminismError{Key: key, Recorded: j.Task, Called: name}
 	}
-	return j, j.InputHash == hash, nil
+	hit := ok && j.InputHash == hash
+	if !hit || fc.replayed.Add(1) >= int64(len(fc.journal)) {
+		fc.replaying.Store(false)
+	}
+	return j, hit, nil
 }
 
 // Submit schedules a task call and returns its future at once.
@@ -399,7 +407,7 @@ func stateStr(s store.TaskState) string {
 // left to finish on its own and its result is dropped.
 func (s *step) invoke(attempt int) (any, error) {
 	fc := s.fc
-	ctx := context.WithValue(fc.ctx, taskCtxKey{}, &taskInfo{fc: fc, trID: s.tr.ID, key: s.key})
+	ctx := context.WithValue(fc.ctx, taskCtxKey{}, &taskInfo{fc: fc, trID: s.tr.ID, key: s.key, attempt: attempt})
 	timeout := s.call.Task.Policy.Timeout
 	if timeout <= 0 {
 		return safeCall(ctx, s.call.Fn)

@@ -12,9 +12,28 @@ import (
 type taskCtxKey struct{}
 
 type taskInfo struct {
-	fc   *FlowCtx
-	trID string
-	key  string
+	fc      *FlowCtx
+	trID    string
+	key     string
+	attempt int
+}
+
+// TaskInfo describes the task run a task's context belongs to.
+type TaskInfo struct {
+	RunID     string
+	TaskRunID string
+	Key       string
+	Attempt   int
+}
+
+// TaskInfoFrom returns the task run that ctx belongs to, or false when ctx
+// is not a task's context.
+func TaskInfoFrom(ctx context.Context) (TaskInfo, bool) {
+	ti, ok := ctx.Value(taskCtxKey{}).(*taskInfo)
+	if !ok {
+		return TaskInfo{}, false
+	}
+	return TaskInfo{RunID: ti.fc.runID, TaskRunID: ti.trID, Key: ti.key, Attempt: ti.attempt}, true
 }
 
 // TaskLogger returns the logger of the task run that ctx belongs to, or
@@ -24,12 +43,14 @@ func TaskLogger(ctx context.Context) (*slog.Logger, bool) {
 	if !ok {
 		return nil, false
 	}
-	return ti.fc.e.newLogger(ti.fc.runID, ti.trID, ti.key), true
+	return ti.fc.e.newLogger(ti.fc.runID, ti.trID, ti.key, nil), true
 }
 
 // newLogger returns a logger whose records are stored against the run (and
 // task run, when trID is set) and printed to the engine's LogOutput.
-func (e *Engine) newLogger(runID, trID, key string) *slog.Logger {
+// When replaying is set and reports true, records are dropped: a flow's own
+// log lines are not repeated while a retried attempt replays its journal.
+func (e *Engine) newLogger(runID, trID, key string, replaying func() bool) *slog.Logger {
 	text := slog.NewTextHandler(e.cfg.LogOutput, &slog.HandlerOptions{Level: slog.LevelDebug})
 	short := runID
 	if len(short) > 8 {
@@ -39,11 +60,12 @@ func (e *Engine) newLogger(runID, trID, key string) *slog.Logger {
 	if key != "" {
 		attrs = append(attrs, slog.String("step", key))
 	}
-	return slog.New(&logHandler{e: e, runID: runID, trID: trID, key: key, text: text.WithAttrs(attrs)})
+	return slog.New(&logHandler{e: e, runID: runID, trID: trID, key: key, replaying: replaying, text: text.WithAttrs(attrs)})
 }
 
 type logHandler struct {
-	e     *Engine
+	e         *Engine
+	replaying func() bool
 	runID string
 	trID  string
 	key   string
@@ -52,7 +74,9 @@ type logHandler struct {
 	text  slog.Handler
 }
 
-func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelDebug }
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelDebug && (h.replaying == nil || !h.replaying())
+}
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	fields := map[string]any{}
