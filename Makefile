@@ -6,8 +6,8 @@ GO ?= go
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-test: lint ## run every test with the race detector (what CI runs)
-	$(GO) test -race -count=1 -timeout 20m ./...
+test: lint ## run every test with the race detector, with a throwaway PostgreSQL (what CI runs)
+	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 
 lint: fmt-check ## gofmt, go vet and go mod tidy must leave no diff
 	$(GO) vet ./...

@@ -59,6 +59,13 @@ func RetryIf(cond func(error) bool) TaskOption {
 // left to finish on its own and whatever it returns is discarded.
 func Timeout(d time.Duration) TaskOption { return func(c *taskConfig) { c.policy.Timeout = d } }
 
+// Queue makes the task distributed: when its flow runs on a worker (see the
+// `worker` command), each task run is queued on the named work queue and
+// executed by any worker serving that queue that has the task, so a Map
+// spreads over the fleet. In a local run (`run`, Execute) the option is
+// ignored and the task runs in-process.
+func Queue(name string) TaskOption { return func(c *taskConfig) { c.policy.Queue = name } }
+
 // CachePolicy says how a task's results are reused across runs.
 type CachePolicy struct {
 	// Expiry is how long a cached result stays valid; 0 means forever.

@@ -55,6 +55,17 @@ func (rt *Runtime) Close() error {
 	return rt.st.Close()
 }
 
+// Definitions returns the engine definitions of the given flows and of every
+// task defined in this program. It is how Baton's own commands (such as
+// `baton dev`) host flows; programs do not need it.
+func Definitions(flows ...AnyFlow) ([]*engine.FlowDef, []*engine.TaskDef) {
+	defs := make([]*engine.FlowDef, len(flows))
+	for i, f := range flows {
+		defs[i] = f.engineFlow()
+	}
+	return defs, registeredTasks()
+}
+
 // Main is the main function of a program that defines flows: it gives the
 // program Baton's command line. With no arguments it runs the first flow
 // with its default parameters; `run FLOW --param k=v` runs any flow;
@@ -64,11 +75,8 @@ func (rt *Runtime) Close() error {
 // COMPLETED, 1 when it did not, 2 for usage errors and bad input.
 func Main(flows ...AnyFlow) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defs := make([]*engine.FlowDef, len(flows))
-	for i, f := range flows {
-		defs[i] = f.engineFlow()
-	}
-	prog := cli.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: registeredTasks()}
+	defs, tasks := Definitions(flows...)
+	prog := cli.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: tasks}
 	code := cli.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	os.Exit(code)

@@ -31,8 +31,37 @@ func TestLocalSmoke(t *testing.T) {
 	if strings.Contains(stderr.String(), "WARNING") {
 		t.Error("the suite printed a warning")
 	}
-	got := map[string]string{}
 	figures := stdout.String()
+	checkFigures(t, localKeys, figures)
+	t.Logf("figures (in %s):\n%s", time.Since(start).Round(time.Millisecond), figures)
+}
+
+// TestDistributedSmoke runs the distributed suite at a tiny scale on the
+// database of BATON_TEST_POSTGRES (scripts/with-postgres.sh sets it).
+func TestDistributedSmoke(t *testing.T) {
+	if os.Getenv(envPostgres) == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set on CI: run the tests under scripts/with-postgres.sh", envPostgres)
+		}
+		t.Skipf("%s is not set: run under scripts/with-postgres.sh", envPostgres)
+	}
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	cfg := distConfig{scale: 0.002, workers: 4, concurrency: 64, dir: t.TempDir()}
+	err := runDistributed(context.Background(), cfg, nil, &stdout, &stderr)
+	t.Logf("progress:\n%s", stderr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, distKeys, stdout.String())
+	t.Logf("figures (in %s):\n%s", time.Since(start).Round(time.Millisecond), stdout.String())
+}
+
+// checkFigures checks that stdout holds exactly keys, as name=value lines,
+// with a go version for go_version and positive numbers for the others.
+func checkFigures(t *testing.T, keys []string, figures string) {
+	t.Helper()
+	got := map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(figures))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
@@ -42,7 +71,7 @@ func TestLocalSmoke(t *testing.T) {
 		}
 		got[k] = v
 	}
-	for _, k := range localKeys {
+	for _, k := range keys {
 		v, ok := got[k]
 		switch {
 		case !ok:
@@ -57,14 +86,15 @@ func TestLocalSmoke(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != len(localKeys) {
-		t.Errorf("printed %d figures, want %d:\n%s", len(got), len(localKeys), figures)
+	if len(got) != len(keys) {
+		t.Errorf("printed %d figures, want %d:\n%s", len(got), len(keys), figures)
 	}
-	t.Logf("figures (in %s):\n%s", time.Since(start).Round(time.Millisecond), figures)
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"nope"}, {"local", "-scale", "0"}, {"local", "-bogus"}} {
+	for _, args := range [][]string{nil, {"nope"}, {"local", "-scale", "0"}, {"local", "-bogus"},
+		{"distributed", "-workers", "0"}, {"distributed", "-scale", "-1"}, {"distributed", "-bogus"},
+		{"distributed", "-only", "nope"}, {"distributed", "extra"}} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)

@@ -79,6 +79,7 @@ type bench struct {
 	log     io.Writer
 	figures map[string]string
 	values  map[string]float64
+	dist    *dist // the distributed suite's state; nil in the local suite
 }
 
 // n scales an item count, keeping at least one item.
@@ -171,6 +172,12 @@ func measureCeiling(ctx context.Context, b *bench) error {
 		return err
 	}
 	defer st.Close()
+	return writeCeiling(ctx, b, st, "ceiling", "sqlite_ceiling_tasks_per_s")
+}
+
+// writeCeiling times the ceiling's row writes on st and reports the rate as
+// the figure key.
+func writeCeiling(ctx context.Context, b *bench, st store.Store, label, key string) error {
 	n, size := b.n(ceilingRows), min(ceilingBatch, b.n(ceilingRows))
 	runID := engine.NewID()
 	now := time.Now()
@@ -207,9 +214,9 @@ func measureCeiling(ctx context.Context, b *bench) error {
 	updates := time.Since(t1)
 	total := inserts + updates
 	rate := float64(n) / total.Seconds()
-	b.progress("ceiling: %d task runs in batches of %d: inserts %s, updates %s: %.0f task runs/s (%.0f row writes/s)",
-		n, size, inserts.Round(time.Millisecond), updates.Round(time.Millisecond), rate, 2*rate)
-	b.report("sqlite_ceiling_tasks_per_s", rate, 0)
+	b.progress("%s: %d task runs in batches of %d: inserts %s, updates %s: %.0f task runs/s (%.0f row writes/s)",
+		label, n, size, inserts.Round(time.Millisecond), updates.Round(time.Millisecond), rate, 2*rate)
+	b.report(key, rate, 0)
 	return nil
 }
 

@@ -3,6 +3,7 @@
 // figure on stdout at the end; progress goes to stderr.
 //
 //	go run ./bench local [-scale F] [-dir PATH]
+//	go run ./bench distributed [-scale F] [-dir PATH] [-workers N] [-pg URL]
 //
 // See bench/README.md for what each figure means and the targets.
 package main
@@ -22,11 +23,17 @@ import (
 const usage = `usage: bench SUBCOMMAND [flags]
 
 Subcommands:
-  local    benchmark the in-process engine on a local SQLite store
+  local        benchmark the in-process engine on a local SQLite store
+  distributed  benchmark a baton server and worker processes on PostgreSQL
 
-Flags of local:
+Flags of local and distributed:
   -scale F     multiply every item count by F (default 1; 0.01 is a quick smoke run)
   -dir PATH    work directory (default: a temporary directory removed at the end)
+
+Flags of distributed:
+  -workers N   worker processes (default 4)
+  -pg URL      PostgreSQL database (default $BATON_TEST_POSTGRES, else a throwaway
+               server started with scripts/with-postgres.sh)
 `
 
 // childMap1M is the hidden subcommand the local suite re-executes itself
@@ -52,9 +59,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfg, err = parseLocal(args[1:], stderr); err == nil {
 			err = runLocal(ctx, cfg, stdout, stderr)
 		}
+	case "distributed":
+		var cfg distConfig
+		if cfg, err = parseDistributed(args[1:], stderr); err == nil {
+			err = runDistributed(ctx, cfg, args[1:], stdout, stderr)
+		}
 	case childMap1M:
 		err = runChildMap(ctx, args[1:], stdout, stderr)
-	// case "distributed": reserved for the multi-worker suite.
 	default:
 		fmt.Fprintf(stderr, "bench: unknown subcommand %q\n\n%s", args[0], usage)
 		return 2

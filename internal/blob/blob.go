@@ -88,3 +88,18 @@ func (s *Store) Get(ref string) ([]byte, error) {
 func (s *Store) path(h string) string {
 	return filepath.Join(s.dir, "sha256", h[:2], h[2:])
 }
+
+// Delete removes a blob. Deleting a missing blob is not an error.
+func (s *Store) Delete(ref string) error {
+	h, ok := strings.CutPrefix(ref, refPrefix)
+	if !ok || len(h) != 64 {
+		return fmt.Errorf("blob: invalid reference %q", ref)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return fmt.Errorf("blob: invalid reference %q", ref)
+	}
+	if err := os.Remove(s.path(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("blob: delete: %w", err)
+	}
+	return nil
+}

@@ -25,16 +25,21 @@ func Baton(ctx context.Context, args []string, env *Env) int {
 	}
 	root := &cobra.Command{
 		Use:   "baton",
-		Short: "Inspect the runs of Baton workflows",
-		Long: "baton inspects the flow runs recorded in a Baton store.\n\n" +
-			"The store is the file given by --db, else $BATON_DB, else $BATON_HOME/baton.db,\n" +
-			"else ~/.baton/baton.db.",
+		Short: "Run the Baton server and inspect and manage the runs of Baton workflows",
+		Long: "baton serves Baton's API (server, dev) and inspects and manages flow runs.\n\n" +
+			"Commands read the server given by --server, else $BATON_SERVER; without one, they read\n" +
+			"the store directly: the file (or postgres:// URL) given by --db, else $BATON_DB, else\n" +
+			"$BATON_HOME/baton.db, else ~/.baton/baton.db. Creating, cancelling and retrying runs\n" +
+			"needs a server: start one on this machine with: baton dev",
 		// No Args: cobra's own check reports unknown commands (with
 		// suggestions), which Baton maps to a usage error.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(RunsCommand(env), VersionCommand(env))
+	root.PersistentFlags().StringVar(&env.Server, "server", env.Server,
+		"base `URL` of a Baton server to talk to, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
+	root.AddCommand(RunsCommand(env), WorkersCommand(env), QueuesCommand(env), RetentionCommand(env),
+		ServerCommand(env), DevCommand(env), VersionCommand(env))
 	return execute(ctx, root, args, env)
 }
 

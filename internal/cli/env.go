@@ -9,8 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
@@ -24,15 +29,81 @@ const (
 	ExitUsage  = 2 // usage errors and bad input
 )
 
-// Env is what commands read and write: streams, environment and the store
-// location chosen by --db.
+// Env is what commands read and write: streams, environment, the store
+// location chosen by --db and the server chosen by --server.
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
-	// DB is the value of the --db flag; empty means BATON_DB, then
-	// $BATON_HOME/baton.db, then ~/.baton/baton.db.
+	// DB is the value of the --db flag: a SQLite file or a postgres:// (or
+	// postgresql://) URL; empty means BATON_DB, then $BATON_HOME/baton.db,
+	// then ~/.baton/baton.db.
 	DB string
+	// Blobs is the blob directory (--blobs). Empty means the "blobs"
+	// directory beside a SQLite file, or $BATON_HOME/blobs (else
+	// ~/.baton/blobs) for PostgreSQL.
+	Blobs string
+	// Server is the value of the --server flag: the base URL of a Baton API
+	// server (several may be separated by commas). Empty means
+	// BATON_SERVER; when both are empty, commands use the local store.
+	Server string
+	// Examples is the program whose flows and tasks `baton dev` runs in its
+	// in-process worker: cmd/baton sets it to the bundled example flows.
+	// With no flows, `baton dev` serves the API without a worker.
+	Examples Program
+	// NewServer creates the API server of `baton server` and `baton dev`;
+	// cmd/baton sets it (to internal/server.New). It is injected so that
+	// the programs built on package baton, which use this package for their
+	// command line, do not link the server. Nil: those commands fail.
+	NewServer func(ServerConfig) (APIServer, error)
+}
+
+// APIServer is the API server as `baton server` and `baton dev` run it
+// (internal/server's *Server): serve Handler between Start and Stop.
+type APIServer interface {
+	Handler() http.Handler
+	Start(ctx context.Context) error
+	// Stop ends the background work and wakes the long polls in flight.
+	Stop()
+}
+
+// ServerConfig configures the server that Env.NewServer creates.
+type ServerConfig struct {
+	Store        store.Store
+	Blobs        *blob.Store
+	Logger       *slog.Logger
+	LeaseTimeout time.Duration // 0: the server's default
+	Retention    time.Duration // 0: keep runs
+}
+
+// ServerURL returns --server, else $BATON_SERVER; empty when neither is set.
+func (env *Env) ServerURL() string {
+	if env.Server != "" {
+		return env.Server
+	}
+	if env.Getenv == nil {
+		return ""
+	}
+	return strings.TrimSpace(env.Getenv("BATON_SERVER"))
+}
+
+// IsPostgresURL reports whether a --db value is a PostgreSQL URL rather than
+// a SQLite file.
+func IsPostgresURL(db string) bool {
+	lower := strings.ToLower(db)
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
+}
+
+// home returns $BATON_HOME, else ~/.baton.
+func (env *Env) home() (string, error) {
+	if home := env.Getenv("BATON_HOME"); home != "" {
+		return home, nil
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home directory (set BATON_HOME or --db): %w", err)
+	}
+	return filepath.Join(dir, ".baton"), nil
 }
 
 // UsageError is bad input from the user; commands exit with ExitUsage.
@@ -56,37 +127,68 @@ func (env *Env) DBPath() (string, error) {
 	if p := env.Getenv("BATON_DB"); p != "" {
 		return p, nil
 	}
-	home := env.Getenv("BATON_HOME")
-	if home == "" {
-		dir, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("find home directory (set BATON_HOME or --db): %w", err)
-		}
-		home = filepath.Join(dir, ".baton")
+	home, err := env.home()
+	if err != nil {
+		return "", err
 	}
 	return filepath.Join(home, "baton.db"), nil
 }
 
-// OpenStore opens the store and the blob directory beside it. A file that is
-// not a Baton store, or one of a newer schema, is a UsageError.
+// BlobDir resolves the blob directory for the store at db (see Env.Blobs).
+func (env *Env) BlobDir(db string) (string, error) {
+	if env.Blobs != "" {
+		return env.Blobs, nil
+	}
+	if !IsPostgresURL(db) {
+		return filepath.Join(filepath.Dir(db), "blobs"), nil
+	}
+	home, err := env.home()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "blobs"), nil
+}
+
+// OpenStore opens the store (a SQLite file, or PostgreSQL when --db is a
+// postgres:// URL) and its blob directory. A database that is not a Baton
+// store, or one of a newer schema, is a UsageError.
 func (env *Env) OpenStore(ctx context.Context) (store.Store, *blob.Store, error) {
-	path, err := env.DBPath()
+	db, err := env.DBPath()
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.Open(ctx, path)
+	var st store.Store
+	if IsPostgresURL(db) {
+		st, err = openPostgres(ctx, db)
+	} else {
+		st, err = sqlite.Open(ctx, db)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew) {
 			return nil, nil, &UsageError{Err: err}
 		}
 		return nil, nil, err
 	}
-	blobs, err := blob.Open(filepath.Join(filepath.Dir(path), "blobs"))
+	dir, err := env.BlobDir(db)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	blobs, err := blob.Open(dir)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
 	}
 	return st, blobs, nil
+}
+
+// redactURL hides the password of a database URL for messages.
+func redactURL(db string) string {
+	u, err := url.Parse(db)
+	if err != nil || u.User == nil {
+		return db
+	}
+	return u.Redacted()
 }
 
 // ExitCode maps a command's error to its exit code.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
@@ -92,8 +93,11 @@ func Main(ctx context.Context, args []string, prog Program, env *Env) int {
 			return runFlow(cmd.Context(), env, prog, prog.Flows[0], "", nil, false)
 		},
 	}
+	runs := RunsCommand(env)
+	runs.PersistentFlags().StringVar(&env.Server, "server", env.Server,
+		"base `URL` of a Baton server to read from, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
 	root.AddCommand(runCommand(env, prog), retryCommand(env, prog), flowsCommand(env, prog), taskCommand(env, prog),
-		RunsCommand(env), VersionCommand(env))
+		runs, workerCommand(env, prog), VersionCommand(env))
 	return execute(ctx, root, args, env)
 }
 
@@ -110,7 +114,7 @@ func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) 
 		env.Getenv = os.Getenv
 	}
 	root.PersistentFlags().StringVar(&env.DB, "db", env.DB,
-		"path of the store `file` (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
+		"the store: a SQLite `file` or a postgres:// URL (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w; see: %s --help", err, cmd.CommandPath())}
 	})
@@ -195,7 +199,7 @@ func runFlow(ctx context.Context, env *Env, prog Program, def *engine.FlowDef, p
 		if err != nil {
 			return err
 		}
-		return report(env, eng.Store(), blobs, out, asJSON)
+		return report(env, blobs, out, asJSON)
 	})
 }
 
@@ -231,12 +235,12 @@ func withEngine(ctx context.Context, env *Env, fn func(*engine.Engine, *blob.Sto
 
 // report prints the end of a run and turns a run that did not complete into
 // an error (exit code 1).
-func report(env *Env, st store.Store, blobs *blob.Store, out engine.Outcome, asJSON bool) error {
+func report(env *Env, blobs *blob.Store, out engine.Outcome, asJSON bool) error {
 	r := out.Run
 	took := r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond)
 	fmt.Fprintf(env.Stderr, "baton: run %s %s (attempt %d, %s)\n", r.ID, r.State, r.Attempt, took)
 	if asJSON {
-		b, err := json.MarshalIndent(RunJSON(r, blobs), "", "  ")
+		b, err := json.MarshalIndent(api.RunJSON(r, blobs), "", "  ")
 		if err != nil {
 			return err
 		}
@@ -292,7 +296,7 @@ func retryCommand(env *Env, prog Program) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return report(env, eng.Store(), blobs, out, asJSON)
+				return report(env, blobs, out, asJSON)
 			})
 		},
 	}
@@ -359,7 +363,7 @@ func taskCommand(env *Env, prog Program) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return report(env, eng.Store(), blobs, out, asJSON)
+				return report(env, blobs, out, asJSON)
 			})
 		},
 	}

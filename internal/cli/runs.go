@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -29,11 +28,13 @@ const runsTextResultMax = 4000
 const runsNoteMax = 80
 
 // RunsCommand returns `runs`: list, inspect and read the logs of flow runs
-// stored in the database chosen by --db.
+// stored in the database chosen by --db, or through the server given by
+// --server (or BATON_SERVER); and, through a server, create, cancel and
+// retry them.
 func RunsCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "Inspect flow runs: list, show, logs",
+		Short: "Inspect flow runs (list, show, logs); through a server also create, cancel, retry",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -42,7 +43,8 @@ func RunsCommand(env *Env) *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(runsListCommand(env), runsShowCommand(env), runsLogsCommand(env))
+	cmd.AddCommand(runsListCommand(env), runsShowCommand(env), runsLogsCommand(env),
+		runsCreateCommand(env), runsCancelCommand(env), runsRetryCommand(env))
 	return cmd
 }
 
@@ -55,24 +57,6 @@ func runsExactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// runsOpen opens the store and the blob store beside it; the caller closes
-// the store. The backend's errors already name the file.
-func runsOpen(ctx context.Context, env *Env) (store.Store, *blob.Store, error) {
-	return env.OpenStore(ctx)
-}
-
-// runsGet returns a run, mapping an unknown id to a UsageError.
-func runsGet(ctx context.Context, st store.Store, id string) (store.Run, error) {
-	run, err := st.RunGet(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return run, Usagef("unknown run id %q; list runs with: baton runs list", id)
-	}
-	if err != nil {
-		return run, fmt.Errorf("read run %s: %w", id, err)
-	}
-	return run, nil
 }
 
 // runsReconcile marks a run whose owning process on this host is gone as
@@ -116,77 +100,35 @@ func runsListCommand(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List flow runs, newest first",
-		Long: "List flow runs, newest first. Runs that are RUNNING, PENDING or CANCELLING but whose\n" +
-			"process on this host is gone are marked CRASHED first.",
+		Long: "List flow runs, newest first. Without a server, runs that are RUNNING, PENDING or\n" +
+			"CANCELLING but whose process on this host is gone are marked CRASHED first.",
 		Args: runsExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p := store.RunListParams{Flow: flow, Limit: limit}
+			q := runsQuery{Flow: flow, Limit: limit}
 			if state != "" {
 				s, err := parseRunState(state)
 				if err != nil {
 					return err
 				}
-				p.State = s
+				q.State = s
 			}
 			if limit < 1 {
 				return Usagef("invalid --limit %d: must be at least 1", limit)
 			}
-			st, blobs, err := runsOpen(ctx, env)
+			src, err := openRunsSource(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-
-			if p.State == store.RunCrashed {
-				// Dead RUNNING runs are only recorded as CRASHED once someone
-				// looks at them: look at the active runs first.
-				for _, active := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
-					runs, err := st.RunList(ctx, store.RunListParams{Flow: flow, State: active, Limit: 1000})
-					if err != nil {
-						return fmt.Errorf("list runs: %w", err)
-					}
-					for _, r := range runs {
-						runsReconcile(ctx, env, st, r)
-					}
-				}
-			}
-			runs, err := st.RunList(ctx, p)
+			defer src.Close()
+			runs, err := src.List(ctx, q, asJSON)
 			if err != nil {
-				return fmt.Errorf("list runs: %w", err)
+				return err
 			}
-			shown := runs[:0]
-			for _, r := range runs {
-				r = runsReconcile(ctx, env, st, r)
-				if p.State != "" && r.State != p.State {
-					continue // it changed state (crashed) since the query
-				}
-				shown = append(shown, r)
-			}
-
 			if asJSON {
-				views := make([]RunView, 0, len(shown))
-				for _, r := range shown {
-					v, err := runView(r, blobs)
-					if err != nil {
-						fmt.Fprintf(env.Stderr, "baton: warning: %v\n", err)
-					}
-					views = append(views, v)
-				}
-				return runsWriteJSON(env.Stdout, views)
+				return runsWriteJSON(env.Stdout, runs)
 			}
-			if len(shown) == 0 {
-				fmt.Fprintln(env.Stdout, "No runs found.")
-				return nil
-			}
-			now := time.Now()
-			tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tATTEMPT\tCREATED\tDURATION")
-			for _, r := range shown {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, runsOneLine(r.Flow), r.State, r.Attempt,
-					runsTime(r.CreatedAt), runsDuration(r.StartedAt, r.EndedAt, now))
-			}
-			return tw.Flush()
+			return runsListText(env.Stdout, runs, time.Now())
 		},
 	}
 	f := cmd.Flags()
@@ -197,6 +139,21 @@ func runsListCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
+// runsListText prints the table of `runs list`.
+func runsListText(w io.Writer, runs []api.RunView, now time.Time) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "No runs found.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tATTEMPT\tCREATED\tDURATION")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, runsOneLine(r.Flow), r.State, r.Attempt,
+			runsTime(r.CreatedAt), runsDuration(runsDeref(r.StartedAt), runsDeref(r.EndedAt), now))
+	}
+	return tw.Flush()
+}
+
 func runsShowCommand(env *Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -205,29 +162,14 @@ func runsShowCommand(env *Env) *cobra.Command {
 		Args:  runsExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, blobs, err := runsOpen(ctx, env)
+			src, err := openRunsSource(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			run, err := runsGet(ctx, st, args[0])
+			defer src.Close()
+			d, err := src.Show(ctx, args[0])
 			if err != nil {
 				return err
-			}
-			run = runsReconcile(ctx, env, st, run)
-			trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
-			if err != nil {
-				return fmt.Errorf("read task runs of %s: %w", run.ID, err)
-			}
-			evs, err := st.EventList(ctx, run.ID)
-			if err != nil {
-				return fmt.Errorf("read events of %s: %w", run.ID, err)
-			}
-			d, err := runDetailView(run, trs, evs, blobs)
-			if err != nil {
-				for _, line := range strings.Split(err.Error(), "\n") {
-					fmt.Fprintf(env.Stderr, "baton: warning: %s\n", line)
-				}
 			}
 			if asJSON {
 				return runsWriteJSON(env.Stdout, d)
@@ -240,7 +182,7 @@ func runsShowCommand(env *Env) *cobra.Command {
 }
 
 // runsShowText prints the text form of `runs show`.
-func runsShowText(w io.Writer, d RunDetailView, now time.Time) error {
+func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("Run", d.ID)
@@ -335,7 +277,7 @@ func runsShowText(w io.Writer, d RunDetailView, now time.Time) error {
 
 // runsTaskNote is the NOTE column: where a cached result came from, the
 // child run of a subflow step, and the error.
-func runsTaskNote(t TaskRunView) string {
+func runsTaskNote(t api.TaskRunView) string {
 	var parts []string
 	if t.CachedFrom != "" || t.CachedFromRun != "" {
 		switch {
@@ -365,48 +307,40 @@ func runsLogsCommand(env *Env) *cobra.Command {
 		Args:  runsExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, _, err := runsOpen(ctx, env)
+			src, err := openRunsSource(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			run, err := runsGet(ctx, st, args[0])
+			defer src.Close()
+			logs, err := src.Logs(ctx, args[0], taskKey)
 			if err != nil {
 				return err
 			}
-			logs, err := st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: taskKey})
-			if err != nil {
-				return fmt.Errorf("read logs of %s: %w", run.ID, err)
-			}
-			if len(logs) == 0 && taskKey != "" {
-				trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, Key: taskKey})
-				if err != nil {
-					return fmt.Errorf("read task runs of %s: %w", run.ID, err)
-				}
-				if len(trs) == 0 {
-					return Usagef("run %s has no task with key %q; see the keys with: baton runs show %s", run.ID, taskKey, run.ID)
-				}
-			}
-			bw := &bytes.Buffer{}
-			for _, l := range logs {
-				bw.Reset()
-				bw.WriteString(runsTimeMillis(l.At))
-				fmt.Fprintf(bw, " %-5s ", strings.ToUpper(l.Level))
-				if l.TaskKey != "" {
-					bw.WriteString("[" + l.TaskKey + "] ")
-				}
-				bw.WriteString(l.Message)
-				runsAttrs(bw, l.Attrs)
-				bw.WriteByte('\n')
-				if _, err := env.Stdout.Write(bw.Bytes()); err != nil {
-					return err
-				}
-			}
-			return nil
+			return runsLogsText(env.Stdout, logs)
 		},
 	}
 	cmd.Flags().StringVar(&taskKey, "task", "", "only the logs of the task run with this step key")
 	return cmd
+}
+
+// runsLogsText prints log records one a line.
+func runsLogsText(w io.Writer, logs []api.LogView) error {
+	bw := &bytes.Buffer{}
+	for _, l := range logs {
+		bw.Reset()
+		bw.WriteString(runsTimeMillis(l.At))
+		fmt.Fprintf(bw, " %-5s ", strings.ToUpper(l.Level))
+		if l.TaskKey != "" {
+			bw.WriteString("[" + l.TaskKey + "] ")
+		}
+		bw.WriteString(l.Message)
+		runsAttrs(bw, l.Attrs)
+		bw.WriteByte('\n')
+		if _, err := w.Write(bw.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runsAttrs appends " key=value" for each attribute of a JSON object, sorted

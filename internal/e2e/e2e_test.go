@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-var progBin string
+var progBin, batonBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "baton-e2e-")
@@ -27,10 +27,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	progBin = filepath.Join(dir, "prog")
-	out, err := exec.Command("go", "build", "-o", progBin, "./testdata/prog").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build test program: %v\n%s", err, out)
-		os.Exit(1)
+	batonBin = filepath.Join(dir, "baton")
+	for bin, pkg := range map[string]string{progBin: "./testdata/prog", batonBin: "../../cmd/baton"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -338,7 +341,7 @@ func TestFlowsAndTaskCommands(t *testing.T) {
 		Name       string         `json:"name"`
 		Parameters map[string]any `json:"parameters"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &flows); err != nil || len(flows) != 2 {
+	if err := json.Unmarshal([]byte(r.stdout), &flows); err != nil || len(flows) != 3 {
 		t.Fatalf("flows: %v %s", err, r.stdout)
 	}
 	if flows[0].Name != "steps" || flows[0].Parameters["type"] != "object" {

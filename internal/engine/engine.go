@@ -22,7 +22,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -36,12 +35,31 @@ func (realClock) Now() time.Time { return time.Now() }
 // BlobThreshold is the encoded size above which results go to the blob store.
 const BlobThreshold = 64 << 10
 
+// Store is what the engine needs of a store. Every store.Store backend
+// satisfies it, and so does a worker's client of the server API.
+type Store interface {
+	BatchWrite(ctx context.Context, b store.Batch) error
+	RunGet(ctx context.Context, id string) (store.Run, error)
+	RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, bool, error)
+	RunTransition(ctx context.Context, p store.RunTransitionParams) (store.Run, error)
+	RunChildGet(ctx context.Context, parentRunID, stepKey string) (store.Run, error)
+	JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error)
+	CacheGet(ctx context.Context, key string, now time.Time) (store.CacheEntry, error)
+	TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error)
+}
+
+// Blobs stores large results by content; *blob.Store is the local one.
+type Blobs interface {
+	Put(data []byte) (string, error)
+	Get(ref string) ([]byte, error)
+}
+
 // Config configures an Engine.
 type Config struct {
 	// Store records everything. Required.
-	Store store.Store
+	Store Store
 	// Blobs holds results larger than BlobThreshold. Required.
-	Blobs *blob.Store
+	Blobs Blobs
 	// LogOutput receives a text copy of every user log record. Default os.Stderr;
 	// io.Discard silences it.
 	LogOutput io.Writer
@@ -53,6 +71,13 @@ type Config struct {
 	// LazyFlush is how long a write that nobody waits for (a task starting, a
 	// log line) may wait for a commit. Default 20ms.
 	LazyFlush time.Duration
+	// Distributed makes tasks with a Queue run on the workers that serve it:
+	// the engine records such task runs PENDING and waits for their results.
+	// Without it (a local run) the Queue option is ignored.
+	Distributed bool
+	// Worker, when set, is the worker executing claimed runs; its ID is
+	// recorded as the runs' owner.
+	Worker string
 	// OnRunStart, when set, is called as each top-level run (not a subflow)
 	// starts or resumes, before the flow function runs.
 	OnRunStart func(store.Run)
@@ -101,6 +126,7 @@ type TaskPolicy struct {
 	RetryIf    func(error) bool
 	Timeout    time.Duration // per attempt; 0 means none
 	Cache      *CachePolicy
+	Queue      string // distributed: run on a worker serving this queue
 }
 
 // Delay returns the wait before attempt number next (2 for the first retry).
@@ -175,9 +201,10 @@ type FlowDef struct {
 // Engine executes flow runs. It is safe for concurrent use. Close it to flush
 // pending writes.
 type Engine struct {
-	cfg  Config
-	w    *writer
-	self Process
+	cfg    Config
+	w      *writer
+	self   Process
+	remote *awaiter
 }
 
 // New returns an engine writing to cfg.Store.
@@ -186,16 +213,27 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, w: newWriter(cfg.Store, cfg.LazyFlush), self: Self()}, nil
+	e := &Engine{cfg: cfg, w: newWriter(cfg.Store, cfg.LazyFlush), self: Self()}
+	if cfg.Distributed {
+		e.remote = newAwaiter(e)
+	}
+	return e, nil
 }
 
 // Store returns the engine's store.
-func (e *Engine) Store() store.Store { return e.cfg.Store }
+func (e *Engine) Store() Store { return e.cfg.Store }
 
 // Close flushes pending writes. Safe to call twice.
 func (e *Engine) Close() error {
+	if e.remote != nil {
+		e.remote.stop()
+	}
 	e.w.close()
 	return nil
+}
+
+func (e *Engine) owner() *store.Owner {
+	return &store.Owner{Host: e.self.Host, PID: e.self.PID, Start: e.self.Start, WorkerID: e.cfg.Worker}
 }
 
 func (e *Engine) now() time.Time { return e.cfg.Clock.Now() }
@@ -248,16 +286,38 @@ type Outcome struct {
 // executes it in this process until it reaches a final state. Cancelling ctx
 // cancels the run, which ends CANCELLED.
 func (e *Engine) Start(ctx context.Context, def *FlowDef, params json.RawMessage) (Outcome, error) {
-	run := e.newRun(def, params, "", "")
-	if err := e.w.sync(write{runs: []store.Run{run}, events: []store.Event{
-		e.event(run.ID, "", "", "", string(store.RunRunning), "user", fmt.Sprintf("started locally by pid %d on %s", e.self.PID, e.self.Host)),
-	}}); err != nil {
+	run, _, err := e.cfg.Store.RunCreate(ctx, store.RunCreateParams{
+		Run: e.newRun(def, params, "", ""), Cause: "user",
+		Message: fmt.Sprintf("started locally by pid %d on %s", e.self.PID, e.self.Host),
+	})
+	if err != nil {
 		return Outcome{}, fmt.Errorf("create run: %w", err)
 	}
+	return e.run(ctx, def, run), nil
+}
+
+// run announces and executes a run that is RUNNING in the store.
+func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run) Outcome {
 	if e.cfg.OnRunStart != nil {
 		e.cfg.OnRunStart(run)
 	}
-	return e.execute(ctx, def, run), nil
+	return e.execute(ctx, def, run)
+}
+
+// ExecuteClaimed executes a run that a worker claimed (PENDING, leased to
+// it): it moves the run to RUNNING, replays its journal and runs it to a
+// final state. Cancelling ctx cancels the run.
+func (e *Engine) ExecuteClaimed(ctx context.Context, def *FlowDef, claimed store.Run) (Outcome, error) {
+	owner := e.owner()
+	owner.LeaseUntil = claimed.LeaseUntil
+	run, err := e.cfg.Store.RunTransition(ctx, store.RunTransitionParams{
+		ID: claimed.ID, From: []store.RunState{store.RunPending}, To: store.RunRunning, Attempt: claimed.Attempt,
+		Owner: owner, Cause: "worker:" + e.cfg.Worker, Message: fmt.Sprintf("attempt %d started by pid %d on %s", claimed.Attempt, e.self.PID, e.self.Host),
+	})
+	if err != nil {
+		return Outcome{Run: claimed}, fmt.Errorf("start claimed run %s: %w", claimed.ID, err)
+	}
+	return e.run(ctx, def, run), nil
 }
 
 func (e *Engine) newRun(def *FlowDef, params json.RawMessage, parent, key string) store.Run {
@@ -266,33 +326,31 @@ func (e *Engine) newRun(def *FlowDef, params json.RawMessage, parent, key string
 		ID: NewID(), Flow: def.Name, State: store.RunRunning, Attempt: 1,
 		ParentRunID: parent, ParentStepKey: key, Parameters: params,
 		CreatedAt: now, UpdatedAt: now, StartedAt: now,
-		OwnerHost: e.self.Host, OwnerPID: e.self.PID, OwnerStart: e.self.Start,
+		OwnerHost: e.self.Host, OwnerPID: e.self.PID, OwnerStart: e.self.Start, WorkerID: e.cfg.Worker,
 	}
 }
 
-// Reconcile marks a RUNNING run whose owning process on this host is gone as
-// CRASHED and returns the current record.
+// Reconcile marks a local RUNNING run whose owning process on this host is
+// gone as CRASHED and returns the current record. Runs held by a worker are
+// left to their lease.
 func (e *Engine) Reconcile(ctx context.Context, run store.Run) (store.Run, error) {
 	return Reconcile(ctx, e.cfg.Store, run)
 }
 
 // Reconcile is Engine.Reconcile for callers without an engine (read-only CLI commands).
-func Reconcile(ctx context.Context, st store.Store, run store.Run) (store.Run, error) {
-	if run.State != store.RunRunning && run.State != store.RunCancelling && run.State != store.RunPending {
+func Reconcile(ctx context.Context, st Store, run store.Run) (store.Run, error) {
+	if run.WorkerID != "" || (run.State != store.RunRunning && run.State != store.RunCancelling && run.State != store.RunPending) {
 		return run, nil
 	}
 	owner := Process{Host: run.OwnerHost, PID: run.OwnerPID, Start: run.OwnerStart}
 	if alive, known := owner.Alive(); alive || !known {
 		return run, nil
 	}
+	msg := fmt.Sprintf("the process executing the run (pid %d on %s) is gone", run.OwnerPID, run.OwnerHost)
 	updated, err := st.RunTransition(ctx, store.RunTransitionParams{
-		ID: run.ID, From: []store.RunState{run.State},
-		Update: func(r *store.Run) {
-			r.State = store.RunCrashed
-			r.EndedAt = time.Now()
-			r.Error = &store.ErrorInfo{Message: fmt.Sprintf("the process executing the run (pid %d on %s) is gone", run.OwnerPID, run.OwnerHost), Kind: "crashed"}
-		},
-	}, "engine", fmt.Sprintf("owner pid %d on %s is gone", run.OwnerPID, run.OwnerHost))
+		ID: run.ID, From: []store.RunState{run.State}, To: store.RunCrashed, Attempt: run.Attempt,
+		Error: &store.ErrorInfo{Message: msg, Kind: "crashed"}, Cause: "engine", Message: msg,
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return st.RunGet(ctx, run.ID)
 	}
@@ -318,71 +376,72 @@ func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string) (Outcome
 	if err != nil {
 		return Outcome{}, err
 	}
-	if e.cfg.OnRunStart != nil {
-		e.cfg.OnRunStart(run)
-	}
-	return e.execute(ctx, def, run), nil
+	return e.run(ctx, def, run), nil
 }
 
-// reopen moves a finished run to RUNNING with the next attempt number.
+// reopen moves a finished run to RUNNING in this process with the next
+// attempt number.
 func (e *Engine) reopen(ctx context.Context, run store.Run, cause, msg string) (store.Run, error) {
 	next, err := e.cfg.Store.RunTransition(ctx, store.RunTransitionParams{
-		ID:   run.ID,
-		From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
-		Update: func(r *store.Run) {
-			r.State = store.RunRunning
-			r.Attempt++
-			r.Error = nil
-			r.EndedAt = time.Time{}
-			r.OwnerHost, r.OwnerPID, r.OwnerStart = e.self.Host, e.self.PID, e.self.Start
-		},
-	}, cause, msg)
+		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
+		To: store.RunRunning, NextAttempt: true, Owner: e.owner(), Cause: cause, Message: msg,
+	})
 	if errors.Is(err, store.ErrConflict) {
 		if run.State == store.RunCompleted {
 			return run, fmt.Errorf("run %s already COMPLETED; nothing to retry: %w", run.ID, err)
 		}
-		return run, fmt.Errorf("run %s is %s (pid %d on %s is alive); only FAILED, CANCELLED or CRASHED runs can be retried: %w",
-			run.ID, run.State, run.OwnerPID, run.OwnerHost, ErrRunActive)
+		who := fmt.Sprintf("pid %d on %s is alive", run.OwnerPID, run.OwnerHost)
+		if run.WorkerID != "" {
+			who = "held by worker " + run.WorkerID
+		}
+		return run, fmt.Errorf("run %s is %s (%s); only FAILED, CANCELLED or CRASHED runs can be retried: %w",
+			run.ID, run.State, who, ErrRunActive)
 	}
 	return next, err
 }
 
-// execute runs attempts of run (already RUNNING in the store) until it ends.
+// execute runs attempts of run (RUNNING in the store) until it ends.
 func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outcome {
 	for {
 		val, err := e.attempt(ctx, def, run)
-		now := e.now()
-		run.UpdatedAt, run.EndedAt = now, now
-		from := string(run.State)
+		if errors.Is(context.Cause(ctx), ErrReleased) {
+			werr := e.w.sync(write{})
+			return Outcome{Run: run, Err: errors.Join(ErrReleased, werr)}
+		}
+		p := store.RunTransitionParams{
+			ID: run.ID, From: []store.RunState{store.RunRunning, store.RunCancelling}, Attempt: run.Attempt, Cause: "engine",
+		}
+		if err == nil {
+			p.Result, p.ResultRef, err = e.encodeResult(val)
+		}
 		switch {
 		case err == nil:
-			raw, ref, encErr := e.encodeResult(val)
-			if encErr != nil {
-				err = encErr
-				break
-			}
-			run.State, run.Result, run.ResultRef, run.Error = store.RunCompleted, raw, ref, nil
+			p.To = store.RunCompleted
 		case ctx.Err() != nil:
-			run.State, run.Error = store.RunCancelled, ErrorInfo(err)
+			p.To, p.Error = store.RunCancelled, ErrorInfo(err)
 		default:
-			run.State, run.Error = store.RunFailed, ErrorInfo(err)
+			p.To, p.Error = store.RunFailed, ErrorInfo(err)
 		}
-		if err != nil && run.State == store.RunCompleted { // result could not be encoded
-			run.State, run.Error = store.RunFailed, ErrorInfo(err)
-		}
-		retry := run.State == store.RunFailed && run.Attempt <= def.Retries && !errors.Is(err, ErrNonDeterministic)
-		msg := fmt.Sprintf("attempt %d", run.Attempt)
-		if err != nil {
-			msg += ": " + err.Error()
-		}
-		evs := []store.Event{e.event(run.ID, "", "", from, string(run.State), "engine", msg)}
+		retry := p.To == store.RunFailed && run.Attempt <= def.Retries && !errors.Is(err, ErrNonDeterministic)
 		if retry {
-			evs = append(evs, e.event(run.ID, "", "", string(run.State), string(store.RunAwaitingRetry), "policy",
-				fmt.Sprintf("retry %d of %d in %s", run.Attempt, def.Retries, def.RetryDelay)))
+			p.To, p.Cause = store.RunAwaitingRetry, "policy"
 		}
-		if werr := e.w.sync(write{runs: []store.Run{run}, events: evs}); werr != nil {
-			return Outcome{Run: run, Err: fmt.Errorf("record end of run %s: %w", run.ID, werr)}
+		p.Message = fmt.Sprintf("attempt %d", run.Attempt)
+		if err != nil {
+			p.Message += ": " + err.Error()
 		}
+		if retry {
+			p.Message += fmt.Sprintf("; retry %d of %d in %s", run.Attempt, def.Retries, def.RetryDelay)
+		}
+		// Task runs recorded lazily land before the run's end.
+		if werr := e.w.sync(write{}); werr != nil {
+			return Outcome{Run: run, Err: fmt.Errorf("record steps of run %s: %w", run.ID, werr)}
+		}
+		ended, terr := e.cfg.Store.RunTransition(context.WithoutCancel(ctx), p)
+		if terr != nil {
+			return Outcome{Run: run, Err: fmt.Errorf("record end of run %s: %w", run.ID, terr)}
+		}
+		run = ended
 		if !retry {
 			if run.State == store.RunCompleted {
 				return Outcome{Run: run, Result: val}
@@ -394,12 +453,12 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		case <-ctx.Done():
 			return Outcome{Run: run, Err: err}
 		}
-		run.State, run.Attempt, run.Error, run.EndedAt = store.RunRunning, run.Attempt+1, nil, time.Time{}
-		run.UpdatedAt = e.now()
-		if werr := e.w.sync(write{runs: []store.Run{run}, events: []store.Event{
-			e.event(run.ID, "", "", string(store.RunAwaitingRetry), string(store.RunRunning), "policy", fmt.Sprintf("attempt %d", run.Attempt)),
-		}}); werr != nil {
-			return Outcome{Run: run, Err: werr}
+		run, terr = e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
+			ID: run.ID, From: []store.RunState{store.RunAwaitingRetry}, To: store.RunRunning, Attempt: run.Attempt,
+			NextAttempt: true, Cause: "policy", Message: fmt.Sprintf("attempt %d", run.Attempt+1),
+		})
+		if terr != nil {
+			return Outcome{Run: run, Err: terr}
 		}
 	}
 }

@@ -13,6 +13,11 @@ import (
 // ErrNonDeterministic is wrapped by NonDeterminismError.
 var ErrNonDeterministic = errors.New("non-deterministic flow")
 
+// ErrReleased is the cancellation cause a worker uses when it shuts down:
+// runs and task runs cancelled with it are not given a final state but left
+// for the server to hand to another worker.
+var ErrReleased = errors.New("released by a worker shutting down")
+
 // ErrRunActive is returned when retrying a run that a live process still executes.
 var ErrRunActive = errors.New("run is still active")
 

@@ -258,6 +258,7 @@ type step struct {
 	tr        store.TaskRun
 	finished  bool
 	abandoned bool
+	remote    bool // dispatched to a worker: the store holds its state
 }
 
 func (s *step) track(on bool) {
@@ -286,6 +287,10 @@ func (s *step) start() {
 		return
 	}
 	s.track(true)
+	if fc.e.remote != nil && s.call.Task.Policy.Queue != "" {
+		s.dispatch()
+		return
+	}
 	s.attempt()
 }
 
@@ -534,6 +539,14 @@ func (s *step) abandon() {
 		return
 	}
 	s.abandoned = true
+	if s.remote {
+		// The server owns the state of a dispatched task run; cancelling the
+		// flow run cancels it there.
+		s.mu.Unlock()
+		s.fc.e.remote.remove(store.TaskRunRef{RunID: s.tr.RunID, Key: s.tr.Key, ID: s.tr.ID})
+		s.finish(nil, &TaskError{Key: s.key, Task: s.tr.Task, Attempts: s.tr.Attempts, Err: context.Cause(s.fc.ctx)})
+		return
+	}
 	err := errors.New("abandoned: the flow attempt ended while this task was still running; its goroutine may still run but its result is ignored")
 	s.tr.Error, s.tr.EndedAt = ErrorInfo(err), s.fc.e.now()
 	s.moveLocked(store.TaskCancelled, "engine", err.Error())

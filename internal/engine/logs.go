@@ -66,12 +66,12 @@ func (e *Engine) newLogger(runID, trID, key string, replaying func() bool) *slog
 type logHandler struct {
 	e         *Engine
 	replaying func() bool
-	runID string
-	trID  string
-	key   string
-	attrs []slog.Attr
-	group string
-	text  slog.Handler
+	runID     string
+	trID      string
+	key       string
+	attrs     []slog.Attr
+	group     string
+	text      slog.Handler
 }
 
 func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {

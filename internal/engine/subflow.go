@@ -121,9 +121,8 @@ func (e *Engine) childRun(ctx context.Context, parentID, key string, def *FlowDe
 		run, err := e.reopen(ctx, existing, "engine", "parent run "+parentID+" resumed")
 		return run, false, err
 	}
-	run := e.newRun(def, params, parentID, key)
-	err = e.w.sync(write{runs: []store.Run{run}, events: []store.Event{
-		e.event(run.ID, "", "", "", string(store.RunRunning), "engine", "subflow of run "+parentID+" at step "+key),
-	}})
+	run, _, err := e.cfg.Store.RunCreate(ctx, store.RunCreateParams{
+		Run: e.newRun(def, params, parentID, key), Cause: "engine", Message: "subflow of run " + parentID + " at step " + key,
+	})
 	return run, false, err
 }

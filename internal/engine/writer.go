@@ -17,7 +17,7 @@ var errWriterClosed = errors.New("engine is closed")
 // commit). Callbacks run after the commit that holds their write, so a step's
 // result becomes visible only once it is durable.
 type writer struct {
-	st        store.Store
+	st        batchWriter
 	lazyDelay time.Duration
 	maxRows   int // backpressure: writers block while this many rows wait
 
@@ -37,7 +37,11 @@ type writer struct {
 	done chan struct{}
 }
 
-func newWriter(st store.Store, lazyDelay time.Duration) *writer {
+type batchWriter interface {
+	BatchWrite(ctx context.Context, b store.Batch) error
+}
+
+func newWriter(st batchWriter, lazyDelay time.Duration) *writer {
 	w := &writer{
 		st:        st,
 		lazyDelay: lazyDelay,

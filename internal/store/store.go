@@ -106,6 +106,16 @@ type Run struct {
 	OwnerHost     string    // host of the process executing the run
 	OwnerPID      int       // pid of that process
 	OwnerStart    int64     // start time of that process (pid reuse guard)
+	// Queue is the work queue the run waits in for a worker ("" for runs
+	// started locally, which never wait).
+	Queue string
+	// IdempotencyKey, when set, is unique: creating a second run with the
+	// same key returns the first.
+	IdempotencyKey string
+	// WorkerID is the worker holding the run's lease (empty when local).
+	WorkerID string
+	// LeaseUntil is when the worker's lease expires; zero when not leased.
+	LeaseUntil time.Time
 }
 
 // TaskRun is one execution of a task (all its attempts) or one subflow call
@@ -129,6 +139,11 @@ type TaskRun struct {
 	CreatedAt     time.Time
 	StartedAt     time.Time
 	EndedAt       time.Time
+	// Queue, when set, makes this a distributed task run: it is PENDING
+	// until a worker serving Queue that registered Task claims it.
+	Queue      string
+	WorkerID   string    // the worker holding the lease of a distributed task run
+	LeaseUntil time.Time // zero when not leased
 	// History is the task run's state transitions, oldest first. They live
 	// in the row itself so that a step's commit writes one record; EventList
 	// returns them merged with the run's events.
@@ -212,16 +227,211 @@ type RunListParams struct {
 	Flow        string
 	State       RunState
 	ParentRunID string
+	Queue       string
 	Limit       int // 0 means 100
 }
 
-// RunTransitionParams is a conditional state change of a run.
+// Owner is who executes a run: a local process, or a worker with a lease.
+type Owner struct {
+	Host       string
+	PID        int
+	Start      int64
+	WorkerID   string
+	LeaseUntil time.Time
+}
+
+// RunTransitionParams is a conditional state change of a run. It applies
+// only when the run is in one of From (and, when Attempt is non-zero, at that
+// attempt); otherwise RunTransition returns ErrConflict. The change records
+// an event from the old to the new state with Cause and Message, at At.
+// To is required.
+//
+// Fields follow the new state, in this order:
+//   - NextAttempt increments Attempt; a non-empty Queue replaces the queue;
+//     a non-nil Owner replaces OwnerHost, OwnerPID, OwnerStart, WorkerID and
+//     LeaseUntil.
+//   - Entering RUNNING sets StartedAt (when zero) and clears Result,
+//     ResultRef and Error.
+//   - COMPLETED stores Result and ResultRef and clears Error.
+//   - FAILED, CANCELLED and CRASHED store Error (even nil) and clear Result
+//     and ResultRef.
+//   - Entering SCHEDULED clears the owner, WorkerID and LeaseUntil.
+//   - Any other state keeps Error unless Error is non-nil (AWAITING_RETRY
+//     usually records the failure that caused the retry).
+//   - A final state sets EndedAt and clears LeaseUntil (WorkerID stays, as
+//     the record of who ran it); any other state clears EndedAt.
+//   - UpdatedAt is set to At.
 type RunTransitionParams struct {
-	ID   string
-	From []RunState // the change applies only if the run is in one of these
-	// Update is applied to the current row when the condition holds; the
-	// returned Run is written back.
-	Update func(r *Run)
+	ID          string
+	From        []RunState
+	To          RunState
+	Attempt     int    // if non-zero, the run's attempt must equal it
+	NextAttempt bool   // increment the attempt number
+	Queue       string // if non-empty, the run's new queue (e.g. a local run retried on a queue)
+	Owner       *Owner
+	Result      json.RawMessage
+	ResultRef   string
+	Error       *ErrorInfo
+	Cause       string
+	Message     string
+	At          time.Time // zero means now
+}
+
+// RunCreateParams creates a run. When Run.IdempotencyKey is set and a run
+// with that key exists, that run is returned instead (created is false) and
+// nothing is written. The run's creation is recorded as an event from "" to
+// its state with Cause and Message, at CreatedAt. A zero CreatedAt is set to
+// now and a zero UpdatedAt to CreatedAt. Creating a run whose ID exists
+// (without a matching idempotency key) fails with ErrConflict.
+type RunCreateParams struct {
+	Run     Run
+	Cause   string
+	Message string
+}
+
+// RunClaimParams claims SCHEDULED runs for a worker: the oldest (by
+// CreatedAt, then ID) at most Limit runs whose Queue is in Queues and whose
+// Flow is in Flows move to PENDING, leased to WorkerID until LeaseUntil
+// (the owner process fields are cleared, UpdatedAt is set to At), with an
+// event SCHEDULED -> PENDING of cause "worker:<WorkerID>" at At (zero: now). No run is ever handed to
+// two claimers, also under concurrent claims. Empty Queues or Flows, or a
+// Limit below 1, claim nothing.
+type RunClaimParams struct {
+	WorkerID   string
+	Queues     []string
+	Flows      []string
+	Limit      int
+	LeaseUntil time.Time
+	At         time.Time
+}
+
+// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty):
+// the oldest (by CreatedAt) at most Limit whose Queue is in Queues and Task in
+// Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
+// RUNNING of cause "worker:<WorkerID>" appended to History), leased to
+// WorkerID until LeaseUntil. At zero means now. No task run is handed to two
+// claimers. Empty Queues or Tasks, or a Limit below 1, claim nothing.
+type TaskRunClaimParams struct {
+	WorkerID   string
+	Queues     []string
+	Tasks      []string
+	Limit      int
+	LeaseUntil time.Time
+	At         time.Time
+}
+
+// TaskRunRef identifies a task run (its primary key).
+type TaskRunRef struct {
+	RunID string `json:"run_id"`
+	Key   string `json:"key"`
+	ID    string `json:"id"`
+}
+
+// TaskRunCompletion is a worker's report of the end of a distributed task
+// run. It applies only while the task run is RUNNING and leased to WorkerID.
+// It sets State, Attempts, Result, ResultRef, Error and EndedAt (At; zero
+// means now), clears LeaseUntil (WorkerID stays) and appends History; when
+// History does not end in State, the store appends a transition RUNNING ->
+// State of cause "worker:<WorkerID>".
+type TaskRunCompletion struct {
+	Ref       TaskRunRef
+	WorkerID  string
+	State     TaskState // COMPLETED, FAILED, TIMED_OUT or CANCELLED
+	Attempts  int
+	Result    json.RawMessage
+	ResultRef string
+	Error     *ErrorInfo
+	History   []Transition // appended to the task run's history
+	Cache     *CacheEntry  // written with the completion when set
+	At        time.Time
+}
+
+// Worker is a registered worker process. Empty Queues, Flows, Tasks and
+// Slots read back as nil.
+type Worker struct {
+	ID        string
+	Name      string
+	Host      string
+	PID       int
+	Queues    []string
+	Flows     []string
+	Tasks     []string
+	Capacity  int            // flow runs it executes at once
+	Slots     map[string]int // distributed task runs it executes at once, per queue
+	StartedAt time.Time
+	LastSeen  time.Time
+}
+
+// LeaseExpiry is the outcome of LeasesExpire.
+type LeaseExpiry struct {
+	Crashed     []Run // runs whose lease expired (now CRASHED, SCHEDULED or CANCELLED)
+	Rescheduled int   // of which went back to SCHEDULED for a new attempt
+	TaskRuns    int   // distributed task runs put back to PENDING
+}
+
+// LeasesExpireParams: runs (PENDING, RUNNING, CANCELLING) and task runs
+// (RUNNING) whose lease ended before At (zero: now) are taken back; a zero
+// LeaseUntil is no lease and never expires. A CANCELLING run becomes
+// CANCELLED; any other run becomes CRASHED (an ErrorInfo of kind "crashed"
+// naming the worker) and, while its attempt is below MaxAttempts, goes
+// through AWAITING_RETRY back to SCHEDULED with the next attempt number and
+// no owner. Events have cause "lease" (and "policy" for the retry). Task runs
+// go back to PENDING without a worker, with a History transition of cause
+// "lease".
+type LeasesExpireParams struct {
+	At          time.Time
+	MaxAttempts int
+}
+
+// QueueStats counts what waits and runs in one queue. Task counts are of
+// distributed task runs (non-empty Queue).
+type QueueStats struct {
+	Queue         string
+	RunsScheduled int
+	RunsRunning   int // PENDING, RUNNING or CANCELLING
+	TasksPending  int
+	TasksRunning  int
+	OldestWaiting time.Time // creation time of the oldest SCHEDULED run; zero if none
+}
+
+// RetentionParams deletes up to Limit (0: 1000) runs in a final state that
+// ended before Before, oldest first, with their task runs, events, logs and
+// the cache entries they created.
+type RetentionParams struct {
+	Before time.Time
+	Limit  int
+}
+
+// RetentionResult reports a RetentionDelete.
+type RetentionResult struct {
+	Runs int
+	// OrphanRefs are the blob references (ResultRef) of the deleted rows that
+	// no remaining run, task run or cache entry uses, sorted, without
+	// duplicates: the caller may delete those blobs.
+	OrphanRefs []string
+}
+
+// Notification is a wake-up sent through Notifier.
+type Notification struct {
+	Kind    string // "runs" (Payload: queue), "tasks" (queue), "done" (run ID), "cancel" (run ID)
+	Payload string
+}
+
+// Notifier is implemented by backends that can wake up waiters in other
+// processes (PostgreSQL LISTEN/NOTIFY) or in this one (SQLite). Backends send,
+// after the commit of the write that caused it: "runs" when a run with a
+// queue becomes SCHEDULED (RunCreate, RunTransition, LeasesExpire,
+// WorkerRelease, or a BatchWrite of such a run), "tasks" when a distributed
+// task run becomes PENDING (BatchWrite, LeasesExpire, WorkerRelease), "done"
+// when one finishes (TaskRunComplete), "cancel" when a run becomes CANCELLING
+// (RunTransition). A notification may be sent without a change (waiters must
+// check) and several changes may share one notification.
+type Notifier interface {
+	// Subscribe delivers the notifications of the writes committed after it
+	// returns, until ctx is done (or the store is closed); then the channel
+	// is closed. Delivery is best effort: a slow subscriber may miss some,
+	// so waiters also poll rarely.
+	Subscribe(ctx context.Context) (<-chan Notification, error)
 }
 
 // TaskRunListParams filters TaskRunList.
@@ -246,11 +456,48 @@ type Store interface {
 	RunGet(ctx context.Context, id string) (Run, error)
 	// RunList returns runs, newest first.
 	RunList(ctx context.Context, p RunListParams) ([]Run, error)
-	// RunTransition atomically applies p.Update when the run is in one of
-	// p.From; otherwise it returns ErrConflict (wrapped, with the current
-	// state in the message). It also records an event from the old to the
-	// new state with the given cause and message.
-	RunTransition(ctx context.Context, p RunTransitionParams, cause, message string) (Run, error)
+	// RunTransition applies a conditional state change (see
+	// RunTransitionParams) and returns the new row; ErrConflict (wrapped,
+	// naming the current state) when the condition fails, ErrNotFound when
+	// the run does not exist.
+	RunTransition(ctx context.Context, p RunTransitionParams) (Run, error)
+	// RunCreate inserts a run with an event, or returns the run that has the
+	// same idempotency key (created false).
+	RunCreate(ctx context.Context, p RunCreateParams) (r Run, created bool, err error)
+	// RunClaim hands SCHEDULED runs to a worker; see RunClaimParams.
+	RunClaim(ctx context.Context, p RunClaimParams) ([]Run, error)
+	// TaskRunClaim hands PENDING distributed task runs to a worker.
+	TaskRunClaim(ctx context.Context, p TaskRunClaimParams) ([]TaskRun, error)
+	// TaskRunComplete applies completions; it returns the refs it applied
+	// (the others were no longer leased to their worker).
+	TaskRunComplete(ctx context.Context, cs []TaskRunCompletion) ([]TaskRunRef, error)
+	// TaskRunFinished returns those of refs that are in a final state
+	// (COMPLETED, FAILED, TIMED_OUT, CACHED, CANCELLED or CRASHED), in any
+	// order; unknown refs are left out.
+	TaskRunFinished(ctx context.Context, refs []TaskRunRef) ([]TaskRun, error)
+	// LeasesExtend extends to until the leases of everything the workers
+	// hold (runs PENDING, RUNNING or CANCELLING, task runs RUNNING; a lease
+	// never gets shorter), and records that the workers were seen now.
+	LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error
+	// LeasesExpire takes back expired leases; see LeasesExpireParams.
+	LeasesExpire(ctx context.Context, p LeasesExpireParams) (LeaseExpiry, error)
+	// WorkerUpsert registers or updates a worker (keyed by ID; a zero
+	// LastSeen is recorded as now).
+	WorkerUpsert(ctx context.Context, w Worker) error
+	// WorkerList returns the registered workers seen at or after the given
+	// time, ordered by ID.
+	WorkerList(ctx context.Context, seenSince time.Time) ([]Worker, error)
+	// WorkerRelease deregisters a worker and gives back what it holds: its
+	// PENDING and RUNNING runs go back to SCHEDULED (next attempt, events of
+	// cause "worker:<id>"), its CANCELLING runs become CANCELLED, its RUNNING
+	// task runs go back to PENDING. Releasing an unknown worker is no error.
+	WorkerRelease(ctx context.Context, workerID string) error
+	// QueueList returns statistics of every queue that has unfinished runs
+	// or PENDING or RUNNING task runs, and of every queue served by a worker
+	// seen within the last minute (with zero counts), ordered by name.
+	QueueList(ctx context.Context) ([]QueueStats, error)
+	// RetentionDelete deletes old finished runs in one small transaction.
+	RetentionDelete(ctx context.Context, p RetentionParams) (RetentionResult, error)
 	// RunChildGet returns the subflow run created by the step key of a parent run.
 	RunChildGet(ctx context.Context, parentRunID, stepKey string) (Run, error)
 	// TaskRunList returns a run's task runs ordered by creation time, then ID.

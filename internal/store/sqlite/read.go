@@ -15,7 +15,8 @@ type rowScanner interface {
 }
 
 const runSelectCols = `id, flow, state, attempt, parent_run_id, parent_step_key, parameters, result,
-	result_ref, error, created_at, updated_at, started_at, ended_at, owner_host, owner_pid, owner_start`
+	result_ref, error, created_at, updated_at, started_at, ended_at, owner_host, owner_pid, owner_start,
+	queue, idempotency_key, worker_id, lease_until`
 
 func scanRun(sc rowScanner) (store.Run, error) {
 	var (
@@ -24,10 +25,11 @@ func scanRun(sc rowScanner) (store.Run, error) {
 		attempt, pid                          int64
 		params, result, errJSON               []byte
 		created, updated, started, ended, own int64
+		lease                                 int64
 	)
 	if err := sc.Scan(&r.ID, &r.Flow, &state, &attempt, &r.ParentRunID, &r.ParentStepKey, &params,
 		&result, &r.ResultRef, &errJSON, &created, &updated, &started, &ended, &r.OwnerHost,
-		&pid, &own); err != nil {
+		&pid, &own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &lease); err != nil {
 		return store.Run{}, err
 	}
 	var err error
@@ -42,12 +44,13 @@ func scanRun(sc rowScanner) (store.Run, error) {
 	r.Result = decJSON(result)
 	r.CreatedAt, r.UpdatedAt = decTime(created), decTime(updated)
 	r.StartedAt, r.EndedAt = decTime(started), decTime(ended)
+	r.LeaseUntil = decTime(lease)
 	return r, nil
 }
 
 const taskRunSelectCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
 	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
-	started_at, ended_at, history`
+	started_at, ended_at, history, queue, worker_id, lease_until`
 
 func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
 	var (
@@ -57,10 +60,11 @@ func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
 		input, result, errJSON  []byte
 		history                 []byte
 		created, started, ended int64
+		lease                   int64
 	)
 	if err := sc.Scan(&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &state, &attempts,
 		&flowAttempt, &t.InputHash, &input, &result, &t.ResultRef, &errJSON, &t.CachedFrom,
-		&t.CachedFromRun, &created, &started, &ended, &history); err != nil {
+		&t.CachedFromRun, &created, &started, &ended, &history, &t.Queue, &t.WorkerID, &lease); err != nil {
 		return store.TaskRun{}, err
 	}
 	var err error
@@ -76,6 +80,7 @@ func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
 	t.Input = decJSON(input)
 	t.Result = decJSON(result)
 	t.CreatedAt, t.StartedAt, t.EndedAt = decTime(created), decTime(started), decTime(ended)
+	t.LeaseUntil = decTime(lease)
 	return t, nil
 }
 
@@ -107,6 +112,11 @@ func (s *Store) RunList(ctx context.Context, p store.RunListParams) ([]store.Run
 	if p.ParentRunID != "" {
 		where = append(where, "parent_run_id = ?")
 		args = append(args, p.ParentRunID)
+	}
+	if p.Queue != "" {
+		// The literal term lets SQLite use the partial index on queue.
+		where = append(where, "queue = ? AND queue <> ''")
+		args = append(args, p.Queue)
 	}
 	limit := p.Limit
 	if limit <= 0 {

@@ -38,8 +38,15 @@
 //   - Event.ID and LogRecord.ID passed to BatchWrite are ignored: ids are
 //     assigned by the database, increasing in commit order within a file.
 //   - Event.At and LogRecord.At are stored as given (a zero At stays zero).
-//   - There is no retention: runs, events and logs are never deleted, and
-//     expired cache entries stay in the table (CacheGet ignores them).
+//   - Retention (RetentionDelete) deletes finished runs with their task runs,
+//     events, logs and cache entries; expired cache entries of runs that are
+//     kept stay in the table (CacheGet ignores them).
+//   - Notifications (store.Notifier) are in-process: a Store only notifies
+//     its own subscribers of its own writes, not of writes made by other
+//     processes sharing the file. A server and its workers' claims go through
+//     one Store, so this covers the distributed mode.
+//   - Claims (RunClaim, TaskRunClaim) are exclusive because every write
+//     transaction holds SQLite's write lock from its start (BEGIN IMMEDIATE).
 //   - A database on a network file system is not supported (SQLite's WAL
 //     needs shared memory between the processes of one host).
 //   - Migrations only go forward; there is no downgrade.
@@ -83,6 +90,8 @@ type Store struct {
 	read  *sql.DB // several query-only connections
 
 	stmts writeStmts // prepared on the write connection
+
+	notify broadcaster // in-process store.Notifier
 }
 
 var _ store.Store = (*Store)(nil)
@@ -212,6 +221,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store's connection pools.
 func (s *Store) Close() error {
+	s.notify.close()
 	s.stmts.close()
 	var errs []error
 	if s.read != nil {

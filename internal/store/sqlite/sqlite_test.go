@@ -241,15 +241,13 @@ func TestTwoProcesses(t *testing.T) {
 		wg.Go(func() {
 			for range 20 {
 				_, err := s.RunTransition(ctx, store.RunTransitionParams{
-					ID: "shared", From: []store.RunState{store.RunPending},
-					Update: func(r *store.Run) { r.State = store.RunRunning },
-				}, "test", "")
+					ID: "shared", From: []store.RunState{store.RunPending}, To: store.RunRunning, Cause: "test",
+				})
 				if err == nil {
 					wins[p]++
 					if _, err := s.RunTransition(ctx, store.RunTransitionParams{
-						ID: "shared", From: []store.RunState{store.RunRunning},
-						Update: func(r *store.Run) { r.State = store.RunPending },
-					}, "test", ""); err != nil && !errors.Is(err, store.ErrConflict) {
+						ID: "shared", From: []store.RunState{store.RunRunning}, To: store.RunPending, Cause: "test",
+					}); err != nil && !errors.Is(err, store.ErrConflict) {
 						werrs <- err
 					}
 				} else if !errors.Is(err, store.ErrConflict) {
@@ -386,7 +384,7 @@ func TestHelperWriter(t *testing.T) {
 			t.Fatalf("JournalList: %v", err)
 		}
 		if _, err := s.RunTransition(ctx, store.RunTransitionParams{ID: "multi",
-			From: []store.RunState{store.RunRunning}, Update: func(r *store.Run) { r.Attempt++ }}, "p"+id, ""); err != nil {
+			From: []store.RunState{store.RunRunning}, To: store.RunRunning, NextAttempt: true, Cause: "p" + id}); err != nil {
 			t.Fatalf("RunTransition: %v", err)
 		}
 	}
@@ -407,5 +405,48 @@ func TestEmptyJSONIsNotNil(t *testing.T) {
 	}
 	if r.Parameters == nil || len(r.Parameters) != 0 || r.Result != nil {
 		t.Errorf("Parameters = %#v, Result = %#v; want non-nil empty and nil", r.Parameters, r.Result)
+	}
+}
+
+// TestNotifierSlowSubscriberAndClose checks that a subscriber that never
+// reads does not block writers, that Close closes the subscribers' channels
+// and that Subscribe fails after Close.
+func TestNotifierSlowSubscriberAndClose(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	slow, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch store.Batch
+	for i := range subscriberBuffer + 50 {
+		batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: fmt.Sprint(i), RunID: "r", Key: fmt.Sprint(i),
+			Queue: fmt.Sprintf("q%d", i), State: store.TaskPending})
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.BatchWrite(ctx, batch) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("BatchWrite blocked on a subscriber that does not read")
+	}
+	if n := len(slow); n != subscriberBuffer {
+		t.Errorf("%d notifications buffered, want %d (the rest dropped)", n, subscriberBuffer)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range slow {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Errorf("drained %d notifications after Close, want %d", n, subscriberBuffer)
+	}
+	if _, err := s.Subscribe(ctx); err == nil {
+		t.Errorf("Subscribe after Close succeeded")
 	}
 }

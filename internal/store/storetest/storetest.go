@@ -53,6 +53,20 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LogList", testLogList},
 		{"Cache", testCache},
 		{"ConcurrentBatchWrite", testConcurrentBatchWrite},
+		{"RunCreate", testRunCreate},
+		{"RunCreateConcurrentIdempotency", testRunCreateConcurrentIdempotency},
+		{"RunClaim", testRunClaim},
+		{"RunClaimConcurrent", testRunClaimConcurrent},
+		{"TaskRunClaim", testTaskRunClaim},
+		{"TaskRunClaimConcurrent", testTaskRunClaimConcurrent},
+		{"TaskRunComplete", testTaskRunComplete},
+		{"TaskRunFinished", testTaskRunFinished},
+		{"Leases", testLeases},
+		{"Workers", testWorkers},
+		{"WorkerRelease", testWorkerRelease},
+		{"QueueList", testQueueList},
+		{"RetentionDelete", testRetentionDelete},
+		{"Notifier", testNotifier},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,11 +103,13 @@ func write(t *testing.T, s store.Store, b store.Batch) {
 func normRun(r store.Run) store.Run {
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.StartedAt, r.EndedAt = r.StartedAt.UTC(), r.EndedAt.UTC()
+	r.LeaseUntil = r.LeaseUntil.UTC()
 	return r
 }
 
 func normTaskRun(tr store.TaskRun) store.TaskRun {
 	tr.CreatedAt, tr.StartedAt, tr.EndedAt = tr.CreatedAt.UTC(), tr.StartedAt.UTC(), tr.EndedAt.UTC()
+	tr.LeaseUntil = tr.LeaseUntil.UTC()
 	if tr.History != nil {
 		h := make([]store.Transition, len(tr.History))
 		for i, x := range tr.History {
@@ -196,13 +212,17 @@ func fullRun() store.Run {
 		ResultRef:     "blob:sha256:abc",
 		Error: &store.ErrorInfo{Message: "outer: inner", Type: "*fs.PathError", Kind: "permanent",
 			Chain: []string{"outer: inner", "inner"}},
-		CreatedAt:  at(1),
-		UpdatedAt:  at(2),
-		StartedAt:  at(3),
-		EndedAt:    at(4),
-		OwnerHost:  "host-a",
-		OwnerPID:   4242,
-		OwnerStart: 1700000000123456789,
+		CreatedAt:      at(1),
+		UpdatedAt:      at(2),
+		StartedAt:      at(3),
+		EndedAt:        at(4),
+		OwnerHost:      "host-a",
+		OwnerPID:       4242,
+		OwnerStart:     1700000000123456789,
+		Queue:          "queue-a",
+		IdempotencyKey: "idem-full",
+		WorkerID:       "worker-a",
+		LeaseUntil:     at(5),
 	}
 }
 
@@ -245,6 +265,7 @@ func testRunUpsertRoundTrip(t *testing.T, s store.Store) {
 	}
 
 	// Several runs in one batch; the last write of an ID in the batch wins.
+	// (Distinct idempotency keys are unique, empty ones are not.)
 	a, b := store.Run{ID: "a", State: store.RunPending}, store.Run{ID: "b", State: store.RunPending}
 	a2 := a
 	a2.State = store.RunRunning
@@ -267,7 +288,7 @@ func testRunZeroValues(t *testing.T, s store.Store) {
 	}
 	checkRun(t, "zero run", got, want)
 	for name, tm := range map[string]time.Time{"CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt,
-		"StartedAt": got.StartedAt, "EndedAt": got.EndedAt} {
+		"StartedAt": got.StartedAt, "EndedAt": got.EndedAt, "LeaseUntil": got.LeaseUntil} {
 		if !tm.IsZero() {
 			t.Errorf("%s = %v, want zero time", name, tm)
 		}
@@ -295,6 +316,9 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		CreatedAt:     at(1),
 		StartedAt:     at(2),
 		EndedAt:       at(3),
+		Queue:         "gpu",
+		WorkerID:      "worker-b",
+		LeaseUntil:    at(4),
 		History: []store.Transition{
 			{At: at(2), To: "RUNNING", Cause: "engine", Message: "attempt 1"},
 			{At: at(3), From: "RUNNING", To: "FAILED", Cause: "engine", Message: "timeout"},
@@ -351,9 +375,9 @@ func testRunGetNotFound(t *testing.T, s store.Store) {
 func testRunList(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	runs := []store.Run{
-		{ID: "r1", Flow: "a", State: store.RunCompleted, CreatedAt: at(1)},
-		{ID: "r2", Flow: "b", State: store.RunRunning, CreatedAt: at(2)},
-		{ID: "r3", Flow: "a", State: store.RunRunning, CreatedAt: at(3)},
+		{ID: "r1", Flow: "a", State: store.RunCompleted, CreatedAt: at(1), Queue: "q1"},
+		{ID: "r2", Flow: "b", State: store.RunRunning, CreatedAt: at(2), Queue: "q2"},
+		{ID: "r3", Flow: "a", State: store.RunRunning, CreatedAt: at(3), Queue: "q1"},
 		{ID: "r4", Flow: "a", State: store.RunRunning, CreatedAt: at(4), ParentRunID: "r3", ParentStepKey: "s/1"},
 		{ID: "r5", Flow: "b", State: store.RunFailed, CreatedAt: at(5), ParentRunID: "r3", ParentStepKey: "s/2"},
 	}
@@ -371,6 +395,9 @@ func testRunList(t *testing.T, s store.Store) {
 		{store.RunListParams{Limit: 2}, []string{"r5", "r4"}},
 		{store.RunListParams{Flow: "a", Limit: 1}, []string{"r4"}},
 		{store.RunListParams{Flow: "none"}, []string{}},
+		{store.RunListParams{Queue: "q1"}, []string{"r3", "r1"}},
+		{store.RunListParams{Queue: "q1", State: store.RunRunning}, []string{"r3"}},
+		{store.RunListParams{Queue: "q2", Flow: "a"}, []string{}},
 	} {
 		got, err := s.RunList(ctx, tc.p)
 		if err != nil {
@@ -412,87 +439,161 @@ func testRunTransition(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	r := fullRun()
 	r.State = store.RunPending
-	write(t, s, store.Batch{Runs: []store.Run{r}})
+	r.WorkerID, r.LeaseUntil = "", time.Time{}
+	run2 := store.Run{ID: "run-2", Flow: "f", State: store.RunRunning, Attempt: 1, Queue: "q1",
+		Result: raw(`"partial"`), ResultRef: "ref-partial", CreatedAt: at(1), UpdatedAt: at(1), StartedAt: at(2),
+		OwnerHost: "h2", OwnerPID: 2, OwnerStart: 22, WorkerID: "w2", LeaseUntil: at(60)}
+	write(t, s, store.Batch{Runs: []store.Run{r, run2}})
 
-	before := time.Now()
-	got, err := s.RunTransition(ctx, store.RunTransitionParams{
-		ID:   r.ID,
-		From: []store.RunState{store.RunScheduled, store.RunPending},
-		Update: func(x *store.Run) {
-			x.State = store.RunRunning
-			x.Attempt++
-			x.StartedAt = at(100)
-			x.Error = nil
-		},
-	}, "engine", "starting")
-	if err != nil {
-		t.Fatalf("RunTransition: %v", err)
+	// step applies p, checks the returned and stored rows against want and
+	// returns the new row.
+	step := func(what string, p store.RunTransitionParams, want store.Run) store.Run {
+		t.Helper()
+		got, err := s.RunTransition(ctx, p)
+		if err != nil {
+			t.Fatalf("%s: RunTransition: %v", what, err)
+		}
+		checkRun(t, what+": returned run", got, want)
+		stored, err := s.RunGet(ctx, p.ID)
+		if err != nil {
+			t.Fatalf("%s: RunGet: %v", what, err)
+		}
+		checkRun(t, what+": stored run", stored, got)
+		return got
 	}
+
+	// Entering RUNNING with an owner: StartedAt is kept (not zero), EndedAt,
+	// Result, ResultRef and Error are cleared.
+	owner := &store.Owner{Host: "host-b", PID: 7, Start: 99, WorkerID: "w1", LeaseUntil: at(200)}
 	want := r
-	want.State, want.Attempt, want.StartedAt, want.Error = store.RunRunning, r.Attempt+1, at(100), nil
-	want.UpdatedAt = got.UpdatedAt
-	checkRun(t, "returned run", got, want)
-	if got.UpdatedAt.Before(before.Add(-time.Second)) || got.UpdatedAt.After(time.Now().Add(time.Second)) {
-		t.Errorf("UpdatedAt = %v, want about now (%v)", got.UpdatedAt, before)
-	}
-	stored, err := s.RunGet(ctx, r.ID)
-	if err != nil {
-		t.Fatalf("RunGet: %v", err)
-	}
-	checkRun(t, "stored run", stored, got)
+	want.State, want.UpdatedAt = store.RunRunning, at(100)
+	want.OwnerHost, want.OwnerPID, want.OwnerStart, want.WorkerID, want.LeaseUntil = "host-b", 7, 99, "w1", at(200)
+	want.EndedAt, want.Result, want.ResultRef, want.Error = time.Time{}, nil, "", nil
+	step("PENDING -> RUNNING", store.RunTransitionParams{ID: r.ID,
+		From: []store.RunState{store.RunScheduled, store.RunPending}, To: store.RunRunning, Attempt: r.Attempt,
+		Owner: owner, Cause: "engine", Message: "starting", At: at(100)}, want)
+
+	// AWAITING_RETRY records the error; the lease stays.
+	e1 := &store.ErrorInfo{Message: "boom", Type: "*errors.errorString", Chain: []string{"boom"}}
+	want.State, want.Error, want.UpdatedAt = store.RunAwaitingRetry, e1, at(101)
+	step("RUNNING -> AWAITING_RETRY", store.RunTransitionParams{ID: r.ID, From: []store.RunState{store.RunRunning},
+		To: store.RunAwaitingRetry, Error: e1, Cause: "policy", Message: "retry", At: at(101)}, want)
+
+	// The next attempt: Attempt+1, the error is cleared.
+	want.State, want.Attempt, want.Error, want.UpdatedAt = store.RunRunning, r.Attempt+1, nil, at(102)
+	step("AWAITING_RETRY -> RUNNING", store.RunTransitionParams{ID: r.ID,
+		From: []store.RunState{store.RunAwaitingRetry}, To: store.RunRunning, NextAttempt: true, Cause: "policy",
+		Message: "attempt 4", At: at(102)}, want)
+
+	// COMPLETED stores the result, sets EndedAt and clears the lease (the
+	// worker stays, as the record of who ran it).
+	want.State, want.Result, want.ResultRef = store.RunCompleted, raw(`{"ok":true}`), "ref-result"
+	want.EndedAt, want.LeaseUntil, want.UpdatedAt = at(103), time.Time{}, at(103)
+	step("RUNNING -> COMPLETED", store.RunTransitionParams{ID: r.ID, From: []store.RunState{store.RunRunning},
+		To: store.RunCompleted, Attempt: r.Attempt + 1, Result: raw(`{"ok":true}`), ResultRef: "ref-result",
+		Cause: "engine", Message: "done", At: at(103)}, want)
+
+	// FAILED stores the error and clears the result.
+	e2 := &store.ErrorInfo{Message: "bad", Kind: "permanent"}
+	want2 := run2
+	want2.State, want2.Error, want2.Result, want2.ResultRef = store.RunFailed, e2, nil, ""
+	want2.EndedAt, want2.LeaseUntil, want2.UpdatedAt = at(50), time.Time{}, at(50)
+	step("RUNNING -> FAILED", store.RunTransitionParams{ID: run2.ID, From: []store.RunState{store.RunRunning},
+		To: store.RunFailed, Error: e2, Cause: "engine", At: at(50)}, want2)
+
+	// Back to SCHEDULED on another queue: owner, worker and lease cleared,
+	// EndedAt cleared, the error of the last attempt kept.
+	want2.State, want2.Attempt, want2.Queue, want2.EndedAt, want2.UpdatedAt = store.RunScheduled, 2, "q2", time.Time{}, at(51)
+	want2.OwnerHost, want2.OwnerPID, want2.OwnerStart, want2.WorkerID = "", 0, 0, ""
+	step("FAILED -> SCHEDULED", store.RunTransitionParams{ID: run2.ID,
+		From: []store.RunState{store.RunFailed, store.RunCrashed}, To: store.RunScheduled, NextAttempt: true,
+		Queue: "q2", Cause: "user", Message: "retry", At: at(51)}, want2)
+
+	// CANCELLED and CRASHED store the error too.
+	want2.State, want2.Error, want2.EndedAt, want2.UpdatedAt = store.RunCancelled, nil, at(52), at(52)
+	step("SCHEDULED -> CANCELLED", store.RunTransitionParams{ID: run2.ID, From: []store.RunState{store.RunScheduled},
+		To: store.RunCancelled, Cause: "user", At: at(52)}, want2)
 
 	evs, err := s.EventList(ctx, r.ID)
 	if err != nil {
 		t.Fatalf("EventList: %v", err)
 	}
-	if len(evs) != 1 {
-		t.Fatalf("EventList: %d events, want 1: %+v", len(evs), evs)
+	wantEvs := []store.Event{
+		{RunID: r.ID, From: "PENDING", To: "RUNNING", Cause: "engine", Message: "starting", At: at(100)},
+		{RunID: r.ID, From: "RUNNING", To: "AWAITING_RETRY", Cause: "policy", Message: "retry", At: at(101)},
+		{RunID: r.ID, From: "AWAITING_RETRY", To: "RUNNING", Cause: "policy", Message: "attempt 4", At: at(102)},
+		{RunID: r.ID, From: "RUNNING", To: "COMPLETED", Cause: "engine", Message: "done", At: at(103)},
 	}
-	e := evs[0]
-	if e.RunID != r.ID || e.TaskRunID != "" || e.From != string(store.RunPending) ||
-		e.To != string(store.RunRunning) || e.Cause != "engine" || e.Message != "starting" {
-		t.Errorf("event = %s", show(e))
-	}
-	if e.At.Before(before.Add(-time.Second)) {
-		t.Errorf("event At = %v, want about now", e.At)
-	}
-
-	// A nil Update only records the event (and touches UpdatedAt).
-	got2, err := s.RunTransition(ctx, store.RunTransitionParams{ID: r.ID, From: []store.RunState{store.RunRunning}},
-		"user", "poke")
-	if err != nil {
-		t.Fatalf("RunTransition nil update: %v", err)
-	}
-	if got2.State != store.RunRunning {
-		t.Errorf("state after nil update = %s", got2.State)
-	}
-	evs, err = s.EventList(ctx, r.ID)
+	checkEvents(t, "events of "+r.ID, evs, wantEvs)
+	evs, err = s.EventList(ctx, run2.ID)
 	if err != nil {
 		t.Fatalf("EventList: %v", err)
 	}
-	if len(evs) != 2 || evs[1].From != "RUNNING" || evs[1].To != "RUNNING" || evs[1].Cause != "user" {
-		t.Errorf("events after nil update: %+v", evs)
+	checkEvents(t, "events of "+run2.ID, evs, []store.Event{
+		{RunID: run2.ID, From: "RUNNING", To: "FAILED", Cause: "engine", At: at(50)},
+		{RunID: run2.ID, From: "FAILED", To: "SCHEDULED", Cause: "user", Message: "retry", At: at(51)},
+		{RunID: run2.ID, From: "SCHEDULED", To: "CANCELLED", Cause: "user", At: at(52)},
+	})
+
+	// A zero At means now, for UpdatedAt, StartedAt and the event.
+	write(t, s, store.Batch{Runs: []store.Run{{ID: "run-now", State: store.RunPending, Attempt: 1}}})
+	before := time.Now()
+	got, err := s.RunTransition(ctx, store.RunTransitionParams{ID: "run-now", From: []store.RunState{store.RunPending},
+		To: store.RunRunning, Cause: "engine"})
+	if err != nil {
+		t.Fatalf("RunTransition without At: %v", err)
+	}
+	after := time.Now()
+	about := func(what string, tm time.Time) {
+		t.Helper()
+		if tm.Before(before.Add(-time.Second)) || tm.After(after.Add(time.Second)) {
+			t.Errorf("%s = %v, want about now (%v)", what, tm, before)
+		}
+	}
+	about("UpdatedAt", got.UpdatedAt)
+	about("StartedAt", got.StartedAt)
+	evs, err = s.EventList(ctx, "run-now")
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("EventList = %v, %v; want 1 event", evs, err)
+	}
+	about("event At", evs[0].At)
+}
+
+// checkEvents compares events ignoring their IDs.
+func checkEvents(t *testing.T, what string, got, want []store.Event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d events, want %d:\n got  %v\n want %v", what, len(got), len(want), got, want)
+		return
+	}
+	for i := range want {
+		g := normEvent(got[i])
+		g.ID = 0
+		if w := normEvent(want[i]); !reflect.DeepEqual(g, w) {
+			t.Errorf("%s: event %d:\n got  %s\n want %s", what, i, show(g), show(w))
+		}
 	}
 }
 
 func testRunTransitionConflict(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	r := store.Run{ID: "run-c", Flow: "f", State: store.RunCompleted, CreatedAt: at(1), UpdatedAt: at(1)}
+	r := store.Run{ID: "run-c", Flow: "f", State: store.RunCompleted, Attempt: 2, CreatedAt: at(1), UpdatedAt: at(1)}
 	write(t, s, store.Batch{Runs: []store.Run{r}})
-	called := false
 	_, err := s.RunTransition(ctx, store.RunTransitionParams{
-		ID:     r.ID,
-		From:   []store.RunState{store.RunPending, store.RunRunning},
-		Update: func(x *store.Run) { called = true; x.State = store.RunFailed },
-	}, "engine", "")
+		ID: r.ID, From: []store.RunState{store.RunPending, store.RunRunning}, To: store.RunFailed, Cause: "engine",
+	})
 	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("RunTransition from wrong state: err = %v, want ErrConflict", err)
 	}
 	if !strings.Contains(err.Error(), string(store.RunCompleted)) {
 		t.Errorf("conflict error %q does not name the current state %s", err, store.RunCompleted)
 	}
-	if called {
-		t.Errorf("Update called although the state did not match")
+	// The right state at the wrong attempt conflicts too.
+	_, err = s.RunTransition(ctx, store.RunTransitionParams{
+		ID: r.ID, From: []store.RunState{store.RunCompleted}, To: store.RunScheduled, Attempt: 1, Cause: "user",
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("RunTransition at the wrong attempt: err = %v, want ErrConflict", err)
 	}
 	got, err := s.RunGet(ctx, r.ID)
 	if err != nil {
@@ -510,8 +611,8 @@ func testRunTransitionConflict(t *testing.T, s store.Store) {
 
 func testRunTransitionNotFound(t *testing.T, s store.Store) {
 	_, err := s.RunTransition(context.Background(), store.RunTransitionParams{
-		ID: "missing", From: store.RunStates, Update: func(*store.Run) {},
-	}, "engine", "")
+		ID: "missing", From: store.RunStates, To: store.RunRunning, Cause: "engine",
+	})
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RunTransition missing run: err = %v, want ErrNotFound", err)
 	}
@@ -519,25 +620,25 @@ func testRunTransitionNotFound(t *testing.T, s store.Store) {
 
 func testRunTransitionConcurrent(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	write(t, s, store.Batch{Runs: []store.Run{{ID: "run-x", State: store.RunPending}}})
+	write(t, s, store.Batch{Runs: []store.Run{{ID: "run-x", State: store.RunPending, Attempt: 1}}})
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
 			_, errs[i] = s.RunTransition(ctx, store.RunTransitionParams{
-				ID:     "run-x",
-				From:   []store.RunState{store.RunPending},
-				Update: func(r *store.Run) { r.State = store.RunRunning; r.OwnerPID = i },
-			}, fmt.Sprintf("worker:%d", i), "")
+				ID: "run-x", From: []store.RunState{store.RunPending}, To: store.RunRunning, Attempt: 1,
+				Owner: &store.Owner{PID: i + 1}, Cause: fmt.Sprintf("worker:%d", i),
+			})
 		})
 	}
 	wg.Wait()
-	ok := 0
+	ok, winner := 0, 0
 	for i, err := range errs {
 		switch {
 		case err == nil:
 			ok++
+			winner = i + 1
 		case !errors.Is(err, store.ErrConflict):
 			t.Errorf("transition %d: %v", i, err)
 		}
@@ -551,6 +652,9 @@ func testRunTransitionConcurrent(t *testing.T, s store.Store) {
 	}
 	if len(evs) != 1 {
 		t.Errorf("%d events, want 1", len(evs))
+	}
+	if r, err := s.RunGet(ctx, "run-x"); err != nil || r.OwnerPID != winner {
+		t.Errorf("RunGet = pid %d, %v; want the winner's pid %d", r.OwnerPID, err, winner)
 	}
 }
 

@@ -75,4 +75,52 @@ var fan = baton.Flow("fan", func(ctx baton.Context, n int) (int, error) {
 	return len(vs), nil
 }, baton.MaxConcurrency(4), baton.Defaults(10))
 
-func main() { baton.Main(steps, fan) }
+// traced runs one unit of work and records its start and end with the run,
+// step and process, so tests can check that no step ran twice at once.
+func traced(ctx context.Context, what string) {
+	info, _ := baton.TaskRunFrom(ctx)
+	logExec(fmt.Sprintf("start %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	select {
+	case <-time.After(time.Duration(sleepMS()) * time.Millisecond):
+	case <-ctx.Done():
+		logExec(fmt.Sprintf("cancelled %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+		return
+	}
+	logExec(fmt.Sprintf("end %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+}
+
+var localStep = baton.Task("local-step", func(ctx context.Context, i int) (int, error) {
+	traced(ctx, "local")
+	return i, ctx.Err()
+})
+
+var remoteStep = baton.Task("remote-step", func(ctx context.Context, i int) (int, error) {
+	traced(ctx, "remote")
+	return i * 2, ctx.Err()
+}, baton.Queue("default"))
+
+// chaos runs 10 sequential local steps and a map of 10 distributed steps.
+var chaos = baton.Flow("chaos", func(ctx baton.Context, n int) (int, error) {
+	sum := 0
+	for i := range 10 {
+		v, err := localStep.Run(ctx, i)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	items := make([]int, 10)
+	for i := range items {
+		items[i] = i
+	}
+	vs, err := baton.WaitAll(ctx, remoteStep.Map(ctx, items))
+	if err != nil {
+		return 0, err
+	}
+	for _, v := range vs {
+		sum += v
+	}
+	return sum, nil
+}, baton.Defaults(0))
+
+func main() { baton.Main(steps, fan, chaos) }

@@ -1,4 +1,4 @@
-package main
+package knn
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestKNN(t *testing.T) {
 	// Three well-separated blobs: centres 4 from the origin (about 7 apart),
 	// spread 0.8.
 	p := Params{Points: 150, Classes: 3, Spread: 0.8, TestFraction: 0.3, Seed: 3}
-	res, info, err := knn.Execute(ctx, rt, p)
+	res, info, err := Flow.Execute(ctx, rt, p)
 	if err != nil {
 		t.Fatal(err)
 	}

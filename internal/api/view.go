@@ -1,4 +1,4 @@
-package cli
+package api
 
 import (
 	"encoding/json"
@@ -58,18 +58,23 @@ type RunView struct {
 	Parameters    json.RawMessage `json:"parameters"`
 	Result        json.RawMessage `json:"result"`
 	Error         *ErrorView      `json:"error"`
+	Queue         string          `json:"queue,omitempty"`
+	WorkerID      string          `json:"worker_id,omitempty"`
+	// WaitingReason says why a SCHEDULED run has not started (the server
+	// sets it, e.g. when no live worker serves the run's flow and queue).
+	WaitingReason string `json:"waiting_reason,omitempty"`
 }
 
 // RunJSON converts a run. A result stored in the blob store (ResultRef) is
 // read with load; when it cannot be read, the result is null.
 func RunJSON(r store.Run, load ResultLoader) RunView {
-	v, _ := runView(r, load)
+	v, _ := RunViewOf(r, load)
 	return v
 }
 
-// runView is RunJSON that also returns why a blob result could not be read,
+// RunViewOf is RunJSON that also returns why a blob result could not be read,
 // with a complete view.
-func runView(r store.Run, load ResultLoader) (RunView, error) {
+func RunViewOf(r store.Run, load ResultLoader) (RunView, error) {
 	v := RunView{
 		ID:            r.ID,
 		Flow:          r.Flow,
@@ -82,6 +87,8 @@ func runView(r store.Run, load ResultLoader) (RunView, error) {
 		ParentStepKey: r.ParentStepKey,
 		Parameters:    viewRaw(r.Parameters),
 		Error:         ErrorJSON(r.Error),
+		Queue:         r.Queue,
+		WorkerID:      r.WorkerID,
 	}
 	res, err := viewResult(r.Result, r.ResultRef, load)
 	v.Result = res
@@ -112,12 +119,12 @@ type TaskRunView struct {
 
 // TaskRunJSON converts a task run; load is used as in RunJSON.
 func TaskRunJSON(tr store.TaskRun, load ResultLoader) TaskRunView {
-	v, _ := taskRunView(tr, load)
+	v, _ := TaskRunViewOf(tr, load)
 	return v
 }
 
-// taskRunView is TaskRunJSON that also returns why a blob result could not be read.
-func taskRunView(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
+// TaskRunViewOf is TaskRunJSON that also returns why a blob result could not be read.
+func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
 	v := TaskRunView{
 		ID:            tr.ID,
 		Key:           tr.Key,
@@ -171,21 +178,21 @@ type RunDetailView struct {
 // RunDetailJSON converts a run with its task runs and events. Results that
 // cannot be loaded are null.
 func RunDetailJSON(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) RunDetailView {
-	d, _ := runDetailView(r, trs, evs, load)
+	d, _ := RunDetailViewOf(r, trs, evs, load)
 	return d
 }
 
-// runDetailView is RunDetailJSON that also returns why results could not be
+// RunDetailViewOf is RunDetailJSON that also returns why results could not be
 // read, one line per result.
-func runDetailView(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) (RunDetailView, error) {
+func RunDetailViewOf(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) (RunDetailView, error) {
 	var errs []string
-	rv, err := runView(r, load)
+	rv, err := RunViewOf(r, load)
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
 	d := RunDetailView{RunView: rv, TaskRuns: make([]TaskRunView, 0, len(trs)), Events: make([]EventView, 0, len(evs))}
 	for _, tr := range trs {
-		tv, err := taskRunView(tr, load)
+		tv, err := TaskRunViewOf(tr, load)
 		if err != nil {
 			errs = append(errs, err.Error())
 		}

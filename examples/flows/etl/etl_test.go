@@ -1,4 +1,4 @@
-package main
+package etl
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestETL(t *testing.T) {
 
 	// Execute does not apply the flow's Defaults: pass every parameter.
 	out := t.TempDir()
-	sum, info, err := etl.Execute(ctx, rt, Params{Rows: 300, Seed: 7, Out: out, Outage: 2})
+	sum, info, err := Flow.Execute(ctx, rt, Params{Rows: 300, Seed: 7, Out: out, Outage: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

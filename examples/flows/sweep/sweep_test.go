@@ -1,4 +1,4 @@
-package main
+package sweep
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestSweep(t *testing.T) {
 
 	out := t.TempDir()
 	p := Params{Out: out, Size: 48, Noise: 40, Radii: []int{0, 1, 2}, Contrasts: []float64{1, 1.2}}
-	sum, info, err := sweep.Execute(ctx, rt, p)
+	sum, info, err := Flow.Execute(ctx, rt, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,49 @@
+// Command benchprog is the user program of the distributed benchmark
+// (go run ./bench distributed): a Baton program built with baton.Main whose
+// `worker` command the suite starts several times against one server.
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/batonhq/baton"
+
+	_ "github.com/batonhq/baton/bench/internal/benchprof" // -cpuprofile of the suite
+)
+
+// MapParams are the parameters of bench.remote-map.
+type MapParams struct {
+	N int `json:"n"`
+}
+
+// The flows of the suite. Their names are the contract with bench/distributed.go.
+var (
+	// remoteNoop is distributed: its task runs are claimed by the workers
+	// serving the queue bench.
+	remoteNoop = baton.Task("bench.remote-noop", func(_ context.Context, n int) (int, error) { return n, nil },
+		baton.Queue("bench"))
+
+	// remoteMap maps remoteNoop over N items; it returns N.
+	remoteMap = baton.Flow("bench.remote-map", func(ctx baton.Context, p MapParams) (int, error) {
+		out, err := baton.WaitAll(ctx, remoteNoop.Map(ctx, make([]int, p.N)))
+		return len(out), err
+	})
+
+	localNoop = baton.Task("bench.noop", func(_ context.Context, n int) (int, error) { return n, nil })
+
+	// small runs 5 local no-op tasks.
+	small = baton.Flow("bench.small", func(ctx baton.Context, _ struct{}) (int, error) {
+		out, err := baton.WaitAll(ctx, localNoop.Map(ctx, []int{0, 1, 2, 3, 4}))
+		return len(out), err
+	})
+
+	// latency returns the time its code started, RFC 3339 with nanoseconds.
+	latency = baton.Flow("bench.latency", func(ctx baton.Context, _ struct{}) (string, error) {
+		return time.Now().Format(time.RFC3339Nano), nil
+	})
+)
+
+func main() {
+	baton.Main(remoteMap, small, latency)
+}

@@ -1,0 +1,42 @@
+package client
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// RegisterWorker registers a worker and returns its ID and timings.
+func (c *Client) RegisterWorker(ctx context.Context, req api.RegisterWorker) (api.Registered, error) {
+	var out api.Registered
+	err := c.do(ctx, "POST", api.Prefix+"/workers", req, &out)
+	return out, err
+}
+
+// Heartbeat keeps a worker's leases and returns the runs to cancel.
+func (c *Client) Heartbeat(ctx context.Context, workerID string) (api.Heartbeat, error) {
+	var out api.Heartbeat
+	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/heartbeat", struct{}{}, &out)
+	return out, err
+}
+
+// Deregister releases everything a worker holds.
+func (c *Client) Deregister(ctx context.Context, workerID string) error {
+	return c.do(ctx, "DELETE", api.Prefix+"/workers/"+url.PathEscape(workerID), nil, nil)
+}
+
+// Claim claims runs and task runs, waiting up to req.WaitMS for work.
+func (c *Client) Claim(ctx context.Context, workerID string, req api.Claim) (api.Claimed, error) {
+	var out api.Claimed
+	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/claim", req, &out)
+	return out, err
+}
+
+// Complete reports finished task runs; it returns those applied.
+func (c *Client) Complete(ctx context.Context, workerID string, cs []store.TaskRunCompletion) ([]store.TaskRunRef, error) {
+	var out api.Completed
+	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/complete", api.Complete{Completions: cs}, &out)
+	return out.Applied, err
+}

@@ -1,0 +1,36 @@
+package flows_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/examples/flows"
+)
+
+// TestAll checks that the bundled flows can be hosted together: their flow
+// names are the ones the commands use, and no two tasks share a name (a
+// second task with a name would silently replace the first).
+func TestAll(t *testing.T) {
+	defs, tasks := baton.Definitions(flows.All()...)
+	var names []string
+	for _, d := range defs {
+		names = append(names, d.Name)
+	}
+	if want := []string{"etl", "sweep", "knn"}; !slices.Equal(names, want) {
+		t.Errorf("flows %q, want %q", names, want)
+	}
+
+	seen := map[string]bool{}
+	for _, td := range tasks {
+		if seen[td.Name] {
+			t.Errorf("two tasks named %q", td.Name)
+		}
+		seen[td.Name] = true
+	}
+	for _, name := range []string{"extract", "transform", "load", "generate-image", "filter", "report", "generate", "evaluate"} {
+		if !seen[name] {
+			t.Errorf("task %q not registered", name)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+// Package api defines Baton's HTTP API v1: the paths and the JSON bodies
+// shared by the server (internal/server) and its Go client (client).
+//
+// Public resources (runs, workers, queues, retention) use snake_case JSON
+// views. The worker protocol under /api/v1/workers/{id}/... and the engine
+// protocol under /api/v1/engine/... carry the store's records (internal/store
+// types, encoded with their Go field names): they are how a worker's engine
+// reads and writes through the server, never touching the database.
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Prefix is the path prefix of every API route.
+const Prefix = "/api/v1"
+
+// Error is the body of every error response.
+type Error struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody describes an error: a stable code and a human message.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes.
+const (
+	CodeBadRequest    = "bad_request"    // 400: malformed or invalid input
+	CodeNotFound      = "not_found"      // 404: unknown id or path
+	CodeConflict      = "invalid_state"  // 409: the change is not allowed in the current state
+	CodeTooLarge      = "body_too_large" // 413
+	CodeMethod        = "method_not_allowed"
+	CodeInternal      = "internal"    // 500
+	CodeUnavailable   = "unavailable" // 503
+	CodeUnknownWorker = "unknown_worker"
+)
+
+// CreateRun is the body of POST /api/v1/runs.
+type CreateRun struct {
+	Flow           string          `json:"flow"`
+	Parameters     json.RawMessage `json:"parameters,omitempty"`
+	Queue          string          `json:"queue,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+}
+
+// DefaultQueue is the queue of runs created without one.
+const DefaultQueue = "default"
+
+// Retention is the body of POST /api/v1/retention.
+type Retention struct {
+	OlderThan string `json:"older_than"` // e.g. "30d", "12h"
+}
+
+// RetentionResult is the response of POST /api/v1/retention.
+type RetentionResult struct {
+	DeletedRuns  int `json:"deleted_runs"`
+	DeletedBlobs int `json:"deleted_blobs"`
+}
+
+// FlowInfo is what a worker registers about a flow it can run.
+type FlowInfo struct {
+	Name       string          `json:"name"`
+	Parameters map[string]any  `json:"parameters,omitempty"` // JSON Schema
+	Defaults   json.RawMessage `json:"defaults,omitempty"`
+}
+
+// RegisterWorker is the body of POST /api/v1/workers.
+type RegisterWorker struct {
+	Name     string         `json:"name"`
+	Host     string         `json:"host"`
+	PID      int            `json:"pid"`
+	Queues   []string       `json:"queues"`
+	Flows    []FlowInfo     `json:"flows"`
+	Tasks    []string       `json:"tasks"`
+	Capacity int            `json:"capacity"`
+	Slots    map[string]int `json:"slots,omitempty"` // distributed task runs at once per queue
+}
+
+// Registered is the response to RegisterWorker.
+type Registered struct {
+	ID                  string `json:"id"`
+	LeaseTimeoutMS      int64  `json:"lease_timeout_ms"`
+	HeartbeatIntervalMS int64  `json:"heartbeat_interval_ms"`
+}
+
+// Heartbeat is the response of POST /api/v1/workers/{id}/heartbeat: the runs
+// being cancelled, so the worker cancels their flow and task contexts.
+type Heartbeat struct {
+	Cancel []string `json:"cancel"`
+}
+
+// Claim is the body of POST /api/v1/workers/{id}/claim: how many flow runs
+// and task runs (per queue) the worker can take now, and how long the server
+// may hold the request open waiting for work.
+type Claim struct {
+	Runs   int            `json:"runs"`
+	Tasks  map[string]int `json:"tasks,omitempty"`
+	WaitMS int64          `json:"wait_ms"`
+}
+
+// Claimed is the response to Claim.
+type Claimed struct {
+	Runs     []store.Run     `json:"runs"`
+	TaskRuns []store.TaskRun `json:"task_runs"`
+}
+
+// Complete is the body of POST /api/v1/workers/{id}/complete.
+type Complete struct {
+	Completions []store.TaskRunCompletion `json:"completions"`
+}
+
+// Completed is the response to Complete.
+type Completed struct {
+	Applied []store.TaskRunRef `json:"applied"`
+}
+
+// Finished is the body of POST /api/v1/engine/finished: wait up to WaitMS
+// for any of Refs to reach a final state.
+type Finished struct {
+	Refs   []store.TaskRunRef `json:"refs"`
+	WaitMS int64              `json:"wait_ms"`
+}
+
+// FinishedResult is the response to Finished.
+type FinishedResult struct {
+	TaskRuns []store.TaskRun `json:"task_runs"`
+}
+
+// CreatedRun is the response of POST /api/v1/engine/runs.
+type CreatedRun struct {
+	Run     store.Run `json:"run"`
+	Created bool      `json:"created"`
+}
+
+// BlobRef is the response of PUT /api/v1/blobs.
+type BlobRef struct {
+	Ref string `json:"ref"`
+}
+
+// Duration is a JSON duration in milliseconds.
+func Duration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// localLeaseTimeout is how recently a worker must have been seen to be listed
+// when reading the store directly (the server's default lease timeout).
+const localLeaseTimeout = 15 * time.Second
+
+// groupCommand is a command that only holds subcommands.
+func groupCommand(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return Usagef("unknown command %q for %q; see: %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// WorkersCommand returns `workers list`.
+func WorkersCommand(env *Env) *cobra.Command {
+	cmd := groupCommand("workers", "List the live workers")
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the live workers: what they serve and the runs they hold",
+		Args:  runsExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := listWorkers(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return runsWriteJSON(env.Stdout, ws)
+			}
+			return workersText(env.Stdout, ws, time.Now())
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of worker objects")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func listWorkers(ctx context.Context, env *Env) ([]api.WorkerView, error) {
+	if env.ServerURL() != "" {
+		c, err := envClient(env)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := c.Workers(ctx)
+		if err != nil {
+			return nil, apiError(err, "")
+		}
+		if ws == nil {
+			ws = []api.WorkerView{}
+		}
+		return ws, nil
+	}
+	st, _, err := env.OpenStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	workers, err := st.WorkerList(ctx, time.Now().Add(-localLeaseTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	held := map[string][]string{}
+	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+		runs, err := st.RunList(ctx, store.RunListParams{State: state, Limit: 10000})
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		for _, r := range runs {
+			if r.WorkerID != "" {
+				held[r.WorkerID] = append(held[r.WorkerID], r.ID)
+			}
+		}
+	}
+	out := make([]api.WorkerView, len(workers))
+	for i, w := range workers {
+		out[i] = api.WorkerJSON(w, held[w.ID])
+	}
+	return out, nil
+}
+
+func workersText(w io.Writer, ws []api.WorkerView, now time.Time) error {
+	if len(ws) == 0 {
+		_, err := fmt.Fprintln(w, "No live workers.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tHOST\tQUEUES\tFLOWS\tRUNS\tLAST SEEN")
+	for _, wk := range ws {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", wk.ID, runsOneLine(wk.Name), runsOneLine(wk.Host),
+			runsOneLine(strings.Join(wk.Queues, ",")), runsTruncate(runsOneLine(strings.Join(wk.Flows, ",")), 60),
+			len(wk.Runs), adminAgo(wk.LastSeen, now))
+	}
+	return tw.Flush()
+}
+
+// adminAgo formats how long ago t was: "3s ago"; "-" for zero.
+func adminAgo(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		d = d.Round(time.Second)
+	default:
+		d = d.Round(time.Minute)
+	}
+	return d.String() + " ago"
+}
+
+// QueuesCommand returns `queues list`.
+func QueuesCommand(env *Env) *cobra.Command {
+	cmd := groupCommand("queues", "List queue depths")
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the queues with their scheduled and running runs and task runs",
+		Args:  runsExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			qs, err := listQueues(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return runsWriteJSON(env.Stdout, qs)
+			}
+			return queuesText(env.Stdout, qs, time.Now())
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of queue objects")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func listQueues(ctx context.Context, env *Env) ([]api.QueueView, error) {
+	if env.ServerURL() != "" {
+		c, err := envClient(env)
+		if err != nil {
+			return nil, err
+		}
+		qs, err := c.Queues(ctx)
+		if err != nil {
+			return nil, apiError(err, "")
+		}
+		if qs == nil {
+			qs = []api.QueueView{}
+		}
+		return qs, nil
+	}
+	st, _, err := env.OpenStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	stats, err := st.QueueList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	out := make([]api.QueueView, len(stats))
+	for i, q := range stats {
+		out[i] = api.QueueJSON(q)
+	}
+	return out, nil
+}
+
+func queuesText(w io.Writer, qs []api.QueueView, now time.Time) error {
+	if len(qs) == 0 {
+		_, err := fmt.Fprintln(w, "No queues: no runs were created on any queue.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tSCHEDULED\tRUNNING\tTASKS PENDING\tTASKS RUNNING\tOLDEST WAITING")
+	for _, q := range qs {
+		oldest := "-"
+		if q.OldestWaiting != nil {
+			oldest = runsTime(*q.OldestWaiting) + " (" + adminAgo(*q.OldestWaiting, now) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", runsOneLine(q.Queue), q.RunsScheduled, q.RunsRunning,
+			q.TasksPending, q.TasksRunning, oldest)
+	}
+	return tw.Flush()
+}
+
+// RetentionCommand returns `retention run`.
+func RetentionCommand(env *Env) *cobra.Command {
+	cmd := groupCommand("retention", "Delete old finished runs")
+	var (
+		olderThan string
+		asJSON    bool
+	)
+	run := &cobra.Command{
+		Use:   "run --older-than AGE",
+		Short: "Delete finished runs that ended more than AGE ago (e.g. 30d, 12h), with their logs and blobs",
+		Long: "Delete the runs in a final state (COMPLETED, FAILED, CANCELLED, CRASHED) that ended more\n" +
+			"than AGE ago, with their task runs, events, logs and the blobs only they used. Through the\n" +
+			"server given by --server (or BATON_SERVER), else directly on the store.",
+		Args: runsExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			age, err := api.ParseAge(olderThan)
+			if err != nil {
+				return Usagef("--older-than: %v", err)
+			}
+			var res api.RetentionResult
+			if env.ServerURL() != "" {
+				c, err := envClient(env)
+				if err != nil {
+					return err
+				}
+				if res, err = c.Retention(ctx, olderThan); err != nil {
+					return apiError(err, "")
+				}
+			} else {
+				st, blobs, err := env.OpenStore(ctx)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if res, err = runRetention(ctx, st, blobs, age); err != nil {
+					return fmt.Errorf("retention: %w (deleted %d runs before the error)", err, res.DeletedRuns)
+				}
+			}
+			if asJSON {
+				return runsWriteJSON(env.Stdout, res)
+			}
+			_, err = fmt.Fprintf(env.Stdout, "Deleted %s and %s (finished more than %s ago).\n",
+				adminPlural(res.DeletedRuns, "run"), adminPlural(res.DeletedBlobs, "blob"), olderThan)
+			return err
+		},
+	}
+	run.Flags().StringVar(&olderThan, "older-than", "", "delete runs that ended more than this long ago: 30d, 12h, 90m")
+	_ = run.MarkFlagRequired("older-than")
+	run.Flags().BoolVar(&asJSON, "json", false, `print {"deleted_runs": N, "deleted_blobs": M}`)
+	cmd.AddCommand(run)
+	return cmd
+}
+
+func adminPlural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// runRetention deletes finished runs older than age directly on a store, as
+// the server's retention does (internal/server.Server.RunRetention): in
+// small batches that do not block live work, with the blobs only they used.
+func runRetention(ctx context.Context, st store.Store, blobs *blob.Store, age time.Duration) (api.RetentionResult, error) {
+	const batch = 200
+	var out api.RetentionResult
+	before := time.Now().Add(-age)
+	for {
+		res, err := st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: batch})
+		if err != nil {
+			return out, err
+		}
+		out.DeletedRuns += res.Runs
+		for _, ref := range res.OrphanRefs {
+			if blobs.Delete(ref) == nil {
+				out.DeletedBlobs++
+			}
+		}
+		if res.Runs < batch {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(10 * time.Millisecond): // let live work in between batches
+		}
+	}
+}

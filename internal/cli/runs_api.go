@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// The commands in this file change runs, which only a server does: they
+// need --server or BATON_SERVER.
+
+func runsCreateCommand(env *Env) *cobra.Command {
+	var (
+		paramsArg, queue, key string
+		asJSON                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create FLOW",
+		Short: "Create a run of a flow on a server; a worker serving its queue executes it",
+		Long: "Create a run of FLOW on the server. It is SCHEDULED until a worker serving the flow on\n" +
+			"its queue claims it. Prints the run's id, or the run object with --json. With\n" +
+			"--idempotency-key, creating again with the same key returns the same run.",
+		Args: runsExactArgs(1, "one FLOW"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := requireClient("runs create", env)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(args[0]) == "" {
+				return Usagef("a flow name is required")
+			}
+			req := api.CreateRun{Flow: args[0], Queue: queue, IdempotencyKey: key}
+			if paramsArg != "" {
+				raw, err := readArg("--params", paramsArg)
+				if err != nil {
+					return err
+				}
+				var v any
+				if err := json.Unmarshal([]byte(raw), &v); err != nil {
+					return Usagef("invalid --params: not a JSON value: %v", err)
+				}
+				req.Parameters = json.RawMessage(raw)
+			}
+			run, created, err := c.CreateRun(cmd.Context(), req)
+			if err != nil {
+				return apiError(err, "")
+			}
+			if !created {
+				fmt.Fprintf(env.Stderr, "baton: idempotency key %q matches run %s, created before (%s)\n", key, run.ID, run.State)
+			}
+			runsWaiting(env, run)
+			if asJSON {
+				return runsWriteJSON(env.Stdout, run)
+			}
+			_, err = fmt.Fprintln(env.Stdout, run.ID)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&paramsArg, "params", "", "parameters as a JSON object, or @FILE to read them from a file")
+	f.StringVar(&queue, "queue", "", "queue of the run (default \""+api.DefaultQueue+"\")")
+	f.StringVar(&key, "idempotency-key", "", "create the run only once for this key; again, return the same run")
+	f.BoolVar(&asJSON, "json", false, "print the created run as a JSON object")
+	return cmd
+}
+
+// runsWaiting tells on stderr why a SCHEDULED run has not started.
+func runsWaiting(env *Env, run api.RunView) {
+	if run.State == string(store.RunScheduled) && run.WaitingReason != "" {
+		fmt.Fprintf(env.Stderr, "baton: run %s is waiting: %s\n", run.ID, run.WaitingReason)
+	}
+}
+
+func runsCancelCommand(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "cancel RUN_ID",
+		Short: "Cancel a run on a server",
+		Long: "Cancel a run. A run that has not started is CANCELLED at once; a running one is\n" +
+			"CANCELLING until its worker stops it. A finished run cannot be cancelled.",
+		Args: runsExactArgs(1, "one RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := requireClient("runs cancel", env)
+			if err != nil {
+				return err
+			}
+			run, err := c.CancelRun(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err, args[0])
+			}
+			if asJSON {
+				return runsWriteJSON(env.Stdout, run)
+			}
+			msg := ""
+			if run.State == string(store.RunCancelling) {
+				msg = " (its worker is stopping it)"
+			}
+			_, err = fmt.Fprintf(env.Stdout, "run %s %s%s\n", run.ID, run.State, msg)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as a JSON object")
+	return cmd
+}
+
+func runsRetryCommand(env *Env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "retry RUN_ID",
+		Short: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run on a server",
+		Long: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run. A worker executes it,\n" +
+			"reusing the steps that completed in earlier attempts.",
+		Args: runsExactArgs(1, "one RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := requireClient("runs retry", env)
+			if err != nil {
+				return err
+			}
+			run, err := c.RetryRun(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err, args[0])
+			}
+			runsWaiting(env, run)
+			if asJSON {
+				return runsWriteJSON(env.Stdout, run)
+			}
+			_, err = fmt.Fprintf(env.Stdout, "run %s %s (attempt %d)\n", run.ID, run.State, run.Attempt)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as a JSON object")
+	return cmd
+}

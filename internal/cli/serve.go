@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/worker"
+)
+
+// DefaultAddr is where `baton server` and `baton dev` listen by default.
+const DefaultAddr = "127.0.0.1:8420"
+
+// HTTP timeouts of the API server. Workers long-poll for up to 60s, so no
+// timeout on writing a response may be shorter than that.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 2 * time.Minute // request bodies (blobs) may be large
+	httpWriteTimeout      = 2 * time.Minute // > the 60s long polls
+	httpIdleTimeout       = 2 * time.Minute
+	// shutdownTimeout bounds how long a shutdown waits for requests in flight.
+	shutdownTimeout = 30 * time.Second
+	// shutdownWakeAfter is when a shutdown still waiting for requests wakes
+	// the long polls (server.Stop), so that they answer at once.
+	shutdownWakeAfter = time.Second
+)
+
+// serveOptions configures serveAPI.
+type serveOptions struct {
+	addr         string
+	leaseTimeout time.Duration
+	retention    time.Duration
+	logger       *slog.Logger
+}
+
+// serveAPI opens the store, serves the API on o.addr and runs during until
+// it returns or the server fails; then it shuts down gracefully: stop
+// accepting, finish the requests in flight, stop the server's background
+// work and close the store. during's context ends with ctx.
+func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx context.Context, base string) error) error {
+	if env.NewServer == nil {
+		return errors.New("this program cannot serve the API; use the baton command")
+	}
+	st, blobs, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := env.NewServer(ServerConfig{Store: st, Blobs: blobs, Logger: o.logger,
+		LeaseTimeout: o.leaseTimeout, Retention: o.retention})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Stop()
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          log.New(env.Stderr, "baton: http: ", 0),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(env.Stderr, "baton: serving API on %s\n", base)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	duringErr := make(chan error, 1)
+	go func() { duringErr <- during(runCtx, base) }()
+	var runErr error
+	select {
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve on %s: %w", o.addr, err)
+		cancel()
+		<-duringErr
+	case runErr = <-duringErr:
+	}
+
+	fmt.Fprintln(env.Stderr, "baton: shutting down: finishing requests in flight")
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer scancel()
+	shut := make(chan error, 1)
+	go func() { shut <- hs.Shutdown(sctx) }()
+	var shutErr error
+	select {
+	case shutErr = <-shut:
+	case <-time.After(shutdownWakeAfter):
+		srv.Stop() // answer the workers' long polls now
+		shutErr = <-shut
+	}
+	if shutErr != nil {
+		hs.Close()
+		fmt.Fprintf(env.Stderr, "baton: warning: shutdown: %v; closed the remaining connections\n", shutErr)
+	}
+	srv.Stop()
+	if err := st.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close the store: %w", err)
+	}
+	if runErr == nil {
+		fmt.Fprintln(env.Stderr, "baton: stopped")
+	}
+	return runErr
+}
+
+// isLoopbackHost reports whether host (from HOST:PORT) only accepts
+// connections from this machine.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkAddr validates --addr; a non-loopback one needs allowRemote.
+func checkAddr(cmd, addr string, allowRemote, canAllow bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Usagef("invalid --addr %q: %v; want HOST:PORT, such as %s", addr, err, DefaultAddr)
+	}
+	if isLoopbackHost(host) || allowRemote {
+		return nil
+	}
+	where := host
+	if where == "" {
+		where = "all interfaces"
+	}
+	if !canAllow {
+		return Usagef("%s only listens on a loopback address (such as 127.0.0.1:%s), not %s: "+
+			"it is for one machine; to serve other machines use: baton server --addr %s --allow-remote", cmd, port, where, addr)
+	}
+	return Usagef("refusing to listen on %s (%s): the API has no authentication yet, so anyone who can reach "+
+		"this address could create, cancel and read runs. Listen on a loopback address such as 127.0.0.1:%s, "+
+		"or pass --allow-remote to serve other machines on a trusted network", addr, where, port)
+}
+
+// parseRetention parses --retention: an age, or 0/off/none to disable it.
+func parseRetention(s string) (time.Duration, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "0", "off", "none", "never":
+		return 0, nil
+	}
+	d, err := api.ParseAge(s)
+	if err != nil {
+		return 0, Usagef("--retention: %v (or 0 to keep runs forever)", err)
+	}
+	return d, nil
+}
+
+func newLogger(env *Env) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// ServerCommand returns `server`: the API server.
+func ServerCommand(env *Env) *cobra.Command {
+	var (
+		addr, retention string
+		allowRemote     bool
+		leaseTimeout    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve Baton's HTTP API on the store given by --db, for workers and clients",
+		Long: "Serve Baton's HTTP API (under /api/v1) on the store given by --db: a SQLite file, or a\n" +
+			"postgres:// URL for several servers sharing one database. Workers (a program's `worker`\n" +
+			"command) and clients (baton --server URL ...) talk to it.\n\n" +
+			"The API has no authentication yet: by default it only listens on a loopback address;\n" +
+			"--allow-remote lets it listen on others. SIGINT or SIGTERM stops it gracefully.",
+		Args: runsExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkAddr("baton server", addr, allowRemote, true); err != nil {
+				return err
+			}
+			ret, err := parseRetention(retention)
+			if err != nil {
+				return err
+			}
+			if leaseTimeout < time.Second {
+				return Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
+			}
+			o := serveOptions{addr: addr, leaseTimeout: leaseTimeout, retention: ret, logger: newLogger(env)}
+			return serveAPI(cmd.Context(), env, o, func(ctx context.Context, _ string) error {
+				<-ctx.Done()
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", DefaultAddr, "listen on this HOST:PORT")
+	f.BoolVar(&allowRemote, "allow-remote", false, "allow listening on a non-loopback address (the API has no authentication yet)")
+	f.StringVar(&retention, "retention", "30d", "delete finished runs older than this (e.g. 30d, 12h); 0 keeps them")
+	f.DurationVar(&leaseTimeout, "lease-timeout", 15*time.Second, "how long a worker's runs stay leased without a heartbeat")
+	f.StringVar(&env.Blobs, "blobs", env.Blobs, "blob `directory` for large results (default: beside a SQLite file; $BATON_HOME/blobs for PostgreSQL)")
+	return cmd
+}
+
+// DevCommand returns `dev`: a server on the local store with an in-process
+// worker running the bundled example flows (env.Examples).
+func DevCommand(env *Env) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Start a local server with a worker running the bundled example flows",
+		Long: "Start everything needed to try Baton on one machine: the API server on the local store\n" +
+			"(--db, default ~/.baton/baton.db) listening on a loopback address, and a worker in the same\n" +
+			"process running the bundled example flows. Create runs from another terminal with\n" +
+			"baton runs create FLOW. Ctrl+C stops both.",
+		Args: runsExactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkAddr("baton dev", addr, false, false); err != nil {
+				return err
+			}
+			logger := newLogger(env)
+			o := serveOptions{addr: addr, logger: logger}
+			prog := env.Examples
+			return serveAPI(cmd.Context(), env, o, func(ctx context.Context, base string) error {
+				devWelcome(env, base, prog)
+				if len(prog.Flows) == 0 {
+					<-ctx.Done()
+					return nil
+				}
+				c, err := client.New(base)
+				if err != nil {
+					return err
+				}
+				w, err := worker.New(worker.Config{Client: c, Name: "baton-dev", Flows: prog.Flows, Tasks: prog.Tasks,
+					Logger: logger, LogOutput: env.Stderr, ShutdownGrace: 5 * time.Second})
+				if err != nil {
+					return err
+				}
+				if err := w.Run(ctx); err != nil {
+					return fmt.Errorf("worker: %w", err)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", DefaultAddr, "listen on this loopback HOST:PORT")
+	return cmd
+}
+
+// devWelcome prints how to use the dev server.
+func devWelcome(env *Env, base string, prog Program) {
+	w := env.Stdout
+	db, _ := env.DBPath()
+	fmt.Fprintf(w, "Baton is running.\n\n")
+	fmt.Fprintf(w, "  API:    %s%s (OpenAPI: %s%s/openapi.json)\n", base, api.Prefix, base, api.Prefix)
+	fmt.Fprintf(w, "  Store:  %s\n", redactURL(db))
+	if len(prog.Flows) == 0 {
+		fmt.Fprintf(w, "  Worker: none (no bundled flows)\n")
+	} else {
+		names := make([]string, len(prog.Flows))
+		for i, f := range prog.Flows {
+			names[i] = f.Name
+		}
+		fmt.Fprintf(w, "  Worker: in this process, running the example flows %s\n", strings.Join(names, ", "))
+	}
+	fmt.Fprintf(w, "\nIn another terminal:\n\n")
+	fmt.Fprintf(w, "  export BATON_SERVER=%s\n", base)
+	for _, f := range prog.Flows {
+		fmt.Fprintf(w, "  baton runs create %s\n", f.Name)
+	}
+	fmt.Fprintf(w, "  baton runs list\n")
+	fmt.Fprintf(w, "  baton runs show RUN_ID\n")
+	fmt.Fprintf(w, "  baton workers list\n")
+	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
+}

@@ -1,0 +1,265 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// runsSource is where `runs list/show/logs` read: the local store (--db) or
+// a Baton server through its API (--server, BATON_SERVER). Both return the
+// API's JSON views, so the commands print the same thing either way.
+type runsSource interface {
+	// List returns runs, newest first. full asks for results stored in the
+	// blob store too (for --json).
+	List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error)
+	// Show returns a run with its task runs and events; an unknown id is a
+	// UsageError.
+	Show(ctx context.Context, id string) (api.RunDetailView, error)
+	// Logs returns a run's logs, optionally of one step key; an unknown id
+	// or step key is a UsageError.
+	Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error)
+	Close() error
+}
+
+// runsQuery filters List.
+type runsQuery struct {
+	Flow  string
+	State store.RunState // "" for any
+	Limit int
+}
+
+// openRunsSource returns the server's source when a server is configured,
+// else the local store's.
+func openRunsSource(ctx context.Context, env *Env) (runsSource, error) {
+	if env.ServerURL() != "" {
+		c, err := envClient(env)
+		if err != nil {
+			return nil, err
+		}
+		return &remoteRuns{c: c}, nil
+	}
+	st, blobs, err := env.OpenStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &localRuns{env: env, st: st, blobs: blobs}, nil
+}
+
+// envClient returns a client for --server or BATON_SERVER.
+func envClient(env *Env) (*client.Client, error) {
+	c, err := client.New(env.ServerURL())
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("--server: %w", err)}
+	}
+	return c, nil
+}
+
+// requireClient is envClient for commands that only work through a server.
+func requireClient(cmd string, env *Env) (*client.Client, error) {
+	if env.ServerURL() == "" {
+		return nil, Usagef("%s needs a Baton server: pass --server URL (or set BATON_SERVER), "+
+			"or start a local one with: baton dev", cmd)
+	}
+	return envClient(env)
+}
+
+// unknownRun is the error for a run id that does not exist.
+func unknownRun(id string) error {
+	return Usagef("unknown run id %q; list runs with: baton runs list", id)
+}
+
+// apiError maps an error of the API to the command's: an unknown run (404)
+// when id is set, bad input (400) and a refused change (409) are
+// UsageErrors carrying the server's message.
+func apiError(err error, id string) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		if strings.Contains(err.Error(), "server unreachable") {
+			return fmt.Errorf("%w (is the server running? start one with: baton server, or baton dev)", err)
+		}
+		return err
+	}
+	switch ce.Status {
+	case http.StatusNotFound:
+		if id != "" && ce.Code == api.CodeNotFound {
+			return unknownRun(id)
+		}
+		return &UsageError{Err: errors.New(ce.Message)}
+	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge:
+		return &UsageError{Err: errors.New(ce.Message)}
+	}
+	return fmt.Errorf("server: %w", err)
+}
+
+// localRuns reads the local store. Runs whose process on this host is gone
+// are marked CRASHED as they are read.
+type localRuns struct {
+	env   *Env
+	st    store.Store
+	blobs *blob.Store
+}
+
+func (l *localRuns) Close() error { return l.st.Close() }
+
+func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error) {
+	st, env := l.st, l.env
+	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
+	if p.State == store.RunCrashed {
+		// Dead RUNNING runs are only recorded as CRASHED once someone
+		// looks at them: look at the active runs first.
+		for _, active := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+			runs, err := st.RunList(ctx, store.RunListParams{Flow: q.Flow, State: active, Limit: 1000})
+			if err != nil {
+				return nil, fmt.Errorf("list runs: %w", err)
+			}
+			for _, r := range runs {
+				runsReconcile(ctx, env, st, r)
+			}
+		}
+	}
+	runs, err := st.RunList(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	views := make([]api.RunView, 0, len(runs))
+	for _, r := range runs {
+		r = runsReconcile(ctx, env, st, r)
+		if p.State != "" && r.State != p.State {
+			continue // it changed state (crashed) since the query
+		}
+		var load api.ResultLoader
+		if full {
+			load = l.blobs
+		}
+		v, err := api.RunViewOf(r, load)
+		if err != nil && full {
+			fmt.Fprintf(env.Stderr, "baton: warning: %v\n", err)
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
+	run, err := l.st.RunGet(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return run, unknownRun(id)
+	}
+	if err != nil {
+		return run, fmt.Errorf("read run %s: %w", id, err)
+	}
+	return run, nil
+}
+
+func (l *localRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
+	run, err := l.get(ctx, id)
+	if err != nil {
+		return api.RunDetailView{}, err
+	}
+	run = runsReconcile(ctx, l.env, l.st, run)
+	trs, err := l.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
+	if err != nil {
+		return api.RunDetailView{}, fmt.Errorf("read task runs of %s: %w", run.ID, err)
+	}
+	evs, err := l.st.EventList(ctx, run.ID)
+	if err != nil {
+		return api.RunDetailView{}, fmt.Errorf("read events of %s: %w", run.ID, err)
+	}
+	d, err := api.RunDetailViewOf(run, trs, evs, l.blobs)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(l.env.Stderr, "baton: warning: %s\n", line)
+		}
+	}
+	return d, nil
+}
+
+func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error) {
+	run, err := l.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	logs, err := l.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: taskKey})
+	if err != nil {
+		return nil, fmt.Errorf("read logs of %s: %w", run.ID, err)
+	}
+	if len(logs) == 0 && taskKey != "" {
+		trs, err := l.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, Key: taskKey})
+		if err != nil {
+			return nil, fmt.Errorf("read task runs of %s: %w", run.ID, err)
+		}
+		if len(trs) == 0 {
+			return nil, unknownTaskKey(run.ID, taskKey)
+		}
+	}
+	out := make([]api.LogView, len(logs))
+	for i, l := range logs {
+		out[i] = api.LogJSON(l)
+	}
+	return out, nil
+}
+
+func unknownTaskKey(runID, key string) error {
+	return Usagef("run %s has no task with key %q; see the keys with: baton runs show %s", runID, key, runID)
+}
+
+// remoteRuns reads through a Baton server.
+type remoteRuns struct {
+	c *client.Client
+}
+
+func (r *remoteRuns) Close() error { return nil }
+
+func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]api.RunView, error) {
+	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: string(q.State), Limit: q.Limit})
+	if err != nil {
+		return nil, apiError(err, "")
+	}
+	if runs == nil {
+		runs = []api.RunView{}
+	}
+	return runs, nil
+}
+
+func (r *remoteRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
+	d, err := r.c.GetRun(ctx, id)
+	if err != nil {
+		return d, apiError(err, id)
+	}
+	if d.TaskRuns == nil {
+		d.TaskRuns = []api.TaskRunView{}
+	}
+	if d.Events == nil {
+		d.Events = []api.EventView{}
+	}
+	return d, nil
+}
+
+func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error) {
+	logs, err := r.c.RunLogs(ctx, id, taskKey)
+	if err != nil {
+		return nil, apiError(err, id)
+	}
+	if len(logs) == 0 && taskKey != "" {
+		d, err := r.Show(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		found := false
+		for _, t := range d.TaskRuns {
+			found = found || t.Key == taskKey
+		}
+		if !found {
+			return nil, unknownTaskKey(id, taskKey)
+		}
+	}
+	return logs, nil
+}

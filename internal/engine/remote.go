@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// This file holds the distributed side of the engine: dispatching task runs
+// to the workers of a queue and waiting for their results (on the worker
+// that executes the flow), and executing a claimed task run (on the worker
+// that serves the queue).
+
+// awaiter waits for distributed task runs to finish and resolves their
+// steps. One goroutine polls the store for all outstanding task runs at once;
+// a store that long-polls (the server API) makes that cheap.
+type awaiter struct {
+	e *Engine
+
+	mu      sync.Mutex
+	waiting map[store.TaskRunRef]*step
+	order   []store.TaskRunRef // FIFO of waiting refs (may hold resolved ones)
+	wake    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+}
+
+func newAwaiter(e *Engine) *awaiter {
+	a := &awaiter{e: e, waiting: map[store.TaskRunRef]*step{}, wake: make(chan struct{}, 1),
+		quit: make(chan struct{}), done: make(chan struct{})}
+	go a.loop()
+	return a
+}
+
+// pollBatch bounds the refs sent per poll: task runs are claimed oldest
+// first, so the oldest outstanding ones are the ones finishing, and a poll
+// costs the same whether 100 or 100,000 are outstanding.
+const pollBatch = 2000
+
+func (a *awaiter) add(ref store.TaskRunRef, s *step) {
+	a.mu.Lock()
+	a.waiting[ref] = s
+	a.order = append(a.order, ref)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *awaiter) remove(ref store.TaskRunRef) {
+	a.mu.Lock()
+	delete(a.waiting, ref)
+	a.mu.Unlock()
+}
+
+// oldest returns up to pollBatch of the longest-waiting refs, dropping
+// resolved ones from the head of the queue.
+func (a *awaiter) oldest() []store.TaskRunRef {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	refs := make([]store.TaskRunRef, 0, min(len(a.waiting), pollBatch))
+	kept := a.order[:0]
+	for i, r := range a.order {
+		if _, ok := a.waiting[r]; !ok {
+			continue
+		}
+		if len(refs) < pollBatch {
+			refs = append(refs, r)
+			kept = append(kept, r)
+			continue
+		}
+		kept = append(kept, a.order[i:]...)
+		break
+	}
+	clear(a.order[len(kept):])
+	a.order = kept
+	return refs
+}
+
+func (a *awaiter) stop() {
+	close(a.quit)
+	<-a.done
+}
+
+func (a *awaiter) loop() {
+	defer close(a.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-a.quit; cancel() }()
+	backoff := time.Duration(0)
+	for {
+		refs := a.oldest()
+		if len(refs) == 0 {
+			select {
+			case <-a.wake:
+				continue
+			case <-a.quit:
+				return
+			}
+		}
+		done, err := a.e.cfg.Store.TaskRunFinished(ctx, refs)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
+		} else {
+			backoff = 0
+		}
+		for _, tr := range done {
+			ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
+			a.mu.Lock()
+			s := a.waiting[ref]
+			delete(a.waiting, ref)
+			a.mu.Unlock()
+			if s != nil {
+				s.remoteDone(tr)
+			}
+		}
+		if len(done) == 0 && err == nil {
+			// A store without long polling answers at once: do not spin.
+			backoff = 20 * time.Millisecond
+		}
+		if backoff > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-a.wake:
+			case <-a.quit:
+				return
+			}
+		}
+	}
+}
+
+// dispatch records the step as a PENDING task run on its queue; a worker
+// serving the queue claims and runs it, and the awaiter resolves the step.
+func (s *step) dispatch() {
+	fc := s.fc
+	s.mu.Lock()
+	s.remote = true
+	s.tr.Queue = s.call.Task.Policy.Queue
+	s.moveLocked(store.TaskPending, "engine", "queued on "+s.tr.Queue)
+	tr := s.tr
+	s.mu.Unlock()
+	ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
+	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}}, func(err error) {
+		if err != nil {
+			s.mu.Lock()
+			s.finished = true
+			s.mu.Unlock()
+			s.finish(nil, fmt.Errorf("dispatch step %s to queue %s: %w", s.key, tr.Queue, err))
+			return
+		}
+		fc.e.remote.add(ref, s)
+	})
+}
+
+// remoteDone resolves a dispatched step from its final task run.
+func (s *step) remoteDone(tr store.TaskRun) {
+	fc := s.fc
+	s.mu.Lock()
+	if s.finished || s.abandoned {
+		s.mu.Unlock()
+		return
+	}
+	s.finished = true
+	s.tr = tr
+	s.mu.Unlock()
+	if tr.State != store.TaskCompleted {
+		msg := string(tr.State)
+		if tr.Error != nil {
+			msg = tr.Error.Message
+		}
+		var err error = errors.New(msg)
+		if tr.State == store.TaskTimedOut {
+			err = &TimeoutError{What: "task " + tr.Task, Timeout: s.call.Task.Policy.Timeout}
+		}
+		s.finish(nil, &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err})
+		return
+	}
+	raw, err := fc.e.LoadResult(tr.Result, tr.ResultRef)
+	var v any
+	if err == nil {
+		v, err = s.call.Decode(raw)
+	}
+	if err != nil {
+		s.finish(nil, fmt.Errorf("result of step %s: %w", s.key, err))
+		return
+	}
+	if p := s.call.Task.Policy.Cache; p != nil {
+		if key, err := cacheKey(s.call, s.hash); err == nil {
+			ce := store.CacheEntry{Key: key, Task: tr.Task, Result: tr.Result, ResultRef: tr.ResultRef, RunID: tr.RunID, TaskRunID: tr.ID, CreatedAt: fc.e.now()}
+			if p.Expiry > 0 {
+				ce.ExpiresAt = ce.CreatedAt.Add(p.Expiry)
+			}
+			fc.e.w.add(write{cache: []store.CacheEntry{ce}}, nil)
+		}
+	}
+	s.finish(v, nil)
+}
+
+// RunTask executes a distributed task run that this worker claimed: every
+// attempt its policy allows, honouring its timeout, and returns the
+// completion to report. Cancelling ctx cancels the attempt in progress.
+func (e *Engine) RunTask(ctx context.Context, td *TaskDef, tr store.TaskRun) store.TaskRunCompletion {
+	fc := &FlowCtx{e: e, runID: tr.RunID, attempt: tr.FlowAttempt, ctx: ctx, inflight: map[*step]struct{}{}}
+	input := tr.Input
+	s := &step{fc: fc, key: tr.Key, tr: tr, call: Call{Task: td, InputJSON: input,
+		Fn: func(ctx context.Context) (any, error) { return td.Invoke(ctx, input) }}}
+	s.tr.History = nil
+	c := store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: e.cfg.Worker}
+	for attempt := 1; ; attempt++ {
+		c.Attempts = attempt
+		val, err := s.invoke(attempt)
+		if err == nil {
+			raw, ref, encErr := e.encodeResult(val)
+			if encErr == nil {
+				c.State, c.Result, c.ResultRef = store.TaskCompleted, raw, ref
+				s.moveLocked(store.TaskCompleted, "worker:"+e.cfg.Worker, "")
+				break
+			}
+			err = encErr
+		}
+		if ctx.Err() != nil {
+			c.State, c.Error = store.TaskCancelled, ErrorInfo(err)
+			s.moveLocked(store.TaskCancelled, "worker:"+e.cfg.Worker, err.Error())
+			break
+		}
+		if !td.Policy.shouldRetry(err, attempt) {
+			c.State, c.Error = store.TaskFailed, ErrorInfo(err)
+			var te *TimeoutError
+			if errors.As(err, &te) {
+				c.State = store.TaskTimedOut
+			}
+			s.moveLocked(c.State, "worker:"+e.cfg.Worker, err.Error())
+			break
+		}
+		delay := td.Policy.Delay(attempt + 1)
+		s.moveLocked(store.TaskAwaitingRetry, "policy", fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond)))
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		s.moveLocked(store.TaskRunning, "worker:"+e.cfg.Worker, fmt.Sprintf("attempt %d", attempt+1))
+	}
+	c.History, c.At = s.tr.History, e.now()
+	return c
+}

@@ -1,0 +1,711 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// route is one endpoint: the mux pattern, its handler and what the OpenAPI
+// document says about it. The document is generated from this table, so it
+// cannot drift from the handlers.
+type route struct {
+	method, pattern string
+	summary         string
+	tag             string
+	request         string // schema name of the JSON body, "" for none
+	response        string // schema name of the 2xx body
+	status          int    // success status (200 when zero)
+	query           []string
+	handle          handler
+}
+
+func (s *Server) routeTable() []route {
+	p := api.Prefix
+	return []route{
+		{method: "GET", pattern: "/healthz", summary: "Liveness: the process serves requests", tag: "health", response: "Status", handle: s.healthz},
+		{method: "GET", pattern: "/readyz", summary: "Readiness: the database answers", tag: "health", response: "Status", handle: s.readyz},
+		{method: "GET", pattern: p + "/openapi.json", summary: "This document", tag: "health", response: "Object", handle: s.openapi},
+
+		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
+		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
+		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history", tag: "runs", response: "RunDetail", handle: s.getRun},
+		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
+		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
+		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run", tag: "runs", response: "Run", handle: s.retryRun},
+		{method: "GET", pattern: p + "/workers", summary: "Live workers", tag: "workers", response: "WorkerList", handle: s.listWorkers},
+		{method: "GET", pattern: p + "/queues", summary: "Queue depths", tag: "queues", response: "QueueList", handle: s.listQueues},
+		{method: "POST", pattern: p + "/retention", summary: "Delete finished runs older than older_than now", tag: "retention", request: "Retention", response: "RetentionResult", handle: s.retention},
+
+		{method: "POST", pattern: p + "/workers", summary: "Register a worker", tag: "worker protocol", request: "RegisterWorker", response: "Registered", status: 201, handle: s.registerWorker},
+		{method: "POST", pattern: p + "/workers/{id}/heartbeat", summary: "Keep a worker's leases; returns runs to cancel", tag: "worker protocol", response: "Heartbeat", handle: s.heartbeat},
+		{method: "DELETE", pattern: p + "/workers/{id}", summary: "Deregister a worker and release what it holds", tag: "worker protocol", status: 204, handle: s.deregister},
+		{method: "POST", pattern: p + "/workers/{id}/claim", summary: "Claim flow runs and task runs (long poll)", tag: "worker protocol", request: "Claim", response: "Claimed", handle: s.claim},
+		{method: "POST", pattern: p + "/workers/{id}/complete", summary: "Report finished task runs", tag: "worker protocol", request: "Complete", response: "Completed", handle: s.complete},
+
+		{method: "POST", pattern: p + "/engine/batch", summary: "Write a batch of records", tag: "engine protocol", request: "Batch", status: 204, handle: s.engineBatch},
+		{method: "POST", pattern: p + "/engine/runs", summary: "Create a run", tag: "engine protocol", request: "RunCreateParams", response: "CreatedRun", handle: s.engineRunCreate},
+		{method: "GET", pattern: p + "/engine/runs/{id}", summary: "Read a run record", tag: "engine protocol", response: "RunRecord", handle: s.engineRunGet},
+		{method: "POST", pattern: p + "/engine/runs/{id}/transition", summary: "Conditional state change of a run", tag: "engine protocol", request: "RunTransitionParams", response: "RunRecord", handle: s.engineTransition},
+		{method: "GET", pattern: p + "/engine/runs/{id}/child", summary: "The subflow run of a step", tag: "engine protocol", query: []string{"key"}, response: "RunRecord", handle: s.engineChild},
+		{method: "GET", pattern: p + "/engine/runs/{id}/journal", summary: "A run's journal", tag: "engine protocol", response: "Journal", handle: s.engineJournal},
+		{method: "GET", pattern: p + "/engine/cache", summary: "A cache entry", tag: "engine protocol", query: []string{"key"}, response: "CacheEntry", handle: s.engineCache},
+		{method: "POST", pattern: p + "/engine/finished", summary: "Wait for task runs to finish (long poll)", tag: "engine protocol", request: "Finished", response: "FinishedResult", handle: s.engineFinished},
+		{method: "PUT", pattern: p + "/blobs", summary: "Store a large result", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob},
+		{method: "GET", pattern: p + "/blobs/{ref}", summary: "Read a large result", tag: "engine protocol", handle: s.getBlob},
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, 200, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.st.RunList(ctx, store.RunListParams{Limit: 1}); err != nil {
+		return &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "database not ready: " + err.Error()}
+	}
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping {
+		return &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "server is shutting down"}
+	}
+	return writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+// --- runs ---
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
+	var req api.CreateRun
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Flow) == "" {
+		return errBadRequest("field \"flow\" is required: the name of the flow to run")
+	}
+	if req.Queue == "" {
+		req.Queue = api.DefaultQueue
+	}
+	params, err := s.checkParams(req.Flow, req.Parameters)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	run, created, err := s.st.RunCreate(r.Context(), store.RunCreateParams{
+		Run: store.Run{ID: uuid.Must(uuid.NewV7()).String(), Flow: req.Flow, State: store.RunScheduled, Attempt: 1,
+			Parameters: params, Queue: req.Queue, IdempotencyKey: req.IdempotencyKey, CreatedAt: now, UpdatedAt: now},
+		Cause: "user", Message: "created through the API on queue " + req.Queue,
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, s.runView(r.Context(), run))
+}
+
+// checkParams merges a registered flow's defaults under the given
+// parameters and checks them against its schema's top-level properties.
+// Flows no live worker registered are accepted as given.
+func (s *Server) checkParams(flow string, raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = nil
+	}
+	if raw != nil && !json.Valid(raw) {
+		return nil, errBadRequest("field \"parameters\" is not valid JSON")
+	}
+	s.mu.Lock()
+	infos := s.flows[flow]
+	s.mu.Unlock()
+	if len(infos) == 0 {
+		if raw == nil {
+			raw = json.RawMessage("null")
+		}
+		return raw, nil
+	}
+	info := infos[0]
+	props, _ := info.Parameters["properties"].(map[string]any)
+	if info.Parameters["type"] != "object" || props == nil {
+		if raw == nil {
+			return info.Defaults, nil
+		}
+		return raw, nil
+	}
+	merged := map[string]json.RawMessage{}
+	if len(info.Defaults) > 0 {
+		_ = json.Unmarshal(info.Defaults, &merged)
+	}
+	if raw != nil {
+		var given map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &given); err != nil {
+			return nil, errBadRequest("parameters of flow %s must be a JSON object: %v", flow, err)
+		}
+		for k, v := range given {
+			if _, ok := props[k]; !ok {
+				known := make([]string, 0, len(props))
+				for name := range props {
+					known = append(known, name)
+				}
+				slices.Sort(known)
+				return nil, errBadRequest("unknown parameter %q of flow %s; known parameters: %s", k, flow, strings.Join(known, ", "))
+			}
+			merged[k] = v
+		}
+	}
+	req, _ := info.Parameters["required"].([]any)
+	for _, name := range req {
+		n, _ := name.(string)
+		if v, ok := merged[n]; !ok || string(v) == "null" {
+			return nil, errBadRequest("missing required parameter %q of flow %s", n, flow)
+		}
+	}
+	out, err := json.Marshal(merged)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// runView renders a run, saying why a SCHEDULED run waits.
+func (s *Server) runView(ctx context.Context, run store.Run) api.RunView {
+	v := api.RunJSON(run, s.cfg.Blobs)
+	if run.State == store.RunScheduled {
+		v.WaitingReason = s.waitingReason(ctx, run)
+	}
+	return v
+}
+
+func (s *Server) waitingReason(ctx context.Context, run store.Run) string {
+	workers, err := s.st.WorkerList(ctx, time.Now().Add(-s.cfg.LeaseTimeout))
+	if err != nil {
+		return ""
+	}
+	serving := 0
+	for _, wk := range workers {
+		if slices.Contains(wk.Flows, run.Flow) && slices.Contains(wk.Queues, run.Queue) {
+			serving++
+		}
+	}
+	if serving == 0 {
+		return fmt.Sprintf("no live worker serves flow %q on queue %q; start one with: <your program> worker --queue %s", run.Flow, run.Queue, run.Queue)
+	}
+	return fmt.Sprintf("waiting for a free slot on %d worker(s) serving flow %q on queue %q", serving, run.Flow, run.Queue)
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p := store.RunListParams{Flow: q.Get("flow"), Queue: q.Get("queue")}
+	if st := q.Get("state"); st != "" {
+		state := store.RunState(strings.ToUpper(st))
+		if !slices.Contains(store.RunStates, state) {
+			return errBadRequest("unknown state %q; valid states: %v", st, store.RunStates)
+		}
+		p.State = state
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			return errBadRequest("limit must be an integer from 1 to 10000, got %q", l)
+		}
+		p.Limit = n
+	}
+	runs, err := s.st.RunList(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	views := make([]api.RunView, len(runs))
+	for i, run := range runs {
+		views[i] = s.runView(r.Context(), run)
+	}
+	return writeJSON(w, 200, map[string]any{"runs": views})
+}
+
+func (s *Server) lookupRun(ctx context.Context, id string) (store.Run, error) {
+	run, err := s.st.RunGet(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return run, errNotFound("unknown run id %q", id)
+	}
+	return run, err
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
+	if err != nil {
+		return err
+	}
+	evs, err := s.st.EventList(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	d := api.RunDetailJSON(run, trs, evs, s.cfg.Blobs)
+	d.Queue, d.WorkerID = run.Queue, run.WorkerID
+	if run.State == store.RunScheduled {
+		d.WaitingReason = s.waitingReason(ctx, run)
+	}
+	return writeJSON(w, 200, d)
+}
+
+func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	logs, err := s.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: r.URL.Query().Get("task")})
+	if err != nil {
+		return err
+	}
+	out := make([]api.LogView, len(logs))
+	for i, l := range logs {
+		out[i] = api.LogJSON(l)
+	}
+	return writeJSON(w, 200, map[string]any{"logs": out})
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p := store.RunTransitionParams{ID: run.ID, Cause: "user", Message: "cancel requested through the API"}
+	switch run.State {
+	case store.RunScheduled, store.RunAwaitingRetry, store.RunPaused:
+		p.From, p.To = []store.RunState{run.State}, store.RunCancelled
+		p.Error = &store.ErrorInfo{Message: "cancelled by a user before it ran", Kind: "cancelled"}
+	case store.RunPending, store.RunRunning:
+		p.From, p.To = []store.RunState{run.State}, store.RunCancelling
+	case store.RunCancelling:
+		return writeJSON(w, 200, s.runView(ctx, run))
+	default:
+		return errConflict("run %s is %s: a finished run cannot be cancelled", run.ID, run.State)
+	}
+	updated, err := s.st.RunTransition(ctx, p)
+	if errors.Is(err, store.ErrConflict) {
+		return errConflict("run %s changed state while cancelling (%v); try again", run.ID, err)
+	}
+	if err != nil {
+		return err
+	}
+	if updated.State == store.RunCancelling {
+		s.mu.Lock()
+		s.cancel[updated.ID] = struct{}{}
+		s.mu.Unlock()
+	}
+	return writeJSON(w, 200, s.runView(ctx, updated))
+}
+
+func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if run.ParentRunID != "" {
+		return errConflict("run %s is a subflow of run %s: retry the parent, which resumes it", run.ID, run.ParentRunID)
+	}
+	if run.Queue == "" {
+		run.Queue = api.DefaultQueue
+	}
+	updated, err := s.st.RunTransition(ctx, store.RunTransitionParams{
+		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
+		To: store.RunScheduled, NextAttempt: true, Cause: "user", Message: "retry requested through the API",
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return errConflict("run %s is %s: only FAILED, CANCELLED or CRASHED runs can be retried", run.ID, run.State)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, s.runView(ctx, updated))
+}
+
+func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
+	workers, err := s.st.WorkerList(r.Context(), time.Now().Add(-s.cfg.LeaseTimeout))
+	if err != nil {
+		return err
+	}
+	held := map[string][]string{}
+	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+		runs, err := s.st.RunList(r.Context(), store.RunListParams{State: state, Limit: 10000})
+		if err != nil {
+			return err
+		}
+		for _, run := range runs {
+			if run.WorkerID != "" {
+				held[run.WorkerID] = append(held[run.WorkerID], run.ID)
+			}
+		}
+	}
+	out := make([]api.WorkerView, len(workers))
+	for i, wk := range workers {
+		out[i] = api.WorkerJSON(wk, held[wk.ID])
+	}
+	return writeJSON(w, 200, map[string]any{"workers": out})
+}
+
+func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
+	qs, err := s.st.QueueList(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]api.QueueView, len(qs))
+	for i, q := range qs {
+		out[i] = api.QueueJSON(q)
+	}
+	return writeJSON(w, 200, map[string]any{"queues": out})
+}
+
+func (s *Server) retention(w http.ResponseWriter, r *http.Request) error {
+	var req api.Retention
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	age, err := api.ParseAge(req.OlderThan)
+	if err != nil {
+		return errBadRequest("older_than: %v", err)
+	}
+	res, err := s.RunRetention(r.Context(), age)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, res)
+}
+
+// --- worker protocol ---
+
+func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
+	var req api.RegisterWorker
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if len(req.Queues) == 0 {
+		return errBadRequest("field \"queues\" must name at least one queue")
+	}
+	if req.Capacity < 0 {
+		return errBadRequest("field \"capacity\" must not be negative")
+	}
+	now := time.Now()
+	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
+		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now}
+	for _, f := range req.Flows {
+		wk.Flows = append(wk.Flows, f.Name)
+	}
+	if err := s.st.WorkerUpsert(r.Context(), wk); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.workers[wk.ID] = wk
+	for _, f := range req.Flows {
+		s.flows[f.Name] = append([]api.FlowInfo{f}, s.flows[f.Name]...)[:1]
+	}
+	s.mu.Unlock()
+	return writeJSON(w, http.StatusCreated, api.Registered{ID: wk.ID,
+		LeaseTimeoutMS: s.cfg.LeaseTimeout.Milliseconds(), HeartbeatIntervalMS: s.cfg.HeartbeatInterval.Milliseconds()})
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.workerCached(r); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.seen[id] = time.Now()
+	cancel := make([]string, 0, len(s.cancel))
+	for runID := range s.cancel {
+		cancel = append(cancel, runID)
+	}
+	s.mu.Unlock()
+	return writeJSON(w, 200, api.Heartbeat{Cancel: cancel})
+}
+
+func (s *Server) deregister(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := s.st.WorkerRelease(r.Context(), id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.seen, id)
+	delete(s.workers, id)
+	s.mu.Unlock()
+	s.runsSig.notify()
+	s.tasksSig.notify()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
+	var req api.Claim
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	wk, err := s.workerCached(r)
+	if err != nil {
+		return err
+	}
+	if req.Runs < 0 || req.WaitMS < 0 || req.WaitMS > 60000 {
+		return errBadRequest("runs must be >= 0 and wait_ms from 0 to 60000")
+	}
+	ctx := r.Context()
+	deadline := time.Now().Add(api.Duration(req.WaitMS))
+	s.mu.Lock()
+	s.seen[wk.ID] = time.Now()
+	s.mu.Unlock()
+	for {
+		runsCh, tasksCh := s.runsSig.wait(), s.tasksSig.wait()
+		var out api.Claimed
+		lease := time.Now().Add(s.cfg.LeaseTimeout)
+		if req.Runs > 0 && len(wk.Flows) > 0 {
+			out.Runs, err = s.st.RunClaim(ctx, store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows,
+				Limit: req.Runs, LeaseUntil: lease, At: time.Now()})
+			if err != nil {
+				return err
+			}
+		}
+		for queue, n := range req.Tasks {
+			if n <= 0 || len(wk.Tasks) == 0 {
+				continue
+			}
+			trs, err := s.st.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
+				Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: time.Now()})
+			if err != nil {
+				return err
+			}
+			out.TaskRuns = append(out.TaskRuns, trs...)
+		}
+		if out.Runs == nil {
+			out.Runs = []store.Run{}
+		}
+		if out.TaskRuns == nil {
+			out.TaskRuns = []store.TaskRun{}
+		}
+		wait := time.Until(deadline)
+		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 || wait <= 0 || s.isStopping() {
+			return writeJSON(w, 200, out)
+		}
+		select {
+		case <-runsCh:
+		case <-tasksCh:
+		case <-time.After(min(wait, s.cfg.PollInterval)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Server) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// workerCached returns the registered worker of the request's {id}. Workers
+// call often, so registrations are kept in memory; a worker registered
+// through another server is read from the store once.
+func (s *Server) workerCached(r *http.Request) (store.Worker, error) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	wk, ok := s.workers[id]
+	s.mu.Unlock()
+	if ok {
+		return wk, nil
+	}
+	workers, err := s.st.WorkerList(r.Context(), time.Time{})
+	if err != nil {
+		return store.Worker{}, err
+	}
+	for _, wk := range workers {
+		if wk.ID == id {
+			s.mu.Lock()
+			s.workers[id] = wk
+			s.mu.Unlock()
+			return wk, nil
+		}
+	}
+	return store.Worker{}, &httpError{http.StatusNotFound, api.CodeUnknownWorker, fmt.Sprintf("unknown worker %q: register again", id)}
+}
+
+func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
+	var req api.Complete
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	for i := range req.Completions {
+		c := &req.Completions[i]
+		if c.WorkerID == "" {
+			c.WorkerID = id
+		}
+		if c.WorkerID != id {
+			return errBadRequest("completion %d is for worker %q, not %q", i, c.WorkerID, id)
+		}
+		switch c.State {
+		case store.TaskCompleted, store.TaskFailed, store.TaskTimedOut, store.TaskCancelled:
+		default:
+			return errBadRequest("completion %d: state %q is not final (COMPLETED, FAILED, TIMED_OUT or CANCELLED)", i, c.State)
+		}
+	}
+	applied, err := s.st.TaskRunComplete(r.Context(), req.Completions)
+	if err != nil {
+		return err
+	}
+	if applied == nil {
+		applied = []store.TaskRunRef{}
+	}
+	return writeJSON(w, 200, api.Completed{Applied: applied})
+}
+
+// --- engine protocol ---
+
+func (s *Server) engineBatch(w http.ResponseWriter, r *http.Request) error {
+	var b store.Batch
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if err := s.st.BatchWrite(r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) engineRunCreate(w http.ResponseWriter, r *http.Request) error {
+	var p store.RunCreateParams
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	if p.Run.ID == "" || p.Run.Flow == "" {
+		return errBadRequest("run id and flow are required")
+	}
+	run, created, err := s.st.RunCreate(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, api.CreatedRun{Run: run, Created: created})
+}
+
+func (s *Server) engineRunGet(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.lookupRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, run)
+}
+
+func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error {
+	var p store.RunTransitionParams
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	p.ID = r.PathValue("id")
+	run, err := s.st.RunTransition(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, run)
+}
+
+func (s *Server) engineChild(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.st.RunChildGet(r.Context(), r.PathValue("id"), r.URL.Query().Get("key"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, run)
+}
+
+func (s *Server) engineJournal(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.st.JournalList(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if j == nil {
+		j = []store.JournalEntry{}
+	}
+	return writeJSON(w, 200, j)
+}
+
+func (s *Server) engineCache(w http.ResponseWriter, r *http.Request) error {
+	ce, err := s.st.CacheGet(r.Context(), r.URL.Query().Get("key"), time.Now())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, ce)
+}
+
+func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
+	var req api.Finished
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.WaitMS < 0 || req.WaitMS > 60000 {
+		return errBadRequest("wait_ms must be from 0 to 60000")
+	}
+	ctx := r.Context()
+	deadline := time.Now().Add(api.Duration(req.WaitMS))
+	for {
+		ch := s.doneSig.wait()
+		done, err := s.st.TaskRunFinished(ctx, req.Refs)
+		if err != nil {
+			return err
+		}
+		wait := time.Until(deadline)
+		if len(done) > 0 || wait <= 0 || s.isStopping() {
+			if done == nil {
+				done = []store.TaskRun{}
+			}
+			for i := range done { // the waiter needs the outcome, not the input or history
+				done[i].Input, done[i].History = nil, nil
+			}
+			return writeJSON(w, 200, api.FinishedResult{TaskRuns: done})
+		}
+		select {
+		case <-ch:
+		case <-time.After(min(wait, s.cfg.PollInterval)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	ref, err := s.cfg.Blobs.Put(data)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, api.BlobRef{Ref: ref})
+}
+
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
+	data, err := s.cfg.Blobs.Get(r.PathValue("ref"))
+	if err != nil {
+		return errNotFound("%v", err)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, err = w.Write(data)
+	return err
+}

@@ -1,0 +1,315 @@
+// Package server is Baton's API server: the REST API under /api/v1, the
+// worker protocol (registration, heartbeats, claims, completions) and the
+// engine protocol through which workers' engines record their runs. It keeps
+// heartbeats in memory and writes them in batches, wakes long-polling
+// workers from store notifications, takes back expired leases and deletes old
+// runs.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store is the database. Required.
+	Store store.Store
+	// Blobs is the blob directory for large results. Required.
+	Blobs *blob.Store
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// LeaseTimeout is how long a worker's runs and task runs stay leased
+	// without a heartbeat. Default 15s.
+	LeaseTimeout time.Duration
+	// HeartbeatInterval is how often workers are told to heartbeat. Default 1s.
+	HeartbeatInterval time.Duration
+	// MaxAttempts bounds the attempts of a run rescheduled after its worker
+	// crashed. Default 5.
+	MaxAttempts int
+	// Retention, when non-zero, deletes finished runs older than it.
+	Retention time.Duration
+	// MaxBodyBytes bounds request bodies. Default 32 MiB.
+	MaxBodyBytes int64
+	// PollInterval is how often long polls re-check the store without a
+	// notification (a safety net). Default 2s.
+	PollInterval time.Duration
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.LeaseTimeout <= 0 {
+		c.LeaseTimeout = 15 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Store == nil || c.Blobs == nil {
+		return errors.New("server: Config.Store and Config.Blobs are required")
+	}
+	return nil
+}
+
+// Server serves the API. Create it with New, serve Handler, and call Start
+// and Stop around it.
+type Server struct {
+	cfg    Config
+	st     store.Store
+	log    *slog.Logger
+	routes []route
+
+	runsSig, tasksSig, doneSig signal
+
+	mu        sync.Mutex
+	seen      map[string]time.Time // worker ID -> last heartbeat, flushed in batches
+	cancel    map[string]struct{}  // runs in CANCELLING
+	flows     map[string][]api.FlowInfo
+	workers   map[string]store.Worker // registrations seen by this server
+	stopping  bool
+	cancelBg  context.CancelFunc
+	bgDone    sync.WaitGroup
+	startOnce sync.Once
+	stopOnce  sync.Once
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
+		cancel: map[string]struct{}{}, flows: map[string][]api.FlowInfo{}, workers: map[string]store.Worker{}}
+	s.runsSig.init()
+	s.tasksSig.init()
+	s.doneSig.init()
+	s.routes = s.routeTable()
+	return s, nil
+}
+
+// Start runs the background work: notifications, heartbeat flushes, lease
+// expiry and retention. It returns at once; Stop ends it.
+func (s *Server) Start(ctx context.Context) error {
+	var err error
+	s.startOnce.Do(func() {
+		ctx, s.cancelBg = context.WithCancel(context.WithoutCancel(ctx))
+		if n, ok := s.st.(store.Notifier); ok {
+			ch, serr := n.Subscribe(ctx)
+			if serr != nil {
+				err = fmt.Errorf("subscribe to store notifications: %w", serr)
+				return
+			}
+			s.goBg(func() { s.listen(ch) })
+		}
+		if rerr := s.refreshCancels(ctx); rerr != nil {
+			s.log.Warn("load cancelling runs", "err", rerr)
+		}
+		s.goBg(func() { s.every(ctx, s.cfg.LeaseTimeout/3, s.maintain) })
+		if s.cfg.Retention > 0 {
+			s.goBg(func() { s.every(ctx, time.Hour, s.retain) })
+		}
+	})
+	return err
+}
+
+// Stop ends the background work after a final heartbeat flush. Safe to
+// call twice.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		s.mu.Unlock()
+		s.runsSig.notify()
+		s.tasksSig.notify()
+		s.doneSig.notify()
+		if s.cancelBg != nil {
+			s.cancelBg()
+		}
+		s.bgDone.Wait()
+		s.flushHeartbeats(context.Background())
+	})
+}
+
+func (s *Server) goBg(fn func()) {
+	s.bgDone.Add(1)
+	go func() { defer s.bgDone.Done(); fn() }()
+}
+
+func (s *Server) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
+func (s *Server) listen(ch <-chan store.Notification) {
+	for n := range ch {
+		switch n.Kind {
+		case "runs":
+			s.runsSig.notify()
+		case "tasks":
+			s.tasksSig.notify()
+		case "done":
+			s.doneSig.notify()
+		case "cancel":
+			s.mu.Lock()
+			s.cancel[n.Payload] = struct{}{}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// maintain flushes heartbeats, takes back expired leases and refreshes the
+// set of cancelling runs.
+func (s *Server) maintain(ctx context.Context) {
+	s.flushHeartbeats(ctx)
+	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), MaxAttempts: s.cfg.MaxAttempts})
+	if err != nil {
+		s.log.Warn("expire leases", "err", err)
+	} else if len(exp.Crashed) > 0 || exp.TaskRuns > 0 {
+		s.log.Info("took back expired leases", "runs", len(exp.Crashed), "rescheduled", exp.Rescheduled, "task_runs", exp.TaskRuns)
+		s.runsSig.notify()
+		s.tasksSig.notify()
+	}
+	if err := s.refreshCancels(ctx); err != nil {
+		s.log.Warn("refresh cancelling runs", "err", err)
+	}
+}
+
+func (s *Server) flushHeartbeats(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.seen))
+	for id := range s.seen {
+		ids = append(ids, id)
+	}
+	clear(s.seen)
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	if err := s.st.LeasesExtend(ctx, ids, time.Now().Add(s.cfg.LeaseTimeout)); err != nil {
+		s.log.Warn("extend leases", "workers", len(ids), "err", err)
+	}
+}
+
+func (s *Server) refreshCancels(ctx context.Context) error {
+	runs, err := s.st.RunList(ctx, store.RunListParams{State: store.RunCancelling, Limit: 10000})
+	if err != nil {
+		return err
+	}
+	m := make(map[string]struct{}, len(runs))
+	for _, r := range runs {
+		m[r.ID] = struct{}{}
+	}
+	s.mu.Lock()
+	s.cancel = m
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) retain(ctx context.Context) {
+	if _, err := s.RunRetention(ctx, s.cfg.Retention); err != nil {
+		s.log.Warn("retention", "err", err)
+	}
+}
+
+// RunRetention deletes finished runs older than age, in small batches that
+// do not block live work, and the blobs only they used.
+func (s *Server) RunRetention(ctx context.Context, age time.Duration) (api.RetentionResult, error) {
+	var out api.RetentionResult
+	before := time.Now().Add(-age)
+	for {
+		res, err := s.st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: 200})
+		if err != nil {
+			return out, err
+		}
+		out.DeletedRuns += res.Runs
+		for _, ref := range res.OrphanRefs {
+			if s.cfg.Blobs.Delete(ref) == nil {
+				out.DeletedBlobs++
+			}
+		}
+		if res.Runs < 200 {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(10 * time.Millisecond): // let live work in between batches
+		}
+	}
+}
+
+// signal wakes every goroutine waiting on the current generation.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (g *signal) init() { g.ch = make(chan struct{}) }
+
+// wait returns a channel closed at the next notify.
+func (g *signal) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ch
+}
+
+func (g *signal) notify() {
+	g.mu.Lock()
+	close(g.ch)
+	g.ch = make(chan struct{})
+	g.mu.Unlock()
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt.handle))
+	}
+	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+	}))
+	return mux
+}
+
+// Routes returns the "METHOD pattern" of every route, for tests and docs.
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.method + " " + rt.pattern
+	}
+	return out
+}

@@ -1,0 +1,249 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/server"
+	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlite"
+)
+
+type bundle struct {
+	srv *server.Server
+	ts  *httptest.Server
+	st  store.Store
+	c   *client.Client
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "baton.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, Blobs: blobs, MaxBodyBytes: 1 << 20, LeaseTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Stop(); st.Close() })
+	c, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{srv: srv, ts: ts, st: st, c: c}
+}
+
+// call sends a raw request and returns the status and decoded JSON body.
+func (b *bundle) call(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, b.ts.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(bytes.TrimSpace(raw)) > 0 && json.Unmarshal(raw, &out) != nil {
+		t.Fatalf("%s %s: response is not a JSON object: %s", method, path, raw)
+	}
+	return resp.StatusCode, out
+}
+
+func errCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	m, _ := e["message"].(string)
+	if c == "" || m == "" {
+		return ""
+	}
+	return c
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	big := `{"flow":"f","parameters":"` + strings.Repeat("x", 2<<20) + `"}`
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"malformed json", "POST", "/api/v1/runs", `{"flow": "f",`, 400, api.CodeBadRequest},
+		{"not an object", "POST", "/api/v1/runs", `[1,2]`, 400, api.CodeBadRequest},
+		{"empty body", "POST", "/api/v1/runs", ``, 400, api.CodeBadRequest},
+		{"unknown field", "POST", "/api/v1/runs", `{"flow":"f","bogus":1}`, 400, api.CodeBadRequest},
+		{"wrong type", "POST", "/api/v1/runs", `{"flow":42}`, 400, api.CodeBadRequest},
+		{"missing flow", "POST", "/api/v1/runs", `{"queue":"q"}`, 400, api.CodeBadRequest},
+		{"two values", "POST", "/api/v1/runs", `{"flow":"f"} {"flow":"g"}`, 400, api.CodeBadRequest},
+		{"oversized", "POST", "/api/v1/runs", big, 413, api.CodeTooLarge},
+		{"unknown run", "GET", "/api/v1/runs/nope", "", 404, api.CodeNotFound},
+		{"unknown run logs", "GET", "/api/v1/runs/nope/logs", "", 404, api.CodeNotFound},
+		{"cancel unknown", "POST", "/api/v1/runs/nope/cancel", "", 404, api.CodeNotFound},
+		{"retry unknown", "POST", "/api/v1/runs/nope/retry", "", 404, api.CodeNotFound},
+		{"bad state filter", "GET", "/api/v1/runs?state=SLEEPY", "", 400, api.CodeBadRequest},
+		{"bad limit", "GET", "/api/v1/runs?limit=-3", "", 400, api.CodeBadRequest},
+		{"unknown path", "GET", "/api/v1/nothing", "", 404, api.CodeNotFound},
+		{"bad retention", "POST", "/api/v1/retention", `{"older_than":"soon"}`, 400, api.CodeBadRequest},
+		{"unknown worker heartbeat", "POST", "/api/v1/workers/ghost/heartbeat", `{}`, 404, api.CodeUnknownWorker},
+		{"worker without queues", "POST", "/api/v1/workers", `{"name":"w","queues":[]}`, 400, api.CodeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status, body := b.call(t, tt.method, tt.path, tt.body)
+			if status != tt.status || errCode(body) != tt.code {
+				t.Fatalf("%s %s: %d %v; want %d with code %q and a message", tt.method, tt.path, status, body, tt.status, tt.code)
+			}
+		})
+	}
+	runs, err := b.st.RunList(context.Background(), store.RunListParams{})
+	if err != nil || len(runs) != 0 {
+		t.Fatalf("bad input created runs: %v %v", runs, err)
+	}
+}
+
+func TestCreateCancelRetryStates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	run, created, err := b.c.CreateRun(ctx, api.CreateRun{Flow: "nobody-serves-me", Parameters: json.RawMessage(`{"n":1}`), IdempotencyKey: "k1"})
+	if err != nil || !created || run.State != "SCHEDULED" || run.Queue != "default" {
+		t.Fatalf("create: %+v %v %v", run, created, err)
+	}
+	if !strings.Contains(run.WaitingReason, "no live worker") {
+		t.Fatalf("waiting_reason %q should say no worker serves the flow", run.WaitingReason)
+	}
+	again, created, err := b.c.CreateRun(ctx, api.CreateRun{Flow: "nobody-serves-me", IdempotencyKey: "k1"})
+	if err != nil || created || again.ID != run.ID {
+		t.Fatalf("idempotent create: %+v created=%v %v; want run %s", again, created, err, run.ID)
+	}
+	if _, err := b.c.RetryRun(ctx, run.ID); !isStatus(err, 409) {
+		t.Fatalf("retry of a SCHEDULED run: %v; want 409", err)
+	}
+	cancelled, err := b.c.CancelRun(ctx, run.ID)
+	if err != nil || cancelled.State != "CANCELLED" {
+		t.Fatalf("cancel: %+v %v", cancelled, err)
+	}
+	_, err = b.c.CancelRun(ctx, run.ID)
+	if !isStatus(err, 409) || !strings.Contains(err.Error(), "CANCELLED") {
+		t.Fatalf("second cancel: %v; want 409 saying it is CANCELLED", err)
+	}
+	retried, err := b.c.RetryRun(ctx, run.ID)
+	if err != nil || retried.State != "SCHEDULED" || retried.Attempt != 2 {
+		t.Fatalf("retry: %+v %v", retried, err)
+	}
+	d, err := b.c.GetRun(ctx, run.ID)
+	if err != nil || len(d.Events) < 3 {
+		t.Fatalf("history: %+v %v", d.Events, err)
+	}
+}
+
+func isStatus(err error, status int) bool {
+	var e *client.Error
+	if ce, ok := err.(*client.Error); ok {
+		e = ce
+	}
+	return e != nil && e.Status == status
+}
+
+// TestOpenAPIMatchesHandlers checks the document against the live mux: every
+// documented operation is routed (no 404/405 from the router), and every
+// route the server registers is documented.
+func TestOpenAPIMatchesHandlers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	resp, err := http.Get(b.ts.URL + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                               `json:"openapi"`
+		Paths   map[string]map[string]map[string]any `json:"paths"`
+		Comps   struct {
+			Schemas map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") || len(doc.Paths) < 20 {
+		t.Fatalf("openapi %q with %d paths", doc.OpenAPI, len(doc.Paths))
+	}
+	param := regexp.MustCompile(`\{\w+\}`)
+	var ops []string
+	for path, item := range doc.Paths {
+		for method, op := range item {
+			ops = append(ops, strings.ToUpper(method)+" "+path)
+			// Every referenced schema exists.
+			raw, _ := json.Marshal(op)
+			for _, m := range regexp.MustCompile(`#/components/schemas/(\w+)`).FindAllStringSubmatch(string(raw), -1) {
+				if _, ok := doc.Comps.Schemas[m[1]]; !ok {
+					t.Errorf("%s %s references missing schema %s", method, path, m[1])
+				}
+			}
+			// The route exists: the router must not answer "no route".
+			req, _ := http.NewRequest(strings.ToUpper(method), b.ts.URL+param.ReplaceAllString(path, "x"), strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode == 405 || (r.StatusCode == 404 && strings.Contains(string(body), "no route")) {
+				t.Errorf("documented %s %s is not routed: %d %s", method, path, r.StatusCode, body)
+			}
+		}
+	}
+	sort.Strings(ops)
+	routes := b.srv.Routes()
+	sort.Strings(routes)
+	if strings.Join(ops, "\n") != strings.Join(routes, "\n") {
+		t.Fatalf("documented operations differ from routes:\ndoc:\n%s\nroutes:\n%s", strings.Join(ops, "\n"), strings.Join(routes, "\n"))
+	}
+}
+
+func TestHealthAndReady(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if status, _ := b.call(t, "GET", p, ""); status != 200 {
+			t.Errorf("%s: %d", p, status)
+		}
+	}
+}

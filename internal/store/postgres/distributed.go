@@ -1,0 +1,594 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// The distributed mode: runs created on queues, claimed by workers under
+// leases, distributed task runs, worker registrations, queue statistics and
+// retention. Claims and take-backs select their rows with FOR UPDATE SKIP
+// LOCKED, so concurrent servers never hand out or take back a row twice and
+// never wait for each other's rows; the later one skips them.
+
+// Literal SQL lists of states. Queries repeat the WHERE terms of the partial
+// indexes of migrations/0001_init.sql literally so that the planner can use
+// them also in generic plans.
+const (
+	sqlLeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING')`
+	sqlFinalRunStates  = `('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')`
+	sqlFinalTaskStates = `('COMPLETED', 'FAILED', 'TIMED_OUT', 'CACHED', 'CANCELLED', 'CRASHED')`
+)
+
+func nowIfZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
+// roundTaskRun returns t as it reads back from the database.
+func roundTaskRun(t store.TaskRun) store.TaskRun {
+	t.CreatedAt, t.StartedAt, t.EndedAt = roundTime(t.CreatedAt), roundTime(t.StartedAt), roundTime(t.EndedAt)
+	t.LeaseUntil = roundTime(t.LeaseUntil)
+	if len(t.History) > 0 {
+		h := make([]store.Transition, len(t.History))
+		for i, x := range t.History {
+			x.At = x.At.UTC().Round(0) // JSON keeps nanoseconds
+			h[i] = x
+		}
+		t.History = h
+	}
+	return t
+}
+
+// runClaimSQL claims runs in one statement: the subquery locks the oldest
+// matching SCHEDULED runs, skipping rows that concurrent claims hold, and
+// the UPDATE moves them to PENDING; the creation of their events rides along.
+var runClaimSQL = `WITH claimed AS (
+	UPDATE runs SET state = 'PENDING', worker_id = $4, lease_until = $5, updated_at = $6,
+		owner_host = '', owner_pid = 0, owner_start = 0
+	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND queue = ANY($1) AND flow = ANY($2)
+		ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+	RETURNING ` + runSelectCols + `
+), ev AS (
+	INSERT INTO events (run_id, from_state, to_state, cause, message, at)
+	SELECT id, 'SCHEDULED', 'PENDING', $7, 'attempt ' || attempt || ' claimed by worker ' || $4::text, $6
+	FROM claimed ORDER BY created_at, id
+)
+SELECT ` + runSelectCols + ` FROM claimed ORDER BY created_at, id`
+
+// RunClaim moves the oldest matching SCHEDULED runs to PENDING, leased to
+// p.WorkerID; see store.RunClaimParams.
+func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.Run, error) {
+	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Flows) == 0 {
+		return nil, nil
+	}
+	at := nowIfZero(p.At)
+	out, err := collectRuns(s.pool.Query(ctx, runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID,
+		encTime(p.LeaseUntil), encTime(at), "worker:"+p.WorkerID))
+	if err != nil {
+		return nil, translate(err, "claim runs for worker %s", p.WorkerID)
+	}
+	return out, nil
+}
+
+var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
+	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
+	history = ` + historyAppend("history", "$7::text") + `
+	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
+		WHERE state = 'PENDING' AND queue <> '' AND queue = ANY($1) AND task = ANY($2)
+		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+	RETURNING ` + taskRunSelectCols
+
+// TaskRunClaim moves the oldest matching PENDING distributed task runs to
+// RUNNING, leased to p.WorkerID; see store.TaskRunClaimParams.
+func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([]store.TaskRun, error) {
+	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
+		return nil, nil
+	}
+	at := nowIfZero(p.At)
+	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
+		To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID}})
+	if err != nil {
+		return nil, err
+	}
+	out, err := collectTaskRuns(s.pool.Query(ctx, taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
+		encTime(p.LeaseUntil), encTime(at), h))
+	if err != nil {
+		return nil, translate(err, "claim task runs for worker %s", p.WorkerID)
+	}
+	slices.SortFunc(out, func(a, b store.TaskRun) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RunID+"\x00"+a.Key+"\x00"+a.ID, b.RunID+"\x00"+b.Key+"\x00"+b.ID)
+	})
+	return out, nil
+}
+
+// taskRunCompleteSQL applies one completion if the task run is RUNNING and
+// leased to the worker, writes its cache entry only then, and notifies the
+// run's waiters; it returns one row when applied.
+var taskRunCompleteSQL = `WITH done AS (
+	UPDATE task_runs SET state = $5, attempts = $6, result = $7, result_ref = $8, error = $9,
+		ended_at = $10, lease_until = 0, history = ` + historyAppend("history", "$11::text") + `
+	WHERE run_id = $1 AND key = $2 AND id = $3 AND state = 'RUNNING' AND worker_id = $4 AND worker_id <> ''
+	RETURNING run_id
+), cached AS (
+	INSERT INTO cache (key, task, result, result_ref, run_id, task_run_id, created_at, expires_at)
+	SELECT $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::bigint, $19::bigint FROM done WHERE $20::bool
+	ON CONFLICT (key) DO UPDATE SET task = excluded.task, result = excluded.result,
+		result_ref = excluded.result_ref, run_id = excluded.run_id, task_run_id = excluded.task_run_id,
+		created_at = excluded.created_at, expires_at = excluded.expires_at
+)
+SELECT pg_notify($21, 'done:' || run_id) FROM done`
+
+// TaskRunComplete applies the completions whose task run is still RUNNING
+// and leased to the reporting worker, and returns their refs. All
+// completions are one pgx.Batch: one transaction, one round trip.
+func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletion) ([]store.TaskRunRef, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	var pb pgx.Batch
+	var applied []store.TaskRunRef
+	for i := range cs {
+		c := &cs[i]
+		at := nowIfZero(c.At)
+		hist := c.History
+		if n := len(hist); n == 0 || hist[n-1].To != string(c.State) {
+			msg := ""
+			if c.Error != nil {
+				msg = c.Error.Message
+			}
+			hist = append(slices.Clip(hist), store.Transition{At: at.UTC(), From: string(store.TaskRunning),
+				To: string(c.State), Cause: "worker:" + c.WorkerID, Message: msg})
+		}
+		h, err := encHistory(hist)
+		if err != nil {
+			return nil, fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
+		}
+		e, err := encError(c.Error)
+		if err != nil {
+			return nil, fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
+		}
+		var ce store.CacheEntry
+		if c.Cache != nil {
+			ce = *c.Cache
+		}
+		pb.Queue(taskRunCompleteSQL, c.Ref.RunID, c.Ref.Key, c.Ref.ID, c.WorkerID, string(c.State),
+			int64(c.Attempts), encJSON(c.Result), c.ResultRef, e, encTime(at), h,
+			ce.Key, ce.Task, encJSON(ce.Result), ce.ResultRef, ce.RunID, ce.TaskRunID, encTime(ce.CreatedAt),
+			encTime(ce.ExpiresAt), c.Cache != nil, s.channel).Query(func(rows pgx.Rows) error {
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			if n > 0 {
+				applied = append(applied, c.Ref)
+			}
+			return rows.Err()
+		})
+	}
+	if err := s.pool.SendBatch(ctx, &pb).Close(); err != nil {
+		return nil, translate(err, "complete task runs")
+	}
+	return applied, nil
+}
+
+// TaskRunFinished returns those of refs whose task run is in a final state.
+func (s *Store) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	runIDs, keys, ids := make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		runIDs[i], keys[i], ids[i] = r.RunID, r.Key, r.ID
+	}
+	out, err := collectTaskRuns(s.pool.Query(ctx, "SELECT "+taskRunSelectCols+
+		" FROM task_runs WHERE (run_id, key, id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"+
+		" AND state IN "+sqlFinalTaskStates, runIDs, keys, ids))
+	return out, translate(err, "finished task runs")
+}
+
+// LeasesExtend extends the leases held by the workers to until (never
+// shortening one) and records that they were seen now, in one transaction.
+func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error {
+	if len(workerIDs) == 0 {
+		return nil
+	}
+	now := time.Now()
+	var pb pgx.Batch
+	pb.Queue("UPDATE runs SET lease_until = GREATEST(lease_until, $2) WHERE "+sqlLeasedRunStates+
+		" AND worker_id <> '' AND worker_id = ANY($1)", workerIDs, encTime(until))
+	pb.Queue("UPDATE task_runs SET lease_until = GREATEST(lease_until, $2) "+
+		"WHERE state = 'RUNNING' AND queue <> '' AND worker_id = ANY($1)", workerIDs, encTime(until))
+	pb.Queue("UPDATE workers SET last_seen = GREATEST(last_seen, $2) WHERE id = ANY($1)", workerIDs, encTime(now))
+	return translate(s.pool.SendBatch(ctx, &pb).Close(), "extend leases")
+}
+
+// takeBack applies to a run held by a worker the transitions that give it
+// back: it appends the events to b and the final row to b.Runs, and reports
+// whether the run was rescheduled. reason names what happened to the worker.
+func takeBack(r *store.Run, b *store.Batch, at time.Time, cause string, crash bool,
+	maxAttempts int, reason string) (rescheduled bool) {
+	step := func(p store.RunTransitionParams) {
+		b.Events = append(b.Events, applyTransition(r, &p, at))
+	}
+	switch {
+	case r.State == store.RunCancelling:
+		msg := fmt.Sprintf("cancelled: %s while the run was cancelling", reason)
+		step(store.RunTransitionParams{To: store.RunCancelled, Cause: cause, Message: msg,
+			Error: &store.ErrorInfo{Message: msg, Kind: "cancelled"}})
+	case crash:
+		msg := fmt.Sprintf("attempt %d crashed: %s", r.Attempt, reason)
+		step(store.RunTransitionParams{To: store.RunCrashed, Cause: cause, Message: msg,
+			Error: &store.ErrorInfo{Message: msg, Kind: "crashed"}})
+		if r.Attempt < maxAttempts {
+			rescheduled = true
+			step(store.RunTransitionParams{To: store.RunAwaitingRetry, Cause: "policy",
+				Message: fmt.Sprintf("attempt %d of %d crashed; retrying", r.Attempt, maxAttempts)})
+			step(store.RunTransitionParams{To: store.RunScheduled, NextAttempt: true, Cause: "policy",
+				Message: fmt.Sprintf("attempt %d scheduled on queue %s", r.Attempt+1, r.Queue)})
+		}
+	default:
+		rescheduled = true
+		step(store.RunTransitionParams{To: store.RunScheduled, NextAttempt: true, Cause: cause,
+			Message: fmt.Sprintf("%s; attempt %d scheduled", reason, r.Attempt+1)})
+	}
+	b.Runs = append(b.Runs, *r)
+	return rescheduled
+}
+
+// releaseTaskRunsSQL puts RUNNING task runs (by key) back to PENDING without
+// a worker, appending a transition to each one's history.
+var releaseTaskRunsSQL = `UPDATE task_runs t SET state = 'PENDING', worker_id = '', lease_until = 0,
+	history = ` + historyAppend("t.history", "r.h") + `
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(run_id, key, id, h)
+	WHERE t.run_id = r.run_id AND t.key = r.key AND t.id = r.id AND t.state = 'RUNNING'`
+
+// releaseTaskRuns queues the statement that puts trs (RUNNING, locked) back
+// to PENDING, and their notifications.
+func releaseTaskRuns(pb *pgx.Batch, trs []store.TaskRun, ns *notes, at time.Time, cause string,
+	message func(t *store.TaskRun) string) error {
+	if len(trs) == 0 {
+		return nil
+	}
+	var runIDs, keys, ids, hs []string
+	for i := range trs {
+		t := &trs[i]
+		h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskRunning),
+			To: string(store.TaskPending), Cause: cause, Message: message(t)}})
+		if err != nil {
+			return err
+		}
+		runIDs, keys, ids, hs = append(runIDs, t.RunID), append(keys, t.Key), append(ids, t.ID), append(hs, *h)
+		ns.add("tasks", t.Queue)
+	}
+	pb.Queue(releaseTaskRunsSQL, runIDs, keys, ids, hs)
+	return nil
+}
+
+// LeasesExpire takes back the expired leases of runs and task runs in one
+// transaction; see store.LeasesExpireParams.
+func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (store.LeaseExpiry, error) {
+	at := nowIfZero(p.At)
+	var out store.LeaseExpiry
+	err := s.inTx(ctx, "expire leases", func(tx pgx.Tx) error {
+		out = store.LeaseExpiry{}
+		runs, err := collectRuns(tx.Query(ctx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+
+			" AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, id FOR UPDATE SKIP LOCKED", encTime(at)))
+		if err != nil {
+			return err
+		}
+		trs, err := collectTaskRuns(tx.Query(ctx, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE state = 'RUNNING'"+
+			" AND queue <> '' AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, run_id, key, id"+
+			" FOR UPDATE SKIP LOCKED", encTime(at)))
+		if err != nil {
+			return err
+		}
+		if len(runs) == 0 && len(trs) == 0 {
+			return nil
+		}
+		var (
+			b  store.Batch
+			ns notes
+			pb pgx.Batch
+		)
+		for _, r := range runs {
+			reason := fmt.Sprintf("the lease of worker %s expired at %s", r.WorkerID,
+				r.LeaseUntil.Format(time.RFC3339Nano))
+			if takeBack(&r, &b, at, "lease", true, p.MaxAttempts, reason) {
+				out.Rescheduled++
+			}
+			out.Crashed = append(out.Crashed, roundRun(r))
+		}
+		if err := queueBatch(&pb, &b, &ns); err != nil {
+			return err
+		}
+		out.TaskRuns = len(trs)
+		if err := releaseTaskRuns(&pb, trs, &ns, at, "lease", func(t *store.TaskRun) string {
+			return fmt.Sprintf("the lease of worker %s expired at %s", t.WorkerID, t.LeaseUntil.Format(time.RFC3339Nano))
+		}); err != nil {
+			return err
+		}
+		s.queueNotes(&pb, &ns)
+		return tx.SendBatch(ctx, &pb).Close()
+	})
+	if err != nil {
+		return store.LeaseExpiry{}, err
+	}
+	return out, nil
+}
+
+// WorkerUpsert registers or updates w.
+func (s *Store) WorkerUpsert(ctx context.Context, w store.Worker) error {
+	if w.LastSeen.IsZero() {
+		w.LastSeen = time.Now()
+	}
+	enc := func(v any, empty bool) (*string, error) {
+		if empty {
+			return nil, nil
+		}
+		b, err := json.Marshal(v)
+		s := string(b)
+		return &s, err
+	}
+	var vals [4]*string
+	var err error
+	for i, x := range []struct {
+		v     any
+		empty bool
+	}{{w.Queues, len(w.Queues) == 0}, {w.Flows, len(w.Flows) == 0}, {w.Tasks, len(w.Tasks) == 0},
+		{w.Slots, len(w.Slots) == 0}} {
+		if vals[i], err = enc(x.v, x.empty); err != nil {
+			return fmt.Errorf("register worker %s: %w", w.ID, err)
+		}
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO workers (id, name, host, pid, queues, flows, tasks, slots,
+		capacity, started_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, host = excluded.host, pid = excluded.pid,
+		queues = excluded.queues, flows = excluded.flows, tasks = excluded.tasks, slots = excluded.slots,
+		capacity = excluded.capacity, started_at = excluded.started_at, last_seen = excluded.last_seen`,
+		w.ID, w.Name, w.Host, int64(w.PID), vals[0], vals[1], vals[2], vals[3], int64(w.Capacity),
+		encTime(w.StartedAt), encTime(w.LastSeen))
+	return translate(err, "register worker %s", w.ID)
+}
+
+// WorkerList returns the workers seen at or after seenSince, by ID.
+func (s *Store) WorkerList(ctx context.Context, seenSince time.Time) ([]store.Worker, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, host, pid, queues, flows, tasks, slots, capacity,
+		started_at, last_seen FROM workers WHERE last_seen >= $1 ORDER BY id`, encTime(seenSince))
+	if err != nil {
+		return nil, translate(err, "list workers")
+	}
+	defer rows.Close()
+	var out []store.Worker
+	for rows.Next() {
+		var (
+			w                            store.Worker
+			pid, capacity, started, seen int64
+			queues, flows, tasks, slots  *string
+		)
+		if err := rows.Scan(&w.ID, &w.Name, &w.Host, &pid, &queues, &flows, &tasks, &slots, &capacity,
+			&started, &seen); err != nil {
+			return nil, translate(err, "list workers")
+		}
+		w.PID, w.Capacity = int(pid), int(capacity)
+		w.StartedAt, w.LastSeen = decTime(started), decTime(seen)
+		for _, x := range []struct {
+			raw *string
+			dst any
+		}{{queues, &w.Queues}, {flows, &w.Flows}, {tasks, &w.Tasks}, {slots, &w.Slots}} {
+			if x.raw == nil {
+				continue
+			}
+			if err := json.Unmarshal([]byte(*x.raw), x.dst); err != nil {
+				return nil, fmt.Errorf("list workers: worker %s: %w", w.ID, err)
+			}
+		}
+		out = append(out, w)
+	}
+	return out, translate(rows.Err(), "list workers")
+}
+
+// WorkerRelease deregisters a worker and gives back its runs and task runs,
+// in one transaction.
+func (s *Store) WorkerRelease(ctx context.Context, workerID string) error {
+	at := time.Now()
+	cause := "worker:" + workerID
+	return s.inTx(ctx, "release worker "+workerID, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE id = $1", workerID); err != nil {
+			return err
+		}
+		if workerID == "" {
+			return nil // local runs are nobody's lease
+		}
+		runs, err := collectRuns(tx.Query(ctx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+
+			" AND worker_id <> '' AND worker_id = $1 ORDER BY id FOR UPDATE", workerID))
+		if err != nil {
+			return err
+		}
+		trs, err := collectTaskRuns(tx.Query(ctx, "SELECT "+taskRunSelectCols+
+			" FROM task_runs WHERE state = 'RUNNING' AND queue <> '' AND worker_id = $1"+
+			" ORDER BY run_id, key, id FOR UPDATE", workerID))
+		if err != nil {
+			return err
+		}
+		var (
+			b  store.Batch
+			ns notes
+			pb pgx.Batch
+		)
+		for _, r := range runs {
+			takeBack(&r, &b, at, cause, false, 0, "worker stopped")
+		}
+		if err := queueBatch(&pb, &b, &ns); err != nil {
+			return err
+		}
+		if err := releaseTaskRuns(&pb, trs, &ns, at, cause, func(*store.TaskRun) string { return "worker stopped" }); err != nil {
+			return err
+		}
+		if pb.Len() == 0 {
+			return nil
+		}
+		s.queueNotes(&pb, &ns)
+		return tx.SendBatch(ctx, &pb).Close()
+	})
+}
+
+// liveWorkerWindow is how recently a worker must have been seen for
+// QueueList to list its queues.
+const liveWorkerWindow = time.Minute
+
+// QueueList returns the statistics of the queues with unfinished work or a
+// live worker, by name. The counts come from one snapshot (one statement).
+func (s *Store) QueueList(ctx context.Context) ([]store.QueueStats, error) {
+	rows, err := s.pool.Query(ctx, `WITH r AS (
+		SELECT queue,
+			count(*) FILTER (WHERE state = 'SCHEDULED') AS scheduled,
+			count(*) FILTER (WHERE state IN ('PENDING', 'RUNNING', 'CANCELLING')) AS running,
+			min(created_at) FILTER (WHERE state = 'SCHEDULED') AS oldest
+		FROM runs WHERE queue <> '' AND state NOT IN `+sqlFinalRunStates+` GROUP BY queue
+	), t AS (
+		SELECT queue,
+			count(*) FILTER (WHERE state = 'PENDING') AS pending,
+			count(*) FILTER (WHERE state = 'RUNNING') AS running
+		FROM task_runs WHERE queue <> '' AND state IN ('PENDING', 'RUNNING') GROUP BY queue
+	), w AS (
+		SELECT DISTINCT q AS queue FROM workers, json_array_elements_text(queues::json) AS q
+		WHERE last_seen >= $1 AND queues IS NOT NULL AND q <> ''
+	), names AS (
+		SELECT queue FROM r UNION SELECT queue FROM t UNION SELECT queue FROM w
+	)
+	SELECT n.queue, coalesce(r.scheduled, 0), coalesce(r.running, 0), coalesce(t.pending, 0),
+		coalesce(t.running, 0), coalesce(r.oldest, 0)
+	FROM names n LEFT JOIN r ON r.queue = n.queue LEFT JOIN t ON t.queue = n.queue
+	ORDER BY n.queue COLLATE "C"`, encTime(time.Now().Add(-liveWorkerWindow)))
+	if err != nil {
+		return nil, translate(err, "list queues")
+	}
+	defer rows.Close()
+	out := []store.QueueStats{}
+	for rows.Next() {
+		var (
+			x                                              store.QueueStats
+			scheduled, running, tpending, trunning, oldest int64
+		)
+		if err := rows.Scan(&x.Queue, &scheduled, &running, &tpending, &trunning, &oldest); err != nil {
+			return nil, translate(err, "list queues")
+		}
+		x.RunsScheduled, x.RunsRunning = int(scheduled), int(running)
+		x.TasksPending, x.TasksRunning = int(tpending), int(trunning)
+		x.OldestWaiting = decTime(oldest)
+		out = append(out, x)
+	}
+	return out, translate(rows.Err(), "list queues")
+}
+
+// defaultRetentionLimit is the number of runs RetentionDelete deletes when
+// RetentionParams.Limit is 0.
+const defaultRetentionLimit = 1000
+
+// RetentionDelete deletes up to p.Limit finished runs that ended before
+// p.Before with everything recorded for them, in one transaction, and
+// returns the blob references nothing uses any more. Runs that a concurrent
+// transaction holds are skipped (the next call deletes them).
+func (s *Store) RetentionDelete(ctx context.Context, p store.RetentionParams) (store.RetentionResult, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultRetentionLimit
+	}
+	var out store.RetentionResult
+	err := s.inTx(ctx, "delete old runs", func(tx pgx.Tx) error {
+		out = store.RetentionResult{}
+		rows, err := tx.Query(ctx, "SELECT id, result_ref FROM runs WHERE ended_at <> 0 AND ended_at < $1"+
+			" AND state IN "+sqlFinalRunStates+" ORDER BY ended_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+			encTime(p.Before), int64(limit))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		refs := map[string]struct{}{}
+		for rows.Next() {
+			var id, ref string
+			if err := rows.Scan(&id, &ref); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+			if ref != "" {
+				refs[ref] = struct{}{}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		var pb pgx.Batch
+		collect := func(rows pgx.Rows) error {
+			for rows.Next() {
+				var ref string
+				if err := rows.Scan(&ref); err != nil {
+					return err
+				}
+				if ref != "" {
+					refs[ref] = struct{}{}
+				}
+			}
+			return rows.Err()
+		}
+		pb.Queue("DELETE FROM task_runs WHERE run_id = ANY($1) RETURNING result_ref", ids).Query(collect)
+		pb.Queue("DELETE FROM cache WHERE run_id = ANY($1) RETURNING result_ref", ids).Query(collect)
+		pb.Queue("DELETE FROM events WHERE run_id = ANY($1)", ids)
+		pb.Queue("DELETE FROM logs WHERE run_id = ANY($1)", ids)
+		pb.Queue("DELETE FROM runs WHERE id = ANY($1)", ids)
+		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
+			return err
+		}
+		out.Runs = len(ids)
+		if len(refs) == 0 {
+			return nil
+		}
+		cand := make([]string, 0, len(refs))
+		for ref := range refs {
+			cand = append(cand, ref)
+		}
+		rows, err = tx.Query(ctx, `SELECT ref FROM unnest($1::text[]) AS ref
+			WHERE NOT EXISTS (SELECT 1 FROM runs WHERE result_ref = ref AND result_ref <> '')
+			AND NOT EXISTS (SELECT 1 FROM task_runs WHERE result_ref = ref AND result_ref <> '')
+			AND NOT EXISTS (SELECT 1 FROM cache WHERE result_ref = ref AND result_ref <> '')
+			ORDER BY ref COLLATE "C"`, cand)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ref string
+			if err := rows.Scan(&ref); err != nil {
+				return err
+			}
+			out.OrphanRefs = append(out.OrphanRefs, ref)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.Sort(out.OrphanRefs)
+		return nil
+	})
+	if err != nil {
+		return store.RetentionResult{}, err
+	}
+	return out, nil
+}

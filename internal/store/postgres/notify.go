@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// subscriberBuffer is the number of notifications a subscriber may fall
+// behind by before further ones are dropped for it.
+const subscriberBuffer = 256
+
+// notes collects the notifications of one write, without duplicates.
+type notes struct {
+	list []string // "kind:payload"
+	seen map[string]struct{}
+}
+
+func (ns *notes) add(kind, payload string) {
+	n := kind + ":" + payload
+	if _, dup := ns.seen[n]; dup {
+		return
+	}
+	if ns.seen == nil {
+		ns.seen = map[string]struct{}{}
+	}
+	ns.seen[n] = struct{}{}
+	ns.list = append(ns.list, n)
+}
+
+// queueNotes adds to pb the pg_notify calls of ns; PostgreSQL delivers them
+// when the transaction commits.
+func (s *Store) queueNotes(pb *pgx.Batch, ns *notes) {
+	switch len(ns.list) {
+	case 0:
+	case 1:
+		pb.Queue("SELECT pg_notify($1, $2)", s.channel, ns.list[0])
+	default:
+		pb.Queue("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n", s.channel, ns.list)
+	}
+}
+
+// notifyTx issues the notifications of ns in tx.
+func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, ns *notes) error {
+	if len(ns.list) == 0 {
+		return nil
+	}
+	var pb pgx.Batch
+	s.queueNotes(&pb, ns)
+	return tx.SendBatch(ctx, &pb).Close()
+}
+
+// Subscribe delivers the notifications of every process sharing the database
+// (schema) until ctx is done or the store is closed; then the channel is
+// closed. The first call opens the store's listening connection and returns
+// its error if that fails. Delivery is best effort: a subscriber more than a
+// few hundred notifications behind misses some, and while the connection is
+// re-established after a failure notifications are lost (a "runs", "tasks"
+// and "done" with empty payloads follow each reconnection).
+func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("postgres store: subscribe: store is closed")
+	}
+	if s.hub == nil {
+		h, err := startHub(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		s.hub = h
+	}
+	return s.hub.subscribe(ctx), nil
+}
+
+// hub owns the LISTEN connection and fans notifications out.
+type hub struct {
+	s      *Store
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	subs map[chan store.Notification]struct{}
+	stop func()
+}
+
+func startHub(ctx context.Context, s *Store) (*hub, error) {
+	conn, err := s.listen(ctx)
+	if err != nil {
+		return nil, translate(err, "postgres store: listen")
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	h := &hub{s: s, cancel: cancel, done: make(chan struct{}), subs: map[chan store.Notification]struct{}{}}
+	h.stop = sync.OnceFunc(func() {
+		cancel()
+		<-h.done
+		h.mu.Lock()
+		for ch := range h.subs {
+			delete(h.subs, ch)
+			close(ch)
+		}
+		h.mu.Unlock()
+	})
+	go h.loop(lctx, conn)
+	return h, nil
+}
+
+// listen opens a dedicated connection (outside the pool) and LISTENs on the
+// store's channel.
+func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (h *hub) subscribe(ctx context.Context) <-chan store.Notification {
+	ch := make(chan store.Notification, subscriberBuffer)
+	h.mu.Lock()
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[ch]; ok {
+			delete(h.subs, ch)
+			close(ch)
+		}
+	})
+	return ch
+}
+
+func (h *hub) publish(ns ...store.Notification) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		for _, n := range ns {
+			select {
+			case ch <- n:
+			default:
+			}
+		}
+	}
+}
+
+// loop waits for notifications on conn and fans them out; when the
+// connection fails it reconnects with exponential backoff.
+func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
+	defer close(h.done)
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err == nil {
+			kind, payload, _ := strings.Cut(n.Payload, ":")
+			h.publish(store.Notification{Kind: kind, Payload: payload})
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		conn.Close(context.Background())
+		conn = nil
+		backoff := 50 * time.Millisecond
+		for conn == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			conn, err = h.s.listen(cctx)
+			cancel()
+			if err != nil {
+				conn = nil
+				backoff = min(2*backoff, 5*time.Second)
+			}
+		}
+		// Whatever was sent while the connection was down is lost: make
+		// waiters look again.
+		h.publish(store.Notification{Kind: "runs"}, store.Notification{Kind: "tasks"}, store.Notification{Kind: "done"})
+	}
+}

@@ -1,0 +1,210 @@
+// Package postgres is the PostgreSQL backend of store.Store, built on
+// github.com/jackc/pgx/v5 (a pgxpool connection pool). Several Baton servers
+// may share one database: every state change is a transaction, claims use
+// FOR UPDATE SKIP LOCKED so that no run or task run is handed to two
+// claimers, and Subscribe delivers LISTEN/NOTIFY wake-ups across processes.
+//
+// # Schema
+//
+// The schema is versioned by the numbered files of migrations/, with the same
+// numbers as the SQLite backend's, embedded in the binary and applied by Open
+// in one transaction that first takes a transaction-scoped advisory lock (per
+// schema) and then re-reads the version: servers starting at once against a
+// fresh database serialize, and the later ones find it migrated. The table
+// baton_meta records app='baton' and schema_version. Open refuses a schema
+// migrated by a newer binary (store.ErrSchemaTooNew); a schema without Baton
+// tables is initialized, one with some Baton table names but no baton_meta is
+// refused (store.ErrNotBatonStore).
+//
+// The tables live in the first schema of the connection's search_path
+// (current_schema()); set it with a search_path parameter in the URL, e.g.
+// postgres://u@host/db?search_path=baton.
+//
+// Timestamps are BIGINT unix nanoseconds, 0 for the zero time.Time; times read
+// back are in UTC. JSON values are TEXT, kept byte for byte, NULL for a nil
+// json.RawMessage. Text columns use the "C" collation (byte order).
+//
+// # Notifications
+//
+// Store implements store.Notifier. State changes issue pg_notify in their own
+// transaction (delivered on commit) on the channel "baton" (for the schema
+// public; "baton:<schema>" for another schema, so that Baton installations in
+// separate schemas of one database do not wake each other), with the payload
+// "<kind>:<payload>": "runs:<queue>" when a run of a queue becomes SCHEDULED
+// (RunCreate, RunTransition, BatchWrite, LeasesExpire, WorkerRelease),
+// "tasks:<queue>" when a distributed task run becomes PENDING (BatchWrite,
+// LeasesExpire, WorkerRelease), "done:<run id>" when TaskRunComplete finishes
+// one of a run's task runs and "cancel:<run id>" when a run becomes
+// CANCELLING. Subscribe holds one dedicated connection per Store (not from the
+// pool) that LISTENs and reconnects with backoff when it drops; after a
+// reconnection it delivers "runs", "tasks" and "done" with an empty payload
+// so that waiters look again for what they may have missed.
+//
+// # Gaps and notes
+//
+//   - Event.ID and LogRecord.ID passed to BatchWrite are ignored: ids come
+//     from identity sequences, increasing in insertion order (not strictly in
+//     commit order across concurrent transactions).
+//   - Event.At and LogRecord.At are stored as given (a zero At stays zero).
+//   - JSON is stored as TEXT, so a value may not contain a NUL byte and must
+//     be valid UTF-8 (as every json.Marshal output is); there is no JSON
+//     validation or jsonb indexing.
+//   - RetentionDelete deletes runs with their task runs, events and logs;
+//     cache entries (expired or not) are never deleted, and CacheGet ignores
+//     expired ones. Subflow runs are deleted on their own end time, not with
+//     their parent.
+//   - QueueList scans the runs and task runs of every queue (including
+//     finished ones), so its cost grows with the history kept.
+//   - Migrations only go forward; there is no downgrade.
+//   - The pool has pgxpool's default size (the larger of 4 and the number of
+//     CPUs) unless the URL sets pool_max_conns; Subscribe adds one
+//     connection. Statements are prepared and cached per connection (pgx's
+//     default), which a pooler in transaction mode (PgBouncer) does not
+//     support unless the URL sets default_query_exec_mode=exec.
+//   - BatchWrite of overlapping rows from many concurrent transactions may
+//     still deadlock with other writers (RunTransition, claims); PostgreSQL
+//     then aborts one, reported as an error wrapping store.ErrConflict.
+//   - The notification channel is shared by everything in the database on the
+//     same schema: wake-ups are best effort and waiters also poll.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/batonhq/baton/internal/store"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the PostgreSQL implementation of store.Store. It is safe for
+// concurrent use by multiple goroutines and by multiple processes sharing
+// the database.
+type Store struct {
+	pool    *pgxpool.Pool
+	schema  string // current_schema() of the pool's connections
+	channel string // NOTIFY channel
+
+	mu     sync.Mutex
+	closed bool
+	hub    *hub // started by the first Subscribe
+}
+
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Notifier = (*Store)(nil)
+)
+
+// Open connects to the PostgreSQL database at url (a postgres:// URL or a
+// key=value connection string understood by pgx, pool_* parameters
+// included), applies pending schema migrations and returns the store. It
+// returns an error wrapping store.ErrSchemaTooNew when a newer Baton migrated
+// the schema and one wrapping store.ErrNotBatonStore when the schema holds
+// tables with Baton's names that Baton did not create.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, translate(err, "open postgres store")
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&s.schema); err != nil {
+		pool.Close()
+		return nil, translate(err, "open postgres store: read current schema")
+	}
+	s.channel = channelName(s.schema)
+	return s, nil
+}
+
+// channelName is the NOTIFY channel of the tables in schema.
+func channelName(schema string) string {
+	if schema == "public" {
+		return "baton"
+	}
+	c := "baton:" + schema
+	if len(c) > 63 { // NAMEDATALEN-1: PostgreSQL truncates identifiers
+		c = c[:63]
+	}
+	return c
+}
+
+// Schema returns the schema that holds the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
+// Close stops notifications and closes the connection pool.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	h := s.hub
+	s.mu.Unlock()
+	if h != nil {
+		h.stop()
+	}
+	s.pool.Close()
+	return nil
+}
+
+// translate is the one place where driver errors become store sentinels. It
+// returns nil for a nil err; otherwise err prefixed with the formatted
+// context and, where one applies, wrapping a store sentinel:
+//
+//   - pgx.ErrNoRows                          -> store.ErrNotFound
+//   - serialization failure, deadlock (40001, 40P01), lock not available
+//     (55P03)                                -> store.ErrConflict
+//
+// Errors that already wrap a store sentinel are only prefixed. Unique
+// violations on a run's idempotency key never get here: RunCreate resolves
+// them to the existing run.
+func translate(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf(format, args...)
+	if isStoreErr(err) {
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", msg, store.ErrNotFound)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "55P03":
+			return fmt.Errorf("%s: %v: %w", msg, err, store.ErrConflict)
+		}
+	}
+	return fmt.Errorf("%s: %w", msg, err)
+}
+
+// isStoreErr reports whether err already wraps a store sentinel.
+func isStoreErr(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) ||
+		errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew)
+}
+
+// inTx runs fn in a transaction and commits it.
+func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return translate(err, "%s: begin", op)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return translate(err, "%s", op)
+	}
+	return translate(tx.Commit(ctx), "%s: commit", op)
+}

@@ -1,0 +1,380 @@
+// Package worker is the worker of a user's program: it registers the
+// program's flows and tasks with a Baton server, claims flow runs and
+// distributed task runs from its queues, executes them with the engine, and
+// keeps their leases alive with heartbeats. It talks only to the server API.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/params"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Client reaches the server. Required.
+	Client *client.Client
+	// Name identifies the worker in listings. Default host-pid.
+	Name string
+	// Queues the worker serves. Default ["default"].
+	Queues []string
+	// Concurrency is how many flow runs it executes at once. Default 8.
+	Concurrency int
+	// Slots bounds the distributed task runs it executes at once, per queue.
+	// Queues without an entry get Concurrency slots.
+	Slots map[string]int
+	// Flows and Tasks are what the program defines.
+	Flows []*engine.FlowDef
+	Tasks []*engine.TaskDef
+	// Logger receives the worker's own messages. Default slog.Default().
+	Logger *slog.Logger
+	// LogOutput receives a printed copy of user log records. Default os.Stderr.
+	LogOutput io.Writer
+	// ShutdownGrace is how long Run waits for work in progress after its
+	// context ends, before releasing it to other workers. Default 10s.
+	ShutdownGrace time.Duration
+}
+
+// Worker executes runs claimed from a server. Create it with New and call Run.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	flows map[string]*engine.FlowDef
+	tasks map[string]*engine.TaskDef
+
+	mu       sync.Mutex
+	id       string
+	hbEvery  time.Duration
+	runs     map[string]context.CancelCauseFunc   // flow run ID -> cancel
+	taskRuns map[string][]context.CancelCauseFunc // flow run ID -> cancels of its task runs here
+	running  int
+	slotsUse map[string]int
+	freed    chan struct{}
+
+	completions chan store.TaskRunCompletion
+	wg          sync.WaitGroup
+}
+
+// New returns a worker for cfg.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("worker: Config.Client is required")
+	}
+	if len(cfg.Queues) == 0 {
+		cfg.Queues = []string{api.DefaultQueue}
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LogOutput == nil {
+		cfg.LogOutput = os.Stderr
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	host, _ := os.Hostname()
+	if cfg.Name == "" {
+		cfg.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	slots := map[string]int{}
+	for _, q := range cfg.Queues {
+		slots[q] = cfg.Concurrency
+	}
+	for q, n := range cfg.Slots {
+		slots[q] = n
+	}
+	cfg.Slots = slots
+	w := &Worker{cfg: cfg, log: cfg.Logger, flows: map[string]*engine.FlowDef{}, tasks: map[string]*engine.TaskDef{},
+		runs: map[string]context.CancelCauseFunc{}, taskRuns: map[string][]context.CancelCauseFunc{},
+		slotsUse: map[string]int{}, freed: make(chan struct{}, 1), completions: make(chan store.TaskRunCompletion, 1024)}
+	for _, f := range cfg.Flows {
+		w.flows[f.Name] = f
+	}
+	for _, t := range cfg.Tasks {
+		w.tasks[t.Name] = t
+	}
+	return w, nil
+}
+
+func (w *Worker) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	req := api.RegisterWorker{Name: w.cfg.Name, Host: host, PID: os.Getpid(), Queues: w.cfg.Queues,
+		Capacity: w.cfg.Concurrency, Slots: w.cfg.Slots}
+	for _, f := range w.cfg.Flows {
+		fi := api.FlowInfo{Name: f.Name, Defaults: f.Defaults}
+		if f.ParamsType != nil {
+			fi.Parameters = params.Schema(f.ParamsType)
+		}
+		req.Flows = append(req.Flows, fi)
+	}
+	for _, t := range w.cfg.Tasks {
+		req.Tasks = append(req.Tasks, t.Name)
+	}
+	reg, err := w.cfg.Client.RegisterWorker(ctx, req)
+	if err != nil {
+		return fmt.Errorf("register worker: %w", err)
+	}
+	w.mu.Lock()
+	w.id = reg.ID
+	w.hbEvery = api.Duration(reg.HeartbeatIntervalMS)
+	w.mu.Unlock()
+	w.log.Info("worker registered", "id", reg.ID, "name", w.cfg.Name, "queues", w.cfg.Queues,
+		"flows", len(req.Flows), "tasks", len(req.Tasks))
+	return nil
+}
+
+// ID returns the worker's ID once registered.
+func (w *Worker) ID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
+
+// Run registers the worker and executes claimed work until ctx is done.
+// Then it stops claiming, waits up to ShutdownGrace for work in progress,
+// cancels what remains and deregisters, so other workers take it over.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.register(ctx); err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{
+		Store: w.cfg.Client.EngineStore(), Blobs: w.cfg.Client.EngineStore(), LogOutput: w.cfg.LogOutput,
+		Distributed: true, Worker: w.ID(),
+	})
+	if err != nil {
+		return err
+	}
+	// Work runs under its own context so that a shutdown can let it finish.
+	workCtx, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopWork(nil)
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	var bgWG sync.WaitGroup
+	bgWG.Add(2)
+	go func() { defer bgWG.Done(); w.heartbeats(bg) }()
+	go func() { defer bgWG.Done(); w.completer(bg) }()
+
+	w.claimLoop(ctx, workCtx, eng)
+
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.log.Warn("shutdown grace over; cancelling work in progress")
+		stopWork(engine.ErrReleased)
+		<-done
+	}
+	close(w.completions)
+	stopBg()
+	bgWG.Wait()
+	eng.Close()
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.cfg.Client.Deregister(dctx, w.ID()); err != nil {
+		w.log.Warn("deregister", "err", err)
+	}
+	return nil
+}
+
+func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		req := api.Claim{WaitMS: 10000, Tasks: map[string]int{}}
+		w.mu.Lock()
+		req.Runs = w.cfg.Concurrency - w.running
+		if len(w.flows) == 0 {
+			req.Runs = 0
+		}
+		if len(w.tasks) > 0 {
+			for q, n := range w.cfg.Slots {
+				if free := n - w.slotsUse[q]; free > 0 {
+					req.Tasks[q] = free
+				}
+			}
+		}
+		w.mu.Unlock()
+		if req.Runs <= 0 && len(req.Tasks) == 0 {
+			select {
+			case <-w.freed:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		claimed, err := w.cfg.Client.Claim(ctx, w.ID(), req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if client.IsNotFound(err) {
+				if rerr := w.register(ctx); rerr != nil {
+					w.log.Warn("re-register", "err", rerr)
+				}
+			} else {
+				w.log.Warn("claim", "err", err)
+			}
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		for _, run := range claimed.Runs {
+			w.startRun(workCtx, eng, run)
+		}
+		for _, tr := range claimed.TaskRuns {
+			w.startTask(workCtx, eng, tr)
+		}
+	}
+}
+
+func (w *Worker) release(queue string) {
+	w.mu.Lock()
+	if queue == "" {
+		w.running--
+	} else {
+		w.slotsUse[queue]--
+	}
+	w.mu.Unlock()
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store.Run) {
+	def := w.flows[run.Flow]
+	ctx, cancel := context.WithCancelCause(workCtx)
+	w.mu.Lock()
+	w.running++
+	w.runs[run.ID] = cancel
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer w.release("")
+		defer func() {
+			w.mu.Lock()
+			delete(w.runs, run.ID)
+			w.mu.Unlock()
+			cancel(nil)
+		}()
+		if def == nil { // cannot happen: the server only hands out registered flows
+			w.log.Error("claimed a run of an unknown flow", "run", run.ID, "flow", run.Flow)
+			return
+		}
+		out, err := eng.ExecuteClaimed(ctx, def, run)
+		if err != nil {
+			w.log.Warn("run", "run", run.ID, "err", err)
+			return
+		}
+		w.log.Info("run ended", "run", run.ID, "flow", run.Flow, "state", out.Run.State, "attempt", out.Run.Attempt)
+	}()
+}
+
+func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store.TaskRun) {
+	td := w.tasks[tr.Task]
+	ctx, cancel := context.WithCancelCause(workCtx)
+	w.mu.Lock()
+	w.slotsUse[tr.Queue]++
+	w.taskRuns[tr.RunID] = append(w.taskRuns[tr.RunID], cancel)
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer w.release(tr.Queue)
+		defer cancel(nil)
+		var c store.TaskRunCompletion
+		if td == nil {
+			c = store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: w.ID(),
+				State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: "task " + tr.Task + " is not defined by this worker"}}
+		} else {
+			c = eng.RunTask(ctx, td, tr)
+		}
+		if errors.Is(context.Cause(ctx), engine.ErrReleased) {
+			return // deregistering gives it back to the queue
+		}
+		w.completions <- c
+		w.mu.Lock()
+		if list := w.taskRuns[tr.RunID]; len(list) <= 1 {
+			delete(w.taskRuns, tr.RunID)
+		}
+		w.mu.Unlock()
+	}()
+}
+
+// completer reports task-run completions in batches: whatever finished
+// while the previous report was in flight goes in the next.
+func (w *Worker) completer(ctx context.Context) {
+	for c := range w.completions {
+		batch := []store.TaskRunCompletion{c}
+	more:
+		for len(batch) < 2000 {
+			select {
+			case c, ok := <-w.completions:
+				if !ok {
+					break more
+				}
+				batch = append(batch, c)
+			default:
+				break more
+			}
+		}
+		for attempt := 0; ; attempt++ {
+			_, err := w.cfg.Client.Complete(context.WithoutCancel(ctx), w.ID(), batch)
+			if err == nil {
+				break
+			}
+			w.log.Warn("report task runs", "n", len(batch), "err", err)
+			if attempt == 20 {
+				break // the leases will expire and the task runs run elsewhere
+			}
+			time.Sleep(min(time.Duration(attempt+1)*200*time.Millisecond, 3*time.Second))
+		}
+	}
+}
+
+func (w *Worker) heartbeats(ctx context.Context) {
+	for {
+		w.mu.Lock()
+		every := w.hbEvery
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		hb, err := w.cfg.Client.Heartbeat(ctx, w.ID())
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("heartbeat", "err", err)
+			}
+			continue
+		}
+		w.mu.Lock()
+		for _, runID := range hb.Cancel {
+			if cancel, ok := w.runs[runID]; ok {
+				cancel(errors.New("run cancelled by a user"))
+			}
+			for _, cancel := range w.taskRuns[runID] {
+				cancel(errors.New("run cancelled by a user"))
+			}
+		}
+		w.mu.Unlock()
+	}
+}
