@@ -9,10 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batonhq/baton/internal/retention"
+
 	"github.com/spf13/cobra"
 
 	"github.com/batonhq/baton/internal/api"
-	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -243,7 +244,7 @@ func RetentionCommand(env *Env) *cobra.Command {
 					return err
 				}
 				defer st.Close()
-				if res, err = runRetention(ctx, st, blobs, age); err != nil {
+				if res, err = retention.Run(ctx, st, blobs, age); err != nil {
 					return fmt.Errorf("retention: %w (deleted %d runs before the error)", err, res.DeletedRuns)
 				}
 			}
@@ -267,33 +268,4 @@ func adminPlural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-// runRetention deletes finished runs older than age directly on a store, as
-// the server's retention does (internal/server.Server.RunRetention): in
-// small batches that do not block live work, with the blobs only they used.
-func runRetention(ctx context.Context, st store.Store, blobs *blob.Store, age time.Duration) (api.RetentionResult, error) {
-	const batch = 200
-	var out api.RetentionResult
-	before := time.Now().Add(-age)
-	for {
-		res, err := st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: batch})
-		if err != nil {
-			return out, err
-		}
-		out.DeletedRuns += res.Runs
-		for _, ref := range res.OrphanRefs {
-			if blobs.Delete(ref) == nil {
-				out.DeletedBlobs++
-			}
-		}
-		if res.Runs < batch {
-			return out, nil
-		}
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(10 * time.Millisecond): // let live work in between batches
-		}
-	}
 }

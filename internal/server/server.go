@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonhq/baton/internal/retention"
+
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
@@ -41,7 +43,9 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies. Default 32 MiB.
 	MaxBodyBytes int64
 	// PollInterval is how often long polls re-check the store without a
-	// notification (a safety net). Default 2s.
+	// notification: a safety net when the store notifies (default 15s, so
+	// an idle system does close to no database work), the only wake-up when
+	// it does not (default 500ms).
 	PollInterval time.Duration
 }
 
@@ -63,7 +67,10 @@ func (c Config) WithDefaults() Config {
 		c.MaxBodyBytes = 32 << 20
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = 2 * time.Second
+		c.PollInterval = 500 * time.Millisecond
+		if _, ok := c.Store.(store.Notifier); ok {
+			c.PollInterval = 15 * time.Second
+		}
 	}
 	return c
 }
@@ -247,28 +254,7 @@ func (s *Server) retain(ctx context.Context) {
 // RunRetention deletes finished runs older than age, in small batches that
 // do not block live work, and the blobs only they used.
 func (s *Server) RunRetention(ctx context.Context, age time.Duration) (api.RetentionResult, error) {
-	var out api.RetentionResult
-	before := time.Now().Add(-age)
-	for {
-		res, err := s.st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: 200})
-		if err != nil {
-			return out, err
-		}
-		out.DeletedRuns += res.Runs
-		for _, ref := range res.OrphanRefs {
-			if s.cfg.Blobs.Delete(ref) == nil {
-				out.DeletedBlobs++
-			}
-		}
-		if res.Runs < 200 {
-			return out, nil
-		}
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(10 * time.Millisecond): // let live work in between batches
-		}
-	}
+	return retention.Run(ctx, s.st, s.cfg.Blobs, age)
 }
 
 // signal wakes every goroutine waiting on the current generation.

@@ -249,7 +249,8 @@ type Owner struct {
 // Fields follow the new state, in this order:
 //   - NextAttempt increments Attempt; a non-empty Queue replaces the queue;
 //     a non-nil Owner replaces OwnerHost, OwnerPID, OwnerStart, WorkerID and
-//     LeaseUntil.
+//     LeaseUntil, except that the lease of a run the same worker already
+//     holds never gets shorter (heartbeats may have extended it).
 //   - Entering RUNNING sets StartedAt (when zero) and clears Result,
 //     ResultRef and Error.
 //   - COMPLETED stores Result and ResultRef and clears Error.

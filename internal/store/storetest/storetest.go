@@ -11,6 +11,14 @@
 // may return times in any location. JSON values must round-trip byte for
 // byte, and a nil json.RawMessage must come back nil while a non-nil one
 // (even "null") must come back non-nil.
+//
+// The distributed-mode tests (distributed.go) include concurrent claimers
+// (RunClaimConcurrent, TaskRunClaimConcurrent): every run or task run must be
+// handed to exactly one of them, and each claimer must get its runs oldest
+// first. With PostgreSQL they check the FOR UPDATE SKIP LOCKED (or
+// equivalent) claim queries; run them with -race and -count=N to make
+// interleavings likely. The Notifier test runs only when the store
+// implements store.Notifier and waits up to 5 s for each notification.
 package storetest
 
 import (
@@ -513,6 +521,22 @@ func testRunTransition(t *testing.T, s store.Store) {
 	want2.State, want2.Error, want2.EndedAt, want2.UpdatedAt = store.RunCancelled, nil, at(52), at(52)
 	step("SCHEDULED -> CANCELLED", store.RunTransitionParams{ID: run2.ID, From: []store.RunState{store.RunScheduled},
 		To: store.RunCancelled, Cause: "user", At: at(52)}, want2)
+
+	// A worker starting the run it claimed never shortens its lease, which
+	// heartbeats may have extended since the claim; another worker's lease
+	// is replaced.
+	run3 := store.Run{ID: "run-3", Flow: "f", State: store.RunPending, Attempt: 1, Queue: "q",
+		WorkerID: "w5", LeaseUntil: at(300), CreatedAt: at(1), UpdatedAt: at(1)}
+	write(t, s, store.Batch{Runs: []store.Run{run3}})
+	want3 := run3
+	want3.State, want3.StartedAt, want3.UpdatedAt, want3.OwnerHost, want3.OwnerPID = store.RunRunning, at(60), at(60), "h5", 5
+	step("claimed PENDING -> RUNNING", store.RunTransitionParams{ID: run3.ID, From: []store.RunState{store.RunPending},
+		To: store.RunRunning, Attempt: 1, Owner: &store.Owner{Host: "h5", PID: 5, WorkerID: "w5", LeaseUntil: at(250)},
+		Cause: "worker:w5", At: at(60)}, want3)
+	want3.State, want3.UpdatedAt, want3.WorkerID, want3.LeaseUntil = store.RunPending, at(61), "w6", at(100)
+	step("RUNNING -> PENDING, another worker", store.RunTransitionParams{ID: run3.ID,
+		From: []store.RunState{store.RunRunning}, To: store.RunPending,
+		Owner: &store.Owner{Host: "h5", PID: 5, WorkerID: "w6", LeaseUntil: at(100)}, Cause: "test", At: at(61)}, want3)
 
 	evs, err := s.EventList(ctx, r.ID)
 	if err != nil {
