@@ -330,7 +330,7 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	updated, err := s.st.RunTransition(ctx, store.RunTransitionParams{
 		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
-		To: store.RunScheduled, NextAttempt: true, Cause: "user", Message: "retry requested through the API",
+		To: store.RunScheduled, NextAttempt: true, Queue: run.Queue, Cause: "user", Message: "retry requested through the API on queue " + run.Queue,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return errConflict("run %s is %s: only FAILED, CANCELLED or CRASHED runs can be retried", run.ID, run.State)

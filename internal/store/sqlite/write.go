@@ -34,7 +34,7 @@ var (
 // taskRunLocalCols are the columns of a local task run (no queue, worker or
 // lease): BatchWrite sets the distributed ones to their zero values with
 // constants when no task run of the batch is distributed, which spares
-// binding three arguments per row on its hot path (about 10% of its time).
+// binding three arguments per row on its hot path (about 5% of its time).
 var (
 	taskRunLocalCols     = taskRunCols[:len(taskRunCols)-3]
 	taskRunLocalDefaults = map[string]string{"queue": "''", "worker_id": "''", "lease_until": "0"}
