@@ -247,3 +247,17 @@ func TestHealthAndReady(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryOfLocalRunUsesDefaultQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	run, _, err := b.st.RunCreate(ctx, store.RunCreateParams{Run: store.Run{ID: "local-1", Flow: "f", State: store.RunFailed, Attempt: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retried, err := b.c.RetryRun(ctx, run.ID)
+	if err != nil || retried.Queue != api.DefaultQueue || retried.State != "SCHEDULED" {
+		t.Fatalf("retry of a local run: %+v %v; want SCHEDULED on queue %q", retried, err, api.DefaultQueue)
+	}
+}
