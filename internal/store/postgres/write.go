@@ -390,7 +390,12 @@ func applyTransition(r *store.Run, p *store.RunTransitionParams, at time.Time) s
 	}
 	if o := p.Owner; o != nil {
 		r.OwnerHost, r.OwnerPID, r.OwnerStart = o.Host, o.PID, o.Start
-		r.WorkerID, r.LeaseUntil = o.WorkerID, o.LeaseUntil
+		// A worker's lease never gets shorter: heartbeats may have extended
+		// it since the worker read the run.
+		if o.WorkerID == "" || o.WorkerID != r.WorkerID || o.LeaseUntil.After(r.LeaseUntil) {
+			r.LeaseUntil = o.LeaseUntil
+		}
+		r.WorkerID = o.WorkerID
 	}
 	switch p.To {
 	case store.RunRunning:
