@@ -40,3 +40,9 @@ func (c *Client) Complete(ctx context.Context, workerID string, cs []store.TaskR
 	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/complete", api.Complete{Completions: cs}, &out)
 	return out.Applied, err
 }
+
+// Holding reports what a worker holds; the server gives back its other
+// claims (those whose response the worker never received).
+func (c *Client) Holding(ctx context.Context, workerID string, h api.Holding) error {
+	return c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/holding", h, nil)
+}

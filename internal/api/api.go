@@ -110,6 +110,14 @@ type Claimed struct {
 	TaskRuns []store.TaskRun `json:"task_runs"`
 }
 
+// Holding is the body of POST /api/v1/workers/{id}/holding: what the worker
+// really holds. The server gives back everything else leased to it (claims
+// whose response the worker never received).
+type Holding struct {
+	Runs     []string           `json:"runs"`
+	TaskRuns []store.TaskRunRef `json:"task_runs"`
+}
+
 // Complete is the body of POST /api/v1/workers/{id}/complete.
 type Complete struct {
 	Completions []store.TaskRunCompletion `json:"completions"`

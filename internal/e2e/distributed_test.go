@@ -110,10 +110,42 @@ func (c *cluster) waitAll(cl *client.Client, ids []string, timeout time.Duration
 				break
 			}
 			if time.Now().After(deadline) {
-				c.t.Fatalf("run %s not finished after %s (state %s, err %v); logs in %s", id, timeout, d.State, err, c.e.home)
+				c.dump(cl, id)
+				c.t.Fatalf("run %s not finished after %s (state %s, err %v)", id, timeout, d.State, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// dump logs what a stuck run's history and the processes' logs say.
+func (c *cluster) dump(cl *client.Client, id string) {
+	if d, err := cl.GetRun(context.Background(), id); err == nil {
+		for _, ev := range d.Events {
+			if ev.TaskKey == "" {
+				c.t.Logf("event %s %s -> %s %s: %s", ev.At.Format("15:04:05.000"), ev.From, ev.To, ev.Cause, ev.Message)
+			}
+		}
+		for _, tr := range d.TaskRuns {
+			if tr.State != "COMPLETED" {
+				c.t.Logf("task run %s %s %s", tr.Key, tr.State, tr.ID)
+			}
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(c.e.home, "proc-*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		lines := strings.Split(string(b), "\n")
+		var keep []string
+		for _, line := range lines {
+			if strings.Contains(line, id) || strings.Contains(line, "WARN") || strings.Contains(line, "ERROR") {
+				keep = append(keep, line)
+			}
+		}
+		if len(keep) > 40 {
+			keep = keep[len(keep)-40:]
+		}
+		c.t.Logf("%s:\n%s", filepath.Base(l), strings.Join(keep, "\n"))
 	}
 }
 

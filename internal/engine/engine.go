@@ -314,6 +314,14 @@ func (e *Engine) ExecuteClaimed(ctx context.Context, def *FlowDef, claimed store
 		ID: claimed.ID, From: []store.RunState{store.RunPending}, To: store.RunRunning, Attempt: claimed.Attempt,
 		Owner: owner, Cause: "worker:" + e.cfg.Worker, Message: fmt.Sprintf("attempt %d started by pid %d on %s", claimed.Attempt, e.self.PID, e.self.Host),
 	})
+	if errors.Is(err, store.ErrConflict) {
+		// The server may have applied this very transition and failed to
+		// answer: the run is then RUNNING, at this attempt, held by us.
+		if cur, gerr := e.cfg.Store.RunGet(ctx, claimed.ID); gerr == nil && cur.State == store.RunRunning &&
+			cur.Attempt == claimed.Attempt && cur.WorkerID == e.cfg.Worker && e.cfg.Worker != "" {
+			run, err = cur, nil
+		}
+	}
 	if err != nil {
 		return Outcome{Run: claimed}, fmt.Errorf("start claimed run %s: %w", claimed.ID, err)
 	}

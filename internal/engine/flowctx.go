@@ -28,7 +28,8 @@ type FlowCtx struct {
 	pool    *pool
 
 	journal map[string]store.JournalEntry
-	idxTask map[int]string // call index -> task recorded there (derived keys)
+	flying  map[string]store.JournalEntry // distributed task runs of earlier attempts still in flight
+	idxTask map[int]string                // call index -> task recorded there (derived keys)
 
 	mu       sync.Mutex
 	next     int
@@ -74,16 +75,21 @@ func (fc *FlowCtx) loadJournal() error {
 		return fmt.Errorf("load journal of run %s: %w", fc.runID, err)
 	}
 	fc.journal = make(map[string]store.JournalEntry, len(entries))
-	fc.replaying.Store(len(entries) > 0)
+	fc.flying = map[string]store.JournalEntry{}
 	fc.idxTask = map[int]string{}
 	for _, j := range entries {
-		fc.journal[j.Key] = j
+		if !j.State.Succeeded() {
+			fc.flying[j.Key] = j
+		} else {
+			fc.journal[j.Key] = j
+		}
 		if m := derivedKey.FindStringSubmatch(j.Key); m != nil {
 			if i, err := strconv.Atoi(m[2]); err == nil {
 				fc.idxTask[i] = m[1]
 			}
 		}
 	}
+	fc.replaying.Store(len(fc.journal) > 0)
 	return nil
 }
 
@@ -196,6 +202,15 @@ func (fc *FlowCtx) submitMode(c Call, key string, idx int, inline bool) *Future 
 	}
 	s := &step{fc: fc, call: c, key: key, hash: hash, fut: newFuture(key)}
 	fc.outstanding.Add(1)
+	if fl, ok := fc.flying[key]; ok && fl.Task == c.Task.Name && fl.InputHash == hash && fc.e.remote != nil {
+		// An earlier attempt dispatched this step and it is still queued or
+		// running on a worker: wait for it rather than run it twice.
+		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: key, Task: fl.Task, State: fl.State, InputHash: hash, Queue: c.Task.Policy.Queue}
+		s.remote = true
+		s.track(true)
+		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: key, ID: fl.ID}, s)
+		return s.fut
+	}
 	if inline {
 		s.start()
 		return s.fut

@@ -121,8 +121,15 @@ func (e *Engine) childRun(ctx context.Context, parentID, key string, def *FlowDe
 		run, err := e.reopen(ctx, existing, "engine", "parent run "+parentID+" resumed")
 		return run, false, err
 	}
+	fresh := e.newRun(def, params, parentID, key)
 	run, _, err := e.cfg.Store.RunCreate(ctx, store.RunCreateParams{
-		Run: e.newRun(def, params, parentID, key), Cause: "engine", Message: "subflow of run " + parentID + " at step " + key,
+		Run: fresh, Cause: "engine", Message: "subflow of run " + parentID + " at step " + key,
 	})
+	if errors.Is(err, store.ErrConflict) {
+		// A retried request whose first try was applied: the run is ours.
+		if cur, gerr := e.cfg.Store.RunGet(ctx, fresh.ID); gerr == nil && cur.ParentRunID == parentID && cur.ParentStepKey == key {
+			return cur, false, nil
+		}
+	}
 	return run, false, err
 }

@@ -42,6 +42,7 @@ var schemaTypes = map[string]reflect.Type{
 	"Claim":               reflect.TypeFor[api.Claim](),
 	"Claimed":             reflect.TypeFor[api.Claimed](),
 	"Complete":            reflect.TypeFor[api.Complete](),
+	"Holding":             reflect.TypeFor[api.Holding](),
 	"Completed":           reflect.TypeFor[api.Completed](),
 	"Batch":               reflect.TypeFor[store.Batch](),
 	"RunCreateParams":     reflect.TypeFor[store.RunCreateParams](),

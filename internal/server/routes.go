@@ -53,6 +53,7 @@ func (s *Server) routeTable() []route {
 		{method: "POST", pattern: p + "/workers/{id}/heartbeat", summary: "Keep a worker's leases; returns runs to cancel", tag: "worker protocol", response: "Heartbeat", handle: s.heartbeat},
 		{method: "DELETE", pattern: p + "/workers/{id}", summary: "Deregister a worker and release what it holds", tag: "worker protocol", status: 204, handle: s.deregister},
 		{method: "POST", pattern: p + "/workers/{id}/claim", summary: "Claim flow runs and task runs (long poll)", tag: "worker protocol", request: "Claim", response: "Claimed", handle: s.claim},
+		{method: "POST", pattern: p + "/workers/{id}/holding", summary: "Report what the worker holds; the rest of its claims go back to their queues", tag: "worker protocol", request: "Holding", status: 204, handle: s.holding},
 		{method: "POST", pattern: p + "/workers/{id}/complete", summary: "Report finished task runs", tag: "worker protocol", request: "Complete", response: "Completed", handle: s.complete},
 
 		{method: "POST", pattern: p + "/engine/batch", summary: "Write a batch of records", tag: "engine protocol", request: "Batch", status: 204, handle: s.engineBatch},
@@ -544,6 +545,24 @@ func (s *Server) workerCached(r *http.Request) (store.Worker, error) {
 		}
 	}
 	return store.Worker{}, &httpError{http.StatusNotFound, api.CodeUnknownWorker, fmt.Sprintf("unknown worker %q: register again", id)}
+}
+
+func (s *Server) holding(w http.ResponseWriter, r *http.Request) error {
+	var req api.Holding
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	wk, err := s.workerCached(r)
+	if err != nil {
+		return err
+	}
+	if err := s.st.LeasesRelease(r.Context(), store.LeasesReleaseParams{WorkerID: wk.ID, KeepRuns: req.Runs, KeepTaskRuns: req.TaskRuns}); err != nil {
+		return err
+	}
+	s.runsSig.notify()
+	s.tasksSig.notify()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {

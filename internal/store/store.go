@@ -159,7 +159,10 @@ type Transition struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// JournalEntry is the part of a successful task run that replay needs.
+// JournalEntry is the part of a task run that replay needs: a successful
+// one (State COMPLETED or CACHED), or a distributed one still in flight
+// (State PENDING or RUNNING), which a new attempt waits for instead of
+// dispatching the step again.
 type JournalEntry struct {
 	Key        string
 	Task       string
@@ -167,6 +170,8 @@ type JournalEntry struct {
 	Result     json.RawMessage
 	ResultRef  string
 	ChildRunID string
+	ID         string
+	State      TaskState
 }
 
 // Event records one state transition of a run or task run, or a human action.
@@ -363,6 +368,13 @@ type Worker struct {
 	LastSeen  time.Time
 }
 
+// LeasesReleaseParams names a worker and what it still holds.
+type LeasesReleaseParams struct {
+	WorkerID     string
+	KeepRuns     []string
+	KeepTaskRuns []TaskRunRef
+}
+
 // LeaseExpiry is the outcome of LeasesExpire.
 type LeaseExpiry struct {
 	Crashed     []Run // runs whose lease expired (now CRASHED, SCHEDULED or CANCELLED)
@@ -493,6 +505,12 @@ type Store interface {
 	// cause "worker:<id>"), its CANCELLING runs become CANCELLED, its RUNNING
 	// task runs go back to PENDING. Releasing an unknown worker is no error.
 	WorkerRelease(ctx context.Context, workerID string) error
+	// LeasesRelease gives back what is leased to a worker but not in the
+	// given lists: runs it claimed and has not started (PENDING) go back to
+	// SCHEDULED with the next attempt, RUNNING distributed task runs back to
+	// PENDING. A worker calls it when a claim's response was lost, reporting
+	// what it really holds.
+	LeasesRelease(ctx context.Context, p LeasesReleaseParams) error
 	// QueueList returns statistics of every queue that has unfinished runs
 	// or PENDING or RUNNING task runs, and of every queue served by a worker
 	// seen within the last minute (with zero counts), ordered by name.
@@ -504,7 +522,10 @@ type Store interface {
 	// TaskRunList returns a run's task runs ordered by creation time, then ID.
 	TaskRunList(ctx context.Context, p TaskRunListParams) ([]TaskRun, error)
 	// JournalList returns, for each step key of a run, its latest (by
-	// creation time, then ID) successful (COMPLETED or CACHED) task run.
+	// creation time, then ID) successful (COMPLETED or CACHED) task run,
+	// and also its latest distributed task run (Queue set) still PENDING or
+	// RUNNING when that one is newer than the successful one (or there is
+	// none). Entries are ordered by key, a key's successful entry first.
 	JournalList(ctx context.Context, runID string) ([]JournalEntry, error)
 	// EventList returns a run's history in time order: its events merged
 	// with the History of its task runs (as events with TaskRunID and
@@ -534,4 +555,30 @@ func SortEvents(evs []Event) {
 		}
 		return cmp.Compare(rank(a), rank(b))
 	})
+}
+
+// JournalFromRows reduces a run's candidate journal rows, ordered by key,
+// creation time and ID, to the entries JournalList returns: per key the last
+// successful row, and the last in-flight row when it comes after it.
+func JournalFromRows(rows []JournalEntry) []JournalEntry {
+	var out []JournalEntry
+	for i := 0; i < len(rows); {
+		j := i
+		var ok, flight *JournalEntry
+		for ; j < len(rows) && rows[j].Key == rows[i].Key; j++ {
+			if rows[j].State.Succeeded() {
+				ok, flight = &rows[j], nil
+			} else {
+				flight = &rows[j]
+			}
+		}
+		if ok != nil {
+			out = append(out, *ok)
+		}
+		if flight != nil {
+			out = append(out, *flight)
+		}
+		i = j
+	}
+	return out
 }

@@ -58,6 +58,7 @@ type Worker struct {
 	hbEvery  time.Duration
 	runs     map[string]context.CancelCauseFunc   // flow run ID -> cancel
 	taskRuns map[string][]context.CancelCauseFunc // flow run ID -> cancels of its task runs here
+	held     map[store.TaskRunRef]struct{}        // distributed task runs held, until reported
 	running  int
 	slotsUse map[string]int
 	freed    chan struct{}
@@ -100,6 +101,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.Slots = slots
 	w := &Worker{cfg: cfg, log: cfg.Logger, flows: map[string]*engine.FlowDef{}, tasks: map[string]*engine.TaskDef{},
 		runs: map[string]context.CancelCauseFunc{}, taskRuns: map[string][]context.CancelCauseFunc{},
+		held:     map[store.TaskRunRef]struct{}{},
 		slotsUse: map[string]int{}, freed: make(chan struct{}, 1), completions: make(chan store.TaskRunCompletion, 1024)}
 	for _, f := range cfg.Flows {
 		w.flows[f.Name] = f
@@ -192,7 +194,19 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 	backoff := time.Duration(0)
+	unsure := false // a claim failed in transit: its response may be lost
 	for ctx.Err() == nil {
+		if unsure {
+			if err := w.reportHolding(ctx); err != nil {
+				w.log.Warn("report held work", "err", err)
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			unsure = false
+		}
 		req := api.Claim{WaitMS: 10000, Tasks: map[string]int{}}
 		w.mu.Lock()
 		req.Runs = w.cfg.Concurrency - w.running
@@ -219,12 +233,18 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 			if ctx.Err() != nil {
 				return
 			}
-			if client.IsNotFound(err) {
+			var apiErr *client.Error
+			switch {
+			case client.IsNotFound(err):
 				if rerr := w.register(ctx); rerr != nil {
 					w.log.Warn("re-register", "err", rerr)
 				}
-			} else {
+			case errors.As(err, &apiErr):
 				w.log.Warn("claim", "err", err)
+			default:
+				// The server may have claimed work and died before answering.
+				w.log.Warn("claim", "err", err)
+				unsure = true
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			select {
@@ -241,6 +261,22 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 			w.startTask(workCtx, eng, tr)
 		}
 	}
+}
+
+// reportHolding tells the server what this worker holds, so that claims
+// whose response was lost go back to their queues.
+func (w *Worker) reportHolding(ctx context.Context) error {
+	w.mu.Lock()
+	h := api.Holding{Runs: make([]string, 0, len(w.runs)), TaskRuns: make([]store.TaskRunRef, 0, len(w.held))}
+	for id := range w.runs {
+		h.Runs = append(h.Runs, id)
+	}
+	for ref := range w.held {
+		h.TaskRuns = append(h.TaskRuns, ref)
+	}
+	id := w.id
+	w.mu.Unlock()
+	return w.cfg.Client.Holding(ctx, id, h)
 }
 
 func (w *Worker) release(queue string) {
@@ -290,9 +326,11 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store.TaskRun) {
 	td := w.tasks[tr.Task]
 	ctx, cancel := context.WithCancelCause(workCtx)
+	ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
 	w.mu.Lock()
 	w.slotsUse[tr.Queue]++
 	w.taskRuns[tr.RunID] = append(w.taskRuns[tr.RunID], cancel)
+	w.held[ref] = struct{}{}
 	w.mu.Unlock()
 	w.wg.Add(1)
 	go func() {
@@ -338,6 +376,11 @@ func (w *Worker) completer(ctx context.Context) {
 		for attempt := 0; ; attempt++ {
 			_, err := w.cfg.Client.Complete(context.WithoutCancel(ctx), w.ID(), batch)
 			if err == nil {
+				w.mu.Lock()
+				for _, c := range batch {
+					delete(w.held, c.Ref)
+				}
+				w.mu.Unlock()
 				break
 			}
 			w.log.Warn("report task runs", "n", len(batch), "err", err)

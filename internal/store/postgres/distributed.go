@@ -400,19 +400,41 @@ func (s *Store) WorkerList(ctx context.Context, seenSince time.Time) ([]store.Wo
 	return out, translate(rows.Err(), "list workers")
 }
 
-// WorkerRelease deregisters a worker and gives back its runs and task runs,
-// in one transaction.
+// WorkerRelease deregisters a worker and gives back its runs and task runs.
 func (s *Store) WorkerRelease(ctx context.Context, workerID string) error {
+	return s.release(ctx, workerID, nil)
+}
+
+// LeasesRelease gives back the claims a worker does not hold (see store.Store).
+func (s *Store) LeasesRelease(ctx context.Context, p store.LeasesReleaseParams) error {
+	if p.WorkerID == "" {
+		return nil
+	}
+	return s.release(ctx, p.WorkerID, &p)
+}
+
+// release gives back a worker's runs and task runs: with keep nil it
+// deregisters the worker and releases everything; otherwise only unstarted
+// runs and task runs missing from keep.
+func (s *Store) release(ctx context.Context, workerID string, keep *store.LeasesReleaseParams) error {
 	at := time.Now()
 	cause := "worker:" + workerID
+	reason := "worker stopped"
+	runStates := sqlLeasedRunStates
+	if keep != nil {
+		reason = "claimed by a worker that never received it"
+		runStates = "state = 'PENDING'"
+	}
 	return s.inTx(ctx, "release worker "+workerID, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE id = $1", workerID); err != nil {
-			return err
+		if keep == nil {
+			if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE id = $1", workerID); err != nil {
+				return err
+			}
 		}
 		if workerID == "" {
 			return nil // local runs are nobody's lease
 		}
-		runs, err := collectRuns(tx.Query(ctx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+
+		runs, err := collectRuns(tx.Query(ctx, "SELECT "+runSelectCols+" FROM runs WHERE "+runStates+
 			" AND worker_id <> '' AND worker_id = $1 ORDER BY id FOR UPDATE", workerID))
 		if err != nil {
 			return err
@@ -423,18 +445,24 @@ func (s *Store) WorkerRelease(ctx context.Context, workerID string) error {
 		if err != nil {
 			return err
 		}
+		if keep != nil {
+			runs = slices.DeleteFunc(runs, func(r store.Run) bool { return slices.Contains(keep.KeepRuns, r.ID) })
+			trs = slices.DeleteFunc(trs, func(t store.TaskRun) bool {
+				return slices.Contains(keep.KeepTaskRuns, store.TaskRunRef{RunID: t.RunID, Key: t.Key, ID: t.ID})
+			})
+		}
 		var (
 			b  store.Batch
 			ns notes
 			pb pgx.Batch
 		)
 		for _, r := range runs {
-			takeBack(&r, &b, at, cause, false, 0, "worker stopped")
+			takeBack(&r, &b, at, cause, false, 0, reason)
 		}
 		if err := queueBatch(&pb, &b, &ns); err != nil {
 			return err
 		}
-		if err := releaseTaskRuns(&pb, trs, &ns, at, cause, func(*store.TaskRun) string { return "worker stopped" }); err != nil {
+		if err := releaseTaskRuns(&pb, trs, &ns, at, cause, func(*store.TaskRun) string { return reason }); err != nil {
 			return err
 		}
 		if pb.Len() == 0 {

@@ -198,24 +198,28 @@ func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]s
 // JournalList returns, for each step key of the run, its latest (by
 // CreatedAt, then ID) COMPLETED or CACHED task run, ordered by key.
 func (s *Store) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (key) key, task, input_hash, result, result_ref, child_run_id
-		FROM task_runs WHERE run_id = $1 AND state IN ('COMPLETED', 'CACHED')
-		ORDER BY key, created_at DESC, id DESC`, runID)
+	rows, err := s.pool.Query(ctx, `SELECT key, task, input_hash, result, result_ref, child_run_id, id, state
+		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED') OR (queue <> '' AND state IN ('PENDING', 'RUNNING')))
+		ORDER BY key, created_at, id`, runID)
 	if err != nil {
 		return nil, translate(err, "journal of run %s", runID)
 	}
 	defer rows.Close()
-	var out []store.JournalEntry
+	var rs []store.JournalEntry
 	for rows.Next() {
 		var e store.JournalEntry
 		var result *string
-		if err := rows.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID); err != nil {
+		var state string
+		if err := rows.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state); err != nil {
 			return nil, translate(err, "journal of run %s", runID)
 		}
-		e.Result = decJSON(result)
-		out = append(out, e)
+		e.Result, e.State = decJSON(result), store.TaskState(state)
+		rs = append(rs, e)
 	}
-	return out, translate(rows.Err(), "journal of run %s", runID)
+	if err := rows.Err(); err != nil {
+		return nil, translate(err, "journal of run %s", runID)
+	}
+	return store.JournalFromRows(rs), nil
 }
 
 // EventList returns the events of a run merged with the History of its

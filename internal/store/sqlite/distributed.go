@@ -553,25 +553,51 @@ func (s *Store) WorkerList(ctx context.Context, seenSince time.Time) ([]store.Wo
 
 // WorkerRelease deregisters a worker and gives back its runs and task runs.
 func (s *Store) WorkerRelease(ctx context.Context, workerID string) error {
+	return s.release(ctx, workerID, nil)
+}
+
+// LeasesRelease gives back the claims a worker does not hold (see store.Store).
+func (s *Store) LeasesRelease(ctx context.Context, p store.LeasesReleaseParams) error {
+	if p.WorkerID == "" {
+		return nil
+	}
+	return s.release(ctx, p.WorkerID, &p)
+}
+
+// release gives back a worker's runs and task runs: with keep nil it
+// deregisters the worker and releases everything; otherwise only unstarted
+// runs and task runs missing from keep.
+func (s *Store) release(ctx context.Context, workerID string, keep *store.LeasesReleaseParams) error {
 	at := time.Now()
 	cause := "worker:" + workerID
+	reason := "worker stopped"
+	runStates := sqlLeasedRunStates
+	if keep != nil {
+		reason = "claimed by a worker that never received it"
+		runStates = "state = 'PENDING'"
+	}
 	var ns notes
 	err := s.inTx(ctx, "release worker "+workerID, func(tx *sql.Tx) error {
 		ns = notes{}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM workers WHERE id = ?", workerID); err != nil {
-			return err
+		if keep == nil {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM workers WHERE id = ?", workerID); err != nil {
+				return err
+			}
 		}
 		if workerID == "" {
 			return nil // local runs are nobody's lease
 		}
-		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+
+		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE "+runStates+
 			" AND worker_id <> '' AND worker_id = ? ORDER BY id", workerID)
 		if err != nil {
 			return err
 		}
 		var b store.Batch
 		for _, r := range runs {
-			takeBack(&r, &b, &ns, at, cause, false, 0, "worker stopped")
+			if keep != nil && slices.Contains(keep.KeepRuns, r.ID) {
+				continue
+			}
+			takeBack(&r, &b, &ns, at, cause, false, 0, reason)
 		}
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
@@ -581,7 +607,12 @@ func (s *Store) WorkerRelease(ctx context.Context, workerID string) error {
 		if err != nil {
 			return err
 		}
-		return releaseTaskRuns(ctx, tx, trs, &ns, at, cause, func(*store.TaskRun) string { return "worker stopped" })
+		if keep != nil {
+			trs = slices.DeleteFunc(trs, func(t store.TaskRun) bool {
+				return slices.Contains(keep.KeepTaskRuns, store.TaskRunRef{RunID: t.RunID, Key: t.Key, ID: t.ID})
+			})
+		}
+		return releaseTaskRuns(ctx, tx, trs, &ns, at, cause, func(*store.TaskRun) string { return reason })
 	})
 	if err != nil {
 		return err

@@ -187,30 +187,29 @@ func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]s
 // CreatedAt, then insertion order) COMPLETED or CACHED task run, ordered by
 // key.
 func (s *Store) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
-	// The rows of one key are adjacent and in ascending order, so the last
-	// row of each key wins.
-	rows, err := s.read.QueryContext(ctx, `SELECT key, task, input_hash, result, result_ref, child_run_id
-		FROM task_runs WHERE run_id = ? AND state IN (?, ?)
-		ORDER BY key, created_at, id`, runID, string(store.TaskCompleted), string(store.TaskCached))
+	rows, err := s.read.QueryContext(ctx, `SELECT key, task, input_hash, result, result_ref, child_run_id, id, state
+		FROM task_runs WHERE run_id = ? AND (state IN (?, ?) OR (queue <> '' AND state IN (?, ?)))
+		ORDER BY key, created_at, id`, runID, string(store.TaskCompleted), string(store.TaskCached),
+		string(store.TaskPending), string(store.TaskRunning))
 	if err != nil {
 		return nil, translate(err, "journal of run %s", runID)
 	}
 	defer rows.Close()
-	var out []store.JournalEntry
+	var rs []store.JournalEntry
 	var result []byte
 	for rows.Next() {
 		var e store.JournalEntry
-		if err := rows.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID); err != nil {
+		var state string
+		if err := rows.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state); err != nil {
 			return nil, translate(err, "journal of run %s", runID)
 		}
-		e.Result = decJSON(result)
-		if n := len(out); n > 0 && out[n-1].Key == e.Key {
-			out[n-1] = e
-		} else {
-			out = append(out, e)
-		}
+		e.Result, e.State = decJSON(result), store.TaskState(state)
+		rs = append(rs, e)
 	}
-	return out, translate(rows.Err(), "journal of run %s", runID)
+	if err := rows.Err(); err != nil {
+		return nil, translate(err, "journal of run %s", runID)
+	}
+	return store.JournalFromRows(rs), nil
 }
 
 // EventList returns the events of a run in the order they were written.

@@ -1172,3 +1172,57 @@ func testNotifier(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+func testLeasesRelease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	run := func(id string, state store.RunState, worker string) store.Run {
+		return store.Run{ID: id, Flow: "f", Queue: "q", State: state, Attempt: 1, CreatedAt: at(0),
+			UpdatedAt: at(1), WorkerID: worker, LeaseUntil: at(100)}
+	}
+	taskRun := func(id, worker string) store.TaskRun {
+		return store.TaskRun{ID: id, RunID: "B", Key: "k/" + id, Task: "work", Queue: "q", State: store.TaskRunning,
+			WorkerID: worker, LeaseUntil: at(100), CreatedAt: at(0), StartedAt: at(2)}
+	}
+	write(t, s, store.Batch{
+		Runs: []store.Run{run("A", store.RunPending, "w1"), run("K", store.RunPending, "w1"),
+			run("B", store.RunRunning, "w1"), run("O", store.RunPending, "w2")},
+		TaskRuns: []store.TaskRun{taskRun("T1", "w1"), taskRun("T2", "w1"), taskRun("T3", "w2")},
+	})
+	err := s.LeasesRelease(ctx, store.LeasesReleaseParams{WorkerID: "w1", KeepRuns: []string{"K"},
+		KeepTaskRuns: []store.TaskRunRef{{RunID: "B", Key: "k/T2", ID: "T2"}}})
+	if err != nil {
+		t.Fatalf("LeasesRelease: %v", err)
+	}
+	for id, want := range map[string]struct {
+		state   store.RunState
+		attempt int
+		worker  string
+	}{
+		"A": {store.RunScheduled, 2, ""}, // claimed, never received: back to the queue
+		"K": {store.RunPending, 1, "w1"}, // kept
+		"B": {store.RunRunning, 1, "w1"}, // started: never released by this call
+		"O": {store.RunPending, 1, "w2"}, // another worker's
+	} {
+		r, err := s.RunGet(ctx, id)
+		if err != nil || r.State != want.state || r.Attempt != want.attempt || r.WorkerID != want.worker {
+			t.Errorf("run %s after LeasesRelease: %s attempt %d worker %q (%v); want %s attempt %d worker %q",
+				id, r.State, r.Attempt, r.WorkerID, err, want.state, want.attempt, want.worker)
+		}
+	}
+	trs, err := s.TaskRunList(ctx, store.TaskRunListParams{RunID: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range trs {
+		want, worker := store.TaskRunning, tr.WorkerID
+		if tr.ID == "T1" {
+			want, worker = store.TaskPending, ""
+		}
+		if tr.State != want || tr.WorkerID != worker {
+			t.Errorf("task run %s after LeasesRelease: %s worker %q; want %s", tr.ID, tr.State, tr.WorkerID, want)
+		}
+	}
+	if tr := trs[0]; tr.ID == "T1" && tr.WorkerID != "" {
+		t.Errorf("released task run keeps worker %q", tr.WorkerID)
+	}
+}

@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"Workers", testWorkers},
 		{"WorkerRelease", testWorkerRelease},
+		{"LeasesRelease", testLeasesRelease},
 		{"QueueList", testQueueList},
 		{"RetentionDelete", testRetentionDelete},
 		{"Notifier", testNotifier},
@@ -744,18 +745,24 @@ func testJournalList(t *testing.T, s store.Store) {
 			InputHash: "h-" + id, Result: raw(result), ResultRef: "ref-" + id, ChildRunID: "c-" + id,
 			CreatedAt: at(created)}
 	}
+	remote := func(t store.TaskRun) store.TaskRun { t.Queue = "q"; return t }
 	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
 		tr("a1", "a", store.TaskCompleted, 1, `1`),
 		tr("a2", "a", store.TaskFailed, 2, `2`),
 		tr("a3", "a", store.TaskCompleted, 3, `3`), // latest success of a
 		tr("a4", "a", store.TaskFailed, 4, `4`),    // later failure ignored
 		tr("b1", "b", store.TaskFailed, 1, `1`),    // b never succeeded
-		tr("b2", "b", store.TaskRunning, 2, `2`),
+		tr("b2", "b", store.TaskRunning, 2, `2`),   // a local task in flight is not journaled
 		tr("c1", "c", store.TaskCached, 1, `"cached"`),
 		tr("d2", "d", store.TaskCompleted, 5, `"newer"`),
 		tr("d1", "d", store.TaskCompleted, 4, `"older, written later"`),
 		tr("e1", "e", store.TaskCompleted, 6, `"first"`),
 		tr("e2", "e", store.TaskCompleted, 6, `"same time, written later"`),
+		tr("q1", "q", store.TaskCompleted, 1, `1`),
+		remote(tr("q2", "q", store.TaskPending, 2, `null`)), // distributed, in flight after a success
+		remote(tr("r1", "r", store.TaskRunning, 1, `null`)), // distributed, in flight only
+		remote(tr("s1", "s", store.TaskPending, 1, `null`)), // in flight, then superseded by a success
+		tr("s2", "s", store.TaskCompleted, 2, `2`),
 		{ID: "o1", RunID: "other", Key: "a", State: store.TaskCompleted, Result: raw(`0`), CreatedAt: at(9)},
 	}})
 	// Rewriting a row unchanged keeps it; a nil result stays nil.
@@ -768,37 +775,34 @@ func testJournalList(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("JournalList: %v", err)
 	}
-	want := map[string]store.JournalEntry{}
+	var want []store.JournalEntry
 	for _, w := range []store.TaskRun{
 		tr("a3", "a", store.TaskCompleted, 3, `3`),
 		tr("c1", "c", store.TaskCached, 1, `"cached"`),
 		tr("d2", "d", store.TaskCompleted, 5, `"newer"`),
 		tr("e2", "e", store.TaskCompleted, 6, `"same time, written later"`),
 		g,
+		tr("q1", "q", store.TaskCompleted, 1, `1`),
+		tr("q2", "q", store.TaskPending, 2, `null`),
+		tr("r1", "r", store.TaskRunning, 1, `null`),
+		tr("s2", "s", store.TaskCompleted, 2, `2`),
 	} {
-		want[w.Key] = store.JournalEntry{Key: w.Key, Task: w.Task, InputHash: w.InputHash,
-			Result: w.Result, ResultRef: w.ResultRef, ChildRunID: w.ChildRunID}
-	}
-	gotMap := map[string]store.JournalEntry{}
-	for _, e := range got {
-		if _, dup := gotMap[e.Key]; dup {
-			t.Errorf("JournalList: key %q twice", e.Key)
+		if !w.State.Succeeded() {
+			w.Result = nil
 		}
-		gotMap[e.Key] = e
+		want = append(want, store.JournalEntry{Key: w.Key, Task: w.Task, InputHash: w.InputHash,
+			Result: w.Result, ResultRef: w.ResultRef, ChildRunID: w.ChildRunID, ID: w.ID, State: w.State})
 	}
-	for k, w := range want {
-		g, ok := gotMap[k]
-		if !ok {
-			t.Errorf("JournalList: key %q missing", k)
-			continue
-		}
-		if !reflect.DeepEqual(g, w) {
-			t.Errorf("JournalList[%q]:\n got  %s\n want %s", k, show(g), show(w))
-		}
+	if len(got) != len(want) {
+		t.Fatalf("JournalList: %d entries, want %d:\n%+v", len(got), len(want), got)
 	}
-	for k := range gotMap {
-		if _, ok := want[k]; !ok {
-			t.Errorf("JournalList: unexpected key %q", k)
+	for i := range want {
+		g := got[i]
+		if string(g.Result) == "null" {
+			g.Result = nil
+		}
+		if !reflect.DeepEqual(g, want[i]) {
+			t.Errorf("JournalList[%d]:\n got  %s\n want %s", i, show(g), show(want[i]))
 		}
 	}
 
