@@ -193,10 +193,32 @@ func (s *Store) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([
 	for i, r := range refs {
 		runIDs[i], keys[i], ids[i] = r.RunID, r.Key, r.ID
 	}
-	out, err := collectTaskRuns(s.pool.Query(ctx, "SELECT "+taskRunSelectCols+
+	// Only the outcome: waiters need neither the input nor the history.
+	rows, err := s.pool.Query(ctx, "SELECT run_id, key, id, task, state, attempts, result, result_ref, error"+
 		" FROM task_runs WHERE (run_id, key, id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"+
-		" AND state IN "+sqlFinalTaskStates, runIDs, keys, ids))
-	return out, translate(err, "finished task runs")
+		" AND state IN "+sqlFinalTaskStates, runIDs, keys, ids)
+	if err != nil {
+		return nil, translate(err, "finished task runs")
+	}
+	defer rows.Close()
+	var out []store.TaskRun
+	for rows.Next() {
+		var (
+			t             store.TaskRun
+			state         string
+			attempts      int64
+			result, errJS *string
+		)
+		if err := rows.Scan(&t.RunID, &t.Key, &t.ID, &t.Task, &state, &attempts, &result, &t.ResultRef, &errJS); err != nil {
+			return nil, translate(err, "finished task runs")
+		}
+		t.State, t.Attempts, t.Result = store.TaskState(state), int(attempts), decJSON(result)
+		if t.Error, err = decError(errJS); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, translate(rows.Err(), "finished task runs")
 }
 
 // LeasesExtend extends the leases held by the workers to until (never

@@ -615,7 +615,11 @@ func testTaskRunFinished(t *testing.T, s store.Store) {
 			continue
 		}
 		seen[g.ID] = true
-		checkTaskRun(t, "finished task run", g, w)
+		// Only the outcome is part of the contract.
+		if g.RunID != w.RunID || g.Key != w.Key || g.Task != w.Task || g.State != w.State || g.Attempts != w.Attempts ||
+			string(g.Result) != string(w.Result) || g.ResultRef != w.ResultRef || !reflect.DeepEqual(g.Error, w.Error) {
+			t.Errorf("finished task run %s:\n got  %s\n want %s", g.ID, show(g), show(w))
+		}
 	}
 	if got, err := s.TaskRunFinished(ctx, nil); err != nil || len(got) != 0 {
 		t.Errorf("TaskRunFinished(nil) = %v, %v", got, err)
