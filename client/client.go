@@ -75,6 +75,13 @@ func New(urls ...string) (*Client, error) {
 // response into out (nil to discard). Requests that cannot reach a server
 // are tried on the next one.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.call(ctx, method, path, body, out, true)
+}
+
+// call is do with a choice: with retry false, a request that fails in
+// transit is not sent again to the next server (the next call goes there),
+// because the first server may have applied it: claims must not be lost.
+func (c *Client) call(ctx context.Context, method, path string, body, out any, retry bool) error {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -82,18 +89,32 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return err
 		}
 	}
-	return c.doRaw(ctx, method, path, "application/json", payload, func(_ int, r io.Reader) error {
+	read := func(_ int, r io.Reader) error {
 		if out == nil {
 			_, err := io.Copy(io.Discard, r)
 			return err
 		}
 		return json.NewDecoder(r).Decode(out)
-	})
+	}
+	if !retry {
+		return c.once(ctx, method, path, "application/json", payload, read)
+	}
+	return c.doRaw(ctx, method, path, "application/json", payload, read)
 }
 
 func (c *Client) doRaw(ctx context.Context, method, path, ctype string, payload []byte, read func(status int, r io.Reader) error) error {
+	return c.send(ctx, method, path, ctype, payload, read, len(c.bases))
+}
+
+// once sends a request to the current server only.
+func (c *Client) once(ctx context.Context, method, path, ctype string, payload []byte, read func(status int, r io.Reader) error) error {
+	return c.send(ctx, method, path, ctype, payload, read, 1)
+}
+
+// send tries up to tries servers, moving on when one cannot be reached.
+func (c *Client) send(ctx context.Context, method, path, ctype string, payload []byte, read func(status int, r io.Reader) error, tries int) error {
 	var lastErr error
-	for try := range len(c.bases) {
+	for try := range tries {
 		i := int(c.next.Load()) % len(c.bases)
 		req, err := http.NewRequestWithContext(ctx, method, c.bases[i]+path, bytes.NewReader(payload))
 		if err != nil {
@@ -109,7 +130,7 @@ func (c *Client) doRaw(ctx context.Context, method, path, ctype string, payload 
 			}
 			lastErr = err
 			c.next.CompareAndSwap(int64(i), int64(i+1)) // fail over
-			if try < len(c.bases)-1 {
+			if try < tries-1 {
 				continue
 			}
 			return fmt.Errorf("baton server unreachable: %w", lastErr)
@@ -121,7 +142,7 @@ func (c *Client) doRaw(ctx context.Context, method, path, ctype string, payload 
 			if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
 				e.Error = api.ErrorBody{Code: "http", Message: strings.TrimSpace(string(b))}
 			}
-			if resp.StatusCode == http.StatusServiceUnavailable && try < len(c.bases)-1 {
+			if resp.StatusCode == http.StatusServiceUnavailable && try < tries-1 {
 				c.next.CompareAndSwap(int64(i), int64(i+1))
 				continue
 			}

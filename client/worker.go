@@ -27,10 +27,12 @@ func (c *Client) Deregister(ctx context.Context, workerID string) error {
 	return c.do(ctx, "DELETE", api.Prefix+"/workers/"+url.PathEscape(workerID), nil, nil)
 }
 
-// Claim claims runs and task runs, waiting up to req.WaitMS for work.
+// Claim claims runs and task runs, waiting up to req.WaitMS for work. A
+// claim that fails in transit is not retried on another server (the first
+// may have claimed work): the caller should report what it holds (Holding).
 func (c *Client) Claim(ctx context.Context, workerID string, req api.Claim) (api.Claimed, error) {
 	var out api.Claimed
-	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/claim", req, &out)
+	err := c.call(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/claim", req, &out, false)
 	return out, err
 }
 

@@ -314,7 +314,7 @@ func TestChaosPostgres(t *testing.T) {
 	w1.Process.Signal(syscall.SIGKILL)
 	waitExecs(t, c.e, 1500)
 	s1.Process.Signal(syscall.SIGKILL)
-	c.waitAll(cl, ids, 4*time.Minute)
+	c.waitAll(cl, ids, 2*time.Minute)
 	c.checkExecutions(cl, ids, killed)
 }
 
