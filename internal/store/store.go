@@ -582,3 +582,53 @@ func JournalFromRows(rows []JournalEntry) []JournalEntry {
 	}
 	return out
 }
+
+// ApplyTransition changes r as p describes (the rules documented on
+// RunTransitionParams) at time at, and returns the event to record. Backends
+// call it inside the transaction that checked p's condition.
+func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
+	old := r.State
+	r.State = p.To
+	if p.NextAttempt {
+		r.Attempt++
+	}
+	if p.Queue != "" {
+		r.Queue = p.Queue
+	}
+	if o := p.Owner; o != nil {
+		r.OwnerHost, r.OwnerPID, r.OwnerStart = o.Host, o.PID, o.Start
+		// A worker's lease never gets shorter: heartbeats may have extended
+		// it since the worker read the run.
+		if o.WorkerID == "" || o.WorkerID != r.WorkerID || o.LeaseUntil.After(r.LeaseUntil) {
+			r.LeaseUntil = o.LeaseUntil
+		}
+		r.WorkerID = o.WorkerID
+	}
+	switch p.To {
+	case RunRunning:
+		if r.StartedAt.IsZero() {
+			r.StartedAt = at
+		}
+		r.Result, r.ResultRef, r.Error = nil, "", nil
+	case RunCompleted:
+		r.Result, r.ResultRef, r.Error = p.Result, p.ResultRef, nil
+	case RunFailed, RunCancelled, RunCrashed:
+		r.Result, r.ResultRef, r.Error = nil, "", p.Error
+	case RunScheduled:
+		r.OwnerHost, r.OwnerPID, r.OwnerStart = "", 0, 0
+		r.WorkerID, r.LeaseUntil = "", time.Time{}
+		fallthrough
+	default:
+		if p.Error != nil {
+			r.Error = p.Error
+		}
+	}
+	if p.To.Final() {
+		r.EndedAt = at
+		r.LeaseUntil = time.Time{}
+	} else {
+		r.EndedAt = time.Time{}
+	}
+	r.UpdatedAt = at
+	return Event{RunID: r.ID, From: string(old), To: string(r.State), Cause: p.Cause, Message: p.Message, At: at}
+}

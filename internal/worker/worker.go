@@ -209,6 +209,12 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 		}
 		req := api.Claim{WaitMS: 10000, Tasks: map[string]int{}}
 		w.mu.Lock()
+		if w.running > 0 || len(w.held) > 0 {
+			// Capacity frees up while the claim waits; a short wait lets the
+			// next claim ask for it. An idle worker waits long and costs
+			// nothing.
+			req.WaitMS = 250
+		}
 		req.Runs = w.cfg.Concurrency - w.running
 		if len(w.flows) == 0 {
 			req.Runs = 0

@@ -243,7 +243,7 @@ func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time
 func takeBack(r *store.Run, b *store.Batch, at time.Time, cause string, crash bool,
 	maxAttempts int, reason string) (rescheduled bool) {
 	step := func(p store.RunTransitionParams) {
-		b.Events = append(b.Events, applyTransition(r, &p, at))
+		b.Events = append(b.Events, store.ApplyTransition(r, &p, at))
 	}
 	switch {
 	case r.State == store.RunCancelling:

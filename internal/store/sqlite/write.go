@@ -365,7 +365,7 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
 				p.Attempt, store.ErrConflict)
 		}
-		ev := applyTransition(&r, &p, at)
+		ev := store.ApplyTransition(&r, &p, at)
 		b := store.Batch{Runs: []store.Run{r}, Events: []store.Event{ev}}
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
@@ -379,55 +379,6 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 	}
 	s.notify.publish(ns.list)
 	return roundRun(out), nil
-}
-
-// applyTransition changes r as p describes (the rules of
-// store.RunTransitionParams) at time at and returns the event to record.
-func applyTransition(r *store.Run, p *store.RunTransitionParams, at time.Time) store.Event {
-	old := r.State
-	r.State = p.To
-	if p.NextAttempt {
-		r.Attempt++
-	}
-	if p.Queue != "" {
-		r.Queue = p.Queue
-	}
-	if o := p.Owner; o != nil {
-		r.OwnerHost, r.OwnerPID, r.OwnerStart = o.Host, o.PID, o.Start
-		// A worker's lease never gets shorter: heartbeats may have extended
-		// it since the worker read the run.
-		if o.WorkerID == "" || o.WorkerID != r.WorkerID || o.LeaseUntil.After(r.LeaseUntil) {
-			r.LeaseUntil = o.LeaseUntil
-		}
-		r.WorkerID = o.WorkerID
-	}
-	switch p.To {
-	case store.RunRunning:
-		if r.StartedAt.IsZero() {
-			r.StartedAt = at
-		}
-		r.Result, r.ResultRef, r.Error = nil, "", nil
-	case store.RunCompleted:
-		r.Result, r.ResultRef, r.Error = p.Result, p.ResultRef, nil
-	case store.RunFailed, store.RunCancelled, store.RunCrashed:
-		r.Result, r.ResultRef, r.Error = nil, "", p.Error
-	case store.RunScheduled:
-		r.OwnerHost, r.OwnerPID, r.OwnerStart = "", 0, 0
-		r.WorkerID, r.LeaseUntil = "", time.Time{}
-		fallthrough
-	default:
-		if p.Error != nil {
-			r.Error = p.Error
-		}
-	}
-	if p.To.Final() {
-		r.EndedAt = at
-		r.LeaseUntil = time.Time{}
-	} else {
-		r.EndedAt = time.Time{}
-	}
-	r.UpdatedAt = at
-	return store.Event{RunID: r.ID, From: string(old), To: string(r.State), Cause: p.Cause, Message: p.Message, At: at}
 }
 
 // runNotes adds the notifications due when run r was written.
