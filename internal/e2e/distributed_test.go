@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -33,7 +34,18 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T, db string) *cluster {
-	c := &cluster{t: t, e: newEnv(t), db: db}
+	home, err := os.MkdirTemp("", "baton-cluster-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, e: &env{t: t, home: home, execLog: filepath.Join(home, "exec.log")}, db: db}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster logs kept in %s", home)
+			return
+		}
+		os.RemoveAll(home)
+	})
 	t.Cleanup(func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -158,6 +170,13 @@ type span struct {
 // that every step of every run has exactly one COMPLETED task run.
 func (c *cluster) checkExecutions(cl *client.Client, ids []string, killed map[string]int64) {
 	c.t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(c.e.home, "proc-*.log"))
+	for _, l := range logs {
+		if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("panic:")) {
+			i := bytes.Index(b, []byte("panic:"))
+			c.t.Errorf("%s panicked:\n%s", filepath.Base(l), b[i:min(len(b), i+3000)])
+		}
+	}
 	f, err := os.Open(c.e.execLog)
 	if err != nil {
 		c.t.Fatal(err)
