@@ -185,9 +185,12 @@ func TestDistributedLifecycle(t *testing.T) {
 		t.Fatalf("TaskRunComplete: %+v %v", applied, err)
 	}
 	fin, err = s.TaskRunFinished(ctx, []store.TaskRunRef{ref, {RunID: "r1", Key: "k", ID: "nope"}})
-	if err != nil || len(fin) != 1 || fin[0].State != store.TaskCompleted || string(fin[0].Result) != `"x"` ||
-		len(fin[0].History) != 3 || fin[0].WorkerID != "w1" || !fin[0].LeaseUntil.IsZero() {
+	if err != nil || len(fin) != 1 || fin[0].State != store.TaskCompleted || string(fin[0].Result) != `"x"` {
 		t.Fatalf("TaskRunFinished: %+v %v", fin, err)
+	}
+	trs, err = s.TaskRunList(ctx, store.TaskRunListParams{RunID: "r1", Key: "k"})
+	if err != nil || len(trs) != 1 || len(trs[0].History) != 3 || trs[0].WorkerID != "w1" || !trs[0].LeaseUntil.IsZero() {
+		t.Fatalf("task run after completion: %+v %v", trs, err)
 	}
 	if _, err := s.CacheGet(ctx, "c1", t0); err != nil {
 		t.Errorf("CacheGet after completion: %v", err)
