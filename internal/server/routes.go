@@ -493,6 +493,9 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
+			for i := range trs {
+				trs[i].History = nil // the worker reports its own transitions
+			}
 			out.TaskRuns = append(out.TaskRuns, trs...)
 		}
 		if out.Runs == nil {
@@ -502,13 +505,20 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			out.TaskRuns = []store.TaskRun{}
 		}
 		wait := time.Until(deadline)
+		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 {
+			s.lastWork.Store(time.Now().UnixNano()) // more may be waiting
+		}
 		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 || wait <= 0 || s.isStopping() {
 			return writeJSON(w, 200, out)
+		}
+		recheck := s.cfg.PollInterval
+		if time.Since(time.Unix(0, s.lastWork.Load())) < 2*time.Second {
+			recheck = min(recheck, 50*time.Millisecond)
 		}
 		select {
 		case <-runsCh:
 		case <-tasksCh:
-		case <-time.After(min(wait, s.cfg.PollInterval)):
+		case <-time.After(min(wait, recheck)):
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonhq/baton/internal/retention"
@@ -91,6 +92,10 @@ type Server struct {
 	routes []route
 
 	runsSig, tasksSig, doneSig signal
+	// lastWork is when work last became claimable (unix ns): claims that
+	// found nothing re-check quickly for a while after, because rows another
+	// claimer had locked (SKIP LOCKED) may come back without a notification.
+	lastWork atomic.Int64
 
 	mu        sync.Mutex
 	seen      map[string]time.Time // worker ID -> last heartbeat, flushed in batches
@@ -184,8 +189,10 @@ func (s *Server) listen(ch <-chan store.Notification) {
 	for n := range ch {
 		switch n.Kind {
 		case "runs":
+			s.lastWork.Store(time.Now().UnixNano())
 			s.runsSig.notify()
 		case "tasks":
+			s.lastWork.Store(time.Now().UnixNano())
 			s.tasksSig.notify()
 		case "done":
 			s.doneSig.notify()

@@ -102,7 +102,14 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, flows: map[string]*engine.FlowDef{}, tasks: map[string]*engine.TaskDef{},
 		runs: map[string]context.CancelCauseFunc{}, taskRuns: map[string][]context.CancelCauseFunc{},
 		held:     map[store.TaskRunRef]struct{}{},
-		slotsUse: map[string]int{}, freed: make(chan struct{}, 1), completions: make(chan store.TaskRunCompletion, 1024)}
+		slotsUse: map[string]int{}, freed: make(chan struct{}, 1)}
+	// Room for a completion per slot: a finished task never waits for the
+	// report of earlier ones before freeing its slot.
+	total := 0
+	for _, n := range slots {
+		total += n
+	}
+	w.completions = make(chan store.TaskRunCompletion, max(total, 64))
 	for _, f := range cfg.Flows {
 		w.flows[f.Name] = f
 	}
