@@ -4,11 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/batonhq/baton/internal/store"
 	"github.com/jackc/pgx/v5"
@@ -17,41 +13,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations sorted by version. The file
-// names are NNNN_description.sql with consecutive numbers from 1.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("bad migration file name %q", base)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+// migrations returns the embedded migrations sorted by version.
+func migrations() ([]store.Migration, error) {
+	return store.Migrations(migrationFS, "migrations")
 }
 
 // SchemaVersion returns the schema version this binary migrates databases
@@ -112,8 +76,8 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	for _, m := range ms[version:] {
 		// Without arguments pgx uses the simple protocol: a file may hold
 		// several statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return translate(err, "postgres store (schema %s): apply migration %s", *schema, m.name)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return translate(err, "postgres store (schema %s): apply migration %s", *schema, m.Name)
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO baton_meta (key, value) VALUES ('app', 'baton'), ('schema_version', $1)
