@@ -213,7 +213,9 @@ type CacheEntry struct {
 
 // Batch is a set of writes applied in one transaction. Runs and TaskRuns are
 // upserts keyed by ID (the full row is written); Events and Logs are appended;
-// Cache entries are upserts keyed by Key.
+// Cache entries are upserts keyed by Key. A task run already in a final state,
+// or a distributed one (Queue set) that a worker has claimed, is never
+// overwritten: a resent batch cannot undo a completion or a claim.
 type Batch struct {
 	Runs     []Run
 	TaskRuns []TaskRun
@@ -632,3 +634,8 @@ func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
 	r.UpdatedAt = at
 	return Event{RunID: r.ID, From: string(old), To: string(r.State), Cause: p.Cause, Message: p.Message, At: at}
 }
+
+// TaskRunUpsertGuard is the SQL condition (standard SQL, on the existing row
+// of table task_runs) under which a batch may overwrite a task run; see Batch.
+const TaskRunUpsertGuard = "task_runs.state NOT IN ('COMPLETED', 'CACHED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'CRASHED')" +
+	" AND (task_runs.queue = '' OR task_runs.state = 'PENDING')"

@@ -174,7 +174,7 @@ func unnestInsertSQL(table string, cols []column, conflict ...string) string {
 
 var (
 	upsertRunsSQL     = unnestInsertSQL("runs", runColumnList, "id")
-	upsertTaskRunsSQL = unnestInsertSQL("task_runs", taskRunColumnList, "run_id", "key", "id")
+	upsertTaskRunsSQL = unnestInsertSQL("task_runs", taskRunColumnList, "run_id", "key", "id") + " WHERE " + store.TaskRunUpsertGuard
 	insertEventsSQL   = unnestInsertSQL("events", eventColumnList)
 	insertLogsSQL     = unnestInsertSQL("logs", logColumnList)
 	upsertCacheSQL    = unnestInsertSQL("cache", cacheColumnList, "key")

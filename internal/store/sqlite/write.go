@@ -114,16 +114,20 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	if err = prep(&w.runs, "runs", runCols, "id"); err != nil {
 		return err
 	}
-	if err = prep(&w.taskRuns, "task_runs", taskRunCols, "run_id, key, id"); err != nil {
-		return err
-	}
-	if w.taskRunsLocal.one, err = db.PrepareContext(ctx, insertConstSQL("task_runs", taskRunLocalCols,
-		taskRunLocalDefaults, 1, "run_id, key, id")); err != nil {
-		return err
-	}
-	if w.taskRunsLocal.many, err = db.PrepareContext(ctx, insertConstSQL("task_runs", taskRunLocalCols,
-		taskRunLocalDefaults, chunkRows, "run_id, key, id")); err != nil {
-		return err
+	guard := " WHERE " + store.TaskRunUpsertGuard
+	for _, n := range []int{1, chunkRows} {
+		dst := &w.taskRuns.one
+		local := &w.taskRunsLocal.one
+		if n > 1 {
+			dst, local = &w.taskRuns.many, &w.taskRunsLocal.many
+		}
+		if *dst, err = db.PrepareContext(ctx, insertSQL("task_runs", taskRunCols, n, "run_id, key, id")+guard); err != nil {
+			return err
+		}
+		if *local, err = db.PrepareContext(ctx, insertConstSQL("task_runs", taskRunLocalCols,
+			taskRunLocalDefaults, n, "run_id, key, id")+guard); err != nil {
+			return err
+		}
 	}
 	if err = prep(&w.events, "events", eventCols, ""); err != nil {
 		return err

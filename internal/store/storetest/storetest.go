@@ -312,7 +312,7 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		Key:           "fetch/0",
 		Task:          "fetch",
 		ChildRunID:    "child-1",
-		State:         store.TaskFailed,
+		State:         store.TaskPending,
 		Attempts:      2,
 		FlowAttempt:   1,
 		InputHash:     "sha256:1234",
@@ -325,7 +325,7 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		CreatedAt:     at(1),
 		StartedAt:     at(2),
 		EndedAt:       at(3),
-		Queue:         "gpu",
+		Queue:         "gpu", // PENDING on a queue: still overwritable
 		WorkerID:      "worker-b",
 		LeaseUntil:    at(4),
 		History: []store.Transition{
@@ -354,6 +354,23 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		t.Fatalf("TaskRunList after update: %d rows, want 1 (upsert by ID)", len(list))
 	}
 	checkTaskRun(t, "after update", list[0], want2)
+
+	// A final task run is never overwritten (a resent batch cannot undo a
+	// completion), nor is a distributed one a worker has claimed.
+	stale := want2
+	stale.State, stale.Attempts = store.TaskRunning, 1
+	claimed := store.TaskRun{ID: "tr-2", RunID: "run-1", Key: "fetch/1", Task: "fetch", Queue: "gpu",
+		State: store.TaskRunning, WorkerID: "w", Attempts: 1, CreatedAt: at(2)}
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{stale, claimed}})
+	resent := claimed
+	resent.State, resent.WorkerID = store.TaskPending, ""
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{resent}})
+	list, err = s.TaskRunList(ctx, store.TaskRunListParams{RunID: "run-1"})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("TaskRunList: %v %v", list, err)
+	}
+	checkTaskRun(t, "after a stale rewrite of a final task run", list[0], want2)
+	checkTaskRun(t, "after a resent dispatch of a claimed task run", list[1], claimed)
 
 	// Many rows in one batch round-trip too (backends may chunk them).
 	var many []store.TaskRun
@@ -806,16 +823,18 @@ func testJournalList(t *testing.T, s store.Store) {
 		}
 	}
 
-	// Turning the only success of a key into a failure drops the key.
+	// A final task run cannot be rewritten: the journal keeps its success.
 	write(t, s, store.Batch{TaskRuns: []store.TaskRun{tr("c1", "c", store.TaskFailed, 1, `"cached"`)}})
 	got, err = s.JournalList(ctx, "r")
 	if err != nil {
 		t.Fatalf("JournalList: %v", err)
 	}
+	found := false
 	for _, e := range got {
-		if e.Key == "c" {
-			t.Errorf("JournalList still has key c after its task run failed")
-		}
+		found = found || (e.Key == "c" && e.State == store.TaskCached)
+	}
+	if !found {
+		t.Errorf("JournalList lost the CACHED entry of key c after a rewrite of its final task run")
 	}
 	if got, err := s.JournalList(ctx, "empty"); err != nil || len(got) != 0 {
 		t.Errorf("JournalList of unknown run = %v, %v; want empty", got, err)
