@@ -293,7 +293,7 @@ func releaseTaskRuns(pb *pgx.Batch, trs []store.TaskRun, ns *notes, at time.Time
 			return err
 		}
 		runIDs, keys, ids, hs = append(runIDs, t.RunID), append(keys, t.Key), append(ids, t.ID), append(hs, *h)
-		ns.add("tasks", t.Queue)
+		ns.Add("tasks", t.Queue)
 	}
 	pb.Queue(releaseTaskRunsSQL, runIDs, keys, ids, hs)
 	return nil

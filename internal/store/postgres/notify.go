@@ -15,39 +15,28 @@ import (
 // behind by before further ones are dropped for it.
 const subscriberBuffer = 256
 
-// notes collects the notifications of one write, without duplicates.
-type notes struct {
-	list []string // "kind:payload"
-	seen map[string]struct{}
-}
-
-func (ns *notes) add(kind, payload string) {
-	n := kind + ":" + payload
-	if _, dup := ns.seen[n]; dup {
-		return
-	}
-	if ns.seen == nil {
-		ns.seen = map[string]struct{}{}
-	}
-	ns.seen[n] = struct{}{}
-	ns.list = append(ns.list, n)
-}
+// notes collects the notifications of one write.
+type notes = store.Notes
 
 // queueNotes adds to pb the pg_notify calls of ns; PostgreSQL delivers them
 // when the transaction commits.
 func (s *Store) queueNotes(pb *pgx.Batch, ns *notes) {
-	switch len(ns.list) {
+	payloads := make([]string, len(ns.List))
+	for i, n := range ns.List {
+		payloads[i] = n.Kind + ":" + n.Payload
+	}
+	switch len(payloads) {
 	case 0:
 	case 1:
-		pb.Queue("SELECT pg_notify($1, $2)", s.channel, ns.list[0])
+		pb.Queue("SELECT pg_notify($1, $2)", s.channel, payloads[0])
 	default:
-		pb.Queue("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n", s.channel, ns.list)
+		pb.Queue("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n", s.channel, payloads)
 	}
 }
 
 // notifyTx issues the notifications of ns in tx.
 func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, ns *notes) error {
-	if len(ns.list) == 0 {
+	if len(ns.List) == 0 {
 		return nil
 	}
 	var pb pgx.Batch

@@ -46,7 +46,7 @@ func queueBatch(pb *pgx.Batch, b *store.Batch, ns *notes) error {
 			if err := c.add(&runs[i]); err != nil {
 				return err
 			}
-			runNotes(ns, &runs[i])
+			ns.AddRun(&runs[i])
 		}
 		pb.Queue(upsertRunsSQL, c.args()...)
 	}
@@ -61,7 +61,7 @@ func queueBatch(pb *pgx.Batch, b *store.Batch, ns *notes) error {
 				return err
 			}
 			if t := &trs[i]; t.Queue != "" && t.State == store.TaskPending {
-				ns.add("tasks", t.Queue)
+				ns.Add("tasks", t.Queue)
 			}
 		}
 		pb.Queue(upsertTaskRunsSQL, c.args()...)
@@ -352,7 +352,7 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 			return translate(err, "run %s", p.ID)
 		}
 		if !slices.Contains(p.From, r.State) {
-			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, statesString(p.From), store.ErrConflict)
+			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, store.StatesString(p.From), store.ErrConflict)
 		}
 		if p.Attempt != 0 && r.Attempt != p.Attempt {
 			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
@@ -375,29 +375,6 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 		return store.Run{}, err
 	}
 	return roundRun(out), nil
-}
-
-// runNotes adds the notifications due when run r was written.
-func runNotes(ns *notes, r *store.Run) {
-	switch r.State {
-	case store.RunScheduled:
-		if r.Queue != "" {
-			ns.add("runs", r.Queue)
-		}
-	case store.RunCancelling:
-		ns.add("cancel", r.ID)
-	}
-}
-
-func statesString(states []store.RunState) string {
-	if len(states) == 1 {
-		return string(states[0])
-	}
-	ss := make([]string, len(states))
-	for i, st := range states {
-		ss[i] = string(st)
-	}
-	return "one of " + strings.Join(ss, ", ")
 }
 
 // RunCreate inserts p.Run with its creation event, in one transaction. When
@@ -434,7 +411,7 @@ func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.R
 			if err := queueBatch(&pb, &store.Batch{Events: []store.Event{ev}}, &ns); err != nil {
 				return err
 			}
-			runNotes(&ns, &ins)
+			ns.AddRun(&ins)
 			s.queueNotes(&pb, &ns)
 			if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
 				return err

@@ -129,7 +129,7 @@ func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.R
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
 		}
-		runNotes(&ns, &r)
+		ns.AddRun(&r)
 		return nil
 	})
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.R
 	if existing != nil {
 		return *existing, false, nil
 	}
-	s.notify.publish(ns.list)
+	s.notify.publish(ns.List)
 	return roundRun(r), true, nil
 }
 
@@ -317,14 +317,14 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 				b.Cache = append(b.Cache, *c.Cache)
 			}
 			applied = append(applied, c.Ref)
-			ns.add("done", c.Ref.RunID)
+			ns.Add("done", c.Ref.RunID)
 		}
 		return s.writeBatch(ctx, tx, &b)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.notify.publish(ns.list)
+	s.notify.publish(ns.List)
 	return applied, nil
 }
 
@@ -407,7 +407,7 @@ func takeBack(r *store.Run, b *store.Batch, ns *notes, at time.Time, cause strin
 			Message: fmt.Sprintf("%s; attempt %d scheduled", reason, r.Attempt+1)})
 	}
 	b.Runs = append(b.Runs, *r)
-	runNotes(ns, r)
+	ns.AddRun(r)
 	return rescheduled
 }
 
@@ -430,7 +430,7 @@ func releaseTaskRuns(ctx context.Context, tx *sql.Tx, trs []store.TaskRun, ns *n
 		if err := updateTaskRun(ctx, upd, &t, store.TaskRunning); err != nil {
 			return err
 		}
-		ns.add("tasks", t.Queue)
+		ns.Add("tasks", t.Queue)
 	}
 	return nil
 }
@@ -475,7 +475,7 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 	if err != nil {
 		return store.LeaseExpiry{}, err
 	}
-	s.notify.publish(ns.list)
+	s.notify.publish(ns.List)
 	return out, nil
 }
 
@@ -617,7 +617,7 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 	if err != nil {
 		return err
 	}
-	s.notify.publish(ns.list)
+	s.notify.publish(ns.List)
 	return nil
 }
 

@@ -95,21 +95,5 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error
 	return s.notify.subscribe(ctx)
 }
 
-// notes collects the notifications of one write, without duplicates, to
-// send after its commit.
-type notes struct {
-	list []store.Notification
-	seen map[store.Notification]struct{}
-}
-
-func (ns *notes) add(kind, payload string) {
-	n := store.Notification{Kind: kind, Payload: payload}
-	if _, dup := ns.seen[n]; dup {
-		return
-	}
-	if ns.seen == nil {
-		ns.seen = map[store.Notification]struct{}{}
-	}
-	ns.seen[n] = struct{}{}
-	ns.list = append(ns.list, n)
-}
+// notes collects the notifications of one write.
+type notes = store.Notes

@@ -210,15 +210,15 @@ func (s *Store) BatchWrite(ctx context.Context, b store.Batch) error {
 		var ns notes
 		for i := range b.Runs {
 			if r := &b.Runs[i]; r.Queue != "" && r.State == store.RunScheduled {
-				ns.add("runs", r.Queue)
+				ns.Add("runs", r.Queue)
 			}
 		}
 		for i := range b.TaskRuns {
 			if t := &b.TaskRuns[i]; t.Queue != "" && t.State == store.TaskPending {
-				ns.add("tasks", t.Queue)
+				ns.Add("tasks", t.Queue)
 			}
 		}
-		s.notify.publish(ns.list)
+		s.notify.publish(ns.List)
 	}
 	return nil
 }
@@ -363,7 +363,7 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 			return translate(err, "run %s", p.ID)
 		}
 		if !slices.Contains(p.From, r.State) {
-			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, statesString(p.From), store.ErrConflict)
+			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, store.StatesString(p.From), store.ErrConflict)
 		}
 		if p.Attempt != 0 && r.Attempt != p.Attempt {
 			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
@@ -374,38 +374,15 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
 		}
-		runNotes(&ns, &r)
+		ns.AddRun(&r)
 		out = r
 		return nil
 	})
 	if err != nil {
 		return store.Run{}, err
 	}
-	s.notify.publish(ns.list)
+	s.notify.publish(ns.List)
 	return roundRun(out), nil
-}
-
-// runNotes adds the notifications due when run r was written.
-func runNotes(ns *notes, r *store.Run) {
-	switch r.State {
-	case store.RunScheduled:
-		if r.Queue != "" {
-			ns.add("runs", r.Queue)
-		}
-	case store.RunCancelling:
-		ns.add("cancel", r.ID)
-	}
-}
-
-func statesString(states []store.RunState) string {
-	if len(states) == 1 {
-		return string(states[0])
-	}
-	ss := make([]string, len(states))
-	for i, st := range states {
-		ss[i] = string(st)
-	}
-	return "one of " + strings.Join(ss, ", ")
 }
 
 // roundTime returns t as it reads back from the database: UTC, without a
