@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,6 +31,35 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("%s (HTTP %d %s)", e.Message, e.Status, e.Code)
+}
+
+// ErrUnreachable is wrapped by the errors of requests that reached no
+// server, or whose connection broke before the answer was read: whether the
+// server applied such a request is unknown.
+var ErrUnreachable = errors.New("baton server unreachable")
+
+// IsTransient reports whether err may go away if the request is sent again
+// later: no server could be reached (ErrUnreachable), or one answered 502,
+// 503 (such as its database being unavailable) or 504. Other API errors
+// (400, 404, 409, 413, 500) are permanent: the same request will fail again.
+func IsTransient(err error) bool {
+	if errors.Is(err, ErrUnreachable) {
+		return true
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+	}
+	return false
+}
+
+// IsConflict reports whether err is a 409 from the API.
+func IsConflict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusConflict
 }
 
 // IsNotFound reports whether err is a 404 from the API.
@@ -133,7 +163,7 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, payload [
 			if try < tries-1 {
 				continue
 			}
-			return fmt.Errorf("baton server unreachable: %w", lastErr)
+			return fmt.Errorf("%w: %w", ErrUnreachable, lastErr)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode >= 400 {
@@ -148,7 +178,18 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, payload [
 			}
 			return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 		}
-		return read(resp.StatusCode, resp.Body)
+		if err := read(resp.StatusCode, resp.Body); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne net.Error
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
+				// The connection broke while the answer was read.
+				return fmt.Errorf("%w: reading the answer: %w", ErrUnreachable, err)
+			}
+			return err
+		}
+		return nil
 	}
 	return lastErr
 }

@@ -21,6 +21,44 @@ type EngineStore struct {
 	// FinishedWait is how long TaskRunFinished lets the server wait for a
 	// task run to finish. Default 20s.
 	FinishedWait time.Duration
+	// RetryFor is how long a request that failed transiently (IsTransient:
+	// the server unreachable, or answering 502, 503 or 504, such as when its
+	// database is down) is sent again, with a backoff from 100ms to 2s,
+	// counted from its first failure. Zero sends every request once.
+	// Resending is safe: the engine protocol's writes are idempotent.
+	// TaskRunFinished is not retried here (its caller polls again).
+	RetryFor time.Duration
+	// LeaseValid, when set, is asked before each resend: false stops
+	// retrying, because the worker's leases are lost and another worker may
+	// own its runs now.
+	LeaseValid func() bool
+}
+
+// retry runs send until it succeeds, fails permanently, or RetryFor or the
+// lease is over. resent reports that an earlier try failed in a way that
+// leaves unknown whether the server applied it.
+func (s *EngineStore) retry(ctx context.Context, send func() error) (resent bool, err error) {
+	var first time.Time
+	backoff := 100 * time.Millisecond
+	for {
+		err = send()
+		if err == nil || !IsTransient(err) || s.RetryFor <= 0 || ctx.Err() != nil {
+			return resent, err
+		}
+		if first.IsZero() {
+			first = time.Now()
+		}
+		if time.Since(first)+backoff > s.RetryFor || (s.LeaseValid != nil && !s.LeaseValid()) {
+			return resent, err
+		}
+		resent = true
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return resent, err
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // EngineStore returns the engine store of this client.
@@ -44,48 +82,71 @@ func translate(err error) error {
 
 // BatchWrite writes a batch through the server.
 func (s *EngineStore) BatchWrite(ctx context.Context, b store.Batch) error {
-	return translate(s.c.do(ctx, "POST", api.Prefix+"/engine/batch", b, nil))
+	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/batch", b, nil) })
+	return translate(err)
 }
 
 // RunGet reads a run.
 func (s *EngineStore) RunGet(ctx context.Context, id string) (store.Run, error) {
 	var r store.Run
-	err := s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(id), nil, &r)
+	_, err := s.retry(ctx, func() error {
+		return s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(id), nil, &r)
+	})
 	return r, translate(err)
 }
 
 // RunCreate creates a run.
 func (s *EngineStore) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, bool, error) {
 	var out api.CreatedRun
-	err := s.c.do(ctx, "POST", api.Prefix+"/engine/runs", p, &out)
+	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/runs", p, &out) })
 	return out.Run, out.Created, translate(err)
 }
 
-// RunTransition changes a run's state conditionally.
+// RunTransition changes a run's state conditionally. When a resent
+// transition conflicts because an earlier try was applied (the run is in
+// p.To at the attempt it leads to), that is success.
 func (s *EngineStore) RunTransition(ctx context.Context, p store.RunTransitionParams) (store.Run, error) {
 	var r store.Run
-	err := s.c.do(ctx, "POST", api.Prefix+"/engine/runs/"+url.PathEscape(p.ID)+"/transition", p, &r)
-	return r, translate(err)
+	resent, err := s.retry(ctx, func() error {
+		return s.c.do(ctx, "POST", api.Prefix+"/engine/runs/"+url.PathEscape(p.ID)+"/transition", p, &r)
+	})
+	err = translate(err)
+	if resent && p.Attempt != 0 && errors.Is(err, store.ErrConflict) {
+		want := p.Attempt
+		if p.NextAttempt {
+			want++
+		}
+		if cur, gerr := s.RunGet(ctx, p.ID); gerr == nil && cur.State == p.To && cur.Attempt == want {
+			return cur, nil
+		}
+	}
+	return r, err
 }
 
 // RunChildGet returns the subflow run of a step.
 func (s *EngineStore) RunChildGet(ctx context.Context, parentRunID, stepKey string) (store.Run, error) {
 	var r store.Run
-	err := s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(parentRunID)+"/child?key="+url.QueryEscape(stepKey), nil, &r)
+	_, err := s.retry(ctx, func() error {
+		return s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(parentRunID)+"/child?key="+url.QueryEscape(stepKey), nil, &r)
+	})
 	return r, translate(err)
 }
 
 // JournalList returns a run's journal.
 func (s *EngineStore) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
 	var j []store.JournalEntry
-	err := s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(runID)+"/journal", nil, &j)
+	_, err := s.retry(ctx, func() error {
+		return s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(runID)+"/journal", nil, &j)
+	})
 	return j, translate(err)
 }
 
 // CacheGet returns a cache entry.
 func (s *EngineStore) CacheGet(ctx context.Context, key string, _ time.Time) (store.CacheEntry, error) {
 	var ce store.CacheEntry
-	err := s.c.do(ctx, "GET", api.Prefix+"/engine/cache?key="+url.QueryEscape(key), nil, &ce)
+	_, err := s.retry(ctx, func() error {
+		return s.c.do(ctx, "GET", api.Prefix+"/engine/cache?key="+url.QueryEscape(key), nil, &ce)
+	})
 	return ce, translate(err)
 }
 
@@ -99,8 +160,10 @@ func (s *EngineStore) TaskRunFinished(ctx context.Context, refs []store.TaskRunR
 // Put stores a blob on the server.
 func (s *EngineStore) Put(data []byte) (string, error) {
 	var out api.BlobRef
-	err := s.c.doRaw(context.Background(), "PUT", api.Prefix+"/blobs", "application/octet-stream", data, func(_ int, r io.Reader) error {
-		return jsonDecode(r, &out)
+	_, err := s.retry(context.Background(), func() error {
+		return s.c.doRaw(context.Background(), "PUT", api.Prefix+"/blobs", "application/octet-stream", data, func(_ int, r io.Reader) error {
+			return jsonDecode(r, &out)
+		})
 	})
 	return out.Ref, err
 }
@@ -108,9 +171,12 @@ func (s *EngineStore) Put(data []byte) (string, error) {
 // Get reads a blob from the server.
 func (s *EngineStore) Get(ref string) ([]byte, error) {
 	var buf bytes.Buffer
-	err := s.c.doRaw(context.Background(), "GET", api.Prefix+"/blobs/"+url.PathEscape(ref), "", nil, func(_ int, r io.Reader) error {
-		_, err := io.Copy(&buf, r)
-		return err
+	_, err := s.retry(context.Background(), func() error {
+		buf.Reset()
+		return s.c.doRaw(context.Background(), "GET", api.Prefix+"/blobs/"+url.PathEscape(ref), "", nil, func(_ int, r io.Reader) error {
+			_, err := io.Copy(&buf, r)
+			return err
+		})
 	})
 	return buf.Bytes(), err
 }

@@ -48,3 +48,11 @@ func (c *Client) Complete(ctx context.Context, workerID string, cs []store.TaskR
 func (c *Client) Holding(ctx context.Context, workerID string, h api.Holding) error {
 	return c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/holding", h, nil)
 }
+
+// GiveBack gives back a run that the worker cannot go on executing at the
+// given attempt: the server crashes it and reschedules it from its journal.
+// A run the worker no longer holds there is a 409 (see IsConflict).
+func (c *Client) GiveBack(ctx context.Context, workerID, runID string, attempt int, reason string) error {
+	return c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/runs/"+url.PathEscape(runID)+"/give-back",
+		api.GiveBack{Attempt: attempt, Reason: reason}, nil)
+}

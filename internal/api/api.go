@@ -118,6 +118,17 @@ type Holding struct {
 	TaskRuns []store.TaskRunRef `json:"task_runs"`
 }
 
+// GiveBack is the body of POST /api/v1/workers/{id}/runs/{run}/give-back:
+// the worker cannot go on executing the run at Attempt (its engine could not
+// record it), for Reason. The server crashes the run at once and reschedules
+// it from its journal (as for an expired lease, up to the attempt limit);
+// its subflow runs held by the worker become CRASHED, to be resumed by the
+// run's next attempt.
+type GiveBack struct {
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason"`
+}
+
 // Complete is the body of POST /api/v1/workers/{id}/complete.
 type Complete struct {
 	Completions []store.TaskRunCompletion `json:"completions"`

@@ -31,6 +31,8 @@ type cluster struct {
 	mu    sync.Mutex
 	procs []*exec.Cmd
 	urls  []string
+	// env is added to the environment of the processes started after it is set.
+	env []string
 }
 
 func newCluster(t *testing.T, db string) *cluster {
@@ -71,6 +73,7 @@ func freePort(t *testing.T) string {
 func (c *cluster) start(bin string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "BATON_HOME="+c.e.home, "EXEC_LOG="+c.e.execLog, "SLEEP_MS=5", "BATON_DB=", "BATON_SERVER=")
+	cmd.Env = append(cmd.Env, c.env...)
 	logf, err := os.Create(filepath.Join(c.e.home, fmt.Sprintf("proc-%d.log", len(c.procs))))
 	if err != nil {
 		c.t.Fatal(err)

@@ -323,6 +323,9 @@ func (e *Engine) ExecuteClaimed(ctx context.Context, def *FlowDef, claimed store
 		}
 	}
 	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			err = storeFailed(err)
+		}
 		return Outcome{Run: claimed}, fmt.Errorf("start claimed run %s: %w", claimed.ID, err)
 	}
 	return e.run(ctx, def, run), nil
@@ -416,6 +419,11 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 			werr := e.w.sync(write{})
 			return Outcome{Run: run, Err: errors.Join(ErrReleased, werr)}
 		}
+		if e.cfg.Worker != "" && errors.Is(err, ErrStoreFailed) {
+			// Nothing final can be recorded: the worker gives the run back.
+			werr := e.w.sync(write{})
+			return Outcome{Run: run, Err: errors.Join(err, werr)}
+		}
 		p := store.RunTransitionParams{
 			ID: run.ID, From: []store.RunState{store.RunRunning, store.RunCancelling}, Attempt: run.Attempt, Cause: "engine",
 		}
@@ -443,11 +451,11 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		}
 		// Task runs recorded lazily land before the run's end.
 		if werr := e.w.sync(write{}); werr != nil {
-			return Outcome{Run: run, Err: fmt.Errorf("record steps of run %s: %w", run.ID, werr)}
+			return Outcome{Run: run, Err: storeFailed(fmt.Errorf("record steps of run %s: %w", run.ID, werr))}
 		}
 		ended, terr := e.cfg.Store.RunTransition(context.WithoutCancel(ctx), p)
 		if terr != nil {
-			return Outcome{Run: run, Err: fmt.Errorf("record end of run %s: %w", run.ID, terr)}
+			return Outcome{Run: run, Err: storeFailed(fmt.Errorf("record end of run %s: %w", run.ID, terr))}
 		}
 		run = ended
 		if !retry {
@@ -466,7 +474,7 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 			NextAttempt: true, Cause: "policy", Message: fmt.Sprintf("attempt %d", run.Attempt+1),
 		})
 		if terr != nil {
-			return Outcome{Run: run, Err: terr}
+			return Outcome{Run: run, Err: storeFailed(terr)}
 		}
 	}
 }
@@ -483,7 +491,7 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel, inflight: map[*step]struct{}{}}
 	if run.Attempt > 1 {
 		if err := fc.loadJournal(); err != nil {
-			return nil, err
+			return nil, storeFailed(err)
 		}
 	}
 	max := def.MaxConcurrency
@@ -496,7 +504,13 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	val, err := callBody(def, fc, run.Parameters)
 	if err == nil {
 		fc.outstanding.Wait() // submitted work finishes before the run completes
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStoreFailed) {
+			return nil, cause // a step's outcome was not recorded: the journal is not what the flow saw
+		}
 		return val, nil
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrStoreFailed) {
+		err = cause
 	}
 	if cause := context.Cause(ctx); cause != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		var te *TimeoutError

@@ -18,6 +18,22 @@ var ErrNonDeterministic = errors.New("non-deterministic flow")
 // for the server to hand to another worker.
 var ErrReleased = errors.New("released by a worker shutting down")
 
+// ErrStoreFailed wraps the errors of an attempt that ended because the
+// store failed (after the retries the store itself makes): a step's outcome,
+// the run's journal or the run's end could not be written or read. On a
+// worker (Config.Worker set) the engine then records no final state: the run
+// stays as the store last had it, for the worker to give back to the server,
+// which crashes it and reschedules it from its journal.
+var ErrStoreFailed = errors.New("store failure")
+
+// storeFailed wraps err with ErrStoreFailed (once).
+func storeFailed(err error) error {
+	if err == nil || errors.Is(err, ErrStoreFailed) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+}
+
 // ErrRunActive is returned when retrying a run that a live process still executes.
 var ErrRunActive = errors.New("run is still active")
 

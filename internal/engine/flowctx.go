@@ -535,9 +535,21 @@ func (s *step) commit(wr write, v any, err error) {
 	s.fc.e.w.add(wr, func(werr error) {
 		if werr != nil {
 			v, err = nil, fmt.Errorf("record step %s: %w", s.key, werr)
+			s.fc.storeFailed(err)
 		}
 		s.finish(v, err)
 	})
+}
+
+// storeFailed ends the attempt of a worker's run whose step could not be
+// recorded: what the flow code would see next is not in the journal, so the
+// attempt must not go on (or end FAILED for it); the worker gives the run
+// back and a new attempt resumes from the journal. Local runs keep going
+// and fail through the step's error.
+func (fc *FlowCtx) storeFailed(err error) {
+	if fc.cancel != nil && fc.e.cfg.Worker != "" {
+		fc.cancel(storeFailed(err))
+	}
 }
 
 func (s *step) finish(v any, err error) {

@@ -152,7 +152,9 @@ func (s *step) dispatch() {
 			s.mu.Lock()
 			s.finished = true
 			s.mu.Unlock()
-			s.finish(nil, fmt.Errorf("dispatch step %s to queue %s: %w", s.key, tr.Queue, err))
+			err = fmt.Errorf("dispatch step %s to queue %s: %w", s.key, tr.Queue, err)
+			fc.storeFailed(err)
+			s.finish(nil, err)
 			return
 		}
 		fc.e.remote.add(ref, s)

@@ -50,6 +50,9 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	}
 	child, done, err := e.childRun(fc.ctx, fc.runID, s.key, def, params, s.hash)
 	if err != nil {
+		if !errors.Is(err, ErrRunActive) && !errors.Is(err, store.ErrConflict) && fc.ctx.Err() == nil {
+			fc.storeFailed(err) // the store failed: the step is not the flow's to fail
+		}
 		s.fail(store.TaskFailed, err)
 		return
 	}
@@ -75,6 +78,9 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	s.mu.Unlock()
 	e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
 	out := e.execute(fc.ctx, def, child)
+	if errors.Is(out.Err, ErrStoreFailed) {
+		fc.storeFailed(out.Err) // the child's end was not recorded: neither can the parent's be
+	}
 	switch out.Run.State {
 	case store.RunCompleted:
 		s.completeChild(out.Run, out.Result)
@@ -117,6 +123,20 @@ func (e *Engine) childRun(ctx context.Context, parentID, key string, def *FlowDe
 		}
 		if existing.State == store.RunCompleted {
 			return existing, true, nil
+		}
+		if e.cfg.Worker != "" && !existing.State.Final() && existing.State != store.RunCancelling &&
+			(existing.WorkerID != "" || existing.Queue == "") {
+			// The child of an earlier attempt of this parent, left behind
+			// by a worker that crashed or gave the parent back (or
+			// rescheduled by a lease expiry on a queue nobody claims):
+			// only the parent's executor runs its children, and that is
+			// us now, so take it over.
+			run, err := e.cfg.Store.RunTransition(ctx, store.RunTransitionParams{
+				ID: existing.ID, From: []store.RunState{store.RunPending, store.RunRunning, store.RunScheduled, store.RunAwaitingRetry},
+				Attempt: existing.Attempt, To: store.RunRunning, NextAttempt: true, Owner: e.owner(), Cause: "engine",
+				Message: fmt.Sprintf("parent run %s resumed; attempt %d of the subflow was left %s", parentID, existing.Attempt, existing.State),
+			})
+			return run, false, err
 		}
 		run, err := e.reopen(ctx, existing, "engine", "parent run "+parentID+" resumed")
 		return run, false, err

@@ -58,6 +58,11 @@ func (s *Server) wrap(h handler) http.Handler {
 			he = &httpError{http.StatusConflict, api.CodeConflict, err.Error()}
 		case r.Context().Err() != nil:
 			return // the client went away
+		case errors.Is(err, store.ErrUnavailable):
+			// Transient: clients (workers) send the request again.
+			s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "1")
+			he = &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "database unavailable, try again: " + err.Error()}
 		default:
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			he = &httpError{http.StatusInternalServerError, api.CodeInternal, "internal error: " + err.Error()}

@@ -43,6 +43,7 @@ var schemaTypes = map[string]reflect.Type{
 	"Claimed":             reflect.TypeFor[api.Claimed](),
 	"Complete":            reflect.TypeFor[api.Complete](),
 	"Holding":             reflect.TypeFor[api.Holding](),
+	"GiveBack":            reflect.TypeFor[api.GiveBack](),
 	"Completed":           reflect.TypeFor[api.Completed](),
 	"Batch":               reflect.TypeFor[store.Batch](),
 	"RunCreateParams":     reflect.TypeFor[store.RunCreateParams](),

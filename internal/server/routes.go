@@ -54,6 +54,7 @@ func (s *Server) routeTable() []route {
 		{method: "DELETE", pattern: p + "/workers/{id}", summary: "Deregister a worker and release what it holds", tag: "worker protocol", status: 204, handle: s.deregister},
 		{method: "POST", pattern: p + "/workers/{id}/claim", summary: "Claim flow runs and task runs (long poll)", tag: "worker protocol", request: "Claim", response: "Claimed", handle: s.claim},
 		{method: "POST", pattern: p + "/workers/{id}/holding", summary: "Report what the worker holds; the rest of its claims go back to their queues", tag: "worker protocol", request: "Holding", status: 204, handle: s.holding},
+		{method: "POST", pattern: p + "/workers/{id}/runs/{run}/give-back", summary: "Give back a run the worker cannot go on executing: it is crashed and rescheduled from its journal at once", tag: "worker protocol", request: "GiveBack", status: 204, handle: s.giveBack},
 		{method: "POST", pattern: p + "/workers/{id}/complete", summary: "Report finished task runs", tag: "worker protocol", request: "Complete", response: "Completed", handle: s.complete},
 
 		{method: "POST", pattern: p + "/engine/batch", summary: "Write a batch of records", tag: "engine protocol", request: "Batch", status: 204, handle: s.engineBatch},
@@ -572,6 +573,63 @@ func (s *Server) holding(w http.ResponseWriter, r *http.Request) error {
 	s.runsSig.notify()
 	s.tasksSig.notify()
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// giveBack crashes a run that its worker gives back and reschedules it (up
+// to MaxAttempts), after its subflow runs held by the same worker, which
+// become CRASHED without a new attempt of their own: the run's next attempt
+// reopens them. Children go first so that a request resent after a failure
+// in between still finds the run held and finishes the job. A run not held
+// by the worker at that attempt (given back already, or taken over) is a 409.
+func (s *Server) giveBack(w http.ResponseWriter, r *http.Request) error {
+	var req api.GiveBack
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Attempt < 1 {
+		return errBadRequest("field \"attempt\" must be the attempt given back (at least 1)")
+	}
+	ctx := r.Context()
+	workerID, runID := r.PathValue("id"), r.PathValue("run")
+	if err := s.giveBackChildren(ctx, workerID, runID, req.Reason, 0); err != nil {
+		return err
+	}
+	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), MaxAttempts: s.cfg.MaxAttempts,
+		RunID: runID, WorkerID: workerID, Attempt: req.Attempt, Reason: req.Reason})
+	if err != nil {
+		return err
+	}
+	if len(exp.Crashed) == 0 {
+		return errConflict("run %s is not held by worker %s at attempt %d: given back already, or taken over", runID, workerID, req.Attempt)
+	}
+	s.log.Info("worker gave a run back", "run", runID, "worker", workerID, "attempt", req.Attempt,
+		"rescheduled", exp.Rescheduled > 0, "reason", req.Reason)
+	s.runsSig.notify()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) giveBackChildren(ctx context.Context, workerID, parentID, reason string, depth int) error {
+	if depth > 64 {
+		return nil
+	}
+	children, err := s.st.RunList(ctx, store.RunListParams{ParentRunID: parentID, Limit: 10000})
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		if c.WorkerID != workerID || (c.State != store.RunPending && c.State != store.RunRunning && c.State != store.RunCancelling) {
+			continue
+		}
+		if err := s.giveBackChildren(ctx, workerID, c.ID, reason, depth+1); err != nil {
+			return err
+		}
+		if _, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), RunID: c.ID, WorkerID: workerID,
+			Reason: "its parent run " + parentID + " was given back: " + reason}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

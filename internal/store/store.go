@@ -12,7 +12,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,10 @@ var (
 	ErrNotBatonStore = errors.New("not a Baton store")
 	// ErrSchemaTooNew means the database was migrated by a newer Baton.
 	ErrSchemaTooNew = errors.New("store schema is newer than this binary")
+	// ErrUnavailable means the database could not be reached or is shutting
+	// down or starting up: the operation may succeed if tried again later.
+	// Whether a write that failed so was applied is unknown.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // RunState is the state of a flow run.
@@ -393,9 +399,36 @@ type LeaseExpiry struct {
 // no owner. Events have cause "lease" (and "policy" for the retry). Task runs
 // go back to PENDING without a worker, with a History transition of cause
 // "lease".
+//
+// With RunID set, a worker gives back one run at once: only that run is
+// taken back, whatever its lease, and only while it is PENDING, RUNNING or
+// CANCELLING, leased to WorkerID and (when Attempt is non-zero) at Attempt;
+// the transitions are the same with cause "worker:<WorkerID>", Reason names
+// why in the message and the error, and task runs are left alone. Crashed is
+// then empty when the run was not held so (already given back, or taken
+// over).
 type LeasesExpireParams struct {
 	At          time.Time
 	MaxAttempts int
+	RunID       string
+	WorkerID    string
+	Attempt     int
+	Reason      string
+}
+
+// GiveBackReason is the reason a backend records when a worker gives a run
+// back (LeasesExpireParams.RunID): it names the worker and why, with NUL
+// bytes and invalid UTF-8 escaped (why is often the error that could not be
+// written) and at most 2,000 bytes of why.
+func GiveBackReason(workerID, why string) string {
+	why = strings.ToValidUTF8(strings.ReplaceAll(why, "\x00", `\x00`), "\uFFFD")
+	if len(why) > 2000 {
+		why = strings.ToValidUTF8(why[:2000], "") + "…"
+	}
+	if why == "" {
+		why = "no reason given"
+	}
+	return fmt.Sprintf("worker %s gave the run back: %s", workerID, why)
 }
 
 // QueueStats counts what waits and runs in one queue. Task counts are of

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonhq/baton/client"
@@ -56,6 +57,8 @@ type Worker struct {
 	mu       sync.Mutex
 	id       string
 	hbEvery  time.Duration
+	lease    time.Duration                        // the server's lease timeout
+	lastBeat time.Time                            // when the server last answered a registration or heartbeat
 	runs     map[string]context.CancelCauseFunc   // flow run ID -> cancel
 	taskRuns map[string][]context.CancelCauseFunc // flow run ID -> cancels of its task runs here
 	held     map[store.TaskRunRef]struct{}        // distributed task runs held, until reported
@@ -65,6 +68,9 @@ type Worker struct {
 
 	completions chan store.TaskRunCompletion
 	wg          sync.WaitGroup
+	// recheck asks the claim loop to report what the worker holds before
+	// its next claim, so the server takes back what it no longer does.
+	recheck atomic.Bool
 }
 
 // New returns a worker for cfg.
@@ -140,6 +146,11 @@ func (w *Worker) register(ctx context.Context) error {
 	w.mu.Lock()
 	w.id = reg.ID
 	w.hbEvery = api.Duration(reg.HeartbeatIntervalMS)
+	w.lease = api.Duration(reg.LeaseTimeoutMS)
+	if w.lease <= 0 {
+		w.lease = 15 * time.Second
+	}
+	w.lastBeat = time.Now()
 	w.mu.Unlock()
 	w.log.Info("worker registered", "id", reg.ID, "name", w.cfg.Name, "queues", w.cfg.Queues,
 		"flows", len(req.Flows), "tasks", len(req.Tasks))
@@ -160,8 +171,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.register(ctx); err != nil {
 		return err
 	}
+	// The engine's reads and writes ride out a short outage of the server or
+	// its database: they are resent while the worker's leases last.
+	es := w.cfg.Client.EngineStore()
+	w.mu.Lock()
+	es.RetryFor = w.lease
+	w.mu.Unlock()
+	es.LeaseValid = w.leaseValid
 	eng, err := engine.New(engine.Config{
-		Store: w.cfg.Client.EngineStore(), Blobs: w.cfg.Client.EngineStore(), LogOutput: w.cfg.LogOutput,
+		Store: es, Blobs: es, LogOutput: w.cfg.LogOutput,
 		Distributed: true, Worker: w.ID(),
 	})
 	if err != nil {
@@ -172,9 +190,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopWork(nil)
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup
-	bgWG.Add(2)
+	// The completer gets its own context: at shutdown it has a few seconds
+	// to report the last completions while heartbeats keep the leases.
+	reports, stopReports := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReports()
+	completerDone := make(chan struct{})
+	bgWG.Add(1)
 	go func() { defer bgWG.Done(); w.heartbeats(bg) }()
-	go func() { defer bgWG.Done(); w.completer(bg) }()
+	go func() { defer close(completerDone); w.completer(reports) }()
 
 	w.claimLoop(ctx, workCtx, eng)
 
@@ -188,6 +211,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	close(w.completions)
+	select {
+	case <-completerDone:
+	case <-time.After(5 * time.Second):
+		// Deregistering gives back the task runs whose reports are still
+		// retried; stop the retries.
+		stopReports()
+		<-completerDone
+	}
 	stopBg()
 	bgWG.Wait()
 	eng.Close()
@@ -203,6 +234,9 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 	backoff := time.Duration(0)
 	unsure := false // a claim failed in transit: its response may be lost
 	for ctx.Err() == nil {
+		if w.recheck.Swap(false) {
+			unsure = true
+		}
 		if unsure {
 			if err := w.reportHolding(ctx); err != nil {
 				w.log.Warn("report held work", "err", err)
@@ -325,15 +359,69 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 		}()
 		if def == nil { // cannot happen: the server only hands out registered flows
 			w.log.Error("claimed a run of an unknown flow", "run", run.ID, "flow", run.Flow)
+			w.giveBack(workCtx, run.ID, run.Attempt, "the worker does not define flow "+run.Flow)
 			return
 		}
 		out, err := eng.ExecuteClaimed(ctx, def, run)
+		if errors.Is(context.Cause(ctx), engine.ErrReleased) {
+			return // deregistering gives it back
+		}
+		if err == nil {
+			err = out.Err
+		}
+		if err != nil && !out.Run.State.Final() {
+			// Its engine could not start or end it (the store failed, or
+			// the run is no longer what the claim said): nothing executes
+			// it any more, so it must not stay leased to this worker.
+			w.log.Warn("run not recorded; giving it back", "run", run.ID, "attempt", run.Attempt, "state", out.Run.State, "err", err)
+			w.giveBack(workCtx, run.ID, run.Attempt, err.Error())
+			return
+		}
 		if err != nil {
-			w.log.Warn("run", "run", run.ID, "err", err)
+			w.log.Info("run ended", "run", run.ID, "flow", run.Flow, "state", out.Run.State, "attempt", out.Run.Attempt, "err", err)
 			return
 		}
 		w.log.Info("run ended", "run", run.ID, "flow", run.Flow, "state", out.Run.State, "attempt", out.Run.Attempt)
 	}()
+}
+
+// leaseValid reports whether the worker's leases can still be valid: the
+// server answered a heartbeat within the lease timeout.
+func (w *Worker) leaseValid() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Since(w.lastBeat) < w.lease
+}
+
+// giveBack hands a run that nothing executes any more back to the server,
+// which crashes it and reschedules it from its journal, instead of leaving
+// it leased to this worker (whose heartbeats would keep it RUNNING). It
+// retries while the server is unreachable, until ctx ends (a shutdown:
+// deregistering then gives the run back).
+func (w *Worker) giveBack(ctx context.Context, runID string, attempt int, reason string) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := w.cfg.Client.GiveBack(ctx, w.ID(), runID, attempt, reason)
+		switch {
+		case err == nil:
+			w.log.Info("gave a run back", "run", runID, "attempt", attempt)
+			return
+		case client.IsConflict(err) || client.IsNotFound(err):
+			return // not held here any more: nothing to give back
+		case ctx.Err() != nil:
+			return
+		case !client.IsTransient(err):
+			w.log.Error("give back run", "run", runID, "attempt", attempt, "err", err)
+			return
+		}
+		w.log.Warn("give back run", "run", runID, "attempt", attempt, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store.TaskRun) {
@@ -386,22 +474,71 @@ func (w *Worker) completer(ctx context.Context) {
 				break more
 			}
 		}
-		for attempt := 0; ; attempt++ {
-			_, err := w.cfg.Client.Complete(context.WithoutCancel(ctx), w.ID(), batch)
-			if err == nil {
-				w.mu.Lock()
-				for _, c := range batch {
-					delete(w.held, c.Ref)
-				}
-				w.mu.Unlock()
-				break
-			}
-			w.log.Warn("report task runs", "n", len(batch), "err", err)
-			if attempt == 20 {
-				break // the leases will expire and the task runs run elsewhere
-			}
-			time.Sleep(min(time.Duration(attempt+1)*200*time.Millisecond, 3*time.Second))
+		w.report(ctx, batch)
+	}
+}
+
+// report sends completions until the server takes them. Transient failures
+// are retried (the server applies a completion only while the task run is
+// still leased to this worker, so a late one is harmless) until ctx ends at
+// shutdown, when deregistering gives the task runs back. A batch the server
+// refuses for good is sent one completion at a time, so that only the ones
+// at fault are affected: such a completion is reported FAILED without its
+// result, and one refused even so is given back to its queue. Nothing stays
+// held (and heartbeated) without a report on its way.
+func (w *Worker) report(ctx context.Context, batch []store.TaskRunCompletion) {
+	done := func(cs ...store.TaskRunCompletion) {
+		w.mu.Lock()
+		for _, c := range cs {
+			delete(w.held, c.Ref)
 		}
+		w.mu.Unlock()
+	}
+	err := w.send(ctx, batch)
+	switch {
+	case err == nil:
+		done(batch...)
+		return
+	case client.IsTransient(err): // ctx ended: deregistering gives them back
+		return
+	}
+	w.log.Warn("report task runs: refused; reporting them one by one", "n", len(batch), "err", err)
+	for _, c := range batch {
+		err := w.send(ctx, []store.TaskRunCompletion{c})
+		if err != nil && !client.IsTransient(err) {
+			w.log.Error("report task run: refused; reporting it FAILED", "run", c.Ref.RunID, "key", c.Ref.Key, "err", err)
+			failed := store.TaskRunCompletion{Ref: c.Ref, WorkerID: c.WorkerID, State: store.TaskFailed, Attempts: c.Attempts,
+				Error: &store.ErrorInfo{Message: "the worker could not report the outcome of this task run (" + string(c.State) +
+					"): the server refused it: " + err.Error()}, At: c.At}
+			err = w.send(ctx, []store.TaskRunCompletion{failed})
+		}
+		switch {
+		case err == nil:
+			done(c)
+		case !client.IsTransient(err):
+			w.log.Error("report task run: refused; giving it back to its queue", "run", c.Ref.RunID, "key", c.Ref.Key, "err", err)
+			done(c)
+			w.recheck.Store(true) // the next holding report releases it
+		}
+	}
+}
+
+// send reports completions, retrying transient failures with backoff until
+// ctx ends.
+func (w *Worker) send(ctx context.Context, cs []store.TaskRunCompletion) error {
+	backoff := 200 * time.Millisecond
+	for {
+		_, err := w.cfg.Client.Complete(context.WithoutCancel(ctx), w.ID(), cs)
+		if err == nil || !client.IsTransient(err) {
+			return err
+		}
+		w.log.Warn("report task runs", "n", len(cs), "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff = min(2*backoff, 3*time.Second)
 	}
 }
 
@@ -423,6 +560,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			continue
 		}
 		w.mu.Lock()
+		w.lastBeat = time.Now()
 		for _, runID := range hb.Cancel {
 			if cancel, ok := w.runs[runID]; ok {
 				cancel(errors.New("run cancelled by a user"))

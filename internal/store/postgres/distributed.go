@@ -306,16 +306,26 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 	var out store.LeaseExpiry
 	err := s.inTx(ctx, "expire leases", func(tx pgx.Tx) error {
 		out = store.LeaseExpiry{}
-		runs, err := collectRuns(tx.Query(ctx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+
-			" AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, id FOR UPDATE SKIP LOCKED", encTime(at)))
+		q, args, cause := " AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, id FOR UPDATE SKIP LOCKED",
+			[]any{encTime(at)}, "lease"
+		if p.RunID != "" {
+			// One run given back by its worker: wait for its lock rather
+			// than skip it, or the worker would be told it holds nothing.
+			q, args, cause = " AND id = $1 AND worker_id <> '' AND worker_id = $2 AND ($3::bigint = 0 OR attempt = $3::bigint) FOR UPDATE",
+				[]any{p.RunID, p.WorkerID, int64(p.Attempt)}, "worker:"+p.WorkerID
+		}
+		runs, err := collectRuns(tx.Query(ctx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+q, args...))
 		if err != nil {
 			return err
 		}
-		trs, err := collectTaskRuns(tx.Query(ctx, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE state = 'RUNNING'"+
-			" AND queue <> '' AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, run_id, key, id"+
-			" FOR UPDATE SKIP LOCKED", encTime(at)))
-		if err != nil {
-			return err
+		var trs []store.TaskRun
+		if p.RunID == "" {
+			trs, err = collectTaskRuns(tx.Query(ctx, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE state = 'RUNNING'"+
+				" AND queue <> '' AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, run_id, key, id"+
+				" FOR UPDATE SKIP LOCKED", encTime(at)))
+			if err != nil {
+				return err
+			}
 		}
 		if len(runs) == 0 && len(trs) == 0 {
 			return nil
@@ -328,7 +338,10 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 		for _, r := range runs {
 			reason := fmt.Sprintf("the lease of worker %s expired at %s", r.WorkerID,
 				r.LeaseUntil.Format(time.RFC3339Nano))
-			if takeBack(&r, &b, at, "lease", true, p.MaxAttempts, reason) {
+			if p.RunID != "" {
+				reason = store.GiveBackReason(r.WorkerID, p.Reason)
+			}
+			if takeBack(&r, &b, at, cause, true, p.MaxAttempts, reason) {
 				out.Rescheduled++
 			}
 			out.Crashed = append(out.Crashed, roundRun(r))

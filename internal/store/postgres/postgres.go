@@ -64,6 +64,8 @@
 //   - BatchWrite of overlapping rows from many concurrent transactions may
 //     still deadlock with other writers (RunTransition, claims); PostgreSQL
 //     then aborts one, reported as an error wrapping store.ErrConflict.
+//   - Errors of a database that cannot be reached, or is shutting down or
+//     starting up, wrap store.ErrUnavailable (the server answers them 503).
 //   - The notification channel is shared by everything in the database on the
 //     same schema: wake-ups are best effort and waiters also poll.
 package postgres
@@ -72,7 +74,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/batonhq/baton/internal/store"
 	"github.com/jackc/pgx/v5"
@@ -187,13 +193,35 @@ func translate(err error, format string, args ...any) error {
 			return fmt.Errorf("%s: %v: %w", msg, err, store.ErrConflict)
 		}
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %v: %w", msg, err, store.ErrUnavailable)
+	}
 	return fmt.Errorf("%s: %w", msg, err)
+}
+
+// unavailable reports whether err means that the database cannot be reached
+// or is going down or coming up, rather than that it refused the statement:
+// a connection that cannot be made or broke, or an error of SQLSTATE class
+// 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect
+// now) or 53300 (too many connections).
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" ||
+			pe.Code == "57P03" || pe.Code == "53300"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // isStoreErr reports whether err already wraps a store sentinel.
 func isStoreErr(err error) bool {
 	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) ||
-		errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew)
+		errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew) ||
+		errors.Is(err, store.ErrUnavailable)
 }
 
 // inTx runs fn in a transaction and commits it.

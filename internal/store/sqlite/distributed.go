@@ -445,8 +445,14 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 	)
 	err := s.inTx(ctx, "expire leases", func(tx *sql.Tx) error {
 		out, ns = store.LeaseExpiry{}, notes{}
-		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+
-			" AND lease_until <> 0 AND lease_until < ? ORDER BY lease_until, id", encTime(at))
+		q, args, cause := " AND lease_until <> 0 AND lease_until < ? ORDER BY lease_until, id", []any{encTime(at)}, "lease"
+		if p.RunID != "" {
+			q, args, cause = " AND id = ? AND worker_id <> '' AND worker_id = ?", []any{p.RunID, p.WorkerID}, "worker:"+p.WorkerID
+			if p.Attempt != 0 {
+				q, args = q+" AND attempt = ?", append(args, int64(p.Attempt))
+			}
+		}
+		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+q, args...)
 		if err != nil {
 			return err
 		}
@@ -454,13 +460,19 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 		for _, r := range runs {
 			reason := fmt.Sprintf("the lease of worker %s expired at %s", r.WorkerID,
 				r.LeaseUntil.Format(time.RFC3339Nano))
-			if takeBack(&r, &b, &ns, at, "lease", true, p.MaxAttempts, reason) {
+			if p.RunID != "" {
+				reason = store.GiveBackReason(r.WorkerID, p.Reason)
+			}
+			if takeBack(&r, &b, &ns, at, cause, true, p.MaxAttempts, reason) {
 				out.Rescheduled++
 			}
 			out.Crashed = append(out.Crashed, roundRun(r))
 		}
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
+		}
+		if p.RunID != "" {
+			return nil
 		}
 		trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE state = 'RUNNING'"+
 			" AND queue <> '' AND lease_until <> 0 AND lease_until < ?", encTime(at))

@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Workers", testWorkers},
 		{"WorkerRelease", testWorkerRelease},
 		{"LeasesRelease", testLeasesRelease},
+		{"LeaseGiveBack", testLeaseGiveBack},
 		{"QueueList", testQueueList},
 		{"RetentionDelete", testRetentionDelete},
 		{"Notifier", testNotifier},

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/batonhq/baton"
@@ -123,4 +125,58 @@ var chaos = baton.Flow("chaos", func(ctx baton.Context, n int) (int, error) {
 	return sum, nil
 }, baton.Defaults(0))
 
-func main() { baton.Main(steps, fan, chaos) }
+// gated is a step that takes $GATE_DIR in hand: when its step key is named
+// by $GATE_KEYS it writes GATE_DIR/at-KEY as it is about to return and
+// waits for GATE_DIR/go-KEY, so a test can cut the server or the database
+// exactly at a step's end.
+var gated = baton.Task("gated", func(ctx context.Context, i int) (int, error) {
+	info, _ := baton.TaskRunFrom(ctx)
+	logExec(fmt.Sprintf("gated %s %d", info.Key, info.Attempt))
+	time.Sleep(time.Duration(sleepMS()) * time.Millisecond)
+	dir := os.Getenv("GATE_DIR")
+	if dir == "" || !strings.Contains(","+os.Getenv("GATE_KEYS")+",", ","+info.Key+",") {
+		return i, nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, "at-"+info.Key), nil, 0o644); err != nil {
+		return 0, err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go-"+info.Key)); err == nil {
+			return i, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+})
+
+// OutageParams of the outage flow.
+type OutageParams struct {
+	N   int    `json:"n" doc:"number of sequential gated steps"`
+	Key string `json:"key" doc:"explicit key of an extra last step (may hold any byte)"`
+}
+
+// outage runs N sequential gated steps (keys s0, s1, ...) and, when Key is
+// set, one more step under that explicit key.
+var outage = baton.Flow("outage", func(ctx baton.Context, p OutageParams) (int, error) {
+	sum := 0
+	for i := range p.N {
+		v, err := gated.Run(ctx, i, baton.Key("s"+strconv.Itoa(i)))
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	if p.Key != "" {
+		v, err := gated.Run(ctx, 100, baton.Key(p.Key))
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}, baton.Defaults(OutageParams{N: 3}))
+
+func main() { baton.Main(steps, fan, chaos, outage) }
