@@ -541,13 +541,13 @@ func (s *step) commit(wr write, v any, err error) {
 	})
 }
 
-// storeFailed ends the attempt of a worker's run whose step could not be
-// recorded: what the flow code would see next is not in the journal, so the
-// attempt must not go on (or end FAILED for it); the worker gives the run
-// back and a new attempt resumes from the journal. Local runs keep going
-// and fail through the step's error.
+// storeFailed ends the attempt of a run whose step could not be recorded:
+// what the flow code would see next is not in the journal, so the attempt
+// must not go on (a flow that shrugs off the step's error must not complete
+// without it). On a worker the run is then given back and a new attempt
+// resumes from the journal; a local run ends FAILED with the error.
 func (fc *FlowCtx) storeFailed(err error) {
-	if fc.cancel != nil && fc.e.cfg.Worker != "" {
+	if fc.cancel != nil {
 		fc.cancel(storeFailed(err))
 	}
 }
