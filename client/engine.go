@@ -66,7 +66,9 @@ func (c *Client) EngineStore() *EngineStore {
 	return &EngineStore{c: c, FinishedWait: 20 * time.Second}
 }
 
-// translate maps API errors back to the store's sentinels.
+// translate maps API errors back to the store's sentinels; transient
+// errors (IsTransient) also wrap store.ErrUnavailable, so that the engine
+// can tell an outage from a refusal.
 func translate(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -77,8 +79,18 @@ func translate(err error) error {
 			return fmt.Errorf("%s: %w", e.Message, store.ErrConflict)
 		}
 	}
+	if IsTransient(err) {
+		return transientError{err}
+	}
 	return err
 }
+
+// transientError is an error that may go away on its own: it reads as its
+// cause and also matches store.ErrUnavailable.
+type transientError struct{ err error }
+
+func (e transientError) Error() string   { return e.err.Error() }
+func (e transientError) Unwrap() []error { return []error{e.err, store.ErrUnavailable} }
 
 // BatchWrite writes a batch through the server.
 func (s *EngineStore) BatchWrite(ctx context.Context, b store.Batch) error {

@@ -92,6 +92,7 @@ func (a *awaiter) loop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-a.quit; cancel() }()
 	backoff := time.Duration(0)
+	refused := 0 // consecutive polls the store refused (not an outage)
 	for {
 		refs := a.oldest()
 		if len(refs) == 0 {
@@ -108,8 +109,17 @@ func (a *awaiter) loop() {
 		}
 		if err != nil {
 			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
+			if refused++; errors.Is(err, store.ErrUnavailable) {
+				refused = 0 // an outage: keep waiting, the leases tell when to stop
+			}
+			if refused >= maxRefusedPolls {
+				// The store will not answer: end the waiting attempts
+				// rather than let their runs wait forever.
+				a.failAll(refs, fmt.Errorf("wait for distributed steps: %w", err))
+				refused = 0
+			}
 		} else {
-			backoff = 0
+			backoff, refused = 0, 0
 		}
 		for _, tr := range done {
 			ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
@@ -133,6 +143,33 @@ func (a *awaiter) loop() {
 				return
 			}
 		}
+	}
+}
+
+// maxRefusedPolls is how many polls in a row the store may refuse (with an
+// error that is not an outage) before the awaiter gives up on the steps.
+const maxRefusedPolls = 5
+
+// failAll resolves the steps of refs with err as a store failure: their
+// attempts end and, on a worker, their runs are given back.
+func (a *awaiter) failAll(refs []store.TaskRunRef, err error) {
+	for _, ref := range refs {
+		a.mu.Lock()
+		s := a.waiting[ref]
+		delete(a.waiting, ref)
+		a.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.finished || s.abandoned {
+			s.mu.Unlock()
+			continue
+		}
+		s.finished = true
+		s.mu.Unlock()
+		s.fc.storeFailed(err)
+		s.finish(nil, err)
 	}
 }
 
