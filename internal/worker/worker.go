@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -508,8 +509,8 @@ func (w *Worker) report(ctx context.Context, batch []store.TaskRunCompletion) {
 		if err != nil && !client.IsTransient(err) {
 			w.log.Error("report task run: refused; reporting it FAILED", "run", c.Ref.RunID, "key", c.Ref.Key, "err", err)
 			failed := store.TaskRunCompletion{Ref: c.Ref, WorkerID: c.WorkerID, State: store.TaskFailed, Attempts: c.Attempts,
-				Error: &store.ErrorInfo{Message: "the worker could not report the outcome of this task run (" + string(c.State) +
-					"): the server refused it: " + err.Error()}, At: c.At}
+				Error: &store.ErrorInfo{Message: strings.ToValidUTF8(strings.ReplaceAll("the worker could not report the outcome of this task run ("+
+					string(c.State)+"): the server refused it: "+err.Error(), "\x00", `\x00`), "\uFFFD")}, At: c.At}
 			err = w.send(ctx, []store.TaskRunCompletion{failed})
 		}
 		switch {
