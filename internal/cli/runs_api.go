@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -40,9 +41,10 @@ func runsCreateCommand(env *Env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var v any
-				if err := json.Unmarshal([]byte(raw), &v); err != nil {
-					return Usagef("invalid --params: not a JSON value: %v", err)
+				// The user binary's parser, for the same messages (line and
+				// column of a syntax error).
+				if err := params.CheckJSON([]byte(raw), "--params"); err != nil {
+					return &UsageError{Err: err}
 				}
 				req.Parameters = json.RawMessage(raw)
 			}

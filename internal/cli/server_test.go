@@ -269,7 +269,7 @@ func TestAPIRunsCreateParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.RegisterWorker(context.Background(), api.RegisterWorker{Name: "w", Host: "h", PID: 1, Queues: []string{"default"},
-		Capacity: 1, Flows: []api.FlowInfo{{Name: "greet", Parameters: map[string]any{"type": "object",
+		Capacity: 1, Flows: []api.FlowInfo{{Name: "greet", Parameters: map[string]any{"type": "object", "additionalProperties": false,
 			"properties": map[string]any{"name": map[string]any{"type": "string"}}}}}})
 	if err != nil {
 		t.Fatalf("RegisterWorker: %v", err)
@@ -800,8 +800,8 @@ func TestPostgres(t *testing.T) {
 	if code != ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
 		t.Fatalf("show from PostgreSQL: exit %d: %s %s", code, out, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(home, "blobs")); err != nil {
-		t.Errorf("default blob directory of PostgreSQL ($BATON_HOME/blobs): %v", err)
+	if dir, err := env.BlobDir(pg); err != nil || dir != filepath.Join(home, "blobs") {
+		t.Errorf("default blob directory of PostgreSQL: %s %v; want $BATON_HOME/blobs", dir, err)
 	}
 	if code, _, errOut := apiTestRun(t, vars, "--db", pg, "queues", "list", "--json"); code != ExitOK {
 		t.Errorf("queues list from PostgreSQL: exit %d: %s", code, errOut)

@@ -46,7 +46,7 @@ func openRunsSource(ctx context.Context, env *Env) (runsSource, error) {
 		}
 		return &remoteRuns{c: c}, nil
 	}
-	st, blobs, err := env.OpenStore(ctx)
+	st, blobs, err := env.OpenStoreForReading(ctx)
 	if err != nil {
 		return nil, err
 	}

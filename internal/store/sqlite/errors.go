@@ -4,6 +4,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/batonhq/baton/internal/store"
 
@@ -35,4 +38,60 @@ func translate(err error, format string, args ...any) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", msg, err)
+}
+
+// ErrUnusablePath is wrapped by the errors of Open when the store's path
+// cannot be used (a directory, a file or directory without the needed
+// permissions): a problem with what the user named, not with the store.
+var ErrUnusablePath = errors.New("store path cannot be used")
+
+// unusablePathError is an error about the store's path; it matches
+// ErrUnusablePath without repeating its text.
+type unusablePathError struct{ msg string }
+
+func (e *unusablePathError) Error() string { return e.msg }
+
+func (e *unusablePathError) Is(target error) bool { return target == ErrUnusablePath }
+
+func unusable(format string, args ...any) error {
+	return &unusablePathError{msg: fmt.Sprintf(format, args...)}
+}
+
+// pathError explains a driver error of opening the store at path in terms
+// of the path, for the codes that mean the file cannot be opened or
+// written; other errors are returned as they are.
+func pathError(path string, err error) error {
+	var se *driver.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	if why := pathProblem(path, se.Code()); why != "" {
+		return unusable("store %s: %s", path, why)
+	}
+	return err
+}
+
+// pathProblem says what is wrong with the store at path for a SQLite
+// (extended) result code, or "" when the code is not about the path.
+func pathProblem(path string, code int) string {
+	dir := filepath.Dir(path)
+	switch {
+	case code == sqlite3.SQLITE_READONLY_DIRECTORY:
+		return fmt.Sprintf("the directory %s is not writable; SQLite must create the store's -wal and -shm files beside it", dir)
+	case code&0xff == sqlite3.SQLITE_READONLY:
+		return "the file is read-only; Baton needs to write to its store (check the file's permissions and owner)"
+	case code == sqlite3.SQLITE_CANTOPEN_ISDIR:
+		return fmt.Sprintf("it is a directory, not a database file; name a file, e.g. %s", filepath.Join(path, "baton.db"))
+	case code&0xff == sqlite3.SQLITE_CANTOPEN:
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			return fmt.Sprintf("it is a directory, not a database file; name a file, e.g. %s", filepath.Join(path, "baton.db"))
+		}
+		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return "cannot open the file for reading and writing: " + strings.TrimPrefix(err.Error(), "open "+path+": ")
+		} else {
+			f.Close()
+		}
+		return fmt.Sprintf("SQLite cannot open the file or create its -wal and -shm files in %s (check permissions)", dir)
+	}
+	return ""
 }
