@@ -73,3 +73,23 @@ func TestRunsCreateValidatesLikeRun(t *testing.T) {
 		t.Errorf("recorded parameters %s", p)
 	}
 }
+
+// TestRunsCreateRefusesBadIdentifiers: invalid UTF-8 in a flow name, queue
+// or idempotency key is refused before JSON encoding would replace it.
+func TestRunsCreateRefusesBadIdentifiers(t *testing.T) {
+	t.Parallel()
+	a := apiTestServer(t)
+	for _, args := range [][]string{{"fl\xffow"}, {"f", "--queue", "q\xfe"}, {"f", "--idempotency-key", "k\xff"}} {
+		code, out, errOut := apiTestRun(t, nil, append([]string{"--server", a.URL, "runs", "create"}, args...)...)
+		if code != ExitUsage || out != "" || !strings.Contains(errOut, "is not valid UTF-8") {
+			t.Errorf("runs create %q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	db := runsTestSeed(t)
+	for _, args := range [][]string{{"runs", "show", "r\xff"}, {"runs", "logs", "r\xff"}, {"runs", "list", "--flow", "f\xff"}} {
+		code, _, errOut := runsTestRun(t, append([]string{"--db", db}, args...)...)
+		if code != ExitUsage || !strings.Contains(errOut, "is not valid UTF-8") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}

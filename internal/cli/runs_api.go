@@ -35,6 +35,13 @@ func runsCreateCommand(env *Env) *cobra.Command {
 			if strings.TrimSpace(args[0]) == "" {
 				return Usagef("a flow name is required")
 			}
+			// Checked here too: JSON encoding would quietly replace
+			// invalid UTF-8 before the server could refuse it.
+			for _, f := range []struct{ name, value string }{{"the flow name", args[0]}, {"--queue", queue}, {"--idempotency-key", key}} {
+				if err := api.CheckIdentifier(f.name, f.value); err != nil {
+					return &UsageError{Err: err}
+				}
+			}
 			req := api.CreateRun{Flow: args[0], Queue: queue, IdempotencyKey: key}
 			if paramsArg != "" {
 				raw, err := readArg("--params", paramsArg)

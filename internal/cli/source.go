@@ -111,6 +111,9 @@ func (l *localRuns) Close() error { return l.st.Close() }
 
 func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error) {
 	st, env := l.st, l.env
+	if err := api.CheckIdentifier("--flow", q.Flow); err != nil {
+		return nil, &UsageError{Err: err}
+	}
 	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
 	if p.State == store.RunCrashed {
 		// Dead RUNNING runs are only recorded as CRASHED once someone
@@ -149,6 +152,9 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.Run
 }
 
 func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
+	if err := api.CheckIdentifier("run id", id); err != nil {
+		return store.Run{}, &UsageError{Err: err} // as the API answers (PostgreSQL cannot even look it up)
+	}
 	run, err := l.st.RunGet(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return run, unknownRun(id)

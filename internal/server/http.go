@@ -9,6 +9,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -162,7 +163,10 @@ func checkContentType(ct string) error {
 // checkQuery refuses query parameters a route does not take, so that a
 // misspelt filter (?stat=FAILED) is an error rather than ignored.
 func checkQuery(rt route, r *http.Request) error {
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errBadRequest("malformed query string %q: %v", r.URL.RawQuery, err)
+	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(rt.query, k) {
 			if len(rt.query) == 0 {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,6 +300,11 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return s.noRoute(mux, w, r)
+	}))
+	mux.Handle(api.MalformedURLPath, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		target := r.URL.Query().Get("target")
+		_, err := url.ParseRequestURI(target)
+		return errBadRequest("malformed URL %q: %v; escape reserved characters in paths (%%25 for %%)", target, errors.Unwrap(err))
 	}))
 	return mux
 }

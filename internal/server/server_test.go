@@ -53,7 +53,9 @@ func setupWith(t *testing.T, st store.Store) *bundle {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Listener = api.RequestLineListener(ts.Listener) // as the baton command serves it
+	ts.Start()
 	t.Cleanup(func() { ts.Close(); srv.Stop(); st.Close() })
 	c, err := client.New(ts.URL)
 	if err != nil {

@@ -319,6 +319,28 @@ func TestHTTPEdges(t *testing.T) {
 				}
 			})
 		}
+		// Malformed URLs: Go's server refuses a bad escape in the path
+		// before any handler; the API's listener turns it into the JSON
+		// shape. A bad escape in the query reaches the handler.
+		for _, target := range []string{"/api/v1/runs/%ZZ", "/api/v1/runs/%Z", "/%", "/api/v1/runs?flow=%ZZ"} {
+			status, ct, body := rawRequest(t, b.ts.Listener.Addr().String(), "GET", target)
+			var e api.Error
+			if status != 400 || ct != "application/json" || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != api.CodeBadRequest || !strings.Contains(e.Error.Message, "malformed") {
+				t.Errorf("GET %s: %d %s %s; want a JSON 400", target, status, ct, body)
+			}
+		}
+		// The next request on the connection still works.
+		c, err := net.Dial("tcp", b.ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /api/v1/runs/%%ZZ HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		all, _ := io.ReadAll(c)
+		c.Close()
+		if n := strings.Count(string(all), "HTTP/1.1 "); n != 2 || !strings.Contains(string(all), `"status":"ok"`) {
+			t.Errorf("pipelined requests after a malformed one:\n%s", all)
+		}
+
 		// charset=utf-8 is fine.
 		req, _ := http.NewRequest("POST", b.ts.URL+"/api/v1/runs", strings.NewReader(`{"flow":"f"}`))
 		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
