@@ -93,7 +93,8 @@ func apiError(err error, id string) error {
 			return unknownRun(id)
 		}
 		return &UsageError{Err: errors.New(ce.Message)}
-	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge:
+	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
+		http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType:
 		return &UsageError{Err: errors.New(ce.Message)}
 	}
 	return fmt.Errorf("server: %w", err)

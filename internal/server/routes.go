@@ -470,8 +470,15 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 		}
 		schemas[f.Name] = fs
 	}
+	names := []struct{ field, value string }{{"field \"name\"", req.Name}, {"field \"host\"", req.Host}}
 	for i, q := range req.Queues {
-		if err := api.CheckIdentifier(fmt.Sprintf("queue %d", i), q); err != nil {
+		names = append(names, struct{ field, value string }{fmt.Sprintf("queue %d", i), q})
+	}
+	for i, t := range req.Tasks {
+		names = append(names, struct{ field, value string }{fmt.Sprintf("task %d", i), t})
+	}
+	for _, n := range names {
+		if err := api.CheckIdentifier(n.field, n.value); err != nil {
 			return errBadRequest("%v", err)
 		}
 	}

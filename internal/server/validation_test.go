@@ -160,6 +160,15 @@ func TestCreateRunValidatesParameters(t *testing.T) {
 		if err != nil || len(runs) != 0 {
 			t.Fatalf("bad parameters recorded runs: %v %v", runs, err)
 		}
+		// Worker registrations are names users chose too.
+		for _, body := range []string{
+			`{"name":"w\u0000","queues":["q"]}`, `{"name":"w","queues":["q\u0000"]}`, `{"name":"w","queues":["q"],"tasks":["t\u0000"]}`,
+			`{"name":"w","queues":["q"],"flows":[{"name":"f\u0000"}]}`, `{"name":"w","host":"h\u0000","queues":["q"]}`,
+		} {
+			if status, resp := b.call(t, "POST", "/api/v1/workers", body); status != 400 || !strings.Contains(errMsg(resp), "NUL") {
+				t.Errorf("register %s: %d %v; want 400 about the NUL byte", body, status, resp)
+			}
+		}
 
 		// Good parameters are merged over the defaults, as the CLI does.
 		ok := []struct{ body, want string }{
