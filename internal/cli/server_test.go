@@ -800,7 +800,7 @@ func TestPostgres(t *testing.T) {
 	if code != ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
 		t.Fatalf("show from PostgreSQL: exit %d: %s %s", code, out, errOut)
 	}
-	if dir, err := env.BlobDir(pg); err != nil || dir != filepath.Join(home, "blobs") {
+	if dir, err := (&Env{Getenv: env.Getenv}).BlobDir(pg); err != nil || dir != filepath.Join(home, "blobs") {
 		t.Errorf("default blob directory of PostgreSQL: %s %v; want $BATON_HOME/blobs", dir, err)
 	}
 	if code, _, errOut := apiTestRun(t, vars, "--db", pg, "queues", "list", "--json"); code != ExitOK {
