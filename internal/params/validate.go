@@ -640,3 +640,21 @@ func (v *Validator) quotedOK(inner map[string]any, text string) bool {
 	}
 	return v.check(inner, tree, "") == nil
 }
+
+// Explain validates the JSON parameters raw of a flow whose parameter type
+// is t, as Build does, and returns the first problem (an *Error) or nil.
+// It is for saying why parameters recorded without validation do not
+// decode.
+func Explain(t reflect.Type, raw json.RawMessage) error {
+	tree, err := parseJSON(raw, "parameters")
+	if err != nil {
+		return err
+	}
+	if perr := validatorFor(t).check(validatorFor(t).root, tree, ""); perr != nil {
+		return perr
+	}
+	if perr := check(tree, t, false, ""); perr != nil {
+		return perr
+	}
+	return nil
+}
