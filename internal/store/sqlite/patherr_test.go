@@ -51,6 +51,9 @@ func TestOpenDirectory(t *testing.T) {
 	if _, err := Open(context.Background(), filepath.Join(f, "x.db")); !errors.Is(err, ErrUnusablePath) || !strings.Contains(err.Error(), "cannot create its directory") {
 		t.Fatalf("Open(file/x.db) = %v", err)
 	}
+	if _, err := Open(context.Background(), os.DevNull); !errors.Is(err, ErrUnusablePath) || !strings.Contains(err.Error(), "it is not a regular file") {
+		t.Fatalf("Open(%s) = %v", os.DevNull, err)
+	}
 	s, err := Open(context.Background(), filepath.Join(dir, "ok.db"))
 	if err != nil {
 		t.Fatal(err)

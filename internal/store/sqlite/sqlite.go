@@ -137,6 +137,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	path = abs
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, unusable("store %s: %s", path, pathProblem(path, sqlite3.SQLITE_CANTOPEN_ISDIR))
+	} else if err == nil && !fi.Mode().IsRegular() {
+		return nil, unusable("store %s: it is not a regular file (%s); name a database file", path, fi.Mode().Type())
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, unusable("store %s: cannot create its directory: %v", path, err)
