@@ -93,3 +93,18 @@ func TestRunsCreateRefusesBadIdentifiers(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsCreateIdempotencyConflict: reusing a key for another request is
+// exit 2 saying what differs; the same request prints the first run.
+func TestRunsCreateIdempotencyConflict(t *testing.T) {
+	t.Parallel()
+	a := apiTestServer(t)
+	id := a.create(t, "hello", "--idempotency-key", "k", "--params", `{"name":"a"}`)
+	if again := a.create(t, "hello", "--idempotency-key", "k", "--params", `{"name":"a"}`); again != id {
+		t.Fatalf("same request: run %s, want %s", again, id)
+	}
+	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello", "--idempotency-key", "k", "--params", `{"name":"b"}`)
+	if code != ExitUsage || out != "" || !strings.Contains(errOut, `idempotency key "k" belongs to run `+id) || !strings.Contains(errOut, `parameters {"name":"a"}, not {"name":"b"}`) {
+		t.Errorf("other parameters: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
