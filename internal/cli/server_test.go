@@ -681,7 +681,13 @@ func TestDevCommand(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "baton.db")
 	env := &Env{Examples: helloProgram()}
 	url, stop, errb := startBaton(t, env, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0")
-	out := env.Stdout.(*syncBuffer).String()
+	// The welcome is printed just after the "serving" line: wait for all of it.
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if out = env.Stdout.(*syncBuffer).String(); strings.Contains(out, "Ctrl+C") {
+			break
+		}
+	}
 	for _, want := range []string{url, "export BATON_SERVER=" + url, "baton runs create hello", "baton runs list"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("welcome lacks %q:\n%s", want, out)
