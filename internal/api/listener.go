@@ -44,15 +44,17 @@ type requestLineConn struct {
 
 func (c *requestLineConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
+		c.mu.Unlock()
 		return n, nil
 	}
 	if c.checked {
+		c.mu.Unlock()
 		return c.Conn.Read(p)
 	}
+	defer c.mu.Unlock()
 	var buf []byte
 	chunk := make([]byte, 4096)
 	for {

@@ -304,6 +304,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(api.MalformedURLPath, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		target := r.URL.Query().Get("target")
 		_, err := url.ParseRequestURI(target)
+		if err == nil { // called directly, not through the listener
+			return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+		}
 		return errBadRequest("malformed URL %q: %v; escape reserved characters in paths (%%25 for %%)", target, errors.Unwrap(err))
 	}))
 	return mux
