@@ -20,6 +20,7 @@ import (
 //
 //   - sql.ErrNoRows                      -> store.ErrNotFound
 //   - SQLITE_NOTADB ("file is not a database") -> store.ErrNotBatonStore
+//   - SQLITE_READONLY (the file or its directory) -> ErrUnusablePath, in words
 //
 // Errors that already wrap a store sentinel are only prefixed.
 func translate(err error, format string, args ...any) error {
@@ -35,6 +36,12 @@ func translate(err error, format string, args ...any) error {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_NOTADB:
 			return fmt.Errorf("%s: not a SQLite database (%v): %w", msg, err, store.ErrNotBatonStore)
+		case sqlite3.SQLITE_READONLY:
+			why := "the store's file is read-only"
+			if se.Code() == sqlite3.SQLITE_READONLY_DIRECTORY {
+				why = "the store's directory is not writable"
+			}
+			return &driverPathError{msg: msg + ": " + why + " (check permissions)", err: err}
 		}
 	}
 	return fmt.Errorf("%s: %w", msg, err)
@@ -56,6 +63,20 @@ func (e *unusablePathError) Is(target error) bool { return target == ErrUnusable
 func unusable(format string, args ...any) error {
 	return &unusablePathError{msg: fmt.Sprintf(format, args...)}
 }
+
+// driverPathError is a driver error about the store's file or directory,
+// in words; it wraps the driver error (for pathError) and matches
+// ErrUnusablePath.
+type driverPathError struct {
+	msg string
+	err error
+}
+
+func (e *driverPathError) Error() string { return e.msg }
+
+func (e *driverPathError) Unwrap() error { return e.err }
+
+func (e *driverPathError) Is(target error) bool { return target == ErrUnusablePath }
 
 // pathError explains a driver error of opening the store at path in terms
 // of the path, for the codes that mean the file cannot be opened or
