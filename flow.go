@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/batonhq/baton/internal/engine"
+	paramcheck "github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -36,6 +37,12 @@ func Flow[P, R any](name string, fn func(Context, P) (R, error), opts ...FlowOpt
 		Body: func(fc *engine.FlowCtx, params json.RawMessage) (any, error) {
 			p, err := decodeStrict[P](params)
 			if err != nil {
+				// Say which parameter is wrong, in the words the command
+				// line and the API use (a run created for a flow no worker
+				// had registered yet was not checked).
+				if verr := paramcheck.Explain(typeOf[P](), params); verr != nil {
+					err = verr
+				}
 				return nil, Permanent(fmt.Errorf("parameters of flow %s: %w", name, err))
 			}
 			return fn(&flowContext{Context: fc.Context(), fc: fc}, p)

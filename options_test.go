@@ -2,6 +2,8 @@ package baton
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,5 +30,24 @@ func TestRetryOptionDefaults(t *testing.T) {
 				t.Errorf("policy %+v; want delay %s, max %s, backoff %v, jitter %v", p, tt.delay, tt.max, tt.backoff, tt.jitterFrac)
 			}
 		})
+	}
+}
+
+// TestFlowParameterDecodeErrorNamesTheParameter: parameters recorded
+// without validation (a run created through the API before any worker
+// registered its flow) fail with the message the command line gives.
+func TestFlowParameterDecodeErrorNamesTheParameter(t *testing.T) {
+	t.Parallel()
+	type P struct {
+		Count int `json:"count"`
+	}
+	f := Flow("count", func(ctx Context, p P) (int, error) { return p.Count, nil })
+	_, err := f.def.Body(nil, json.RawMessage(`{"count":"abc"}`))
+	if err == nil || !strings.Contains(err.Error(), `parameters of flow count: parameter "count": expected integer, got string "abc"`) {
+		t.Fatalf("Body: %v", err)
+	}
+	_, err = f.def.Body(nil, json.RawMessage(`{"count":1,"x":{}}`))
+	if err == nil || !strings.Contains(err.Error(), `unknown parameter "x"; known parameters: count`) {
+		t.Fatalf("Body: %v", err)
 	}
 }

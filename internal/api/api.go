@@ -39,6 +39,11 @@ const (
 	CodeInternal      = "internal"    // 500
 	CodeUnavailable   = "unavailable" // 503
 	CodeUnknownWorker = "unknown_worker"
+	// CodeIdempotencyConflict (409): the idempotency key belongs to a run
+	// created with another flow, queue or parameters.
+	CodeIdempotencyConflict = "idempotency_conflict"
+	// CodeUnsupportedMedia (415): the body is not application/json.
+	CodeUnsupportedMedia = "unsupported_media_type"
 )
 
 // CreateRun is the body of POST /api/v1/runs.

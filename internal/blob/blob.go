@@ -29,6 +29,10 @@ func Open(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
+// At returns the store in dir without creating the directory, for readers:
+// a blob that is not there is an error when it is read.
+func At(dir string) *Store { return &Store{dir: dir} }
+
 // Dir returns the root directory of the store.
 func (s *Store) Dir() string { return s.dir }
 

@@ -75,7 +75,7 @@ func listWorkers(ctx context.Context, env *Env) ([]api.WorkerView, error) {
 		}
 		return ws, nil
 	}
-	st, _, err := env.OpenStore(ctx)
+	st, _, err := env.OpenStoreForReading(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func listQueues(ctx context.Context, env *Env) ([]api.QueueView, error) {
 		}
 		return qs, nil
 	}
-	st, _, err := env.OpenStore(ctx)
+	st, _, err := env.OpenStoreForReading(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func RetentionCommand(env *Env) *cobra.Command {
 					return apiError(err, "")
 				}
 			} else {
-				st, blobs, err := env.OpenStore(ctx)
+				st, blobs, err := env.OpenStoreForReading(ctx)
 				if err != nil {
 					return err
 				}

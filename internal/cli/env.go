@@ -150,21 +150,59 @@ func (env *Env) BlobDir(db string) (string, error) {
 }
 
 // OpenStore opens the store (a SQLite file, or PostgreSQL when --db is a
-// postgres:// URL) and its blob directory. A database that is not a Baton
-// store, or one of a newer schema, is a UsageError.
+// postgres:// URL) and its blob directory, for a command that writes (run,
+// retry, task, server, dev): a SQLite store that does not exist yet is
+// created, and the command says so on stderr. A database that is not a
+// Baton store, one of a newer schema, or a path that cannot be used is a
+// UsageError.
 func (env *Env) OpenStore(ctx context.Context) (store.Store, *blob.Store, error) {
+	return env.openStore(ctx, true)
+}
+
+// OpenStoreForReading is OpenStore for commands that only read (runs list,
+// show, logs, workers, queues, retention): a SQLite store that does not
+// exist is a UsageError naming the path, and nothing is created.
+func (env *Env) OpenStoreForReading(ctx context.Context) (store.Store, *blob.Store, error) {
+	return env.openStore(ctx, false)
+}
+
+func (env *Env) openStore(ctx context.Context, create bool) (store.Store, *blob.Store, error) {
 	db, err := env.DBPath()
 	if err != nil {
 		return nil, nil, err
 	}
-	var st store.Store
+	var (
+		st      store.Store
+		created bool
+	)
 	if IsPostgresURL(db) {
 		st, err = openPostgres(ctx, db)
 	} else {
-		st, err = sqlite.Open(ctx, db)
+		abs, aerr := filepath.Abs(db)
+		if aerr != nil {
+			abs = db
+		}
+		_, serr := os.Stat(abs)
+		switch {
+		case errors.Is(serr, os.ErrNotExist) && !create:
+			return nil, nil, Usagef("no Baton store at %s: the file does not exist (check --db or BATON_DB; "+
+				"running a flow, baton server or baton dev creates one)", abs)
+		case errors.Is(serr, os.ErrNotExist):
+			created = true
+		}
+		var sst *sqlite.Store
+		if sst, err = sqlite.Open(ctx, db); err == nil {
+			st = sst
+			if create {
+				if err = sst.CheckWritable(ctx); err != nil {
+					sst.Close()
+				}
+			}
+		}
+		db = abs
 	}
 	if err != nil {
-		if errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew) {
+		if errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew) || errors.Is(err, sqlite.ErrUnusablePath) {
 			return nil, nil, &UsageError{Err: err}
 		}
 		return nil, nil, err
@@ -174,10 +212,18 @@ func (env *Env) OpenStore(ctx context.Context) (store.Store, *blob.Store, error)
 		st.Close()
 		return nil, nil, err
 	}
-	blobs, err := blob.Open(dir)
+	var blobs *blob.Store
+	if _, serr := os.Stat(dir); create || serr == nil {
+		blobs, err = blob.Open(dir)
+	} else {
+		blobs = blob.At(dir) // reading: no blob was ever written there
+	}
 	if err != nil {
 		st.Close()
 		return nil, nil, err
+	}
+	if created && env.Stderr != nil {
+		fmt.Fprintf(env.Stderr, "baton: created a new store at %s\n", db)
 	}
 	return st, blobs, nil
 }

@@ -115,9 +115,7 @@ func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) 
 	}
 	root.PersistentFlags().StringVar(&env.DB, "db", env.DB,
 		"the store: a SQLite `file` or a postgres:// URL (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &UsageError{Err: fmt.Errorf("%w; see: %s --help", err, cmd.CommandPath())}
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)

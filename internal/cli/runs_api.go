@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -34,15 +35,23 @@ func runsCreateCommand(env *Env) *cobra.Command {
 			if strings.TrimSpace(args[0]) == "" {
 				return Usagef("a flow name is required")
 			}
+			// Checked here too: JSON encoding would quietly replace
+			// invalid UTF-8 before the server could refuse it.
+			for _, f := range []struct{ name, value string }{{"the flow name", args[0]}, {"--queue", queue}, {"--idempotency-key", key}} {
+				if err := api.CheckIdentifier(f.name, f.value); err != nil {
+					return &UsageError{Err: err}
+				}
+			}
 			req := api.CreateRun{Flow: args[0], Queue: queue, IdempotencyKey: key}
 			if paramsArg != "" {
 				raw, err := readArg("--params", paramsArg)
 				if err != nil {
 					return err
 				}
-				var v any
-				if err := json.Unmarshal([]byte(raw), &v); err != nil {
-					return Usagef("invalid --params: not a JSON value: %v", err)
+				// The user binary's parser, for the same messages (line and
+				// column of a syntax error).
+				if err := params.CheckJSON([]byte(raw), "--params"); err != nil {
+					return &UsageError{Err: err}
 				}
 				req.Parameters = json.RawMessage(raw)
 			}

@@ -80,7 +80,7 @@ func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx con
 		ErrorLog:          log.New(env.Stderr, "baton: http: ", 0),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(api.RequestLineListener(ln)) }()
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(env.Stderr, "baton: serving API on %s\n", base)
 

@@ -269,7 +269,7 @@ func TestAPIRunsCreateParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.RegisterWorker(context.Background(), api.RegisterWorker{Name: "w", Host: "h", PID: 1, Queues: []string{"default"},
-		Capacity: 1, Flows: []api.FlowInfo{{Name: "greet", Parameters: map[string]any{"type": "object",
+		Capacity: 1, Flows: []api.FlowInfo{{Name: "greet", Parameters: map[string]any{"type": "object", "additionalProperties": false,
 			"properties": map[string]any{"name": map[string]any{"type": "string"}}}}}})
 	if err != nil {
 		t.Fatalf("RegisterWorker: %v", err)
@@ -681,7 +681,13 @@ func TestDevCommand(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "baton.db")
 	env := &Env{Examples: helloProgram()}
 	url, stop, errb := startBaton(t, env, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0")
-	out := env.Stdout.(*syncBuffer).String()
+	// The welcome is printed just after the "serving" line: wait for all of it.
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if out = env.Stdout.(*syncBuffer).String(); strings.Contains(out, "Ctrl+C") {
+			break
+		}
+	}
 	for _, want := range []string{url, "export BATON_SERVER=" + url, "baton runs create hello", "baton runs list"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("welcome lacks %q:\n%s", want, out)
@@ -800,8 +806,8 @@ func TestPostgres(t *testing.T) {
 	if code != ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
 		t.Fatalf("show from PostgreSQL: exit %d: %s %s", code, out, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(home, "blobs")); err != nil {
-		t.Errorf("default blob directory of PostgreSQL ($BATON_HOME/blobs): %v", err)
+	if dir, err := (&Env{Getenv: env.Getenv}).BlobDir(pg); err != nil || dir != filepath.Join(home, "blobs") {
+		t.Errorf("default blob directory of PostgreSQL: %s %v; want $BATON_HOME/blobs", dir, err)
 	}
 	if code, _, errOut := apiTestRun(t, vars, "--db", pg, "queues", "list", "--json"); code != ExitOK {
 		t.Errorf("queues list from PostgreSQL: exit %d: %s", code, errOut)

@@ -46,7 +46,7 @@ func openRunsSource(ctx context.Context, env *Env) (runsSource, error) {
 		}
 		return &remoteRuns{c: c}, nil
 	}
-	st, blobs, err := env.OpenStore(ctx)
+	st, blobs, err := env.OpenStoreForReading(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,8 @@ func apiError(err error, id string) error {
 			return unknownRun(id)
 		}
 		return &UsageError{Err: errors.New(ce.Message)}
-	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge:
+	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
+		http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType:
 		return &UsageError{Err: errors.New(ce.Message)}
 	}
 	return fmt.Errorf("server: %w", err)
@@ -111,6 +112,9 @@ func (l *localRuns) Close() error { return l.st.Close() }
 
 func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error) {
 	st, env := l.st, l.env
+	if err := api.CheckIdentifier("--flow", q.Flow); err != nil {
+		return nil, &UsageError{Err: err}
+	}
 	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
 	if p.State == store.RunCrashed {
 		// Dead RUNNING runs are only recorded as CRASHED once someone
@@ -149,6 +153,9 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.Run
 }
 
 func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
+	if err := api.CheckIdentifier("run id", id); err != nil {
+		return store.Run{}, &UsageError{Err: err} // as the API answers (PostgreSQL cannot even look it up)
+	}
 	run, err := l.st.RunGet(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return run, unknownRun(id)

@@ -93,7 +93,13 @@ func Build(t reflect.Type, defaults json.RawMessage, paramsJSON string, kv []str
 		}
 	}
 
-	// Validate.
+	// Validate: first against the schema, the path every surface shares
+	// (the API server checks runs created over HTTP the same way), then
+	// against the Go type for what a schema cannot say (`,string` fields,
+	// types that decode themselves).
+	if err := validatorFor(t).check(validatorFor(t).root, tree, ""); err != nil {
+		return nil, err
+	}
 	if err := check(tree, t, false, ""); err != nil {
 		return nil, err
 	}

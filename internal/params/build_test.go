@@ -198,7 +198,7 @@ func TestBuild(t *testing.T) {
 		{name: "map params merge", typ: reflect.TypeFor[map[string]int](), defaults: `{"a":1,"b":2}`, params: `{"b":3,"c":4}`, want: `{"a":1,"b":3,"c":4}`},
 		{name: "map zero", typ: reflect.TypeFor[map[string]int](), want: `{}`},
 		{name: "map params not object", typ: reflect.TypeFor[map[string]int](), params: `[1]`, wantErr: `--params: expected a JSON object with the parameters of map[string]int, got array`},
-		{name: "map bad key", typ: reflect.TypeFor[map[int]int](), params: `{"x":1}`, wantErr: `parameter "x": map key "x" is not a valid int`},
+		{name: "map bad key", typ: reflect.TypeFor[map[int]int](), params: `{"x":1}`, wantErr: `parameter "x": map key "x" is not a valid integer`},
 		{name: "map kv", typ: reflect.TypeFor[map[string]int](), kv: []string{"a=1"}, wantErr: `--param "a=1": this flow takes a single value of type map[string]int (object), not named parameters; pass it as JSON with --params`},
 		{name: "any params", typ: reflect.TypeFor[any](), params: `{"a":[1,"b"]}`, want: `{"a":[1,"b"]}`},
 		{name: "time params", typ: reflect.TypeFor[time.Time](), params: `"2024-01-02T03:04:05Z"`, want: `"2024-01-02T03:04:05Z"`},

@@ -7,6 +7,14 @@ import (
 	"strings"
 )
 
+// goTypeKeyword is the schema annotation naming a Go type whose JSON needs
+// explaining in messages (time.Duration: an integer of nanoseconds).
+const goTypeKeyword = "x-go-type"
+
+// quotedKeyword is the schema annotation of a `json:",string"` field: the
+// schema of the JSON value inside the string.
+const quotedKeyword = "x-json-string"
+
 // SchemaDialect is the JSON Schema dialect Schema declares in "$schema".
 const SchemaDialect = "https://json-schema.org/draft/2020-12/schema"
 
@@ -20,6 +28,10 @@ const SchemaDialect = "https://json-schema.org/draft/2020-12/schema"
 // date-time string, time.Duration is an integer count of nanoseconds, other
 // encoding.TextMarshaler types are strings, and interfaces and custom
 // json.Marshaler types accept any value.
+//
+// Integer and floating-point schemas carry the Go kind as "format" ("int8",
+// "uint", "float32"...), so that Validate can check ranges exactly as
+// encoding/json will; a time.Duration also has "x-go-type".
 //
 // Struct fields tagged `baton:"required"` are listed in "required"; a
 // `doc:"..."` tag becomes the property's "description". Every struct schema,
@@ -86,7 +98,8 @@ func (g *schemaGen) schema(t reflect.Type, nullable bool) map[string]any {
 	case t == timeType:
 		s = map[string]any{"type": "string", "format": "date-time"}
 	case t == durationType:
-		s = map[string]any{"type": "integer", "description": "duration in nanoseconds"}
+		s = map[string]any{"type": "integer", "format": "int64", goTypeKeyword: "time.Duration",
+			"description": "duration in nanoseconds"}
 	case t == numberType:
 		s = map[string]any{"type": "number"}
 	case implements(t, marshalerType):
@@ -99,12 +112,12 @@ func (g *schemaGen) schema(t reflect.Type, nullable bool) map[string]any {
 			s = map[string]any{"type": "boolean"}
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-			s = map[string]any{"type": "integer"}
+			s = map[string]any{"type": "integer", "format": t.Kind().String()}
 			if k := t.Kind(); k >= reflect.Uint && k <= reflect.Uintptr {
 				s["minimum"] = 0
 			}
 		case reflect.Float32, reflect.Float64:
-			s = map[string]any{"type": "number"}
+			s = map[string]any{"type": "number", "format": t.Kind().String()}
 		case reflect.String:
 			s = map[string]any{"type": "string"}
 		case reflect.Slice:
@@ -168,7 +181,7 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	for _, f := range structFields(t) {
 		var ps map[string]any
 		if f.quoted {
-			ps = map[string]any{"type": "string"}
+			ps = map[string]any{"type": "string", quotedKeyword: g.schema(deref(f.typ), false)}
 			if f.typ.Kind() == reflect.Pointer {
 				ps["type"] = []string{"string", "null"}
 			}

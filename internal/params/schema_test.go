@@ -86,26 +86,26 @@ func TestSchema(t *testing.T) {
 		want string // JSON, without "$schema"
 	}{
 		{"bool", reflect.TypeFor[bool](), `{"type":"boolean"}`},
-		{"int", reflect.TypeFor[int](), `{"type":"integer"}`},
-		{"int8", reflect.TypeFor[int8](), `{"type":"integer"}`},
-		{"uint", reflect.TypeFor[uint32](), `{"type":"integer","minimum":0}`},
-		{"float", reflect.TypeFor[float32](), `{"type":"number"}`},
+		{"int", reflect.TypeFor[int](), `{"type":"integer","format":"int"}`},
+		{"int8", reflect.TypeFor[int8](), `{"type":"integer","format":"int8"}`},
+		{"uint", reflect.TypeFor[uint32](), `{"type":"integer","format":"uint32","minimum":0}`},
+		{"float", reflect.TypeFor[float32](), `{"type":"number","format":"float32"}`},
 		{"string", reflect.TypeFor[string](), `{"type":"string"}`},
-		{"pointer", reflect.TypeFor[*int](), `{"type":["integer","null"]}`},
+		{"pointer", reflect.TypeFor[*int](), `{"type":["integer","null"],"format":"int"}`},
 		{"pointer to pointer", reflect.TypeFor[**string](), `{"type":["string","null"]}`},
 		{"slice", reflect.TypeFor[[]string](), `{"type":["array","null"],"items":{"type":"string"}}`},
-		{"slice of pointers", reflect.TypeFor[[]*int](), `{"type":["array","null"],"items":{"type":["integer","null"]}}`},
+		{"slice of pointers", reflect.TypeFor[[]*int](), `{"type":["array","null"],"items":{"type":["integer","null"],"format":"int"}}`},
 		{"bytes", reflect.TypeFor[[]byte](), `{"type":["string","null"],"contentEncoding":"base64"}`},
-		{"byte array", reflect.TypeFor[[2]byte](), `{"type":"array","items":{"type":"integer","minimum":0},"minItems":2,"maxItems":2}`},
+		{"byte array", reflect.TypeFor[[2]byte](), `{"type":"array","items":{"type":"integer","format":"uint8","minimum":0},"minItems":2,"maxItems":2}`},
 		{"array", reflect.TypeFor[[3]bool](), `{"type":"array","items":{"type":"boolean"},"minItems":3,"maxItems":3}`},
-		{"map", reflect.TypeFor[map[string]int](), `{"type":["object","null"],"additionalProperties":{"type":"integer"}}`},
+		{"map", reflect.TypeFor[map[string]int](), `{"type":["object","null"],"additionalProperties":{"type":"integer","format":"int"}}`},
 		{"map int keys", reflect.TypeFor[map[int]bool](), `{"type":["object","null"],"additionalProperties":{"type":"boolean"},"propertyNames":{"pattern":"^-?[0-9]+$"}}`},
 		{"map uint keys", reflect.TypeFor[map[uint8]bool](), `{"type":["object","null"],"additionalProperties":{"type":"boolean"},"propertyNames":{"pattern":"^[0-9]+$"}}`},
 		{"map text keys", reflect.TypeFor[map[textID]bool](), `{"type":["object","null"],"additionalProperties":{"type":"boolean"}}`},
 		{"map unsupported keys", reflect.TypeFor[map[bool]int](), `{}`},
 		{"time", reflect.TypeFor[time.Time](), `{"type":"string","format":"date-time"}`},
 		{"time pointer", reflect.TypeFor[*time.Time](), `{"type":["string","null"],"format":"date-time"}`},
-		{"duration", reflect.TypeFor[time.Duration](), `{"type":"integer","description":"duration in nanoseconds"}`},
+		{"duration", reflect.TypeFor[time.Duration](), `{"type":"integer","format":"int64","x-go-type":"time.Duration","description":"duration in nanoseconds"}`},
 		{"json.Number", reflect.TypeFor[json.Number](), `{"type":"number"}`},
 		{"json.RawMessage", reflect.TypeFor[json.RawMessage](), `{}`},
 		{"text marshaler", reflect.TypeFor[textID](), `{"type":"string"}`},
@@ -119,43 +119,43 @@ func TestSchema(t *testing.T) {
 			"required":["name","count"],
 			"properties":{
 				"name":{"type":"string","description":"who to greet"},
-				"count":{"type":"integer"},
+				"count":{"type":"integer","format":"int"},
 				"-":{"type":"string"},
 				"Untagged":{"type":"boolean"},
-				"quoted":{"type":"string"},
-				"quoted_p":{"type":["string","null"]},
+				"quoted":{"type":"string","x-json-string":{"type":"integer","format":"int64"}},
+				"quoted_p":{"type":["string","null"],"x-json-string":{"type":"number","format":"float64"}},
 				"inner":{"type":"object","additionalProperties":false,"required":["host"],"properties":{
-					"host":{"type":"string"},"port":{"type":"integer","description":"TCP port"}}},
+					"host":{"type":"string"},"port":{"type":"integer","format":"int","description":"TCP port"}}},
 				"inner_p":{"type":["object","null"],"additionalProperties":false,"required":["host"],"description":"optional inner","properties":{
-					"host":{"type":"string"},"port":{"type":"integer","description":"TCP port"}}},
-				"wait":{"type":"integer","description":"how long"}
+					"host":{"type":"string"},"port":{"type":"integer","format":"int","description":"TCP port"}}},
+				"wait":{"type":"integer","format":"int64","x-go-type":"time.Duration","description":"how long"}
 			}}`},
 		{"pointer to struct", reflect.TypeFor[*schemaInner](), `{"type":["object","null"],"additionalProperties":false,"required":["host"],"properties":{
-			"host":{"type":"string"},"port":{"type":"integer","description":"TCP port"}}}`},
+			"host":{"type":"string"},"port":{"type":"integer","format":"int","description":"TCP port"}}}`},
 		{"embedded", reflect.TypeFor[schemaOuter](), `{
 			"type":"object","additionalProperties":false,"required":["host"],
 			"properties":{
 				"region":{"type":"string"},
 				"host":{"type":"string"},
-				"port":{"type":"integer","description":"TCP port"},
+				"port":{"type":"integer","format":"int","description":"TCP port"},
 				"zone":{"type":"string"},
-				"own":{"type":"integer"}
+				"own":{"type":"integer","format":"int"}
 			}}`},
-		{"embedded conflict", reflect.TypeFor[schemaConflict](), `{"type":"object","additionalProperties":false,"properties":{"Y":{"type":"integer"}}}`},
-		{"embedded tagged wins", reflect.TypeFor[schemaTagWins](), `{"type":"object","additionalProperties":false,"properties":{"X":{"type":"integer"}}}`},
+		{"embedded conflict", reflect.TypeFor[schemaConflict](), `{"type":"object","additionalProperties":false,"properties":{"Y":{"type":"integer","format":"int"}}}`},
+		{"embedded tagged wins", reflect.TypeFor[schemaTagWins](), `{"type":"object","additionalProperties":false,"properties":{"X":{"type":"integer","format":"int"}}}`},
 		{"embedded with tag", reflect.TypeFor[schemaNamedEmbed](), `{"type":"object","additionalProperties":false,"properties":{
 			"emb":{"type":"object","additionalProperties":false,"properties":{"region":{"type":"string"},"zone":{"type":"string"}}}}}`},
 		{"recursive", reflect.TypeFor[recNode](), `{
 			"type":"object","additionalProperties":false,
 			"properties":{
-				"v":{"type":"integer"},
+				"v":{"type":"integer","format":"int"},
 				"kids":{"type":["array","null"],"items":{"$ref":"#/$defs/recNode"}},
 				"next":{"anyOf":[{"$ref":"#/$defs/recNode"},{"type":"null"}]}
 			},
 			"$defs":{"recNode":{
 				"type":"object","additionalProperties":false,
 				"properties":{
-					"v":{"type":"integer"},
+					"v":{"type":"integer","format":"int"},
 					"kids":{"type":["array","null"],"items":{"$ref":"#/$defs/recNode"}},
 					"next":{"anyOf":[{"$ref":"#/$defs/recNode"},{"type":"null"}]}
 				}}}}`},

@@ -6,8 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/store"
@@ -86,10 +91,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // decode reads a JSON body strictly: one value, no unknown fields.
 func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return errBadRequest("Content-Type must be application/json, got %q", ct)
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
 	}
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if !utf8.Valid(data) {
+		// encoding/json would quietly turn the bad bytes into U+FFFD, so
+		// that two different idempotency keys became the same one.
+		off := 0
+		for off < len(data) {
+			r, size := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			off += size
+		}
+		return errBadRequest("request body is not valid UTF-8 (byte %d); JSON text must be UTF-8", off)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -113,4 +135,79 @@ func decode(r *http.Request, v any) error {
 		return errBadRequest("request body has more than one JSON value")
 	}
 	return nil
+}
+
+// checkContentType accepts a JSON body's Content-Type: none, or
+// application/json with at most a UTF-8 charset.
+func checkContentType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return &httpError{http.StatusUnsupportedMediaType, api.CodeUnsupportedMedia,
+			fmt.Sprintf("Content-Type %q is not accepted: %s; send application/json", ct, why)}
+	}
+	mt, ps, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if mt != "application/json" {
+		return bad("the body must be JSON")
+	}
+	for k, v := range ps {
+		if k != "charset" {
+			return bad(fmt.Sprintf("unknown parameter %q", k))
+		}
+		if !strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") {
+			return bad("JSON is UTF-8")
+		}
+	}
+	return nil
+}
+
+// checkQuery refuses query parameters a route does not take, so that a
+// misspelt filter (?stat=FAILED) is an error rather than ignored.
+func checkQuery(rt route, r *http.Request) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errBadRequest("malformed query string %q: %v", r.URL.RawQuery, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(rt.query, k) {
+			if len(rt.query) == 0 {
+				return errBadRequest("unknown query parameter %q: %s %s takes none", k, rt.method, rt.pattern)
+			}
+			return errBadRequest("unknown query parameter %q; %s %s takes: %s", k, rt.method, rt.pattern, strings.Join(rt.query, ", "))
+		}
+		if len(q[k]) > 1 {
+			return errBadRequest("query parameter %q is given %d times; give it once", k, len(q[k]))
+		}
+	}
+	return nil
+}
+
+// noRoute answers a request no route matched: 405 with Allow when the
+// path exists for other methods, else 404, both in the JSON error shape.
+func (s *Server) noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, rt := range s.routes {
+		if slices.Contains(allow, rt.method) {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = rt.method
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, rt.method)
+		}
+	}
+	if len(allow) > 0 {
+		if slices.Contains(allow, "GET") {
+			allow = append(allow, "HEAD")
+		}
+		slices.Sort(allow)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return &httpError{http.StatusMethodNotAllowed, api.CodeMethod,
+			fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))}
+	}
+	return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
 }

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -102,6 +105,11 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if req.Queue == "" {
 		req.Queue = api.DefaultQueue
 	}
+	for _, f := range []struct{ name, value string }{{"flow", req.Flow}, {"queue", req.Queue}, {"idempotency_key", req.IdempotencyKey}} {
+		if err := api.CheckIdentifier(fmt.Sprintf("field %q", f.name), f.value); err != nil {
+			return errBadRequest("%v", err)
+		}
+	}
 	params, err := s.checkParams(req.Flow, req.Parameters)
 	if err != nil {
 		return err
@@ -117,69 +125,101 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := http.StatusCreated
 	if !created {
+		// The store resolved the key atomically and returned the run that
+		// holds it; its flow, queue and parameters never change, so
+		// comparing them here is race-free.
+		if diff := idempotencyDiff(run, req, params); diff != "" {
+			return &httpError{http.StatusConflict, api.CodeIdempotencyConflict, fmt.Sprintf(
+				"idempotency key %q belongs to run %s, created with a different request: %s; repeat the same request to get that run, or use another key",
+				req.IdempotencyKey, run.ID, diff)}
+		}
 		status = http.StatusOK
 	}
 	return writeJSON(w, status, s.runView(r.Context(), run))
 }
 
-// checkParams merges a registered flow's defaults under the given
-// parameters and checks them against its schema's top-level properties.
-// Flows no live worker registered are accepted as given.
+// idempotencyDiff says how a create request differs from the run that
+// already holds its idempotency key ("" when it is the same request).
+// params are the request's parameters as they would have been recorded.
+func idempotencyDiff(run store.Run, req api.CreateRun, params json.RawMessage) string {
+	var diffs []string
+	if run.Flow != req.Flow {
+		diffs = append(diffs, fmt.Sprintf("flow %q, not %q", run.Flow, req.Flow))
+	}
+	queue := run.Queue
+	if queue == "" {
+		queue = api.DefaultQueue
+	}
+	if queue != req.Queue {
+		diffs = append(diffs, fmt.Sprintf("queue %q, not %q", queue, req.Queue))
+	}
+	if !sameJSON(run.Parameters, params) && !sameJSON(run.Parameters, req.Parameters) {
+		diffs = append(diffs, fmt.Sprintf("parameters %s, not %s", clip(run.Parameters), clip(req.Parameters)))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// sameJSON reports whether two JSON documents hold the same value (absent
+// counts as null).
+func sameJSON(a, b json.RawMessage) bool {
+	parse := func(raw json.RawMessage) (any, bool) {
+		if len(bytes.TrimSpace(raw)) == 0 {
+			return nil, true
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		return v, dec.Decode(&v) == nil
+	}
+	va, oka := parse(a)
+	vb, okb := parse(b)
+	return oka && okb && reflect.DeepEqual(va, vb)
+}
+
+// clip shows a JSON document in a message, shortened.
+func clip(raw json.RawMessage) string {
+	s := string(bytes.TrimSpace(raw))
+	if s == "" {
+		s = "null"
+	}
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
+}
+
+// flowSchema is what a worker registered about a flow's parameters.
+type flowSchema struct {
+	info api.FlowInfo
+	v    *params.Validator // nil when the worker sent no schema
+}
+
+// checkParams assembles the parameters of a run created through the API.
+// When a worker registered the flow with this server, the parameters are
+// merged over the flow's defaults and validated against its schema, with
+// the validation the command line uses (params.Validator), so a defect
+// gets a 400 naming the parameter, in the command line's words. A flow no
+// worker has registered yet is accepted as given (its worker may start
+// later); its worker's engine then rejects parameters that do not decode.
 func (s *Server) checkParams(flow string, raw json.RawMessage) (json.RawMessage, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
 		raw = nil
 	}
-	if raw != nil && !json.Valid(raw) {
-		return nil, errBadRequest("field \"parameters\" is not valid JSON")
-	}
 	s.mu.Lock()
-	infos := s.flows[flow]
+	fs, known := s.flows[flow]
 	s.mu.Unlock()
-	if len(infos) == 0 {
-		if raw == nil {
-			raw = json.RawMessage("null")
+	if !known || fs.v == nil {
+		switch {
+		case raw != nil:
+			return raw, nil
+		case known && len(fs.info.Defaults) > 0:
+			return fs.info.Defaults, nil
 		}
-		return raw, nil
+		return json.RawMessage("null"), nil
 	}
-	info := infos[0]
-	props, _ := info.Parameters["properties"].(map[string]any)
-	if info.Parameters["type"] != "object" || props == nil {
-		if raw == nil {
-			return info.Defaults, nil
-		}
-		return raw, nil
-	}
-	merged := map[string]json.RawMessage{}
-	if len(info.Defaults) > 0 {
-		_ = json.Unmarshal(info.Defaults, &merged)
-	}
-	if raw != nil {
-		var given map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &given); err != nil {
-			return nil, errBadRequest("parameters of flow %s must be a JSON object: %v", flow, err)
-		}
-		for k, v := range given {
-			if _, ok := props[k]; !ok {
-				known := make([]string, 0, len(props))
-				for name := range props {
-					known = append(known, name)
-				}
-				slices.Sort(known)
-				return nil, errBadRequest("unknown parameter %q of flow %s; known parameters: %s", k, flow, strings.Join(known, ", "))
-			}
-			merged[k] = v
-		}
-	}
-	req, _ := info.Parameters["required"].([]any)
-	for _, name := range req {
-		n, _ := name.(string)
-		if v, ok := merged[n]; !ok || string(v) == "null" {
-			return nil, errBadRequest("missing required parameter %q of flow %s", n, flow)
-		}
-	}
-	out, err := json.Marshal(merged)
+	out, err := fs.v.Resolve(flow, fs.info.Defaults, raw)
 	if err != nil {
-		return nil, err
+		return nil, errBadRequest("%v", err)
 	}
 	return out, nil
 }
@@ -213,17 +253,22 @@ func (s *Server) waitingReason(ctx context.Context, run store.Run) string {
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p := store.RunListParams{Flow: q.Get("flow"), Queue: q.Get("queue")}
+	for _, k := range []string{"flow", "queue"} {
+		if err := api.CheckIdentifier(fmt.Sprintf("query parameter %q", k), q.Get(k)); err != nil {
+			return errBadRequest("%v", err)
+		}
+	}
 	if st := q.Get("state"); st != "" {
 		state := store.RunState(strings.ToUpper(st))
 		if !slices.Contains(store.RunStates, state) {
-			return errBadRequest("unknown state %q; valid states: %v", st, store.RunStates)
+			return errBadRequest("query parameter \"state\": unknown state %q; valid states: %v", st, store.RunStates)
 		}
 		p.State = state
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 10000 {
-			return errBadRequest("limit must be an integer from 1 to 10000, got %q", l)
+			return errBadRequest("query parameter \"limit\" must be an integer from 1 to 10000, got %q", l)
 		}
 		p.Limit = n
 	}
@@ -239,6 +284,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) lookupRun(ctx context.Context, id string) (store.Run, error) {
+	if err := api.CheckIdentifier("run id", id); err != nil {
+		return store.Run{}, errBadRequest("%v", err)
+	}
 	run, err := s.st.RunGet(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return run, errNotFound("unknown run id %q", id)
@@ -408,6 +456,33 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if req.Capacity < 0 {
 		return errBadRequest("field \"capacity\" must not be negative")
 	}
+	schemas := make(map[string]flowSchema, len(req.Flows))
+	for i, f := range req.Flows {
+		if err := api.CheckIdentifier(fmt.Sprintf("flow %d's name", i), f.Name); err != nil {
+			return errBadRequest("%v", err)
+		}
+		fs := flowSchema{info: f}
+		if f.Parameters != nil {
+			v, err := params.NewValidator(f.Parameters)
+			if err != nil {
+				return errBadRequest("flow %s: parameter schema: %v", f.Name, err)
+			}
+			fs.v = v
+		}
+		schemas[f.Name] = fs
+	}
+	names := []struct{ field, value string }{{"field \"name\"", req.Name}, {"field \"host\"", req.Host}}
+	for i, q := range req.Queues {
+		names = append(names, struct{ field, value string }{fmt.Sprintf("queue %d", i), q})
+	}
+	for i, t := range req.Tasks {
+		names = append(names, struct{ field, value string }{fmt.Sprintf("task %d", i), t})
+	}
+	for _, n := range names {
+		if err := api.CheckIdentifier(n.field, n.value); err != nil {
+			return errBadRequest("%v", err)
+		}
+	}
 	now := time.Now()
 	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
 		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now}
@@ -420,7 +495,7 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	s.workers[wk.ID] = wk
 	for _, f := range req.Flows {
-		s.flows[f.Name] = append([]api.FlowInfo{f}, s.flows[f.Name]...)[:1]
+		s.flows[f.Name] = schemas[f.Name]
 	}
 	s.mu.Unlock()
 	return writeJSON(w, http.StatusCreated, api.Registered{ID: wk.ID,

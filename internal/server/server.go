@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,9 +99,9 @@ type Server struct {
 	lastWork atomic.Int64
 
 	mu        sync.Mutex
-	seen      map[string]time.Time // worker ID -> last heartbeat, flushed in batches
-	cancel    map[string]struct{}  // runs in CANCELLING
-	flows     map[string][]api.FlowInfo
+	seen      map[string]time.Time    // worker ID -> last heartbeat, flushed in batches
+	cancel    map[string]struct{}     // runs in CANCELLING
+	flows     map[string]flowSchema   // parameter schemas registered with this server
 	workers   map[string]store.Worker // registrations seen by this server
 	stopping  bool
 	cancelBg  context.CancelFunc
@@ -116,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
-		cancel: map[string]struct{}{}, flows: map[string][]api.FlowInfo{}, workers: map[string]store.Worker{}}
+		cancel: map[string]struct{}{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{}}
 	s.runsSig.init()
 	s.tasksSig.init()
 	s.doneSig.init()
@@ -290,10 +291,23 @@ func (g *signal) notify() {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
-		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt.handle))
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+			if err := checkQuery(rt, r); err != nil {
+				return err
+			}
+			return rt.handle(w, r)
+		}))
 	}
 	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+		return s.noRoute(mux, w, r)
+	}))
+	mux.Handle(api.MalformedURLPath, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		target := r.URL.Query().Get("target")
+		_, err := url.ParseRequestURI(target)
+		if err == nil { // called directly, not through the listener
+			return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+		}
+		return errBadRequest("malformed URL %q: %v; escape reserved characters in paths (%%25 for %%)", target, errors.Unwrap(err))
 	}))
 	return mux
 }

@@ -31,11 +31,17 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "baton.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "baton.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return setupWith(t, st)
+}
+
+// setupWith serves st (closed when the test ends).
+func setupWith(t *testing.T, st store.Store) *bundle {
+	t.Helper()
+	dir := t.TempDir()
 	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,9 @@ func setup(t *testing.T) *bundle {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Listener = api.RequestLineListener(ts.Listener) // as the baton command serves it
+	ts.Start()
 	t.Cleanup(func() { ts.Close(); srv.Stop(); st.Close() })
 	c, err := client.New(ts.URL)
 	if err != nil {
@@ -147,7 +155,7 @@ func TestCreateCancelRetryStates(t *testing.T) {
 	if !strings.Contains(run.WaitingReason, "no live worker") {
 		t.Fatalf("waiting_reason %q should say no worker serves the flow", run.WaitingReason)
 	}
-	again, created, err := b.c.CreateRun(ctx, api.CreateRun{Flow: "nobody-serves-me", IdempotencyKey: "k1"})
+	again, created, err := b.c.CreateRun(ctx, api.CreateRun{Flow: "nobody-serves-me", Parameters: json.RawMessage(`{"n":1}`), IdempotencyKey: "k1"})
 	if err != nil || created || again.ID != run.ID {
 		t.Fatalf("idempotent create: %+v created=%v %v; want run %s", again, created, err, run.ID)
 	}

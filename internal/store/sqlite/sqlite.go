@@ -74,6 +74,8 @@ import (
 
 	"github.com/batonhq/baton/internal/store"
 
+	sqlite3 "modernc.org/sqlite/lib"
+
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -133,8 +135,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
 	path = abs
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, unusable("store %s: %s", path, pathProblem(path, sqlite3.SQLITE_CANTOPEN_ISDIR))
+	} else if err == nil && !fi.Mode().IsRegular() {
+		return nil, unusable("store %s: it is not a regular file (%s); name a database file", path, fi.Mode().Type())
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+		return nil, unusable("store %s: cannot create its directory: %v", path, err)
 	}
 	if err := checkHeader(path); err != nil {
 		return nil, err
@@ -151,11 +158,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	if err := migrate(ctx, s.write, path); err != nil {
 		s.write.Close()
-		return nil, err
+		return nil, pathError(path, err)
 	}
 	if err := setWAL(ctx, s.write, path); err != nil {
 		s.write.Close()
-		return nil, err
+		return nil, pathError(path, err)
 	}
 
 	if s.read, err = sql.Open("sqlite", dsn(path, false)); err != nil {
@@ -168,7 +175,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	if err := s.stmts.prepare(ctx, s.write); err != nil {
 		s.Close()
-		return nil, translate(err, "prepare statements of store %s", path)
+		return nil, pathError(path, translate(err, "prepare statements of store %s", path))
 	}
 	return s, nil
 }
@@ -231,4 +238,17 @@ func (s *Store) Close() error {
 		errs = append(errs, s.write.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// CheckWritable makes one small write (a no-op update of baton_meta in its
+// own transaction), so that a command that is about to write learns at once,
+// in words naming the path, that the store's file or directory is
+// read-only, rather than from the first write of a run. Reading a read-only
+// store works without it.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	_, err := s.write.ExecContext(ctx, `UPDATE baton_meta SET value = value WHERE key = 'app'`)
+	if err != nil {
+		return pathError(s.path, translate(err, "write to store %s", s.path))
+	}
+	return nil
 }
