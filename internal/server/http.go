@@ -38,9 +38,12 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 
 // wrap renders a handler's error: the one place where errors become
 // responses.
-func (s *Server) wrap(h handler) http.Handler {
+func (s *Server) wrap(h handler) http.Handler { return s.wrapLimit(h, s.cfg.MaxBodyBytes) }
+
+// wrapLimit is wrap with a bound of limit bytes on the request body.
+func (s *Server) wrapLimit(h handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		err := h(w, r)
 		if err == nil {
 			return

@@ -30,6 +30,8 @@ type route struct {
 	status          int    // success status (200 when zero)
 	query           []string
 	handle          handler
+	// maxBody, when set, bounds the request body instead of MaxBodyBytes.
+	maxBody func(Config) int64
 }
 
 func (s *Server) routeTable() []route {
@@ -64,7 +66,8 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/engine/runs/{id}/journal", summary: "A run's journal", tag: "engine protocol", response: "Journal", handle: s.engineJournal},
 		{method: "GET", pattern: p + "/engine/cache", summary: "A cache entry", tag: "engine protocol", query: []string{"key"}, response: "CacheEntry", handle: s.engineCache},
 		{method: "POST", pattern: p + "/engine/finished", summary: "Wait for task runs to finish (long poll)", tag: "engine protocol", request: "Finished", response: "FinishedResult", handle: s.engineFinished},
-		{method: "PUT", pattern: p + "/blobs", summary: "Store a large result", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob},
+		{method: "PUT", pattern: p + "/blobs", summary: "Store a large result", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob,
+			maxBody: func(c Config) int64 { return c.MaxBlobBytes }},
 		{method: "GET", pattern: p + "/blobs/{ref}", summary: "Read a large result", tag: "engine protocol", handle: s.getBlob},
 	}
 }
@@ -717,12 +720,16 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
+// putBlob streams the body into the blob store, up to MaxBlobBytes (not
+// the JSON body limit: whatever result a task can produce locally, it can
+// produce on a worker).
 func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
+	ref, err := s.cfg.Blobs.PutReader(r.Body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+			fmt.Sprintf("blob exceeds the server's blob limit of %d bytes (server.Config.MaxBlobBytes)", mbe.Limit)}
 	}
-	ref, err := s.cfg.Blobs.Put(data)
 	if err != nil {
 		return err
 	}
@@ -730,11 +737,13 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
-	data, err := s.cfg.Blobs.Get(r.PathValue("ref"))
+	f, size, err := s.cfg.Blobs.Open(r.PathValue("ref"))
 	if err != nil {
 		return errNotFound("%v", err)
 	}
+	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, err = w.Write(data)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	_, err = io.Copy(w, f)
 	return err
 }

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/server"
+	"github.com/batonhq/baton/internal/store/sqlite"
+)
+
+// bigPayload is a deterministic string of n bytes whose every part differs,
+// so that a truncated or shuffled copy does not compare equal.
+func bigPayload(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte(' ')
+	}
+	return b.String()[:n]
+}
+
+// bigProgram has a flow "big" that calls the distributed task "make" (queue
+// bq), which returns bigPayload(n), checks what it got back, fails on its
+// first attempt when fail_once is set, and returns the payload.
+func bigProgram() Program {
+	mk := &engine.TaskDef{Name: "make", Policy: engine.TaskPolicy{Queue: "bq"},
+		Invoke: func(_ context.Context, in json.RawMessage) (any, error) {
+			var n int
+			if err := json.Unmarshal(in, &n); err != nil {
+				return nil, err
+			}
+			return bigPayload(n), nil
+		}}
+	type params struct {
+		N        int  `json:"n"`
+		FailOnce bool `json:"fail_once"`
+	}
+	flow := &engine.FlowDef{Name: "big", Body: func(fc *engine.FlowCtx, raw json.RawMessage) (any, error) {
+		var p params
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		in, _ := json.Marshal(p.N)
+		v, err := fc.Call(engine.Call{Task: mk, InputJSON: in,
+			Fn: func(ctx context.Context) (any, error) { return mk.Invoke(ctx, in) },
+			Decode: func(r json.RawMessage) (any, error) {
+				var s string
+				err := json.Unmarshal(r, &s)
+				return s, err
+			}}).Wait(fc.Context())
+		if err != nil {
+			return nil, err
+		}
+		if s, _ := v.(string); s != bigPayload(p.N) {
+			return nil, fmt.Errorf("the task's result came back as %d bytes, not the %d it returned", len(s), p.N)
+		}
+		if p.FailOnce && fc.Attempt() == 1 {
+			return nil, errors.New("failing the first attempt on purpose")
+		}
+		return v, nil
+	}}
+	return Program{Name: "bigprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{mk}}
+}
+
+// TestWorkerLargeResults runs a flow whose task returns a result larger
+// than the server's JSON body limit (lowered to 256 KiB here, 32 MiB by
+// default) on a worker: the upload is not refused, and the task run's and
+// the run's results read back intact through the API and `runs show
+// --json`, also after a retry that replays the task from the journal.
+func TestWorkerLargeResults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jsonLimit = 256 << 10
+	srv, err := server.New(server.Config{Store: st, Blobs: blobs, Logger: slog.New(slog.DiscardHandler),
+		MaxBodyBytes: jsonLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Stop(); st.Close() })
+
+	wctx, cancel := context.WithCancel(ctx)
+	werr := &syncBuffer{}
+	env := &Env{Stdout: io.Discard, Stderr: werr, Getenv: func(k string) string {
+		if k == "BATON_SERVER" {
+			return ts.URL
+		}
+		return ""
+	}}
+	done := make(chan int, 1)
+	go func() { done <- Main(wctx, []string{"worker", "--queue", "bq", "--slots", "bq=1"}, bigProgram(), env) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("worker did not stop: %s", werr.String())
+		}
+	})
+
+	const n = jsonLimit + 50<<10 // above the JSON body limit and the 64 KiB blob threshold
+	want := bigPayload(n)
+	code, out, errOut := apiTestRun(t, nil, "--server", ts.URL, "runs", "create", "big", "--queue", "bq",
+		"--params", fmt.Sprintf(`{"n":%d,"fail_once":true}`, n))
+	if code != ExitOK {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	id := strings.TrimSpace(out)
+	c, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// check reads the run through the API and the CLI: the task run's
+	// result always, the run's when the run completed.
+	check := func(stage string, completed bool) {
+		t.Helper()
+		d, err := c.GetRun(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: GET run: %v", stage, err)
+		}
+		code, out, errOut := apiTestRun(t, nil, "--server", ts.URL, "runs", "show", id, "--json")
+		if code != ExitOK {
+			t.Fatalf("%s: runs show: exit %d: %s", stage, code, errOut)
+		}
+		var cli struct {
+			Result   json.RawMessage `json:"result"`
+			TaskRuns []struct {
+				Task   string          `json:"task"`
+				Result json.RawMessage `json:"result"`
+			} `json:"task_runs"`
+		}
+		if err := json.Unmarshal([]byte(out), &cli); err != nil {
+			t.Fatalf("%s: runs show --json: %v", stage, err)
+		}
+		results := map[string]json.RawMessage{}
+		if len(d.TaskRuns) != 1 || len(cli.TaskRuns) != 1 {
+			t.Fatalf("%s: want one task run (the retry replays it), API has %d, CLI %d", stage, len(d.TaskRuns), len(cli.TaskRuns))
+		}
+		results["API task run"], results["CLI task run"] = d.TaskRuns[0].Result, cli.TaskRuns[0].Result
+		if completed {
+			results["API run"], results["CLI run"] = d.Result, cli.Result
+		}
+		for where, raw := range results {
+			var got string
+			if err := json.Unmarshal(raw, &got); err != nil || got != want {
+				head := string(raw)
+				if len(head) > 40 {
+					head = head[:40] + "..."
+				}
+				t.Errorf("%s: %s result is %d bytes (%s), want the %d-byte payload (%v)", stage, where, len(raw), head, n, err)
+			}
+		}
+	}
+
+	r := waitRun(t, ts.URL, id, "FAILED")
+	if e, _ := r["error"].(map[string]any); e == nil || !strings.Contains(fmt.Sprint(e["message"]), "on purpose") {
+		t.Fatalf("attempt 1 should fail on purpose (after reading the task's result back): %v\nworker: %s", r["error"], werr.String())
+	}
+	check("after attempt 1", false)
+
+	if code, _, errOut := apiTestRun(t, nil, "--server", ts.URL, "runs", "retry", id); code != ExitOK {
+		t.Fatalf("retry: exit %d: %s", code, errOut)
+	}
+	r = waitRun(t, ts.URL, id, "COMPLETED")
+	if r["attempt"] != float64(2) {
+		t.Errorf("attempt %v, want 2", r["attempt"])
+	}
+	check("after the retry", true)
+}
