@@ -114,7 +114,7 @@ func testFreeTextDistributed(t *testing.T, s store.Store) {
 		id := "dtr-" + string(rune('a'+i))
 		cs = append(cs, store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: "run", Key: "k/" + id, ID: id},
 			WorkerID: "w1", State: store.TaskFailed, Attempts: 1, At: at(60),
-			Error: &store.ErrorInfo{Message: text, Chain: []string{text}},
+			Error:   &store.ErrorInfo{Message: text, Chain: []string{text}},
 			History: []store.Transition{{At: at(60), From: "RUNNING", To: "FAILED", Cause: "worker:w1", Message: text}}})
 	}
 	if applied, err := s.TaskRunComplete(ctx, cs); err != nil || len(applied) != len(cs) {
