@@ -112,3 +112,19 @@ func decode(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// identifier is a user-controlled text that identifies something, named as
+// in the request body.
+type identifier struct{ field, what, value string }
+
+// checkIdentifiers refuses, with a 400 naming the field, identifiers that
+// are not valid UTF-8 or hold a NUL byte (store.CheckIdentifier, the rule
+// the engine applies to step keys at the call).
+func checkIdentifiers(ids ...identifier) error {
+	for _, id := range ids {
+		if err := store.CheckIdentifier(id.what, id.value); err != nil {
+			return errBadRequest("field %q: %v", id.field, err)
+		}
+	}
+	return nil
+}

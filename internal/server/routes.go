@@ -592,6 +592,11 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
 		if c.WorkerID != id {
 			return errBadRequest("completion %d is for worker %q, not %q", i, c.WorkerID, id)
 		}
+		f := fmt.Sprintf("completions[%d].Ref.", i)
+		if err := checkIdentifiers(identifier{f + "run_id", "run id", c.Ref.RunID}, identifier{f + "key", "step key", c.Ref.Key},
+			identifier{f + "id", "task run id", c.Ref.ID}); err != nil {
+			return err
+		}
 		switch c.State {
 		case store.TaskCompleted, store.TaskFailed, store.TaskTimedOut, store.TaskCancelled:
 		default:
@@ -615,6 +620,9 @@ func (s *Server) engineBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &b); err != nil {
 		return err
 	}
+	if err := checkBatch(&b); err != nil {
+		return err
+	}
 	if err := s.st.BatchWrite(r.Context(), b); err != nil {
 		return err
 	}
@@ -629,6 +637,9 @@ func (s *Server) engineRunCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p.Run.ID == "" || p.Run.Flow == "" {
 		return errBadRequest("run id and flow are required")
+	}
+	if err := checkIdentifiers(runIdentifiers("Run", &p.Run)...); err != nil {
+		return err
 	}
 	run, created, err := s.st.RunCreate(r.Context(), p)
 	if err != nil {
@@ -659,6 +670,9 @@ func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) engineChild(w http.ResponseWriter, r *http.Request) error {
+	if err := checkIdentifiers(identifier{"key", "step key", r.URL.Query().Get("key")}); err != nil {
+		return err
+	}
 	run, err := s.st.RunChildGet(r.Context(), r.PathValue("id"), r.URL.Query().Get("key"))
 	if err != nil {
 		return err
@@ -746,4 +760,70 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	_, err = io.Copy(w, f)
 	return err
+}
+
+// runIdentifiers checks the identifiers of a run record sent by a worker.
+func runIdentifiers(field string, r *store.Run) []identifier {
+	return []identifier{{field + ".ID", "run id", r.ID}, {field + ".Flow", "flow name", r.Flow},
+		{field + ".ParentRunID", "run id", r.ParentRunID}, {field + ".ParentStepKey", "step key", r.ParentStepKey},
+		{field + ".Queue", "queue", r.Queue}, {field + ".IdempotencyKey", "idempotency key", r.IdempotencyKey}}
+}
+
+// checkBatch refuses a batch whose identifiers (IDs, step keys, task and
+// flow names, queues) are not valid text with a 400 naming the field, before
+// anything is written: PostgreSQL would refuse them with an internal error.
+// Free text (messages, errors, logs) is stored as is (see store.EncodeText).
+// Field names are only formatted for a refusal: batches are large and hot.
+func checkBatch(b *store.Batch) error {
+	bad := func(field string, i int, name, what, value string) error {
+		if err := store.CheckIdentifier(what, value); err != nil {
+			return errBadRequest("field %q: %v", fmt.Sprintf("%s[%d].%s", field, i, name), err)
+		}
+		return nil
+	}
+	for i := range b.Runs {
+		r := &b.Runs[i]
+		for _, id := range []struct{ name, what, value string }{{"ID", "run id", r.ID}, {"Flow", "flow name", r.Flow},
+			{"ParentRunID", "run id", r.ParentRunID}, {"ParentStepKey", "step key", r.ParentStepKey},
+			{"Queue", "queue", r.Queue}, {"IdempotencyKey", "idempotency key", r.IdempotencyKey}} {
+			if err := bad("Runs", i, id.name, id.what, id.value); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range b.TaskRuns {
+		t := &b.TaskRuns[i]
+		for _, id := range [...]struct{ name, what, value string }{{"ID", "task run id", t.ID}, {"RunID", "run id", t.RunID},
+			{"Key", "step key", t.Key}, {"Task", "task name", t.Task}, {"ChildRunID", "run id", t.ChildRunID},
+			{"Queue", "queue", t.Queue}} {
+			if err := bad("TaskRuns", i, id.name, id.what, id.value); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range b.Events {
+		if err := bad("Events", i, "RunID", "run id", b.Events[i].RunID); err != nil {
+			return err
+		}
+		if err := bad("Events", i, "TaskKey", "step key", b.Events[i].TaskKey); err != nil {
+			return err
+		}
+	}
+	for i := range b.Logs {
+		if err := bad("Logs", i, "RunID", "run id", b.Logs[i].RunID); err != nil {
+			return err
+		}
+		if err := bad("Logs", i, "TaskKey", "step key", b.Logs[i].TaskKey); err != nil {
+			return err
+		}
+	}
+	for i := range b.Cache {
+		if err := bad("Cache", i, "Key", "cache key", b.Cache[i].Key); err != nil {
+			return err
+		}
+		if err := bad("Cache", i, "Task", "task name", b.Cache[i].Task); err != nil {
+			return err
+		}
+	}
+	return nil
 }
