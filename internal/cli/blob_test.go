@@ -75,13 +75,11 @@ func bigProgram() Program {
 	return Program{Name: "bigprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{mk}}
 }
 
-// TestWorkerLargeResults runs a flow whose task returns a result larger
-// than the server's JSON body limit (lowered to 256 KiB here, 32 MiB by
-// default) on a worker: the upload is not refused, and the task run's and
-// the run's results read back intact through the API and `runs show
-// --json`, also after a retry that replays the task from the journal.
-func TestWorkerLargeResults(t *testing.T) {
-	t.Parallel()
+// workerTestServer serves the API on a fresh SQLite store with the JSON
+// body limit maxBody (0: the default) and runs a worker of prog serving
+// queue bq (with one slot of distributed tasks) until the test ends.
+func workerTestServer(t *testing.T, prog Program, maxBody int64) string {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
@@ -92,9 +90,8 @@ func TestWorkerLargeResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const jsonLimit = 256 << 10
 	srv, err := server.New(server.Config{Store: st, Blobs: blobs, Logger: slog.New(slog.DiscardHandler),
-		MaxBodyBytes: jsonLimit})
+		MaxBodyBytes: maxBody})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +110,7 @@ func TestWorkerLargeResults(t *testing.T) {
 		return ""
 	}}
 	done := make(chan int, 1)
-	go func() { done <- Main(wctx, []string{"worker", "--queue", "bq", "--slots", "bq=1"}, bigProgram(), env) }()
+	go func() { done <- Main(wctx, []string{"worker", "--queue", "bq", "--slots", "bq=1"}, prog, env) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -122,16 +119,28 @@ func TestWorkerLargeResults(t *testing.T) {
 			t.Errorf("worker did not stop: %s", werr.String())
 		}
 	})
+	return ts.URL
+}
 
+// TestWorkerLargeResults runs a flow whose task returns a result larger
+// than the server's JSON body limit (lowered to 256 KiB here, 32 MiB by
+// default) on a worker: the upload is not refused, and the task run's and
+// the run's results read back intact through the API and `runs show
+// --json`, also after a retry that replays the task from the journal.
+func TestWorkerLargeResults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const jsonLimit = 256 << 10
+	url := workerTestServer(t, bigProgram(), jsonLimit)
 	const n = jsonLimit + 50<<10 // above the JSON body limit and the 64 KiB blob threshold
 	want := bigPayload(n)
-	code, out, errOut := apiTestRun(t, nil, "--server", ts.URL, "runs", "create", "big", "--queue", "bq",
+	code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "big", "--queue", "bq",
 		"--params", fmt.Sprintf(`{"n":%d,"fail_once":true}`, n))
 	if code != ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	id := strings.TrimSpace(out)
-	c, err := client.New(ts.URL)
+	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +153,7 @@ func TestWorkerLargeResults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: GET run: %v", stage, err)
 		}
-		code, out, errOut := apiTestRun(t, nil, "--server", ts.URL, "runs", "show", id, "--json")
+		code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "show", id, "--json")
 		if code != ExitOK {
 			t.Fatalf("%s: runs show: exit %d: %s", stage, code, errOut)
 		}
@@ -178,18 +187,85 @@ func TestWorkerLargeResults(t *testing.T) {
 		}
 	}
 
-	r := waitRun(t, ts.URL, id, "FAILED")
+	r := waitRun(t, url, id, "FAILED")
 	if e, _ := r["error"].(map[string]any); e == nil || !strings.Contains(fmt.Sprint(e["message"]), "on purpose") {
-		t.Fatalf("attempt 1 should fail on purpose (after reading the task's result back): %v\nworker: %s", r["error"], werr.String())
+		t.Fatalf("attempt 1 should fail on purpose (after reading the task's result back): %v", r["error"])
 	}
 	check("after attempt 1", false)
 
-	if code, _, errOut := apiTestRun(t, nil, "--server", ts.URL, "runs", "retry", id); code != ExitOK {
+	if code, _, errOut := apiTestRun(t, nil, "--server", url, "runs", "retry", id); code != ExitOK {
 		t.Fatalf("retry: exit %d: %s", code, errOut)
 	}
-	r = waitRun(t, ts.URL, id, "COMPLETED")
+	r = waitRun(t, url, id, "COMPLETED")
 	if r["attempt"] != float64(2) {
 		t.Errorf("attempt %v, want 2", r["attempt"])
 	}
 	check("after the retry", true)
+}
+
+// textProgram has a flow "keyed" that calls the distributed task "say"
+// (queue bq) under the step key given as parameter; the task logs a line
+// with a NUL byte and returns it.
+func textProgram() Program {
+	say := &engine.TaskDef{Name: "say", Policy: engine.TaskPolicy{Queue: "bq"},
+		Invoke: func(ctx context.Context, in json.RawMessage) (any, error) {
+			if l, ok := engine.TaskLogger(ctx); ok {
+				l.Info("nul \x00 in a log line")
+			}
+			return "said", nil
+		}}
+	flow := &engine.FlowDef{Name: "keyed", Body: func(fc *engine.FlowCtx, raw json.RawMessage) (any, error) {
+		var p struct {
+			Key string `json:"key"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		fc.Logger().Info("flow line \x00 with a NUL")
+		in := json.RawMessage(`1`)
+		return fc.Call(engine.Call{Task: say, Key: p.Key, InputJSON: in,
+			Fn:     func(ctx context.Context) (any, error) { return say.Invoke(ctx, in) },
+			Decode: func(r json.RawMessage) (any, error) { var s string; err := json.Unmarshal(r, &s); return s, err }}).Wait(fc.Context())
+	}}
+	return Program{Name: "textprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{say}}
+}
+
+// TestWorkerTextAndKeys: on a worker, log lines with NUL bytes are stored
+// and the run completes; a step key with a NUL byte fails the run cleanly
+// with an error naming the key.
+func TestWorkerTextAndKeys(t *testing.T) {
+	t.Parallel()
+	url := workerTestServer(t, textProgram(), 0)
+	create := func(params string) string {
+		t.Helper()
+		code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "keyed", "--queue", "bq", "--params", params)
+		if code != ExitOK {
+			t.Fatalf("create %s: exit %d: %s", params, code, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	good, bad := create(`{"key":"greet"}`), create(`{"key":"gr\u0000eet"}`)
+
+	waitRun(t, url, good, "COMPLETED")
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := c.RunLogs(context.Background(), good, "")
+	if err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	var msgs []string
+	for _, l := range logs {
+		msgs = append(msgs, l.Message)
+	}
+	if want := []string{"flow line \x00 with a NUL", "nul \x00 in a log line"}; strings.Join(msgs, "|") != strings.Join(want, "|") {
+		t.Errorf("logs %q, want %q", msgs, want)
+	}
+
+	r := waitRun(t, url, bad, "FAILED")
+	e, _ := r["error"].(map[string]any)
+	if msg, _ := e["message"].(string); !strings.Contains(msg, `step key "gr\x00eet" contains a NUL byte`) {
+		t.Errorf("run with a NUL in its step key: error %v; want one naming the key", r["error"])
+	}
 }
