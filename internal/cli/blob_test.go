@@ -269,3 +269,12 @@ func TestWorkerTextAndKeys(t *testing.T) {
 		t.Errorf("run with a NUL in its step key: error %v; want one naming the key", r["error"])
 	}
 }
+
+func TestServerMaxBlobBytesFlag(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "baton.db")
+	code, _, errOut := apiTestRun(t, nil, "--db", db, "server", "--addr", "127.0.0.1:0", "--max-blob-bytes", "0")
+	if code != ExitUsage || !strings.Contains(errOut, "--max-blob-bytes") {
+		t.Errorf("--max-blob-bytes 0: exit %d: %s", code, errOut)
+	}
+}

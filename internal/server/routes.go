@@ -410,6 +410,22 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if req.Capacity < 0 {
 		return errBadRequest("field \"capacity\" must not be negative")
 	}
+	ids := []identifier{{"name", "worker name", req.Name}, {"host", "host", req.Host}}
+	for i, q := range req.Queues {
+		ids = append(ids, identifier{fmt.Sprintf("queues[%d]", i), "queue", q})
+	}
+	for i, t := range req.Tasks {
+		ids = append(ids, identifier{fmt.Sprintf("tasks[%d]", i), "task name", t})
+	}
+	for i, f := range req.Flows {
+		ids = append(ids, identifier{fmt.Sprintf("flows[%d].name", i), "flow name", f.Name})
+	}
+	for q := range req.Slots {
+		ids = append(ids, identifier{"slots", "queue", q})
+	}
+	if err := checkIdentifiers(ids...); err != nil {
+		return err
+	}
 	now := time.Now()
 	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
 		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now}

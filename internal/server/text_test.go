@@ -42,6 +42,8 @@ func TestEngineProtocolRefusesInvalidIdentifiers(t *testing.T) {
 		{"idempotency key", "POST", "/engine/runs",
 			`{"Run":{"ID":"r3","Flow":"f","State":"RUNNING","IdempotencyKey":"i\u0000"}}`, `Run.IdempotencyKey`},
 		{"child key", "GET", "/engine/runs/r1/child?key=a%00b", "", `key`},
+		{"worker name", "POST", "/workers", `{"name":"w\u0000","queues":["q"]}`, `name`},
+		{"worker queue", "POST", "/workers", `{"name":"w","queues":["q","\u0000"]}`, `queues[1]`},
 	}
 	for _, tc := range tests {
 		code, body := b.call(t, tc.method, api.Prefix+tc.path, tc.body)
