@@ -678,6 +678,9 @@ func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p.ID = r.PathValue("id")
+	if err := checkIdentifiers(identifier{"Queue", "queue", p.Queue}); err != nil {
+		return err
+	}
 	run, err := s.st.RunTransition(r.Context(), p)
 	if err != nil {
 		return err
@@ -708,6 +711,9 @@ func (s *Server) engineJournal(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) engineCache(w http.ResponseWriter, r *http.Request) error {
+	if err := checkIdentifiers(identifier{"key", "cache key", r.URL.Query().Get("key")}); err != nil {
+		return err
+	}
 	ce, err := s.st.CacheGet(r.Context(), r.URL.Query().Get("key"), time.Now())
 	if err != nil {
 		return err

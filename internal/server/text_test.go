@@ -42,6 +42,8 @@ func TestEngineProtocolRefusesInvalidIdentifiers(t *testing.T) {
 		{"idempotency key", "POST", "/engine/runs",
 			`{"Run":{"ID":"r3","Flow":"f","State":"RUNNING","IdempotencyKey":"i\u0000"}}`, `Run.IdempotencyKey`},
 		{"child key", "GET", "/engine/runs/r1/child?key=a%00b", "", `key`},
+		{"cache key", "GET", "/engine/cache?key=a%00b", "", `key`},
+		{"transition queue", "POST", "/engine/runs/r1/transition", `{"To":"SCHEDULED","Queue":"q\u0000"}`, `Queue`},
 		{"worker name", "POST", "/workers", `{"name":"w\u0000","queues":["q"]}`, `name`},
 		{"worker queue", "POST", "/workers", `{"name":"w","queues":["q","\u0000"]}`, `queues[1]`},
 	}
