@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/server"
+	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 )
 
@@ -75,14 +77,30 @@ func bigProgram() Program {
 	return Program{Name: "bigprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{mk}}
 }
 
-// workerTestServer serves the API on a fresh SQLite store with the JSON
-// body limit maxBody (0: the default) and runs a worker of prog serving
-// queue bq (with one slot of distributed tasks) until the test ends.
-func workerTestServer(t *testing.T, prog Program, maxBody int64) string {
+// workerBackends are the stores the worker tests run on: SQLite, and the
+// PostgreSQL database of BATON_TEST_POSTGRES when it is set.
+func workerBackends() []string {
+	if os.Getenv("BATON_TEST_POSTGRES") != "" {
+		return []string{"sqlite", "postgres"}
+	}
+	return []string{"sqlite"}
+}
+
+// workerTestServer serves the API on the backend (a fresh SQLite store, or
+// the test PostgreSQL database) with the JSON body limit maxBody (0: the
+// default) and runs a worker of prog serving queue bq (with one slot of
+// distributed tasks) until the test ends.
+func workerTestServer(t *testing.T, backend string, prog Program, maxBody int64) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
+	var st store.Store
+	var err error
+	if backend == "postgres" {
+		st, err = openPostgres(ctx, os.Getenv("BATON_TEST_POSTGRES"))
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,16 +141,25 @@ func workerTestServer(t *testing.T, prog Program, maxBody int64) string {
 }
 
 // TestWorkerLargeResults runs a flow whose task returns a result larger
-// than the server's JSON body limit (lowered to 256 KiB here, 32 MiB by
+// than the server's JSON body limit (lowered to 96 KiB here, 32 MiB by
 // default) on a worker: the upload is not refused, and the task run's and
 // the run's results read back intact through the API and `runs show
 // --json`, also after a retry that replays the task from the journal.
 func TestWorkerLargeResults(t *testing.T) {
 	t.Parallel()
+	for _, backend := range workerBackends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testWorkerLargeResults(t, backend)
+		})
+	}
+}
+
+func testWorkerLargeResults(t *testing.T, backend string) {
 	ctx := context.Background()
-	const jsonLimit = 256 << 10
-	url := workerTestServer(t, bigProgram(), jsonLimit)
-	const n = jsonLimit + 50<<10 // above the JSON body limit and the 64 KiB blob threshold
+	const jsonLimit = 96 << 10
+	url := workerTestServer(t, backend, bigProgram(), jsonLimit)
+	const n = jsonLimit + 32<<10 // above the JSON body limit and the 64 KiB blob threshold
 	want := bigPayload(n)
 	code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "big", "--queue", "bq",
 		"--params", fmt.Sprintf(`{"n":%d,"fail_once":true}`, n))
@@ -235,7 +262,16 @@ func textProgram() Program {
 // with an error naming the key.
 func TestWorkerTextAndKeys(t *testing.T) {
 	t.Parallel()
-	url := workerTestServer(t, textProgram(), 0)
+	for _, backend := range workerBackends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testWorkerTextAndKeys(t, backend)
+		})
+	}
+}
+
+func testWorkerTextAndKeys(t *testing.T, backend string) {
+	url := workerTestServer(t, backend, textProgram(), 0)
 	create := func(params string) string {
 		t.Helper()
 		code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "keyed", "--queue", "bq", "--params", params)
