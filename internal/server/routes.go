@@ -760,7 +760,7 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 // the JSON body limit: whatever result a task can produce locally, it can
 // produce on a worker).
 func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
-	ref, err := s.cfg.Blobs.PutReader(r.Body)
+	ref, err := s.cfg.Blobs.PutReader(&progressDeadline{r: r.Body, rc: http.NewResponseController(w)})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge,
@@ -780,8 +780,37 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	_, err = io.Copy(w, f)
+	_, err = io.Copy(progressWriter{w: w, rc: http.NewResponseController(w)}, f)
 	return err
+}
+
+// blobIdle is how long a blob transfer may make no progress. A large blob
+// may take longer than the HTTP server's read and write timeouts (sized for
+// JSON requests and long polls) as long as it keeps moving.
+const blobIdle = time.Minute
+
+// progressDeadline reads a request body, moving the connection's read
+// deadline blobIdle ahead before each read.
+type progressDeadline struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (p *progressDeadline) Read(b []byte) (int, error) {
+	_ = p.rc.SetReadDeadline(time.Now().Add(blobIdle)) // not supported: the server's timeout stays
+	return p.r.Read(b)
+}
+
+// progressWriter writes a response, moving the write deadline blobIdle
+// ahead before each write.
+type progressWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	_ = p.rc.SetWriteDeadline(time.Now().Add(blobIdle))
+	return p.w.Write(b)
 }
 
 // runIdentifiers checks the identifiers of a run record sent by a worker.

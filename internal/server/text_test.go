@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
@@ -112,5 +114,46 @@ func TestBlobUploadLimit(t *testing.T) {
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusRequestEntityTooLarge || !strings.Contains(ce.Message, "blob limit of 524288 bytes") {
 		t.Errorf("Put above the blob limit: %v; want 413 naming the limit", err)
+	}
+}
+
+// trickle yields n chunks of data, waiting gap before each.
+type trickle struct {
+	n   int
+	gap time.Duration
+}
+
+func (t *trickle) Read(b []byte) (int, error) {
+	if t.n == 0 {
+		return 0, io.EOF
+	}
+	t.n--
+	time.Sleep(t.gap)
+	return copy(b, "0123456789abcdef"), nil
+}
+
+// TestBlobUploadOutlastsReadTimeout: a blob upload that keeps making
+// progress may take longer than the HTTP server's read timeout.
+func TestBlobUploadOutlastsReadTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ts := httptest.NewUnstartedServer(b.srv.Handler())
+	ts.Config.ReadTimeout = 300 * time.Millisecond
+	ts.Start()
+	t.Cleanup(ts.Close)
+	body := &trickle{n: 8, gap: 100 * time.Millisecond} // 800ms in all
+	req, err := http.NewRequest("PUT", ts.URL+api.Prefix+"/blobs", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("slow upload: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		raw, _ := io.ReadAll(resp.Body)
+		t.Fatalf("slow upload: %d %s", resp.StatusCode, raw)
 	}
 }
