@@ -97,7 +97,7 @@ type Run struct {
 	ParentStepKey string // the step key of the subflow call in the parent
 	Parameters    json.RawMessage
 	Result        json.RawMessage // nil until COMPLETED
-	ResultRef     string          // blob reference when the result is large
+	ResultRef     string          // blob reference when the result is large (then Result is nil)
 	Error         *ErrorInfo
 	CreatedAt     time.Time
 	UpdatedAt     time.Time

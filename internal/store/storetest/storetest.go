@@ -10,7 +10,10 @@
 // and are compared with time.Time.Equal after conversion to UTC; a backend
 // may return times in any location. JSON values must round-trip byte for
 // byte, and a nil json.RawMessage must come back nil while a non-nil one
-// (even "null") must come back non-nil.
+// (even "null") must come back non-nil, except that a record with a
+// ResultRef never keeps an inline Result (ResultBesideRef). Free text
+// (messages, causes, errors, log attributes) must round-trip byte for byte
+// even with NUL bytes and invalid UTF-8 (FreeText, FreeTextDistributed).
 //
 // The distributed-mode tests (distributed.go) include concurrent claimers
 // (RunClaimConcurrent, TaskRunClaimConcurrent): every run or task run must be
