@@ -31,6 +31,9 @@ func Flow[P, R any](name string, fn func(Context, P) (R, error), opts ...FlowOpt
 	if name == "" || fn == nil {
 		panic("baton.Flow: a name and a function are required")
 	}
+	if err := store.CheckIdentifier("flow name", name); err != nil {
+		panic("baton.Flow: " + err.Error())
+	}
 	def := &engine.FlowDef{
 		Name:       name,
 		ParamsType: typeOf[P](),

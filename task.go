@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
 )
 
 // TaskDef is a task: a named Go function with a retry, timeout and cache
@@ -31,6 +32,9 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	if name == "" || fn == nil {
 		panic("baton.Task: a name and a function are required")
 	}
+	if err := store.CheckIdentifier("task name", name); err != nil {
+		panic("baton.Task: " + err.Error())
+	}
 	var cfg taskConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -46,6 +50,9 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	}
 	if cfg.cacheKey != nil {
 		cfg.policy.Cache.Key = cfg.cacheKey
+	}
+	if err := store.CheckIdentifier("queue", cfg.policy.Queue); err != nil {
+		panic("baton.Task " + name + ": " + err.Error())
 	}
 	t := &TaskDef[In, Out]{fn: fn}
 	t.def = &engine.TaskDef{

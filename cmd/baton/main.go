@@ -29,7 +29,7 @@ func main() {
 // newServer creates the API server of `baton server` and `baton dev`.
 func newServer(c cli.ServerConfig) (cli.APIServer, error) {
 	s, err := server.New(server.Config{Store: c.Store, Blobs: c.Blobs, Logger: c.Logger,
-		LeaseTimeout: c.LeaseTimeout, Retention: c.Retention})
+		LeaseTimeout: c.LeaseTimeout, Retention: c.Retention, MaxBlobBytes: c.MaxBlobBytes})
 	if err != nil {
 		return nil, err
 	}

@@ -229,9 +229,11 @@ func viewRaw(m json.RawMessage) json.RawMessage {
 	return m
 }
 
-// viewResult returns the inline result, or the one behind ref.
+// viewResult returns the result behind ref when it is set (the blob store
+// holds the value; an inline value beside it, which older workers recorded
+// as JSON null, is ignored), else the inline result.
 func viewResult(inline json.RawMessage, ref string, load ResultLoader) (json.RawMessage, error) {
-	if len(inline) > 0 || ref == "" {
+	if ref == "" {
 		return viewRaw(inline), nil
 	}
 	if b, ok := load.(*blob.Store); load == nil || (ok && b == nil) {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,79 @@ func (s *Store) Put(data []byte) (string, error) {
 		return "", fmt.Errorf("blob: put: %w", err)
 	}
 	return refPrefix + h, nil
+}
+
+// PutReader stores the content read from r until EOF, like Put, without
+// holding it in memory: it is hashed while it is written to a temporary
+// file, which is synced and renamed into place. An error reading r stores
+// nothing and is returned as is (wrapped), so callers can test it.
+func (s *Store) PutReader(r io.Reader) (string, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	path := s.path(sum)
+	if _, err := os.Stat(path); err == nil {
+		return refPrefix + sum, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	return refPrefix + sum, nil
+}
+
+// Open returns a reader of the content of a reference returned by Put, and
+// its size. The caller closes it.
+func (s *Store) Open(ref string) (io.ReadCloser, int64, error) {
+	h, err := s.hash(ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(s.path(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, fmt.Errorf("blob: %s is missing from %s", ref, s.dir)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("blob: get: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("blob: get: %w", err)
+	}
+	return f, fi.Size(), nil
+}
+
+// hash returns the hex digest of a valid reference.
+func (s *Store) hash(ref string) (string, error) {
+	h, ok := strings.CutPrefix(ref, refPrefix)
+	if !ok || len(h) != 64 {
+		return "", fmt.Errorf("blob: invalid reference %q", ref)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", fmt.Errorf("blob: invalid reference %q", ref)
+	}
+	return h, nil
 }
 
 // Get returns the content of a reference returned by Put.

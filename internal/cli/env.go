@@ -74,6 +74,7 @@ type ServerConfig struct {
 	Logger       *slog.Logger
 	LeaseTimeout time.Duration // 0: the server's default
 	Retention    time.Duration // 0: keep runs
+	MaxBlobBytes int64         // largest blob upload; 0: the server's default
 }
 
 // ServerURL returns --server, else $BATON_SERVER; empty when neither is set.

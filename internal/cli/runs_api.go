@@ -38,7 +38,7 @@ func runsCreateCommand(env *Env) *cobra.Command {
 			// Checked here too: JSON encoding would quietly replace
 			// invalid UTF-8 before the server could refuse it.
 			for _, f := range []struct{ name, value string }{{"the flow name", args[0]}, {"--queue", queue}, {"--idempotency-key", key}} {
-				if err := api.CheckIdentifier(f.name, f.value); err != nil {
+				if err := store.CheckIdentifier(f.name, f.value); err != nil {
 					return &UsageError{Err: err}
 				}
 			}

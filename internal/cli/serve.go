@@ -41,6 +41,7 @@ type serveOptions struct {
 	leaseTimeout time.Duration
 	retention    time.Duration
 	logger       *slog.Logger
+	maxBlobBytes int64 // 0: the server's default
 }
 
 // serveAPI opens the store, serves the API on o.addr and runs during until
@@ -57,7 +58,7 @@ func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx con
 	}
 	defer st.Close()
 	srv, err := env.NewServer(ServerConfig{Store: st, Blobs: blobs, Logger: o.logger,
-		LeaseTimeout: o.leaseTimeout, Retention: o.retention})
+		LeaseTimeout: o.leaseTimeout, Retention: o.retention, MaxBlobBytes: o.maxBlobBytes})
 	if err != nil {
 		return err
 	}
@@ -174,6 +175,7 @@ func newLogger(env *Env) *slog.Logger {
 
 // ServerCommand returns `server`: the API server.
 func ServerCommand(env *Env) *cobra.Command {
+	var maxBlobBytes int64
 	var (
 		addr, retention string
 		allowRemote     bool
@@ -200,6 +202,10 @@ func ServerCommand(env *Env) *cobra.Command {
 				return Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
 			}
 			o := serveOptions{addr: addr, leaseTimeout: leaseTimeout, retention: ret, logger: newLogger(env)}
+			if maxBlobBytes < 1 {
+				return Usagef("invalid --max-blob-bytes %d: must be at least 1", maxBlobBytes)
+			}
+			o.maxBlobBytes = maxBlobBytes
 			return serveAPI(cmd.Context(), env, o, func(ctx context.Context, _ string) error {
 				<-ctx.Done()
 				return nil
@@ -212,6 +218,7 @@ func ServerCommand(env *Env) *cobra.Command {
 	f.StringVar(&retention, "retention", "30d", "delete finished runs older than this (e.g. 30d, 12h); 0 keeps them")
 	f.DurationVar(&leaseTimeout, "lease-timeout", 15*time.Second, "how long a worker's runs stay leased without a heartbeat")
 	f.StringVar(&env.Blobs, "blobs", env.Blobs, "blob `directory` for large results (default: beside a SQLite file; $BATON_HOME/blobs for PostgreSQL)")
+	f.Int64Var(&maxBlobBytes, "max-blob-bytes", 4<<30, "largest result (in bytes, as JSON) a worker may upload to the blob store")
 	return cmd
 }
 

@@ -63,7 +63,7 @@ func apiTestServer(t *testing.T) *apiTest {
 // testNewServer is cmd/baton's Env.NewServer.
 func testNewServer(c ServerConfig) (APIServer, error) {
 	s, err := server.New(server.Config{Store: c.Store, Blobs: c.Blobs, Logger: c.Logger,
-		LeaseTimeout: c.LeaseTimeout, Retention: c.Retention})
+		LeaseTimeout: c.LeaseTimeout, Retention: c.Retention, MaxBlobBytes: c.MaxBlobBytes})
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ func (l *localRuns) Close() error { return l.st.Close() }
 
 func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error) {
 	st, env := l.st, l.env
-	if err := api.CheckIdentifier("--flow", q.Flow); err != nil {
+	if err := store.CheckIdentifier("--flow", q.Flow); err != nil {
 		return nil, &UsageError{Err: err}
 	}
 	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
@@ -153,7 +153,7 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.Run
 }
 
 func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
-	if err := api.CheckIdentifier("run id", id); err != nil {
+	if err := store.CheckIdentifier("run id", id); err != nil {
 		return store.Run{}, &UsageError{Err: err} // as the API answers (PostgreSQL cannot even look it up)
 	}
 	run, err := l.st.RunGet(ctx, id)

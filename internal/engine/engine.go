@@ -438,7 +438,8 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		default:
 			p.To, p.Error = store.RunFailed, ErrorInfo(err)
 		}
-		retry := p.To == store.RunFailed && run.Attempt <= def.Retries && !errors.Is(err, ErrNonDeterministic)
+		var ke *InvalidKeyError
+		retry := p.To == store.RunFailed && run.Attempt <= def.Retries && !errors.Is(err, ErrNonDeterministic) && !errors.As(err, &ke)
 		if retry {
 			p.To, p.Cause = store.RunAwaitingRetry, "policy"
 		}
@@ -502,6 +503,10 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	defer fc.pool.close()
 
 	val, err := callBody(def, fc, run.Parameters)
+	var ke *InvalidKeyError
+	if cause := context.Cause(ctx); err == nil && errors.As(cause, &ke) {
+		err = cause // a call with an invalid key fails the run, even when the flow ignored its error
+	}
 	if err == nil {
 		fc.outstanding.Wait() // submitted work finishes before the run completes
 		if cause := context.Cause(ctx); errors.Is(cause, ErrStoreFailed) {

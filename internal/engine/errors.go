@@ -75,6 +75,28 @@ func (e *NonDeterminismError) Error() string {
 // Unwrap makes errors.Is(err, ErrNonDeterministic) true.
 func (e *NonDeterminismError) Unwrap() error { return ErrNonDeterministic }
 
+// InvalidKeyError is the error of a call whose explicit step key (from
+// baton.Key) is not valid text (store.CheckIdentifier): the call fails, and
+// so does the run, even when the flow code ignores the call's error.
+type InvalidKeyError struct {
+	Err error
+}
+
+func (e *InvalidKeyError) Error() string {
+	return e.Err.Error() + "; step keys must be valid UTF-8 without NUL bytes"
+}
+
+// Unwrap returns the validation error.
+func (e *InvalidKeyError) Unwrap() error { return e.Err }
+
+// checkKey validates an explicit step key.
+func checkKey(key string) error {
+	if err := store.CheckIdentifier("step key", key); err != nil {
+		return &InvalidKeyError{Err: err}
+	}
+	return nil
+}
+
 // TaskError is the error of a step that failed after all its attempts.
 type TaskError struct {
 	Key      string

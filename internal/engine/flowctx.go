@@ -186,6 +186,10 @@ func (fc *FlowCtx) submitMode(c Call, key string, idx int, inline bool) *Future 
 	hash := Hash(c.InputJSON)
 	if c.Key != "" {
 		idx = -1
+		if err := checkKey(c.Key); err != nil {
+			fc.cancel(err)
+			return resolvedFuture(key, nil, err)
+		}
 	}
 	j, hit, err := fc.lookup(key, c.Task.Name, idx, hash)
 	if err != nil {
@@ -343,6 +347,9 @@ func cacheKey(c Call, hash string) (string, error) {
 	if p.Key != nil {
 		custom, err := p.Key(c.Input)
 		if err != nil {
+			return "", err
+		}
+		if err := store.CheckIdentifier("cache key", custom); err != nil {
 			return "", err
 		}
 		k = "custom:" + custom

@@ -116,10 +116,10 @@ func TestStoreFailureOnWorker(t *testing.T) {
 		want      store.RunState
 		storeErr  bool
 	}{
-		{"step not recorded on a worker", "w1", "bad\x00key", "", 1, false, store.RunRunning, true},
+		{"step not recorded on a worker", "w1", "badkey", "", 1, false, store.RunRunning, true},
 		{"journal not read on a worker", "w1", "ok", "", 2, true, store.RunRunning, true},
 		{"distributed step never answered", "w1", "ok", "q", 1, false, store.RunRunning, true},
-		{"step not recorded locally", "", "bad\x00key", "", 1, false, store.RunFailed, true},
+		{"step not recorded locally", "", "badkey", "", 1, false, store.RunFailed, true},
 		{"recorded on a worker", "w1", "ok", "", 1, false, store.RunCompleted, false},
 	}
 	for _, tt := range tests {

@@ -20,6 +20,10 @@ func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey str
 		key = def.Name + "/" + strconv.Itoa(idx)
 	} else {
 		idx = -1
+		if err := checkKey(key); err != nil {
+			fc.cancel(err)
+			return resolvedFuture(key, nil, err)
+		}
 	}
 	hash := Hash(params)
 	j, hit, err := fc.lookup(key, def.Name, idx, hash)

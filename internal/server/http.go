@@ -43,9 +43,12 @@ type handler func(w http.ResponseWriter, r *http.Request) error
 
 // wrap renders a handler's error: the one place where errors become
 // responses.
-func (s *Server) wrap(h handler) http.Handler {
+func (s *Server) wrap(h handler) http.Handler { return s.wrapLimit(h, s.cfg.MaxBodyBytes) }
+
+// wrapLimit is wrap with a bound of limit bytes on the request body.
+func (s *Server) wrapLimit(h handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		err := h(w, r)
 		if err == nil {
 			return
@@ -160,6 +163,22 @@ func checkContentType(ct string) error {
 		}
 		if !strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") {
 			return bad("JSON is UTF-8")
+		}
+	}
+	return nil
+}
+
+// identifier is a user-controlled text that identifies something, named as
+// in the request body.
+type identifier struct{ field, what, value string }
+
+// checkIdentifiers refuses, with a 400 naming the field, identifiers that
+// are not valid UTF-8 or hold a NUL byte (store.CheckIdentifier, the rule
+// the engine applies to step keys at the call).
+func checkIdentifiers(ids ...identifier) error {
+	for _, id := range ids {
+		if err := store.CheckIdentifier(id.what, id.value); err != nil {
+			return errBadRequest("field %q: %v", id.field, err)
 		}
 	}
 	return nil

@@ -33,6 +33,8 @@ type route struct {
 	status          int    // success status (200 when zero)
 	query           []string
 	handle          handler
+	// maxBody, when set, bounds the request body instead of MaxBodyBytes.
+	maxBody func(Config) int64
 }
 
 func (s *Server) routeTable() []route {
@@ -68,7 +70,8 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/engine/runs/{id}/journal", summary: "A run's journal", tag: "engine protocol", response: "Journal", handle: s.engineJournal},
 		{method: "GET", pattern: p + "/engine/cache", summary: "A cache entry", tag: "engine protocol", query: []string{"key"}, response: "CacheEntry", handle: s.engineCache},
 		{method: "POST", pattern: p + "/engine/finished", summary: "Wait for task runs to finish (long poll)", tag: "engine protocol", request: "Finished", response: "FinishedResult", handle: s.engineFinished},
-		{method: "PUT", pattern: p + "/blobs", summary: "Store a large result", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob},
+		{method: "PUT", pattern: p + "/blobs", summary: "Store a large result", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob,
+			maxBody: func(c Config) int64 { return c.MaxBlobBytes }},
 		{method: "GET", pattern: p + "/blobs/{ref}", summary: "Read a large result", tag: "engine protocol", handle: s.getBlob},
 	}
 }
@@ -106,7 +109,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		req.Queue = api.DefaultQueue
 	}
 	for _, f := range []struct{ name, value string }{{"flow", req.Flow}, {"queue", req.Queue}, {"idempotency_key", req.IdempotencyKey}} {
-		if err := api.CheckIdentifier(fmt.Sprintf("field %q", f.name), f.value); err != nil {
+		if err := store.CheckIdentifier(fmt.Sprintf("field %q", f.name), f.value); err != nil {
 			return errBadRequest("%v", err)
 		}
 	}
@@ -254,7 +257,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p := store.RunListParams{Flow: q.Get("flow"), Queue: q.Get("queue")}
 	for _, k := range []string{"flow", "queue"} {
-		if err := api.CheckIdentifier(fmt.Sprintf("query parameter %q", k), q.Get(k)); err != nil {
+		if err := store.CheckIdentifier(fmt.Sprintf("query parameter %q", k), q.Get(k)); err != nil {
 			return errBadRequest("%v", err)
 		}
 	}
@@ -284,7 +287,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) lookupRun(ctx context.Context, id string) (store.Run, error) {
-	if err := api.CheckIdentifier("run id", id); err != nil {
+	if err := store.CheckIdentifier("run id", id); err != nil {
 		return store.Run{}, errBadRequest("%v", err)
 	}
 	run, err := s.st.RunGet(ctx, id)
@@ -456,11 +459,24 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if req.Capacity < 0 {
 		return errBadRequest("field \"capacity\" must not be negative")
 	}
-	schemas := make(map[string]flowSchema, len(req.Flows))
+	ids := []identifier{{"name", "worker name", req.Name}, {"host", "host", req.Host}}
+	for i, q := range req.Queues {
+		ids = append(ids, identifier{fmt.Sprintf("queues[%d]", i), "queue", q})
+	}
+	for i, t := range req.Tasks {
+		ids = append(ids, identifier{fmt.Sprintf("tasks[%d]", i), "task name", t})
+	}
 	for i, f := range req.Flows {
-		if err := api.CheckIdentifier(fmt.Sprintf("flow %d's name", i), f.Name); err != nil {
-			return errBadRequest("%v", err)
-		}
+		ids = append(ids, identifier{fmt.Sprintf("flows[%d].name", i), "flow name", f.Name})
+	}
+	for q := range req.Slots {
+		ids = append(ids, identifier{"slots", "queue", q})
+	}
+	if err := checkIdentifiers(ids...); err != nil {
+		return err
+	}
+	schemas := make(map[string]flowSchema, len(req.Flows))
+	for _, f := range req.Flows {
 		fs := flowSchema{info: f}
 		if f.Parameters != nil {
 			v, err := params.NewValidator(f.Parameters)
@@ -470,18 +486,6 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 			fs.v = v
 		}
 		schemas[f.Name] = fs
-	}
-	names := []struct{ field, value string }{{"field \"name\"", req.Name}, {"field \"host\"", req.Host}}
-	for i, q := range req.Queues {
-		names = append(names, struct{ field, value string }{fmt.Sprintf("queue %d", i), q})
-	}
-	for i, t := range req.Tasks {
-		names = append(names, struct{ field, value string }{fmt.Sprintf("task %d", i), t})
-	}
-	for _, n := range names {
-		if err := api.CheckIdentifier(n.field, n.value); err != nil {
-			return errBadRequest("%v", err)
-		}
 	}
 	now := time.Now()
 	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
@@ -722,6 +726,11 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
 		if c.WorkerID != id {
 			return errBadRequest("completion %d is for worker %q, not %q", i, c.WorkerID, id)
 		}
+		f := fmt.Sprintf("completions[%d].Ref.", i)
+		if err := checkIdentifiers(identifier{f + "run_id", "run id", c.Ref.RunID}, identifier{f + "key", "step key", c.Ref.Key},
+			identifier{f + "id", "task run id", c.Ref.ID}); err != nil {
+			return err
+		}
 		switch c.State {
 		case store.TaskCompleted, store.TaskFailed, store.TaskTimedOut, store.TaskCancelled:
 		default:
@@ -745,6 +754,9 @@ func (s *Server) engineBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &b); err != nil {
 		return err
 	}
+	if err := checkBatch(&b); err != nil {
+		return err
+	}
 	if err := s.st.BatchWrite(r.Context(), b); err != nil {
 		return err
 	}
@@ -759,6 +771,9 @@ func (s *Server) engineRunCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p.Run.ID == "" || p.Run.Flow == "" {
 		return errBadRequest("run id and flow are required")
+	}
+	if err := checkIdentifiers(runIdentifiers("Run", &p.Run)...); err != nil {
+		return err
 	}
 	run, created, err := s.st.RunCreate(r.Context(), p)
 	if err != nil {
@@ -781,6 +796,9 @@ func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p.ID = r.PathValue("id")
+	if err := checkIdentifiers(identifier{"Queue", "queue", p.Queue}); err != nil {
+		return err
+	}
 	run, err := s.st.RunTransition(r.Context(), p)
 	if err != nil {
 		return err
@@ -789,6 +807,9 @@ func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) engineChild(w http.ResponseWriter, r *http.Request) error {
+	if err := checkIdentifiers(identifier{"key", "step key", r.URL.Query().Get("key")}); err != nil {
+		return err
+	}
 	run, err := s.st.RunChildGet(r.Context(), r.PathValue("id"), r.URL.Query().Get("key"))
 	if err != nil {
 		return err
@@ -808,6 +829,9 @@ func (s *Server) engineJournal(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) engineCache(w http.ResponseWriter, r *http.Request) error {
+	if err := checkIdentifiers(identifier{"key", "cache key", r.URL.Query().Get("key")}); err != nil {
+		return err
+	}
 	ce, err := s.st.CacheGet(r.Context(), r.URL.Query().Get("key"), time.Now())
 	if err != nil {
 		return err
@@ -850,12 +874,16 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
+// putBlob streams the body into the blob store, up to MaxBlobBytes (not
+// the JSON body limit: whatever result a task can produce locally, it can
+// produce on a worker).
 func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
+	ref, err := s.cfg.Blobs.PutReader(&progressDeadline{r: r.Body, rc: http.NewResponseController(w)})
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+			fmt.Sprintf("blob exceeds the server's blob limit of %d bytes (server.Config.MaxBlobBytes)", mbe.Limit)}
 	}
-	ref, err := s.cfg.Blobs.Put(data)
 	if err != nil {
 		return err
 	}
@@ -863,11 +891,108 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
-	data, err := s.cfg.Blobs.Get(r.PathValue("ref"))
+	f, size, err := s.cfg.Blobs.Open(r.PathValue("ref"))
 	if err != nil {
 		return errNotFound("%v", err)
 	}
+	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, err = w.Write(data)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	_, err = io.Copy(progressWriter{w: w, rc: http.NewResponseController(w)}, f)
 	return err
+}
+
+// blobIdle is how long a blob transfer may make no progress. A large blob
+// may take longer than the HTTP server's read and write timeouts (sized for
+// JSON requests and long polls) as long as it keeps moving.
+const blobIdle = time.Minute
+
+// progressDeadline reads a request body, moving the connection's read
+// deadline blobIdle ahead before each read.
+type progressDeadline struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (p *progressDeadline) Read(b []byte) (int, error) {
+	_ = p.rc.SetReadDeadline(time.Now().Add(blobIdle)) // not supported: the server's timeout stays
+	return p.r.Read(b)
+}
+
+// progressWriter writes a response, moving the write deadline blobIdle
+// ahead before each write.
+type progressWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	_ = p.rc.SetWriteDeadline(time.Now().Add(blobIdle))
+	return p.w.Write(b)
+}
+
+// runIdentifiers checks the identifiers of a run record sent by a worker.
+func runIdentifiers(field string, r *store.Run) []identifier {
+	return []identifier{{field + ".ID", "run id", r.ID}, {field + ".Flow", "flow name", r.Flow},
+		{field + ".ParentRunID", "run id", r.ParentRunID}, {field + ".ParentStepKey", "step key", r.ParentStepKey},
+		{field + ".Queue", "queue", r.Queue}, {field + ".IdempotencyKey", "idempotency key", r.IdempotencyKey}}
+}
+
+// checkBatch refuses a batch whose identifiers (IDs, step keys, task and
+// flow names, queues) are not valid text with a 400 naming the field, before
+// anything is written: PostgreSQL would refuse them with an internal error.
+// Free text (messages, errors, logs) is stored as is (see store.EncodeText).
+// Field names are only formatted for a refusal: batches are large and hot.
+func checkBatch(b *store.Batch) error {
+	bad := func(field string, i int, name, what, value string) error {
+		if err := store.CheckIdentifier(what, value); err != nil {
+			return errBadRequest("field %q: %v", fmt.Sprintf("%s[%d].%s", field, i, name), err)
+		}
+		return nil
+	}
+	for i := range b.Runs {
+		r := &b.Runs[i]
+		for _, id := range []struct{ name, what, value string }{{"ID", "run id", r.ID}, {"Flow", "flow name", r.Flow},
+			{"ParentRunID", "run id", r.ParentRunID}, {"ParentStepKey", "step key", r.ParentStepKey},
+			{"Queue", "queue", r.Queue}, {"IdempotencyKey", "idempotency key", r.IdempotencyKey}} {
+			if err := bad("Runs", i, id.name, id.what, id.value); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range b.TaskRuns {
+		t := &b.TaskRuns[i]
+		for _, id := range [...]struct{ name, what, value string }{{"ID", "task run id", t.ID}, {"RunID", "run id", t.RunID},
+			{"Key", "step key", t.Key}, {"Task", "task name", t.Task}, {"ChildRunID", "run id", t.ChildRunID},
+			{"Queue", "queue", t.Queue}} {
+			if err := bad("TaskRuns", i, id.name, id.what, id.value); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range b.Events {
+		if err := bad("Events", i, "RunID", "run id", b.Events[i].RunID); err != nil {
+			return err
+		}
+		if err := bad("Events", i, "TaskKey", "step key", b.Events[i].TaskKey); err != nil {
+			return err
+		}
+	}
+	for i := range b.Logs {
+		if err := bad("Logs", i, "RunID", "run id", b.Logs[i].RunID); err != nil {
+			return err
+		}
+		if err := bad("Logs", i, "TaskKey", "step key", b.Logs[i].TaskKey); err != nil {
+			return err
+		}
+	}
+	for i := range b.Cache {
+		if err := bad("Cache", i, "Key", "cache key", b.Cache[i].Key); err != nil {
+			return err
+		}
+		if err := bad("Cache", i, "Task", "task name", b.Cache[i].Task); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -42,8 +42,13 @@ type Config struct {
 	MaxAttempts int
 	// Retention, when non-zero, deletes finished runs older than it.
 	Retention time.Duration
-	// MaxBodyBytes bounds request bodies. Default 32 MiB.
+	// MaxBodyBytes bounds JSON request bodies. Default 32 MiB.
 	MaxBodyBytes int64
+	// MaxBlobBytes bounds the blobs (large results) that workers upload
+	// with PUT /api/v1/blobs, which are streamed to the blob store rather
+	// than held in memory. Default 4 GiB: a result a task can produce
+	// locally can be produced on a worker.
+	MaxBlobBytes int64
 	// PollInterval is how often long polls re-check the store without a
 	// notification: a safety net when the store notifies (default 15s, so
 	// an idle system does close to no database work), the only wake-up when
@@ -67,6 +72,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 32 << 20
+	}
+	if c.MaxBlobBytes <= 0 {
+		c.MaxBlobBytes = 4 << 30
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 500 * time.Millisecond
@@ -291,12 +299,16 @@ func (g *signal) notify() {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
-		mux.Handle(rt.method+" "+rt.pattern, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		limit := s.cfg.MaxBodyBytes
+		if rt.maxBody != nil {
+			limit = rt.maxBody(s.cfg)
+		}
+		mux.Handle(rt.method+" "+rt.pattern, s.wrapLimit(func(w http.ResponseWriter, r *http.Request) error {
 			if err := checkQuery(rt, r); err != nil {
 				return err
 			}
 			return rt.handle(w, r)
-		}))
+		}, limit))
 	}
 	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return s.noRoute(mux, w, r)

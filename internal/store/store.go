@@ -103,7 +103,7 @@ type Run struct {
 	ParentStepKey string // the step key of the subflow call in the parent
 	Parameters    json.RawMessage
 	Result        json.RawMessage // nil until COMPLETED
-	ResultRef     string          // blob reference when the result is large
+	ResultRef     string          // blob reference when the result is large (then Result is nil)
 	Error         *ErrorInfo
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -266,7 +266,8 @@ type Owner struct {
 //     holds never gets shorter (heartbeats may have extended it).
 //   - Entering RUNNING sets StartedAt (when zero) and clears Result,
 //     ResultRef and Error.
-//   - COMPLETED stores Result and ResultRef and clears Error.
+//   - COMPLETED stores Result and ResultRef and clears Error (no inline
+//     Result when ResultRef is set: a record never holds both).
 //   - FAILED, CANCELLED and CRASHED store Error (even nil) and clear Result
 //     and ResultRef.
 //   - Entering SCHEDULED clears the owner, WorkerID and LeaseUntil.
@@ -646,7 +647,7 @@ func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
 		}
 		r.Result, r.ResultRef, r.Error = nil, "", nil
 	case RunCompleted:
-		r.Result, r.ResultRef, r.Error = p.Result, p.ResultRef, nil
+		r.Result, r.ResultRef, r.Error = InlineResult(p.Result, p.ResultRef), p.ResultRef, nil
 	case RunFailed, RunCancelled, RunCrashed:
 		r.Result, r.ResultRef, r.Error = nil, "", p.Error
 	case RunScheduled:

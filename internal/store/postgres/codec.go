@@ -25,11 +25,13 @@ func decTime(n int64) time.Time {
 }
 
 // encJSON encodes a JSON value as TEXT, NULL (nil) for a nil message.
+// Raw bytes that are not UTF-8 (which PostgreSQL's TEXT refuses) are
+// escaped (store.EncodeText), as in every backend.
 func encJSON(m json.RawMessage) *string {
 	if m == nil {
 		return nil
 	}
-	s := string(m)
+	s := store.EncodeText(string(m))
 	return &s
 }
 
@@ -39,15 +41,26 @@ func decJSON(s *string) json.RawMessage {
 	if s == nil {
 		return nil
 	}
-	return json.RawMessage(*s)
+	return json.RawMessage(store.DecodeText(*s))
 }
+
+// encResult encodes a result column: NULL when the result is in the blob
+// store (ref set), so that no record holds an inline value beside a ref.
+func encResult(m json.RawMessage, ref string) *string { return encJSON(store.InlineResult(m, ref)) }
+
+// encText encodes free text (messages, causes) for a TEXT column, which
+// refuses NUL bytes and invalid UTF-8; see store.EncodeText.
+func encText(s string) string { return store.EncodeText(s) }
+
+// decText decodes a free-text column read back.
+func decText(s string) string { return store.DecodeText(s) }
 
 // encError encodes an ErrorInfo as JSON TEXT, NULL for nil.
 func encError(e *store.ErrorInfo) (*string, error) {
 	if e == nil {
 		return nil, nil
 	}
-	b, err := json.Marshal(e)
+	b, err := json.Marshal(store.EncodeErrorInfo(e))
 	if err != nil {
 		return nil, fmt.Errorf("encode error info: %w", err)
 	}
@@ -64,7 +77,7 @@ func decError(s *string) (*store.ErrorInfo, error) {
 	if err := json.Unmarshal([]byte(*s), &e); err != nil {
 		return nil, fmt.Errorf("decode error info: %w", err)
 	}
-	return &e, nil
+	return store.DecodeErrorInfo(&e), nil
 }
 
 // encHistory encodes a task run's transitions as a JSON array, NULL when
@@ -73,7 +86,7 @@ func encHistory(h []store.Transition) (*string, error) {
 	if len(h) == 0 {
 		return nil, nil
 	}
-	b, err := json.Marshal(h)
+	b, err := json.Marshal(store.EncodeTransitions(h))
 	if err != nil {
 		return nil, fmt.Errorf("encode history: %w", err)
 	}
@@ -92,7 +105,7 @@ func decHistory(s *string) ([]store.Transition, error) {
 	if len(h) == 0 {
 		return nil, nil
 	}
-	return h, nil
+	return store.DecodeTransitions(h), nil
 }
 
 // historyAppend returns an SQL expression of the history column col with the

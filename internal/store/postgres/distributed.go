@@ -165,8 +165,8 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 			ce = *c.Cache
 		}
 		pb.Queue(taskRunCompleteSQL, c.Ref.RunID, c.Ref.Key, c.Ref.ID, c.WorkerID, string(c.State),
-			int64(c.Attempts), encJSON(c.Result), c.ResultRef, e, encTime(at), h,
-			ce.Key, ce.Task, encJSON(ce.Result), ce.ResultRef, ce.RunID, ce.TaskRunID, encTime(ce.CreatedAt),
+			int64(c.Attempts), encResult(c.Result, c.ResultRef), c.ResultRef, e, encTime(at), h,
+			ce.Key, ce.Task, encResult(ce.Result, ce.ResultRef), ce.ResultRef, ce.RunID, ce.TaskRunID, encTime(ce.CreatedAt),
 			encTime(ce.ExpiresAt), c.Cache != nil, s.channel).Query(func(rows pgx.Rows) error {
 			n := 0
 			for rows.Next() {

@@ -202,7 +202,7 @@ func (c *runColumns) add(r *store.Run) error {
 	c.parentRunID = append(c.parentRunID, r.ParentRunID)
 	c.parentStepKey = append(c.parentStepKey, r.ParentStepKey)
 	c.parameters = append(c.parameters, encJSON(r.Parameters))
-	c.result = append(c.result, encJSON(r.Result))
+	c.result = append(c.result, encResult(r.Result, r.ResultRef))
 	c.resultRef = append(c.resultRef, r.ResultRef)
 	c.errJSON = append(c.errJSON, e)
 	c.createdAt = append(c.createdAt, encTime(r.CreatedAt))
@@ -250,7 +250,7 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 	c.flowAttempt = append(c.flowAttempt, int64(t.FlowAttempt))
 	c.inputHash = append(c.inputHash, t.InputHash)
 	c.input = append(c.input, encJSON(t.Input))
-	c.result = append(c.result, encJSON(t.Result))
+	c.result = append(c.result, encResult(t.Result, t.ResultRef))
 	c.resultRef = append(c.resultRef, t.ResultRef)
 	c.errJSON = append(c.errJSON, e)
 	c.cachedFrom = append(c.cachedFrom, t.CachedFrom)
@@ -282,8 +282,8 @@ func (c *eventColumns) add(e *store.Event) {
 	c.taskKey = append(c.taskKey, e.TaskKey)
 	c.from = append(c.from, e.From)
 	c.to = append(c.to, e.To)
-	c.cause = append(c.cause, e.Cause)
-	c.message = append(c.message, e.Message)
+	c.cause = append(c.cause, encText(e.Cause))
+	c.message = append(c.message, encText(e.Message))
 	c.at = append(c.at, encTime(e.At))
 }
 
@@ -302,7 +302,7 @@ func (c *logColumns) add(l *store.LogRecord) {
 	c.taskRunID = append(c.taskRunID, l.TaskRunID)
 	c.taskKey = append(c.taskKey, l.TaskKey)
 	c.level = append(c.level, l.Level)
-	c.message = append(c.message, l.Message)
+	c.message = append(c.message, encText(l.Message))
 	c.attrs = append(c.attrs, encJSON(l.Attrs))
 	c.at = append(c.at, encTime(l.At))
 }
@@ -320,7 +320,7 @@ type cacheColumns struct {
 func (c *cacheColumns) add(e *store.CacheEntry) {
 	c.key = append(c.key, e.Key)
 	c.task = append(c.task, e.Task)
-	c.result = append(c.result, encJSON(e.Result))
+	c.result = append(c.result, encResult(e.Result, e.ResultRef))
 	c.resultRef = append(c.resultRef, e.ResultRef)
 	c.runID = append(c.runID, e.RunID)
 	c.taskRunID = append(c.taskRunID, e.TaskRunID)

@@ -25,11 +25,13 @@ func decTime(n int64) time.Time {
 }
 
 // encJSON encodes a JSON value as TEXT, NULL (nil) for a nil message.
+// Raw bytes that are not UTF-8 are escaped (store.EncodeText), as in every
+// backend.
 func encJSON(m json.RawMessage) any {
 	if m == nil {
 		return nil
 	}
-	return string(m)
+	return store.EncodeText(string(m))
 }
 
 // decJSON turns a scanned TEXT column into a message: nil for NULL. The
@@ -38,15 +40,29 @@ func decJSON(b []byte) json.RawMessage {
 	if b == nil {
 		return nil
 	}
+	if store.NeedsDecode(b) {
+		return json.RawMessage(store.DecodeText(string(b)))
+	}
 	return json.RawMessage(b)
 }
+
+// encResult encodes a result column: NULL when the result is in the blob
+// store (ref set), so that no record holds an inline value beside a ref.
+func encResult(m json.RawMessage, ref string) any { return encJSON(store.InlineResult(m, ref)) }
+
+// encText encodes free text (messages, causes) for a TEXT column; see
+// store.EncodeText.
+func encText(s string) string { return store.EncodeText(s) }
+
+// decText decodes a free-text column read back.
+func decText(s string) string { return store.DecodeText(s) }
 
 // encError encodes an ErrorInfo as JSON TEXT, NULL for nil.
 func encError(e *store.ErrorInfo) (any, error) {
 	if e == nil {
 		return nil, nil
 	}
-	b, err := json.Marshal(e)
+	b, err := json.Marshal(store.EncodeErrorInfo(e))
 	if err != nil {
 		return nil, fmt.Errorf("encode error info: %w", err)
 	}
@@ -62,14 +78,14 @@ func decError(b []byte) (*store.ErrorInfo, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode error info: %w", err)
 	}
-	return &e, nil
+	return store.DecodeErrorInfo(&e), nil
 }
 
 func encHistory(h []store.Transition) (any, error) {
 	if len(h) == 0 {
 		return nil, nil
 	}
-	b, err := json.Marshal(h)
+	b, err := json.Marshal(store.EncodeTransitions(h))
 	if err != nil {
 		return nil, fmt.Errorf("encode history: %w", err)
 	}
@@ -84,5 +100,5 @@ func decHistory(b []byte) ([]store.Transition, error) {
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("decode task-run history: %w", err)
 	}
-	return h, nil
+	return store.DecodeTransitions(h), nil
 }

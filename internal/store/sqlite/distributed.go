@@ -206,7 +206,7 @@ func updateTaskRun(ctx context.Context, st *sql.Stmt, t *store.TaskRun, from sto
 	if err != nil {
 		return err
 	}
-	res, err := st.ExecContext(ctx, string(t.State), int64(t.Attempts), encJSON(t.Result), t.ResultRef, e,
+	res, err := st.ExecContext(ctx, string(t.State), int64(t.Attempts), encResult(t.Result, t.ResultRef), t.ResultRef, e,
 		encTime(t.StartedAt), encTime(t.EndedAt), h, t.WorkerID, encTime(t.LeaseUntil),
 		t.RunID, t.Key, t.ID, string(from))
 	if err != nil {

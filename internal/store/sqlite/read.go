@@ -228,7 +228,7 @@ func (s *Store) EventList(ctx context.Context, runID string) ([]store.Event, err
 			&e.Message, &at); err != nil {
 			return nil, translate(err, "events of run %s", runID)
 		}
-		e.At = decTime(at)
+		e.At, e.Cause, e.Message = decTime(at), decText(e.Cause), decText(e.Message)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -290,7 +290,7 @@ func (s *Store) LogList(ctx context.Context, p store.LogListParams) ([]store.Log
 		if err := rows.Scan(&l.ID, &l.RunID, &l.TaskRunID, &l.TaskKey, &l.Level, &l.Message, &attrs, &at); err != nil {
 			return nil, translate(err, "logs of run %s", p.RunID)
 		}
-		l.Attrs = decJSON(attrs)
+		l.Attrs, l.Message = decJSON(attrs), decText(l.Message)
 		l.At = decTime(at)
 		out = append(out, l)
 	}

@@ -295,7 +295,7 @@ func runArgs(dst []any, r *store.Run) ([]any, error) {
 		return dst, fmt.Errorf("run %s: %w", r.ID, err)
 	}
 	return append(dst, r.ID, r.Flow, string(r.State), int64(r.Attempt), r.ParentRunID, r.ParentStepKey,
-		encJSON(r.Parameters), encJSON(r.Result), r.ResultRef, e, encTime(r.CreatedAt),
+		encJSON(r.Parameters), encResult(r.Result, r.ResultRef), r.ResultRef, e, encTime(r.CreatedAt),
 		encTime(r.UpdatedAt), encTime(r.StartedAt), encTime(r.EndedAt), r.OwnerHost,
 		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, encTime(r.LeaseUntil)), nil
 }
@@ -312,7 +312,7 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
-		int64(t.FlowAttempt), t.InputHash, encJSON(t.Input), encJSON(t.Result), t.ResultRef, e,
+		int64(t.FlowAttempt), t.InputHash, encJSON(t.Input), encResult(t.Result, t.ResultRef), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, encTime(t.CreatedAt), encTime(t.StartedAt),
 		encTime(t.EndedAt), h)
 	if distributed {
@@ -326,15 +326,15 @@ func eventArgs(dst []any, e *store.Event) []any {
 	if id == 0 {
 		id = nextEventID()
 	}
-	return append(dst, e.RunID, id, e.TaskRunID, e.TaskKey, e.From, e.To, e.Cause, e.Message, encTime(e.At))
+	return append(dst, e.RunID, id, e.TaskRunID, e.TaskKey, e.From, e.To, encText(e.Cause), encText(e.Message), encTime(e.At))
 }
 
 func logArgs(dst []any, l *store.LogRecord) []any {
-	return append(dst, l.RunID, l.TaskRunID, l.TaskKey, l.Level, l.Message, encJSON(l.Attrs), encTime(l.At))
+	return append(dst, l.RunID, l.TaskRunID, l.TaskKey, l.Level, encText(l.Message), encJSON(l.Attrs), encTime(l.At))
 }
 
 func cacheArgs(dst []any, c *store.CacheEntry) []any {
-	return append(dst, c.Key, c.Task, encJSON(c.Result), c.ResultRef, c.RunID, c.TaskRunID,
+	return append(dst, c.Key, c.Task, encResult(c.Result, c.ResultRef), c.ResultRef, c.RunID, c.TaskRunID,
 		encTime(c.CreatedAt), encTime(c.ExpiresAt))
 }
 

@@ -505,13 +505,13 @@ func testTaskRunComplete(t *testing.T, s store.Store) {
 		{At: at(61), From: "AWAITING_RETRY", To: "RUNNING", Cause: "worker:w1", Message: "attempt 2"},
 		{At: at(62), From: "RUNNING", To: "COMPLETED", Cause: "worker:w1"},
 	}
-	cacheA := store.CacheEntry{Key: "ck-a", Task: "work", Result: raw(`{"v":1}`), ResultRef: "ref-a",
+	cacheA := store.CacheEntry{Key: "ck-a", Task: "work", ResultRef: "ref-a",
 		RunID: "run", TaskRunID: "a", CreatedAt: at(62)}
 	cacheB := store.CacheEntry{Key: "ck-b", Task: "work", Result: raw(`2`), RunID: "run", TaskRunID: "b",
 		CreatedAt: at(62)}
 	errC := &store.ErrorInfo{Message: "bad input", Kind: "permanent"}
 	applied, err := s.TaskRunComplete(ctx, []store.TaskRunCompletion{
-		{Ref: ref("a"), WorkerID: "w1", State: store.TaskCompleted, Attempts: 2, Result: raw(`{"v":1}`),
+		{Ref: ref("a"), WorkerID: "w1", State: store.TaskCompleted, Attempts: 2,
 			ResultRef: "ref-a", History: hist, Cache: &cacheA, At: at(62)},
 		{Ref: ref("b"), WorkerID: "w2", State: store.TaskCompleted, Attempts: 1, Result: raw(`2`),
 			Cache: &cacheB, At: at(62)}, // not the holder
@@ -532,7 +532,7 @@ func testTaskRunComplete(t *testing.T, s store.Store) {
 	}
 
 	wantA := before["a"]
-	wantA.State, wantA.Attempts, wantA.Result, wantA.ResultRef = store.TaskCompleted, 2, raw(`{"v":1}`), "ref-a"
+	wantA.State, wantA.Attempts, wantA.Result, wantA.ResultRef = store.TaskCompleted, 2, nil, "ref-a"
 	wantA.EndedAt, wantA.LeaseUntil = at(62), time.Time{}
 	wantA.History = append(slices.Clone(wantA.History), hist...)
 	checkTaskRun(t, "completed task run", getTaskRun(t, s, "run", "k/a", "a"), wantA)

@@ -10,7 +10,10 @@
 // and are compared with time.Time.Equal after conversion to UTC; a backend
 // may return times in any location. JSON values must round-trip byte for
 // byte, and a nil json.RawMessage must come back nil while a non-nil one
-// (even "null") must come back non-nil.
+// (even "null") must come back non-nil, except that a record with a
+// ResultRef never keeps an inline Result (ResultBesideRef). Free text
+// (messages, causes, errors, log attributes) must round-trip byte for byte
+// even with NUL bytes and invalid UTF-8 (FreeText, FreeTextDistributed).
 //
 // The distributed-mode tests (distributed.go) include concurrent claimers
 // (RunClaimConcurrent, TaskRunClaimConcurrent): every run or task run must be
@@ -77,6 +80,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueList", testQueueList},
 		{"RetentionDelete", testRetentionDelete},
 		{"Notifier", testNotifier},
+		{"FreeText", testFreeText},
+		{"FreeTextDistributed", testFreeTextDistributed},
+		{"ResultBesideRef", testResultBesideRef},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,8 +224,7 @@ func fullRun() store.Run {
 		ParentRunID:   "run-parent",
 		ParentStepKey: "sub/1",
 		Parameters:    raw(`{"n":1,"s":"x"}`),
-		Result:        raw(`[1,2,3]`),
-		ResultRef:     "blob:sha256:abc",
+		ResultRef:     "blob:sha256:abc", // a record with a ref has no inline result
 		Error: &store.ErrorInfo{Message: "outer: inner", Type: "*fs.PathError", Kind: "permanent",
 			Chain: []string{"outer: inner", "inner"}},
 		CreatedAt:      at(1),
@@ -319,7 +324,6 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		InputHash:     "sha256:1234",
 		Input:         raw(`{"url":"https://example.com"}`),
 		Result:        raw(`"text"`),
-		ResultRef:     "blob:1",
 		Error:         &store.ErrorInfo{Message: "timeout", Kind: "timeout", Chain: []string{"timeout"}},
 		CachedFrom:    "tr-0",
 		CachedFromRun: "run-0",
@@ -513,8 +517,9 @@ func testRunTransition(t *testing.T, s store.Store) {
 		Message: "attempt 4", At: at(102)}, want)
 
 	// COMPLETED stores the result, sets EndedAt and clears the lease (the
-	// worker stays, as the record of who ran it).
-	want.State, want.Result, want.ResultRef = store.RunCompleted, raw(`{"ok":true}`), "ref-result"
+	// worker stays, as the record of who ran it). A result in the blob
+	// store (ResultRef) is never recorded with an inline value beside it.
+	want.State, want.Result, want.ResultRef = store.RunCompleted, nil, "ref-result"
 	want.EndedAt, want.LeaseUntil, want.UpdatedAt = at(103), time.Time{}, at(103)
 	step("RUNNING -> COMPLETED", store.RunTransitionParams{ID: r.ID, From: []store.RunState{store.RunRunning},
 		To: store.RunCompleted, Attempt: r.Attempt + 1, Result: raw(`{"ok":true}`), ResultRef: "ref-result",
@@ -759,9 +764,12 @@ func testTaskRunList(t *testing.T, s store.Store) {
 func testJournalList(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	tr := func(id, key string, state store.TaskState, created int, result string) store.TaskRun {
-		return store.TaskRun{ID: id, RunID: "r", Key: key, Task: "task-" + key, State: state,
-			InputHash: "h-" + id, Result: raw(result), ResultRef: "ref-" + id, ChildRunID: "c-" + id,
-			CreatedAt: at(created)}
+		t := store.TaskRun{ID: id, RunID: "r", Key: key, Task: "task-" + key, State: state,
+			InputHash: "h-" + id, Result: raw(result), ChildRunID: "c-" + id, CreatedAt: at(created)}
+		if id == "a3" || id == "e2" { // in the blob store: no inline result
+			t.Result, t.ResultRef = nil, "ref-"+id
+		}
+		return t
 	}
 	remote := func(t store.TaskRun) store.TaskRun { t.Queue = "q"; return t }
 	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
@@ -930,7 +938,7 @@ func testCache(t *testing.T, s store.Store) {
 	if _, err := s.CacheGet(ctx, "missing", at(0)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("CacheGet missing: err = %v, want ErrNotFound", err)
 	}
-	forever := store.CacheEntry{Key: "k-forever", Task: "t", Result: raw(`{"v":1}`), ResultRef: "ref",
+	forever := store.CacheEntry{Key: "k-forever", Task: "t", ResultRef: "ref",
 		RunID: "r", TaskRunID: "tr", CreatedAt: at(1)}
 	expiring := store.CacheEntry{Key: "k-exp", Task: "t", Result: raw(`2`), RunID: "r", TaskRunID: "tr2",
 		CreatedAt: at(1), ExpiresAt: at(10)}
