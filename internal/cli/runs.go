@@ -154,35 +154,128 @@ func runsListText(w io.Writer, runs []api.RunView, now time.Time) error {
 	return tw.Flush()
 }
 
+// runsShowSmall is the number of task runs up to which `runs show` lists
+// every task run and event; above it, it prints a summary.
+const runsShowSmall = 50
+
+// runsShowPage is the default --limit of --steps and --events.
+const runsShowPage = 100
+
+// Sizes of the summary's lists.
+const (
+	runsShowFailed  = 10
+	runsShowSlowest = 5
+)
+
+// showLoad tells a runsSource what `runs show` will print.
+type showLoad struct {
+	// light: inputs, results and histories of task runs are not needed.
+	light bool
+	// events says, given the number of task runs, whether the events are
+	// needed; nil: always.
+	events func(taskRuns int) bool
+}
+
+// runsShowOpts are the flags of `runs show`.
+type runsShowOpts struct {
+	steps, events, all bool
+	limit, offset      int
+	limitSet           bool
+}
+
+// listsAll reports whether a run with n task runs is shown in full.
+func (o runsShowOpts) listsAll(n int) bool { return o.all || (n <= runsShowSmall && !o.steps && !o.events) }
+
 func runsShowCommand(env *Env) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		o      runsShowOpts
+	)
 	cmd := &cobra.Command{
 		Use:   "show RUN_ID",
-		Short: "Show a run with its task runs and history",
-		Args:  runsExactArgs(1, "one RUN_ID"),
+		Short: "Show a run: its task runs (summarised when many) and history",
+		Long: "Show a run. A run with up to " + strconv.Itoa(runsShowSmall) + " task runs is shown with all its task runs and\n" +
+			"events; a larger one with a summary: its task runs counted per task and state, the failed\n" +
+			"ones and the slowest. --steps lists the task runs and --events the events, a page at a\n" +
+			"time (--limit, --offset); --all prints everything. --json prints the whole run with its\n" +
+			"task_runs and events (the API's form); with --limit/--offset, a page of each, and\n" +
+			"task_runs_total and events_total.",
+		Args: runsExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			o.limitSet = cmd.Flags().Changed("limit")
+			if o.limit < 1 {
+				return Usagef("invalid --limit %d: must be at least 1", o.limit)
+			}
+			if o.offset < 0 {
+				return Usagef("invalid --offset %d: must not be negative", o.offset)
+			}
 			src, err := openRunsSource(ctx, env)
 			if err != nil {
 				return err
 			}
 			defer src.Close()
-			d, err := src.Show(ctx, args[0])
+			load := showLoad{light: !asJSON}
+			eventsLoaded := true
+			if !asJSON {
+				load.events = func(n int) bool {
+					eventsLoaded = o.events || o.listsAll(n)
+					return eventsLoaded
+				}
+			}
+			d, err := src.Show(ctx, args[0], load)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return runsWriteJSON(env.Stdout, d)
+				return runsWriteJSON(env.Stdout, runsShowJSON(d, o))
 			}
-			return runsShowText(env.Stdout, d, time.Now())
+			eventsLoaded = eventsLoaded && (o.events || o.listsAll(len(d.TaskRuns)))
+			return runsShowText(env.Stdout, d, time.Now(), o, eventsLoaded)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run, its task_runs and events as one JSON object")
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the run, its task_runs and events as one JSON object")
+	f.BoolVar(&o.steps, "steps", false, "list the task runs, a page at a time (--limit, --offset)")
+	f.BoolVar(&o.events, "events", false, "list the events, a page at a time (--limit, --offset)")
+	f.BoolVar(&o.all, "all", false, "list every task run and event, however many")
+	f.IntVar(&o.limit, "limit", runsShowPage, "with --steps, --events or --json: at most this many task runs and events")
+	f.IntVar(&o.offset, "offset", 0, "with --steps, --events or --json: skip this many task runs and events first")
 	return cmd
 }
 
+// runsShowDetail is the JSON of `runs show --json`: the API's run detail,
+// with the totals when --limit or --offset cut its lists.
+type runsShowDetail struct {
+	api.RunDetailView
+	TaskRunsTotal *int `json:"task_runs_total,omitempty"`
+	EventsTotal   *int `json:"events_total,omitempty"`
+}
+
+// runsShowJSON pages the task runs and events of d when --limit or --offset
+// was given.
+func runsShowJSON(d api.RunDetailView, o runsShowOpts) runsShowDetail {
+	out := runsShowDetail{RunDetailView: d}
+	if !o.limitSet && o.offset == 0 {
+		return out
+	}
+	nt, ne := len(d.TaskRuns), len(d.Events)
+	out.TaskRunsTotal, out.EventsTotal = &nt, &ne
+	out.TaskRuns = runsPage(d.TaskRuns, o.offset, o.limit)
+	out.Events = runsPage(d.Events, o.offset, o.limit)
+	return out
+}
+
+// runsPage returns at most limit items of s from offset on.
+func runsPage[T any](s []T, offset, limit int) []T {
+	if offset >= len(s) {
+		return s[:0]
+	}
+	return s[offset:min(len(s), offset+limit)]
+}
+
 // runsShowText prints the text form of `runs show`.
-func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
+func runsShowText(w io.Writer, d api.RunDetailView, now time.Time, o runsShowOpts, eventsLoaded bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("Run", d.ID)
@@ -233,34 +326,60 @@ func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
 	}
 
 	fmt.Fprintln(w)
-	if len(d.TaskRuns) == 0 {
+	n := len(d.TaskRuns)
+	switch {
+	case n == 0:
 		fmt.Fprintln(w, "Task runs: none")
-	} else {
+	case o.listsAll(n):
 		fmt.Fprintln(w, "Task runs:")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
-		for _, t := range d.TaskRuns {
-			st, en := runsDeref(t.StartedAt), runsDeref(t.EndedAt)
-			startedText := "-"
-			if !st.IsZero() {
-				startedText = runsTime(st)
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", runsOneLine(t.Key), runsOneLine(t.Task), t.State, t.Attempts,
-				startedText, runsDuration(st, en, now), runsTaskNote(t))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := runsTaskTable(w, d.TaskRuns, now); err != nil {
 			return err
+		}
+	default:
+		if err := runsShowSummary(w, d, now); err != nil {
+			return err
+		}
+		if o.steps {
+			page := runsPage(d.TaskRuns, o.offset, o.limit)
+			fmt.Fprintln(w)
+			if len(page) == 0 {
+				fmt.Fprintf(w, "Task runs: none from offset %d (there are %d)\n", o.offset, n)
+			} else {
+				fmt.Fprintf(w, "Task runs %d-%d of %d:\n", o.offset+1, o.offset+len(page), n)
+				if err := runsTaskTable(w, page, now); err != nil {
+					return err
+				}
+				if o.offset+len(page) < n {
+					fmt.Fprintf(w, "  (more with --offset %d)\n", o.offset+len(page))
+				}
+			}
+		} else {
+			fmt.Fprintf(w, "\n(%d task runs: list them with --steps, a page at a time with --limit N --offset M, or all with --all)\n", n)
 		}
 	}
 
 	fmt.Fprintln(w)
+	if !eventsLoaded {
+		fmt.Fprintln(w, "Events: not listed for a run this large; list them with --events (--limit N --offset M), or --all")
+		return nil
+	}
 	if len(d.Events) == 0 {
 		fmt.Fprintln(w, "Events: none")
 		return nil
 	}
-	fmt.Fprintln(w, "Events:")
+	evs := d.Events
+	if o.events && !o.all {
+		evs = runsPage(d.Events, o.offset, o.limit)
+		if len(evs) == 0 {
+			fmt.Fprintf(w, "Events: none from offset %d (there are %d)\n", o.offset, len(d.Events))
+			return nil
+		}
+		fmt.Fprintf(w, "Events %d-%d of %d:\n", o.offset+1, o.offset+len(evs), len(d.Events))
+	} else {
+		fmt.Fprintln(w, "Events:")
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, e := range d.Events {
+	for _, e := range evs {
 		from := e.From
 		if from == "" {
 			from = "-"
@@ -272,7 +391,103 @@ func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\t%s\n", runsTimeMillis(e.At), subject, from, e.To,
 			runsOneLine(e.Cause), runsOneLine(e.Message))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if o.events && !o.all && o.offset+len(evs) < len(d.Events) {
+		fmt.Fprintf(w, "  (more with --offset %d)\n", o.offset+len(evs))
+	}
+	return nil
+}
+
+// runsTaskTable prints task runs as the table of `runs show`.
+func runsTaskTable(w io.Writer, trs []api.TaskRunView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
+	for _, t := range trs {
+		st, en := runsDeref(t.StartedAt), runsDeref(t.EndedAt)
+		startedText := "-"
+		if !st.IsZero() {
+			startedText = runsTime(st)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", runsOneLine(t.Key), runsOneLine(t.Task), t.State, t.Attempts,
+			startedText, runsDuration(st, en, now), runsTaskNote(t))
+	}
 	return tw.Flush()
+}
+
+// runsShowSummary prints the task runs of a large run: counts per task and
+// state, the first failed ones and the slowest.
+func runsShowSummary(w io.Writer, d api.RunDetailView, now time.Time) error {
+	type count struct {
+		task   string
+		total  int
+		states map[string]int
+	}
+	var tasks []*count
+	byTask := map[string]*count{}
+	var failed []api.TaskRunView
+	nFailed := 0
+	for _, t := range d.TaskRuns {
+		c := byTask[t.Task]
+		if c == nil {
+			c = &count{task: t.Task, states: map[string]int{}}
+			byTask[t.Task] = c
+			tasks = append(tasks, c)
+		}
+		c.total++
+		c.states[t.State]++
+		switch store.TaskState(t.State) {
+		case store.TaskFailed, store.TaskTimedOut, store.TaskCancelled, store.TaskCrashed:
+			nFailed++
+			if len(failed) < runsShowFailed {
+				failed = append(failed, t)
+			}
+		}
+	}
+	fmt.Fprintf(w, "Task runs: %d (summary)\n", len(d.TaskRuns))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TASK\tTOTAL\tSTATES")
+	for _, c := range tasks {
+		names := make([]string, 0, len(c.states))
+		for st := range c.states {
+			names = append(names, st)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, st := range names {
+			parts[i] = fmt.Sprintf("%s %d", st, c.states[st])
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\n", runsOneLine(c.task), c.total, strings.Join(parts, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if nFailed > 0 {
+		fmt.Fprintln(w)
+		if nFailed > len(failed) {
+			fmt.Fprintf(w, "Failed task runs: %d (the first %d):\n", nFailed, len(failed))
+		} else {
+			fmt.Fprintf(w, "Failed task runs: %d\n", nFailed)
+		}
+		if err := runsTaskTable(w, failed, now); err != nil {
+			return err
+		}
+	}
+	var ended []api.TaskRunView
+	for _, t := range d.TaskRuns {
+		if t.StartedAt != nil && t.EndedAt != nil {
+			ended = append(ended, t)
+		}
+	}
+	took := func(t api.TaskRunView) time.Duration { return t.EndedAt.Sub(*t.StartedAt) }
+	sort.SliceStable(ended, func(i, j int) bool { return took(ended[i]) > took(ended[j]) })
+	if len(ended) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Slowest task runs:\n")
+		return runsTaskTable(w, ended[:min(len(ended), runsShowSlowest)], now)
+	}
+	return nil
 }
 
 // runsTaskNote is the NOTE column: where a cached result came from, the

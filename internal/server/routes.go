@@ -334,6 +334,13 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 		To: store.RunScheduled, NextAttempt: true, Queue: run.Queue, Cause: "user", Message: "retry requested through the API on queue " + run.Queue,
 	})
 	if errors.Is(err, store.ErrConflict) {
+		// Say what the run is now: a concurrent retry may have won.
+		if cur, gerr := s.st.RunGet(ctx, run.ID); gerr == nil {
+			if cur.Attempt > run.Attempt {
+				return errConflict("run %s was retried by someone else first: it is %s now (attempt %d)", cur.ID, cur.State, cur.Attempt)
+			}
+			run = cur
+		}
 		return errConflict("run %s is %s: only FAILED, CANCELLED or CRASHED runs can be retried", run.ID, run.State)
 	}
 	if err != nil {
