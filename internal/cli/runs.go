@@ -184,7 +184,9 @@ type runsShowOpts struct {
 }
 
 // listsAll reports whether a run with n task runs is shown in full.
-func (o runsShowOpts) listsAll(n int) bool { return o.all || (n <= runsShowSmall && !o.steps && !o.events) }
+func (o runsShowOpts) listsAll(n int) bool {
+	return o.all || (n <= runsShowSmall && !o.steps && !o.events)
+}
 
 func runsShowCommand(env *Env) *cobra.Command {
 	var (
