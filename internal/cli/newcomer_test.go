@@ -482,12 +482,18 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 // and task run 7 the slowest, into st.
 func seedLargeRun(t *testing.T, st store.Store, id string, n int) {
 	t.Helper()
+	seedLargeRunN(t, st, id, 0, n)
+}
+
+// seedLargeRunN writes task runs from..from+n of the run seedLargeRun writes.
+func seedLargeRunN(t *testing.T, st store.Store, id string, from, n int) {
+	t.Helper()
 	ctx := context.Background()
 	base := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	run := store.Run{ID: id, Flow: "sweep", State: store.RunFailed, Attempt: 1, Parameters: json.RawMessage(`null`),
 		Error: &store.ErrorInfo{Message: "some items failed"}, CreatedAt: base, UpdatedAt: base, StartedAt: base, EndedAt: base.Add(time.Hour)}
 	b := store.Batch{Runs: []store.Run{run}}
-	for i := range n {
+	for i := from; i < from+n; i++ {
 		task := "square"
 		if i%2 == 1 {
 			task = "cube"

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,14 +169,24 @@ const (
 	runsShowSlowest = 5
 )
 
-// showLoad tells a runsSource what `runs show` will print.
-type showLoad struct {
-	// light: inputs, results and histories of task runs are not needed.
-	light bool
-	// events says, given the number of task runs, whether the events are
-	// needed; nil: always.
-	events func(taskRuns int) bool
+// runsShowData is what `runs show` prints. A large run is summarised from
+// counts and a few rows, without reading all of its task runs.
+type runsShowData struct {
+	// detail holds the run; its TaskRuns all of them when full, and its
+	// Events when eventsLoaded.
+	detail       api.RunDetailView
+	full         bool
+	eventsLoaded bool
+	total        int                  // task runs
+	counts       []store.TaskRunCount // per task and state, ordered by task then state
+	failed       []api.TaskRunView    // the first runsShowFailed failed ones
+	failedTotal  int
+	slowest      []api.TaskRunView // the runsShowSlowest slowest
+	page         []api.TaskRunView // --steps
 }
+
+// runsFailedStates are the states the summary lists as failed.
+var runsFailedStates = []store.TaskState{store.TaskFailed, store.TaskTimedOut, store.TaskCancelled, store.TaskCrashed}
 
 // runsShowOpts are the flags of `runs show`.
 type runsShowOpts struct {
@@ -217,23 +229,33 @@ func runsShowCommand(env *Env) *cobra.Command {
 				return err
 			}
 			defer src.Close()
-			load := showLoad{light: !asJSON}
-			eventsLoaded := true
-			if !asJSON {
-				load.events = func(n int) bool {
-					eventsLoaded = o.events || o.listsAll(n)
-					return eventsLoaded
+			if asJSON {
+				if l, ok := src.(*localRuns); ok && (o.limitSet || o.offset > 0) {
+					d, err := l.showPage(ctx, args[0], o)
+					if err != nil {
+						return err
+					}
+					return runsWriteJSON(env.Stdout, d)
+				}
+				d, err := src.Show(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return runsWriteJSON(env.Stdout, runsShowJSON(d, o))
+			}
+			var data runsShowData
+			if l, ok := src.(*localRuns); ok {
+				data, err = l.showText(ctx, args[0], o)
+			} else {
+				var d api.RunDetailView
+				if d, err = src.Show(ctx, args[0]); err == nil {
+					data = runsSummarise(d, o)
 				}
 			}
-			d, err := src.Show(ctx, args[0], load)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return runsWriteJSON(env.Stdout, runsShowJSON(d, o))
-			}
-			eventsLoaded = eventsLoaded && (o.events || o.listsAll(len(d.TaskRuns)))
-			return runsShowText(env.Stdout, d, time.Now(), o, eventsLoaded)
+			return runsShowText(env.Stdout, data, time.Now(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -277,7 +299,8 @@ func runsPage[T any](s []T, offset, limit int) []T {
 }
 
 // runsShowText prints the text form of `runs show`.
-func runsShowText(w io.Writer, d api.RunDetailView, now time.Time, o runsShowOpts, eventsLoaded bool) error {
+func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts) error {
+	d := data.detail
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("Run", d.ID)
@@ -328,21 +351,21 @@ func runsShowText(w io.Writer, d api.RunDetailView, now time.Time, o runsShowOpt
 	}
 
 	fmt.Fprintln(w)
-	n := len(d.TaskRuns)
+	n := data.total
 	switch {
 	case n == 0:
 		fmt.Fprintln(w, "Task runs: none")
-	case o.listsAll(n):
+	case data.full:
 		fmt.Fprintln(w, "Task runs:")
 		if err := runsTaskTable(w, d.TaskRuns, now); err != nil {
 			return err
 		}
 	default:
-		if err := runsShowSummary(w, d, now); err != nil {
+		if err := runsShowSummary(w, data, now); err != nil {
 			return err
 		}
 		if o.steps {
-			page := runsPage(d.TaskRuns, o.offset, o.limit)
+			page := data.page
 			fmt.Fprintln(w)
 			if len(page) == 0 {
 				fmt.Fprintf(w, "Task runs: none from offset %d (there are %d)\n", o.offset, n)
@@ -361,7 +384,7 @@ func runsShowText(w io.Writer, d api.RunDetailView, now time.Time, o runsShowOpt
 	}
 
 	fmt.Fprintln(w)
-	if !eventsLoaded {
+	if !data.eventsLoaded {
 		fmt.Fprintln(w, "Events: not listed for a run this large; list them with --events (--limit N --offset M), or --all")
 		return nil
 	}
@@ -420,62 +443,67 @@ func runsTaskTable(w io.Writer, trs []api.TaskRunView, now time.Time) error {
 
 // runsShowSummary prints the task runs of a large run: counts per task and
 // state, the first failed ones and the slowest.
-func runsShowSummary(w io.Writer, d api.RunDetailView, now time.Time) error {
-	type count struct {
-		task   string
-		total  int
-		states map[string]int
-	}
-	var tasks []*count
-	byTask := map[string]*count{}
-	var failed []api.TaskRunView
-	nFailed := 0
-	for _, t := range d.TaskRuns {
-		c := byTask[t.Task]
-		if c == nil {
-			c = &count{task: t.Task, states: map[string]int{}}
-			byTask[t.Task] = c
-			tasks = append(tasks, c)
-		}
-		c.total++
-		c.states[t.State]++
-		switch store.TaskState(t.State) {
-		case store.TaskFailed, store.TaskTimedOut, store.TaskCancelled, store.TaskCrashed:
-			nFailed++
-			if len(failed) < runsShowFailed {
-				failed = append(failed, t)
-			}
-		}
-	}
-	fmt.Fprintf(w, "Task runs: %d (summary)\n", len(d.TaskRuns))
+func runsShowSummary(w io.Writer, data runsShowData, now time.Time) error {
+	fmt.Fprintf(w, "Task runs: %d (summary)\n", data.total)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TASK\tTOTAL\tSTATES")
-	for _, c := range tasks {
-		names := make([]string, 0, len(c.states))
-		for st := range c.states {
-			names = append(names, st)
+	for i := 0; i < len(data.counts); {
+		task, total := data.counts[i].Task, 0
+		var parts []string
+		for ; i < len(data.counts) && data.counts[i].Task == task; i++ {
+			total += data.counts[i].N
+			parts = append(parts, fmt.Sprintf("%s %d", data.counts[i].State, data.counts[i].N))
 		}
-		sort.Strings(names)
-		parts := make([]string, len(names))
-		for i, st := range names {
-			parts[i] = fmt.Sprintf("%s %d", st, c.states[st])
-		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\n", runsOneLine(c.task), c.total, strings.Join(parts, ", "))
+		fmt.Fprintf(tw, "  %s\t%d\t%s\n", runsOneLine(task), total, strings.Join(parts, ", "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if nFailed > 0 {
+	if data.failedTotal > 0 {
 		fmt.Fprintln(w)
-		if nFailed > len(failed) {
-			fmt.Fprintf(w, "Failed task runs: %d (the first %d):\n", nFailed, len(failed))
+		if data.failedTotal > len(data.failed) {
+			fmt.Fprintf(w, "Failed task runs: %d (the first %d):\n", data.failedTotal, len(data.failed))
 		} else {
-			fmt.Fprintf(w, "Failed task runs: %d\n", nFailed)
+			fmt.Fprintf(w, "Failed task runs: %d\n", data.failedTotal)
 		}
-		if err := runsTaskTable(w, failed, now); err != nil {
+		if err := runsTaskTable(w, data.failed, now); err != nil {
 			return err
 		}
 	}
+	if len(data.slowest) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Slowest task runs:\n")
+		return runsTaskTable(w, data.slowest, now)
+	}
+	return nil
+}
+
+// runsSummarise builds what `runs show` prints from a run's full detail
+// (read through a server, whose API has no summary).
+func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
+	data := runsShowData{detail: d, total: len(d.TaskRuns)}
+	data.full = o.listsAll(data.total)
+	data.eventsLoaded = data.full || o.events
+	if data.full {
+		return data
+	}
+	type tk struct{ task, state string }
+	n := map[tk]int{}
+	for _, t := range d.TaskRuns {
+		n[tk{t.Task, t.State}]++
+		if slices.Contains(runsFailedStates, store.TaskState(t.State)) {
+			data.failedTotal++
+			if len(data.failed) < runsShowFailed {
+				data.failed = append(data.failed, t)
+			}
+		}
+	}
+	for k, c := range n {
+		data.counts = append(data.counts, store.TaskRunCount{Task: k.task, State: store.TaskState(k.state), N: c})
+	}
+	slices.SortFunc(data.counts, func(a, b store.TaskRunCount) int {
+		return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.State, b.State))
+	})
 	var ended []api.TaskRunView
 	for _, t := range d.TaskRuns {
 		if t.StartedAt != nil && t.EndedAt != nil {
@@ -483,13 +511,117 @@ func runsShowSummary(w io.Writer, d api.RunDetailView, now time.Time) error {
 		}
 	}
 	took := func(t api.TaskRunView) time.Duration { return t.EndedAt.Sub(*t.StartedAt) }
-	sort.SliceStable(ended, func(i, j int) bool { return took(ended[i]) > took(ended[j]) })
-	if len(ended) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "Slowest task runs:\n")
-		return runsTaskTable(w, ended[:min(len(ended), runsShowSlowest)], now)
+	slices.SortStableFunc(ended, func(a, b api.TaskRunView) int { return cmp.Compare(took(b), took(a)) })
+	data.slowest = ended[:min(len(ended), runsShowSlowest)]
+	if o.steps {
+		data.page = runsPage(d.TaskRuns, o.offset, o.limit)
 	}
-	return nil
+	return data
+}
+
+// showText reads what `runs show` prints from the store: a large run's
+// counts and a few rows, never all of its task runs.
+func (l *localRuns) showText(ctx context.Context, id string, o runsShowOpts) (runsShowData, error) {
+	run, err := l.get(ctx, id)
+	if err != nil {
+		return runsShowData{}, err
+	}
+	run = runsReconcile(ctx, l.env, l.st, run)
+	counts, err := l.st.TaskRunCounts(ctx, run.ID)
+	if err != nil {
+		return runsShowData{}, fmt.Errorf("count task runs of %s: %w", run.ID, err)
+	}
+	data := runsShowData{counts: counts}
+	for _, c := range counts {
+		data.total += c.N
+		if slices.Contains(runsFailedStates, c.State) {
+			data.failedTotal += c.N
+		}
+	}
+	data.full = o.listsAll(data.total)
+	if data.full {
+		d, err := l.Show(ctx, run.ID)
+		if err != nil {
+			return runsShowData{}, err
+		}
+		data.detail, data.eventsLoaded, data.total = d, true, len(d.TaskRuns)
+		return data, nil
+	}
+	rv, err := api.RunViewOf(run, l.blobs)
+	if err != nil {
+		fmt.Fprintf(l.env.Stderr, "baton: warning: %v\n", err)
+	}
+	data.detail.RunView = rv
+	list := func(p store.TaskRunListParams) ([]api.TaskRunView, error) {
+		p.RunID = run.ID
+		trs, err := l.st.TaskRunList(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("read task runs of %s: %w", run.ID, err)
+		}
+		out := make([]api.TaskRunView, len(trs))
+		for i, tr := range trs {
+			tr.Result, tr.ResultRef = nil, "" // the text view prints no results
+			out[i] = api.TaskRunJSON(tr, nil)
+		}
+		return out, nil
+	}
+	if data.failed, err = list(store.TaskRunListParams{States: runsFailedStates, Limit: runsShowFailed}); err != nil {
+		return runsShowData{}, err
+	}
+	if data.slowest, err = list(store.TaskRunListParams{Slowest: true, Limit: runsShowSlowest}); err != nil {
+		return runsShowData{}, err
+	}
+	if o.steps {
+		if data.page, err = list(store.TaskRunListParams{Offset: o.offset, Limit: o.limit}); err != nil {
+			return runsShowData{}, err
+		}
+	}
+	if o.events {
+		evs, err := l.st.EventList(ctx, run.ID)
+		if err != nil {
+			return runsShowData{}, fmt.Errorf("read events of %s: %w", run.ID, err)
+		}
+		data.detail.Events = make([]api.EventView, len(evs))
+		for i, e := range evs {
+			data.detail.Events[i] = api.EventJSON(e)
+		}
+		data.eventsLoaded = true
+	}
+	return data, nil
+}
+
+// showPage is `runs show --json --limit N --offset M` on the store: one
+// page of the task runs, read as such, and of the events.
+func (l *localRuns) showPage(ctx context.Context, id string, o runsShowOpts) (runsShowDetail, error) {
+	run, err := l.get(ctx, id)
+	if err != nil {
+		return runsShowDetail{}, err
+	}
+	run = runsReconcile(ctx, l.env, l.st, run)
+	counts, err := l.st.TaskRunCounts(ctx, run.ID)
+	if err != nil {
+		return runsShowDetail{}, fmt.Errorf("count task runs of %s: %w", run.ID, err)
+	}
+	total := 0
+	for _, c := range counts {
+		total += c.N
+	}
+	trs, err := l.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, Offset: o.offset, Limit: o.limit})
+	if err != nil {
+		return runsShowDetail{}, fmt.Errorf("read task runs of %s: %w", run.ID, err)
+	}
+	evs, err := l.st.EventList(ctx, run.ID)
+	if err != nil {
+		return runsShowDetail{}, fmt.Errorf("read events of %s: %w", run.ID, err)
+	}
+	ne := len(evs)
+	d, err := api.RunDetailViewOf(run, trs, runsPage(evs, o.offset, o.limit), l.blobs)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(l.env.Stderr, "baton: warning: %s\n", line)
+		}
+	}
+	return runsShowDetail{RunDetailView: d, TaskRunsTotal: &total, EventsTotal: &ne}, nil
 }
 
 // runsTaskNote is the NOTE column: where a cached result came from, the

@@ -21,8 +21,8 @@ type runsSource interface {
 	// blob store too (for --json).
 	List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error)
 	// Show returns a run with its task runs and events; an unknown id is a
-	// UsageError. A source may leave out what o says is not needed.
-	Show(ctx context.Context, id string, o showLoad) (api.RunDetailView, error)
+	// UsageError.
+	Show(ctx context.Context, id string) (api.RunDetailView, error)
 	// Logs returns a run's logs, optionally of one step key; an unknown id
 	// or step key is a UsageError.
 	Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error)
@@ -159,7 +159,7 @@ func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
 	return run, nil
 }
 
-func (l *localRuns) Show(ctx context.Context, id string, o showLoad) (api.RunDetailView, error) {
+func (l *localRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
 	run, err := l.get(ctx, id)
 	if err != nil {
 		return api.RunDetailView{}, err
@@ -169,16 +169,9 @@ func (l *localRuns) Show(ctx context.Context, id string, o showLoad) (api.RunDet
 	if err != nil {
 		return api.RunDetailView{}, fmt.Errorf("read task runs of %s: %w", run.ID, err)
 	}
-	if o.light {
-		for i := range trs { // the text view prints neither inputs nor results
-			trs[i].Input, trs[i].Result, trs[i].ResultRef, trs[i].History = nil, nil, "", nil
-		}
-	}
-	var evs []store.Event
-	if o.events == nil || o.events(len(trs)) {
-		if evs, err = l.st.EventList(ctx, run.ID); err != nil {
-			return api.RunDetailView{}, fmt.Errorf("read events of %s: %w", run.ID, err)
-		}
+	evs, err := l.st.EventList(ctx, run.ID)
+	if err != nil {
+		return api.RunDetailView{}, fmt.Errorf("read events of %s: %w", run.ID, err)
 	}
 	d, err := api.RunDetailViewOf(run, trs, evs, l.blobs)
 	if err != nil {
@@ -237,7 +230,7 @@ func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]api.RunVi
 	return runs, nil
 }
 
-func (r *remoteRuns) Show(ctx context.Context, id string, _ showLoad) (api.RunDetailView, error) {
+func (r *remoteRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
 	d, err := r.c.GetRun(ctx, id)
 	if err != nil {
 		return d, apiError(err, id)
@@ -257,7 +250,7 @@ func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogVie
 		return nil, apiError(err, id)
 	}
 	if len(logs) == 0 && taskKey != "" {
-		d, err := r.Show(ctx, id, showLoad{})
+		d, err := r.Show(ctx, id)
 		if err != nil {
 			return nil, err
 		}
