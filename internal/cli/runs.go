@@ -263,8 +263,8 @@ func runsShowCommand(env *Env) *cobra.Command {
 	f.BoolVar(&o.steps, "steps", false, "list the task runs, a page at a time (--limit, --offset)")
 	f.BoolVar(&o.events, "events", false, "list the events, a page at a time (--limit, --offset)")
 	f.BoolVar(&o.all, "all", false, "list every task run and event, however many")
-	f.IntVar(&o.limit, "limit", runsShowPage, "with --steps, --events or --json: at most this many task runs and events")
-	f.IntVar(&o.offset, "offset", 0, "with --steps, --events or --json: skip this many task runs and events first")
+	f.IntVar(&o.limit, "limit", runsShowPage, "at most this many task runs (--steps) or events (--events); with --json, given: a page of each")
+	f.IntVar(&o.offset, "offset", 0, "skip this many task runs (--steps) or events (--events) first; with --json: of each")
 	return cmd
 }
 
