@@ -316,8 +316,8 @@ func DevCommand(env *Env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := w.Run(ctx); err != nil {
-					return fmt.Errorf("worker: %w", err)
+				if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("worker: %w", err) // not a stop asked for (Ctrl+C before it registered)
 				}
 				return nil
 			})
