@@ -468,10 +468,22 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 		}
 		waitRun(t, a.URL, strings.TrimSpace(out), "COMPLETED")
 	}
+	// The same for a retry.
+	now := time.Now()
+	if err := a.St.BatchWrite(context.Background(), store.Batch{Runs: []store.Run{{ID: "failed-hello", Flow: "hello",
+		State: store.RunFailed, Attempt: 1, Queue: "default", Parameters: json.RawMessage(`null`),
+		Error: &store.ErrorInfo{Message: "boom"}, CreatedAt: now, UpdatedAt: now, StartedAt: now, EndedAt: now}}}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "retry", "failed-hello")
+	if code != ExitOK || strings.Contains(errOut, "waiting") {
+		t.Errorf("retry on an idle worker: exit %d: %s", code, errOut)
+	}
+	waitRun(t, a.URL, "failed-hello", "COMPLETED")
 	// Busy worker (its one slot holds a blocked run): the warning is true.
 	blocked := a.create(t, "block")
 	waitRun(t, a.URL, blocked, "RUNNING")
-	code, _, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello")
+	code, _, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello")
 	if code != ExitOK || !strings.Contains(errOut, "is waiting: waiting for a free slot on 1 worker(s)") {
 		t.Errorf("create on a busy worker should say it waits: exit %d: %s", code, errOut)
 	}

@@ -77,8 +77,8 @@ func runsCreateCommand(env *Env) *cobra.Command {
 // within milliseconds.
 const runsRecheckFor = time.Second
 
-// runsStillWaiting returns run as it is once a worker serving it had a
-// moment to claim it: while the server says it waits for a free slot on
+// runsStillWaiting (of runs create and runs retry) returns run as it is
+// once a worker serving it had a moment to claim it: while the server says it waits for a free slot on
 // live workers, it is read again until it leaves SCHEDULED or
 // runsRecheckFor has passed. A run no live worker serves is returned at
 // once.
@@ -88,13 +88,15 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run api.RunView) ap
 		return run
 	}
 	deadline := time.Now().Add(runsRecheckFor)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
+	// An idle worker claims at once: the first read usually settles it. The
+	// reads then space out, as each reads the run's task runs too.
+	for wait := 50 * time.Millisecond; time.Now().Before(deadline); wait *= 2 {
+		t := time.NewTimer(min(wait, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return run
-		case <-tick.C:
+		case <-t.C:
 		}
 		d, err := c.GetRun(ctx, run.ID)
 		if err != nil {
@@ -164,7 +166,7 @@ func runsRetryCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return apiError(err, args[0])
 			}
-			runsWaiting(env, run)
+			runsWaiting(env, runsStillWaiting(cmd.Context(), c, run))
 			if asJSON {
 				return runsWriteJSON(env.Stdout, run)
 			}
