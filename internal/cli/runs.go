@@ -385,7 +385,7 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 
 	fmt.Fprintln(w)
 	if !data.eventsLoaded {
-		fmt.Fprintln(w, "Events: not listed for a run this large; list them with --events (--limit N --offset M), or --all")
+		fmt.Fprintln(w, "Events: not listed (list them with --events, a page at a time with --limit N --offset M, or all with --all)")
 		return nil
 	}
 	if len(d.Events) == 0 {
