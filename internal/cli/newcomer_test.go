@@ -296,7 +296,7 @@ func TestDevWelcomeUnderGoRun(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "baton.db")
 	env := &Env{Examples: helloProgram(), Command: "go run ./cmd/baton"}
 	url, stop, errb := startBaton(t, env, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0")
-	out := env.Stdout.(*syncBuffer).String()
+	out := waitOutput(t, env.Stdout.(*syncBuffer), "Press Ctrl+C")
 	for _, want := range []string{"export BATON_SERVER=" + url, "  go run ./cmd/baton runs create hello\n",
 		"  go run ./cmd/baton runs list\n", "  go run ./cmd/baton workers list\n", "go install ./cmd/baton",
 		"go install github.com/batonhq/baton/cmd/baton@latest"} {
@@ -581,4 +581,17 @@ func TestRunsShowLargeRunSummary(t *testing.T) {
 			t.Errorf("%v --json: %d task runs, want all %d", where, len(trs), n)
 		}
 	}
+}
+
+// waitOutput waits until b holds want and returns what it holds.
+func waitOutput(t *testing.T, b *syncBuffer, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output lacks %q after 20s:\n%s", want, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return b.String()
 }

@@ -163,30 +163,18 @@ const runsShowSmall = 50
 // runsShowPage is the default --limit of --steps and --events.
 const runsShowPage = 100
 
-// Sizes of the summary's lists.
-const (
-	runsShowFailed  = 10
-	runsShowSlowest = 5
-)
-
 // runsShowData is what `runs show` prints. A large run is summarised from
 // counts and a few rows, without reading all of its task runs.
 type runsShowData struct {
-	// detail holds the run; its TaskRuns all of them when full, and its
-	// Events when eventsLoaded.
+	// detail holds the run; its TaskRuns all of them when full, else the
+	// --steps page; its Events all of them when full, else the --events page.
 	detail       api.RunDetailView
 	full         bool
 	eventsLoaded bool
-	total        int                  // task runs
-	counts       []store.TaskRunCount // per task and state, ordered by task then state
-	failed       []api.TaskRunView    // the first runsShowFailed failed ones
-	failedTotal  int
-	slowest      []api.TaskRunView // the runsShowSlowest slowest
-	page         []api.TaskRunView // --steps
+	total        int // task runs
+	eventsTotal  int
+	summary      api.RunSummaryView
 }
-
-// runsFailedStates are the states the summary lists as failed.
-var runsFailedStates = []store.TaskState{store.TaskFailed, store.TaskTimedOut, store.TaskCancelled, store.TaskCrashed}
 
 // runsShowOpts are the flags of `runs show`.
 type runsShowOpts struct {
@@ -230,28 +218,26 @@ func runsShowCommand(env *Env) *cobra.Command {
 			}
 			defer src.Close()
 			if asJSON {
-				if l, ok := src.(*localRuns); ok && (o.limitSet || o.offset > 0) {
-					d, err := l.showPage(ctx, args[0], o)
+				if !o.limitSet && o.offset == 0 {
+					d, err := src.Show(ctx, args[0])
 					if err != nil {
 						return err
 					}
 					return runsWriteJSON(env.Stdout, d)
 				}
-				d, err := src.Show(ctx, args[0])
+				p, err := runsPageOf(ctx, src, args[0], api.PageQuery{TaskRunsOffset: o.offset, TaskRunsLimit: o.limit,
+					EventsOffset: o.offset, EventsLimit: o.limit})
 				if err != nil {
 					return err
 				}
-				return runsWriteJSON(env.Stdout, runsShowJSON(d, o))
-			}
-			var data runsShowData
-			if l, ok := src.(*localRuns); ok {
-				data, err = l.showText(ctx, args[0], o)
-			} else {
-				var d api.RunDetailView
-				if d, err = src.Show(ctx, args[0]); err == nil {
-					data = runsSummarise(d, o)
+				if p.TaskRunsTotal == nil { // a server that predates paging sent everything
+					nt, ne := len(p.TaskRuns), len(p.Events)
+					p.TaskRunsTotal, p.EventsTotal = &nt, &ne
+					p.TaskRuns, p.Events = runsPage(p.TaskRuns, o.offset, o.limit), runsPage(p.Events, o.offset, o.limit)
 				}
+				return runsWriteJSON(env.Stdout, p)
 			}
+			data, err := runsShowRead(ctx, src, args[0], o)
 			if err != nil {
 				return err
 			}
@@ -266,28 +252,6 @@ func runsShowCommand(env *Env) *cobra.Command {
 	f.IntVar(&o.limit, "limit", runsShowPage, "at most this many task runs (--steps) or events (--events); with --json, given: a page of each")
 	f.IntVar(&o.offset, "offset", 0, "skip this many task runs (--steps) or events (--events) first; with --json: of each")
 	return cmd
-}
-
-// runsShowDetail is the JSON of `runs show --json`: the API's run detail,
-// with the totals when --limit or --offset cut its lists.
-type runsShowDetail struct {
-	api.RunDetailView
-	TaskRunsTotal *int `json:"task_runs_total,omitempty"`
-	EventsTotal   *int `json:"events_total,omitempty"`
-}
-
-// runsShowJSON pages the task runs and events of d when --limit or --offset
-// was given.
-func runsShowJSON(d api.RunDetailView, o runsShowOpts) runsShowDetail {
-	out := runsShowDetail{RunDetailView: d}
-	if !o.limitSet && o.offset == 0 {
-		return out
-	}
-	nt, ne := len(d.TaskRuns), len(d.Events)
-	out.TaskRunsTotal, out.EventsTotal = &nt, &ne
-	out.TaskRuns = runsPage(d.TaskRuns, o.offset, o.limit)
-	out.Events = runsPage(d.Events, o.offset, o.limit)
-	return out
 }
 
 // runsPage returns at most limit items of s from offset on.
@@ -365,7 +329,7 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 			return err
 		}
 		if o.steps {
-			page := data.page
+			page := d.TaskRuns
 			fmt.Fprintln(w)
 			if len(page) == 0 {
 				fmt.Fprintf(w, "Task runs: none from offset %d (there are %d)\n", o.offset, n)
@@ -388,19 +352,17 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		fmt.Fprintln(w, "Events: not listed (list them with --events, a page at a time with --limit N --offset M, or all with --all)")
 		return nil
 	}
-	if len(d.Events) == 0 {
+	evs, paged := d.Events, !data.full
+	switch {
+	case data.eventsTotal == 0:
 		fmt.Fprintln(w, "Events: none")
 		return nil
-	}
-	evs := d.Events
-	if o.events && !o.all {
-		evs = runsPage(d.Events, o.offset, o.limit)
-		if len(evs) == 0 {
-			fmt.Fprintf(w, "Events: none from offset %d (there are %d)\n", o.offset, len(d.Events))
-			return nil
-		}
-		fmt.Fprintf(w, "Events %d-%d of %d:\n", o.offset+1, o.offset+len(evs), len(d.Events))
-	} else {
+	case paged && len(evs) == 0:
+		fmt.Fprintf(w, "Events: none from offset %d (there are %d)\n", o.offset, data.eventsTotal)
+		return nil
+	case paged:
+		fmt.Fprintf(w, "Events %d-%d of %d:\n", o.offset+1, o.offset+len(evs), data.eventsTotal)
+	default:
 		fmt.Fprintln(w, "Events:")
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -419,7 +381,7 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if o.events && !o.all && o.offset+len(evs) < len(d.Events) {
+	if paged && o.offset+len(evs) < data.eventsTotal {
 		fmt.Fprintf(w, "  (more with --offset %d)\n", o.offset+len(evs))
 	}
 	return nil
@@ -444,44 +406,110 @@ func runsTaskTable(w io.Writer, trs []api.TaskRunView, now time.Time) error {
 // runsShowSummary prints the task runs of a large run: counts per task and
 // state, the first failed ones and the slowest.
 func runsShowSummary(w io.Writer, data runsShowData, now time.Time) error {
+	sum := data.summary
 	fmt.Fprintf(w, "Task runs: %d (summary)\n", data.total)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TASK\tTOTAL\tSTATES")
-	for i := 0; i < len(data.counts); {
-		task, total := data.counts[i].Task, 0
+	for i := 0; i < len(sum.Counts); {
+		task, total := sum.Counts[i].Task, 0
 		var parts []string
-		for ; i < len(data.counts) && data.counts[i].Task == task; i++ {
-			total += data.counts[i].N
-			parts = append(parts, fmt.Sprintf("%s %d", data.counts[i].State, data.counts[i].N))
+		for ; i < len(sum.Counts) && sum.Counts[i].Task == task; i++ {
+			total += sum.Counts[i].N
+			parts = append(parts, fmt.Sprintf("%s %d", sum.Counts[i].State, sum.Counts[i].N))
 		}
 		fmt.Fprintf(tw, "  %s\t%d\t%s\n", runsOneLine(task), total, strings.Join(parts, ", "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if data.failedTotal > 0 {
+	if sum.FailedTotal > 0 {
 		fmt.Fprintln(w)
-		if data.failedTotal > len(data.failed) {
-			fmt.Fprintf(w, "Failed task runs: %d (the first %d):\n", data.failedTotal, len(data.failed))
+		if sum.FailedTotal > len(sum.Failed) {
+			fmt.Fprintf(w, "Failed task runs: %d (the first %d):\n", sum.FailedTotal, len(sum.Failed))
 		} else {
-			fmt.Fprintf(w, "Failed task runs: %d\n", data.failedTotal)
+			fmt.Fprintf(w, "Failed task runs: %d\n", sum.FailedTotal)
 		}
-		if err := runsTaskTable(w, data.failed, now); err != nil {
+		if err := runsTaskTable(w, sum.Failed, now); err != nil {
 			return err
 		}
 	}
-	if len(data.slowest) > 0 {
+	if len(sum.Slowest) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Slowest task runs:\n")
-		return runsTaskTable(w, data.slowest, now)
+		return runsTaskTable(w, sum.Slowest, now)
 	}
 	return nil
 }
 
+// runsPageOf reads a page of a run's detail: from the store, or through
+// the server's paged GET /runs/{id}.
+func runsPageOf(ctx context.Context, src runsSource, id string, q api.PageQuery) (api.RunPageView, error) {
+	switch src := src.(type) {
+	case *localRuns:
+		run, err := src.get(ctx, id)
+		if err != nil {
+			return api.RunPageView{}, err
+		}
+		run = runsReconcile(ctx, src.env, src.st, run)
+		p, warn, err := api.RunPage(ctx, src.st, run, q, src.blobs)
+		if warn != nil {
+			for _, line := range strings.Split(warn.Error(), "\n") {
+				fmt.Fprintf(src.env.Stderr, "baton: warning: %s\n", line)
+			}
+		}
+		return p, err
+	case *remoteRuns:
+		p, err := src.c.GetRunPage(ctx, id, q)
+		if err != nil {
+			return p, apiError(err, id)
+		}
+		return p, nil
+	}
+	return api.RunPageView{}, fmt.Errorf("runs show: unknown source %T", src)
+}
+
+// runsShowRead reads what `runs show` prints: the counts, the summary and
+// the pages asked for in one read; the whole run only when it is small (or
+// --all).
+func runsShowRead(ctx context.Context, src runsSource, id string, o runsShowOpts) (runsShowData, error) {
+	q := api.PageQuery{Summary: true}
+	if o.steps {
+		q.TaskRunsOffset, q.TaskRunsLimit = o.offset, o.limit
+	}
+	if o.events {
+		q.EventsOffset, q.EventsLimit = o.offset, o.limit
+	}
+	if o.all {
+		q = api.FullPage
+	}
+	p, err := runsPageOf(ctx, src, id, q)
+	if err != nil {
+		return runsShowData{}, err
+	}
+	if p.TaskRunsTotal == nil || o.all { // everything was read
+		return runsSummarise(p.RunDetailView, o), nil
+	}
+	if o.listsAll(*p.TaskRunsTotal) {
+		d, err := src.Show(ctx, id)
+		if err != nil {
+			return runsShowData{}, err
+		}
+		return runsSummarise(d, o), nil
+	}
+	data := runsShowData{detail: p.RunDetailView, total: *p.TaskRunsTotal, eventsLoaded: o.events}
+	if p.Summary != nil {
+		data.summary = *p.Summary
+	}
+	if p.EventsTotal != nil {
+		data.eventsTotal = *p.EventsTotal
+	}
+	return data, nil
+}
+
 // runsSummarise builds what `runs show` prints from a run's full detail
-// (read through a server, whose API has no summary).
+// (from a server that predates paging, or for a run shown whole).
 func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
-	data := runsShowData{detail: d, total: len(d.TaskRuns)}
+	data := runsShowData{detail: d, total: len(d.TaskRuns), eventsTotal: len(d.Events)}
 	data.full = o.listsAll(data.total)
 	data.eventsLoaded = data.full || o.events
 	if data.full {
@@ -489,19 +517,21 @@ func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
 	}
 	type tk struct{ task, state string }
 	n := map[tk]int{}
+	sum := &data.summary
+	sum.TaskRuns = data.total
 	for _, t := range d.TaskRuns {
 		n[tk{t.Task, t.State}]++
-		if slices.Contains(runsFailedStates, store.TaskState(t.State)) {
-			data.failedTotal++
-			if len(data.failed) < runsShowFailed {
-				data.failed = append(data.failed, t)
+		if slices.Contains(api.FailedTaskStates, store.TaskState(t.State)) {
+			sum.FailedTotal++
+			if len(sum.Failed) < api.SummaryFailed {
+				sum.Failed = append(sum.Failed, t)
 			}
 		}
 	}
 	for k, c := range n {
-		data.counts = append(data.counts, store.TaskRunCount{Task: k.task, State: store.TaskState(k.state), N: c})
+		sum.Counts = append(sum.Counts, api.TaskRunCountView{Task: k.task, State: k.state, N: c})
 	}
-	slices.SortFunc(data.counts, func(a, b store.TaskRunCount) int {
+	slices.SortFunc(sum.Counts, func(a, b api.TaskRunCountView) int {
 		return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.State, b.State))
 	})
 	var ended []api.TaskRunView
@@ -512,116 +542,14 @@ func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
 	}
 	took := func(t api.TaskRunView) time.Duration { return t.EndedAt.Sub(*t.StartedAt) }
 	slices.SortStableFunc(ended, func(a, b api.TaskRunView) int { return cmp.Compare(took(b), took(a)) })
-	data.slowest = ended[:min(len(ended), runsShowSlowest)]
+	sum.Slowest = ended[:min(len(ended), api.SummarySlowest)]
 	if o.steps {
-		data.page = runsPage(d.TaskRuns, o.offset, o.limit)
-	}
-	return data
-}
-
-// showText reads what `runs show` prints from the store: a large run's
-// counts and a few rows, never all of its task runs.
-func (l *localRuns) showText(ctx context.Context, id string, o runsShowOpts) (runsShowData, error) {
-	run, err := l.get(ctx, id)
-	if err != nil {
-		return runsShowData{}, err
-	}
-	run = runsReconcile(ctx, l.env, l.st, run)
-	counts, err := l.st.TaskRunCounts(ctx, run.ID)
-	if err != nil {
-		return runsShowData{}, fmt.Errorf("count task runs of %s: %w", run.ID, err)
-	}
-	data := runsShowData{counts: counts}
-	for _, c := range counts {
-		data.total += c.N
-		if slices.Contains(runsFailedStates, c.State) {
-			data.failedTotal += c.N
-		}
-	}
-	data.full = o.listsAll(data.total)
-	if data.full {
-		d, err := l.Show(ctx, run.ID)
-		if err != nil {
-			return runsShowData{}, err
-		}
-		data.detail, data.eventsLoaded, data.total = d, true, len(d.TaskRuns)
-		return data, nil
-	}
-	rv, err := api.RunViewOf(run, l.blobs)
-	if err != nil {
-		fmt.Fprintf(l.env.Stderr, "baton: warning: %v\n", err)
-	}
-	data.detail.RunView = rv
-	list := func(p store.TaskRunListParams) ([]api.TaskRunView, error) {
-		p.RunID = run.ID
-		trs, err := l.st.TaskRunList(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("read task runs of %s: %w", run.ID, err)
-		}
-		out := make([]api.TaskRunView, len(trs))
-		for i, tr := range trs {
-			tr.Result, tr.ResultRef = nil, "" // the text view prints no results
-			out[i] = api.TaskRunJSON(tr, nil)
-		}
-		return out, nil
-	}
-	if data.failed, err = list(store.TaskRunListParams{States: runsFailedStates, Limit: runsShowFailed}); err != nil {
-		return runsShowData{}, err
-	}
-	if data.slowest, err = list(store.TaskRunListParams{Slowest: true, Limit: runsShowSlowest}); err != nil {
-		return runsShowData{}, err
-	}
-	if o.steps {
-		if data.page, err = list(store.TaskRunListParams{Offset: o.offset, Limit: o.limit}); err != nil {
-			return runsShowData{}, err
-		}
+		data.detail.TaskRuns = runsPage(d.TaskRuns, o.offset, o.limit)
 	}
 	if o.events {
-		evs, err := l.st.EventList(ctx, run.ID)
-		if err != nil {
-			return runsShowData{}, fmt.Errorf("read events of %s: %w", run.ID, err)
-		}
-		data.detail.Events = make([]api.EventView, len(evs))
-		for i, e := range evs {
-			data.detail.Events[i] = api.EventJSON(e)
-		}
-		data.eventsLoaded = true
+		data.detail.Events = runsPage(d.Events, o.offset, o.limit)
 	}
-	return data, nil
-}
-
-// showPage is `runs show --json --limit N --offset M` on the store: one
-// page of the task runs, read as such, and of the events.
-func (l *localRuns) showPage(ctx context.Context, id string, o runsShowOpts) (runsShowDetail, error) {
-	run, err := l.get(ctx, id)
-	if err != nil {
-		return runsShowDetail{}, err
-	}
-	run = runsReconcile(ctx, l.env, l.st, run)
-	counts, err := l.st.TaskRunCounts(ctx, run.ID)
-	if err != nil {
-		return runsShowDetail{}, fmt.Errorf("count task runs of %s: %w", run.ID, err)
-	}
-	total := 0
-	for _, c := range counts {
-		total += c.N
-	}
-	trs, err := l.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, Offset: o.offset, Limit: o.limit})
-	if err != nil {
-		return runsShowDetail{}, fmt.Errorf("read task runs of %s: %w", run.ID, err)
-	}
-	evs, err := l.st.EventList(ctx, run.ID)
-	if err != nil {
-		return runsShowDetail{}, fmt.Errorf("read events of %s: %w", run.ID, err)
-	}
-	ne := len(evs)
-	d, err := api.RunDetailViewOf(run, trs, runsPage(evs, o.offset, o.limit), l.blobs)
-	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(l.env.Stderr, "baton: warning: %s\n", line)
-		}
-	}
-	return runsShowDetail{RunDetailView: d, TaskRunsTotal: &total, EventsTotal: &ne}, nil
+	return data
 }
 
 // runsTaskNote is the NOTE column: where a cached result came from, the

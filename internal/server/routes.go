@@ -41,7 +41,7 @@ func (s *Server) routeTable() []route {
 
 		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
 		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
-		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history", tag: "runs", response: "RunDetail", handle: s.getRun},
+		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: api.PageQueryParams, response: "RunDetail", handle: s.getRun},
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run", tag: "runs", response: "Run", handle: s.retryRun},
@@ -250,6 +250,21 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.lookupRun(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if q, paged, err := api.ParsePageQuery(r.URL.Query()); err != nil {
+		return errBadRequest("%v", err)
+	} else if paged {
+		// A page (and a summary) read as such: a run of 200,000 steps
+		// is not read whole.
+		d, _, err := api.RunPage(ctx, s.st, run, q, s.cfg.Blobs)
+		if err != nil {
+			return err
+		}
+		d.Queue, d.WorkerID = run.Queue, run.WorkerID
+		if run.State == store.RunScheduled {
+			d.WaitingReason = s.waitingReason(ctx, run)
+		}
+		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
 	if err != nil {
