@@ -132,6 +132,9 @@ func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) 
 	var he *hintError
 	if errors.As(err, &he) {
 		he.command = env.cmd()
+		if he.tool && root.Name() != "baton" {
+			he.command = "baton"
+		}
 	}
 	if err != nil {
 		if batonCobraUsage(err) {
@@ -153,7 +156,15 @@ type hintError struct {
 	format  string
 	args    []any
 	command string
+	// tool: the hint is a command of the baton tool (baton dev), which a
+	// user's program names "baton"; baton itself names it as run.
+	tool bool
+	// err, when set, is what the hint explains (for errors.Is and As).
+	err error
 }
+
+// Unwrap returns the error the hint explains.
+func (e *hintError) Unwrap() error { return e.err }
 
 func (e *hintError) Error() string {
 	cmd := e.command

@@ -595,3 +595,29 @@ func waitOutput(t *testing.T, b *syncBuffer, want string) string {
 	}
 	return b.String()
 }
+
+func TestServerHintsNameTheBatonCommandAsRun(t *testing.T) {
+	t.Parallel()
+	run := func(command string, args ...string) string {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Command: command}
+		if code := Baton(context.Background(), args, env); code == ExitOK {
+			t.Errorf("%v: exit 0", args)
+		}
+		return errb.String()
+	}
+	if got := run("go run ./cmd/baton", "runs", "create", "etl"); !strings.Contains(got, "start a local one with: go run ./cmd/baton dev") {
+		t.Errorf("runs create without a server: %s", got)
+	}
+	got := run("go run ./cmd/baton", "--server", "http://127.0.0.1:1", "runs", "list")
+	if !strings.Contains(got, "start one with: go run ./cmd/baton server, or go run ./cmd/baton dev") {
+		t.Errorf("unreachable server: %s", got)
+	}
+	// A user's program names the baton tool.
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := Main(context.Background(), []string{"runs", "cancel", "x"}, helloProgram(), env); code != ExitUsage ||
+		!strings.Contains(errb.String(), "start a local one with: baton dev") {
+		t.Errorf("prog runs cancel without a server: exit %d: %s", code, errb.String())
+	}
+}

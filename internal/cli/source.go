@@ -65,8 +65,8 @@ func envClient(env *Env) (*client.Client, error) {
 // requireClient is envClient for commands that only work through a server.
 func requireClient(cmd string, env *Env) (*client.Client, error) {
 	if env.ServerURL() == "" {
-		return nil, Usagef("%s needs a Baton server: pass --server URL (or set BATON_SERVER), "+
-			"or start a local one with: baton dev", cmd)
+		return nil, &UsageError{Err: &hintError{format: "%s needs a Baton server: pass --server URL (or set BATON_SERVER), " +
+			"or start a local one with: %s dev", args: []any{cmd}, tool: true}}
 	}
 	return envClient(env)
 }
@@ -83,7 +83,8 @@ func apiError(err error, id string) error {
 	var ce *client.Error
 	if !errors.As(err, &ce) {
 		if strings.Contains(err.Error(), "server unreachable") {
-			return fmt.Errorf("%w (is the server running? start one with: baton server, or baton dev)", err)
+			return &hintError{format: "%v (is the server running? start one with: %s server, or %[2]s dev)",
+				args: []any{err, hintCommand}, tool: true, err: err}
 		}
 		return err
 	}
