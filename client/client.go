@@ -239,6 +239,22 @@ func (c *Client) GetRun(ctx context.Context, id string) (api.RunDetailView, erro
 	return out, err
 }
 
+// GetRunPage returns a run with the page of its task runs and events that
+// q asks for, their totals, and a summary of its task runs when q.Summary.
+// A server that predates paging answers with the whole detail: then
+// TaskRunsTotal is nil.
+func (c *Client) GetRunPage(ctx context.Context, id string, q api.PageQuery) (api.RunPageView, error) {
+	var out api.RunPageView
+	path := api.Prefix + "/runs/" + url.PathEscape(id)
+	if v := q.Values(); len(v) > 0 {
+		path += "?" + v.Encode()
+	} else {
+		path += "?task_runs_offset=0" // ask for the paged form (with totals)
+	}
+	err := c.do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
 // RunLogs returns a run's logs, optionally of one step key.
 func (c *Client) RunLogs(ctx context.Context, id, taskKey string) ([]api.LogView, error) {
 	q := ""

@@ -47,6 +47,9 @@ type Env struct {
 	// server (several may be separated by commas). Empty means
 	// BATON_SERVER; when both are empty, commands use the local store.
 	Server string
+	// Command is how hints in messages invoke this program again, such as
+	// "baton" or "go run ./cmd/baton". Empty: detected (SelfCommand).
+	Command string
 	// Examples is the program whose flows and tasks `baton dev` runs in its
 	// in-process worker: cmd/baton sets it to the bundled example flows.
 	// With no flows, `baton dev` serves the API without a worker.
@@ -75,6 +78,14 @@ type ServerConfig struct {
 	LeaseTimeout time.Duration // 0: the server's default
 	Retention    time.Duration // 0: keep runs
 	MaxBlobBytes int64         // largest blob upload; 0: the server's default
+}
+
+// cmd returns Command, else "baton".
+func (env *Env) cmd() string {
+	if env.Command != "" {
+		return env.Command
+	}
+	return "baton"
 }
 
 // ServerURL returns --server, else $BATON_SERVER; empty when neither is set.

@@ -79,6 +79,9 @@ func taskFlow(td *engine.TaskDef) *engine.FlowDef {
 
 // Main runs the command line of a user's binary and returns its exit code.
 func Main(ctx context.Context, args []string, prog Program, env *Env) int {
+	if env.Command == "" {
+		env.Command = SelfCommand(prog.Name)
+	}
 	root := &cobra.Command{
 		Use:           prog.Name,
 		Short:         "Run and inspect this program's Baton flows",
@@ -124,6 +127,13 @@ func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) 
 		ctx = context.Background()
 	}
 	err := root.ExecuteContext(ctx)
+	var he *hintError
+	if errors.As(err, &he) {
+		he.command = env.cmd()
+		if he.tool && root.Name() != "baton" {
+			he.command = "baton"
+		}
+	}
 	if err != nil {
 		if batonCobraUsage(err) {
 			err = &UsageError{Err: err}
@@ -131,6 +141,46 @@ func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) 
 		fmt.Fprintf(env.Stderr, "%s: %v\n", root.Name(), err)
 	}
 	return ExitCode(err)
+}
+
+// hintCommand marks where a hintError names the command to run; without
+// it, the command goes last among the arguments.
+var hintCommand = &struct{ hint string }{}
+
+// hintError is an error whose message suggests a command of this program:
+// execute fills in how to invoke it (Env.Command: the user's program, baton,
+// or go run ./cmd/baton) before printing it.
+type hintError struct {
+	format  string
+	args    []any
+	command string
+	// tool: the hint is a command of the baton tool (baton dev), which a
+	// user's program names "baton"; baton itself names it as run.
+	tool bool
+	// err, when set, is what the hint explains (for errors.Is and As).
+	err error
+}
+
+// Unwrap returns the error the hint explains.
+func (e *hintError) Unwrap() error { return e.err }
+
+func (e *hintError) Error() string {
+	cmd := e.command
+	if cmd == "" {
+		cmd = "baton"
+	}
+	args := make([]any, 0, len(e.args)+1)
+	placed := false
+	for _, a := range e.args {
+		if a == any(hintCommand) {
+			a, placed = cmd, true
+		}
+		args = append(args, a)
+	}
+	if !placed {
+		args = append(args, cmd)
+	}
+	return fmt.Sprintf(e.format, args...)
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
@@ -223,12 +273,42 @@ func withEngine(ctx context.Context, env *Env, fn func(*engine.Engine, *blob.Sto
 		OnRunStart: func(r store.Run) {
 			fmt.Fprintf(env.Stderr, "baton: run %s of flow %s started (attempt %d)\n", r.ID, r.Flow, r.Attempt)
 		},
+		OnTaskFailure: func(f engine.TaskFailure) { fmt.Fprintln(env.Stderr, taskFailureLine(f)) },
 	})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
 	return fn(eng, blobs)
+}
+
+// taskFailureLine is the console line of a failed task attempt:
+//
+//	baton: task fetch/0 attempt 1 failed: connection refused; retrying in 1s
+//	baton: task load/2 FAILED after 3 attempts: disk full
+func taskFailureLine(f engine.TaskFailure) string {
+	msg := runsOneLine(f.Err.Error())
+	if !f.Final {
+		return fmt.Sprintf("baton: task %s attempt %d failed: %s; retrying in %s", f.Key, f.Attempt, msg, runsDelay(f.RetryIn))
+	}
+	switch f.Attempt {
+	case 0:
+		return fmt.Sprintf("baton: task %s %s: %s", f.Key, f.State, msg)
+	case 1:
+		return fmt.Sprintf("baton: task %s %s after 1 attempt: %s", f.Key, f.State, msg)
+	}
+	return fmt.Sprintf("baton: task %s %s after %d attempts: %s", f.Key, f.State, f.Attempt, msg)
+}
+
+// runsDelay rounds a retry delay for people: 1s, 1.2s, 250ms.
+func runsDelay(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 // report prints the end of a run and turns a run that did not complete into
@@ -246,10 +326,13 @@ func report(env *Env, blobs *blob.Store, out engine.Outcome, asJSON bool) error 
 	} else if r.State == store.RunCompleted {
 		raw := r.Result
 		if r.ResultRef != "" {
-			fmt.Fprintf(env.Stdout, "(result stored as blob %s)\n", r.ResultRef)
-		} else {
-			fmt.Fprintln(env.Stdout, string(raw))
+			b, err := blobs.Get(r.ResultRef)
+			if err != nil {
+				return fmt.Errorf("run %s COMPLETED, but its result (blob %s) cannot be read: %w", r.ID, r.ResultRef, err)
+			}
+			raw = b
 		}
+		fmt.Fprintln(env.Stdout, string(raw))
 	}
 	if r.State != store.RunCompleted {
 		return &runError{run: r, err: out.Err}
@@ -278,7 +361,7 @@ func retryCommand(env *Env, prog Program) *cobra.Command {
 			return withEngine(ctx, env, func(eng *engine.Engine, blobs *blob.Store) error {
 				run, err := eng.Store().RunGet(ctx, args[0])
 				if errors.Is(err, store.ErrNotFound) {
-					return Usagef("unknown run id %q; list runs with: %s runs list", args[0], prog.Name)
+					return Usagef("unknown run id %q; list runs with: %s runs list", args[0], env.cmd())
 				}
 				if err != nil {
 					return err

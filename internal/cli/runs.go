@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,35 +156,115 @@ func runsListText(w io.Writer, runs []api.RunView, now time.Time) error {
 	return tw.Flush()
 }
 
+// runsShowSmall is the number of task runs up to which `runs show` lists
+// every task run and event; above it, it prints a summary.
+const runsShowSmall = 50
+
+// runsShowPage is the default --limit of --steps and --events.
+const runsShowPage = 100
+
+// runsShowData is what `runs show` prints. A large run is summarised from
+// counts and a few rows, without reading all of its task runs.
+type runsShowData struct {
+	// detail holds the run; its TaskRuns all of them when full, else the
+	// --steps page; its Events all of them when full, else the --events page.
+	detail       api.RunDetailView
+	full         bool
+	eventsLoaded bool
+	total        int // task runs
+	eventsTotal  int
+	summary      api.RunSummaryView
+}
+
+// runsShowOpts are the flags of `runs show`.
+type runsShowOpts struct {
+	steps, events, all bool
+	limit, offset      int
+	limitSet           bool
+}
+
+// listsAll reports whether a run with n task runs is shown in full.
+func (o runsShowOpts) listsAll(n int) bool {
+	return o.all || (n <= runsShowSmall && !o.steps && !o.events)
+}
+
 func runsShowCommand(env *Env) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		o      runsShowOpts
+	)
 	cmd := &cobra.Command{
 		Use:   "show RUN_ID",
-		Short: "Show a run with its task runs and history",
-		Args:  runsExactArgs(1, "one RUN_ID"),
+		Short: "Show a run: its task runs (summarised when many) and history",
+		Long: "Show a run. A run with up to " + strconv.Itoa(runsShowSmall) + " task runs is shown with all its task runs and\n" +
+			"events; a larger one with a summary: its task runs counted per task and state, the failed\n" +
+			"ones and the slowest. --steps lists the task runs and --events the events, a page at a\n" +
+			"time (--limit, --offset); --all prints everything. --json prints the whole run with its\n" +
+			"task_runs and events (the API's form); with --limit/--offset, a page of each, and\n" +
+			"task_runs_total and events_total.",
+		Args: runsExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			o.limitSet = cmd.Flags().Changed("limit")
+			if o.limit < 1 {
+				return Usagef("invalid --limit %d: must be at least 1", o.limit)
+			}
+			if o.offset < 0 {
+				return Usagef("invalid --offset %d: must not be negative", o.offset)
+			}
 			src, err := openRunsSource(ctx, env)
 			if err != nil {
 				return err
 			}
 			defer src.Close()
-			d, err := src.Show(ctx, args[0])
+			if asJSON {
+				if !o.limitSet && o.offset == 0 {
+					d, err := src.Show(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					return runsWriteJSON(env.Stdout, d)
+				}
+				p, err := runsPageOf(ctx, src, args[0], api.PageQuery{TaskRunsOffset: o.offset, TaskRunsLimit: o.limit,
+					EventsOffset: o.offset, EventsLimit: o.limit})
+				if err != nil {
+					return err
+				}
+				if p.TaskRunsTotal == nil { // a server that predates paging sent everything
+					nt, ne := len(p.TaskRuns), len(p.Events)
+					p.TaskRunsTotal, p.EventsTotal = &nt, &ne
+					p.TaskRuns, p.Events = runsPage(p.TaskRuns, o.offset, o.limit), runsPage(p.Events, o.offset, o.limit)
+				}
+				return runsWriteJSON(env.Stdout, p)
+			}
+			data, err := runsShowRead(ctx, src, args[0], o)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return runsWriteJSON(env.Stdout, d)
-			}
-			return runsShowText(env.Stdout, d, time.Now())
+			return runsShowText(env.Stdout, data, time.Now(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run, its task_runs and events as one JSON object")
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the run, its task_runs and events as one JSON object")
+	f.BoolVar(&o.steps, "steps", false, "list the task runs, a page at a time (--limit, --offset)")
+	f.BoolVar(&o.events, "events", false, "list the events, a page at a time (--limit, --offset)")
+	f.BoolVar(&o.all, "all", false, "list every task run and event, however many")
+	f.IntVar(&o.limit, "limit", runsShowPage, "at most this many task runs (--steps) or events (--events); with --json, given: a page of each")
+	f.IntVar(&o.offset, "offset", 0, "skip this many task runs (--steps) or events (--events) first; with --json: of each")
 	return cmd
 }
 
+// runsPage returns at most limit items of s from offset on.
+func runsPage[T any](s []T, offset, limit int) []T {
+	if offset >= len(s) {
+		return s[:0]
+	}
+	return s[offset:min(len(s), offset+limit)]
+}
+
 // runsShowText prints the text form of `runs show`.
-func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
+func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts) error {
+	d := data.detail
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("Run", d.ID)
@@ -233,34 +315,58 @@ func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
 	}
 
 	fmt.Fprintln(w)
-	if len(d.TaskRuns) == 0 {
+	n := data.total
+	switch {
+	case n == 0:
 		fmt.Fprintln(w, "Task runs: none")
-	} else {
+	case data.full:
 		fmt.Fprintln(w, "Task runs:")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
-		for _, t := range d.TaskRuns {
-			st, en := runsDeref(t.StartedAt), runsDeref(t.EndedAt)
-			startedText := "-"
-			if !st.IsZero() {
-				startedText = runsTime(st)
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", runsOneLine(t.Key), runsOneLine(t.Task), t.State, t.Attempts,
-				startedText, runsDuration(st, en, now), runsTaskNote(t))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := runsTaskTable(w, d.TaskRuns, now); err != nil {
 			return err
+		}
+	default:
+		if err := runsShowSummary(w, data, now); err != nil {
+			return err
+		}
+		if o.steps {
+			page := d.TaskRuns
+			fmt.Fprintln(w)
+			if len(page) == 0 {
+				fmt.Fprintf(w, "Task runs: none from offset %d (there are %d)\n", o.offset, n)
+			} else {
+				fmt.Fprintf(w, "Task runs %d-%d of %d:\n", o.offset+1, o.offset+len(page), n)
+				if err := runsTaskTable(w, page, now); err != nil {
+					return err
+				}
+				if o.offset+len(page) < n {
+					fmt.Fprintf(w, "  (more with --offset %d)\n", o.offset+len(page))
+				}
+			}
+		} else {
+			fmt.Fprintf(w, "\n(%d task runs: list them with --steps, a page at a time with --limit N --offset M, or all with --all)\n", n)
 		}
 	}
 
 	fmt.Fprintln(w)
-	if len(d.Events) == 0 {
-		fmt.Fprintln(w, "Events: none")
+	if !data.eventsLoaded {
+		fmt.Fprintln(w, "Events: not listed (list them with --events, a page at a time with --limit N --offset M, or all with --all)")
 		return nil
 	}
-	fmt.Fprintln(w, "Events:")
+	evs, paged := d.Events, !data.full
+	switch {
+	case data.eventsTotal == 0:
+		fmt.Fprintln(w, "Events: none")
+		return nil
+	case paged && len(evs) == 0:
+		fmt.Fprintf(w, "Events: none from offset %d (there are %d)\n", o.offset, data.eventsTotal)
+		return nil
+	case paged:
+		fmt.Fprintf(w, "Events %d-%d of %d:\n", o.offset+1, o.offset+len(evs), data.eventsTotal)
+	default:
+		fmt.Fprintln(w, "Events:")
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, e := range d.Events {
+	for _, e := range evs {
 		from := e.From
 		if from == "" {
 			from = "-"
@@ -272,7 +378,178 @@ func runsShowText(w io.Writer, d api.RunDetailView, now time.Time) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\t%s\n", runsTimeMillis(e.At), subject, from, e.To,
 			runsOneLine(e.Cause), runsOneLine(e.Message))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if paged && o.offset+len(evs) < data.eventsTotal {
+		fmt.Fprintf(w, "  (more with --offset %d)\n", o.offset+len(evs))
+	}
+	return nil
+}
+
+// runsTaskTable prints task runs as the table of `runs show`.
+func runsTaskTable(w io.Writer, trs []api.TaskRunView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
+	for _, t := range trs {
+		st, en := runsDeref(t.StartedAt), runsDeref(t.EndedAt)
+		startedText := "-"
+		if !st.IsZero() {
+			startedText = runsTime(st)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", runsOneLine(t.Key), runsOneLine(t.Task), t.State, t.Attempts,
+			startedText, runsDuration(st, en, now), runsTaskNote(t))
+	}
 	return tw.Flush()
+}
+
+// runsShowSummary prints the task runs of a large run: counts per task and
+// state, the first failed ones and the slowest.
+func runsShowSummary(w io.Writer, data runsShowData, now time.Time) error {
+	sum := data.summary
+	fmt.Fprintf(w, "Task runs: %d (summary)\n", data.total)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TASK\tTOTAL\tSTATES")
+	for i := 0; i < len(sum.Counts); {
+		task, total := sum.Counts[i].Task, 0
+		var parts []string
+		for ; i < len(sum.Counts) && sum.Counts[i].Task == task; i++ {
+			total += sum.Counts[i].N
+			parts = append(parts, fmt.Sprintf("%s %d", sum.Counts[i].State, sum.Counts[i].N))
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\n", runsOneLine(task), total, strings.Join(parts, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if sum.FailedTotal > 0 {
+		fmt.Fprintln(w)
+		if sum.FailedTotal > len(sum.Failed) {
+			fmt.Fprintf(w, "Failed task runs: %d (the first %d):\n", sum.FailedTotal, len(sum.Failed))
+		} else {
+			fmt.Fprintf(w, "Failed task runs: %d\n", sum.FailedTotal)
+		}
+		if err := runsTaskTable(w, sum.Failed, now); err != nil {
+			return err
+		}
+	}
+	if len(sum.Slowest) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Slowest task runs:\n")
+		return runsTaskTable(w, sum.Slowest, now)
+	}
+	return nil
+}
+
+// runsPageOf reads a page of a run's detail: from the store, or through
+// the server's paged GET /runs/{id}.
+func runsPageOf(ctx context.Context, src runsSource, id string, q api.PageQuery) (api.RunPageView, error) {
+	switch src := src.(type) {
+	case *localRuns:
+		run, err := src.get(ctx, id)
+		if err != nil {
+			return api.RunPageView{}, err
+		}
+		run = runsReconcile(ctx, src.env, src.st, run)
+		p, warn, err := api.RunPage(ctx, src.st, run, q, src.blobs)
+		if warn != nil {
+			for _, line := range strings.Split(warn.Error(), "\n") {
+				fmt.Fprintf(src.env.Stderr, "baton: warning: %s\n", line)
+			}
+		}
+		return p, err
+	case *remoteRuns:
+		p, err := src.c.GetRunPage(ctx, id, q)
+		if err != nil {
+			return p, apiError(err, id)
+		}
+		return p, nil
+	}
+	return api.RunPageView{}, fmt.Errorf("runs show: unknown source %T", src)
+}
+
+// runsShowRead reads what `runs show` prints: the counts, the summary and
+// the pages asked for in one read; the whole run only when it is small (or
+// --all).
+func runsShowRead(ctx context.Context, src runsSource, id string, o runsShowOpts) (runsShowData, error) {
+	q := api.PageQuery{Summary: true}
+	if o.steps {
+		q.TaskRunsOffset, q.TaskRunsLimit = o.offset, o.limit
+	}
+	if o.events {
+		q.EventsOffset, q.EventsLimit = o.offset, o.limit
+	}
+	if o.all {
+		q = api.FullPage
+	}
+	p, err := runsPageOf(ctx, src, id, q)
+	if err != nil {
+		return runsShowData{}, err
+	}
+	if p.TaskRunsTotal == nil || o.all { // everything was read
+		return runsSummarise(p.RunDetailView, o), nil
+	}
+	if o.listsAll(*p.TaskRunsTotal) {
+		d, err := src.Show(ctx, id)
+		if err != nil {
+			return runsShowData{}, err
+		}
+		return runsSummarise(d, o), nil
+	}
+	data := runsShowData{detail: p.RunDetailView, total: *p.TaskRunsTotal, eventsLoaded: o.events}
+	if p.Summary != nil {
+		data.summary = *p.Summary
+	}
+	if p.EventsTotal != nil {
+		data.eventsTotal = *p.EventsTotal
+	}
+	return data, nil
+}
+
+// runsSummarise builds what `runs show` prints from a run's full detail
+// (from a server that predates paging, or for a run shown whole).
+func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
+	data := runsShowData{detail: d, total: len(d.TaskRuns), eventsTotal: len(d.Events)}
+	data.full = o.listsAll(data.total)
+	data.eventsLoaded = data.full || o.events
+	if data.full {
+		return data
+	}
+	type tk struct{ task, state string }
+	n := map[tk]int{}
+	sum := &data.summary
+	sum.TaskRuns = data.total
+	for _, t := range d.TaskRuns {
+		n[tk{t.Task, t.State}]++
+		if slices.Contains(api.FailedTaskStates, store.TaskState(t.State)) {
+			sum.FailedTotal++
+			if len(sum.Failed) < api.SummaryFailed {
+				sum.Failed = append(sum.Failed, t)
+			}
+		}
+	}
+	for k, c := range n {
+		sum.Counts = append(sum.Counts, api.TaskRunCountView{Task: k.task, State: k.state, N: c})
+	}
+	slices.SortFunc(sum.Counts, func(a, b api.TaskRunCountView) int {
+		return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.State, b.State))
+	})
+	var ended []api.TaskRunView
+	for _, t := range d.TaskRuns {
+		if t.StartedAt != nil && t.EndedAt != nil {
+			ended = append(ended, t)
+		}
+	}
+	took := func(t api.TaskRunView) time.Duration { return t.EndedAt.Sub(*t.StartedAt) }
+	slices.SortStableFunc(ended, func(a, b api.TaskRunView) int { return cmp.Compare(took(b), took(a)) })
+	sum.Slowest = ended[:min(len(ended), api.SummarySlowest)]
+	if o.steps {
+		data.detail.TaskRuns = runsPage(d.TaskRuns, o.offset, o.limit)
+	}
+	if o.events {
+		data.detail.Events = runsPage(d.Events, o.offset, o.limit)
+	}
+	return data
 }
 
 // runsTaskNote is the NOTE column: where a cached result came from, the

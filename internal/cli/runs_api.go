@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
@@ -62,7 +65,7 @@ func runsCreateCommand(env *Env) *cobra.Command {
 			if !created {
 				fmt.Fprintf(env.Stderr, "baton: idempotency key %q matches run %s, created before (%s)\n", key, run.ID, run.State)
 			}
-			runsWaiting(env, run)
+			runsWaiting(env, runsStillWaiting(cmd.Context(), c, run))
 			if asJSON {
 				return runsWriteJSON(env.Stdout, run)
 			}
@@ -76,6 +79,44 @@ func runsCreateCommand(env *Env) *cobra.Command {
 	f.StringVar(&key, "idempotency-key", "", "create the run only once for this key; again, return the same run")
 	f.BoolVar(&asJSON, "json", false, "print the created run as a JSON object")
 	return cmd
+}
+
+// runsRecheckFor is how long `runs create` watches a new run that a live
+// worker serves before it says the run is waiting: an idle worker claims it
+// within milliseconds.
+const runsRecheckFor = time.Second
+
+// runsStillWaiting (of runs create and runs retry) returns run as it is
+// once a worker serving it had a moment to claim it: while the server says it waits for a free slot on
+// live workers, it is read again until it leaves SCHEDULED or
+// runsRecheckFor has passed. A run no live worker serves is returned at
+// once.
+func runsStillWaiting(ctx context.Context, c *client.Client, run api.RunView) api.RunView {
+	if run.State != string(store.RunScheduled) || run.WaitingReason == "" ||
+		strings.HasPrefix(run.WaitingReason, "no live worker") {
+		return run
+	}
+	deadline := time.Now().Add(runsRecheckFor)
+	// An idle worker claims at once: the first read usually settles it. The
+	// reads then space out, as each reads the run's task runs too.
+	for wait := 50 * time.Millisecond; time.Now().Before(deadline); wait *= 2 {
+		t := time.NewTimer(min(wait, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return run
+		case <-t.C:
+		}
+		d, err := c.GetRun(ctx, run.ID)
+		if err != nil {
+			return run
+		}
+		if d.State != string(store.RunScheduled) {
+			return d.RunView
+		}
+		run.WaitingReason = d.WaitingReason
+	}
+	return run
 }
 
 // runsWaiting tells on stderr why a SCHEDULED run has not started.
@@ -134,7 +175,7 @@ func runsRetryCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return apiError(err, args[0])
 			}
-			runsWaiting(env, run)
+			runsWaiting(env, runsStillWaiting(cmd.Context(), c, run))
 			if asJSON {
 				return runsWriteJSON(env.Stdout, run)
 			}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/worker"
 )
 
@@ -42,6 +44,9 @@ type serveOptions struct {
 	retention    time.Duration
 	logger       *slog.Logger
 	maxBlobBytes int64 // 0: the server's default
+	// reclaimDead takes back at startup what workers on this host whose
+	// process is gone still hold (reclaimDeadWorkers).
+	reclaimDead bool
 }
 
 // serveAPI opens the store, serves the API on o.addr and runs during until
@@ -57,6 +62,11 @@ func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx con
 		return err
 	}
 	defer st.Close()
+	if o.reclaimDead {
+		if err := reclaimDeadWorkers(ctx, st, o.logger); err != nil {
+			fmt.Fprintf(env.Stderr, "baton: warning: take back the runs of dead workers: %v\n", err)
+		}
+	}
 	srv, err := env.NewServer(ServerConfig{Store: st, Blobs: blobs, Logger: o.logger,
 		LeaseTimeout: o.leaseTimeout, Retention: o.retention, MaxBlobBytes: o.maxBlobBytes})
 	if err != nil {
@@ -122,6 +132,57 @@ func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx con
 		fmt.Fprintln(env.Stderr, "baton: stopped")
 	}
 	return runErr
+}
+
+// reclaimDeadWorkers gives back at once what registered workers on this
+// host whose process is gone hold, instead of waiting for their leases to
+// expire: a `baton dev` killed with kill -9 and started again resumes its
+// runs at once. Their PENDING and RUNNING runs go back to SCHEDULED for a
+// new attempt (completed steps replay from the journal), CANCELLING ones
+// become CANCELLED and their distributed task runs go back to PENDING. A
+// worker counts as gone only when this host can tell: its pid does not run,
+// or runs a process that started at another time than the one recorded on
+// the runs it held.
+func reclaimDeadWorkers(ctx context.Context, st store.Store, log *slog.Logger) error {
+	workers, err := st.WorkerList(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	self := engine.Self()
+	starts := map[string]int64{} // worker -> process start time recorded on its runs
+	held := map[string]int{}
+	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+		runs, err := st.RunList(ctx, store.RunListParams{State: state, Limit: 10000})
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if r.WorkerID == "" {
+				continue
+			}
+			held[r.WorkerID]++
+			if r.OwnerStart != 0 && r.OwnerHost == self.Host {
+				starts[r.WorkerID] = r.OwnerStart
+			}
+		}
+	}
+	for _, w := range workers {
+		if w.Host != self.Host || w.PID == 0 {
+			continue
+		}
+		p := engine.Process{Host: w.Host, PID: w.PID, Start: starts[w.ID]}
+		if alive, known := p.Alive(); alive || !known {
+			continue
+		}
+		if err := st.WorkerRelease(ctx, w.ID); err != nil {
+			return fmt.Errorf("release worker %s: %w", w.ID, err)
+		}
+		if held[w.ID] > 0 && log != nil {
+			log.Info("took back the runs of a worker whose process is gone", "worker", w.ID, "name", w.Name,
+				"pid", w.PID, "runs", held[w.ID])
+		}
+	}
+	return nil
 }
 
 // isLoopbackHost reports whether host (from HOST:PORT) only accepts
@@ -215,7 +276,7 @@ func ServerCommand(env *Env) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", DefaultAddr, "listen on this HOST:PORT")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow listening on a non-loopback address (the API has no authentication yet)")
-	f.StringVar(&retention, "retention", "30d", "delete finished runs older than this (e.g. 30d, 12h); 0 keeps them")
+	f.StringVar(&retention, "retention", "0", "delete finished runs older than this (e.g. 30d, 12h); 0 keeps them forever")
 	f.DurationVar(&leaseTimeout, "lease-timeout", 15*time.Second, "how long a worker's runs stay leased without a heartbeat")
 	f.StringVar(&env.Blobs, "blobs", env.Blobs, "blob `directory` for large results (default: beside a SQLite file; $BATON_HOME/blobs for PostgreSQL)")
 	f.Int64Var(&maxBlobBytes, "max-blob-bytes", 4<<30, "largest result (in bytes, as JSON) a worker may upload to the blob store")
@@ -225,7 +286,10 @@ func ServerCommand(env *Env) *cobra.Command {
 // DevCommand returns `dev`: a server on the local store with an in-process
 // worker running the bundled example flows (env.Examples).
 func DevCommand(env *Env) *cobra.Command {
-	var addr string
+	var (
+		addr         string
+		leaseTimeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Start a local server with a worker running the bundled example flows",
@@ -238,8 +302,11 @@ func DevCommand(env *Env) *cobra.Command {
 			if err := checkAddr("baton dev", addr, false, false); err != nil {
 				return err
 			}
+			if leaseTimeout < time.Second {
+				return Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
+			}
 			logger := newLogger(env)
-			o := serveOptions{addr: addr, logger: logger}
+			o := serveOptions{addr: addr, leaseTimeout: leaseTimeout, logger: logger, reclaimDead: true}
 			prog := env.Examples
 			return serveAPI(cmd.Context(), env, o, func(ctx context.Context, base string) error {
 				devWelcome(env, base, prog)
@@ -256,14 +323,16 @@ func DevCommand(env *Env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := w.Run(ctx); err != nil {
-					return fmt.Errorf("worker: %w", err)
+				if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("worker: %w", err) // not a stop asked for (Ctrl+C before it registered)
 				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", DefaultAddr, "listen on this loopback HOST:PORT")
+	cmd.Flags().DurationVar(&leaseTimeout, "lease-timeout", 15*time.Second,
+		"how long a worker's runs stay leased without a heartbeat (at startup, runs of dead workers on this host are taken back at once)")
 	return cmd
 }
 
@@ -283,13 +352,18 @@ func devWelcome(env *Env, base string, prog Program) {
 		}
 		fmt.Fprintf(w, "  Worker: in this process, running the example flows %s\n", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(w, "\nIn another terminal:\n\n")
+	cmd := env.cmd()
+	fmt.Fprintf(w, "\nIn another terminal (in this directory):\n\n")
 	fmt.Fprintf(w, "  export BATON_SERVER=%s\n", base)
 	for _, f := range prog.Flows {
-		fmt.Fprintf(w, "  baton runs create %s\n", f.Name)
+		fmt.Fprintf(w, "  %s runs create %s\n", cmd, f.Name)
 	}
-	fmt.Fprintf(w, "  baton runs list\n")
-	fmt.Fprintf(w, "  baton runs show RUN_ID\n")
-	fmt.Fprintf(w, "  baton workers list\n")
+	fmt.Fprintf(w, "  %s runs list\n", cmd)
+	fmt.Fprintf(w, "  %s runs show RUN_ID\n", cmd)
+	fmt.Fprintf(w, "  %s workers list\n", cmd)
+	if strings.HasPrefix(cmd, "go run ") {
+		fmt.Fprintf(w, "\nTo type baton instead of %s, install the binary:\n\n", cmd)
+		fmt.Fprintf(w, "  go install %s    # or: go install github.com/batonhq/baton/cmd/baton@latest\n", strings.TrimPrefix(cmd, "go run "))
+	}
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
 }

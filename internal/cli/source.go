@@ -65,15 +65,15 @@ func envClient(env *Env) (*client.Client, error) {
 // requireClient is envClient for commands that only work through a server.
 func requireClient(cmd string, env *Env) (*client.Client, error) {
 	if env.ServerURL() == "" {
-		return nil, Usagef("%s needs a Baton server: pass --server URL (or set BATON_SERVER), "+
-			"or start a local one with: baton dev", cmd)
+		return nil, &UsageError{Err: &hintError{format: "%s needs a Baton server: pass --server URL (or set BATON_SERVER), " +
+			"or start a local one with: %s dev", args: []any{cmd}, tool: true}}
 	}
 	return envClient(env)
 }
 
 // unknownRun is the error for a run id that does not exist.
 func unknownRun(id string) error {
-	return Usagef("unknown run id %q; list runs with: baton runs list", id)
+	return &UsageError{Err: &hintError{format: "unknown run id %q; list runs with: %s runs list", args: []any{id}}}
 }
 
 // apiError maps an error of the API to the command's: an unknown run (404)
@@ -83,7 +83,8 @@ func apiError(err error, id string) error {
 	var ce *client.Error
 	if !errors.As(err, &ce) {
 		if strings.Contains(err.Error(), "server unreachable") {
-			return fmt.Errorf("%w (is the server running? start one with: baton server, or baton dev)", err)
+			return &hintError{format: "%v (is the server running? start one with: %s server, or %[2]s dev)",
+				args: []any{err, hintCommand}, tool: true, err: err}
 		}
 		return err
 	}
@@ -215,7 +216,8 @@ func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView
 }
 
 func unknownTaskKey(runID, key string) error {
-	return Usagef("run %s has no task with key %q; see the keys with: baton runs show %s", runID, key, runID)
+	return &UsageError{Err: &hintError{format: "run %s has no task with key %q; see the keys with: %s runs show %s",
+		args: []any{runID, key, hintCommand, runID}}}
 }
 
 // remoteRuns reads through a Baton server.

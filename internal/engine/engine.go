@@ -81,6 +81,11 @@ type Config struct {
 	// OnRunStart, when set, is called as each top-level run (not a subflow)
 	// starts or resumes, before the flow function runs.
 	OnRunStart func(store.Run)
+	// OnTaskFailure, when set, is called when an attempt of a task run
+	// executed by this engine fails: with a retry to come, or for good (the
+	// task run is FAILED or TIMED_OUT). Consoles print it as it happens. It
+	// must not block.
+	OnTaskFailure func(TaskFailure)
 	// AbandonGrace is how long a failed or cancelled flow run waits for its
 	// in-flight tasks to return before recording them as abandoned. Default 2s.
 	AbandonGrace time.Duration
@@ -114,6 +119,21 @@ func (c Config) validate() error {
 		return errors.New("engine: Config.Blobs is required")
 	}
 	return nil
+}
+
+// TaskFailure is a failed attempt of a task run, as Config.OnTaskFailure
+// receives it.
+type TaskFailure struct {
+	RunID   string
+	Key     string // the step key, such as "load/2"
+	Task    string
+	Attempt int   // the attempt that failed, from 1; 0 when none ran (a cache key error)
+	Err     error // why it failed
+	// Final is true when no attempt follows: the task run ended in State.
+	Final bool
+	State store.TaskState
+	// RetryIn is the delay before the next attempt when not Final.
+	RetryIn time.Duration
 }
 
 // TaskPolicy is how a task runs: retries, timeout and caching.
@@ -234,6 +254,13 @@ func (e *Engine) Close() error {
 
 func (e *Engine) owner() *store.Owner {
 	return &store.Owner{Host: e.self.Host, PID: e.self.PID, Start: e.self.Start, WorkerID: e.cfg.Worker}
+}
+
+// taskFailed reports a failed task attempt to Config.OnTaskFailure.
+func (e *Engine) taskFailed(f TaskFailure) {
+	if e.cfg.OnTaskFailure != nil {
+		e.cfg.OnTaskFailure(f)
+	}
 }
 
 func (e *Engine) now() time.Time { return e.cfg.Clock.Now() }
@@ -398,17 +425,38 @@ func (e *Engine) reopen(ctx context.Context, run store.Run, cause, msg string) (
 		To: store.RunRunning, NextAttempt: true, Owner: e.owner(), Cause: cause, Message: msg,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		if run.State == store.RunCompleted {
-			return run, fmt.Errorf("run %s already COMPLETED; nothing to retry: %w", run.ID, err)
-		}
-		who := fmt.Sprintf("pid %d on %s is alive", run.OwnerPID, run.OwnerHost)
-		if run.WorkerID != "" {
-			who = "held by worker " + run.WorkerID
-		}
-		return run, fmt.Errorf("run %s is %s (%s); only FAILED, CANCELLED or CRASHED runs can be retried: %w",
-			run.ID, run.State, who, ErrRunActive)
+		return run, e.retryRefused(ctx, run)
 	}
 	return next, err
+}
+
+// retryRefused explains why a run could not be reopened, from its state
+// now: another process may have retried it between our read and our
+// transition, and the run we read is then stale.
+func (e *Engine) retryRefused(ctx context.Context, read store.Run) error {
+	run := read
+	if cur, err := e.cfg.Store.RunGet(context.WithoutCancel(ctx), read.ID); err == nil {
+		run = cur
+	}
+	if run.State == store.RunCompleted {
+		return &RetryRefusedError{Msg: fmt.Sprintf("run %s already COMPLETED (attempt %d): nothing to retry", run.ID, run.Attempt),
+			Err: store.ErrConflict}
+	}
+	if run.State.Final() {
+		// Final again: retryable, but it changed under us; say so.
+		return &RetryRefusedError{Msg: fmt.Sprintf("run %s changed state while retrying it (now %s, attempt %d); try again",
+			run.ID, run.State, run.Attempt), Err: store.ErrConflict}
+	}
+	who := fmt.Sprintf("pid %d on %s is alive", run.OwnerPID, run.OwnerHost)
+	if run.WorkerID != "" {
+		who = "held by worker " + run.WorkerID
+	}
+	if run.Attempt > read.Attempt {
+		return &RetryRefusedError{Msg: fmt.Sprintf("run %s was retried by someone else first: it is %s now (attempt %d, %s)",
+			run.ID, run.State, run.Attempt, who), Err: ErrRunActive}
+	}
+	return &RetryRefusedError{Msg: fmt.Sprintf("run %s is %s (attempt %d, %s); only FAILED, CANCELLED or CRASHED runs can be retried",
+		run.ID, run.State, run.Attempt, who), Err: ErrRunActive}
 }
 
 // execute runs attempts of run (RUNNING in the store) until it ends.

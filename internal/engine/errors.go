@@ -37,6 +37,18 @@ func storeFailed(err error) error {
 // ErrRunActive is returned when retrying a run that a live process still executes.
 var ErrRunActive = errors.New("run is still active")
 
+// RetryRefusedError says why a run cannot be retried. Its message is the
+// whole explanation; Err (store.ErrConflict or ErrRunActive) is for errors.Is.
+type RetryRefusedError struct {
+	Msg string
+	Err error
+}
+
+func (e *RetryRefusedError) Error() string { return e.Msg }
+
+// Unwrap returns the sentinel error.
+func (e *RetryRefusedError) Unwrap() error { return e.Err }
+
 // PermanentError wraps an error that must never be retried.
 type PermanentError struct{ Err error }
 

@@ -409,6 +409,7 @@ func (s *step) attempt() {
 	tr = s.tr
 	s.mu.Unlock()
 	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
+	fc.e.taskFailed(TaskFailure{RunID: fc.runID, Key: s.key, Task: tr.Task, Attempt: tr.Attempts, Err: err, RetryIn: delay})
 	time.AfterFunc(delay, func() { fc.enqueue(s.attempt) })
 }
 
@@ -533,6 +534,9 @@ func (s *step) fail(state store.TaskState, err error) {
 	s.moveLocked(state, "engine", err.Error())
 	tr := s.tr
 	s.mu.Unlock()
+	if state == store.TaskFailed || state == store.TaskTimedOut {
+		fc.e.taskFailed(TaskFailure{RunID: fc.runID, Key: s.key, Task: tr.Task, Attempt: tr.Attempts, Err: err, Final: true, State: state})
+	}
 	terr := &TaskError{Key: s.key, Task: tr.Task, Attempts: tr.Attempts, Err: err}
 	s.commit(write{taskRuns: []store.TaskRun{tr}}, nil, terr)
 }

@@ -276,9 +276,11 @@ func (e *Engine) RunTask(ctx context.Context, td *TaskDef, tr store.TaskRun) sto
 				c.State = store.TaskTimedOut
 			}
 			s.moveLocked(c.State, "worker:"+e.cfg.Worker, err.Error())
+			e.taskFailed(TaskFailure{RunID: tr.RunID, Key: tr.Key, Task: tr.Task, Attempt: attempt, Err: err, Final: true, State: c.State})
 			break
 		}
 		delay := td.Policy.Delay(attempt + 1)
+		e.taskFailed(TaskFailure{RunID: tr.RunID, Key: tr.Key, Task: tr.Task, Attempt: attempt, Err: err, RetryIn: delay})
 		s.moveLocked(store.TaskAwaitingRetry, "policy", fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond)))
 		select {
 		case <-time.After(delay):

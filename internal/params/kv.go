@@ -185,6 +185,7 @@ func (s *kvSetter) parse(t reflect.Type, quoted bool, path string) (any, error) 
 		if d, derr := time.ParseDuration(strings.TrimSpace(raw)); derr == nil {
 			return json.Number(strconv.FormatInt(int64(d), 10)), nil
 		}
+		return nil, s.fail(path, err, "%q is not a valid duration (such as 1m30s, or an integer of nanoseconds)", raw)
 	}
 	if err != nil {
 		return nil, s.fail(path, err, "%q is not a valid %s", raw, describe(t, false))
@@ -205,6 +206,9 @@ func (s *kvSetter) parse(t reflect.Type, quoted bool, path string) (any, error) 
 			if strings.Contains(msg, "out of range") {
 				return nil, s.fail(path, nil, "%q is out of range for %s", raw, t)
 			}
+			if t == durationType {
+				return nil, s.fail(path, nil, "%q is not a valid duration (such as 1m30s, or an integer of nanoseconds)", raw)
+			}
 			return nil, s.fail(path, nil, "%q is not a valid integer", raw)
 		}
 		return v, nil
@@ -212,7 +216,9 @@ func (s *kvSetter) parse(t reflect.Type, quoted bool, path string) (any, error) 
 	if v == nil {
 		return nil, nil // explicit null: leaves the zero value
 	}
-	if err := s.validate(v, t, false); err != nil {
+	if err := s.validate(v, t, false); err != nil && t == durationType {
+		return nil, s.fail(path, err, "%q is not a valid duration (such as 1m30s, or an integer of nanoseconds)", raw)
+	} else if err != nil {
 		return nil, s.fail(path, err, "%q is not a valid %s", raw, describe(t, false))
 	}
 	return v, nil

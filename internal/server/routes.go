@@ -46,7 +46,7 @@ func (s *Server) routeTable() []route {
 
 		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
 		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
-		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history", tag: "runs", response: "RunDetail", handle: s.getRun},
+		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: api.PageQueryParams, response: "RunDetail", handle: s.getRun},
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run", tag: "runs", response: "Run", handle: s.retryRun},
@@ -303,6 +303,21 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if q, paged, err := api.ParsePageQuery(r.URL.Query()); err != nil {
+		return errBadRequest("%v", err)
+	} else if paged {
+		// A page (and a summary) read as such: a run of 200,000 steps
+		// is not read whole.
+		d, _, err := api.RunPage(ctx, s.st, run, q, s.cfg.Blobs)
+		if err != nil {
+			return err
+		}
+		d.Queue, d.WorkerID = run.Queue, run.WorkerID
+		if run.State == store.RunScheduled {
+			d.WaitingReason = s.waitingReason(ctx, run)
+		}
+		return writeJSON(w, 200, d)
+	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
 	if err != nil {
 		return err
@@ -386,6 +401,13 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 		To: store.RunScheduled, NextAttempt: true, Queue: run.Queue, Cause: "user", Message: "retry requested through the API on queue " + run.Queue,
 	})
 	if errors.Is(err, store.ErrConflict) {
+		// Say what the run is now: a concurrent retry may have won.
+		if cur, gerr := s.st.RunGet(ctx, run.ID); gerr == nil {
+			if cur.Attempt > run.Attempt {
+				return errConflict("run %s was retried by someone else first: it is %s now (attempt %d)", cur.ID, cur.State, cur.Attempt)
+			}
+			run = cur
+		}
 		return errConflict("run %s is %s: only FAILED, CANCELLED or CRASHED runs can be retried", run.ID, run.State)
 	}
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -483,10 +484,23 @@ type Notifier interface {
 	Subscribe(ctx context.Context) (<-chan Notification, error)
 }
 
-// TaskRunListParams filters TaskRunList.
+// TaskRunListParams filters and pages TaskRunList.
 type TaskRunListParams struct {
-	RunID string
-	Key   string // optional exact key
+	RunID  string
+	Key    string      // optional exact key
+	States []TaskState // optional: only task runs in one of these states
+	// Slowest lists only task runs that started and ended, longest
+	// (EndedAt-StartedAt) first, then in creation order.
+	Slowest bool
+	Offset  int // skip this many
+	Limit   int // 0: no limit
+}
+
+// TaskRunCount is how many task runs of a run have one task and state.
+type TaskRunCount struct {
+	Task  string
+	State TaskState
+	N     int
 }
 
 // LogListParams filters LogList.
@@ -555,8 +569,12 @@ type Store interface {
 	RetentionDelete(ctx context.Context, p RetentionParams) (RetentionResult, error)
 	// RunChildGet returns the subflow run created by the step key of a parent run.
 	RunChildGet(ctx context.Context, parentRunID, stepKey string) (Run, error)
-	// TaskRunList returns a run's task runs ordered by creation time, then ID.
+	// TaskRunList returns a run's task runs ordered by creation time, then ID
+	// (or slowest first with p.Slowest), filtered and paged by p.
 	TaskRunList(ctx context.Context, p TaskRunListParams) ([]TaskRun, error)
+	// TaskRunCounts counts a run's task runs per task and state, ordered by
+	// task, then state: a summary that reads no task run rows into memory.
+	TaskRunCounts(ctx context.Context, runID string) ([]TaskRunCount, error)
 	// JournalList returns, for each step key of a run, its latest (by
 	// creation time, then ID) successful (COMPLETED or CACHED) task run,
 	// and also its latest distributed task run (Queue set) still PENDING or
@@ -673,3 +691,43 @@ func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
 // of table task_runs) under which a batch may overwrite a task run; see Batch.
 const TaskRunUpsertGuard = "task_runs.state NOT IN ('COMPLETED', 'CACHED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'CRASHED')" +
 	" AND (task_runs.queue = '' OR task_runs.state = 'PENDING')"
+
+// TaskRunListQuery builds the query of TaskRunList for a backend: sel is
+// "SELECT columns FROM task_runs" and ph(i) the placeholder of the i-th
+// argument (from 1). It returns the statement and its arguments.
+func TaskRunListQuery(sel string, p TaskRunListParams, ph func(i int) string) (string, []any) {
+	args := []any{p.RunID}
+	next := func(v any) string {
+		args = append(args, v)
+		return ph(len(args))
+	}
+	var b strings.Builder
+	b.WriteString(sel)
+	b.WriteString(" WHERE run_id = " + ph(1))
+	if p.Key != "" {
+		b.WriteString(" AND key = " + next(p.Key))
+	}
+	if len(p.States) > 0 {
+		b.WriteString(" AND state IN (")
+		for i, st := range p.States {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(next(string(st)))
+		}
+		b.WriteString(")")
+	}
+	if p.Slowest {
+		b.WriteString(" AND started_at <> 0 AND ended_at <> 0 ORDER BY ended_at - started_at DESC, created_at, id")
+	} else {
+		b.WriteString(" ORDER BY created_at, id")
+	}
+	if p.Limit > 0 || p.Offset > 0 {
+		limit := int64(p.Limit)
+		if limit <= 0 {
+			limit = math.MaxInt64
+		}
+		b.WriteString(" LIMIT " + next(limit) + " OFFSET " + next(int64(max(p.Offset, 0))))
+	}
+	return b.String(), args
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/batonhq/baton"
@@ -69,5 +70,29 @@ func TestETL(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "customers.csv")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestREADMEDescribesTheDefaultOutage keeps the README's description of
+// the example true: with the default parameters the load step fails twice
+// and succeeds on its third attempt.
+func TestREADMEDescribesTheDefaultOutage(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Params
+	defs, _ := baton.Definitions(Flow)
+	if err := json.Unmarshal(defs[0].Defaults, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Outage != 2 {
+		t.Fatalf("default outage %d: update the README's description of examples/etl", p.Outage)
+	}
+	for _, want := range []string{"fails on its first two attempts and succeeds on the third", "fails twice and succeeds on its third attempt"} {
+		if !strings.Contains(strings.Join(strings.Fields(string(readme)), " "), want) {
+			t.Errorf("README.md does not say the ETL example's load step %q", want)
+		}
 	}
 }

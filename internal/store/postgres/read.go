@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,15 +185,32 @@ func (s *Store) RunChildGet(ctx context.Context, parentRunID, stepKey string) (s
 // TaskRunList returns the task runs of p.RunID (only those of step p.Key
 // when set) ordered by creation time, then ID.
 func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]store.TaskRun, error) {
-	q := "SELECT " + taskRunSelectCols + " FROM task_runs WHERE run_id = $1"
-	args := []any{p.RunID}
-	if p.Key != "" {
-		q += " AND key = $2"
-		args = append(args, p.Key)
-	}
-	q += " ORDER BY created_at, id"
+	q, args := store.TaskRunListQuery("SELECT "+taskRunSelectCols+" FROM task_runs", p,
+		func(i int) string { return "$" + strconv.Itoa(i) })
 	out, err := collectTaskRuns(s.pool.Query(ctx, q, args...))
 	return out, translate(err, "list task runs of %s", p.RunID)
+}
+
+// TaskRunCounts counts a run's task runs per task and state.
+func (s *Store) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRunCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT task, state, COUNT(*) FROM task_runs WHERE run_id = $1
+		GROUP BY task, state ORDER BY task, state`, runID)
+	if err != nil {
+		return nil, translate(err, "count task runs of %s", runID)
+	}
+	defer rows.Close()
+	var out []store.TaskRunCount
+	for rows.Next() {
+		var c store.TaskRunCount
+		var state string
+		var n int64
+		if err := rows.Scan(&c.Task, &state, &n); err != nil {
+			return nil, translate(err, "count task runs of %s", runID)
+		}
+		c.State, c.N = store.TaskState(state), int(n)
+		out = append(out, c)
+	}
+	return out, translate(rows.Err(), "count task runs of %s", runID)
 }
 
 // JournalList returns, for each step key of the run, its latest (by

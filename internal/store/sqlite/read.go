@@ -160,13 +160,7 @@ func (s *Store) RunChildGet(ctx context.Context, parentRunID, stepKey string) (s
 // TaskRunList returns the task runs of p.RunID (only those of step p.Key
 // when set) ordered by creation time, then insertion order.
 func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]store.TaskRun, error) {
-	q := "SELECT " + taskRunSelectCols + " FROM task_runs WHERE run_id = ?"
-	args := []any{p.RunID}
-	if p.Key != "" {
-		q += " AND key = ?"
-		args = append(args, p.Key)
-	}
-	q += " ORDER BY created_at, id"
+	q, args := store.TaskRunListQuery("SELECT "+taskRunSelectCols+" FROM task_runs", p, func(int) string { return "?" })
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, translate(err, "list task runs of %s", p.RunID)
@@ -181,6 +175,27 @@ func (s *Store) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]s
 		out = append(out, t)
 	}
 	return out, translate(rows.Err(), "list task runs of %s", p.RunID)
+}
+
+// TaskRunCounts counts a run's task runs per task and state.
+func (s *Store) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRunCount, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT task, state, COUNT(*) FROM task_runs WHERE run_id = ?
+		GROUP BY task, state ORDER BY task, state`, runID)
+	if err != nil {
+		return nil, translate(err, "count task runs of %s", runID)
+	}
+	defer rows.Close()
+	var out []store.TaskRunCount
+	for rows.Next() {
+		var c store.TaskRunCount
+		var state string
+		if err := rows.Scan(&c.Task, &state, &c.N); err != nil {
+			return nil, translate(err, "count task runs of %s", runID)
+		}
+		c.State = store.TaskState(state)
+		out = append(out, c)
+	}
+	return out, translate(rows.Err(), "count task runs of %s", runID)
 }
 
 // JournalList returns, for each step key of the run, its latest (by

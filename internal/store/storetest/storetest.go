@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RunTransitionConcurrent", testRunTransitionConcurrent},
 		{"RunChildGet", testRunChildGet},
 		{"TaskRunList", testTaskRunList},
+		{"TaskRunListPagedAndCounted", testTaskRunListPagedAndCounted},
 		{"JournalList", testJournalList},
 		{"EventList", testEventList},
 		{"LogList", testLogList},
@@ -758,6 +759,70 @@ func testTaskRunList(t *testing.T, s store.Store) {
 		if ids := taskRunIDs(got); !reflect.DeepEqual(ids, tc.want) {
 			t.Errorf("TaskRunList(%+v) = %v, want %v", tc.p, ids, tc.want)
 		}
+	}
+}
+
+// testTaskRunListPagedAndCounted: the reads `runs show` summarises a large
+// run with, without reading every row.
+func testTaskRunListPagedAndCounted(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tr := func(id, task string, state store.TaskState, created, started, ended int) store.TaskRun {
+		r := store.TaskRun{ID: id, RunID: "p", Key: id, Task: task, State: state, CreatedAt: at(created)}
+		if started > 0 {
+			r.StartedAt = at(started)
+		}
+		if ended > 0 {
+			r.EndedAt = at(ended)
+		}
+		return r
+	}
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
+		tr("a1", "fetch", store.TaskCompleted, 1, 1, 3), // 2s
+		tr("a2", "fetch", store.TaskFailed, 2, 2, 12),   // 10s
+		tr("a3", "fetch", store.TaskCompleted, 3, 3, 8), // 5s
+		tr("a4", "load", store.TaskTimedOut, 4, 4, 14),  // 10s, created after a2
+		tr("a5", "load", store.TaskRunning, 5, 5, 0),    // not ended
+		tr("a6", "load", store.TaskPending, 6, 0, 0),    // not started
+		tr("a7", "fetch", store.TaskCompleted, 7, 7, 8), // 1s
+		{ID: "o1", RunID: "other", Key: "o1", Task: "fetch", State: store.TaskFailed, CreatedAt: at(0)},
+	}})
+	failed := []store.TaskState{store.TaskFailed, store.TaskTimedOut, store.TaskCancelled, store.TaskCrashed}
+	for _, tc := range []struct {
+		name string
+		p    store.TaskRunListParams
+		want []string
+	}{
+		{"page", store.TaskRunListParams{RunID: "p", Offset: 2, Limit: 3}, []string{"a3", "a4", "a5"}},
+		{"limit only", store.TaskRunListParams{RunID: "p", Limit: 2}, []string{"a1", "a2"}},
+		{"offset only", store.TaskRunListParams{RunID: "p", Offset: 5}, []string{"a6", "a7"}},
+		{"offset past the end", store.TaskRunListParams{RunID: "p", Offset: 50, Limit: 5}, []string{}},
+		{"states", store.TaskRunListParams{RunID: "p", States: failed}, []string{"a2", "a4"}},
+		{"states paged", store.TaskRunListParams{RunID: "p", States: failed, Limit: 1}, []string{"a2"}},
+		{"slowest", store.TaskRunListParams{RunID: "p", Slowest: true}, []string{"a2", "a4", "a3", "a1", "a7"}},
+		{"slowest 3", store.TaskRunListParams{RunID: "p", Slowest: true, Limit: 3}, []string{"a2", "a4", "a3"}},
+	} {
+		got, err := s.TaskRunList(ctx, tc.p)
+		if err != nil {
+			t.Fatalf("%s: TaskRunList(%+v): %v", tc.name, tc.p, err)
+		}
+		if ids := taskRunIDs(got); !reflect.DeepEqual(ids, tc.want) {
+			t.Errorf("%s: TaskRunList(%+v) = %v, want %v", tc.name, tc.p, ids, tc.want)
+		}
+	}
+	counts, err := s.TaskRunCounts(ctx, "p")
+	if err != nil {
+		t.Fatalf("TaskRunCounts: %v", err)
+	}
+	want := []store.TaskRunCount{
+		{Task: "fetch", State: store.TaskCompleted, N: 3}, {Task: "fetch", State: store.TaskFailed, N: 1},
+		{Task: "load", State: store.TaskPending, N: 1}, {Task: "load", State: store.TaskRunning, N: 1},
+		{Task: "load", State: store.TaskTimedOut, N: 1},
+	}
+	if !reflect.DeepEqual(counts, want) {
+		t.Errorf("TaskRunCounts = %+v, want %+v", counts, want)
+	}
+	if counts, err := s.TaskRunCounts(ctx, "none"); err != nil || len(counts) != 0 {
+		t.Errorf("TaskRunCounts of a run without task runs = %v, %v", counts, err)
 	}
 }
 
