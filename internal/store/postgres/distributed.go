@@ -80,11 +80,51 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 	return out, nil
 }
 
+// stopTaskRunsSQL cancels the PENDING task runs of run $1 and notifies
+// their waiters when there were any.
+var stopTaskRunsSQL = `WITH stopped AS (
+	UPDATE task_runs SET state = 'CANCELLED', error = $2, ended_at = $3, worker_id = '', lease_until = 0,
+		history = ` + historyAppend("history", "$4::text") + `
+	WHERE run_id = $1 AND state = 'PENDING'
+	RETURNING 1
+)
+SELECT pg_notify($5, 'done:' || $1::text) WHERE EXISTS (SELECT 1 FROM stopped)`
+
+// runningTaskRunsNotifySQL notifies "cancel" for run $1 when distributed
+// task runs of it are RUNNING.
+const runningTaskRunsNotifySQL = `SELECT pg_notify($2, 'cancel:' || $1::text) WHERE EXISTS
+	(SELECT 1 FROM task_runs WHERE run_id = $1 AND state = 'RUNNING' AND queue <> '')`
+
+// queueStopTaskRuns adds to pb, for run r in its new state, the statements
+// that cancel its PENDING task runs (store.StopsTaskRuns) and, when it
+// ended, announce the distributed task runs of it still RUNNING so that
+// servers tell their workers to stop them.
+func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at time.Time) error {
+	if !store.StopsTaskRuns(r.State) {
+		return nil
+	}
+	e, err := encError(store.StoppedError(r.State))
+	if err != nil {
+		return err
+	}
+	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
+		To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}})
+	if err != nil {
+		return err
+	}
+	pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h, s.channel)
+	if r.State.Final() {
+		pb.Queue(runningTaskRunsNotifySQL, r.ID, s.channel)
+	}
+	return nil
+}
+
 var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
 	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
 	history = ` + historyAppend("history", "$7::text") + `
 	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
 		WHERE state = 'PENDING' AND queue <> '' AND queue = ANY($1) AND task = ANY($2)
+		AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state = 'RUNNING')
 		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + taskRunSelectCols
 
@@ -336,6 +376,11 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 		if err := queueBatch(&pb, &b, &ns); err != nil {
 			return err
 		}
+		for i := range b.Runs {
+			if err := s.queueStopTaskRuns(&pb, &b.Runs[i], "lease", at); err != nil {
+				return err
+			}
+		}
 		out.TaskRuns = len(trs)
 		if err := releaseTaskRuns(&pb, trs, &ns, at, "lease", func(t *store.TaskRun) string {
 			return fmt.Sprintf("the lease of worker %s expired at %s", t.WorkerID, t.LeaseUntil.Format(time.RFC3339Nano))
@@ -484,6 +529,11 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		if err := queueBatch(&pb, &b, &ns); err != nil {
 			return err
 		}
+		for i := range b.Runs {
+			if err := s.queueStopTaskRuns(&pb, &b.Runs[i], cause, at); err != nil {
+				return err
+			}
+		}
 		if err := releaseTaskRuns(&pb, trs, &ns, at, cause, func(*store.TaskRun) string { return reason }); err != nil {
 			return err
 		}
@@ -493,6 +543,33 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		s.queueNotes(&pb, &ns)
 		return tx.SendBatch(ctx, &pb).Close()
 	})
+}
+
+// RunStopList returns the CANCELLING runs and the finished runs with
+// RUNNING distributed task runs, by ID.
+func (s *Store) RunStopList(ctx context.Context) ([]store.RunStop, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, attempt FROM (
+		SELECT id, attempt FROM runs WHERE state = 'CANCELLING'
+		UNION SELECT id, attempt FROM runs WHERE id IN (SELECT run_id FROM task_runs
+			WHERE state = 'RUNNING' AND queue <> '') AND state IN `+sqlFinalRunStates+`
+	) AS stop ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, translate(err, "list runs to stop")
+	}
+	defer rows.Close()
+	var out []store.RunStop
+	for rows.Next() {
+		var (
+			r       store.RunStop
+			attempt int64
+		)
+		if err := rows.Scan(&r.RunID, &attempt); err != nil {
+			return nil, translate(err, "list runs to stop")
+		}
+		r.Attempt = int(attempt)
+		out = append(out, r)
+	}
+	return out, translate(rows.Err(), "list runs to stop")
 }
 
 // liveWorkerWindow is how recently a worker must have been seen for

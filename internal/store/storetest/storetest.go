@@ -76,6 +76,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueList", testQueueList},
 		{"RetentionDelete", testRetentionDelete},
 		{"Notifier", testNotifier},
+		{"RunTransitionStopsTaskRuns", testRunTransitionStopsTaskRuns},
+		{"LeasesExpireStopsTaskRuns", testLeasesExpireStopsTaskRuns},
+		{"WorkerReleaseStopsTaskRuns", testWorkerReleaseStopsTaskRuns},
+		{"TaskRunClaimActiveRunsOnly", testTaskRunClaimActiveRunsOnly},
+		{"RunStopList", testRunStopList},
+		{"NotifierStop", testNotifierStop},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
