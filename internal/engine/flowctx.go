@@ -241,15 +241,31 @@ func (fc *FlowCtx) enqueue(job func()) {
 
 // abandon waits up to grace for in-flight steps, then records those still
 // running as CANCELLED: their goroutines may still be running, but their
-// results will be ignored.
-func (fc *FlowCtx) abandon(grace time.Duration) {
+// results will be ignored. Distributed steps (dispatched to workers) are
+// waited for only remoteGrace (at most grace): the store keeps their state,
+// and the workers running them stop them once the run has ended.
+func (fc *FlowCtx) abandon(grace, remoteGrace time.Duration) {
 	done := make(chan struct{})
 	go func() { fc.outstanding.Wait(); close(done) }()
+	start := time.Now()
+	if remoteGrace < grace {
+		select {
+		case <-done:
+			return
+		case <-time.After(remoteGrace):
+		}
+		fc.abandonSteps(func(s *step) bool { return s.isRemote() })
+	}
 	select {
 	case <-done:
 		return
-	case <-time.After(grace):
+	case <-time.After(grace - time.Since(start)):
 	}
+	fc.abandonSteps(func(*step) bool { return true })
+}
+
+// abandonSteps abandons the in-flight steps that match.
+func (fc *FlowCtx) abandonSteps(match func(*step) bool) {
 	fc.mu.Lock()
 	steps := make([]*step, 0, len(fc.inflight))
 	for s := range fc.inflight {
@@ -257,8 +273,16 @@ func (fc *FlowCtx) abandon(grace time.Duration) {
 	}
 	fc.mu.Unlock()
 	for _, s := range steps {
-		s.abandon()
+		if match(s) {
+			s.abandon()
+		}
 	}
+}
+
+func (s *step) isRemote() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
 }
 
 // step is one task run in progress.

@@ -123,4 +123,57 @@ var chaos = baton.Flow("chaos", func(ctx baton.Context, n int) (int, error) {
 	return sum, nil
 }, baton.Defaults(0))
 
-func main() { baton.Main(steps, fan, chaos) }
+// SlowItem is one item of the slowmap flow.
+type SlowItem struct {
+	I       int  `json:"i"`
+	SleepMS int  `json:"sleep_ms"`
+	Fail    bool `json:"fail"`
+}
+
+// slowItem is a distributed task that works SleepMS (honouring its
+// context) or fails permanently after a third of it, and traces its start
+// and end like traced.
+var slowItem = baton.Task("slow-item", func(ctx context.Context, in SlowItem) (int, error) {
+	info, _ := baton.TaskRunFrom(ctx)
+	trace := func(what string) {
+		logExec(fmt.Sprintf("%s %s %s %d %d", what, info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	}
+	trace("start")
+	d := time.Duration(in.SleepMS) * time.Millisecond
+	if in.Fail {
+		d /= 3
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		trace("cancelled")
+		return 0, ctx.Err()
+	}
+	trace("end")
+	if in.Fail {
+		return 0, baton.Permanent(fmt.Errorf("item %d failed", in.I))
+	}
+	return in.I, nil
+}, baton.Queue("default"))
+
+// SlowMapParams are the parameters of the slowmap flow.
+type SlowMapParams struct {
+	N       int `json:"n"`
+	SleepMS int `json:"sleep_ms"`
+	FailAt  int `json:"fail_at" doc:"index of the item that fails permanently; -1 for none"`
+}
+
+// slowmap maps the distributed slow-item task over N items.
+var slowmap = baton.Flow("slowmap", func(ctx baton.Context, p SlowMapParams) (int, error) {
+	items := make([]SlowItem, p.N)
+	for i := range items {
+		items[i] = SlowItem{I: i, SleepMS: p.SleepMS, Fail: i == p.FailAt}
+	}
+	vs, err := baton.WaitAll(ctx, slowItem.Map(ctx, items))
+	if err != nil {
+		return 0, err
+	}
+	return len(vs), nil
+}, baton.Defaults(SlowMapParams{N: 8, SleepMS: 1000, FailAt: -1}))
+
+func main() { baton.Main(steps, fan, chaos, slowmap) }
