@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -206,4 +207,62 @@ func TestCancelStopsDistributedWork(t *testing.T) {
 		}
 		checkStopped(t, cl, c.e, r.ID, d.EndedAt.Add(200*time.Millisecond), d.EndedAt.Add(time.Second))
 	})
+}
+
+// TestCancelLocalRunThroughServer: `baton runs cancel` of a run executing
+// locally in a user's process, while a server serves the same SQLite store,
+// reaches that process: the run ends CANCELLED within a second, and the
+// answer says who stops it.
+func TestCancelLocalRunThroughServer(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "")
+	c.db = filepath.Join(c.e.home, "baton.db")
+	_, url := c.server()
+	cl, _ := client.New(url)
+	local := c.start(progBin, "run", "steps", "--db", c.db, "--params", `{"n":5000}`)
+	var id string
+	deadline := time.Now().Add(30 * time.Second)
+	for id == "" {
+		runs, err := cl.ListRuns(context.Background(), client.ListRunsParams{Flow: "steps"})
+		if err == nil && len(runs) == 1 && runs[0].State == "RUNNING" {
+			id = runs[0].ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the local run did not start: %v %v", runs, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for len(c.e.execs()) < 20 { // its steps are running
+		if time.Now().After(deadline) {
+			t.Fatal("the local run's steps did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	asked := time.Now()
+	cmd := exec.Command(batonBin, "runs", "cancel", id, "--server", url)
+	cmd.Env = append(os.Environ(), "BATON_HOME="+c.e.home, "BATON_SERVER=", "BATON_DB=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("runs cancel: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "CANCELLING (the process running it stops it") {
+		t.Errorf("runs cancel said %q, want CANCELLING and that the process running it stops it", out)
+	}
+	d, seen := waitState(t, cl, id, 10*time.Second)
+	if d.State != "CANCELLED" {
+		t.Fatalf("run ended %s, want CANCELLED", d.State)
+	}
+	if took := seen.Sub(asked); took > time.Second {
+		t.Errorf("the run was CANCELLED %s after the cancel, want within 1s", took)
+	}
+	done := make(chan error, 1)
+	go func() { done <- local.Wait() }()
+	select {
+	case <-done:
+		if code := local.ProcessState.ExitCode(); code != 1 {
+			t.Errorf("the local run's process exited %d, want 1 (the run did not complete)", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the local run's process did not exit after its run was cancelled")
+	}
 }
