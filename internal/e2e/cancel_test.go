@@ -137,8 +137,27 @@ func checkStopped(t *testing.T, cl *client.Client, e *env, id string, since, by 
 // permanent item failure cancels its queued items and stops the others.
 func TestCancelStopsDistributedWork(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, "")
-	c.db = filepath.Join(c.e.home, "baton.db")
+	forBackends(t, testCancelStopsDistributedWork)
+}
+
+// forBackends runs test on a new cluster of each store: SQLite, and
+// PostgreSQL when BATON_TEST_POSTGRES is set.
+func forBackends(t *testing.T, test func(t *testing.T, c *cluster)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		c := newCluster(t, "")
+		c.db = filepath.Join(c.e.home, "baton.db")
+		test(t, c)
+	})
+	if url := os.Getenv("BATON_TEST_POSTGRES"); url != "" {
+		t.Run("postgres", func(t *testing.T) {
+			t.Parallel()
+			test(t, newCluster(t, freshDatabase(t, url)))
+		})
+	}
+}
+
+func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 	_, url := c.server()
 	cl, _ := client.New(url)
 	for range 2 {
@@ -212,11 +231,14 @@ func TestCancelStopsDistributedWork(t *testing.T) {
 // TestCancelLocalRunThroughServer: `baton runs cancel` of a run executing
 // locally in a user's process, while a server serves the same SQLite store,
 // reaches that process: the run ends CANCELLED within a second, and the
-// answer says who stops it.
+// answer says who stops it. On PostgreSQL the same holds for any local run
+// sharing the database.
 func TestCancelLocalRunThroughServer(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, "")
-	c.db = filepath.Join(c.e.home, "baton.db")
+	forBackends(t, testCancelLocalRunThroughServer)
+}
+
+func testCancelLocalRunThroughServer(t *testing.T, c *cluster) {
 	_, url := c.server()
 	cl, _ := client.New(url)
 	local := c.start(progBin, "run", "steps", "--db", c.db, "--params", `{"n":5000}`)
