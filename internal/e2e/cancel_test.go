@@ -193,6 +193,30 @@ func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 		checkStopped(t, cl, c.e, r.ID, asked, *d.EndedAt)
 	})
 
+	t.Run("retry after cancel", func(t *testing.T) {
+		// Items that take a second to return once cancelled outlive the
+		// cancelled run; a retry at once waits for them, sees them
+		// CANCELLED and runs them again.
+		r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "slowmap",
+			Parameters: []byte(`{"n":8,"sleep_ms":600,"fail_at":-1,"linger_ms":1000}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitTraces(t, c.e, r.ID, "start", 4)
+		if _, err := cl.CancelRun(context.Background(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := waitState(t, cl, r.ID, 10*time.Second); d.State != "CANCELLED" {
+			t.Fatalf("run ended %s, want CANCELLED", d.State)
+		}
+		if _, err := cl.RetryRun(context.Background(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := waitState(t, cl, r.ID, 20*time.Second); d.State != "COMPLETED" {
+			t.Fatalf("the retry ended %s (%+v), want COMPLETED", d.State, d.Error)
+		}
+	})
+
 	t.Run("failure", func(t *testing.T) {
 		r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "slowmap",
 			Parameters: []byte(`{"n":24,"sleep_ms":1500,"fail_at":0}`)})

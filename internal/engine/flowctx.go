@@ -206,7 +206,7 @@ func (fc *FlowCtx) submitMode(c Call, key string, idx int, inline bool) *Future 
 		// An earlier attempt dispatched this step and it is still queued or
 		// running on a worker: wait for it rather than run it twice.
 		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: key, Task: fl.Task, State: fl.State, InputHash: hash, Queue: c.Task.Policy.Queue}
-		s.remote = true
+		s.remote, s.adopted = true, true
 		s.track(true)
 		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: key, ID: fl.ID}, s)
 		return s.fut
@@ -298,6 +298,7 @@ type step struct {
 	finished  bool
 	abandoned bool
 	remote    bool // dispatched to a worker: the store holds its state
+	adopted   bool // dispatched by an earlier attempt, which this one waits for
 }
 
 func (s *step) track(on bool) {

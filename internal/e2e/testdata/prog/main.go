@@ -125,9 +125,10 @@ var chaos = baton.Flow("chaos", func(ctx baton.Context, n int) (int, error) {
 
 // SlowItem is one item of the slowmap flow.
 type SlowItem struct {
-	I       int  `json:"i"`
-	SleepMS int  `json:"sleep_ms"`
-	Fail    bool `json:"fail"`
+	I        int  `json:"i"`
+	SleepMS  int  `json:"sleep_ms"`
+	Fail     bool `json:"fail"`
+	LingerMS int  `json:"linger_ms"` // how long it takes to return once cancelled
 }
 
 // slowItem is a distributed task that works SleepMS (honouring its
@@ -146,6 +147,7 @@ var slowItem = baton.Task("slow-item", func(ctx context.Context, in SlowItem) (i
 	select {
 	case <-time.After(d):
 	case <-ctx.Done():
+		time.Sleep(time.Duration(in.LingerMS) * time.Millisecond)
 		trace("cancelled")
 		return 0, ctx.Err()
 	}
@@ -158,16 +160,17 @@ var slowItem = baton.Task("slow-item", func(ctx context.Context, in SlowItem) (i
 
 // SlowMapParams are the parameters of the slowmap flow.
 type SlowMapParams struct {
-	N       int `json:"n"`
-	SleepMS int `json:"sleep_ms"`
-	FailAt  int `json:"fail_at" doc:"index of the item that fails permanently; -1 for none"`
+	N        int `json:"n"`
+	SleepMS  int `json:"sleep_ms"`
+	FailAt   int `json:"fail_at" doc:"index of the item that fails permanently; -1 for none"`
+	LingerMS int `json:"linger_ms" doc:"how long a cancelled item takes to return"`
 }
 
 // slowmap maps the distributed slow-item task over N items.
 var slowmap = baton.Flow("slowmap", func(ctx baton.Context, p SlowMapParams) (int, error) {
 	items := make([]SlowItem, p.N)
 	for i := range items {
-		items[i] = SlowItem{I: i, SleepMS: p.SleepMS, Fail: i == p.FailAt}
+		items[i] = SlowItem{I: i, SleepMS: p.SleepMS, Fail: i == p.FailAt, LingerMS: p.LingerMS}
 	}
 	vs, err := baton.WaitAll(ctx, slowItem.Map(ctx, items))
 	if err != nil {
