@@ -559,8 +559,12 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 		}
 	}
 	cancel(err)
-	remote := time.Duration(0) // a failing run does not wait for its distributed steps
-	if parent.Err() != nil {
+	// A cancelled run waits briefly for its distributed steps, which their
+	// workers are stopping at the same time (it is CANCELLING in the store).
+	// A failing run does not wait for them, nor does a subflow cancelled
+	// with its parent: nothing stops them before the run ends.
+	remote := time.Duration(0)
+	if parent.Err() != nil && run.ParentRunID == "" {
 		remote = e.cfg.RemoteGrace
 	}
 	fc.abandon(e.cfg.AbandonGrace, remote)
