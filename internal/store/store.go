@@ -401,10 +401,12 @@ type RunStop struct {
 // CANCELLED; any other run becomes CRASHED (an ErrorInfo of kind "crashed"
 // naming the worker) and, while its attempt is below MaxAttempts, goes
 // through AWAITING_RETRY back to SCHEDULED with the next attempt number and
-// no owner. Events have cause "lease" (and "policy" for the retry). A run
-// that ends (CANCELLED, or CRASHED without a new attempt) has its PENDING
-// task runs cancelled as RunTransition does. Task runs go back to PENDING
-// without a worker, with a History transition of cause "lease".
+// no owner. Events have cause "lease" (and "policy" for the retry). Task
+// runs go back to PENDING without a worker, with a History transition of
+// cause "lease". Then the PENDING task runs of every run that is CANCELLING
+// or ended (among them those taken back as CANCELLED, or CRASHED without a
+// new attempt) are cancelled as RunTransition does. WorkerRelease and
+// LeasesRelease do the same for what they give back.
 type LeasesExpireParams struct {
 	At          time.Time
 	MaxAttempts int
@@ -667,12 +669,13 @@ func StoppedError(state RunState) *ErrorInfo {
 }
 
 // StoppedMessage is the History message of a PENDING task run cancelled
-// because its run entered state.
+// because its run entered state (it may have run before and been given
+// back by its worker).
 func StoppedMessage(state RunState) string {
 	if state == RunCancelling {
-		return "cancelled before it started: the run is being cancelled"
+		return "cancelled: the run is being cancelled"
 	}
-	return "cancelled before it started: the run ended " + string(state)
+	return "cancelled: the run ended " + string(state)
 }
 
 // StopPendingTaskRun cancels a PENDING task run t of a run that entered

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -339,6 +340,50 @@ func releaseTaskRuns(pb *pgx.Batch, trs []store.TaskRun, ns *notes, at time.Time
 	return nil
 }
 
+// queueStopAfterRelease adds to pb, after the statements that take back
+// runs (their new rows) and put the task runs trs back to PENDING, the
+// cancellation of the PENDING task runs of each of those runs, and of the
+// runs of trs, that is cancelling or ended (store.StopsTaskRuns).
+func (s *Store) queueStopAfterRelease(ctx context.Context, tx pgx.Tx, pb *pgx.Batch, runs []store.Run,
+	trs []store.TaskRun, cause string, at time.Time) error {
+	states := map[string]store.RunState{}
+	for _, r := range runs {
+		states[r.ID] = r.State
+	}
+	var ask []string
+	for _, t := range trs {
+		if _, ok := states[t.RunID]; !ok {
+			states[t.RunID] = ""
+			ask = append(ask, t.RunID)
+		}
+	}
+	if len(ask) > 0 {
+		rows, err := tx.Query(ctx, "SELECT id, state FROM runs WHERE id = ANY($1)", ask)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, state string
+			if err := rows.Scan(&id, &state); err != nil {
+				rows.Close()
+				return err
+			}
+			states[id] = store.RunState(state)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	ids := slices.Sorted(maps.Keys(states)) // one lock order for concurrent writers
+	for _, id := range ids {
+		if err := s.queueStopTaskRuns(pb, &store.Run{ID: id, State: states[id]}, cause, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // LeasesExpire takes back the expired leases of runs and task runs in one
 // transaction; see store.LeasesExpireParams.
 func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (store.LeaseExpiry, error) {
@@ -376,15 +421,13 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 		if err := queueBatch(&pb, &b, &ns); err != nil {
 			return err
 		}
-		for i := range b.Runs {
-			if err := s.queueStopTaskRuns(&pb, &b.Runs[i], "lease", at); err != nil {
-				return err
-			}
-		}
 		out.TaskRuns = len(trs)
 		if err := releaseTaskRuns(&pb, trs, &ns, at, "lease", func(t *store.TaskRun) string {
 			return fmt.Sprintf("the lease of worker %s expired at %s", t.WorkerID, t.LeaseUntil.Format(time.RFC3339Nano))
 		}); err != nil {
+			return err
+		}
+		if err := s.queueStopAfterRelease(ctx, tx, &pb, b.Runs, trs, "lease", at); err != nil {
 			return err
 		}
 		s.queueNotes(&pb, &ns)
@@ -529,12 +572,10 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		if err := queueBatch(&pb, &b, &ns); err != nil {
 			return err
 		}
-		for i := range b.Runs {
-			if err := s.queueStopTaskRuns(&pb, &b.Runs[i], cause, at); err != nil {
-				return err
-			}
-		}
 		if err := releaseTaskRuns(&pb, trs, &ns, at, cause, func(*store.TaskRun) string { return reason }); err != nil {
+			return err
+		}
+		if err := s.queueStopAfterRelease(ctx, tx, &pb, b.Runs, trs, cause, at); err != nil {
 			return err
 		}
 		if pb.Len() == 0 {

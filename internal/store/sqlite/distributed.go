@@ -475,6 +475,26 @@ func releaseTaskRuns(ctx context.Context, tx *sql.Tx, trs []store.TaskRun, ns *n
 		}
 		ns.Add("tasks", t.Queue)
 	}
+	// Task runs of a run that is cancelling or ended are nobody's work any
+	// more: they do not stay PENDING.
+	seen := map[string]bool{}
+	for _, t := range trs {
+		if seen[t.RunID] {
+			continue
+		}
+		seen[t.RunID] = true
+		var state string
+		err := tx.QueryRowContext(ctx, "SELECT state FROM runs WHERE id = ?", t.RunID).Scan(&state)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := stopTaskRuns(ctx, tx, &store.Run{ID: t.RunID, State: store.RunState(state)}, cause, at, ns); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -274,3 +274,50 @@ func testNotifierStop(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testReleaseStopsTaskRuns: a RUNNING task run given back (expired lease,
+// worker released) becomes CANCELLED rather than PENDING when its run is
+// cancelling or has ended: nothing would ever claim it.
+func testReleaseStopsTaskRuns(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	running := func(id, runID, worker string, lease int) store.TaskRun {
+		return store.TaskRun{ID: id, RunID: runID, Key: "k/" + id, Task: "t", Queue: "q", State: store.TaskRunning,
+			WorkerID: worker, LeaseUntil: at(lease), StartedAt: at(1), CreatedAt: at(0)}
+	}
+	write(t, s, store.Batch{
+		Runs: []store.Run{
+			{ID: "ended", Flow: "f", State: store.RunFailed, Attempt: 1, CreatedAt: at(0)},
+			{ID: "cancelling", Flow: "f", State: store.RunCancelling, Attempt: 1, CreatedAt: at(0)},
+			{ID: "active", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: at(0)},
+		},
+		TaskRuns: []store.TaskRun{
+			running("e1", "ended", "tw", 10), running("e2", "ended", "tw2", 1000),
+			running("c1", "cancelling", "tw", 10), running("a1", "active", "tw", 10),
+		},
+	})
+	exp, err := s.LeasesExpire(ctx, store.LeasesExpireParams{At: at(20), MaxAttempts: 3})
+	if err != nil || exp.TaskRuns != 3 {
+		t.Fatalf("LeasesExpire = %+v, %v; want 3 task runs taken back", exp, err)
+	}
+	if err := s.WorkerRelease(ctx, "tw2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		runID, id string
+		state     store.TaskState
+		cause     string
+	}{
+		{"ended", "e1", store.TaskCancelled, "lease"},
+		{"ended", "e2", store.TaskCancelled, "worker:tw2"},
+		{"cancelling", "c1", store.TaskCancelled, "lease"},
+		{"active", "a1", store.TaskPending, "lease"},
+	} {
+		got := getTaskRun(t, s, c.runID, "k/"+c.id, c.id)
+		n := len(got.History)
+		if got.State != c.state || got.WorkerID != "" || !got.LeaseUntil.IsZero() || n == 0 ||
+			got.History[n-1].To != string(c.state) || got.History[n-1].Cause != c.cause {
+			t.Errorf("task run %s of run %s given back: %s worker %q lease %v history %+v; want %s by %s",
+				c.id, c.runID, got.State, got.WorkerID, got.LeaseUntil, got.History, c.state, c.cause)
+		}
+	}
+}
