@@ -302,6 +302,47 @@ func TestCancelRequestedThroughStore(t *testing.T) {
 	}
 }
 
+// TestCancelRequestedWhileAwaitingRetry: a local run waiting for its next
+// attempt that a server sharing the store cancels (AWAITING_RETRY ->
+// CANCELLED) stops waiting and reports CANCELLED.
+func TestCancelRequestedWhileAwaitingRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := make(chan string, 1)
+	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
+		select {
+		case runID <- ctx.RunID():
+		default:
+		}
+		return 0, errors.New("fails")
+	}, baton.FlowRetries(1, 30*time.Second))
+	go func() {
+		id := <-runID
+		st, err := sqlite.Open(context.Background(), b.db)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer st.Close()
+		for range 200 {
+			if _, err = st.RunTransition(context.Background(), store.RunTransitionParams{ID: id,
+				From: []store.RunState{store.RunAwaitingRetry}, To: store.RunCancelled, Cause: "user"}); err == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("the run never waited for a retry: %v", err)
+	}()
+	start := time.Now()
+	_, info, err := flow.Execute(context.Background(), b.rt, 0)
+	if err == nil || info.State != "CANCELLED" {
+		t.Fatalf("err = %v, state %s; want CANCELLED", err, info.State)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Execute returned after %s, want at once after the cancel", took)
+	}
+}
+
 func TestCacheAcrossRuns(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

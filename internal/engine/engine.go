@@ -513,6 +513,11 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		select {
 		case <-time.After(def.RetryDelay):
 		case <-ctx.Done():
+			// A cancel requested through the store may have ended the run
+			// (CANCELLED) while it waited: report what the store says.
+			if cur, gerr := e.cfg.Store.RunGet(context.WithoutCancel(ctx), run.ID); gerr == nil {
+				run = cur
+			}
 			return Outcome{Run: run, Err: err}
 		}
 		run, terr = e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
