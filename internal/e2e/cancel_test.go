@@ -186,9 +186,12 @@ func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 		if d.State != "CANCELLED" {
 			t.Fatalf("run ended %s, want CANCELLED", d.State)
 		}
-		if took := seen.Sub(asked); took > time.Second {
+		took := seen.Sub(asked)
+		if took > time.Second {
 			t.Errorf("the run was CANCELLED %s after the cancel, want within 1s", took)
 		}
+		t.Logf("CANCELLED %s after the cancel (recorded %s after it)", took.Round(time.Millisecond),
+			d.EndedAt.Sub(asked).Round(time.Millisecond))
 		// The run waits for its running items to return before it ends.
 		checkStopped(t, cl, c.e, r.ID, asked, *d.EndedAt)
 	})
@@ -237,18 +240,24 @@ func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 		if failed.IsZero() {
 			t.Fatal("item 0 did not fail")
 		}
-		if took := seen.Sub(failed); took > time.Second {
-			t.Errorf("the run was FAILED %s after its item failed, want within 1s", took)
+		took := seen.Sub(failed) // typically tens of milliseconds
+		if took > 2*time.Second {
+			t.Errorf("the run was FAILED %s after its item failed, want within 2s", took)
 		}
+		t.Logf("FAILED %s after its item failed (recorded %s after it)", took.Round(time.Millisecond),
+			d.EndedAt.Sub(failed).Round(time.Millisecond))
 		// A slot freed by the failure may claim the next item before the
 		// run has ended (its function then starts a moment later); no claim
 		// comes after the end, and what runs stops within a heartbeat.
+		// (A claim concurrent with the end's transaction may carry a later
+		// time than the end; one that began after the end was committed,
+		// which is before it was seen, would be a fault.)
 		for _, ev := range d.Events {
-			if ev.TaskKey != "" && ev.From == "PENDING" && ev.To == "RUNNING" && ev.At.After(*d.EndedAt) {
-				t.Errorf("step %s claimed %s after the run ended", ev.TaskKey, ev.At.Sub(*d.EndedAt))
+			if ev.TaskKey != "" && ev.From == "PENDING" && ev.To == "RUNNING" && ev.At.After(seen) {
+				t.Errorf("step %s claimed %s after the run was seen FAILED", ev.TaskKey, ev.At.Sub(seen))
 			}
 		}
-		checkStopped(t, cl, c.e, r.ID, d.EndedAt.Add(200*time.Millisecond), d.EndedAt.Add(time.Second))
+		checkStopped(t, cl, c.e, r.ID, seen.Add(200*time.Millisecond), seen.Add(time.Second))
 	})
 }
 
