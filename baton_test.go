@@ -256,6 +256,93 @@ func TestCancelFlowContext(t *testing.T) {
 	}
 }
 
+// TestCancelRequestedThroughStore: a run executing locally ends CANCELLED
+// within a second when another process sharing the store (a server's
+// `runs cancel`) moves it to CANCELLING.
+func TestCancelRequestedThroughStore(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	started := make(chan string, 1)
+	slow := baton.Task(name(t, "slow"), func(ctx context.Context, _ int) (int, error) {
+		info, _ := baton.TaskRunFrom(ctx)
+		started <- info.RunID
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Second):
+			return 0, errors.New("not cancelled")
+		}
+	})
+	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) { return slow.Run(ctx, 1) })
+	var cancelledAt time.Time
+	go func() {
+		runID := <-started
+		st, err := sqlite.Open(context.Background(), b.db)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer st.Close()
+		cancelledAt = time.Now()
+		if _, err := st.RunTransition(context.Background(), store.RunTransitionParams{ID: runID,
+			From: []store.RunState{store.RunRunning}, To: store.RunCancelling, Cause: "user"}); err != nil {
+			t.Error(err)
+		}
+	}()
+	_, info, err := flow.Execute(context.Background(), b.rt, 0)
+	if err == nil || info.State != "CANCELLED" {
+		t.Fatalf("err = %v, state %s; want CANCELLED", err, info.State)
+	}
+	if took := time.Since(cancelledAt); took > time.Second {
+		t.Errorf("the run took %s to end CANCELLED after the cancel request, want < 1s", took)
+	}
+	trs := b.taskRuns(t, info.ID)
+	if len(trs) != 1 || trs[0].State != store.TaskCancelled {
+		t.Fatalf("task runs %+v", trs)
+	}
+}
+
+// TestCancelRequestedWhileAwaitingRetry: a local run waiting for its next
+// attempt that a server sharing the store cancels (AWAITING_RETRY ->
+// CANCELLED) stops waiting and reports CANCELLED.
+func TestCancelRequestedWhileAwaitingRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := make(chan string, 1)
+	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
+		select {
+		case runID <- ctx.RunID():
+		default:
+		}
+		return 0, errors.New("fails")
+	}, baton.FlowRetries(1, 30*time.Second))
+	go func() {
+		id := <-runID
+		st, err := sqlite.Open(context.Background(), b.db)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer st.Close()
+		for range 200 {
+			if _, err = st.RunTransition(context.Background(), store.RunTransitionParams{ID: id,
+				From: []store.RunState{store.RunAwaitingRetry}, To: store.RunCancelled, Cause: "user"}); err == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("the run never waited for a retry: %v", err)
+	}()
+	start := time.Now()
+	_, info, err := flow.Execute(context.Background(), b.rt, 0)
+	if err == nil || info.State != "CANCELLED" {
+		t.Fatalf("err = %v, state %s; want CANCELLED", err, info.State)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Execute returned after %s, want at once after the cancel", took)
+	}
+}
+
 func TestCacheAcrossRuns(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -15,10 +15,12 @@ func (c *Client) RegisterWorker(ctx context.Context, req api.RegisterWorker) (ap
 	return out, err
 }
 
-// Heartbeat keeps a worker's leases and returns the runs to cancel.
-func (c *Client) Heartbeat(ctx context.Context, workerID string) (api.Heartbeat, error) {
+// Heartbeat keeps a worker's leases and returns the runs to cancel. With
+// req.WaitMS and the Generation of the previous answer, the server holds the
+// request until that list changes or WaitMS passes.
+func (c *Client) Heartbeat(ctx context.Context, workerID string, req api.HeartbeatRequest) (api.Heartbeat, error) {
 	var out api.Heartbeat
-	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/heartbeat", struct{}{}, &out)
+	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/heartbeat", req, &out)
 	return out, err
 }
 

@@ -94,10 +94,26 @@ type Registered struct {
 	HeartbeatIntervalMS int64  `json:"heartbeat_interval_ms"`
 }
 
+// HeartbeatRequest is the (optional) body of POST
+// /api/v1/workers/{id}/heartbeat. With WaitMS set and Generation equal to
+// the server's current one, the server holds the request until its list of
+// runs to stop changes or WaitMS passes (a long poll), so that a cancel
+// reaches workers at once.
+type HeartbeatRequest struct {
+	WaitMS     int64 `json:"wait_ms,omitempty"`
+	Generation int64 `json:"generation,omitempty"`
+}
+
 // Heartbeat is the response of POST /api/v1/workers/{id}/heartbeat: the runs
-// being cancelled, so the worker cancels their flow and task contexts.
+// whose work must stop (cancelling, or ended while task runs of theirs still
+// run), so the worker cancels their flow and task contexts.
 type Heartbeat struct {
 	Cancel []string `json:"cancel"`
+	// Attempts is, per run in Cancel, the attempt being stopped: work of a
+	// later attempt (the run was retried since) goes on.
+	Attempts map[string]int `json:"attempts,omitempty"`
+	// Generation identifies this list; send it back to wait for the next.
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // Claim is the body of POST /api/v1/workers/{id}/claim: how many flow runs

@@ -132,7 +132,8 @@ func runsCancelCommand(env *Env) *cobra.Command {
 		Use:   "cancel RUN_ID",
 		Short: "Cancel a run on a server",
 		Long: "Cancel a run. A run that has not started is CANCELLED at once; a running one is\n" +
-			"CANCELLING until its worker stops it. A finished run cannot be cancelled.",
+			"CANCELLING until its worker, or the local process running it, stops it.\n" +
+			"A finished run cannot be cancelled; a subflow is cancelled through its parent.",
 		Args: runsExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := requireClient("runs cancel", env)
@@ -149,6 +150,9 @@ func runsCancelCommand(env *Env) *cobra.Command {
 			msg := ""
 			if run.State == string(store.RunCancelling) {
 				msg = " (its worker is stopping it)"
+				if run.WorkerID == "" {
+					msg = " (the process running it stops it within a second)"
+				}
 			}
 			_, err = fmt.Fprintf(env.Stdout, "run %s %s%s\n", run.ID, run.State, msg)
 			return err

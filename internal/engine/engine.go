@@ -89,6 +89,16 @@ type Config struct {
 	// AbandonGrace is how long a failed or cancelled flow run waits for its
 	// in-flight tasks to return before recording them as abandoned. Default 2s.
 	AbandonGrace time.Duration
+	// RemoteGrace is how long a cancelled flow run waits for its in-flight
+	// distributed tasks, which their workers are cancelling at the same
+	// time, before it ends without them (the store keeps their state, and
+	// their workers stop them once the run has ended). A run that fails
+	// does not wait for them. Default 500ms; it is capped at AbandonGrace.
+	RemoteGrace time.Duration
+	// CancelPoll is how often the engine of a local run (no Worker) reads
+	// its run's state to notice a cancel requested through a server that
+	// shares the store (the run is CANCELLING). Default 250ms.
+	CancelPoll time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -107,6 +117,13 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.AbandonGrace <= 0 {
 		c.AbandonGrace = 2 * time.Second
+	}
+	if c.RemoteGrace <= 0 {
+		c.RemoteGrace = 500 * time.Millisecond
+	}
+	c.RemoteGrace = min(c.RemoteGrace, c.AbandonGrace)
+	if c.CancelPoll <= 0 {
+		c.CancelPoll = 250 * time.Millisecond
 	}
 	return c
 }
@@ -323,12 +340,49 @@ func (e *Engine) Start(ctx context.Context, def *FlowDef, params json.RawMessage
 	return e.run(ctx, def, run), nil
 }
 
-// run announces and executes a run that is RUNNING in the store.
+// run announces and executes a run that is RUNNING in the store. A local
+// top-level run watches its record for a cancel requested elsewhere (a
+// worker's runs are cancelled through its heartbeats; subflows through
+// their parent).
 func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run) Outcome {
 	if e.cfg.OnRunStart != nil {
 		e.cfg.OnRunStart(run)
 	}
+	if e.cfg.Worker == "" && run.ParentRunID == "" {
+		var stop func()
+		ctx, stop = e.watchCancel(ctx, run.ID)
+		defer stop()
+	}
 	return e.execute(ctx, def, run)
+}
+
+// watchCancel returns a context that is cancelled with ErrCancelRequested
+// when run runID is seen CANCELLING (or CANCELLED while it waits for a
+// retry) in the store, which it reads every CancelPoll; stop ends the watch.
+func (e *Engine) watchCancel(parent context.Context, runID string) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(e.cfg.CancelPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			r, err := e.cfg.Store.RunGet(ctx, runID)
+			if err == nil && (r.State == store.RunCancelling || r.State == store.RunCancelled) {
+				cancel(ErrCancelRequested)
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		cancel(nil)
+		<-done
+	}
 }
 
 // ExecuteClaimed executes a run that a worker claimed (PENDING, leased to
@@ -516,6 +570,11 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		select {
 		case <-time.After(def.RetryDelay):
 		case <-ctx.Done():
+			// A cancel requested through the store may have ended the run
+			// (CANCELLED) while it waited: report what the store says.
+			if cur, gerr := e.cfg.Store.RunGet(context.WithoutCancel(ctx), run.ID); gerr == nil {
+				run = cur
+			}
 			return Outcome{Run: run, Err: err}
 		}
 		run, terr = e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
@@ -572,7 +631,15 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 		}
 	}
 	cancel(err)
-	fc.abandon(e.cfg.AbandonGrace)
+	// A cancelled run waits briefly for its distributed steps, which their
+	// workers are stopping at the same time (it is CANCELLING in the store).
+	// A failing run does not wait for them, nor does a subflow cancelled
+	// with its parent: nothing stops them before the run ends.
+	remote := time.Duration(0)
+	if parent.Err() != nil && run.ParentRunID == "" {
+		remote = e.cfg.RemoteGrace
+	}
+	fc.abandon(e.cfg.AbandonGrace, remote)
 	return nil, err
 }
 

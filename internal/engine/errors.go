@@ -34,6 +34,11 @@ func storeFailed(err error) error {
 	return fmt.Errorf("%w: %w", ErrStoreFailed, err)
 }
 
+// ErrCancelRequested is the cancellation cause of a run whose cancel was
+// requested through the store (a server's `runs cancel`): a local run's
+// engine sees its run CANCELLING and cancels it with this cause.
+var ErrCancelRequested = errors.New("run cancelled by a user")
+
 // ErrRunActive is returned when retrying a run that a live process still executes.
 var ErrRunActive = errors.New("run is still active")
 

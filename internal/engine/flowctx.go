@@ -210,7 +210,7 @@ func (fc *FlowCtx) submitMode(c Call, key string, idx int, inline bool) *Future 
 		// An earlier attempt dispatched this step and it is still queued or
 		// running on a worker: wait for it rather than run it twice.
 		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: key, Task: fl.Task, State: fl.State, InputHash: hash, Queue: c.Task.Policy.Queue}
-		s.remote = true
+		s.remote, s.adopted = true, true
 		s.track(true)
 		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: key, ID: fl.ID}, s)
 		return s.fut
@@ -245,15 +245,31 @@ func (fc *FlowCtx) enqueue(job func()) {
 
 // abandon waits up to grace for in-flight steps, then records those still
 // running as CANCELLED: their goroutines may still be running, but their
-// results will be ignored.
-func (fc *FlowCtx) abandon(grace time.Duration) {
+// results will be ignored. Distributed steps (dispatched to workers) are
+// waited for only remoteGrace (at most grace): the store keeps their state,
+// and the workers running them stop them once the run has ended.
+func (fc *FlowCtx) abandon(grace, remoteGrace time.Duration) {
 	done := make(chan struct{})
 	go func() { fc.outstanding.Wait(); close(done) }()
+	start := time.Now()
+	if remoteGrace < grace {
+		select {
+		case <-done:
+			return
+		case <-time.After(remoteGrace):
+		}
+		fc.abandonSteps(func(s *step) bool { return s.isRemote() })
+	}
 	select {
 	case <-done:
 		return
-	case <-time.After(grace):
+	case <-time.After(grace - time.Since(start)):
 	}
+	fc.abandonSteps(func(*step) bool { return true })
+}
+
+// abandonSteps abandons the in-flight steps that match.
+func (fc *FlowCtx) abandonSteps(match func(*step) bool) {
 	fc.mu.Lock()
 	steps := make([]*step, 0, len(fc.inflight))
 	for s := range fc.inflight {
@@ -261,8 +277,16 @@ func (fc *FlowCtx) abandon(grace time.Duration) {
 	}
 	fc.mu.Unlock()
 	for _, s := range steps {
-		s.abandon()
+		if match(s) {
+			s.abandon()
+		}
 	}
+}
+
+func (s *step) isRemote() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
 }
 
 // step is one task run in progress.
@@ -278,6 +302,7 @@ type step struct {
 	finished  bool
 	abandoned bool
 	remote    bool // dispatched to a worker: the store holds its state
+	adopted   bool // dispatched by an earlier attempt, which this one waits for
 }
 
 func (s *step) track(on bool) {

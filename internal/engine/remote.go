@@ -206,6 +206,14 @@ func (s *step) remoteDone(tr store.TaskRun) {
 		s.mu.Unlock()
 		return
 	}
+	if s.adopted && (tr.State == store.TaskCancelled || tr.State == store.TaskCrashed) && fc.ctx.Err() == nil {
+		// An earlier attempt's dispatch that was stopped with that attempt
+		// (it was cancelled or ended): this attempt runs the step itself.
+		s.adopted = false
+		s.mu.Unlock()
+		fc.enqueue(s.start)
+		return
+	}
 	s.finished = true
 	s.tr = tr
 	s.mu.Unlock()

@@ -39,6 +39,7 @@ var schemaTypes = map[string]reflect.Type{
 	"RegisterWorker":      reflect.TypeFor[api.RegisterWorker](),
 	"Registered":          reflect.TypeFor[api.Registered](),
 	"Heartbeat":           reflect.TypeFor[api.Heartbeat](),
+	"HeartbeatRequest":    reflect.TypeFor[api.HeartbeatRequest](),
 	"Claim":               reflect.TypeFor[api.Claim](),
 	"Claimed":             reflect.TypeFor[api.Claimed](),
 	"Complete":            reflect.TypeFor[api.Complete](),

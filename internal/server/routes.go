@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -55,7 +56,7 @@ func (s *Server) routeTable() []route {
 		{method: "POST", pattern: p + "/retention", summary: "Delete finished runs older than older_than now", tag: "retention", request: "Retention", response: "RetentionResult", handle: s.retention},
 
 		{method: "POST", pattern: p + "/workers", summary: "Register a worker", tag: "worker protocol", request: "RegisterWorker", response: "Registered", status: 201, handle: s.registerWorker},
-		{method: "POST", pattern: p + "/workers/{id}/heartbeat", summary: "Keep a worker's leases; returns runs to cancel", tag: "worker protocol", response: "Heartbeat", handle: s.heartbeat},
+		{method: "POST", pattern: p + "/workers/{id}/heartbeat", summary: "Keep a worker's leases; returns runs to cancel (long poll with wait_ms)", tag: "worker protocol", request: "HeartbeatRequest", response: "Heartbeat", handle: s.heartbeat},
 		{method: "DELETE", pattern: p + "/workers/{id}", summary: "Deregister a worker and release what it holds", tag: "worker protocol", status: 204, handle: s.deregister},
 		{method: "POST", pattern: p + "/workers/{id}/claim", summary: "Claim flow runs and task runs (long poll)", tag: "worker protocol", request: "Claim", response: "Claimed", handle: s.claim},
 		{method: "POST", pattern: p + "/workers/{id}/holding", summary: "Report what the worker holds; the rest of its claims go back to their queues", tag: "worker protocol", request: "Holding", status: 204, handle: s.holding},
@@ -351,35 +352,61 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]any{"logs": out})
 }
 
+// cancelRun cancels a run: one that has not started (SCHEDULED, claimed but
+// not started, waiting for a retry or paused) becomes CANCELLED at once; a
+// RUNNING one becomes CANCELLING, and whoever executes it stops it: its
+// worker, told through heartbeats, or the local process that runs it, which
+// watches its run in the store. A subflow is cancelled through its parent.
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	run, err := s.lookupRun(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	p := store.RunTransitionParams{ID: run.ID, Cause: "user", Message: "cancel requested through the API"}
-	switch run.State {
-	case store.RunScheduled, store.RunAwaitingRetry, store.RunPaused:
-		p.From, p.To = []store.RunState{run.State}, store.RunCancelled
-		p.Error = &store.ErrorInfo{Message: "cancelled by a user before it ran", Kind: "cancelled"}
-	case store.RunPending, store.RunRunning:
-		p.From, p.To = []store.RunState{run.State}, store.RunCancelling
-	case store.RunCancelling:
-		return writeJSON(w, 200, s.runView(ctx, run))
-	default:
-		return errConflict("run %s is %s: a finished run cannot be cancelled", run.ID, run.State)
+	if run.ParentRunID != "" && !run.State.Final() {
+		return errConflict("run %s is a subflow of run %s, which executes it: cancel run %s", run.ID,
+			run.ParentRunID, run.ParentRunID)
 	}
-	updated, err := s.st.RunTransition(ctx, p)
-	if errors.Is(err, store.ErrConflict) {
-		return errConflict("run %s changed state while cancelling (%v); try again", run.ID, err)
+	if run.WorkerID == "" {
+		// A local run whose process on this host is gone cannot be
+		// stopped: it is CRASHED (and a finished run is not cancelled).
+		if run, err = engine.Reconcile(ctx, s.st, run); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
+	var updated store.Run
+	for try := 0; ; try++ {
+		p := store.RunTransitionParams{ID: run.ID, From: []store.RunState{run.State}, Cause: "user",
+			Message: "cancel requested through the API"}
+		switch run.State {
+		case store.RunScheduled, store.RunPending, store.RunAwaitingRetry, store.RunPaused:
+			p.To = store.RunCancelled
+			p.Error = &store.ErrorInfo{Message: "cancelled by a user before it ran", Kind: "cancelled"}
+		case store.RunRunning:
+			p.To = store.RunCancelling
+		case store.RunCancelling:
+			return writeJSON(w, 200, s.runView(ctx, run))
+		default:
+			return errConflict("run %s is %s: a finished run cannot be cancelled", run.ID, run.State)
+		}
+		updated, err = s.st.RunTransition(ctx, p)
+		if errors.Is(err, store.ErrConflict) && try < 3 {
+			// Its worker started it (or it ended) meanwhile: decide again.
+			if run, err = s.lookupRun(ctx, run.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if errors.Is(err, store.ErrConflict) {
+			return errConflict("run %s changed state while cancelling (%v); try again", run.ID, err)
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
 	if updated.State == store.RunCancelling {
-		s.mu.Lock()
-		s.cancel[updated.ID] = struct{}{}
-		s.mu.Unlock()
+		s.addStops(store.RunStop{RunID: updated.ID, Attempt: updated.Attempt})
 	}
 	return writeJSON(w, 200, s.runView(ctx, updated))
 }
@@ -530,17 +557,52 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	var req api.HeartbeatRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.WaitMS < 0 || req.WaitMS > 60000 {
+		return errBadRequest("wait_ms must be from 0 to 60000")
+	}
 	if _, err := s.workerCached(r); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.seen[id] = time.Now()
-	cancel := make([]string, 0, len(s.cancel))
-	for runID := range s.cancel {
-		cancel = append(cancel, runID)
+	s.mu.Unlock()
+	if req.WaitMS > 0 {
+		// Hold the request while the list the worker has is current.
+		timer := time.NewTimer(api.Duration(req.WaitMS))
+		defer timer.Stop()
+		for {
+			changed := s.stopSig.wait()
+			s.mu.Lock()
+			same := req.Generation == s.stopGen
+			s.mu.Unlock()
+			if !same || s.isStopping() {
+				break
+			}
+			select {
+			case <-changed:
+				continue
+			case <-timer.C:
+			case <-r.Context().Done():
+				return r.Context().Err()
+			}
+			break
+		}
+	}
+	s.mu.Lock()
+	hb := api.Heartbeat{Cancel: make([]string, 0, len(s.stops)), Attempts: make(map[string]int, len(s.stops)),
+		Generation: s.stopGen}
+	for runID, attempt := range s.stops {
+		hb.Cancel = append(hb.Cancel, runID)
+		hb.Attempts[runID] = attempt
 	}
 	s.mu.Unlock()
-	return writeJSON(w, 200, api.Heartbeat{Cancel: cancel})
+	return writeJSON(w, 200, hb)
 }
 
 func (s *Server) deregister(w http.ResponseWriter, r *http.Request) error {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"sync"
@@ -101,6 +102,10 @@ type Server struct {
 	routes []route
 
 	runsSig, tasksSig, doneSig signal
+	// stopSig is notified when the runs to stop change (held heartbeats answer).
+	stopSig signal
+	// stopKick asks the background refresher to re-read the runs to stop.
+	stopKick chan struct{}
 	// lastWork is when work last became claimable (unix ns): claims that
 	// found nothing re-check quickly for a while after, because rows another
 	// claimer had locked (SKIP LOCKED) may come back without a notification.
@@ -108,7 +113,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	seen      map[string]time.Time    // worker ID -> last heartbeat, flushed in batches
-	cancel    map[string]struct{}     // runs in CANCELLING
+	stops     map[string]int          // runs whose work must stop -> the attempt to stop
+	stopGen   int64                   // generation of stops, changed with it
 	flows     map[string]flowSchema   // parameter schemas registered with this server
 	workers   map[string]store.Worker // registrations seen by this server
 	stopping  bool
@@ -125,7 +131,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
-		cancel: map[string]struct{}{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{}}
+		stops: map[string]int{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
+		stopKick: make(chan struct{}, 1), stopGen: time.Now().UnixNano()}
+	s.stopSig.init()
 	s.runsSig.init()
 	s.tasksSig.init()
 	s.doneSig.init()
@@ -147,9 +155,10 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			s.goBg(func() { s.listen(ch) })
 		}
-		if rerr := s.refreshCancels(ctx); rerr != nil {
-			s.log.Warn("load cancelling runs", "err", rerr)
+		if rerr := s.refreshStops(ctx); rerr != nil {
+			s.log.Warn("load runs to stop", "err", rerr)
 		}
+		s.goBg(func() { s.stopRefresher(ctx) })
 		s.goBg(func() { s.every(ctx, s.cfg.LeaseTimeout/3, s.maintain) })
 		if s.cfg.Retention > 0 {
 			s.goBg(func() { s.every(ctx, time.Hour, s.retain) })
@@ -168,6 +177,7 @@ func (s *Server) Stop() {
 		s.runsSig.notify()
 		s.tasksSig.notify()
 		s.doneSig.notify()
+		s.stopSig.notify()
 		if s.cancelBg != nil {
 			s.cancelBg()
 		}
@@ -206,9 +216,12 @@ func (s *Server) listen(ch <-chan store.Notification) {
 		case "done":
 			s.doneSig.notify()
 		case "cancel":
-			s.mu.Lock()
-			s.cancel[n.Payload] = struct{}{}
-			s.mu.Unlock()
+			// A run is being cancelled, or ended while task runs of it still
+			// run: re-read the runs to stop (with their attempts).
+			select {
+			case s.stopKick <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -225,8 +238,8 @@ func (s *Server) maintain(ctx context.Context) {
 		s.runsSig.notify()
 		s.tasksSig.notify()
 	}
-	if err := s.refreshCancels(ctx); err != nil {
-		s.log.Warn("refresh cancelling runs", "err", err)
+	if err := s.refreshStops(ctx); err != nil {
+		s.log.Warn("refresh runs to stop", "err", err)
 	}
 }
 
@@ -246,19 +259,56 @@ func (s *Server) flushHeartbeats(ctx context.Context) {
 	}
 }
 
-func (s *Server) refreshCancels(ctx context.Context) error {
-	runs, err := s.st.RunList(ctx, store.RunListParams{State: store.RunCancelling, Limit: 10000})
+// refreshStops replaces the runs to stop with the store's list: CANCELLING
+// runs and ended runs whose distributed task runs still run (a run leaves
+// the list when its last task run has stopped, or when it is retried).
+func (s *Server) refreshStops(ctx context.Context) error {
+	list, err := s.st.RunStopList(ctx)
 	if err != nil {
 		return err
 	}
-	m := make(map[string]struct{}, len(runs))
-	for _, r := range runs {
-		m[r.ID] = struct{}{}
+	m := make(map[string]int, len(list))
+	for _, r := range list {
+		m[r.RunID] = r.Attempt
 	}
 	s.mu.Lock()
-	s.cancel = m
+	changed := !maps.Equal(m, s.stops)
+	if changed {
+		s.stops = m
+		s.stopGen++
+	}
 	s.mu.Unlock()
+	if changed {
+		s.stopSig.notify()
+	}
 	return nil
+}
+
+// addStops adds runs to stop at once (the cancel API knows before the
+// store notifies) and wakes the held heartbeats.
+func (s *Server) addStops(rs ...store.RunStop) {
+	s.mu.Lock()
+	for _, r := range rs {
+		s.stops[r.RunID] = r.Attempt
+	}
+	s.stopGen++
+	s.mu.Unlock()
+	s.stopSig.notify()
+}
+
+// stopRefresher re-reads the runs to stop when a "cancel" notification
+// asks for it; notifications arriving during a read share the next one.
+func (s *Server) stopRefresher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stopKick:
+		}
+		if err := s.refreshStops(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("refresh runs to stop", "err", err)
+		}
+	}
 }
 
 func (s *Server) retain(ctx context.Context) {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -267,5 +268,120 @@ func TestRetryOfLocalRunUsesDefaultQueue(t *testing.T) {
 	retried, err := b.c.RetryRun(ctx, run.ID)
 	if err != nil || retried.Queue != api.DefaultQueue || retried.State != "SCHEDULED" {
 		t.Fatalf("retry of a local run: %+v %v; want SCHEDULED on queue %q", retried, err, api.DefaultQueue)
+	}
+}
+
+// TestCancelRunStates: what a cancel does depends on who would act on it.
+func TestCancelRunStates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	write := func(r store.Run) {
+		t.Helper()
+		r.Flow, r.Attempt, r.CreatedAt = "f", 1, time.Now()
+		if err := b.st.BatchWrite(ctx, store.Batch{Runs: []store.Run{r}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease := time.Now().Add(time.Hour)
+	write(store.Run{ID: "claimed", State: store.RunPending, Queue: "q", WorkerID: "w1", LeaseUntil: lease})
+	write(store.Run{ID: "parent", State: store.RunRunning, Queue: "q", WorkerID: "w1", LeaseUntil: lease})
+	write(store.Run{ID: "child", State: store.RunRunning, ParentRunID: "parent", ParentStepKey: "sub/0", WorkerID: "w1"})
+	write(store.Run{ID: "held", State: store.RunRunning, Queue: "q", WorkerID: "w1", LeaseUntil: lease})
+	tests := []struct {
+		id, state string
+		status    int
+		msg       string
+	}{
+		{"claimed", "CANCELLED", 200, ""}, // its worker has not started it
+		{"child", "", 409, "cancel run parent"},
+		{"held", "CANCELLING", 200, ""},
+		{"held", "CANCELLING", 200, ""}, // again: no change
+	}
+	for _, tc := range tests {
+		got, err := b.c.CancelRun(ctx, tc.id)
+		if tc.status != 200 {
+			if !isStatus(err, tc.status) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("cancel %s: %v; want %d saying %q", tc.id, err, tc.status, tc.msg)
+			}
+			continue
+		}
+		if err != nil || got.State != tc.state {
+			t.Errorf("cancel %s: %+v %v; want %s", tc.id, got.State, err, tc.state)
+		}
+	}
+}
+
+// TestHeartbeatLongPollStops: a held heartbeat answers as soon as a run
+// must stop: one being cancelled, or one that ended while distributed task
+// runs of it still run; with the attempt to stop.
+func TestHeartbeatLongPollStops(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"q"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := time.Now().Add(time.Hour)
+	if err := b.st.BatchWrite(ctx, store.Batch{
+		Runs: []store.Run{
+			{ID: "a", Flow: "f", State: store.RunRunning, Attempt: 2, Queue: "q", WorkerID: reg.ID, LeaseUntil: lease, CreatedAt: time.Now()},
+			{ID: "b", Flow: "f", State: store.RunRunning, Attempt: 1, Queue: "q", WorkerID: reg.ID, LeaseUntil: lease, CreatedAt: time.Now()},
+		},
+		TaskRuns: []store.TaskRun{{ID: "t", RunID: "b", Key: "k", Task: "x", Queue: "q", State: store.TaskRunning,
+			WorkerID: reg.ID, LeaseUntil: lease, CreatedAt: time.Now()}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hb, err := b.c.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{})
+	if err != nil || len(hb.Cancel) != 0 || hb.Generation == 0 {
+		t.Fatalf("first heartbeat: %+v %v; want nothing to stop and a generation", hb, err)
+	}
+	held := func(act func()) api.Heartbeat {
+		t.Helper()
+		type answer struct {
+			hb  api.Heartbeat
+			err error
+		}
+		ch := make(chan answer, 1)
+		go func() {
+			hb, err := b.c.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{WaitMS: 10000, Generation: hb.Generation})
+			ch <- answer{hb, err}
+		}()
+		time.Sleep(50 * time.Millisecond) // let it be held
+		start := time.Now()
+		act()
+		select {
+		case a := <-ch:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("the held heartbeat answered %s after the change, want at once", took)
+			}
+			return a.hb
+		case <-time.After(5 * time.Second):
+			t.Fatal("the held heartbeat did not answer after the change")
+		}
+		return api.Heartbeat{}
+	}
+	hb = held(func() {
+		if _, err := b.c.CancelRun(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !slices.Equal(hb.Cancel, []string{"a"}) || hb.Attempts["a"] != 2 {
+		t.Fatalf("heartbeat after cancel: %+v; want run a at attempt 2", hb)
+	}
+	hb = held(func() {
+		if _, err := b.st.RunTransition(ctx, store.RunTransitionParams{ID: "b", From: []store.RunState{store.RunRunning},
+			To: store.RunFailed, Cause: "engine"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sort.Strings(hb.Cancel)
+	if !slices.Equal(hb.Cancel, []string{"a", "b"}) || hb.Attempts["b"] != 1 {
+		t.Fatalf("heartbeat after run b failed with a running task run: %+v; want runs a and b", hb)
 	}
 }

@@ -277,6 +277,10 @@ type Owner struct {
 //   - A final state sets EndedAt and clears LeaseUntil (WorkerID stays, as
 //     the record of who ran it); any other state clears EndedAt.
 //   - UpdatedAt is set to At.
+//
+// Entering CANCELLING or a final state also cancels, in the same
+// transaction, the run's PENDING task runs (see StopsTaskRuns): nothing may
+// start them any more.
 type RunTransitionParams struct {
 	ID          string
 	From        []RunState
@@ -321,9 +325,9 @@ type RunClaimParams struct {
 	At         time.Time
 }
 
-// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty):
-// the oldest (by CreatedAt) at most Limit whose Queue is in Queues and Task in
-// Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
+// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty)
+// of RUNNING runs: the oldest (by CreatedAt) at most Limit whose Queue is in
+// Queues and Task in Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
 // RUNNING of cause "worker:<WorkerID>" appended to History), leased to
 // WorkerID until LeaseUntil. At zero means now. No task run is handed to two
 // claimers. Empty Queues or Tasks, or a Limit below 1, claim nothing.
@@ -392,15 +396,25 @@ type LeaseExpiry struct {
 	TaskRuns    int   // distributed task runs put back to PENDING
 }
 
+// RunStop names a run whose work must stop, at the attempt it had then:
+// work of a later attempt (after a retry) is not concerned.
+type RunStop struct {
+	RunID   string `json:"run_id"`
+	Attempt int    `json:"attempt"`
+}
+
 // LeasesExpireParams: runs (PENDING, RUNNING, CANCELLING) and task runs
 // (RUNNING) whose lease ended before At (zero: now) are taken back; a zero
 // LeaseUntil is no lease and never expires. A CANCELLING run becomes
 // CANCELLED; any other run becomes CRASHED (an ErrorInfo of kind "crashed"
 // naming the worker) and, while its attempt is below MaxAttempts, goes
 // through AWAITING_RETRY back to SCHEDULED with the next attempt number and
-// no owner. Events have cause "lease" (and "policy" for the retry). Task runs
-// go back to PENDING without a worker, with a History transition of cause
-// "lease".
+// no owner. Events have cause "lease" (and "policy" for the retry). Task
+// runs go back to PENDING without a worker, with a History transition of
+// cause "lease". Then the PENDING task runs of every run that is CANCELLING
+// or ended (among them those taken back as CANCELLED, or CRASHED without a
+// new attempt) are cancelled as RunTransition does. WorkerRelease and
+// LeasesRelease do the same for what they give back.
 //
 // With RunID set, a worker gives back one run at once: only that run is
 // taken back, whatever its lease, and only while it is PENDING, RUNNING or
@@ -473,8 +487,10 @@ type Notification struct {
 // queue becomes SCHEDULED (RunCreate, RunTransition, LeasesExpire,
 // WorkerRelease, or a BatchWrite of such a run), "tasks" when a distributed
 // task run becomes PENDING (BatchWrite, LeasesExpire, WorkerRelease), "done"
-// when one finishes (TaskRunComplete), "cancel" when a run becomes CANCELLING
-// (RunTransition). A notification may be sent without a change (waiters must
+// when one finishes (TaskRunComplete, and a run's PENDING task runs
+// cancelled with it), "cancel" when a run becomes CANCELLING or ends while
+// distributed task runs of it are RUNNING (RunTransition, LeasesExpire,
+// WorkerRelease: the payload is the run ID). A notification may be sent without a change (waiters must
 // check) and several changes may share one notification.
 type Notifier interface {
 	// Subscribe delivers the notifications of the writes committed after it
@@ -552,8 +568,9 @@ type Store interface {
 	WorkerList(ctx context.Context, seenSince time.Time) ([]Worker, error)
 	// WorkerRelease deregisters a worker and gives back what it holds: its
 	// PENDING and RUNNING runs go back to SCHEDULED (next attempt, events of
-	// cause "worker:<id>"), its CANCELLING runs become CANCELLED, its RUNNING
-	// task runs go back to PENDING. Releasing an unknown worker is no error.
+	// cause "worker:<id>"), its CANCELLING runs become CANCELLED (cancelling
+	// their PENDING task runs), its RUNNING task runs go back to PENDING.
+	// Releasing an unknown worker is no error.
 	WorkerRelease(ctx context.Context, workerID string) error
 	// LeasesRelease gives back what is leased to a worker but not in the
 	// given lists: runs it claimed and has not started (PENDING) go back to
@@ -561,6 +578,11 @@ type Store interface {
 	// PENDING. A worker calls it when a claim's response was lost, reporting
 	// what it really holds.
 	LeasesRelease(ctx context.Context, p LeasesReleaseParams) error
+	// RunStopList returns the runs whose work must stop: the CANCELLING
+	// runs, and the runs in a final state that still have RUNNING distributed
+	// task runs, ordered by run ID. Servers return them to workers in
+	// heartbeat responses.
+	RunStopList(ctx context.Context) ([]RunStop, error)
 	// QueueList returns statistics of every queue that has unfinished runs
 	// or PENDING or RUNNING task runs, and of every queue served by a worker
 	// seen within the last minute (with zero counts), ordered by name.
@@ -685,6 +707,37 @@ func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
 	}
 	r.UpdatedAt = at
 	return Event{RunID: r.ID, From: string(old), To: string(r.State), Cause: p.Cause, Message: p.Message, At: at}
+}
+
+// StopsTaskRuns reports whether a run entering state to cancels its
+// PENDING task runs: it is being cancelled or has ended, so nothing may start
+// them any more.
+func StopsTaskRuns(to RunState) bool { return to == RunCancelling || to.Final() }
+
+// StoppedError is the error recorded on a PENDING task run cancelled because
+// its run entered state (see StopsTaskRuns).
+func StoppedError(state RunState) *ErrorInfo {
+	return &ErrorInfo{Message: StoppedMessage(state), Kind: "cancelled"}
+}
+
+// StoppedMessage is the History message of a PENDING task run cancelled
+// because its run entered state (it may have run before and been given
+// back by its worker).
+func StoppedMessage(state RunState) string {
+	if state == RunCancelling {
+		return "cancelled: the run is being cancelled"
+	}
+	return "cancelled: the run ended " + string(state)
+}
+
+// StopPendingTaskRun cancels a PENDING task run t of a run that entered
+// state at time at (see StopsTaskRuns), appending a History transition of
+// cause.
+func StopPendingTaskRun(t *TaskRun, state RunState, cause string, at time.Time) {
+	t.History = append(t.History, Transition{At: at.UTC(), From: string(TaskPending), To: string(TaskCancelled),
+		Cause: cause, Message: StoppedMessage(state)})
+	t.State, t.Error, t.EndedAt = TaskCancelled, StoppedError(state), at
+	t.WorkerID, t.LeaseUntil = "", time.Time{}
 }
 
 // TaskRunUpsertGuard is the SQL condition (standard SQL, on the existing row

@@ -48,6 +48,13 @@ type Config struct {
 	ShutdownGrace time.Duration
 }
 
+// taskHold is a distributed task run executing here: its cancel and the
+// flow attempt that created it.
+type taskHold struct {
+	cancel  context.CancelCauseFunc
+	attempt int
+}
+
 // Worker executes runs claimed from a server. Create it with New and call Run.
 type Worker struct {
 	cfg   Config
@@ -58,11 +65,12 @@ type Worker struct {
 	mu       sync.Mutex
 	id       string
 	hbEvery  time.Duration
-	lease    time.Duration                        // the server's lease timeout
-	lastBeat time.Time                            // when the server last answered a registration or heartbeat
-	runs     map[string]context.CancelCauseFunc   // flow run ID -> cancel
-	taskRuns map[string][]context.CancelCauseFunc // flow run ID -> cancels of its task runs here
-	held     map[store.TaskRunRef]struct{}        // distributed task runs held, until reported
+	lease    time.Duration                            // the server's lease timeout
+	lastBeat time.Time                                // when the server last answered a registration or heartbeat
+	runs     map[string]context.CancelCauseFunc       // flow run ID -> cancel
+	attempts map[string]int                           // flow run ID -> the attempt executing here
+	taskRuns map[string]map[store.TaskRunRef]taskHold // flow run ID -> its task runs here
+	held     map[store.TaskRunRef]struct{}            // distributed task runs held, until reported
 	running  int
 	slotsUse map[string]int
 	freed    chan struct{}
@@ -107,7 +115,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg.Slots = slots
 	w := &Worker{cfg: cfg, log: cfg.Logger, flows: map[string]*engine.FlowDef{}, tasks: map[string]*engine.TaskDef{},
-		runs: map[string]context.CancelCauseFunc{}, taskRuns: map[string][]context.CancelCauseFunc{},
+		runs: map[string]context.CancelCauseFunc{}, attempts: map[string]int{},
+		taskRuns: map[string]map[store.TaskRunRef]taskHold{},
 		held:     map[store.TaskRunRef]struct{}{},
 		slotsUse: map[string]int{}, freed: make(chan struct{}, 1)}
 	// Room for a completion per slot: a finished task never waits for the
@@ -347,6 +356,7 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 	w.mu.Lock()
 	w.running++
 	w.runs[run.ID] = cancel
+	w.attempts[run.ID] = run.Attempt
 	w.mu.Unlock()
 	w.wg.Add(1)
 	go func() {
@@ -355,6 +365,7 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 		defer func() {
 			w.mu.Lock()
 			delete(w.runs, run.ID)
+			delete(w.attempts, run.ID)
 			w.mu.Unlock()
 			cancel(nil)
 		}()
@@ -431,7 +442,10 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 	ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
 	w.mu.Lock()
 	w.slotsUse[tr.Queue]++
-	w.taskRuns[tr.RunID] = append(w.taskRuns[tr.RunID], cancel)
+	if w.taskRuns[tr.RunID] == nil {
+		w.taskRuns[tr.RunID] = map[store.TaskRunRef]taskHold{}
+	}
+	w.taskRuns[tr.RunID][ref] = taskHold{cancel: cancel, attempt: tr.FlowAttempt}
 	w.held[ref] = struct{}{}
 	w.mu.Unlock()
 	w.wg.Add(1)
@@ -439,6 +453,13 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 		defer w.wg.Done()
 		defer w.release(tr.Queue)
 		defer cancel(nil)
+		defer func() {
+			w.mu.Lock()
+			if delete(w.taskRuns[tr.RunID], ref); len(w.taskRuns[tr.RunID]) == 0 {
+				delete(w.taskRuns, tr.RunID)
+			}
+			w.mu.Unlock()
+		}()
 		var c store.TaskRunCompletion
 		if td == nil {
 			c = store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: w.ID(),
@@ -450,11 +471,6 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 			return // deregistering gives it back to the queue
 		}
 		w.completions <- c
-		w.mu.Lock()
-		if list := w.taskRuns[tr.RunID]; len(list) <= 1 {
-			delete(w.taskRuns, tr.RunID)
-		}
-		w.mu.Unlock()
 	}()
 }
 
@@ -543,33 +559,74 @@ func (w *Worker) send(ctx context.Context, cs []store.TaskRunCompletion) error {
 	}
 }
 
+// heartbeats keeps the worker's leases and stops the work of runs the
+// server names. Each heartbeat is a long poll: the server answers when its
+// list of runs to stop changes, or after the heartbeat interval, so a cancel
+// reaches this worker at once.
 func (w *Worker) heartbeats(ctx context.Context) {
+	var gen int64
 	for {
 		w.mu.Lock()
 		every := w.hbEvery
 		w.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
+		req := api.HeartbeatRequest{}
+		if gen != 0 {
+			req.WaitMS, req.Generation = every.Milliseconds(), gen
 		}
-		hb, err := w.cfg.Client.Heartbeat(ctx, w.ID())
+		start := time.Now()
+		hb, err := w.cfg.Client.Heartbeat(ctx, w.ID(), req)
 		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("heartbeat", "err", err)
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("heartbeat", "err", err)
+			gen = 0
+			if !sleepCtx(ctx, every) {
+				return
 			}
 			continue
 		}
 		w.mu.Lock()
 		w.lastBeat = time.Now()
-		for _, runID := range hb.Cancel {
-			if cancel, ok := w.runs[runID]; ok {
-				cancel(errors.New("run cancelled by a user"))
-			}
-			for _, cancel := range w.taskRuns[runID] {
-				cancel(errors.New("run cancelled by a user"))
+		w.mu.Unlock()
+		w.stopWork(hb)
+		// A server that does not hold heartbeats (or one stopping) answers at
+		// once without news: wait the interval instead of spinning.
+		if hb.Generation == 0 || (hb.Generation == gen && time.Since(start) < every/2) {
+			if !sleepCtx(ctx, every) {
+				return
 			}
 		}
-		w.mu.Unlock()
+		gen = hb.Generation
+	}
+}
+
+// stopWork cancels the flow runs and task runs executing here of the runs
+// in hb.Cancel, at the attempt named (or earlier ones): work of a later
+// attempt of a retried run goes on.
+func (w *Worker) stopWork(hb api.Heartbeat) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, runID := range hb.Cancel {
+		upTo, known := hb.Attempts[runID]
+		concerned := func(attempt int) bool { return !known || attempt <= upTo }
+		if cancel, ok := w.runs[runID]; ok && concerned(w.attempts[runID]) {
+			cancel(engine.ErrCancelRequested)
+		}
+		for _, t := range w.taskRuns[runID] {
+			if concerned(t.attempt) {
+				t.cancel(engine.ErrCancelRequested)
+			}
+		}
+	}
+}
+
+// sleepCtx waits d; it reports false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

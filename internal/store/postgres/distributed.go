@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -80,11 +81,51 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 	return out, nil
 }
 
+// stopTaskRunsSQL cancels the PENDING task runs of run $1 and notifies
+// their waiters when there were any.
+var stopTaskRunsSQL = `WITH stopped AS (
+	UPDATE task_runs SET state = 'CANCELLED', error = $2, ended_at = $3, worker_id = '', lease_until = 0,
+		history = ` + historyAppend("history", "$4::text") + `
+	WHERE run_id = $1 AND state = 'PENDING'
+	RETURNING 1
+)
+SELECT pg_notify($5, 'done:' || $1::text) WHERE EXISTS (SELECT 1 FROM stopped)`
+
+// runningTaskRunsNotifySQL notifies "cancel" for run $1 when distributed
+// task runs of it are RUNNING.
+const runningTaskRunsNotifySQL = `SELECT pg_notify($2, 'cancel:' || $1::text) WHERE EXISTS
+	(SELECT 1 FROM task_runs WHERE run_id = $1 AND state = 'RUNNING' AND queue <> '')`
+
+// queueStopTaskRuns adds to pb, for run r in its new state, the statements
+// that cancel its PENDING task runs (store.StopsTaskRuns) and, when it
+// ended, announce the distributed task runs of it still RUNNING so that
+// servers tell their workers to stop them.
+func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at time.Time) error {
+	if !store.StopsTaskRuns(r.State) {
+		return nil
+	}
+	e, err := encError(store.StoppedError(r.State))
+	if err != nil {
+		return err
+	}
+	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
+		To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}})
+	if err != nil {
+		return err
+	}
+	pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h, s.channel)
+	if r.State.Final() {
+		pb.Queue(runningTaskRunsNotifySQL, r.ID, s.channel)
+	}
+	return nil
+}
+
 var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
 	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
 	history = ` + historyAppend("history", "$7::text") + `
 	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
 		WHERE state = 'PENDING' AND queue <> '' AND queue = ANY($1) AND task = ANY($2)
+		AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state = 'RUNNING')
 		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + taskRunSelectCols
 
@@ -299,6 +340,50 @@ func releaseTaskRuns(pb *pgx.Batch, trs []store.TaskRun, ns *notes, at time.Time
 	return nil
 }
 
+// queueStopAfterRelease adds to pb, after the statements that take back
+// runs (their new rows) and put the task runs trs back to PENDING, the
+// cancellation of the PENDING task runs of each of those runs, and of the
+// runs of trs, that is cancelling or ended (store.StopsTaskRuns).
+func (s *Store) queueStopAfterRelease(ctx context.Context, tx pgx.Tx, pb *pgx.Batch, runs []store.Run,
+	trs []store.TaskRun, cause string, at time.Time) error {
+	states := map[string]store.RunState{}
+	for _, r := range runs {
+		states[r.ID] = r.State
+	}
+	var ask []string
+	for _, t := range trs {
+		if _, ok := states[t.RunID]; !ok {
+			states[t.RunID] = ""
+			ask = append(ask, t.RunID)
+		}
+	}
+	if len(ask) > 0 {
+		rows, err := tx.Query(ctx, "SELECT id, state FROM runs WHERE id = ANY($1)", ask)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, state string
+			if err := rows.Scan(&id, &state); err != nil {
+				rows.Close()
+				return err
+			}
+			states[id] = store.RunState(state)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	ids := slices.Sorted(maps.Keys(states)) // one lock order for concurrent writers
+	for _, id := range ids {
+		if err := s.queueStopTaskRuns(pb, &store.Run{ID: id, State: states[id]}, cause, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // LeasesExpire takes back the expired leases of runs and task runs in one
 // transaction; see store.LeasesExpireParams.
 func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (store.LeaseExpiry, error) {
@@ -353,6 +438,9 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 		if err := releaseTaskRuns(&pb, trs, &ns, at, "lease", func(t *store.TaskRun) string {
 			return fmt.Sprintf("the lease of worker %s expired at %s", t.WorkerID, t.LeaseUntil.Format(time.RFC3339Nano))
 		}); err != nil {
+			return err
+		}
+		if err := s.queueStopAfterRelease(ctx, tx, &pb, b.Runs, trs, "lease", at); err != nil {
 			return err
 		}
 		s.queueNotes(&pb, &ns)
@@ -500,12 +588,42 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		if err := releaseTaskRuns(&pb, trs, &ns, at, cause, func(*store.TaskRun) string { return reason }); err != nil {
 			return err
 		}
+		if err := s.queueStopAfterRelease(ctx, tx, &pb, b.Runs, trs, cause, at); err != nil {
+			return err
+		}
 		if pb.Len() == 0 {
 			return nil
 		}
 		s.queueNotes(&pb, &ns)
 		return tx.SendBatch(ctx, &pb).Close()
 	})
+}
+
+// RunStopList returns the CANCELLING runs and the finished runs with
+// RUNNING distributed task runs, by ID.
+func (s *Store) RunStopList(ctx context.Context) ([]store.RunStop, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, attempt FROM (
+		SELECT id, attempt FROM runs WHERE state = 'CANCELLING'
+		UNION SELECT id, attempt FROM runs WHERE id IN (SELECT run_id FROM task_runs
+			WHERE state = 'RUNNING' AND queue <> '') AND state IN `+sqlFinalRunStates+`
+	) AS stop ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, translate(err, "list runs to stop")
+	}
+	defer rows.Close()
+	var out []store.RunStop
+	for rows.Next() {
+		var (
+			r       store.RunStop
+			attempt int64
+		)
+		if err := rows.Scan(&r.RunID, &attempt); err != nil {
+			return nil, translate(err, "list runs to stop")
+		}
+		r.Attempt = int(attempt)
+		out = append(out, r)
+	}
+	return out, translate(rows.Err(), "list runs to stop")
 }
 
 // liveWorkerWindow is how recently a worker must have been seen for

@@ -29,7 +29,7 @@ func TestClaimAcrossStores(t *testing.T) {
 	for i := range stores {
 		stores[i] = openAt(t, u)
 	}
-	var b store.Batch
+	b := store.Batch{Runs: []store.Run{{ID: "parent", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: t0}}}
 	for i := range nRuns {
 		b.Runs = append(b.Runs, store.Run{ID: fmt.Sprintf("run-%04d", i), Flow: "f", State: store.RunScheduled,
 			Attempt: 1, Queue: "q", CreatedAt: t0.Add(time.Duration(i) * time.Millisecond)})
@@ -283,8 +283,8 @@ func TestNotifications(t *testing.T) {
 	}
 	recv(t, ch, "runs", "q1")
 	recv(t, ch2, "runs", "q1")
-	if err := writer.BatchWrite(ctx, store.Batch{TaskRuns: []store.TaskRun{{ID: "t", RunID: "r", Key: "k", Task: "x",
-		State: store.TaskPending, Queue: "q2"}}}); err != nil {
+	if err := writer.BatchWrite(ctx, store.Batch{Runs: []store.Run{{ID: "rt", Flow: "f", State: store.RunRunning}},
+		TaskRuns: []store.TaskRun{{ID: "t", RunID: "rt", Key: "k", Task: "x", State: store.TaskPending, Queue: "q2"}}}); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, ch, "tasks", "q2")
@@ -309,12 +309,12 @@ func TestNotifications(t *testing.T) {
 		Tasks: []string{"x"}, Limit: 1}); err != nil {
 		t.Fatal(err)
 	}
-	applied, err := writer.TaskRunComplete(ctx, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "r", Key: "k", ID: "t"},
+	applied, err := writer.TaskRunComplete(ctx, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "rt", Key: "k", ID: "t"},
 		WorkerID: "w", State: store.TaskCompleted}})
 	if err != nil || len(applied) != 1 {
 		t.Fatalf("TaskRunComplete: %v %v", applied, err)
 	}
-	recv(t, ch, "done", "r")
+	recv(t, ch, "done", "rt")
 
 	cancel()
 	for range ch {

@@ -364,6 +364,9 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 		if err := queueBatch(&pb, &store.Batch{Runs: []store.Run{r}, Events: []store.Event{ev}}, &ns); err != nil {
 			return err
 		}
+		if err := s.queueStopTaskRuns(&pb, &r, p.Cause, at); err != nil {
+			return err
+		}
 		s.queueNotes(&pb, &ns)
 		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
 			return err

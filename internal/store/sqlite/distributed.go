@@ -218,8 +218,49 @@ func updateTaskRun(ctx context.Context, st *sql.Stmt, t *store.TaskRun, from sto
 	return nil
 }
 
-// TaskRunClaim moves the oldest matching PENDING distributed task runs to
-// RUNNING, leased to p.WorkerID; see store.TaskRunClaimParams.
+// stopTaskRuns cancels the PENDING task runs of run r when its new state
+// calls for it (store.StopsTaskRuns), inside the transaction that changed
+// it, and notes "done" for their waiters; and it notes "cancel" when r ended
+// while distributed task runs of it still run, so that servers tell their
+// workers to stop them.
+func stopTaskRuns(ctx context.Context, tx *sql.Tx, r *store.Run, cause string, at time.Time, ns *notes) error {
+	if !store.StopsTaskRuns(r.State) {
+		return nil
+	}
+	trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
+		" FROM task_runs WHERE run_id = ? AND state = 'PENDING'", r.ID)
+	if err != nil {
+		return err
+	}
+	if len(trs) > 0 {
+		upd, err := tx.PrepareContext(ctx, updateTaskRunSQL)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
+		for i := range trs {
+			store.StopPendingTaskRun(&trs[i], r.State, cause, at)
+			if err := updateTaskRun(ctx, upd, &trs[i], store.TaskPending); err != nil {
+				return err
+			}
+		}
+		ns.Add("done", r.ID)
+	}
+	if r.State.Final() {
+		var running bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM task_runs WHERE run_id = ?"+
+			" AND state = 'RUNNING' AND queue <> '')", r.ID).Scan(&running); err != nil {
+			return err
+		}
+		if running {
+			ns.Add("cancel", r.ID)
+		}
+	}
+	return nil
+}
+
+// TaskRunClaim moves the oldest matching PENDING distributed task runs of
+// RUNNING runs to RUNNING, leased to p.WorkerID; see store.TaskRunClaimParams.
 func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([]store.TaskRun, error) {
 	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
 		return nil, nil
@@ -232,7 +273,9 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 		args = append(args, int64(p.Limit))
 		trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
 			" FROM task_runs WHERE state = 'PENDING' AND queue <> '' AND queue IN ("+placeholders(len(p.Queues))+
-			") AND +task IN ("+placeholders(len(p.Tasks))+") ORDER BY created_at, run_id, key, id LIMIT ?", args...)
+			") AND +task IN ("+placeholders(len(p.Tasks))+")"+
+			" AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state = 'RUNNING')"+
+			" ORDER BY created_at, run_id, key, id LIMIT ?", args...)
 		if err != nil || len(trs) == 0 {
 			return err
 		}
@@ -432,6 +475,26 @@ func releaseTaskRuns(ctx context.Context, tx *sql.Tx, trs []store.TaskRun, ns *n
 		}
 		ns.Add("tasks", t.Queue)
 	}
+	// Task runs of a run that is cancelling or ended are nobody's work any
+	// more: they do not stay PENDING.
+	seen := map[string]bool{}
+	for _, t := range trs {
+		if seen[t.RunID] {
+			continue
+		}
+		seen[t.RunID] = true
+		var state string
+		err := tx.QueryRowContext(ctx, "SELECT state FROM runs WHERE id = ?", t.RunID).Scan(&state)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := stopTaskRuns(ctx, tx, &store.Run{ID: t.RunID, State: store.RunState(state)}, cause, at, ns); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -470,6 +533,11 @@ func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (s
 		}
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
+		}
+		for i := range b.Runs {
+			if err := stopTaskRuns(ctx, tx, &b.Runs[i], "lease", at, &ns); err != nil {
+				return err
+			}
 		}
 		if p.RunID != "" {
 			return nil
@@ -614,6 +682,11 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
 		}
+		for i := range b.Runs {
+			if err := stopTaskRuns(ctx, tx, &b.Runs[i], cause, at, &ns); err != nil {
+				return err
+			}
+		}
 		trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
 			" FROM task_runs WHERE state = 'RUNNING' AND queue <> '' AND worker_id = ?", workerID)
 		if err != nil {
@@ -631,6 +704,32 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 	}
 	s.notify.publish(ns.List)
 	return nil
+}
+
+// RunStopList returns the CANCELLING runs and the finished runs with
+// RUNNING distributed task runs, by ID.
+func (s *Store) RunStopList(ctx context.Context) ([]store.RunStop, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, attempt FROM runs WHERE state = 'CANCELLING'
+		UNION SELECT id, attempt FROM runs WHERE id IN (SELECT run_id FROM task_runs
+			WHERE state = 'RUNNING' AND queue <> '') AND state IN `+sqlFinalRunStates+`
+		ORDER BY id`)
+	if err != nil {
+		return nil, translate(err, "list runs to stop")
+	}
+	defer rows.Close()
+	var out []store.RunStop
+	for rows.Next() {
+		var (
+			r       store.RunStop
+			attempt int64
+		)
+		if err := rows.Scan(&r.RunID, &attempt); err != nil {
+			return nil, translate(err, "list runs to stop")
+		}
+		r.Attempt = int(attempt)
+		out = append(out, r)
+	}
+	return out, translate(rows.Err(), "list runs to stop")
 }
 
 // liveWorkerWindow is how recently a worker must have been seen for

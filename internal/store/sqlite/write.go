@@ -374,6 +374,9 @@ func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) 
 		if err := s.writeBatch(ctx, tx, &b); err != nil {
 			return err
 		}
+		if err := stopTaskRuns(ctx, tx, &r, p.Cause, at, &ns); err != nil {
+			return err
+		}
 		ns.AddRun(&r)
 		out = r
 		return nil

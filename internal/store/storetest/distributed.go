@@ -342,8 +342,20 @@ func testRunClaimConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
+// runningRuns writes RUNNING runs with the given IDs: only task runs of
+// RUNNING runs can be claimed.
+func runningRuns(t *testing.T, s store.Store, ids ...string) {
+	t.Helper()
+	var b store.Batch
+	for _, id := range ids {
+		b.Runs = append(b.Runs, store.Run{ID: id, Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: at(0)})
+	}
+	write(t, s, b)
+}
+
 func testTaskRunClaim(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	runningRuns(t, s, "r1", "r2")
 	tr := func(id, runID, key, task, queue string, state store.TaskState, created int) store.TaskRun {
 		return store.TaskRun{ID: id, RunID: runID, Key: key, Task: task, Queue: queue, State: state,
 			FlowAttempt: 1, Input: raw(`{"x":1}`), InputHash: "h-" + id, CreatedAt: at(created)}
@@ -429,6 +441,7 @@ func testTaskRunClaimConcurrent(t *testing.T, s store.Store) {
 			RunID: fmt.Sprintf("run-%d", i%4), Key: fmt.Sprintf("k/%d", i), Task: "work", Queue: "q",
 			State: store.TaskPending, CreatedAt: at(i / 3)})
 	}
+	runningRuns(t, s, "run-0", "run-1", "run-2", "run-3")
 	write(t, s, batch)
 	var (
 		wg      sync.WaitGroup
@@ -489,6 +502,7 @@ func testTaskRunComplete(t *testing.T, s store.Store) {
 		batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: id, RunID: "run", Key: "k/" + id, Task: "work",
 			Queue: "q", State: store.TaskPending, FlowAttempt: 1, CreatedAt: at(i)})
 	}
+	runningRuns(t, s, "run")
 	write(t, s, batch)
 	claimed, err := s.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q"},
 		Tasks: []string{"work"}, Limit: 4, LeaseUntil: at(100), At: at(50)})
@@ -1111,7 +1125,8 @@ func testNotifier(t *testing.T, s store.Store) {
 	}
 	expect("runs", "nq")
 
-	write(t, s, store.Batch{TaskRuns: []store.TaskRun{{ID: "nt", RunID: "n1", Key: "k", Task: "t", Queue: "tq",
+	runningRuns(t, s, "n0")
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{{ID: "nt", RunID: "n0", Key: "k", Task: "t", Queue: "tq",
 		State: store.TaskPending, CreatedAt: at(0)}}})
 	expect("tasks", "tq")
 	trs, err := s.TaskRunClaim(bg, store.TaskRunClaimParams{WorkerID: "w", Queues: []string{"tq"},
@@ -1123,7 +1138,7 @@ func testNotifier(t *testing.T, s store.Store) {
 		State: store.TaskCompleted, Attempts: 1, Result: raw(`1`), At: at(2)}}); err != nil {
 		t.Fatalf("TaskRunComplete: %v", err)
 	}
-	expect("done", "n1")
+	expect("done", "n0")
 
 	if _, err := s.RunClaim(bg, store.RunClaimParams{WorkerID: "w", Queues: []string{"nq"}, Flows: []string{"f"},
 		Limit: 1, LeaseUntil: at(100), At: at(3)}); err != nil {

@@ -84,6 +84,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FreeText", testFreeText},
 		{"FreeTextDistributed", testFreeTextDistributed},
 		{"ResultBesideRef", testResultBesideRef},
+		{"RunTransitionStopsTaskRuns", testRunTransitionStopsTaskRuns},
+		{"LeasesExpireStopsTaskRuns", testLeasesExpireStopsTaskRuns},
+		{"WorkerReleaseStopsTaskRuns", testWorkerReleaseStopsTaskRuns},
+		{"TaskRunClaimActiveRunsOnly", testTaskRunClaimActiveRunsOnly},
+		{"RunStopList", testRunStopList},
+		{"NotifierStop", testNotifierStop},
+		{"ReleaseStopsTaskRuns", testReleaseStopsTaskRuns},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

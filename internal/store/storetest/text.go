@@ -99,6 +99,8 @@ func testFreeText(t *testing.T, s store.Store) {
 // completion of a distributed task run.
 func testFreeTextDistributed(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	// Task runs are claimed only while their run is active.
+	write(t, s, store.Batch{Runs: []store.Run{{ID: "run", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: at(0)}}})
 	for i := range badTexts {
 		id := "dtr-" + string(rune('a'+i))
 		write(t, s, store.Batch{TaskRuns: []store.TaskRun{{ID: id, RunID: "run", Key: "k/" + id, Task: "work",
@@ -171,18 +173,19 @@ func testResultBesideRef(t *testing.T, s store.Store) {
 	}
 
 	// A worker's completion, with its cache entry.
-	write(t, s, store.Batch{TaskRuns: []store.TaskRun{{ID: "dtr-ref", RunID: "run-ref", Key: "k/1", Task: "work",
+	write(t, s, store.Batch{Runs: []store.Run{{ID: "run-ref3", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: at(1)}},
+		TaskRuns: []store.TaskRun{{ID: "dtr-ref", RunID: "run-ref3", Key: "k/1", Task: "work",
 		Queue: "q", State: store.TaskPending, CreatedAt: at(1)}}})
 	if c, err := s.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q"}, Tasks: []string{"work"},
 		Limit: 1, LeaseUntil: at(100), At: at(2)}); err != nil || len(c) != 1 {
 		t.Fatalf("TaskRunClaim = %d, %v", len(c), err)
 	}
 	ce2 := store.CacheEntry{Key: "ck-ref2", Task: "work", Result: null, ResultRef: "sha256:ce2", CreatedAt: at(3)}
-	if applied, err := s.TaskRunComplete(ctx, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "run-ref", Key: "k/1", ID: "dtr-ref"},
+	if applied, err := s.TaskRunComplete(ctx, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "run-ref3", Key: "k/1", ID: "dtr-ref"},
 		WorkerID: "w1", State: store.TaskCompleted, Attempts: 1, Result: null, ResultRef: "sha256:dtr", Cache: &ce2, At: at(3)}}); err != nil || len(applied) != 1 {
 		t.Fatalf("TaskRunComplete = %v, %v", applied, err)
 	}
-	if got := getTaskRun(t, s, "run-ref", "k/1", "dtr-ref"); got.Result != nil || got.ResultRef != "sha256:dtr" {
+	if got := getTaskRun(t, s, "run-ref3", "k/1", "dtr-ref"); got.Result != nil || got.ResultRef != "sha256:dtr" {
 		t.Errorf("completion with an inline null beside its ref: Result %q, ResultRef %q", got.Result, got.ResultRef)
 	}
 	if got, err := s.CacheGet(ctx, ce2.Key, at(4)); err != nil || got.Result != nil || got.ResultRef != ce2.ResultRef {

@@ -179,4 +179,60 @@ var outage = baton.Flow("outage", func(ctx baton.Context, p OutageParams) (int, 
 	return sum, nil
 }, baton.Defaults(OutageParams{N: 3}))
 
-func main() { baton.Main(steps, fan, chaos, outage) }
+// SlowItem is one item of the slowmap flow.
+type SlowItem struct {
+	I        int  `json:"i"`
+	SleepMS  int  `json:"sleep_ms"`
+	Fail     bool `json:"fail"`
+	LingerMS int  `json:"linger_ms"` // how long it takes to return once cancelled
+}
+
+// slowItem is a distributed task that works SleepMS (honouring its
+// context) or fails permanently after a third of it, and traces its start
+// and end like traced.
+var slowItem = baton.Task("slow-item", func(ctx context.Context, in SlowItem) (int, error) {
+	info, _ := baton.TaskRunFrom(ctx)
+	trace := func(what string) {
+		logExec(fmt.Sprintf("%s %s %s %d %d", what, info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	}
+	trace("start")
+	d := time.Duration(in.SleepMS) * time.Millisecond
+	if in.Fail {
+		d /= 3
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		time.Sleep(time.Duration(in.LingerMS) * time.Millisecond)
+		trace("cancelled")
+		return 0, ctx.Err()
+	}
+	trace("end")
+	if in.Fail {
+		return 0, baton.Permanent(fmt.Errorf("item %d failed", in.I))
+	}
+	return in.I, nil
+}, baton.Queue("default"))
+
+// SlowMapParams are the parameters of the slowmap flow.
+type SlowMapParams struct {
+	N        int `json:"n"`
+	SleepMS  int `json:"sleep_ms"`
+	FailAt   int `json:"fail_at" doc:"index of the item that fails permanently; -1 for none"`
+	LingerMS int `json:"linger_ms" doc:"how long a cancelled item takes to return"`
+}
+
+// slowmap maps the distributed slow-item task over N items.
+var slowmap = baton.Flow("slowmap", func(ctx baton.Context, p SlowMapParams) (int, error) {
+	items := make([]SlowItem, p.N)
+	for i := range items {
+		items[i] = SlowItem{I: i, SleepMS: p.SleepMS, Fail: i == p.FailAt, LingerMS: p.LingerMS}
+	}
+	vs, err := baton.WaitAll(ctx, slowItem.Map(ctx, items))
+	if err != nil {
+		return 0, err
+	}
+	return len(vs), nil
+}, baton.Defaults(SlowMapParams{N: 8, SleepMS: 1000, FailAt: -1}))
+
+func main() { baton.Main(steps, fan, chaos, outage, slowmap) }
