@@ -175,7 +175,7 @@ func testResultBesideRef(t *testing.T, s store.Store) {
 	// A worker's completion, with its cache entry.
 	write(t, s, store.Batch{Runs: []store.Run{{ID: "run-ref3", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: at(1)}},
 		TaskRuns: []store.TaskRun{{ID: "dtr-ref", RunID: "run-ref3", Key: "k/1", Task: "work",
-		Queue: "q", State: store.TaskPending, CreatedAt: at(1)}}})
+			Queue: "q", State: store.TaskPending, CreatedAt: at(1)}}})
 	if c, err := s.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q"}, Tasks: []string{"work"},
 		Limit: 1, LeaseUntil: at(100), At: at(2)}); err != nil || len(c) != 1 {
 		t.Fatalf("TaskRunClaim = %d, %v", len(c), err)
