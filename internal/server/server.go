@@ -102,6 +102,7 @@ type Server struct {
 	cancel    map[string]struct{}  // runs in CANCELLING
 	flows     map[string][]api.FlowInfo
 	workers   map[string]store.Worker // registrations seen by this server
+	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
 	stopping  bool
 	cancelBg  context.CancelFunc
 	bgDone    sync.WaitGroup
@@ -116,7 +117,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
-		cancel: map[string]struct{}{}, flows: map[string][]api.FlowInfo{}, workers: map[string]store.Worker{}}
+		cancel: map[string]struct{}{}, flows: map[string][]api.FlowInfo{}, workers: map[string]store.Worker{},
+		wakes: map[string]*claimOrder{}}
 	s.runsSig.init()
 	s.tasksSig.init()
 	s.doneSig.init()
@@ -155,6 +157,10 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.stopping = true
+		for id, o := range s.wakes {
+			close(o.ch)
+			delete(s.wakes, id)
+		}
 		s.mu.Unlock()
 		s.runsSig.notify()
 		s.tasksSig.notify()
