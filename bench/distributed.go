@@ -121,7 +121,7 @@ type dist struct {
 // parseDistributed parses the flags of the distributed subcommand. Hidden
 // flags for diagnosis: -cpuprofile FILE (the bench process; the server and
 // worker I write FILE.server and FILE.workerI), -only a,b (ceiling,
-// pgfanout, remote, runs, latency), -concurrency N (flow runs per worker)
+// pgfanout, remote, slots, runs, latency), -concurrency N (flow runs per worker)
 // and -keep (keep the PostgreSQL schemas).
 func parseDistributed(args []string, stderr io.Writer) (distConfig, error) {
 	cfg := distConfig{scale: 1, workers: 4, concurrency: 64}
