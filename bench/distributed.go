@@ -36,13 +36,17 @@ import (
 // Item counts of the distributed suite at -scale 1 (the ceiling uses
 // ceilingRows and the local fan-out fanoutItems, as in the local suite).
 const (
-	remoteItems   = 50_000
-	smallRuns     = 5_000
-	smallCreators = 16    // goroutines creating the small runs
-	latencyRuns   = 2_000 // at latencyRate: ~10 s
-	latencyRate   = 200   // runs created per second
-	remoteSlots   = 2_000 // --slots bench=N of every worker
-	leaseTimeout  = "10s"
+	remoteItems    = 50_000
+	smallRuns      = 5_000
+	smallCreators  = 16    // goroutines creating the small runs
+	latencyRuns    = 2_000 // at latencyRate: ~10 s
+	latencyRate    = 200   // runs created per second
+	remoteSlots    = 2_000 // --slots bench=N of every worker
+	slotItems      = 4_000 // items of the slot-efficiency map
+	slotWorkers    = 4     // workers serving the queue slots, each with --slots slots=slotsPerWorker
+	slotsPerWorker = 8
+	slotTask       = 10 * time.Millisecond // what bench.slot-sleep sleeps
+	leaseTimeout   = "10s"
 	// measureTimeout bounds each measure of the distributed suite.
 	measureTimeout = 15 * time.Minute
 	// listLimit is the API's largest ListRuns page.
@@ -54,7 +58,9 @@ const (
 	flowRemote  = "bench.remote-map"
 	flowSmall   = "bench.small"
 	flowLatency = "bench.latency"
+	flowSlots   = "bench.slot-map"
 	benchQueue  = "bench"
+	slotsQueue  = "slots"
 )
 
 // distKeys are the figures the distributed suite prints, in order.
@@ -65,6 +71,7 @@ var distKeys = []string{
 	"postgres_ceiling_tasks_per_s",
 	"local_pg_fanout_tasks_per_s",
 	"remote_tasks_per_s",
+	"remote_slot_efficiency",
 	"runs_per_s",
 	"start_latency_p50_ms",
 	"start_latency_p99_ms",
@@ -92,12 +99,13 @@ var distMeasures = []measure{
 	{"ceiling", measurePGCeiling},
 	{"pgfanout", measurePGFanout},
 	{"remote", measureRemote},
+	{"slots", measureSlots},
 	{"runs", measureRuns},
 	{"latency", measureLatency},
 }
 
 // clusterMeasures need the server and the workers.
-var clusterMeasures = []string{"remote", "runs", "latency"}
+var clusterMeasures = []string{"remote", "slots", "runs", "latency"}
 
 // dist is the state of one run of the distributed suite.
 type dist struct {
@@ -113,7 +121,7 @@ type dist struct {
 // parseDistributed parses the flags of the distributed subcommand. Hidden
 // flags for diagnosis: -cpuprofile FILE (the bench process; the server and
 // worker I write FILE.server and FILE.workerI), -only a,b (ceiling,
-// pgfanout, remote, runs, latency), -concurrency N (flow runs per worker)
+// pgfanout, remote, slots, runs, latency), -concurrency N (flow runs per worker)
 // and -keep (keep the PostgreSQL schemas).
 func parseDistributed(args []string, stderr io.Writer) (distConfig, error) {
 	cfg := distConfig{scale: 1, workers: 4, concurrency: 64}
@@ -818,6 +826,71 @@ func measureRemote(ctx context.Context, b *bench) error {
 	rate := float64(n) / dur.Seconds()
 	b.progress("remote: %d distributed task runs on %d workers in %s: %.0f tasks/s", n, d.dcfg.workers, dur.Round(time.Millisecond), rate)
 	b.report("remote_tasks_per_s", rate, 0)
+	return nil
+}
+
+// measureSlots measures how well claims keep a realistic number of slots
+// busy: slotWorkers extra workers serve the queue slots with slotsPerWorker
+// slots each, and one run (its flow on the regular workers) maps a task that
+// sleeps slotTask over slotItems items. The figure is the achieved rate over
+// the ideal one (every slot always busy); the extra workers stop afterwards.
+func measureSlots(ctx context.Context, b *bench) error {
+	d := distOf(b)
+	c := d.cl
+	var extra []*proc
+	defer func() {
+		for _, p := range extra {
+			terminate(p.cmd.Process)
+		}
+		for _, p := range extra {
+			select {
+			case <-p.done:
+			case <-time.After(20 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		c.procs = slices.DeleteFunc(c.procs, func(p *proc) bool { return slices.Contains(extra, p) })
+	}()
+	bin := filepath.Join(d.dir, "bin")
+	base := []string{"BATON_HOME=" + filepath.Join(c.dir, "home"), "BATON_DB=", "BATON_SERVER=", "BENCH_CPUPROFILE="}
+	for i := range slotWorkers {
+		name := fmt.Sprintf("slotworker%d", i)
+		p, err := c.start(name, filepath.Join(bin, "benchprog"), base,
+			"worker", "--server", c.url, "--queue", slotsQueue, "--concurrency", "1",
+			"--slots", fmt.Sprintf("%s=%d", slotsQueue, slotsPerWorker), "--name", "bench-"+name)
+		if err != nil {
+			return err
+		}
+		extra = append(extra, p)
+	}
+	want := d.dcfg.workers + slotWorkers
+	if err := c.waitFor(ctx, fmt.Sprintf("%d slot workers to register", slotWorkers), func(ctx context.Context) (bool, error) {
+		ws, err := c.cl.Workers(ctx)
+		return err == nil && len(ws) >= want, nil
+	}); err != nil {
+		return err
+	}
+	n := b.n(slotItems)
+	params, _ := json.Marshal(map[string]int{"n": n})
+	t0 := time.Now()
+	run, _, err := c.cl.CreateRun(ctx, api.CreateRun{Flow: flowSlots, Parameters: params})
+	if err != nil {
+		return fmt.Errorf("create run: %w", err)
+	}
+	runs, end, err := d.waitRuns(ctx, flowSlots, 1)
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(string(runs[0].Result)); got != strconv.Itoa(n) {
+		return fmt.Errorf("run %s returned %s, want %d", run.ID, got, n)
+	}
+	dur := end.Sub(t0)
+	rate := float64(n) / dur.Seconds()
+	ideal := float64(slotWorkers*slotsPerWorker) / slotTask.Seconds()
+	b.progress("slots: %d task runs of %s on %d workers x %d slots in %s: %.0f tasks/s, ideal %.0f/s",
+		n, slotTask, slotWorkers, slotsPerWorker, dur.Round(time.Millisecond), rate, ideal)
+	b.report("remote_slot_efficiency", rate/ideal, 3)
 	return nil
 }
 

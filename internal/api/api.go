@@ -118,17 +118,27 @@ type Heartbeat struct {
 
 // Claim is the body of POST /api/v1/workers/{id}/claim: how many flow runs
 // and task runs (per queue) the worker can take now, and how long the server
-// may hold the request open waiting for work.
+// may hold the request open waiting for work. Completions, when given, are
+// applied first, as by Complete, so that a worker reports finished task runs
+// and refills their slots in one round trip. Seq numbers a worker's claims
+// in the order it computed them: a claim that comes back with fewer than
+// asked makes the worker's claims with a lower Seq answer at once (they may
+// not ask for the capacity it left), so that the worker asks again for all
+// it can take. A claim without Seq is never made to answer early.
 type Claim struct {
-	Runs   int            `json:"runs"`
-	Tasks  map[string]int `json:"tasks,omitempty"`
-	WaitMS int64          `json:"wait_ms"`
+	Runs        int                       `json:"runs"`
+	Tasks       map[string]int            `json:"tasks,omitempty"`
+	WaitMS      int64                     `json:"wait_ms"`
+	Seq         int64                     `json:"seq,omitempty"`
+	Completions []store.TaskRunCompletion `json:"completions,omitempty"`
 }
 
-// Claimed is the response to Claim.
+// Claimed is the response to Claim. Applied lists the completions of the
+// request that took effect.
 type Claimed struct {
-	Runs     []store.Run     `json:"runs"`
-	TaskRuns []store.TaskRun `json:"task_runs"`
+	Runs     []store.Run        `json:"runs"`
+	TaskRuns []store.TaskRun    `json:"task_runs"`
+	Applied  []store.TaskRunRef `json:"applied,omitempty"`
 }
 
 // Holding is the body of POST /api/v1/workers/{id}/holding: what the worker

@@ -613,6 +613,10 @@ func (s *Server) deregister(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	delete(s.seen, id)
 	delete(s.workers, id)
+	if o, ok := s.wakes[id]; ok {
+		close(o.ch)
+		delete(s.wakes, id)
+	}
 	s.mu.Unlock()
 	s.runsSig.notify()
 	s.tasksSig.notify()
@@ -632,47 +636,54 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	if req.Runs < 0 || req.WaitMS < 0 || req.WaitMS > 60000 {
 		return errBadRequest("runs must be >= 0 and wait_ms from 0 to 60000")
 	}
+	if err := checkCompletions(wk.ID, req.Completions); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	deadline := time.Now().Add(api.Duration(req.WaitMS))
 	s.mu.Lock()
 	s.seen[wk.ID] = time.Now()
 	s.mu.Unlock()
+	// Completions first: the slots they freed are part of what the worker
+	// asks for now.
+	var applied []store.TaskRunRef
+	if len(req.Completions) > 0 {
+		if applied, err = s.st.TaskRunComplete(ctx, req.Completions); err != nil {
+			return err
+		}
+	}
+	askRuns := req.Runs > 0 && len(wk.Flows) > 0
+	askTasks := false
+	for _, n := range req.Tasks {
+		askTasks = askTasks || (n > 0 && len(wk.Tasks) > 0)
+	}
 	for {
-		runsCh, tasksCh := s.runsSig.wait(), s.tasksSig.wait()
-		var out api.Claimed
-		lease := time.Now().Add(s.cfg.LeaseTimeout)
-		if req.Runs > 0 && len(wk.Flows) > 0 {
-			out.Runs, err = s.st.RunClaim(ctx, store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows,
-				Limit: req.Runs, LeaseUntil: lease, At: time.Now()})
-			if err != nil {
-				return err
-			}
+		// Only the notifications of what this claim asks for wake it.
+		var runsCh, tasksCh <-chan struct{}
+		if askRuns {
+			runsCh = s.runsSig.wait()
 		}
-		for queue, n := range req.Tasks {
-			if n <= 0 || len(wk.Tasks) == 0 {
-				continue
-			}
-			trs, err := s.st.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
-				Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: time.Now()})
-			if err != nil {
-				return err
-			}
-			for i := range trs {
-				trs[i].History = nil // the worker reports its own transitions
-			}
-			out.TaskRuns = append(out.TaskRuns, trs...)
+		if askTasks {
+			tasksCh = s.tasksSig.wait()
 		}
-		if out.Runs == nil {
-			out.Runs = []store.Run{}
+		mine, superseded := s.claimSeen(wk.ID, req.Seq)
+		out, short, err := s.claimNow(ctx, wk, req)
+		if err != nil {
+			return err
 		}
-		if out.TaskRuns == nil {
-			out.TaskRuns = []store.TaskRun{}
-		}
+		out.Applied = applied
 		wait := time.Until(deadline)
 		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 {
 			s.lastWork.Store(time.Now().UnixNano()) // more may be waiting
 		}
-		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 || wait <= 0 || s.isStopping() {
+		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 || wait <= 0 || superseded || s.isStopping() {
+			if short && req.Seq > 0 {
+				// The worker has capacity this claim could not fill; its
+				// claims computed before this one may not ask for it (the
+				// capacity was not free then): they answer, and the worker
+				// asks again for all.
+				s.supersedeClaims(wk.ID, req.Seq)
+			}
 			return writeJSON(w, 200, out)
 		}
 		recheck := s.cfg.PollInterval
@@ -682,10 +693,102 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-runsCh:
 		case <-tasksCh:
+		case <-mine: // superseded? Look again.
 		case <-time.After(min(wait, recheck)):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// claimNow claims for a worker what req asks, without waiting. short reports
+// that it claimed fewer than asked. When a later claim fails after earlier
+// ones succeeded, it returns what was claimed (the worker must learn of it)
+// and logs the error.
+func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim) (out api.Claimed, short bool, err error) {
+	out = api.Claimed{Runs: []store.Run{}, TaskRuns: []store.TaskRun{}}
+	claimed := func() bool { return len(out.Runs) > 0 || len(out.TaskRuns) > 0 }
+	lease := time.Now().Add(s.cfg.LeaseTimeout)
+	if req.Runs > 0 && len(wk.Flows) > 0 {
+		runs, err := s.st.RunClaim(ctx, store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows,
+			Limit: req.Runs, LeaseUntil: lease, At: time.Now()})
+		if err != nil {
+			return out, false, err
+		}
+		out.Runs = append(out.Runs, runs...)
+		short = len(runs) < req.Runs
+	}
+	for queue, n := range req.Tasks {
+		if n <= 0 || len(wk.Tasks) == 0 {
+			continue
+		}
+		trs, err := s.st.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
+			Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: time.Now()})
+		if err != nil {
+			if claimed() {
+				s.log.Warn("claim task runs", "worker", wk.ID, "queue", queue, "err", err)
+				return out, true, nil
+			}
+			return out, false, err
+		}
+		for i := range trs {
+			trs[i].History = nil // the worker reports its own transitions
+		}
+		out.TaskRuns = append(out.TaskRuns, trs...)
+		short = short || len(trs) < n
+	}
+	return out, short, nil
+}
+
+// claimOrder orders the claims of one worker: a claim that leaves capacity
+// unfilled supersedes the worker's claims computed before it (lower seq),
+// which answer at once, so that the worker asks again for all it can take.
+type claimOrder struct {
+	ch        chan struct{} // closed when supersede rises
+	maxSeq    int64         // highest seq of the worker's claims seen
+	supersede int64         // claims with a lower seq answer at once
+}
+
+// claimSeen records a claim's seq and returns a channel closed when the
+// claims below some seq are superseded, and whether this claim already is.
+// Claims without a seq (0) are never superseded.
+func (s *Server) claimSeen(id string, seq int64) (<-chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.wakes[id]
+	if !ok {
+		o = &claimOrder{ch: make(chan struct{})}
+		s.wakes[id] = o
+	}
+	o.maxSeq = max(o.maxSeq, seq)
+	return o.ch, seq > 0 && seq < o.supersede
+}
+
+// supersedeClaims makes the worker's claims with a seq below the given one
+// answer at once.
+func (s *Server) supersedeClaims(id string, below int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.wakes[id]
+	if !ok || below <= o.supersede {
+		return
+	}
+	o.supersede = below
+	close(o.ch)
+	o.ch = make(chan struct{})
+}
+
+// supersedeAll makes every claim of the worker seen so far answer at once.
+func (s *Server) supersedeAll(id string) {
+	s.mu.Lock()
+	o, ok := s.wakes[id]
+	below := int64(0)
+	if ok {
+		below = o.maxSeq + 1
+	}
+	s.mu.Unlock()
+	if ok {
+		s.supersedeClaims(id, below)
 	}
 }
 
@@ -802,8 +905,29 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	for i := range req.Completions {
-		c := &req.Completions[i]
+	if err := checkCompletions(id, req.Completions); err != nil {
+		return err
+	}
+	applied, err := s.st.TaskRunComplete(r.Context(), req.Completions)
+	if err != nil {
+		return err
+	}
+	// The worker reports here when it could not claim with the report (a
+	// resent report, or one after a claim whose answer was lost): its
+	// waiting claims answer, so that it reports what it holds or asks for
+	// the freed slots.
+	s.supersedeAll(id)
+	if applied == nil {
+		applied = []store.TaskRunRef{}
+	}
+	return writeJSON(w, 200, api.Completed{Applied: applied})
+}
+
+// checkCompletions checks task-run completions reported by worker id,
+// setting their worker when it is missing.
+func checkCompletions(id string, cs []store.TaskRunCompletion) error {
+	for i := range cs {
+		c := &cs[i]
 		if c.WorkerID == "" {
 			c.WorkerID = id
 		}
@@ -821,14 +945,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
 			return errBadRequest("completion %d: state %q is not final (COMPLETED, FAILED, TIMED_OUT or CANCELLED)", i, c.State)
 		}
 	}
-	applied, err := s.st.TaskRunComplete(r.Context(), req.Completions)
-	if err != nil {
-		return err
-	}
-	if applied == nil {
-		applied = []store.TaskRunRef{}
-	}
-	return writeJSON(w, 200, api.Completed{Applied: applied})
+	return nil
 }
 
 // --- engine protocol ---

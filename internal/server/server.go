@@ -117,6 +117,7 @@ type Server struct {
 	stopGen   int64                   // generation of stops, changed with it
 	flows     map[string]flowSchema   // parameter schemas registered with this server
 	workers   map[string]store.Worker // registrations seen by this server
+	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
 	stopping  bool
 	cancelBg  context.CancelFunc
 	bgDone    sync.WaitGroup
@@ -132,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
 		stops: map[string]int{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
+		wakes:    map[string]*claimOrder{},
 		stopKick: make(chan struct{}, 1), stopGen: time.Now().UnixNano()}
 	s.stopSig.init()
 	s.runsSig.init()
@@ -173,6 +175,10 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.stopping = true
+		for id, o := range s.wakes {
+			close(o.ch)
+			delete(s.wakes, id)
+		}
 		s.mu.Unlock()
 		s.runsSig.notify()
 		s.tasksSig.notify()

@@ -385,3 +385,43 @@ func TestHeartbeatLongPollStops(t *testing.T) {
 		t.Fatalf("heartbeat after run b failed with a running task run: %+v; want runs a and b", hb)
 	}
 }
+
+// TestClaimSupersededByShortClaim: a claim that comes back with fewer than
+// it asked for makes the same worker's claims with a lower seq answer at
+// once (whichever arrives first), and leaves later ones waiting.
+func TestClaimSupersededByShortClaim(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
+		Slots: map[string]int{"q": 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := make(chan error, 1)
+	go func() {
+		_, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 60000, Seq: 1})
+		long <- err
+	}()
+	// Nothing is queued: this claim is short and supersedes seq 1.
+	got, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, Seq: 2})
+	if err != nil || len(got.TaskRuns) != 0 {
+		t.Fatalf("claim: %v, %d task runs", err, len(got.TaskRuns))
+	}
+	select {
+	case err := <-long:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the claim with seq 1 still waits (for 60 s) after a short claim with seq 2")
+	}
+	// A later claim is not superseded: it waits out its wait.
+	start := time.Now()
+	if _, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 200, Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("the claim with seq 3 answered after %s, before its wait of 200ms", took)
+	}
+}

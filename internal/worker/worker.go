@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/batonhq/baton/client"
@@ -73,13 +72,27 @@ type Worker struct {
 	held     map[store.TaskRunRef]struct{}            // distributed task runs held, until reported
 	running  int
 	slotsUse map[string]int
-	freed    chan struct{}
+	freed    chan struct{} // capacity freed or a report done: the claim loop looks again
+	kick     chan struct{} // capacity freed: the completer may claim it
+
+	// Claims. Two goroutines claim: the claim loop (long polls) and the
+	// completer (its reports claim for the slots they free, without
+	// waiting). Each reserves what it asks for until its answer is
+	// processed, so together they never ask for more than the worker has.
+	claimCtx   context.Context // Run's context: no claims once it ends
+	workCtx    context.Context
+	eng        *engine.Engine
+	gate       sync.RWMutex   // claims in flight hold it shared, a holding report exclusively
+	unsure     bool           // a claim's answer may be lost: report holding before the next claim
+	claimsOff  bool           // shutting down: no more claims
+	polling    bool           // the claim loop has a claim in flight
+	resRuns    int            // flow-run slots asked for by claims in flight
+	resTasks   map[string]int // task slots per queue asked for by claims in flight
+	unreported int            // completions queued or being claimed with: their slots are the completer's to refill
+	seq        int64          // of the last claim computed (api.Claim.Seq)
 
 	completions chan store.TaskRunCompletion
 	wg          sync.WaitGroup
-	// recheck asks the claim loop to report what the worker holds before
-	// its next claim, so the server takes back what it no longer does.
-	recheck atomic.Bool
 }
 
 // New returns a worker for cfg.
@@ -118,7 +131,8 @@ func New(cfg Config) (*Worker, error) {
 		runs: map[string]context.CancelCauseFunc{}, attempts: map[string]int{},
 		taskRuns: map[string]map[store.TaskRunRef]taskHold{},
 		held:     map[store.TaskRunRef]struct{}{},
-		slotsUse: map[string]int{}, freed: make(chan struct{}, 1)}
+		slotsUse: map[string]int{}, freed: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		resTasks: map[string]int{}}
 	// Room for a completion per slot: a finished task never waits for the
 	// report of earlier ones before freeing its slot.
 	total := 0
@@ -198,6 +212,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Work runs under its own context so that a shutdown can let it finish.
 	workCtx, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
+	w.mu.Lock()
+	w.claimCtx, w.workCtx, w.eng = ctx, workCtx, eng
+	w.mu.Unlock()
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup
 	// The completer gets its own context: at shutdown it has a few seconds
@@ -210,6 +227,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer close(completerDone); w.completer(reports) }()
 
 	w.claimLoop(ctx, workCtx, eng)
+	// No claim starts work from now on (a claim of the completer in flight
+	// ends first: it holds the gate).
+	w.gate.Lock()
+	w.mu.Lock()
+	w.claimsOff = true
+	w.mu.Unlock()
+	w.gate.Unlock()
 
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
@@ -240,13 +264,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// claimWait is how long a claim may wait on the server for work. Busy or
+// idle, the claim loop long-polls: capacity that frees meanwhile is claimed
+// by the completer at once (with the report of the completions that freed
+// it), and when that finds nothing the server wakes this claim so that the
+// loop asks again for everything. (A variable for tests.)
+var claimWait = 10 * time.Second
+
 func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 	backoff := time.Duration(0)
-	unsure := false // a claim failed in transit: its response may be lost
 	for ctx.Err() == nil {
-		if w.recheck.Swap(false) {
-			unsure = true
-		}
+		w.mu.Lock()
+		unsure := w.unsure
+		w.mu.Unlock()
 		if unsure {
 			if err := w.reportHolding(ctx); err != nil {
 				w.log.Warn("report held work", "err", err)
@@ -256,36 +286,38 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 				}
 				continue
 			}
-			unsure = false
 		}
-		req := api.Claim{WaitMS: 10000, Tasks: map[string]int{}}
+		// The gate waits for a claim of the completer in flight to be
+		// processed: when its answer woke this loop's previous claim, what
+		// it did not fill is free by now.
+		w.gate.Lock()
 		w.mu.Lock()
-		if w.running > 0 || len(w.held) > 0 {
-			// Capacity frees up while the claim waits; a short wait lets the
-			// next claim ask for it. An idle worker waits long and costs
-			// nothing.
-			req.WaitMS = 250
-		}
-		req.Runs = w.cfg.Concurrency - w.running
-		if len(w.flows) == 0 {
-			req.Runs = 0
-		}
-		if len(w.tasks) > 0 {
-			for q, n := range w.cfg.Slots {
-				if free := n - w.slotsUse[q]; free > 0 {
-					req.Tasks[q] = free
-				}
-			}
-		}
-		w.mu.Unlock()
-		if req.Runs <= 0 && len(req.Tasks) == 0 {
+		// Slots freed by completions not yet reported are the completer's:
+		// it claims them with the report, in one round trip.
+		runs, tasks := w.freeLocked(true, w.unreported == 0)
+		if runs <= 0 && len(tasks) == 0 {
+			w.mu.Unlock()
+			w.gate.Unlock()
 			select {
 			case <-w.freed:
 			case <-ctx.Done():
 			}
 			continue
 		}
+		w.reserveLocked(runs, tasks, 1)
+		w.polling = true
+		w.seq++
+		req := api.Claim{Runs: runs, Tasks: tasks, WaitMS: claimWait.Milliseconds(), Seq: w.seq}
+		w.mu.Unlock()
+		w.gate.Unlock()
 		claimed, err := w.cfg.Client.Claim(ctx, w.ID(), req)
+		if err == nil {
+			w.startClaimed(workCtx, eng, claimed)
+		}
+		w.mu.Lock()
+		w.polling = false
+		w.reserveLocked(runs, tasks, -1)
+		w.mu.Unlock()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -301,7 +333,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 			default:
 				// The server may have claimed work and died before answering.
 				w.log.Warn("claim", "err", err)
-				unsure = true
+				w.setUnsure()
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			select {
@@ -311,18 +343,68 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 			continue
 		}
 		backoff = 0
-		for _, run := range claimed.Runs {
-			w.startRun(workCtx, eng, run)
+	}
+}
+
+// freeLocked returns the capacity neither in use nor asked for by a claim
+// in flight: flow-run slots (when withRuns) and task slots per queue (when
+// withTasks). The caller holds w.mu.
+func (w *Worker) freeLocked(withRuns, withTasks bool) (runs int, tasks map[string]int) {
+	if withRuns && len(w.flows) > 0 {
+		runs = max(0, w.cfg.Concurrency-w.running-w.resRuns)
+	}
+	tasks = map[string]int{}
+	if withTasks && len(w.tasks) > 0 {
+		for q, n := range w.cfg.Slots {
+			if free := n - w.slotsUse[q] - w.resTasks[q]; free > 0 {
+				tasks[q] = free
+			}
 		}
-		for _, tr := range claimed.TaskRuns {
-			w.startTask(workCtx, eng, tr)
-		}
+	}
+	return runs, tasks
+}
+
+// reserveLocked adds (sign 1) or removes (sign -1) the capacity a claim in
+// flight asks for. The caller holds w.mu.
+func (w *Worker) reserveLocked(runs int, tasks map[string]int, sign int) {
+	w.resRuns += sign * runs
+	for q, n := range tasks {
+		w.resTasks[q] += sign * n
+	}
+}
+
+// handOverLocked ends the completer's claim to the slots of n completions:
+// from now on the claim loop may claim them. The caller holds w.mu.
+func (w *Worker) handOverLocked(n int) {
+	if n == 0 {
+		return
+	}
+	w.unreported -= n
+	w.signal(w.freed)
+}
+
+func (w *Worker) setUnsure() {
+	w.mu.Lock()
+	w.unsure = true
+	w.mu.Unlock()
+}
+
+// startClaimed starts what a claim returned.
+func (w *Worker) startClaimed(workCtx context.Context, eng *engine.Engine, claimed api.Claimed) {
+	for _, run := range claimed.Runs {
+		w.startRun(workCtx, eng, run)
+	}
+	for _, tr := range claimed.TaskRuns {
+		w.startTask(workCtx, eng, tr)
 	}
 }
 
 // reportHolding tells the server what this worker holds, so that claims
-// whose response was lost go back to their queues.
+// whose response was lost go back to their queues. No claim is in flight
+// meanwhile (it holds the gate), so nothing claimed is missing from the report.
 func (w *Worker) reportHolding(ctx context.Context) error {
+	w.gate.Lock()
+	defer w.gate.Unlock()
 	w.mu.Lock()
 	h := api.Holding{Runs: make([]string, 0, len(w.runs)), TaskRuns: make([]store.TaskRunRef, 0, len(w.held))}
 	for id := range w.runs {
@@ -333,7 +415,13 @@ func (w *Worker) reportHolding(ctx context.Context) error {
 	}
 	id := w.id
 	w.mu.Unlock()
-	return w.cfg.Client.Holding(ctx, id, h)
+	if err := w.cfg.Client.Holding(ctx, id, h); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.unsure = false
+	w.mu.Unlock()
+	return nil
 }
 
 func (w *Worker) release(queue string) {
@@ -344,8 +432,15 @@ func (w *Worker) release(queue string) {
 		w.slotsUse[queue]--
 	}
 	w.mu.Unlock()
+	w.signal(w.freed)
+	w.signal(w.kick)
+}
+
+// signal wakes the goroutine that waits on ch, if it does not have a wake-up
+// pending already.
+func (w *Worker) signal(ch chan struct{}) {
 	select {
-	case w.freed <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -451,7 +546,12 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		defer w.release(tr.Queue)
+		queued := false // the completion is queued: the slot was freed with it
+		defer func() {
+			if !queued {
+				w.release(tr.Queue)
+			}
+		}()
 		defer cancel(nil)
 		defer func() {
 			w.mu.Lock()
@@ -470,15 +570,32 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 		if errors.Is(context.Cause(ctx), engine.ErrReleased) {
 			return // deregistering gives it back to the queue
 		}
+		// Free the slot and count the completion as unreported in one step:
+		// the completer claims for the slot when it reports the completion.
+		w.mu.Lock()
+		w.slotsUse[tr.Queue]--
+		w.unreported++
+		w.mu.Unlock()
+		queued = true
 		w.completions <- c
 	}()
 }
 
 // completer reports task-run completions in batches: whatever finished
-// while the previous report was in flight goes in the next.
+// while the previous report was in flight goes in the next. A report is a
+// claim for the slots it frees (see claimWithReport); when that cannot be
+// sent or fails, Complete reports the batch, and is retried.
 func (w *Worker) completer(ctx context.Context) {
-	for c := range w.completions {
-		batch := []store.TaskRunCompletion{c}
+	for {
+		var batch []store.TaskRunCompletion
+		select {
+		case c, ok := <-w.completions:
+			if !ok {
+				return
+			}
+			batch = append(batch, c)
+		case <-w.kick:
+		}
 	more:
 		for len(batch) < 2000 {
 			select {
@@ -491,7 +608,9 @@ func (w *Worker) completer(ctx context.Context) {
 				break more
 			}
 		}
-		w.report(ctx, batch)
+		if !w.claimWithReport(batch) {
+			w.report(ctx, batch)
+		}
 	}
 }
 
@@ -534,10 +653,75 @@ func (w *Worker) report(ctx context.Context, batch []store.TaskRunCompletion) {
 			done(c)
 		case !client.IsTransient(err):
 			w.log.Error("report task run: refused; giving it back to its queue", "run", c.Ref.RunID, "key", c.Ref.Key, "err", err)
-			done(c)
-			w.recheck.Store(true) // the next holding report releases it
+			w.mu.Lock()
+			delete(w.held, c.Ref)
+			w.unsure = true // the next holding report releases it
+			w.mu.Unlock()
 		}
 	}
+}
+
+// claimWithReport sends batch (possibly empty) in a claim, without waiting
+// on the server, for the free capacity that no claim in flight asks for:
+// every free task slot when it reports completions (the slots they freed);
+// otherwise, while the claim loop's long poll is in flight, the kinds of
+// capacity that poll does not ask for (a flow-run slot freed while it asks
+// only for task runs). A claim that fails in transit is not resent: the
+// claim loop reports what the worker holds. claimWithReport returns whether
+// batch was reported; if not, the caller reports it with Complete.
+func (w *Worker) claimWithReport(batch []store.TaskRunCompletion) bool {
+	w.gate.RLock() // a holding report waits for this claim's answer
+	defer w.gate.RUnlock()
+	w.mu.Lock()
+	if w.unsure || w.claimsOff || w.claimCtx.Err() != nil {
+		w.handOverLocked(len(batch))
+		w.mu.Unlock()
+		return len(batch) == 0
+	}
+	runs, tasks := w.freeLocked(w.polling && w.resRuns == 0, true)
+	if len(batch) == 0 {
+		for q := range tasks {
+			if !w.polling || w.resTasks[q] > 0 {
+				delete(tasks, q) // the claim loop asks, or will
+			}
+		}
+	}
+	if runs == 0 && len(tasks) == 0 {
+		w.handOverLocked(len(batch))
+		w.mu.Unlock()
+		return len(batch) == 0
+	}
+	w.reserveLocked(runs, tasks, 1)
+	w.seq++
+	req := api.Claim{Runs: runs, Tasks: tasks, Completions: batch, Seq: w.seq}
+	ctx, id, workCtx, eng := w.claimCtx, w.id, w.workCtx, w.eng
+	w.mu.Unlock()
+
+	claimed, err := w.cfg.Client.Claim(ctx, id, req)
+	if err == nil && ctx.Err() == nil {
+		w.startClaimed(workCtx, eng, claimed) // when shutting down, deregistering gives them back
+	}
+	w.mu.Lock()
+	w.reserveLocked(runs, tasks, -1)
+	w.handOverLocked(len(batch))
+	var apiErr *client.Error
+	if err != nil && ctx.Err() == nil && !errors.As(err, &apiErr) {
+		// The server may have claimed work and died before answering.
+		w.unsure = true
+	}
+	if err == nil {
+		for _, c := range batch {
+			delete(w.held, c.Ref)
+		}
+	}
+	w.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("claim with report", "n", len(batch), "err", err)
+		}
+		return len(batch) == 0
+	}
+	return true
 }
 
 // send reports completions, retrying transient failures with backoff until

@@ -30,6 +30,24 @@ var (
 		return len(out), err
 	})
 
+	// slotSleep is distributed on the queue slots and sleeps 10 ms: the
+	// suite serves that queue with workers of 8 slots each, to measure how
+	// well claims keep few slots busy.
+	slotSleep = baton.Task("bench.slot-sleep", func(ctx context.Context, n int) (int, error) {
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		return n, nil
+	}, baton.Queue("slots"))
+
+	// slotMap maps slotSleep over N items; it returns N.
+	slotMap = baton.Flow("bench.slot-map", func(ctx baton.Context, p MapParams) (int, error) {
+		out, err := baton.WaitAll(ctx, slotSleep.Map(ctx, make([]int, p.N)))
+		return len(out), err
+	})
+
 	localNoop = baton.Task("bench.noop", func(_ context.Context, n int) (int, error) { return n, nil })
 
 	// small runs 5 local no-op tasks.
@@ -45,5 +63,5 @@ var (
 )
 
 func main() {
-	baton.Main(remoteMap, small, latency)
+	baton.Main(remoteMap, slotMap, small, latency)
 }

@@ -1,0 +1,171 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// fakeServer speaks enough of the worker protocol to hand out one task run
+// and to answer completions as the test says.
+type fakeServer struct {
+	claimed  atomic.Bool
+	answer   func(n int, cs []store.TaskRunCompletion) int // HTTP status of the n-th completion report
+	mu       sync.Mutex
+	reports  [][]store.TaskRunCompletion
+	holdings []api.Holding
+}
+
+// report records a completion report (sent alone or in a claim) and
+// returns the status the test answers it with.
+func (f *fakeServer) report(cs []store.TaskRunCompletion) int {
+	f.mu.Lock()
+	f.reports = append(f.reports, cs)
+	n := len(f.reports)
+	f.mu.Unlock()
+	return f.answer(n, cs)
+}
+
+func (f *fakeServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("POST /api/v1/workers", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 201, api.Registered{ID: "w1", LeaseTimeoutMS: 15000, HeartbeatIntervalMS: 50})
+	})
+	mux.HandleFunc("POST /api/v1/workers/w1/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, api.Heartbeat{Cancel: []string{}})
+	})
+	mux.HandleFunc("POST /api/v1/workers/w1/claim", func(w http.ResponseWriter, r *http.Request) {
+		var req api.Claim
+		json.NewDecoder(r.Body).Decode(&req)
+		out := api.Claimed{Runs: []store.Run{}, TaskRuns: []store.TaskRun{}}
+		if len(req.Completions) > 0 { // a report riding on a claim
+			if status := f.report(req.Completions); status != 200 {
+				reply(w, status, api.Error{Error: api.ErrorBody{Code: "x", Message: "refused"}})
+				return
+			}
+			reply(w, 200, out)
+			return
+		}
+		if !f.claimed.Swap(true) {
+			out.TaskRuns = append(out.TaskRuns, store.TaskRun{ID: "tr1", RunID: "r1", Key: "k", Task: "t",
+				Queue: "default", State: store.TaskRunning, Input: json.RawMessage(`1`)})
+		} else {
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+		}
+		reply(w, 200, out)
+	})
+	mux.HandleFunc("POST /api/v1/workers/w1/complete", func(w http.ResponseWriter, r *http.Request) {
+		var req api.Complete
+		json.NewDecoder(r.Body).Decode(&req)
+		if status := f.report(req.Completions); status != 200 {
+			reply(w, status, api.Error{Error: api.ErrorBody{Code: "x", Message: "refused"}})
+			return
+		}
+		reply(w, 200, api.Completed{Applied: []store.TaskRunRef{}})
+	})
+	mux.HandleFunc("POST /api/v1/workers/w1/holding", func(w http.ResponseWriter, r *http.Request) {
+		var h api.Holding
+		json.NewDecoder(r.Body).Decode(&h)
+		f.mu.Lock()
+		f.holdings = append(f.holdings, h)
+		f.mu.Unlock()
+		w.WriteHeader(204)
+	})
+	mux.HandleFunc("DELETE /api/v1/workers/w1", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	return mux
+}
+
+// TestCompletionReports: a completion report that fails transiently is
+// sent again until it is taken; one the server refuses for good is reported
+// FAILED, and one refused even so is given back through the holding
+// report. In no case does the worker keep holding the task run.
+func TestCompletionReports(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		answer      func(n int, cs []store.TaskRunCompletion) int
+		wantState   store.TaskState // of the last report
+		wantRelease bool            // a holding report without the task run
+	}{
+		{"transient failures are retried", func(n int, _ []store.TaskRunCompletion) int {
+			if n < 4 {
+				return http.StatusServiceUnavailable
+			}
+			return 200
+		}, store.TaskCompleted, false},
+		{"a refused completion is reported FAILED", func(_ int, cs []store.TaskRunCompletion) int {
+			if cs[0].State == store.TaskCompleted {
+				return http.StatusInternalServerError
+			}
+			return 200
+		}, store.TaskFailed, false},
+		{"a completion refused even as FAILED is given back", func(int, []store.TaskRunCompletion) int {
+			return http.StatusBadRequest
+		}, store.TaskFailed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &fakeServer{answer: tt.answer}
+			ts := httptest.NewServer(f.handler())
+			defer ts.Close()
+			c, _ := client.New(ts.URL)
+			w, err := New(Config{Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard,
+				Tasks: []*engine.TaskDef{{Name: "t", Invoke: func(context.Context, json.RawMessage) (any, error) { return 1, nil }}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			ref := store.TaskRunRef{RunID: "r1", Key: "k", ID: "tr1"}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				w.mu.Lock()
+				_, held := w.held[ref]
+				w.mu.Unlock()
+				f.mu.Lock()
+				n, released := len(f.reports), false
+				for _, h := range f.holdings {
+					released = released || len(h.TaskRuns) == 0
+				}
+				f.mu.Unlock()
+				if n > 0 && !held && (!tt.wantRelease || released) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 10s: %d reports, task run held %v, released %v", n, held, released)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			last := f.reports[len(f.reports)-1]
+			if len(last) != 1 || last[0].Ref != ref || last[0].State != tt.wantState {
+				t.Errorf("last report %+v; want %s of %v", last, tt.wantState, ref)
+			}
+		})
+	}
+}
