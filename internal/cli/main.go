@@ -273,13 +273,19 @@ func withEngine(ctx context.Context, env *Env, fn func(*engine.Engine, *blob.Sto
 		OnRunStart: func(r store.Run) {
 			fmt.Fprintf(env.Stderr, "baton: run %s of flow %s started (attempt %d)\n", r.ID, r.Flow, r.Attempt)
 		},
-		OnTaskFailure: func(f engine.TaskFailure) { fmt.Fprintln(env.Stderr, taskFailureLine(f)) },
+		OnTaskFailure: printTaskFailure(env),
 	})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
 	return fn(eng, blobs)
+}
+
+// printTaskFailure prints each failed task attempt on env.Stderr, one line
+// each (see taskFailureLine): for run, retry and task, and for workers.
+func printTaskFailure(env *Env) func(engine.TaskFailure) {
+	return func(f engine.TaskFailure) { fmt.Fprintln(env.Stderr, taskFailureLine(f)) }
 }
 
 // taskFailureLine is the console line of a failed task attempt:

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -619,5 +620,35 @@ func TestServerHintsNameTheBatonCommandAsRun(t *testing.T) {
 	if code := Main(context.Background(), []string{"runs", "cancel", "x"}, helloProgram(), env); code != ExitUsage ||
 		!strings.Contains(errb.String(), "start a local one with: baton dev") {
 		t.Errorf("prog runs cancel without a server: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestWorkerPrintsTaskFailures: a worker prints failed task attempts on its
+// console as run does, one line each.
+func TestWorkerPrintsTaskFailures(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	flaky := &engine.TaskDef{Name: "fetch", Policy: engine.TaskPolicy{Retries: 1, RetryDelay: time.Millisecond},
+		Invoke: func(context.Context, json.RawMessage) (any, error) {
+			if calls.Add(1) == 1 {
+				return nil, errors.New("connection refused")
+			}
+			return 1, nil
+		}}
+	prog := Program{Name: "prog", Tasks: []*engine.TaskDef{flaky}, Flows: []*engine.FlowDef{{Name: "flaky",
+		Body: func(fc *engine.FlowCtx, _ json.RawMessage) (any, error) { return taskCall(fc, flaky, "1") }}}}
+	a := apiTestServer(t)
+	id := a.create(t, "flaky", "--queue", "qf")
+	env := &Env{Getenv: func(string) string { return "" }}
+	werr := &syncBuffer{}
+	env.Stdout, env.Stderr = io.Discard, werr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"worker", "--server", a.URL, "--queue", "qf"}, prog, env) }()
+	waitRun(t, a.URL, id, "COMPLETED")
+	cancel()
+	<-done
+	if want := "baton: task fetch/0 attempt 1 failed: connection refused; retrying in 1ms\n"; !strings.Contains(werr.String(), want) {
+		t.Errorf("worker console lacks %q:\n%s", want, werr.String())
 	}
 }

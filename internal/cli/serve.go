@@ -319,7 +319,8 @@ func DevCommand(env *Env) *cobra.Command {
 					return err
 				}
 				w, err := worker.New(worker.Config{Client: c, Name: "baton-dev", Flows: prog.Flows, Tasks: prog.Tasks,
-					Logger: logger, LogOutput: env.Stderr, ShutdownGrace: 5 * time.Second})
+					Logger: logger, LogOutput: env.Stderr, ShutdownGrace: 5 * time.Second,
+					OnTaskFailure: printTaskFailure(env)})
 				if err != nil {
 					return err
 				}

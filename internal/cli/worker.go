@@ -55,7 +55,8 @@ func workerCommand(env *Env, prog Program) *cobra.Command {
 				return Usagef("this program defines no flows or tasks to execute")
 			}
 			w, err := worker.New(worker.Config{Client: c, Name: name, Queues: queues, Concurrency: concurrency,
-				Slots: slotMap, Flows: prog.Flows, Tasks: prog.Tasks, Logger: newLogger(env), LogOutput: env.Stderr})
+				Slots: slotMap, Flows: prog.Flows, Tasks: prog.Tasks, Logger: newLogger(env), LogOutput: env.Stderr,
+				OnTaskFailure: printTaskFailure(env)})
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,9 @@ type Config struct {
 	Logger *slog.Logger
 	// LogOutput receives a printed copy of user log records. Default os.Stderr.
 	LogOutput io.Writer
+	// OnTaskFailure, when set, is told of every failed attempt of a task run
+	// this worker executes (the command line prints one line each).
+	OnTaskFailure func(engine.TaskFailure)
 	// ShutdownGrace is how long Run waits for work in progress after its
 	// context ends, before releasing it to other workers. Default 10s.
 	ShutdownGrace time.Duration
@@ -204,7 +207,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	es.LeaseValid = w.leaseValid
 	eng, err := engine.New(engine.Config{
 		Store: es, Blobs: es, LogOutput: w.cfg.LogOutput,
-		Distributed: true, Worker: w.ID(),
+		Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure,
 	})
 	if err != nil {
 		return err
