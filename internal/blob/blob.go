@@ -4,6 +4,7 @@
 package blob
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -46,29 +47,7 @@ func (s *Store) Put(data []byte) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return refPrefix + h, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	return refPrefix + h, nil
+	return s.PutReader(bytes.NewReader(data)) // hashes again: cheap beside the write and sync
 }
 
 // PutReader stores the content read from r until EOF, like Put, without
