@@ -94,6 +94,7 @@ func (e transientError) Unwrap() []error { return []error{e.err, store.ErrUnavai
 
 // BatchWrite writes a batch through the server.
 func (s *EngineStore) BatchWrite(ctx context.Context, b store.Batch) error {
+	b = store.WireBatch(b) // bytes that are not UTF-8 survive JSON
 	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/batch", b, nil) })
 	return translate(err)
 }
@@ -110,7 +111,9 @@ func (s *EngineStore) RunGet(ctx context.Context, id string) (store.Run, error) 
 // RunCreate creates a run.
 func (s *EngineStore) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, bool, error) {
 	var out api.CreatedRun
-	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/runs", p, &out) })
+	wire := p
+	wire.Cause, wire.Message = store.EncodeText(p.Cause), store.EncodeText(p.Message)
+	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/runs", wire, &out) })
 	return out.Run, out.Created, translate(err)
 }
 
@@ -119,8 +122,9 @@ func (s *EngineStore) RunCreate(ctx context.Context, p store.RunCreateParams) (s
 // p.To at the attempt it leads to), that is success.
 func (s *EngineStore) RunTransition(ctx context.Context, p store.RunTransitionParams) (store.Run, error) {
 	var r store.Run
+	wire := store.WireTransition(p)
 	resent, err := s.retry(ctx, func() error {
-		return s.c.do(ctx, "POST", api.Prefix+"/engine/runs/"+url.PathEscape(p.ID)+"/transition", p, &r)
+		return s.c.do(ctx, "POST", api.Prefix+"/engine/runs/"+url.PathEscape(p.ID)+"/transition", wire, &r)
 	})
 	err = translate(err)
 	if resent && p.Attempt != 0 && errors.Is(err, store.ErrConflict) {

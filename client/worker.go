@@ -34,6 +34,7 @@ func (c *Client) Deregister(ctx context.Context, workerID string) error {
 // may have claimed work): the caller should report what it holds (Holding).
 func (c *Client) Claim(ctx context.Context, workerID string, req api.Claim) (api.Claimed, error) {
 	var out api.Claimed
+	req.Completions = store.WireCompletions(req.Completions)
 	err := c.call(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/claim", req, &out, false)
 	return out, err
 }
@@ -41,7 +42,7 @@ func (c *Client) Claim(ctx context.Context, workerID string, req api.Claim) (api
 // Complete reports finished task runs; it returns those applied.
 func (c *Client) Complete(ctx context.Context, workerID string, cs []store.TaskRunCompletion) ([]store.TaskRunRef, error) {
 	var out api.Completed
-	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/complete", api.Complete{Completions: cs}, &out)
+	err := c.do(ctx, "POST", api.Prefix+"/workers/"+url.PathEscape(workerID)+"/complete", api.Complete{Completions: store.WireCompletions(cs)}, &out)
 	return out.Applied, err
 }
 

@@ -629,6 +629,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	store.UnwireCompletions(req.Completions)
 	wk, err := s.workerCached(r)
 	if err != nil {
 		return err
@@ -904,6 +905,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	store.UnwireCompletions(req.Completions)
 	id := r.PathValue("id")
 	if err := checkCompletions(id, req.Completions); err != nil {
 		return err
@@ -955,6 +957,7 @@ func (s *Server) engineBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &b); err != nil {
 		return err
 	}
+	store.UnwireBatch(&b)
 	if err := checkBatch(&b); err != nil {
 		return err
 	}
@@ -970,6 +973,7 @@ func (s *Server) engineRunCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &p); err != nil {
 		return err
 	}
+	p.Cause, p.Message = store.DecodeText(p.Cause), store.DecodeText(p.Message)
 	if p.Run.ID == "" || p.Run.Flow == "" {
 		return errBadRequest("run id and flow are required")
 	}
@@ -996,6 +1000,7 @@ func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error 
 	if err := decode(r, &p); err != nil {
 		return err
 	}
+	store.UnwireTransition(&p)
 	p.ID = r.PathValue("id")
 	if err := checkIdentifiers(identifier{"Queue", "queue", p.Queue}); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,83 @@ func TestBlobUploadOutlastsReadTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		raw, _ := io.ReadAll(resp.Body)
 		t.Fatalf("slow upload: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// TestEngineStoreFreeTextExact: free text a worker's engine writes through
+// the API (log lines, errors, events, histories, transitions, completions)
+// is stored byte for byte, also bytes that are not UTF-8, which JSON alone
+// would replace with U+FFFD.
+func TestEngineStoreFreeTextExact(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	es := b.c.EngineStore()
+	const text = "bad \xff\xfe byte, NUL \x00, DLE \x10 and é"
+	now := time.Now()
+	batch := store.Batch{
+		Runs: []store.Run{{ID: "r1", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: now}},
+		TaskRuns: []store.TaskRun{{ID: "tr1", RunID: "r1", Key: "k", Task: "t", State: store.TaskFailed, CreatedAt: now,
+			Error:   &store.ErrorInfo{Message: text, Chain: []string{text}},
+			History: []store.Transition{{At: now, To: "FAILED", Cause: "engine", Message: text}}}},
+		Events: []store.Event{{RunID: "r1", To: "RUNNING", Cause: "engine", Message: text, At: now}},
+		Logs:   []store.LogRecord{{RunID: "r1", TaskKey: "k", Level: "INFO", Message: text, At: now}},
+	}
+	if err := es.BatchWrite(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if batch.Logs[0].Message != text {
+		t.Error("BatchWrite changed the caller's batch")
+	}
+	if _, err := es.RunTransition(ctx, store.RunTransitionParams{ID: "r1", From: []store.RunState{store.RunRunning},
+		To: store.RunFailed, Attempt: 1, Error: &store.ErrorInfo{Message: text}, Cause: "engine", Message: text}); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := b.st.LogList(ctx, store.LogListParams{RunID: "r1"})
+	if err != nil || len(logs) != 1 || logs[0].Message != text {
+		t.Errorf("log stored as %+v, %v; want %q", logs, err, text)
+	}
+	trs, err := b.st.TaskRunList(ctx, store.TaskRunListParams{RunID: "r1"})
+	if err != nil || len(trs) != 1 || trs[0].Error.Message != text || trs[0].Error.Chain[0] != text || trs[0].History[0].Message != text {
+		t.Errorf("task run stored as %+v, %v", trs, err)
+	}
+	run, err := b.st.RunGet(ctx, "r1")
+	if err != nil || run.Error == nil || run.Error.Message != text {
+		t.Errorf("run error stored as %+v, %v", run.Error, err)
+	}
+	evs, err := b.st.EventList(ctx, "r1")
+	var msgs []string
+	for _, e := range evs {
+		msgs = append(msgs, e.Message)
+	}
+	if err != nil || !slices.Contains(msgs, text) {
+		t.Errorf("events stored as %q, %v", msgs, err)
+	}
+	for _, m := range msgs {
+		if strings.Contains(m, "\uFFFD") {
+			t.Errorf("event message %q lost bytes", m)
+		}
+	}
+
+	// A worker's completion of a distributed task run.
+	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"q"}, Tasks: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.BatchWrite(ctx, store.Batch{Runs: []store.Run{{ID: "r2", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: now}},
+		TaskRuns: []store.TaskRun{{ID: "tr2", RunID: "r2", Key: "k", Task: "t", Queue: "q", State: store.TaskPending, CreatedAt: now}}}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}})
+	if err != nil || len(claimed.TaskRuns) != 1 {
+		t.Fatalf("claim: %+v, %v", claimed, err)
+	}
+	if _, err := b.c.Complete(ctx, reg.ID, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "r2", Key: "k", ID: "tr2"},
+		State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: text}, At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	trs, err = b.st.TaskRunList(ctx, store.TaskRunListParams{RunID: "r2"})
+	if err != nil || len(trs) != 1 || trs[0].Error == nil || trs[0].Error.Message != text {
+		t.Errorf("completed task run stored as %+v, %v", trs, err)
 	}
 }

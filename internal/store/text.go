@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -196,4 +197,137 @@ func CheckIdentifier(field, value string) error {
 		return fmt.Errorf("%s is %d bytes long; at most %d are allowed", field, len(value), MaxIdentifierBytes)
 	}
 	return nil
+}
+
+// Across a transport whose strings must be valid UTF-8 (the engine
+// protocol's JSON), free text would lose the bytes that are not: encoding/json
+// replaces them with U+FFFD. A worker's engine therefore sends the free text
+// of its records in EncodeText's form (the Wire functions, which return
+// copies and leave their argument alone, so a resend encodes nothing twice)
+// and the server restores it with the Unwire functions before it stores the
+// records, so a worker's log line or error reads back byte for byte as a
+// local run's does. Identifiers are not touched: they are valid UTF-8 by
+// rule (CheckIdentifier).
+
+// WireBatch returns b with its free text encoded for transport.
+func WireBatch(b Batch) Batch {
+	if batchPlain(b) {
+		return b
+	}
+	b.Runs, b.TaskRuns, b.Events, b.Logs = slices.Clone(b.Runs), slices.Clone(b.TaskRuns), slices.Clone(b.Events), slices.Clone(b.Logs)
+	mapBatchText(&b, EncodeText)
+	return b
+}
+
+// UnwireBatch reverses WireBatch, in place.
+func UnwireBatch(b *Batch) { mapBatchText(b, DecodeText) }
+
+// WireTransition returns p with its free text encoded for transport.
+func WireTransition(p RunTransitionParams) RunTransitionParams {
+	p.Error, p.Cause, p.Message = EncodeErrorInfo(p.Error), EncodeText(p.Cause), EncodeText(p.Message)
+	return p
+}
+
+// UnwireTransition reverses WireTransition, in place.
+func UnwireTransition(p *RunTransitionParams) {
+	p.Error, p.Cause, p.Message = DecodeErrorInfo(p.Error), DecodeText(p.Cause), DecodeText(p.Message)
+}
+
+// WireCompletions returns cs with their free text encoded for transport.
+func WireCompletions(cs []TaskRunCompletion) []TaskRunCompletion {
+	plain := true
+	for _, c := range cs {
+		plain = plain && errorPlain(c.Error) && transitionsPlain(c.History)
+	}
+	if plain {
+		return cs
+	}
+	cs = slices.Clone(cs)
+	mapCompletionText(cs, EncodeText)
+	return cs
+}
+
+// UnwireCompletions reverses WireCompletions, in place.
+func UnwireCompletions(cs []TaskRunCompletion) { mapCompletionText(cs, DecodeText) }
+
+// mapBatchText replaces the free text of b's records with f of it. The
+// ErrorInfo values and histories it changes are replaced, not modified.
+func mapBatchText(b *Batch, f func(string) string) {
+	for i := range b.Runs {
+		if r := &b.Runs[i]; r.Error != nil {
+			r.Error = mapErrorInfo(r.Error, f)
+		}
+	}
+	for i := range b.TaskRuns {
+		t := &b.TaskRuns[i]
+		if t.Error != nil {
+			t.Error = mapErrorInfo(t.Error, f)
+		}
+		t.History = mapTransitions(t.History, f)
+	}
+	for i := range b.Events {
+		e := &b.Events[i]
+		e.Message, e.Cause = f(e.Message), f(e.Cause)
+	}
+	for i := range b.Logs {
+		b.Logs[i].Message = f(b.Logs[i].Message)
+	}
+}
+
+func mapCompletionText(cs []TaskRunCompletion, f func(string) string) {
+	for i := range cs {
+		if cs[i].Error != nil {
+			cs[i].Error = mapErrorInfo(cs[i].Error, f)
+		}
+		cs[i].History = mapTransitions(cs[i].History, f)
+	}
+}
+
+// batchPlain reports whether EncodeText leaves all of b's free text as it is.
+func batchPlain(b Batch) bool {
+	for _, r := range b.Runs {
+		if !errorPlain(r.Error) {
+			return false
+		}
+	}
+	for _, t := range b.TaskRuns {
+		if !errorPlain(t.Error) || !transitionsPlain(t.History) {
+			return false
+		}
+	}
+	for _, e := range b.Events {
+		if !plainText(e.Message) || !plainText(e.Cause) {
+			return false
+		}
+	}
+	for _, l := range b.Logs {
+		if !plainText(l.Message) {
+			return false
+		}
+	}
+	return true
+}
+
+func errorPlain(e *ErrorInfo) bool {
+	if e == nil {
+		return true
+	}
+	if !plainText(e.Message) || !plainText(e.Type) || !plainText(e.Kind) {
+		return false
+	}
+	for _, s := range e.Chain {
+		if !plainText(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func transitionsPlain(h []Transition) bool {
+	for _, t := range h {
+		if !plainText(t.Message) || !plainText(t.Cause) {
+			return false
+		}
+	}
+	return true
 }
