@@ -278,3 +278,81 @@ func TestRetryDeadlock(t *testing.T) {
 		t.Errorf("refusal: err %v after %d attempts, want ErrConflict after 1", err, attempts.Load())
 	}
 }
+
+// TestReleaseWaitsForClaimInProgress: a server that dies while it claims
+// for a worker may have its claim committed after the worker, told nothing,
+// reported what it holds through another server. The release of what the
+// worker does not hold must wait for that claim and give back what it
+// claimed; before, the claim committed after the release had looked, and
+// the task run stayed RUNNING, leased (and heartbeated) to a worker that
+// never ran it.
+func TestReleaseWaitsForClaimInProgress(t *testing.T) {
+	t.Parallel()
+	var b [4]byte
+	rand.Read(b[:])
+	app := "claimrace_" + hex.EncodeToString(b[:])
+	st := openAt(t, schemaURL(t)+"&application_name="+app)
+	ctx := context.Background()
+	if err := st.WorkerUpsert(ctx, store.Worker{ID: "w1", Queues: []string{"q"}}); err != nil {
+		t.Fatal(err)
+	}
+	tr := store.TaskRun{ID: "tr-x", RunID: "run-a", Key: "x", Task: "t", State: store.TaskPending, FlowAttempt: 1,
+		Queue: "q", CreatedAt: time.Now()}
+	if err := st.BatchWrite(ctx, store.Batch{Runs: []store.Run{{ID: "run-a", Flow: "f", State: store.RunRunning,
+		Attempt: 1, Queue: "q", WorkerID: "w0", LeaseUntil: time.Now().Add(time.Hour)}}, TaskRuns: []store.TaskRun{tr}}); err != nil {
+		t.Fatal(err)
+	}
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	st.claimed = func() { close(entered); <-proceed }
+	claimDone := make(chan error, 1)
+	go func() {
+		trs, err := st.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q"}, Tasks: []string{"t"},
+			Limit: 1, LeaseUntil: time.Now().Add(time.Hour)})
+		if err == nil && len(trs) != 1 {
+			err = errors.New("the claim claimed nothing")
+		}
+		claimDone <- err
+	}()
+	<-entered // claimed, not committed: the server dies now
+	released := make(chan error, 1)
+	go func() {
+		released <- st.LeasesRelease(ctx, store.LeasesReleaseParams{WorkerID: "w1"}) // holds nothing
+	}()
+	// The release waits for the claim (or, wrongly, returns at once).
+	deadline := time.Now().Add(10 * time.Second)
+	var early error
+	waiting := false
+	for !waiting && time.Now().Before(deadline) {
+		select {
+		case early = <-released:
+			deadline = time.Time{}
+			continue
+		default:
+		}
+		var n int
+		if err := admin(t).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		waiting = n == 1
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(proceed) // the claim commits (its server died after sending COMMIT)
+	if err := <-claimDone; err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if waiting {
+		if err := <-released; err != nil {
+			t.Fatalf("release: %v", err)
+		}
+	} else if early != nil {
+		t.Fatalf("release: %v", early)
+	}
+	got, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: "run-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].State != store.TaskPending || got[0].WorkerID != "" {
+		t.Fatalf("task run after the release: %+v, want PENDING without a worker (the worker never received it)", got)
+	}
+}

@@ -75,15 +75,50 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 	}
 	at := nowIfZero(p.At)
 	var out []store.Run
-	err := s.retry(ctx, func() (err error) {
-		out, err = collectRuns(s.pool.Query(ctx, runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID,
-			encTime(p.LeaseUntil), encTime(at), "worker:"+p.WorkerID))
-		return err
+	err := s.claimTx(ctx, "claim runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) {
+		pb.Queue(runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+			"worker:"+p.WorkerID).Query(func(rows pgx.Rows) (err error) {
+			out, err = collectRuns(rows, nil)
+			return err
+		})
 	})
 	if err != nil {
-		return nil, translate(err, "claim runs for worker %s", p.WorkerID)
+		return nil, err
 	}
 	return out, nil
+}
+
+// The claim lock of a worker, a transaction-level advisory lock (keys
+// claimLockKey and the hash of the schema and the worker's id): every claim
+// for the worker holds it shared, and a release of the worker's leases
+// (LeasesRelease, WorkerRelease) takes it exclusive, so it waits for the
+// claims in progress to commit or roll back and then sees what they
+// claimed. A server that dies while it claims (the worker learns nothing
+// of the claim and reports what it holds through another server) must not
+// commit the claim after the release has looked: claims are explicit
+// transactions, which commit only when the server sends COMMIT after its
+// statement answered, and hold the lock from their start.
+const (
+	claimLockKey       = 0x636c6169 // "clai"
+	claimLockSharedSQL = `SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema() || ':' || $2::text))`
+	claimLockSQL       = `SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || $2::text))`
+)
+
+// claimTx runs the claim statements that queue adds for worker in one
+// transaction that first takes the worker's claim lock shared.
+func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch)) error {
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+		var pb pgx.Batch
+		pb.Queue(claimLockSharedSQL, int32(claimLockKey), worker)
+		queue(&pb)
+		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
+			return err
+		}
+		if s.claimed != nil {
+			s.claimed()
+		}
+		return nil
+	})
 }
 
 // stopTaskRunsSQL cancels the PENDING task runs of run $1 and notifies
@@ -147,13 +182,15 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 		return nil, err
 	}
 	var out []store.TaskRun
-	err = s.retry(ctx, func() (err error) {
-		out, err = collectTaskRuns(s.pool.Query(ctx, taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
-			encTime(p.LeaseUntil), encTime(at), h))
-		return err
+	err = s.claimTx(ctx, "claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) {
+		pb.Queue(taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+			h).Query(func(rows pgx.Rows) (err error) {
+			out, err = collectTaskRuns(rows, nil)
+			return err
+		})
 	})
 	if err != nil {
-		return nil, translate(err, "claim task runs for worker %s", p.WorkerID)
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b store.TaskRun) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
@@ -595,6 +632,10 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		runStates = "state = 'PENDING'"
 	}
 	return s.inTx(ctx, "release worker "+workerID, func(tx pgx.Tx) error {
+		// Wait for the worker's claims in progress (see claimLockKey).
+		if _, err := tx.Exec(ctx, claimLockSQL, int32(claimLockKey), workerID); err != nil {
+			return err
+		}
 		if keep == nil {
 			if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE id = $1", workerID); err != nil {
 				return err

@@ -101,6 +101,9 @@ type Store struct {
 
 	// txAttempts overrides maxTxAttempts when > 0 (tests).
 	txAttempts int
+	// claimed, when set (tests), is called by claims after their
+	// statements, before they commit.
+	claimed func()
 
 	mu     sync.Mutex
 	closed bool
