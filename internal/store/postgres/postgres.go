@@ -62,8 +62,8 @@
 //     default), which a pooler in transaction mode (PgBouncer) does not
 //     support unless the URL sets default_query_exec_mode=exec.
 //   - Writers lock rows in one order: workers, then runs by id, then task
-//     runs by primary key, then cache entries by key (claims and lease
-//     expiry skip locked rows instead). A transaction that PostgreSQL still
+//     runs by primary key (claims and lease expiry skip locked rows
+//     instead); cache entries follow their task runs. A transaction that PostgreSQL still
 //     aborts for a deadlock or a serialization failure is run again from the
 //     start, a few times (retry); only then is the error returned, wrapping
 //     store.ErrConflict.
@@ -254,9 +254,10 @@ func retryable(err error) bool {
 // after a short random backoff (a few milliseconds, doubling) that lets the
 // transaction that won go first. fn must start from scratch each time:
 // reset what it collects. Every write of the backend goes through retry, so
-// that a lock-order cycle that the consistent lock order of the writers
-// (workers, then runs by id, then task runs by primary key, then cache
-// entries by key) does not rule out costs a retry, not a failed write.
+// that a lock-order cycle that the common lock order of the writers does
+// not rule out (workers, then runs by id, then task runs by primary key;
+// cache entries by key after their task runs, or with each completion)
+// costs a retry, not a failed write.
 func (s *Store) retry(ctx context.Context, fn func() error) error {
 	attempts := maxTxAttempts
 	if s.txAttempts > 0 {
