@@ -188,7 +188,9 @@ func (s *Server) Stop() {
 			s.cancelBg()
 		}
 		s.bgDone.Wait()
-		s.flushHeartbeats(context.Background())
+		if err := s.flushHeartbeats(context.Background()); err != nil {
+			s.log.Warn("extend leases", "err", err)
+		}
 	})
 }
 
@@ -235,7 +237,7 @@ func (s *Server) listen(ch <-chan store.Notification) {
 // maintain flushes heartbeats, takes back expired leases and refreshes the
 // set of cancelling runs.
 func (s *Server) maintain(ctx context.Context) {
-	s.flushHeartbeats(ctx)
+	s.flushLeases(ctx)
 	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), MaxAttempts: s.cfg.MaxAttempts})
 	if err != nil {
 		s.log.Warn("expire leases", "err", err)
@@ -249,20 +251,58 @@ func (s *Server) maintain(ctx context.Context) {
 	}
 }
 
-func (s *Server) flushHeartbeats(ctx context.Context) {
+// flushLeases flushes heartbeats and, when the write fails, tries again
+// with a backoff (100 ms, doubling to 1 s) until it succeeds or the next
+// flush is due: a failed lease extension must not wait a whole period, or
+// the leases of live workers would expire after two failures in a row.
+func (s *Server) flushLeases(ctx context.Context) {
+	err := s.flushHeartbeats(ctx)
+	if err == nil {
+		return
+	}
+	deadline := time.Now().Add(s.cfg.LeaseTimeout / 3)
+	backoff := 100 * time.Millisecond
+	for err != nil {
+		s.log.Warn("extend leases; trying again", "in", backoff, "err", err)
+		if time.Now().Add(backoff).After(deadline) {
+			return // the next flush tries again
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, time.Second)
+		err = s.flushHeartbeats(ctx)
+	}
+}
+
+// flushHeartbeats extends the leases of the workers seen since the last
+// flush. When that fails, the workers are kept for the next flush (with the
+// time of their latest heartbeat) and the error is returned.
+func (s *Server) flushHeartbeats(ctx context.Context) error {
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.seen))
+	taken := maps.Clone(s.seen)
 	for id := range s.seen {
 		ids = append(ids, id)
 	}
 	clear(s.seen)
 	s.mu.Unlock()
 	if len(ids) == 0 {
-		return
+		return nil
 	}
 	if err := s.st.LeasesExtend(ctx, ids, time.Now().Add(s.cfg.LeaseTimeout)); err != nil {
-		s.log.Warn("extend leases", "workers", len(ids), "err", err)
+		s.mu.Lock()
+		for id, at := range taken {
+			if cur, ok := s.seen[id]; !ok || cur.Before(at) {
+				s.seen[id] = at
+			}
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("extend the leases of %d workers: %w", len(ids), err)
 	}
+	return nil
 }
 
 // refreshStops replaces the runs to stop with the store's list: CANCELLING

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -73,12 +74,51 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 		return nil, nil
 	}
 	at := nowIfZero(p.At)
-	out, err := collectRuns(s.pool.Query(ctx, runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID,
-		encTime(p.LeaseUntil), encTime(at), "worker:"+p.WorkerID))
+	var out []store.Run
+	err := s.claimTx(ctx, "claim runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) {
+		pb.Queue(runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+			"worker:"+p.WorkerID).Query(func(rows pgx.Rows) (err error) {
+			out, err = collectRuns(rows, nil)
+			return err
+		})
+	})
 	if err != nil {
-		return nil, translate(err, "claim runs for worker %s", p.WorkerID)
+		return nil, err
 	}
 	return out, nil
+}
+
+// The claim lock of a worker, a transaction-level advisory lock (keys
+// claimLockKey and the hash of the schema and the worker's id): every claim
+// for the worker holds it shared, and a release of the worker's leases
+// (LeasesRelease, WorkerRelease) takes it exclusive, so it waits for the
+// claims in progress to commit or roll back and then sees what they
+// claimed. A server that dies while it claims (the worker learns nothing
+// of the claim and reports what it holds through another server) must not
+// commit the claim after the release has looked: claims are explicit
+// transactions, which commit only when the server sends COMMIT after its
+// statement answered, and hold the lock from their start.
+const (
+	claimLockKey       = 0x636c6169 // "clai"
+	claimLockSharedSQL = `SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema() || ':' || $2::text))`
+	claimLockSQL       = `SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || $2::text))`
+)
+
+// claimTx runs the claim statements that queue adds for worker in one
+// transaction that first takes the worker's claim lock shared.
+func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch)) error {
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+		var pb pgx.Batch
+		pb.Queue(claimLockSharedSQL, int32(claimLockKey), worker)
+		queue(&pb)
+		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
+			return err
+		}
+		if s.claimed != nil {
+			s.claimed()
+		}
+		return nil
+	})
 }
 
 // stopTaskRunsSQL cancels the PENDING task runs of run $1 and notifies
@@ -141,10 +181,16 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 	if err != nil {
 		return nil, err
 	}
-	out, err := collectTaskRuns(s.pool.Query(ctx, taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
-		encTime(p.LeaseUntil), encTime(at), h))
+	var out []store.TaskRun
+	err = s.claimTx(ctx, "claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) {
+		pb.Queue(taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+			h).Query(func(rows pgx.Rows) (err error) {
+			out, err = collectTaskRuns(rows, nil)
+			return err
+		})
+	})
 	if err != nil {
-		return nil, translate(err, "claim task runs for worker %s", p.WorkerID)
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b store.TaskRun) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
@@ -174,13 +220,32 @@ SELECT pg_notify($21, 'done:' || run_id) FROM done`
 
 // TaskRunComplete applies the completions whose task run is still RUNNING
 // and leased to the reporting worker, and returns their refs. All
-// completions are one pgx.Batch: one transaction, one round trip.
+// completions are one pgx.Batch: one transaction, one round trip. They are
+// applied in primary-key order, the order in which the other writers lock
+// task runs (a worker reports them in the order they finished).
 func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletion) ([]store.TaskRunRef, error) {
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	var pb pgx.Batch
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(x, y store.TaskRunCompletion) int {
+		return cmp.Or(strings.Compare(x.Ref.RunID, y.Ref.RunID), strings.Compare(x.Ref.Key, y.Ref.Key),
+			strings.Compare(x.Ref.ID, y.Ref.ID))
+	})
 	var applied []store.TaskRunRef
+	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
+		applied = nil
+		return s.queueCompletions(pb, cs, &applied)
+	})
+	if err != nil {
+		return nil, translate(err, "complete task runs")
+	}
+	return applied, nil
+}
+
+// queueCompletions queues the statements of TaskRunComplete; each applied
+// completion adds its ref to applied.
+func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, applied *[]store.TaskRunRef) error {
 	for i := range cs {
 		c := &cs[i]
 		at := nowIfZero(c.At)
@@ -195,11 +260,11 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 		}
 		h, err := encHistory(hist)
 		if err != nil {
-			return nil, fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
+			return fmt.Errorf("task run %s: %w", c.Ref.ID, err)
 		}
 		e, err := encError(c.Error)
 		if err != nil {
-			return nil, fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
+			return fmt.Errorf("task run %s: %w", c.Ref.ID, err)
 		}
 		var ce store.CacheEntry
 		if c.Cache != nil {
@@ -214,15 +279,12 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 				n++
 			}
 			if n > 0 {
-				applied = append(applied, c.Ref)
+				*applied = append(*applied, c.Ref)
 			}
 			return rows.Err()
 		})
 	}
-	if err := s.pool.SendBatch(ctx, &pb).Close(); err != nil {
-		return nil, translate(err, "complete task runs")
-	}
-	return applied, nil
+	return nil
 }
 
 // TaskRunFinished returns those of refs whose task run is in a final state.
@@ -264,19 +326,40 @@ func (s *Store) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([
 
 // LeasesExtend extends the leases held by the workers to until (never
 // shortening one) and records that they were seen now, in one transaction.
+// It locks the rows it updates in the writers' order (see retry): the
+// workers, then their runs by id, then their task runs by primary key; in
+// the order of an index or of the heap, a lease extension deadlocked with
+// batches, completions and releases locking the same rows by key.
 func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error {
 	if len(workerIDs) == 0 {
 		return nil
 	}
 	now := time.Now()
-	var pb pgx.Batch
-	pb.Queue("UPDATE runs SET lease_until = GREATEST(lease_until, $2) WHERE "+sqlLeasedRunStates+
-		" AND worker_id <> '' AND worker_id = ANY($1)", workerIDs, encTime(until))
-	pb.Queue("UPDATE task_runs SET lease_until = GREATEST(lease_until, $2) "+
-		"WHERE state = 'RUNNING' AND queue <> '' AND worker_id = ANY($1)", workerIDs, encTime(until))
-	pb.Queue("UPDATE workers SET last_seen = GREATEST(last_seen, $2) WHERE id = ANY($1)", workerIDs, encTime(now))
-	return translate(s.pool.SendBatch(ctx, &pb).Close(), "extend leases")
+	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
+		pb.Queue(leasesExtendWorkersSQL, workerIDs, encTime(now))
+		pb.Queue(leasesExtendRunsSQL, workerIDs, encTime(until))
+		pb.Queue(leasesExtendTaskRunsSQL, workerIDs, encTime(until))
+		return nil
+	})
+	return translate(err, "extend leases")
 }
+
+// The statements of LeasesExtend. Each locks its rows in key order in an
+// ARRAY subquery (an InitPlan, run to the end before the UPDATE starts)
+// and the UPDATE repeats the conditions, which a concurrent change may
+// have made false meanwhile.
+var (
+	leasesExtendWorkersSQL = `UPDATE workers SET last_seen = GREATEST(last_seen, $2)
+	WHERE id = ANY(ARRAY(SELECT id FROM workers WHERE id = ANY($1) ORDER BY id FOR UPDATE))`
+	leasesExtendRunsSQL = `UPDATE runs SET lease_until = GREATEST(lease_until, $2)
+	WHERE id = ANY(ARRAY(SELECT id FROM runs WHERE ` + sqlLeasedRunStates + ` AND worker_id <> '' AND worker_id = ANY($1)
+		ORDER BY id FOR UPDATE))
+	AND ` + sqlLeasedRunStates + ` AND worker_id <> '' AND worker_id = ANY($1)`
+	leasesExtendTaskRunsSQL = `UPDATE task_runs SET lease_until = GREATEST(lease_until, $2)
+	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
+		WHERE state = 'RUNNING' AND queue <> '' AND worker_id = ANY($1) ORDER BY run_id, key, id FOR UPDATE)
+	AND state = 'RUNNING' AND queue <> '' AND worker_id = ANY($1)`
+)
 
 // takeBack applies to a run held by a worker the transitions that give it
 // back: it appends the events to b and the final row to b.Runs, and reports
@@ -549,6 +632,10 @@ func (s *Store) release(ctx context.Context, workerID string, keep *store.Leases
 		runStates = "state = 'PENDING'"
 	}
 	return s.inTx(ctx, "release worker "+workerID, func(tx pgx.Tx) error {
+		// Wait for the worker's claims in progress (see claimLockKey).
+		if _, err := tx.Exec(ctx, claimLockSQL, int32(claimLockKey), workerID); err != nil {
+			return err
+		}
 		if keep == nil {
 			if _, err := tx.Exec(ctx, "DELETE FROM workers WHERE id = $1", workerID); err != nil {
 				return err

@@ -61,9 +61,12 @@
 //     connection. Statements are prepared and cached per connection (pgx's
 //     default), which a pooler in transaction mode (PgBouncer) does not
 //     support unless the URL sets default_query_exec_mode=exec.
-//   - BatchWrite of overlapping rows from many concurrent transactions may
-//     still deadlock with other writers (RunTransition, claims); PostgreSQL
-//     then aborts one, reported as an error wrapping store.ErrConflict.
+//   - Writers lock rows in one order: workers, then runs by id, then task
+//     runs by primary key (claims and lease expiry skip locked rows
+//     instead); cache entries follow their task runs. A transaction that PostgreSQL still
+//     aborts for a deadlock or a serialization failure is run again from the
+//     start, a few times (retry); only then is the error returned, wrapping
+//     store.ErrConflict.
 //   - Errors of a database that cannot be reached, or is shutting down or
 //     starting up, wrap store.ErrUnavailable (the server answers them 503).
 //   - The notification channel is shared by everything in the database on the
@@ -75,10 +78,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/batonhq/baton/internal/store"
 	"github.com/jackc/pgx/v5"
@@ -93,6 +98,12 @@ type Store struct {
 	pool    *pgxpool.Pool
 	schema  string // current_schema() of the pool's connections
 	channel string // NOTIFY channel
+
+	// txAttempts overrides maxTxAttempts when > 0 (tests).
+	txAttempts int
+	// claimed, when set (tests), is called by claims after their
+	// statements, before they commit.
+	claimed func()
 
 	mu     sync.Mutex
 	closed bool
@@ -190,7 +201,8 @@ func translate(err error, format string, args ...any) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "40001", "40P01", "55P03":
-			return fmt.Errorf("%s: %v: %w", msg, err, store.ErrConflict)
+			// Keep the driver's error in the chain: retry looks for it.
+			return fmt.Errorf("%s: %w: %w", msg, err, store.ErrConflict)
 		}
 	}
 	if unavailable(err) {
@@ -224,15 +236,79 @@ func isStoreErr(err error) bool {
 		errors.Is(err, store.ErrUnavailable)
 }
 
-// inTx runs fn in a transaction and commits it.
+// maxTxAttempts bounds how often retry runs a transaction that PostgreSQL
+// aborted for a deadlock or a serialization failure.
+const maxTxAttempts = 6
+
+// retryable reports whether err means that PostgreSQL aborted the
+// transaction for a deadlock (40P01) or a serialization failure (40001):
+// nothing of it was applied, and running it again may succeed.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// retry runs fn, one whole transaction (an explicit one, a pgx.Batch or a
+// single statement), and runs it again when PostgreSQL aborted it for a
+// deadlock or a serialization failure, up to maxTxAttempts times in all,
+// after a short random backoff (a few milliseconds, doubling) that lets the
+// transaction that won go first. fn must start from scratch each time:
+// reset what it collects. Every write of the backend goes through retry, so
+// that a lock-order cycle that the common lock order of the writers does
+// not rule out (workers, then runs by id, then task runs by primary key;
+// cache entries by key after their task runs, or with each completion)
+// costs a retry, not a failed write.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	attempts := maxTxAttempts
+	if s.txAttempts > 0 {
+		attempts = s.txAttempts
+	}
+	backoff := 4 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= attempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(backoff/2 + rand.N(backoff))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		backoff *= 2
+	}
+}
+
+// inTx runs fn in a transaction and commits it, again from the start when
+// PostgreSQL aborted it for a deadlock or a serialization failure (see
+// retry): fn must reset what it collects.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return translate(err, "%s: begin", op)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
-		return translate(err, "%s", op)
-	}
-	return translate(tx.Commit(ctx), "%s: commit", op)
+	return s.retry(ctx, func() error {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return translate(err, "%s: begin", op)
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+			return translate(err, "%s", op)
+		}
+		return translate(tx.Commit(ctx), "%s: commit", op)
+	})
+}
+
+// sendBatch sends the batch that build queues as one implicit transaction,
+// through retry: build runs again for each attempt and must reset what the
+// batch's callbacks collect.
+func (s *Store) sendBatch(ctx context.Context, build func(pb *pgx.Batch) error) error {
+	return s.retry(ctx, func() error {
+		var pb pgx.Batch
+		if err := build(&pb); err != nil {
+			return err
+		}
+		if pb.Len() == 0 {
+			return nil
+		}
+		return s.pool.SendBatch(ctx, &pb).Close()
+	})
 }

@@ -21,18 +21,21 @@ import (
 // CONFLICT cannot touch a row twice). Notifications of SCHEDULED runs and
 // PENDING distributed task runs are issued in the same transaction. Upserted
 // rows are sorted by primary key so that concurrent batches lock shared rows
-// in the same order (no deadlock between them).
+// in the same order as each other and as the other writers; a batch aborted
+// for a deadlock even so is sent again (see retry).
 func (s *Store) BatchWrite(ctx context.Context, b store.Batch) error {
 	if b.Empty() {
 		return nil
 	}
-	var pb pgx.Batch
-	var ns notes
-	if err := queueBatch(&pb, &b, &ns); err != nil {
-		return fmt.Errorf("batch write: %w", err)
-	}
-	s.queueNotes(&pb, &ns)
-	return translate(s.pool.SendBatch(ctx, &pb).Close(), "batch write")
+	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
+		var ns notes
+		if err := queueBatch(pb, &b, &ns); err != nil {
+			return err
+		}
+		s.queueNotes(pb, &ns)
+		return nil
+	})
+	return translate(err, "batch write")
 }
 
 // queueBatch adds the statements writing b to pb and the notifications
