@@ -449,7 +449,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	held := map[string][]string{}
-	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+	for _, state := range store.LeasedRunStates {
 		runs, err := s.st.RunList(r.Context(), store.RunListParams{State: state, Limit: 10000})
 		if err != nil {
 			return err

@@ -62,6 +62,12 @@ func (s RunState) Final() bool {
 	return false
 }
 
+// LeasedRunStates are the states in which a run is held by whoever executes
+// it: a worker's lease (heartbeats extend it, LeasesExpire and WorkerRelease
+// take it back) or a local process (which must be alive). AWAITING_RETRY is
+// one of them: the executor waits out the flow's retry delay itself.
+var LeasedRunStates = []RunState{RunPending, RunRunning, RunCancelling, RunAwaitingRetry}
+
 // RunStates lists every flow-run state, for validation of user input.
 var RunStates = []RunState{RunScheduled, RunPending, RunRunning, RunCompleted, RunFailed,
 	RunCancelling, RunCancelled, RunCrashed, RunPaused, RunAwaitingRetry}
