@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NotifierStop", testNotifierStop},
 		{"ReleaseStopsTaskRuns", testReleaseStopsTaskRuns},
 		{"LeasesAwaitingRetry", testLeasesAwaitingRetry},
+		{"Flows", testFlows},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
