@@ -573,9 +573,21 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		case <-time.After(def.RetryDelay):
 		case <-ctx.Done():
 			// A cancel requested through the store may have ended the run
-			// (CANCELLED) while it waited: report what the store says.
+			// (CANCELLED) while it waited: report what the store says. A
+			// worker's run is CANCELLING then (it is held): record its end.
 			if cur, gerr := e.cfg.Store.RunGet(context.WithoutCancel(ctx), run.ID); gerr == nil {
 				run = cur
+			}
+			if run.State == store.RunCancelling && !errors.Is(context.Cause(ctx), ErrReleased) {
+				msg := fmt.Sprintf("attempt %d: cancelled while awaiting its retry", run.Attempt)
+				if ended, terr := e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
+					ID: run.ID, From: []store.RunState{store.RunCancelling}, To: store.RunCancelled, Attempt: run.Attempt,
+					Error: &store.ErrorInfo{Message: msg, Kind: "cancelled"}, Cause: "engine", Message: msg,
+				}); terr == nil {
+					run = ended
+				} else {
+					return Outcome{Run: run, Err: storeFailed(fmt.Errorf("record end of run %s: %w", run.ID, terr))}
+				}
 			}
 			return Outcome{Run: run, Err: err}
 		}

@@ -341,13 +341,17 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	for try := 0; ; try++ {
 		p := store.RunTransitionParams{ID: run.ID, From: []store.RunState{run.State}, Cause: "user",
 			Message: "cancel requested through the API"}
-		switch run.State {
-		case store.RunScheduled, store.RunPending, store.RunAwaitingRetry, store.RunPaused:
+		switch {
+		case run.State == store.RunAwaitingRetry && run.WorkerID != "":
+			// Its worker waits out the retry delay: it stops and ends it.
+			p.To = store.RunCancelling
+		case run.State == store.RunScheduled, run.State == store.RunPending, run.State == store.RunAwaitingRetry,
+			run.State == store.RunPaused:
 			p.To = store.RunCancelled
 			p.Error = &store.ErrorInfo{Message: "cancelled by a user before it ran", Kind: "cancelled"}
-		case store.RunRunning:
+		case run.State == store.RunRunning:
 			p.To = store.RunCancelling
-		case store.RunCancelling:
+		case run.State == store.RunCancelling:
 			return writeJSON(w, 200, s.runView(ctx, run))
 		default:
 			return errConflict("run %s is %s: a finished run cannot be cancelled", run.ID, run.State)
