@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,5 +78,75 @@ func TestWorkerKilledDuringFlowRetryDelay(t *testing.T) {
 		if !strings.Contains(string(log), w) {
 			t.Errorf("executions %q do not contain %q", log, w)
 		}
+	}
+}
+
+// TestLocalRunKilledDuringFlowRetryDelay: a local run whose process is
+// killed (-9) while it waits out the flow's retry delay is CRASHED when
+// anyone looks at it, and `retry` completes it, instead of it staying
+// AWAITING_RETRY forever.
+func TestLocalRunKilledDuringFlowRetryDelay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	delay := []string{"FLOW_RETRY_DELAY_MS=600000"}
+	c := e.cmd(delay, "run", "retrywait")
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if c.ProcessState == nil {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	ids := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := startedRe.FindStringSubmatch(sc.Text()); m != nil {
+				ids <- m[1]
+			}
+		}
+	}()
+	var id string
+	select {
+	case id = <-ids:
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not start")
+	}
+	state := func() string {
+		t.Helper()
+		r := e.run(nil, "runs", "show", id, "--json")
+		var run struct {
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+			t.Fatalf("runs show: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		return run.State
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st := state()
+		if st == "AWAITING_RETRY" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run is %s, want AWAITING_RETRY after its first attempt failed", st)
+		}
+	}
+	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	if st := state(); st != "CRASHED" {
+		t.Fatalf("run killed during its retry delay shows %s, want CRASHED", st)
+	}
+	r := e.run(delay, "retry", id)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "2" {
+		t.Fatalf("retry: exit %d, result %q; want 0 and 2 (attempt 2 completes): %s", r.code, r.stdout, r.stderr)
 	}
 }
