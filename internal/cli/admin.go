@@ -85,7 +85,7 @@ func listWorkers(ctx context.Context, env *Env) ([]api.WorkerView, error) {
 		return nil, fmt.Errorf("list workers: %w", err)
 	}
 	held := map[string][]string{}
-	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+	for _, state := range store.LeasedRunStates {
 		runs, err := st.RunList(ctx, store.RunListParams{State: state, Limit: 10000})
 		if err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)

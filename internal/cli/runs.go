@@ -65,9 +65,7 @@ func runsExactArgs(n int, what string) cobra.PositionalArgs {
 // CRASHED. A failure to do so is only a warning: the command still shows
 // what the store holds.
 func runsReconcile(ctx context.Context, env *Env, st store.Store, run store.Run) store.Run {
-	switch run.State {
-	case store.RunRunning, store.RunPending, store.RunCancelling:
-	default:
+	if !slices.Contains(store.LeasedRunStates, run.State) {
 		return run
 	}
 	updated, err := engine.Reconcile(ctx, st, run)

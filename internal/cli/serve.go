@@ -151,7 +151,7 @@ func reclaimDeadWorkers(ctx context.Context, st store.Store, log *slog.Logger) e
 	self := engine.Self()
 	starts := map[string]int64{} // worker -> process start time recorded on its runs
 	held := map[string]int{}
-	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+	for _, state := range store.LeasedRunStates {
 		runs, err := st.RunList(ctx, store.RunListParams{State: state, Limit: 10000})
 		if err != nil {
 			return err

@@ -120,7 +120,7 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.Run
 	if p.State == store.RunCrashed {
 		// Dead RUNNING runs are only recorded as CRASHED once someone
 		// looks at them: look at the active runs first.
-		for _, active := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+		for _, active := range store.LeasedRunStates {
 			runs, err := st.RunList(ctx, store.RunListParams{Flow: q.Flow, State: active, Limit: 1000})
 			if err != nil {
 				return nil, fmt.Errorf("list runs: %w", err)

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -422,16 +423,17 @@ func (e *Engine) newRun(def *FlowDef, params json.RawMessage, parent, key string
 	}
 }
 
-// Reconcile marks a local RUNNING run whose owning process on this host is
-// gone as CRASHED and returns the current record. Runs held by a worker are
-// left to their lease.
+// Reconcile marks a local run that is PENDING, RUNNING, CANCELLING or
+// AWAITING_RETRY (waiting out its flow's retry delay in its process) whose
+// owning process on this host is gone as CRASHED, which can be retried, and
+// returns the current record. Runs held by a worker are left to their lease.
 func (e *Engine) Reconcile(ctx context.Context, run store.Run) (store.Run, error) {
 	return Reconcile(ctx, e.cfg.Store, run)
 }
 
 // Reconcile is Engine.Reconcile for callers without an engine (read-only CLI commands).
 func Reconcile(ctx context.Context, st Store, run store.Run) (store.Run, error) {
-	if run.WorkerID != "" || (run.State != store.RunRunning && run.State != store.RunCancelling && run.State != store.RunPending) {
+	if run.WorkerID != "" || !slices.Contains(store.LeasedRunStates, run.State) {
 		return run, nil
 	}
 	owner := Process{Host: run.OwnerHost, PID: run.OwnerPID, Start: run.OwnerStart}
@@ -571,19 +573,34 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		case <-time.After(def.RetryDelay):
 		case <-ctx.Done():
 			// A cancel requested through the store may have ended the run
-			// (CANCELLED) while it waited: report what the store says.
+			// (CANCELLED) while it waited: report what the store says. A
+			// worker's run is CANCELLING then (it is held): record its end.
 			if cur, gerr := e.cfg.Store.RunGet(context.WithoutCancel(ctx), run.ID); gerr == nil {
 				run = cur
 			}
+			if run.State == store.RunCancelling && !errors.Is(context.Cause(ctx), ErrReleased) {
+				msg := fmt.Sprintf("attempt %d: cancelled while awaiting its retry", run.Attempt)
+				if ended, terr := e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
+					ID: run.ID, From: []store.RunState{store.RunCancelling}, To: store.RunCancelled, Attempt: run.Attempt,
+					Error: &store.ErrorInfo{Message: msg, Kind: "cancelled"}, Cause: "engine", Message: msg,
+				}); terr == nil {
+					run = ended
+				} else {
+					return Outcome{Run: run, Err: storeFailed(fmt.Errorf("record end of run %s: %w", run.ID, terr))}
+				}
+			}
 			return Outcome{Run: run, Err: err}
 		}
-		run, terr = e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
+		next, terr := e.cfg.Store.RunTransition(context.WithoutCancel(ctx), store.RunTransitionParams{
 			ID: run.ID, From: []store.RunState{store.RunAwaitingRetry}, To: store.RunRunning, Attempt: run.Attempt,
 			NextAttempt: true, Cause: "policy", Message: fmt.Sprintf("attempt %d", run.Attempt+1),
 		})
 		if terr != nil {
+			// The run stays AWAITING_RETRY at its attempt: a worker gives
+			// back that attempt.
 			return Outcome{Run: run, Err: storeFailed(terr)}
 		}
+		run = next
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
-	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -114,7 +113,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 			return errBadRequest("%v", err)
 		}
 	}
-	params, err := s.checkParams(req.Flow, req.Parameters)
+	params, err := s.checkParams(r.Context(), req.Flow, req.Parameters)
 	if err != nil {
 		return err
 	}
@@ -190,42 +189,6 @@ func clip(raw json.RawMessage) string {
 		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}
 	return s
-}
-
-// flowSchema is what a worker registered about a flow's parameters.
-type flowSchema struct {
-	info api.FlowInfo
-	v    *params.Validator // nil when the worker sent no schema
-}
-
-// checkParams assembles the parameters of a run created through the API.
-// When a worker registered the flow with this server, the parameters are
-// merged over the flow's defaults and validated against its schema, with
-// the validation the command line uses (params.Validator), so a defect
-// gets a 400 naming the parameter, in the command line's words. A flow no
-// worker has registered yet is accepted as given (its worker may start
-// later); its worker's engine then rejects parameters that do not decode.
-func (s *Server) checkParams(flow string, raw json.RawMessage) (json.RawMessage, error) {
-	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
-		raw = nil
-	}
-	s.mu.Lock()
-	fs, known := s.flows[flow]
-	s.mu.Unlock()
-	if !known || fs.v == nil {
-		switch {
-		case raw != nil:
-			return raw, nil
-		case known && len(fs.info.Defaults) > 0:
-			return fs.info.Defaults, nil
-		}
-		return json.RawMessage("null"), nil
-	}
-	out, err := fs.v.Resolve(flow, fs.info.Defaults, raw)
-	if err != nil {
-		return nil, errBadRequest("%v", err)
-	}
-	return out, nil
 }
 
 // runView renders a run, saying why a SCHEDULED run waits.
@@ -378,13 +341,17 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	for try := 0; ; try++ {
 		p := store.RunTransitionParams{ID: run.ID, From: []store.RunState{run.State}, Cause: "user",
 			Message: "cancel requested through the API"}
-		switch run.State {
-		case store.RunScheduled, store.RunPending, store.RunAwaitingRetry, store.RunPaused:
+		switch {
+		case run.State == store.RunAwaitingRetry && run.WorkerID != "":
+			// Its worker waits out the retry delay: it stops and ends it.
+			p.To = store.RunCancelling
+		case run.State == store.RunScheduled, run.State == store.RunPending, run.State == store.RunAwaitingRetry,
+			run.State == store.RunPaused:
 			p.To = store.RunCancelled
 			p.Error = &store.ErrorInfo{Message: "cancelled by a user before it ran", Kind: "cancelled"}
-		case store.RunRunning:
+		case run.State == store.RunRunning:
 			p.To = store.RunCancelling
-		case store.RunCancelling:
+		case run.State == store.RunCancelling:
 			return writeJSON(w, 200, s.runView(ctx, run))
 		default:
 			return errConflict("run %s is %s: a finished run cannot be cancelled", run.ID, run.State)
@@ -449,7 +416,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	held := map[string][]string{}
-	for _, state := range []store.RunState{store.RunPending, store.RunRunning, store.RunCancelling} {
+	for _, state := range store.LeasedRunStates {
 		runs, err := s.st.RunList(r.Context(), store.RunListParams{State: state, Limit: 10000})
 		if err != nil {
 			return err
@@ -524,33 +491,38 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if err := checkIdentifiers(ids...); err != nil {
 		return err
 	}
+	now := time.Now()
 	schemas := make(map[string]flowSchema, len(req.Flows))
+	var flows store.FlowUpsertParams
 	for _, f := range req.Flows {
-		fs := flowSchema{info: f}
-		if f.Parameters != nil {
-			v, err := params.NewValidator(f.Parameters)
-			if err != nil {
-				return errBadRequest("flow %s: parameter schema: %v", f.Name, err)
-			}
-			fs.v = v
+		rec, err := flowRecord(f, now)
+		if err != nil {
+			return errBadRequest("flow %s: parameter schema: %v", f.Name, err)
+		}
+		fs, err := newFlowSchema(rec, now)
+		if err != nil {
+			return errBadRequest("flow %s: parameter schema: %v", f.Name, err)
 		}
 		schemas[f.Name] = fs
+		flows.Flows = append(flows.Flows, rec)
 	}
-	now := time.Now()
 	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
 		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now}
 	for _, f := range req.Flows {
 		wk.Flows = append(wk.Flows, f.Name)
+	}
+	// The flows first: once the worker is registered it may claim runs,
+	// and every server validates the runs created for them from the store.
+	if err := s.st.FlowUpsert(r.Context(), flows); err != nil {
+		return err
 	}
 	if err := s.st.WorkerUpsert(r.Context(), wk); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.workers[wk.ID] = wk
-	for _, f := range req.Flows {
-		s.flows[f.Name] = schemas[f.Name]
-	}
 	s.mu.Unlock()
+	s.cacheFlows(schemas)
 	return writeJSON(w, http.StatusCreated, api.Registered{ID: wk.ID,
 		LeaseTimeoutMS: s.cfg.LeaseTimeout.Milliseconds(), HeartbeatIntervalMS: s.cfg.HeartbeatInterval.Milliseconds()})
 }

@@ -62,6 +62,12 @@ func (s RunState) Final() bool {
 	return false
 }
 
+// LeasedRunStates are the states in which a run is held by whoever executes
+// it: a worker's lease (heartbeats extend it, LeasesExpire and WorkerRelease
+// take it back) or a local process (which must be alive). AWAITING_RETRY is
+// one of them: the executor waits out the flow's retry delay itself.
+var LeasedRunStates = []RunState{RunPending, RunRunning, RunCancelling, RunAwaitingRetry}
+
 // RunStates lists every flow-run state, for validation of user input.
 var RunStates = []RunState{RunScheduled, RunPending, RunRunning, RunCompleted, RunFailed,
 	RunCancelling, RunCancelled, RunCrashed, RunPaused, RunAwaitingRetry}
@@ -382,6 +388,22 @@ type Worker struct {
 	LastSeen  time.Time
 }
 
+// Flow is what the latest worker registration (with any server sharing the
+// store) said about a flow: its parameters' JSON Schema and the JSON of its
+// default parameters, each nil when the worker sent none.
+type Flow struct {
+	Name         string
+	Parameters   json.RawMessage
+	Defaults     json.RawMessage
+	RegisteredAt time.Time
+}
+
+// FlowUpsertParams records worker registrations of flows: each of Flows
+// replaces what is recorded under its name (the latest registration wins).
+type FlowUpsertParams struct {
+	Flows []Flow
+}
+
 // LeasesReleaseParams names a worker and what it still holds.
 type LeasesReleaseParams struct {
 	WorkerID     string
@@ -403,7 +425,8 @@ type RunStop struct {
 	Attempt int    `json:"attempt"`
 }
 
-// LeasesExpireParams: runs (PENDING, RUNNING, CANCELLING) and task runs
+// LeasesExpireParams: runs (PENDING, RUNNING, CANCELLING, AWAITING_RETRY:
+// LeasedRunStates) and task runs
 // (RUNNING) whose lease ended before At (zero: now) are taken back; a zero
 // LeaseUntil is no lease and never expires. A CANCELLING run becomes
 // CANCELLED; any other run becomes CRASHED (an ErrorInfo of kind "crashed"
@@ -417,8 +440,8 @@ type RunStop struct {
 // LeasesRelease do the same for what they give back.
 //
 // With RunID set, a worker gives back one run at once: only that run is
-// taken back, whatever its lease, and only while it is PENDING, RUNNING or
-// CANCELLING, leased to WorkerID and (when Attempt is non-zero) at Attempt;
+// taken back, whatever its lease, and only while it is in LeasedRunStates,
+// leased to WorkerID and (when Attempt is non-zero) at Attempt;
 // the transitions are the same with cause "worker:<WorkerID>", Reason names
 // why in the message and the error, and task runs are left alone. Crashed is
 // then empty when the run was not held so (already given back, or taken
@@ -555,7 +578,7 @@ type Store interface {
 	// order; unknown refs are left out.
 	TaskRunFinished(ctx context.Context, refs []TaskRunRef) ([]TaskRun, error)
 	// LeasesExtend extends to until the leases of everything the workers
-	// hold (runs PENDING, RUNNING or CANCELLING, task runs RUNNING; a lease
+	// hold (runs in LeasedRunStates, task runs RUNNING; a lease
 	// never gets shorter), and records that the workers were seen now.
 	LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error
 	// LeasesExpire takes back expired leases; see LeasesExpireParams.
@@ -563,11 +586,16 @@ type Store interface {
 	// WorkerUpsert registers or updates a worker (keyed by ID; a zero
 	// LastSeen is recorded as now).
 	WorkerUpsert(ctx context.Context, w Worker) error
+	// FlowUpsert records the flows a worker registered, in one transaction;
+	// see FlowUpsertParams.
+	FlowUpsert(ctx context.Context, p FlowUpsertParams) error
+	// FlowGet returns the latest registration of a flow, or ErrNotFound.
+	FlowGet(ctx context.Context, name string) (Flow, error)
 	// WorkerList returns the registered workers seen at or after the given
 	// time, ordered by ID.
 	WorkerList(ctx context.Context, seenSince time.Time) ([]Worker, error)
 	// WorkerRelease deregisters a worker and gives back what it holds: its
-	// PENDING and RUNNING runs go back to SCHEDULED (next attempt, events of
+	// PENDING, RUNNING and AWAITING_RETRY runs go back to SCHEDULED (next attempt, events of
 	// cause "worker:<id>"), its CANCELLING runs become CANCELLED (cancelling
 	// their PENDING task runs), its RUNNING task runs go back to PENDING.
 	// Releasing an unknown worker is no error.

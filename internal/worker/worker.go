@@ -483,8 +483,12 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 			// Its engine could not start or end it (the store failed, or
 			// the run is no longer what the claim said): nothing executes
 			// it any more, so it must not stay leased to this worker.
-			w.log.Warn("run not recorded; giving it back", "run", run.ID, "attempt", run.Attempt, "state", out.Run.State, "err", err)
-			w.giveBack(workCtx, run.ID, run.Attempt, err.Error())
+			attempt := run.Attempt
+			if out.Run.ID == run.ID && out.Run.Attempt > attempt {
+				attempt = out.Run.Attempt // a flow-level retry ran in this process
+			}
+			w.log.Warn("run not recorded; giving it back", "run", run.ID, "attempt", attempt, "state", out.Run.State, "err", err)
+			w.giveBack(workCtx, run.ID, attempt, err.Error())
 			return
 		}
 		if err != nil {

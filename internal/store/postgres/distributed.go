@@ -21,10 +21,10 @@ import (
 // never wait for each other's rows; the later one skips them.
 
 // Literal SQL lists of states. Queries repeat the WHERE terms of the partial
-// indexes of migrations/0001_init.sql literally so that the planner can use
+// indexes of the migrations (0002 for the leased states) literally so that the planner can use
 // them also in generic plans.
 const (
-	sqlLeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING')`
+	sqlLeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING', 'AWAITING_RETRY')`
 	sqlFinalRunStates  = `('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')`
 	sqlFinalTaskStates = `('COMPLETED', 'FAILED', 'TIMED_OUT', 'CACHED', 'CANCELLED', 'CRASHED')`
 )
@@ -376,6 +376,11 @@ func takeBack(r *store.Run, b *store.Batch, at time.Time, cause string, crash bo
 			Error: &store.ErrorInfo{Message: msg, Kind: "cancelled"}})
 	case crash:
 		msg := fmt.Sprintf("attempt %d crashed: %s", r.Attempt, reason)
+		if r.State == store.RunAwaitingRetry {
+			// Its attempt had failed and its worker waited out the flow's
+			// retry delay: the retry is rescheduled like a crashed attempt.
+			msg = fmt.Sprintf("attempt %d failed and its retry was lost: %s", r.Attempt, reason)
+		}
 		step(store.RunTransitionParams{To: store.RunCrashed, Cause: cause, Message: msg,
 			Error: &store.ErrorInfo{Message: msg, Kind: "crashed"}})
 		if r.Attempt < maxAttempts {

@@ -19,9 +19,9 @@ import (
 // conditional update inside it is exclusive (across processes too).
 
 // Literal SQL lists of states. Queries repeat the WHERE terms of the partial
-// indexes of migrations/0001_init.sql literally so that SQLite uses them.
+// indexes of the migrations (0002 for the leased states) literally so that SQLite uses them.
 const (
-	sqlLeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING')`
+	sqlLeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING', 'AWAITING_RETRY')`
 	sqlFinalRunStates  = `('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')`
 	sqlFinalTaskStates = `('COMPLETED', 'FAILED', 'TIMED_OUT', 'CACHED', 'CANCELLED', 'CRASHED')`
 )
@@ -435,6 +435,11 @@ func takeBack(r *store.Run, b *store.Batch, ns *notes, at time.Time, cause strin
 			Error: &store.ErrorInfo{Message: msg, Kind: "cancelled"}})
 	case crash:
 		msg := fmt.Sprintf("attempt %d crashed: %s", r.Attempt, reason)
+		if r.State == store.RunAwaitingRetry {
+			// Its attempt had failed and its worker waited out the flow's
+			// retry delay: the retry is rescheduled like a crashed attempt.
+			msg = fmt.Sprintf("attempt %d failed and its retry was lost: %s", r.Attempt, reason)
+		}
 		step(store.RunTransitionParams{To: store.RunCrashed, Cause: cause, Message: msg,
 			Error: &store.ErrorInfo{Message: msg, Kind: "crashed"}})
 		if r.Attempt < maxAttempts {

@@ -91,6 +91,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RunStopList", testRunStopList},
 		{"NotifierStop", testNotifierStop},
 		{"ReleaseStopsTaskRuns", testReleaseStopsTaskRuns},
+		{"LeasesAwaitingRetry", testLeasesAwaitingRetry},
+		{"Flows", testFlows},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -235,4 +235,26 @@ var slowmap = baton.Flow("slowmap", func(ctx baton.Context, p SlowMapParams) (in
 	return len(vs), nil
 }, baton.Defaults(SlowMapParams{N: 8, SleepMS: 1000, FailAt: -1}))
 
-func main() { baton.Main(steps, fan, chaos, outage, slowmap) }
+// flowRetryDelay is the retrywait flow's retry delay: $FLOW_RETRY_DELAY_MS,
+// a minute by default.
+func flowRetryDelay() time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("FLOW_RETRY_DELAY_MS")); err == nil {
+		return time.Duration(n) * time.Millisecond
+	}
+	return time.Minute
+}
+
+// retrywait fails its first attempt (after one step), so that its executor
+// waits out the flow's retry delay; later attempts complete.
+var retrywait = baton.Flow("retrywait", func(ctx baton.Context, _ int) (int, error) {
+	logExec(fmt.Sprintf("retrywait attempt %d pid %d", ctx.Attempt(), os.Getpid()))
+	if _, err := step.Run(ctx, 0); err != nil {
+		return 0, err
+	}
+	if ctx.Attempt() == 1 {
+		return 0, errors.New("first attempt fails")
+	}
+	return ctx.Attempt(), nil
+}, baton.FlowRetries(1, flowRetryDelay()))
+
+func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait) }
