@@ -53,10 +53,25 @@ func roundTaskRun(t store.TaskRun) store.TaskRun {
 // runClaimSQL claims runs in one statement: the subquery locks the oldest
 // matching SCHEDULED runs, skipping rows that concurrent claims hold, and
 // the UPDATE moves them to PENDING; the creation of their events rides along.
+// sqlClaimQueue matches the queues $1 of a claim. Claims of one queue (what
+// servers send) compare with its single element, so that the claim index
+// (queue, created_at, key...) yields the rows in claim order and the scan
+// stops at the LIMIT; with = ANY the planner reads and sorts every candidate.
+// Claims of several queues take the sorting path (claimSQL).
+const sqlClaimQueue = `queue = ($1::text[])[1]`
+
+// claimSQL returns the claim statement q for the number of queues claimed.
+func claimSQL(q string, queues int) string {
+	if queues == 1 {
+		return q
+	}
+	return strings.Replace(q, sqlClaimQueue, "queue = ANY($1)", 1)
+}
+
 var runClaimSQL = `WITH claimed AS (
 	UPDATE runs SET state = 'PENDING', worker_id = $4, lease_until = $5, updated_at = $6,
 		owner_host = '', owner_pid = 0, owner_start = 0
-	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND queue = ANY($1) AND flow = ANY($2)
+	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND ` + sqlClaimQueue + ` AND flow = ANY($2)
 		ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + runSelectCols + `
 ), ev AS (
@@ -73,7 +88,7 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 		return nil, nil
 	}
 	at := nowIfZero(p.At)
-	out, err := collectRuns(s.pool.Query(ctx, runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID,
+	out, err := collectRuns(s.pool.Query(ctx, claimSQL(runClaimSQL, len(p.Queues)), p.Queues, p.Flows, int64(p.Limit), p.WorkerID,
 		encTime(p.LeaseUntil), encTime(at), "worker:"+p.WorkerID))
 	if err != nil {
 		return nil, translate(err, "claim runs for worker %s", p.WorkerID)
@@ -120,12 +135,17 @@ func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at 
 	return nil
 }
 
+// taskRunClaimSQL claims the oldest PENDING task runs of RUNNING runs. The
+// run's state is a scalar subquery (a primary-key lookup per candidate), not
+// an EXISTS: the planner turns an EXISTS into a join whose row estimate can
+// be tiny, and then prefers reading and sorting every PENDING row of the
+// queue to the claim index scan that stops at the LIMIT.
 var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
 	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
 	history = ` + historyAppend("history", "$7::text") + `
 	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
-		WHERE state = 'PENDING' AND queue <> '' AND queue = ANY($1) AND task = ANY($2)
-		AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state = 'RUNNING')
+		WHERE state = 'PENDING' AND queue <> '' AND ` + sqlClaimQueue + ` AND task = ANY($2)
+		AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) = 'RUNNING'
 		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + taskRunSelectCols
 
@@ -141,7 +161,7 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 	if err != nil {
 		return nil, err
 	}
-	out, err := collectTaskRuns(s.pool.Query(ctx, taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
+	out, err := collectTaskRuns(s.pool.Query(ctx, claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
 		encTime(p.LeaseUntil), encTime(at), h))
 	if err != nil {
 		return nil, translate(err, "claim task runs for worker %s", p.WorkerID)
