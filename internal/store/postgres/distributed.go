@@ -166,13 +166,19 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 	if err != nil {
 		return nil, translate(err, "claim task runs for worker %s", p.WorkerID)
 	}
+	sortClaimed(out)
+	return out, nil
+}
+
+// sortClaimed orders claimed task runs as the claim took them (RETURNING
+// has no order).
+func sortClaimed(out []store.TaskRun) {
 	slices.SortFunc(out, func(a, b store.TaskRun) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
 		return strings.Compare(a.RunID+"\x00"+a.Key+"\x00"+a.ID, b.RunID+"\x00"+b.Key+"\x00"+b.ID)
 	})
-	return out, nil
 }
 
 // taskRunCompleteSQL applies one completion if the task run is RUNNING and
@@ -201,6 +207,51 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 	}
 	var pb pgx.Batch
 	var applied []store.TaskRunRef
+	if err := s.queueCompletions(&pb, cs, &applied); err != nil {
+		return nil, err
+	}
+	if err := s.pool.SendBatch(ctx, &pb).Close(); err != nil {
+		return nil, translate(err, "complete task runs")
+	}
+	return applied, nil
+}
+
+// TaskRunCompleteClaim applies completions and claims in one pgx.Batch:
+// one implicit transaction, one round trip.
+func (s *Store) TaskRunCompleteClaim(ctx context.Context, cs []store.TaskRunCompletion, p store.TaskRunClaimParams) ([]store.TaskRunRef, []store.TaskRun, error) {
+	var pb pgx.Batch
+	var applied []store.TaskRunRef
+	if err := s.queueCompletions(&pb, cs, &applied); err != nil {
+		return nil, nil, err
+	}
+	var claimed []store.TaskRun
+	if p.Limit >= 1 && len(p.Queues) > 0 && len(p.Tasks) > 0 {
+		at := nowIfZero(p.At)
+		h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
+			To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID}})
+		if err != nil {
+			return nil, nil, err
+		}
+		pb.Queue(claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
+			encTime(p.LeaseUntil), encTime(at), h).Query(func(rows pgx.Rows) error {
+			var err error
+			claimed, err = collectTaskRuns(rows, nil)
+			return err
+		})
+	}
+	if pb.Len() == 0 {
+		return nil, nil, nil
+	}
+	if err := s.pool.SendBatch(ctx, &pb).Close(); err != nil {
+		return nil, nil, translate(err, "complete and claim task runs for worker %s", p.WorkerID)
+	}
+	sortClaimed(claimed)
+	return applied, claimed, nil
+}
+
+// queueCompletions adds to pb the statements that apply cs; the refs of
+// the applied ones are appended to *applied when the batch runs.
+func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, applied *[]store.TaskRunRef) error {
 	for i := range cs {
 		c := &cs[i]
 		at := nowIfZero(c.At)
@@ -215,11 +266,11 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 		}
 		h, err := encHistory(hist)
 		if err != nil {
-			return nil, fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
+			return fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
 		}
 		e, err := encError(c.Error)
 		if err != nil {
-			return nil, fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
+			return fmt.Errorf("complete task run %s: %w", c.Ref.ID, err)
 		}
 		var ce store.CacheEntry
 		if c.Cache != nil {
@@ -234,15 +285,12 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 				n++
 			}
 			if n > 0 {
-				applied = append(applied, c.Ref)
+				*applied = append(*applied, c.Ref)
 			}
 			return rows.Err()
 		})
 	}
-	if err := s.pool.SendBatch(ctx, &pb).Close(); err != nil {
-		return nil, translate(err, "complete task runs")
-	}
-	return applied, nil
+	return nil
 }
 
 // TaskRunFinished returns those of refs whose task run is in a final state.
