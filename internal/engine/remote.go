@@ -41,6 +41,14 @@ func newAwaiter(e *Engine) *awaiter {
 // costs the same whether 100 or 100,000 are outstanding.
 const pollBatch = 2000
 
+// pollGap is the least time between the starts of two polls. Each poll sends
+// (and the server re-reads) up to pollBatch refs, whatever finished: back to
+// back polls while completions trickle in cost a full poll per completion
+// report. Waiting for the gap lets the next poll collect what finished
+// meanwhile; a poll after a quiet period starts at once. (A variable for
+// tests.)
+var pollGap = 10 * time.Millisecond
+
 func (a *awaiter) add(ref store.TaskRunRef, s *step) {
 	a.mu.Lock()
 	a.waiting[ref] = s
@@ -92,7 +100,8 @@ func (a *awaiter) loop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-a.quit; cancel() }()
 	backoff := time.Duration(0)
-	refused := 0 // consecutive polls the store refused (not an outage)
+	refused := 0       // consecutive polls the store refused (not an outage)
+	var last time.Time // start of the previous poll
 	for {
 		refs := a.oldest()
 		if len(refs) == 0 {
@@ -103,6 +112,15 @@ func (a *awaiter) loop() {
 				return
 			}
 		}
+		if wait := pollGap - time.Since(last); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-a.quit:
+				return
+			}
+			refs = a.oldest()
+		}
+		last = time.Now()
 		done, err := a.e.cfg.Store.TaskRunFinished(ctx, refs)
 		if ctx.Err() != nil {
 			return

@@ -617,18 +617,34 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	s.seen[wk.ID] = time.Now()
 	s.mu.Unlock()
-	// Completions first: the slots they freed are part of what the worker
-	// asks for now.
-	var applied []store.TaskRunRef
-	if len(req.Completions) > 0 {
-		if applied, err = s.st.TaskRunComplete(ctx, req.Completions); err != nil {
-			return err
-		}
-	}
 	askRuns := req.Runs > 0 && len(wk.Flows) > 0
 	askTasks := false
 	for _, n := range req.Tasks {
 		askTasks = askTasks || (n > 0 && len(wk.Tasks) > 0)
+	}
+	// Completions first: the slots they freed are part of what the worker
+	// asks for now. A report that claims, without waiting, task runs of one
+	// queue (a worker's report of what finished) applies them and claims in
+	// one transaction.
+	var applied []store.TaskRunRef
+	var pre *api.Claimed // that claim's answer
+	preShort := false
+	if len(req.Completions) > 0 {
+		if q, n, ok := oneQueue(req.Tasks); ok && askTasks && !askRuns && req.WaitMS == 0 {
+			var trs []store.TaskRun
+			applied, trs, err = s.st.TaskRunCompleteClaim(ctx, req.Completions, store.TaskRunClaimParams{WorkerID: wk.ID,
+				Queues: []string{q}, Tasks: wk.Tasks, Limit: n, LeaseUntil: time.Now().Add(s.cfg.LeaseTimeout), At: time.Now()})
+			if err != nil {
+				return err
+			}
+			for i := range trs {
+				trs[i].History = nil // the worker reports its own transitions
+			}
+			pre = &api.Claimed{Runs: []store.Run{}, TaskRuns: append([]store.TaskRun{}, trs...)}
+			preShort = len(trs) < n
+		} else if applied, err = s.st.TaskRunComplete(ctx, req.Completions); err != nil {
+			return err
+		}
 	}
 	for {
 		// Only the notifications of what this claim asks for wake it.
@@ -640,8 +656,11 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			tasksCh = s.tasksSig.wait()
 		}
 		mine, superseded := s.claimSeen(wk.ID, req.Seq)
-		out, short, err := s.claimNow(ctx, wk, req)
-		if err != nil {
+		var out api.Claimed
+		var short bool
+		if pre != nil {
+			out, short, pre = *pre, preShort, nil
+		} else if out, short, err = s.claimNow(ctx, wk, req); err != nil {
 			return err
 		}
 		out.Applied = applied
@@ -672,6 +691,21 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// oneQueue returns the queue and count of tasks when exactly one queue
+// asks for task runs.
+func oneQueue(tasks map[string]int) (queue string, n int, ok bool) {
+	for q, k := range tasks {
+		if k <= 0 {
+			continue
+		}
+		if ok {
+			return "", 0, false
+		}
+		queue, n, ok = q, k, true
+	}
+	return queue, n, ok
 }
 
 // claimNow claims for a worker what req asks, without waiting. short reports

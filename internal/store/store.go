@@ -573,6 +573,11 @@ type Store interface {
 	// TaskRunComplete applies completions; it returns the refs it applied
 	// (the others were no longer leased to their worker).
 	TaskRunComplete(ctx context.Context, cs []TaskRunCompletion) ([]TaskRunRef, error)
+	// TaskRunCompleteClaim applies completions as TaskRunComplete does, then
+	// claims as TaskRunClaim does, in one transaction (and, on PostgreSQL,
+	// one round trip): a worker's report that claims the slots it freed.
+	// On error neither is applied.
+	TaskRunCompleteClaim(ctx context.Context, cs []TaskRunCompletion, p TaskRunClaimParams) ([]TaskRunRef, []TaskRun, error)
 	// TaskRunFinished returns those of refs that are in a final state
 	// (COMPLETED, FAILED, TIMED_OUT, CACHED, CANCELLED or CRASHED), in any
 	// order; unknown refs are left out.

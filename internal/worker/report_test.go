@@ -3,10 +3,12 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,7 @@ import (
 // and to answer completions as the test says.
 type fakeServer struct {
 	claimed  atomic.Bool
+	handOut  int                                           // task runs the first claim hands out (default 1)
 	answer   func(n int, cs []store.TaskRunCompletion) int // HTTP status of the n-th completion report
 	mu       sync.Mutex
 	reports  [][]store.TaskRunCompletion
@@ -66,6 +69,10 @@ func (f *fakeServer) handler() http.Handler {
 		if !f.claimed.Swap(true) {
 			out.TaskRuns = append(out.TaskRuns, store.TaskRun{ID: "tr1", RunID: "r1", Key: "k", Task: "t",
 				Queue: "default", State: store.TaskRunning, Input: json.RawMessage(`1`)})
+			for i := 2; i <= f.handOut; i++ {
+				out.TaskRuns = append(out.TaskRuns, store.TaskRun{ID: fmt.Sprintf("tr%d", i), RunID: "r1", Key: fmt.Sprintf("k%d", i),
+					Task: "t", Queue: "default", State: store.TaskRunning, Input: json.RawMessage(strconv.Itoa(i))})
+			}
 		} else {
 			select {
 			case <-time.After(20 * time.Millisecond):
@@ -168,4 +175,80 @@ func TestCompletionReports(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReportCarriesTasksFinishingTogether: task runs claimed together that
+// finish moments apart are reported (and their slots claimed) in one
+// request, not the first alone and the rest a round trip later.
+func TestReportCarriesTasksFinishingTogether(t *testing.T) {
+	t.Parallel()
+	const n = 4
+	f := &fakeServer{handOut: n, answer: func(int, []store.TaskRunCompletion) int { return 200 }}
+	ts := httptest.NewServer(f.handler())
+	defer ts.Close()
+	c, _ := client.New(ts.URL)
+	release := make([]chan struct{}, n+1)
+	for i := range release {
+		release[i] = make(chan struct{})
+	}
+	w, err := New(Config{Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard,
+		Slots: map[string]int{"default": n}, ReportLinger: 10 * time.Second,
+		Tasks: []*engine.TaskDef{{Name: "t", Invoke: func(ctx context.Context, in json.RawMessage) (any, error) {
+			i, _ := strconv.Atoi(string(in))
+			select {
+			case <-release[i]:
+			case <-ctx.Done():
+			}
+			return i, nil
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	running := func() int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.slotsUse["default"]
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s: not %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor("all running", func() bool { return running() == n })
+	// One after the other, each once the previous one has finished.
+	for i := 1; i <= n; i++ {
+		close(release[i])
+		waitFor(fmt.Sprintf("task %d finished", i), func() bool { return running() == n-i })
+	}
+	waitFor("reported", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		k := 0
+		for _, r := range f.reports {
+			k += len(r)
+		}
+		return k == n
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reports) != 1 {
+		t.Errorf("%d reports of sizes %v; want the %d completions in one", len(f.reports), sizes(f.reports), n)
+	}
+}
+
+func sizes(rs [][]store.TaskRunCompletion) []int {
+	var out []int
+	for _, r := range rs {
+		out = append(out, len(r))
+	}
+	return out
 }

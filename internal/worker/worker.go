@@ -48,6 +48,10 @@ type Config struct {
 	// ShutdownGrace is how long Run waits for work in progress after its
 	// context ends, before releasing it to other workers. Default 10s.
 	ShutdownGrace time.Duration
+	// ReportLinger is how long, after a task run finished, the worker waits
+	// for more of its task runs in progress to finish before it reports
+	// them (and claims their slots) in one request. Default 2ms.
+	ReportLinger time.Duration
 }
 
 // taskHold is a distributed task run executing here: its cancel and the
@@ -117,6 +121,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.ReportLinger <= 0 {
+		cfg.ReportLinger = 2 * time.Millisecond
 	}
 	host, _ := os.Hostname()
 	if cfg.Name == "" {
@@ -603,6 +610,10 @@ func (w *Worker) completer(ctx context.Context) {
 			batch = append(batch, c)
 		case <-w.kick:
 		}
+		// Task runs claimed together finish together: the ones finishing
+		// just after the first go in the same report (and claim), instead of
+		// waiting for its round trip; nothing waits when no task runs.
+		linger := time.NewTimer(w.cfg.ReportLinger)
 	more:
 		for len(batch) < 2000 {
 			select {
@@ -611,14 +622,39 @@ func (w *Worker) completer(ctx context.Context) {
 					break more
 				}
 				batch = append(batch, c)
+				continue
 			default:
+			}
+			if !w.tasksRunning() {
+				break
+			}
+			select {
+			case c, ok := <-w.completions:
+				if !ok {
+					break more
+				}
+				batch = append(batch, c)
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		if !w.claimWithReport(batch) {
 			w.report(ctx, batch)
 		}
 	}
+}
+
+// tasksRunning reports whether a task run of this worker is in progress.
+func (w *Worker) tasksRunning() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.slotsUse {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // report sends completions until the server takes them. Transient failures

@@ -54,10 +54,25 @@ func roundTaskRun(t store.TaskRun) store.TaskRun {
 // runClaimSQL claims runs in one statement: the subquery locks the oldest
 // matching SCHEDULED runs, skipping rows that concurrent claims hold, and
 // the UPDATE moves them to PENDING; the creation of their events rides along.
+// sqlClaimQueue matches the queues $1 of a claim. Claims of one queue (what
+// servers send) compare with its single element, so that the claim index
+// (queue, created_at, key...) yields the rows in claim order and the scan
+// stops at the LIMIT; with = ANY the planner reads and sorts every candidate.
+// Claims of several queues take the sorting path (claimSQL).
+const sqlClaimQueue = `queue = ($1::text[])[1]`
+
+// claimSQL returns the claim statement q for the number of queues claimed.
+func claimSQL(q string, queues int) string {
+	if queues == 1 {
+		return q
+	}
+	return strings.Replace(q, sqlClaimQueue, "queue = ANY($1)", 1)
+}
+
 var runClaimSQL = `WITH claimed AS (
 	UPDATE runs SET state = 'PENDING', worker_id = $4, lease_until = $5, updated_at = $6,
 		owner_host = '', owner_pid = 0, owner_start = 0
-	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND queue = ANY($1) AND flow = ANY($2)
+	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND ` + sqlClaimQueue + ` AND flow = ANY($2)
 		ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + runSelectCols + `
 ), ev AS (
@@ -75,12 +90,13 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 	}
 	at := nowIfZero(p.At)
 	var out []store.Run
-	err := s.claimTx(ctx, "claim runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) {
-		pb.Queue(runClaimSQL, p.Queues, p.Flows, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+	err := s.claimTx(ctx, "claim runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) error {
+		pb.Queue(claimSQL(runClaimSQL, len(p.Queues)), p.Queues, p.Flows, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
 			"worker:"+p.WorkerID).Query(func(rows pgx.Rows) (err error) {
 			out, err = collectRuns(rows, nil)
 			return err
 		})
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -106,11 +122,13 @@ const (
 
 // claimTx runs the claim statements that queue adds for worker in one
 // transaction that first takes the worker's claim lock shared.
-func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch)) error {
+func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error) error {
 	return s.inTx(ctx, op, func(tx pgx.Tx) error {
 		var pb pgx.Batch
 		pb.Queue(claimLockSharedSQL, int32(claimLockKey), worker)
-		queue(&pb)
+		if err := queue(&pb); err != nil {
+			return err
+		}
 		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
 			return err
 		}
@@ -160,12 +178,17 @@ func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at 
 	return nil
 }
 
+// taskRunClaimSQL claims the oldest PENDING task runs of RUNNING runs. The
+// run's state is a scalar subquery (a primary-key lookup per candidate), not
+// an EXISTS: the planner turns an EXISTS into a join whose row estimate can
+// be tiny, and then prefers reading and sorting every PENDING row of the
+// queue to the claim index scan that stops at the LIMIT.
 var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
 	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
 	history = ` + historyAppend("history", "$7::text") + `
 	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
-		WHERE state = 'PENDING' AND queue <> '' AND queue = ANY($1) AND task = ANY($2)
-		AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state = 'RUNNING')
+		WHERE state = 'PENDING' AND queue <> '' AND ` + sqlClaimQueue + ` AND task = ANY($2)
+		AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) = 'RUNNING'
 		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + taskRunSelectCols
 
@@ -182,23 +205,30 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 		return nil, err
 	}
 	var out []store.TaskRun
-	err = s.claimTx(ctx, "claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) {
-		pb.Queue(taskRunClaimSQL, p.Queues, p.Tasks, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+	err = s.claimTx(ctx, "claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) error {
+		pb.Queue(claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
 			h).Query(func(rows pgx.Rows) (err error) {
 			out, err = collectTaskRuns(rows, nil)
 			return err
 		})
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	sortClaimed(out)
+	return out, nil
+}
+
+// sortClaimed orders claimed task runs as the claim took them (RETURNING
+// has no order).
+func sortClaimed(out []store.TaskRun) {
 	slices.SortFunc(out, func(a, b store.TaskRun) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
 		return strings.Compare(a.RunID+"\x00"+a.Key+"\x00"+a.ID, b.RunID+"\x00"+b.Key+"\x00"+b.ID)
 	})
-	return out, nil
 }
 
 // taskRunCompleteSQL applies one completion if the task run is RUNNING and
@@ -227,11 +257,7 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	cs = slices.Clone(cs)
-	slices.SortStableFunc(cs, func(x, y store.TaskRunCompletion) int {
-		return cmp.Or(strings.Compare(x.Ref.RunID, y.Ref.RunID), strings.Compare(x.Ref.Key, y.Ref.Key),
-			strings.Compare(x.Ref.ID, y.Ref.ID))
-	})
+	cs = sortCompletions(cs)
 	var applied []store.TaskRunRef
 	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
 		applied = nil
@@ -243,8 +269,60 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 	return applied, nil
 }
 
-// queueCompletions queues the statements of TaskRunComplete; each applied
-// completion adds its ref to applied.
+// sortCompletions returns cs in primary-key order (a copy), the order in
+// which every writer locks task runs.
+func sortCompletions(cs []store.TaskRunCompletion) []store.TaskRunCompletion {
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(x, y store.TaskRunCompletion) int {
+		return cmp.Or(strings.Compare(x.Ref.RunID, y.Ref.RunID), strings.Compare(x.Ref.Key, y.Ref.Key),
+			strings.Compare(x.Ref.ID, y.Ref.ID))
+	})
+	return cs
+}
+
+// TaskRunCompleteClaim applies completions and claims task runs in one
+// transaction, as many round trips as a claim alone (the completions ride
+// in the claim's batch), under the same locks in the same order as
+// TaskRunComplete and TaskRunClaim.
+func (s *Store) TaskRunCompleteClaim(ctx context.Context, cs []store.TaskRunCompletion, p store.TaskRunClaimParams) ([]store.TaskRunRef, []store.TaskRun, error) {
+	cs = sortCompletions(cs)
+	claim := p.Limit >= 1 && len(p.Queues) > 0 && len(p.Tasks) > 0
+	if len(cs) == 0 && !claim {
+		return nil, nil, nil
+	}
+	at := nowIfZero(p.At)
+	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
+		To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID}})
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		applied []store.TaskRunRef
+		claimed []store.TaskRun
+	)
+	err = s.claimTx(ctx, "complete and claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) error {
+		applied, claimed = nil, nil // a retried transaction starts again
+		if err := s.queueCompletions(pb, cs, &applied); err != nil {
+			return err
+		}
+		if claim {
+			pb.Queue(claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
+				encTime(p.LeaseUntil), encTime(at), h).Query(func(rows pgx.Rows) (err error) {
+				claimed, err = collectTaskRuns(rows, nil)
+				return err
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sortClaimed(claimed)
+	return applied, claimed, nil
+}
+
+// queueCompletions adds to pb the statements that apply cs; the refs of
+// the applied ones are appended to *applied when the batch runs.
 func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, applied *[]store.TaskRunRef) error {
 	for i := range cs {
 		c := &cs[i]

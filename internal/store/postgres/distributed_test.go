@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +332,71 @@ func TestNotifications(t *testing.T) {
 	}
 	if _, err := listener.Subscribe(ctx); err == nil {
 		t.Error("Subscribe on a closed store succeeded")
+	}
+}
+
+// TestClaimPlansReadInOrder checks that a claim of one queue reads the
+// claim index in claim order and stops at its LIMIT, instead of reading and
+// sorting every waiting row of the queue (which made each claim cost
+// O(queue length): 10 ms per claim with 4,000 task runs PENDING).
+func TestClaimPlansReadInOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t)
+	const n = 4000
+	b := store.Batch{Runs: []store.Run{{ID: "parent", Flow: "f", State: store.RunRunning, Attempt: 1, CreatedAt: t0}}}
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Microsecond)
+		b.Runs = append(b.Runs, store.Run{ID: fmt.Sprintf("run-%05d", i), Flow: "f", State: store.RunScheduled,
+			Attempt: 1, Queue: "q", CreatedAt: at})
+		b.TaskRuns = append(b.TaskRuns, store.TaskRun{ID: fmt.Sprintf("tr-%05d", i), RunID: "parent",
+			Key: fmt.Sprintf("k/%d", i), Task: "t", State: store.TaskPending, Queue: "q", CreatedAt: at})
+	}
+	if err := s.BatchWrite(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, "ANALYZE runs; ANALYZE task_runs"); err != nil {
+		t.Fatal(err)
+	}
+	lease, at := encTime(time.Now().Add(time.Minute)), encTime(time.Now())
+	for _, c := range []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"runs", claimSQL(runClaimSQL, 1), []any{[]string{"q"}, []string{"f"}, int64(8), "w", lease, at, "worker:w"}},
+		{"task runs", claimSQL(taskRunClaimSQL, 1), []any{[]string{"q"}, []string{"t"}, int64(8), "w", lease, at, "[]"}},
+	} {
+		rows, err := s.pool.Query(ctx, "EXPLAIN "+c.sql, c.args...)
+		if err != nil {
+			t.Fatalf("explain %s claim: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(plan, "\n")
+		if !strings.Contains(text, "_claim") || strings.Contains(text, "Sort Key: task_runs.created_at") ||
+			strings.Contains(text, "Sort Key: runs.created_at") {
+			t.Errorf("%s claim does not read the claim index in order:\n%s", c.name, text)
+		}
+	}
+	// The claims still take the oldest rows.
+	rs, err := s.RunClaim(ctx, store.RunClaimParams{WorkerID: "w", Queues: []string{"q"}, Flows: []string{"f"}, Limit: 3,
+		LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil || len(rs) != 3 || rs[0].ID != "run-00000" || rs[2].ID != "run-00002" {
+		t.Fatalf("RunClaim = %v, %v; want run-00000..run-00002", rs, err)
+	}
+	trs, err := s.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: "w", Queues: []string{"q"}, Tasks: []string{"t"},
+		Limit: 3, LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil || len(trs) != 3 || trs[0].ID != "tr-00000" || trs[2].ID != "tr-00002" {
+		t.Fatalf("TaskRunClaim = %v, %v; want tr-00000..tr-00002", trs, err)
 	}
 }

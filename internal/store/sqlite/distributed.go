@@ -265,9 +265,25 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
 		return nil, nil
 	}
+	var out []store.TaskRun
+	err := s.inTx(ctx, "claim task runs for worker "+p.WorkerID, func(tx *sql.Tx) (err error) {
+		out, err = claimTaskRunsTx(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// claimTaskRunsTx is TaskRunClaim within tx.
+func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams) ([]store.TaskRun, error) {
+	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
+		return nil, nil
+	}
 	at := nowIfZero(p.At)
 	var out []store.TaskRun
-	err := s.inTx(ctx, "claim task runs for worker "+p.WorkerID, func(tx *sql.Tx) error {
+	err := func() error {
 		args := strArgs(nil, p.Queues...)
 		args = strArgs(args, p.Tasks...)
 		args = append(args, int64(p.Limit))
@@ -297,7 +313,7 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 			out = append(out, roundTaskRun(t))
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
@@ -314,8 +330,46 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 		applied []store.TaskRunRef
 		ns      notes
 	)
-	err := s.inTx(ctx, "complete task runs", func(tx *sql.Tx) error {
-		applied, ns = nil, notes{}
+	err := s.inTx(ctx, "complete task runs", func(tx *sql.Tx) (err error) {
+		applied, ns, err = s.completeTx(ctx, tx, cs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify.publish(ns.List)
+	return applied, nil
+}
+
+// TaskRunCompleteClaim applies completions and claims in one transaction.
+func (s *Store) TaskRunCompleteClaim(ctx context.Context, cs []store.TaskRunCompletion, p store.TaskRunClaimParams) ([]store.TaskRunRef, []store.TaskRun, error) {
+	var (
+		applied []store.TaskRunRef
+		claimed []store.TaskRun
+		ns      notes
+	)
+	err := s.inTx(ctx, "complete and claim task runs for worker "+p.WorkerID, func(tx *sql.Tx) (err error) {
+		if applied, ns, err = s.completeTx(ctx, tx, cs); err != nil {
+			return err
+		}
+		claimed, err = claimTaskRunsTx(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.notify.publish(ns.List)
+	return applied, claimed, nil
+}
+
+// completeTx is TaskRunComplete within tx; it returns the notifications to
+// publish after the commit.
+func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCompletion) ([]store.TaskRunRef, notes, error) {
+	applied, ns := []store.TaskRunRef(nil), notes{}
+	if len(cs) == 0 {
+		return nil, ns, nil
+	}
+	err := func() error {
 		get, err := tx.PrepareContext(ctx, "SELECT "+taskRunSelectCols+
 			" FROM task_runs WHERE run_id = ? AND key = ? AND id = ?")
 		if err != nil {
@@ -363,12 +417,11 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 			ns.Add("done", c.Ref.RunID)
 		}
 		return s.writeBatch(ctx, tx, &b)
-	})
+	}()
 	if err != nil {
-		return nil, err
+		return nil, notes{}, err
 	}
-	s.notify.publish(ns.List)
-	return applied, nil
+	return applied, ns, nil
 }
 
 // TaskRunFinished returns those of refs whose task run is in a final state.

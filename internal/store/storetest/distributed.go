@@ -1245,3 +1245,66 @@ func testLeasesRelease(t *testing.T, s store.Store) {
 		t.Errorf("released task run keeps worker %q", tr.WorkerID)
 	}
 }
+
+// testTaskRunCompleteClaim: a report that claims applies its completions
+// (only those of task runs the worker holds) and claims the oldest PENDING
+// task runs, in one call; without completions it only claims, with a zero
+// limit it only completes.
+func testTaskRunCompleteClaim(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var batch store.Batch
+	ids := []string{"a", "b", "c", "d", "e", "f"}
+	for i, id := range ids {
+		batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: id, RunID: "run", Key: "k/" + id, Task: "work",
+			Queue: "q", State: store.TaskPending, FlowAttempt: 1, CreatedAt: at(i)})
+	}
+	runningRuns(t, s, "run")
+	write(t, s, batch)
+	claim := func(n int) store.TaskRunClaimParams {
+		return store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q"}, Tasks: []string{"work"}, Limit: n,
+			LeaseUntil: at(100), At: at(50)}
+	}
+	ref := func(id string) store.TaskRunRef { return store.TaskRunRef{RunID: "run", Key: "k/" + id, ID: id} }
+	applied, claimed, err := s.TaskRunCompleteClaim(ctx, nil, claim(2))
+	if err != nil || len(applied) != 0 || !reflect.DeepEqual(taskRunIDs(claimed), []string{"a", "b"}) {
+		t.Fatalf("TaskRunCompleteClaim(no completions) = %v, %v, %v; want [], [a b]", applied, taskRunIDs(claimed), err)
+	}
+	applied, claimed, err = s.TaskRunCompleteClaim(ctx, []store.TaskRunCompletion{
+		{Ref: ref("a"), WorkerID: "w1", State: store.TaskCompleted, Attempts: 1, Result: raw(`1`), At: at(60)},
+		{Ref: ref("b"), WorkerID: "w2", State: store.TaskCompleted, Attempts: 1, At: at(60)}, // not the holder
+	}, claim(2))
+	if err != nil {
+		t.Fatalf("TaskRunCompleteClaim: %v", err)
+	}
+	if len(applied) != 1 || applied[0] != ref("a") {
+		t.Errorf("applied %v, want [a]", applied)
+	}
+	if !reflect.DeepEqual(taskRunIDs(claimed), []string{"c", "d"}) {
+		t.Errorf("claimed %v, want [c d]", taskRunIDs(claimed))
+	}
+	for _, tr := range claimed {
+		if tr.State != store.TaskRunning || tr.WorkerID != "w1" || !tr.LeaseUntil.Equal(at(100)) {
+			t.Errorf("claimed %s: %s by %q until %v, want RUNNING by w1 until %v", tr.ID, tr.State, tr.WorkerID, tr.LeaseUntil, at(100))
+		}
+	}
+	if a := getTaskRun(t, s, "run", "k/a", "a"); a.State != store.TaskCompleted || string(a.Result) != `1` {
+		t.Errorf("a: %s %s, want COMPLETED 1", a.State, a.Result)
+	}
+	if b := getTaskRun(t, s, "run", "k/b", "b"); b.State != store.TaskRunning || b.WorkerID != "w1" {
+		t.Errorf("b: %s by %q, want still RUNNING by w1", b.State, b.WorkerID)
+	}
+	applied, claimed, err = s.TaskRunCompleteClaim(ctx, []store.TaskRunCompletion{
+		{Ref: ref("b"), WorkerID: "w1", State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: "x"}, At: at(61)},
+	}, claim(0))
+	if err != nil || len(applied) != 1 || len(claimed) != 0 {
+		t.Fatalf("TaskRunCompleteClaim(limit 0) = %v, %v, %v; want [b], []", applied, taskRunIDs(claimed), err)
+	}
+	if b := getTaskRun(t, s, "run", "k/b", "b"); b.State != store.TaskFailed {
+		t.Errorf("b: %s, want FAILED", b.State)
+	}
+	for _, id := range []string{"e", "f"} {
+		if tr := getTaskRun(t, s, "run", "k/"+id, id); tr.State != store.TaskPending {
+			t.Errorf("%s: %s, want PENDING", id, tr.State)
+		}
+	}
+}

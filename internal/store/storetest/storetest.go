@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TaskRunClaim", testTaskRunClaim},
 		{"TaskRunClaimConcurrent", testTaskRunClaimConcurrent},
 		{"TaskRunComplete", testTaskRunComplete},
+		{"TaskRunCompleteClaim", testTaskRunCompleteClaim},
 		{"TaskRunFinished", testTaskRunFinished},
 		{"Leases", testLeases},
 		{"Workers", testWorkers},

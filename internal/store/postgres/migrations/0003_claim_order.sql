@@ -1,0 +1,10 @@
+-- 0003: claim indexes in claim order.
+--
+-- Claims take the oldest rows of a queue in the order (created_at, then the
+-- primary key). With the key columns in the index, a claim of one queue is
+-- an index scan that stops after its LIMIT; with (queue, created_at) alone
+-- PostgreSQL read and sorted every PENDING row of the queue on each claim.
+DROP INDEX IF EXISTS runs_claim;
+CREATE INDEX runs_claim ON runs (queue, created_at, id) WHERE state = 'SCHEDULED';
+DROP INDEX IF EXISTS task_runs_claim;
+CREATE INDEX task_runs_claim ON task_runs (queue, created_at, run_id, key, id) WHERE state = 'PENDING' AND queue <> '';
