@@ -150,9 +150,13 @@ var stopTaskRunsSQL = `WITH stopped AS (
 SELECT pg_notify($5, 'done:' || $1::text) WHERE EXISTS (SELECT 1 FROM stopped)`
 
 // runningTaskRunsNotifySQL notifies "cancel" for run $1 when distributed
-// task runs of it are RUNNING.
+// task runs of it are RUNNING. It looks through the run's own rows (the
+// primary key): written as state = 'RUNNING', the generic plan of the
+// prepared statement scanned the partial index of all RUNNING distributed
+// task runs instead, dead entries included (after a large map, every run's
+// end then cost milliseconds).
 const runningTaskRunsNotifySQL = `SELECT pg_notify($2, 'cancel:' || $1::text) WHERE EXISTS
-	(SELECT 1 FROM task_runs WHERE run_id = $1 AND state = 'RUNNING' AND queue <> '')`
+	(SELECT 1 FROM task_runs WHERE run_id = $1 AND state || '' = 'RUNNING' AND queue <> '')`
 
 // queueStopTaskRuns adds to pb, for run r in its new state, the statements
 // that cancel its PENDING task runs (store.StopsTaskRuns) and, when it
