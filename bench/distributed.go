@@ -804,25 +804,34 @@ func (d *dist) waitRuns(ctx context.Context, flow string, want int) ([]api.RunVi
 	return runs, last, nil
 }
 
+// timeMap creates one run of flow (a map over n items, returning n) and
+// returns the time from its creation until it COMPLETED.
+func (d *dist) timeMap(ctx context.Context, cl *client.Client, flow string, n int) (time.Duration, error) {
+	params, _ := json.Marshal(map[string]int{"n": n})
+	t0 := time.Now()
+	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: flow, Parameters: params})
+	if err != nil {
+		return 0, fmt.Errorf("create run: %w", err)
+	}
+	runs, end, err := d.waitRuns(ctx, flow, 1)
+	if err != nil {
+		return 0, err
+	}
+	if got := strings.TrimSpace(string(runs[0].Result)); got != strconv.Itoa(n) {
+		return 0, fmt.Errorf("run %s returned %s, want %d", run.ID, got, n)
+	}
+	return end.Sub(t0), nil
+}
+
 // measureRemote runs one flow that maps the distributed no-op task over many
 // items; every worker serves its queue.
 func measureRemote(ctx context.Context, b *bench) error {
 	d := distOf(b)
 	n := b.n(remoteItems)
-	params, _ := json.Marshal(map[string]int{"n": n})
-	t0 := time.Now()
-	run, _, err := d.cl.cl.CreateRun(ctx, api.CreateRun{Flow: flowRemote, Parameters: params})
-	if err != nil {
-		return fmt.Errorf("create run: %w", err)
-	}
-	runs, end, err := d.waitRuns(ctx, flowRemote, 1)
+	dur, err := d.timeMap(ctx, d.cl.cl, flowRemote, n)
 	if err != nil {
 		return err
 	}
-	if got := strings.TrimSpace(string(runs[0].Result)); got != strconv.Itoa(n) {
-		return fmt.Errorf("run %s returned %s, want %d", run.ID, got, n)
-	}
-	dur := end.Sub(t0)
 	rate := float64(n) / dur.Seconds()
 	b.progress("remote: %d distributed task runs on %d workers in %s: %.0f tasks/s", n, d.dcfg.workers, dur.Round(time.Millisecond), rate)
 	b.report("remote_tasks_per_s", rate, 0)
@@ -872,20 +881,10 @@ func measureSlots(ctx context.Context, b *bench) error {
 		return err
 	}
 	n := b.n(slotItems)
-	params, _ := json.Marshal(map[string]int{"n": n})
-	t0 := time.Now()
-	run, _, err := c.cl.CreateRun(ctx, api.CreateRun{Flow: flowSlots, Parameters: params})
-	if err != nil {
-		return fmt.Errorf("create run: %w", err)
-	}
-	runs, end, err := d.waitRuns(ctx, flowSlots, 1)
+	dur, err := d.timeMap(ctx, c.cl, flowSlots, n)
 	if err != nil {
 		return err
 	}
-	if got := strings.TrimSpace(string(runs[0].Result)); got != strconv.Itoa(n) {
-		return fmt.Errorf("run %s returned %s, want %d", run.ID, got, n)
-	}
-	dur := end.Sub(t0)
 	rate := float64(n) / dur.Seconds()
 	ideal := float64(slotWorkers*slotsPerWorker) / slotTask.Seconds()
 	b.progress("slots: %d task runs of %s on %d workers x %d slots in %s: %.0f tasks/s, ideal %.0f/s",
