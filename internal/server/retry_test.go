@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/blob"
-	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 )
@@ -43,13 +40,7 @@ func (s *staleStore) RunGet(ctx context.Context, id string) (store.Run, error) {
 func TestConcurrentRetryLoserToldTheTruth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "baton.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,18 +55,8 @@ func TestConcurrentRetryLoserToldTheTruth(t *testing.T) {
 		To: store.RunScheduled, NextAttempt: true, Cause: "user"}); err != nil {
 		t.Fatal(err)
 	}
-	ss := &staleStore{Store: st, stale: map[string]store.Run{"r1": cancelled}}
-	srv, err := server.New(server.Config{Store: ss, Blobs: blobs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	c, err := client.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.RetryRun(ctx, "r1")
+	b := setupWith(t, &staleStore{Store: st, stale: map[string]store.Run{"r1": cancelled}})
+	_, err = b.c.RetryRun(ctx, "r1")
 	ce, ok := err.(*client.Error)
 	if !ok || ce.Status != http.StatusConflict {
 		t.Fatalf("losing retry: %v, want a 409", err)

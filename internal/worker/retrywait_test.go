@@ -6,17 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
-	"github.com/batonhq/baton/internal/blob"
-	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
-	"github.com/batonhq/baton/internal/store/sqlite"
 	"github.com/batonhq/baton/internal/worker"
 )
 
@@ -30,24 +26,8 @@ var retryLater = baton.Flow("worker-test.retry-later", func(baton.Context, int) 
 // worker and returns what its Run returned.
 func startRetryLater(t *testing.T) (store.Store, *client.Client, func() error) {
 	t.Helper()
-	dir := t.TempDir()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Store: st, Blobs: blobs, LeaseTimeout: 30 * time.Second,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, srv := serveSQLite(t)
 	ts := httptest.NewServer(srv.Handler())
 	cl, err := client.New(ts.URL)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/server"
+	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 	"github.com/batonhq/baton/internal/worker"
 )
@@ -100,13 +101,12 @@ func (c *counter) get(suffix string) int {
 	return c.n[suffix]
 }
 
-// start runs a server on a fresh SQLite store behind c and a worker with one
-// slot on the queue q; it returns a client of the server.
-func start(t *testing.T, c *counter) *client.Client {
+// serveSQLite starts a server (30 s leases) on a fresh SQLite store and
+// returns both; the caller stops the server and closes the store.
+func serveSQLite(t *testing.T) (store.Store, *server.Server) {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "baton.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,18 @@ func start(t *testing.T, c *counter) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(ctx); err != nil {
+	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return st, srv
+}
+
+// start runs a server on a fresh SQLite store behind c and a worker with one
+// slot on the queue q; it returns a client of the server.
+func start(t *testing.T, c *counter) *client.Client {
+	t.Helper()
+	ctx := context.Background()
+	st, srv := serveSQLite(t)
 	c.next, c.n = srv.Handler(), map[string]int{}
 	ts := httptest.NewServer(c)
 	cl, err := client.New(ts.URL)
