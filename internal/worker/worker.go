@@ -92,8 +92,8 @@ type Worker struct {
 	ready   map[string][]readyTask
 	taskDur map[string]time.Duration // per queue: moving average of a task run's execution
 	rtt     time.Duration            // moving average of a report's round trip
-	freed    chan struct{} // capacity freed or a report done: the claim loop looks again
-	kick     chan struct{} // capacity freed: the completer may claim it
+	freed   chan struct{}            // capacity freed or a report done: the claim loop looks again
+	kick    chan struct{}            // capacity freed: the completer may claim it
 
 	// Claims. Two goroutines claim: the claim loop (long polls) and the
 	// completer (its reports claim for the slots they free, without
