@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 )
 
 // These tests cover what the conformance suite cannot: several Store
@@ -165,7 +166,7 @@ func TestDistributedLifecycle(t *testing.T) {
 	if err := s.LeasesExtend(ctx, []string{"w1"}, lease.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := s.RunGet(ctx, "r1"); !r.LeaseUntil.Equal(roundTime(lease.Add(time.Hour))) {
+	if r, _ := s.RunGet(ctx, "r1"); !r.LeaseUntil.Equal(sqlcore.RoundTime(lease.Add(time.Hour))) {
 		t.Errorf("lease after LeasesExtend: %v", r.LeaseUntil)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -16,7 +17,7 @@ import (
 const subscriberBuffer = 256
 
 // notes collects the notifications of one write.
-type notes = store.Notes
+type notes = sqlcore.Notes
 
 // queueNotes adds to pb the pg_notify calls of ns; PostgreSQL delivers them
 // when the transaction commits.

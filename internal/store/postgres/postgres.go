@@ -86,6 +86,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +96,9 @@ import (
 // concurrent use by multiple goroutines and by multiple processes sharing
 // the database.
 type Store struct {
+	// Core holds the methods that the dialects share (internal/store/sqlcore).
+	*sqlcore.Core
+
 	pool    *pgxpool.Pool
 	schema  string // current_schema() of the pool's connections
 	channel string // NOTIFY channel
@@ -131,6 +135,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, translate(err, "open postgres store")
 	}
 	s := &Store{pool: pool}
+	s.Core = sqlcore.New(dialect{s}, syntax)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 )
 
 var _ store.Notifier = (*Store)(nil)
@@ -96,4 +97,4 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error
 }
 
 // notes collects the notifications of one write.
-type notes = store.Notes
+type notes = sqlcore.Notes

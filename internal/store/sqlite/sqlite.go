@@ -73,6 +73,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -87,11 +88,15 @@ const BusyTimeout = 10 * time.Second
 // concurrent use by multiple goroutines and by multiple processes opening the
 // same file.
 type Store struct {
+	// Core holds the methods that the dialects share (internal/store/sqlcore).
+	*sqlcore.Core
+
 	path  string
 	write *sql.DB // one connection, BEGIN IMMEDIATE transactions
 	read  *sql.DB // several query-only connections
 
-	stmts writeStmts // prepared on the write connection
+	stmts writeStmts // BatchWrite's, prepared on the write connection
+	cache stmtCache  // the core's, prepared on the write connection
 
 	notify broadcaster // in-process store.Notifier
 }
@@ -169,6 +174,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.write.Close()
 		return nil, translate(err, "open store %s", path)
 	}
+	s.Core = sqlcore.New(dialect{SQLDB: sqlcore.SQLDB{DB: s.read}, s: s}, syntax)
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.read.SetMaxOpenConns(n)
 	s.read.SetMaxIdleConns(n)
@@ -230,6 +236,7 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.notify.close()
 	s.stmts.close()
+	s.cache.close()
 	var errs []error
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
