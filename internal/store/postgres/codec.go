@@ -66,6 +66,10 @@ var (
 const (
 	runSelectCols     = sqlcore.RunCols
 	taskRunSelectCols = sqlcore.TaskRunCols
+	// sqlLeasedRunStates is the literal condition of the leased states,
+	// which the partial indexes repeat (so that the planner uses them also
+	// in generic plans).
+	sqlLeasedRunStates = sqlcore.LeasedRunStates
 )
 
 // collectRuns reads the rows of a query of runSelectCols.

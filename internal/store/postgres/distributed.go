@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
-	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -18,11 +17,6 @@ import (
 // take-backs (tx.StopTaskRuns, tx.ReleaseTaskRuns). Claims select their rows
 // with FOR UPDATE SKIP LOCKED, so concurrent servers never hand out a row
 // twice and never wait for each other's rows; the later one skips them.
-
-// sqlLeasedRunStates is the literal condition of the leased states, which
-// the partial indexes repeat (so that the planner uses them also in
-// generic plans).
-const sqlLeasedRunStates = sqlcore.LeasedRunStates
 
 // runClaimSQL claims runs in one statement: the subquery locks the oldest
 // matching SCHEDULED runs, skipping rows that concurrent claims hold, and

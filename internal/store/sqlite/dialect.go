@@ -61,7 +61,7 @@ func (d dialect) WriteTx(ctx context.Context, op string, fn func(sqlcore.Tx) err
 	if err != nil {
 		return err
 	}
-	s.notify.publish(t.notes.List)
+	s.notify.Publish(t.notes.List)
 	return nil
 }
 
@@ -95,7 +95,7 @@ func (t *tx) WriteBatch(ctx context.Context, b *store.Batch) error {
 	if err := t.s.writeBatch(ctx, t.Tx, b); err != nil {
 		return err
 	}
-	if t.s.notify.active() {
+	if t.s.notify.Active() {
 		for i := range b.Runs {
 			t.notes.AddRun(&b.Runs[i])
 		}

@@ -41,22 +41,22 @@ func strArgs(args []any, ss ...string) []any {
 
 // queryRuns runs a query of runSelectCols in tx.
 func queryRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]store.Run, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return sqlcore.CollectRuns(rows)
+	return queryRows(ctx, tx, sqlcore.CollectRuns, q, args...)
 }
 
 // queryTaskRuns runs a query of taskRunSelectCols in tx.
 func queryTaskRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]store.TaskRun, error) {
+	return queryRows(ctx, tx, sqlcore.CollectTaskRuns, q, args...)
+}
+
+func queryRows[T any](ctx context.Context, tx *sql.Tx, collect func(sqlcore.Rows) ([]T, error), q string,
+	args ...any) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return sqlcore.CollectTaskRuns(rows)
+	return collect(rows)
 }
 
 // RunClaim moves the oldest matching SCHEDULED runs to PENDING, leased to
@@ -255,7 +255,7 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 	if err != nil {
 		return nil, err
 	}
-	s.notify.publish(ns.List)
+	s.notify.Publish(ns.List)
 	return applied, nil
 }
 
@@ -276,7 +276,7 @@ func (s *Store) TaskRunCompleteClaim(ctx context.Context, cs []store.TaskRunComp
 	if err != nil {
 		return nil, nil, err
 	}
-	s.notify.publish(ns.List)
+	s.notify.Publish(ns.List)
 	return applied, claimed, nil
 }
 

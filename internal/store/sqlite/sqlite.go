@@ -98,7 +98,7 @@ type Store struct {
 	stmts writeStmts // BatchWrite's, prepared on the write connection
 	cache stmtCache  // the core's, prepared on the write connection
 
-	notify broadcaster // in-process store.Notifier
+	notify sqlcore.Broadcaster // in-process store.Notifier
 }
 
 var _ store.Store = (*Store)(nil)
@@ -234,7 +234,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store's connection pools.
 func (s *Store) Close() error {
-	s.notify.close()
+	s.notify.Close()
 	s.stmts.close()
 	s.cache.close()
 	var errs []error
