@@ -8,6 +8,7 @@ import (
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The PostgreSQL dialect of the SQL core (internal/store/sqlcore): reads on
@@ -70,10 +71,12 @@ func (d dialect) WriteTx(ctx context.Context, op string, fn func(sqlcore.Tx) err
 	return d.s.retry(ctx, func() error {
 		t := &tx{s: d.s}
 		if err := fn(t); err != nil {
-			t.rollback(ctx)
+			t.end(ctx, false)
 			return translate(err, "%s", op)
 		}
-		return translate(t.commit(ctx), "%s: commit", op)
+		err := t.commit(ctx)
+		t.end(ctx, err == nil)
+		return translate(err, "%s", op)
 	})
 }
 
@@ -100,72 +103,77 @@ func queueStmts(pb *pgx.Batch, stmts []sqlcore.Stmt) {
 	}
 }
 
-// tx is a write transaction of the core. Statements that return nothing
-// (Exec, and the writes of WriteBatch, StopTaskRuns, ReleaseTaskRuns and
-// AwaitClaims) wait in a pgx.Batch that goes with the next statement that
-// returns rows, or with the commit, together with the notifications
-// (pg_notify, delivered on commit). The transaction begins with its first
-// statement that returns rows: one that only writes is one batch, which
-// PostgreSQL runs as one implicit transaction (one round trip).
+// tx is a write transaction of the core, on a connection of its own.
+// Statements that return nothing (Exec, and the writes of WriteBatch,
+// StopTaskRuns, ReleaseTaskRuns and AwaitClaims) wait in a pgx.Batch that
+// goes with the next statement that returns rows, or with the COMMIT,
+// together with the notifications (pg_notify, delivered on commit). BEGIN
+// rides in the first batch (a transaction opened in a batch outlasts it),
+// so a transaction costs one round trip per statement that returns rows,
+// plus one for the COMMIT and what waits; one that only writes is one
+// batch without BEGIN, which PostgreSQL runs as one implicit transaction.
 type tx struct {
 	s       *Store
-	tx      pgx.Tx // nil until the first statement that returns rows
+	conn    *pgxpool.Conn // nil until the first statement that returns rows
 	pending pgx.Batch
 	notes   notes
 }
 
 var _ sqlcore.Tx = (*tx)(nil)
 
-// flush begins the transaction if needed and sends the statements waiting.
-func (t *tx) flush(ctx context.Context) error {
-	if t.tx == nil {
-		var err error
-		if t.tx, err = t.s.pool.Begin(ctx); err != nil {
+// send sends, in one batch, BEGIN when the transaction has not begun, the
+// statements waiting, and what last adds.
+func (t *tx) send(ctx context.Context, last func(pb *pgx.Batch)) error {
+	var pb pgx.Batch
+	if t.conn == nil {
+		c, err := t.s.pool.Acquire(ctx)
+		if err != nil {
 			return err
 		}
+		t.conn = c
+		pb.Queue("BEGIN")
 	}
-	if t.pending.Len() == 0 {
-		return nil
-	}
-	pb := t.pending
+	pb.QueuedQueries = append(pb.QueuedQueries, t.pending.QueuedQueries...)
 	t.pending = pgx.Batch{}
-	return t.tx.SendBatch(ctx, &pb).Close()
+	last(&pb)
+	return t.conn.SendBatch(ctx, &pb).Close()
 }
 
+// commit sends what waits with the notifications and COMMIT.
 func (t *tx) commit(ctx context.Context) error {
 	t.s.queueNotes(&t.pending, &t.notes)
-	if t.tx == nil {
+	if t.conn == nil {
 		if t.pending.Len() == 0 {
 			return nil
 		}
 		return t.s.pool.SendBatch(ctx, &t.pending).Close()
 	}
-	if err := t.flush(ctx); err != nil {
-		t.rollback(ctx)
-		return err
-	}
-	return t.tx.Commit(ctx)
+	return t.send(ctx, func(pb *pgx.Batch) { pb.Queue("COMMIT") })
 }
 
-func (t *tx) rollback(ctx context.Context) {
-	if t.tx != nil {
-		t.tx.Rollback(context.WithoutCancel(ctx))
+// end rolls back what the transaction did unless it committed, and gives
+// its connection back to the pool. A connection released inside a
+// transaction (the ROLLBACK did not get through) is closed, which rolls it
+// back.
+func (t *tx) end(ctx context.Context, committed bool) {
+	if t.conn == nil {
+		return
 	}
+	if !committed {
+		t.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	t.conn.Release()
 }
 
 func (t *tx) Query(ctx context.Context, fn func(sqlcore.Rows) error, sql string, args ...any) error {
-	if err := t.flush(ctx); err != nil {
-		return err
-	}
-	rows, err := t.tx.Query(ctx, sql, args...)
-	return readRows(rows, err, fn)
+	return t.send(ctx, func(pb *pgx.Batch) {
+		pb.Queue(sql, args...).Query(func(rows pgx.Rows) error { return fn(rows) })
+	})
 }
 
+// QueryRow returns a row whose Scan sends the statement.
 func (t *tx) QueryRow(ctx context.Context, sql string, args ...any) sqlcore.Row {
-	if err := t.flush(ctx); err != nil {
-		return errRow{err}
-	}
-	return t.tx.QueryRow(ctx, sql, args...)
+	return txRow{t: t, ctx: ctx, sql: sql, args: args}
 }
 
 func (t *tx) Exec(_ context.Context, sql string, args ...any) error {
@@ -174,8 +182,7 @@ func (t *tx) Exec(_ context.Context, sql string, args ...any) error {
 }
 
 func (t *tx) Batch(ctx context.Context, stmts ...sqlcore.Stmt) error {
-	queueStmts(&t.pending, stmts)
-	return t.flush(ctx)
+	return t.send(ctx, func(pb *pgx.Batch) { queueStmts(pb, stmts) })
 }
 
 func (t *tx) Notes() *sqlcore.Notes { return &t.notes }
@@ -198,7 +205,16 @@ func (t *tx) AwaitClaims(ctx context.Context, workerID string) error {
 	return t.Exec(ctx, claimLockSQL, int32(claimLockKey), workerID)
 }
 
-// errRow is a row whose Scan fails with err.
-type errRow struct{ err error }
+// txRow is the row of tx.QueryRow.
+type txRow struct {
+	t    *tx
+	ctx  context.Context
+	sql  string
+	args []any
+}
 
-func (r errRow) Scan(...any) error { return r.err }
+func (r txRow) Scan(dest ...any) error {
+	return r.t.send(r.ctx, func(pb *pgx.Batch) {
+		pb.Queue(r.sql, r.args...).QueryRow(func(row pgx.Row) error { return row.Scan(dest...) })
+	})
+}

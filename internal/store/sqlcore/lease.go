@@ -55,14 +55,21 @@ func (c *Core) release(ctx context.Context, workerID string, keep *store.LeasesR
 		if workerID == "" {
 			return nil // local runs are nobody's lease
 		}
-		runs, err := queryAll(ctx, tx, ScanRun, "SELECT "+RunCols+" FROM runs WHERE "+runStates+
-			" AND worker_id <> '' AND worker_id = $1 ORDER BY id"+c.sx.ForUpdate, workerID)
-		if err != nil {
-			return err
-		}
-		trs, err := queryAll(ctx, tx, ScanTaskRun, "SELECT "+TaskRunCols+
-			" FROM task_runs WHERE state = 'RUNNING' AND queue <> '' AND worker_id = $1"+
-			" ORDER BY run_id, key, id"+c.sx.ForUpdate, workerID)
+		var (
+			runs []store.Run
+			trs  []store.TaskRun
+		)
+		err := tx.Batch(ctx, Stmt{
+			SQL: "SELECT " + RunCols + " FROM runs WHERE " + runStates +
+				" AND worker_id <> '' AND worker_id = $1 ORDER BY id" + c.sx.ForUpdate,
+			Args: []any{workerID},
+			Scan: func(rows Rows) (err error) { runs, err = CollectRuns(rows); return err },
+		}, Stmt{
+			SQL: "SELECT " + TaskRunCols + " FROM task_runs WHERE state = 'RUNNING' AND queue <> '' AND worker_id = $1" +
+				" ORDER BY run_id, key, id" + c.sx.ForUpdate,
+			Args: []any{workerID},
+			Scan: func(rows Rows) (err error) { trs, err = CollectTaskRuns(rows); return err },
+		})
 		if err != nil {
 			return err
 		}
@@ -100,18 +107,20 @@ func (c *Core) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (st
 			}
 			q += c.sx.ForUpdate
 		}
-		runs, err := queryAll(ctx, tx, ScanRun, "SELECT "+RunCols+" FROM runs WHERE "+LeasedRunStates+q, a...)
-		if err != nil {
-			return err
-		}
-		var trs []store.TaskRun
+		var (
+			runs []store.Run
+			trs  []store.TaskRun
+		)
+		stmts := []Stmt{{SQL: "SELECT " + RunCols + " FROM runs WHERE " + LeasedRunStates + q, Args: a,
+			Scan: func(rows Rows) (err error) { runs, err = CollectRuns(rows); return err }}}
 		if p.RunID == "" {
-			trs, err = queryAll(ctx, tx, ScanTaskRun, "SELECT "+TaskRunCols+" FROM task_runs WHERE state = 'RUNNING'"+
-				" AND queue <> '' AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, run_id, key, id"+
-				c.sx.SkipLocked, EncTime(at))
-			if err != nil {
-				return err
-			}
+			stmts = append(stmts, Stmt{SQL: "SELECT " + TaskRunCols + " FROM task_runs WHERE state = 'RUNNING'" +
+				" AND queue <> '' AND lease_until <> 0 AND lease_until < $1 ORDER BY lease_until, run_id, key, id" +
+				c.sx.SkipLocked, Args: a,
+				Scan: func(rows Rows) (err error) { trs, err = CollectTaskRuns(rows); return err }})
+		}
+		if err := tx.Batch(ctx, stmts...); err != nil {
+			return err
 		}
 		if len(runs) == 0 && len(trs) == 0 {
 			return nil
