@@ -17,18 +17,26 @@ import (
 // textElem returns v, nil or a string from the core's encoders, as an
 // element of a text[] argument.
 func textElem(v any) *string {
-	if s, ok := v.(string); ok {
-		return &s
+	switch s := v.(type) {
+	case string:
+		return &s // allocated only in this case
 	}
 	return nil
 }
 
-// encJSON encodes a JSON value as an element of a text[] argument.
-func encJSON(m json.RawMessage) *string { return textElem(sqlcore.EncJSON(m)) }
+// encJSON encodes a JSON value as an element of a text[] argument, as
+// sqlcore.EncJSON does (without boxing it: BatchWrite's hot path).
+func encJSON(m json.RawMessage) *string {
+	if m == nil {
+		return nil
+	}
+	s := store.EncodeText(string(m))
+	return &s
+}
 
 // encResult encodes a result as an element of a text[] argument: NULL when
 // the result is in the blob store (ref set).
-func encResult(m json.RawMessage, ref string) *string { return textElem(sqlcore.EncResult(m, ref)) }
+func encResult(m json.RawMessage, ref string) *string { return encJSON(store.InlineResult(m, ref)) }
 
 // encError encodes an ErrorInfo as JSON TEXT, NULL for nil.
 func encError(e *store.ErrorInfo) (*string, error) {

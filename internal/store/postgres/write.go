@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,33 +11,17 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// BatchWrite sends every statement of b in one pgx.Batch, which PostgreSQL
-// runs as one implicit transaction: one round trip. Each table gets one
-// INSERT ... SELECT FROM unnest($1::text[], ...) statement whatever the
-// number of rows (upserts for runs, task runs and cache entries; rows of one
-// key in a batch are first reduced to the last, since one INSERT ... ON
-// CONFLICT cannot touch a row twice). Notifications of SCHEDULED runs and
-// PENDING distributed task runs are issued in the same transaction. Upserted
-// rows are sorted by primary key so that concurrent batches lock shared rows
-// in the same order as each other and as the other writers; a batch aborted
-// for a deadlock even so is sent again (see retry).
-func (s *Store) BatchWrite(ctx context.Context, b store.Batch) error {
-	if b.Empty() {
-		return nil
-	}
-	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
-		var ns notes
-		if err := queueBatch(pb, &b, &ns); err != nil {
-			return err
-		}
-		s.queueNotes(pb, &ns)
-		return nil
-	})
-	return translate(err, "batch write")
-}
-
 // queueBatch adds the statements writing b to pb and the notifications
-// they call for to ns.
+// they call for to ns. Each table gets one INSERT ... SELECT FROM
+// unnest($1::text[], ...) statement whatever the number of rows (upserts
+// for runs, task runs and cache entries; rows of one key in a batch are
+// first reduced to the last, since one INSERT ... ON CONFLICT cannot touch a
+// row twice). Upserted rows are sorted by primary key so that concurrent
+// batches lock shared rows in the same order as each other and as the other
+// writers; a batch aborted for a deadlock even so is sent again (see
+// retry). BatchWrite (the core's, through tx.WriteBatch) is these
+// statements and the notifications in one pgx.Batch, which PostgreSQL runs
+// as one implicit transaction: one round trip.
 func queueBatch(pb *pgx.Batch, b *store.Batch, ns *notes) error {
 	if len(b.Runs) > 0 {
 		runs := lastByKey(b.Runs, func(r *store.Run) string { return r.ID })

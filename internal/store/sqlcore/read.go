@@ -61,7 +61,7 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY created_at DESC, " + c.sx.RunTieBreak + " DESC LIMIT " + a.Add(int64(limit))
-	out, err := queryAll(ctx, c.d, ScanRun, q, a...)
+	out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
 	return out, c.d.Translate(err, "list runs")
 }
 
@@ -85,7 +85,7 @@ func (c *Core) RunChildGet(ctx context.Context, parentRunID, stepKey string) (st
 // when set) ordered by creation time, then ID.
 func (c *Core) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]store.TaskRun, error) {
 	q, args := taskRunListQuery(p)
-	out, err := queryAll(ctx, c.d, ScanTaskRun, q, args...)
+	out, err := queryAll(ctx, c.d, newTaskRunScan().scan, q, args...)
 	return out, c.d.Translate(err, "list task runs of %s", p.RunID)
 }
 
@@ -142,15 +142,19 @@ func (c *Core) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRun
 // distributed one in flight after it (store.JournalFromRows), ordered by
 // key.
 func (c *Core) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
+	var (
+		e      store.JournalEntry
+		result []byte
+		state  string
+	)
+	dest := []any{&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state}
 	rs, err := queryAll(ctx, c.d, func(sc Row) (store.JournalEntry, error) {
-		var (
-			e      store.JournalEntry
-			result []byte
-			state  string
-		)
-		err := sc.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state)
-		e.Result, e.State = DecJSON(result), store.TaskState(state)
-		return e, err
+		if err := sc.Scan(dest...); err != nil {
+			return store.JournalEntry{}, err
+		}
+		x := e
+		x.Result, x.State = DecJSON(result), store.TaskState(state)
+		return x, nil
 	}, `SELECT key, task, input_hash, result, result_ref, child_run_id, id, state
 		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED') OR (queue <> '' AND state IN ('PENDING', 'RUNNING')))
 		ORDER BY key, created_at, id`, runID)

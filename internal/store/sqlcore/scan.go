@@ -28,73 +28,103 @@ func Qualified(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// ScanRun reads a row of RunCols.
-func ScanRun(sc Row) (store.Run, error) {
-	var (
-		r                                            store.Run
-		state                                        string
-		attempt, pid                                 int64
-		params, result, errJSON                      []byte
-		created, updated, started, ended, own, lease int64
-	)
-	if err := sc.Scan(&r.ID, &r.Flow, &state, &attempt, &r.ParentRunID, &r.ParentStepKey, &params,
-		&result, &r.ResultRef, &errJSON, &created, &updated, &started, &ended, &r.OwnerHost,
-		&pid, &own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &lease); err != nil {
+// runScan holds the destinations of a row of RunCols, reused from row to
+// row: one allocation per query instead of one per column and row.
+type runScan struct {
+	r                                            store.Run
+	state                                        string
+	attempt, pid                                 int64
+	params, result, errJSON                      []byte
+	created, updated, started, ended, own, lease int64
+	dest                                         []any
+}
+
+func newRunScan() *runScan {
+	x := &runScan{}
+	r := &x.r
+	x.dest = []any{&r.ID, &r.Flow, &x.state, &x.attempt, &r.ParentRunID, &r.ParentStepKey, &x.params,
+		&x.result, &r.ResultRef, &x.errJSON, &x.created, &x.updated, &x.started, &x.ended, &r.OwnerHost,
+		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease}
+	return x
+}
+
+func (x *runScan) scan(sc Row) (store.Run, error) {
+	if err := sc.Scan(x.dest...); err != nil {
 		return store.Run{}, err
 	}
+	r := x.r
 	var err error
-	if r.Error, err = DecError(errJSON); err != nil {
+	if r.Error, err = DecError(x.errJSON); err != nil {
 		return store.Run{}, err
 	}
-	r.State = store.RunState(state)
-	r.Attempt = int(attempt)
-	r.OwnerPID = int(pid)
-	r.OwnerStart = own
-	r.Parameters = DecJSON(params)
-	r.Result = DecJSON(result)
-	r.CreatedAt, r.UpdatedAt = DecTime(created), DecTime(updated)
-	r.StartedAt, r.EndedAt = DecTime(started), DecTime(ended)
-	r.LeaseUntil = DecTime(lease)
+	r.State = store.RunState(x.state)
+	r.Attempt = int(x.attempt)
+	r.OwnerPID = int(x.pid)
+	r.OwnerStart = x.own
+	r.Parameters = DecJSON(x.params)
+	r.Result = DecJSON(x.result)
+	r.CreatedAt, r.UpdatedAt = DecTime(x.created), DecTime(x.updated)
+	r.StartedAt, r.EndedAt = DecTime(x.started), DecTime(x.ended)
+	r.LeaseUntil = DecTime(x.lease)
 	return r, nil
 }
 
-// ScanTaskRun reads a row of TaskRunCols.
-func ScanTaskRun(sc Row) (store.TaskRun, error) {
-	var (
-		t                              store.TaskRun
-		state                          string
-		attempts, flowAttempt          int64
-		input, result, errJSON, hist   []byte
-		created, started, ended, lease int64
-	)
-	if err := sc.Scan(&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &state, &attempts,
-		&flowAttempt, &t.InputHash, &input, &result, &t.ResultRef, &errJSON, &t.CachedFrom,
-		&t.CachedFromRun, &created, &started, &ended, &hist, &t.Queue, &t.WorkerID, &lease); err != nil {
+// ScanRun reads a row of RunCols.
+func ScanRun(sc Row) (store.Run, error) { return newRunScan().scan(sc) }
+
+// taskRunScan holds the destinations of a row of TaskRunCols, reused from
+// row to row.
+type taskRunScan struct {
+	t                              store.TaskRun
+	state                          string
+	attempts, flowAttempt          int64
+	input, result, errJSON, hist   []byte
+	created, started, ended, lease int64
+	dest                           []any
+}
+
+func newTaskRunScan() *taskRunScan {
+	x := &taskRunScan{}
+	t := &x.t
+	x.dest = []any{&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &x.state, &x.attempts,
+		&x.flowAttempt, &t.InputHash, &x.input, &x.result, &t.ResultRef, &x.errJSON, &t.CachedFrom,
+		&t.CachedFromRun, &x.created, &x.started, &x.ended, &x.hist, &t.Queue, &t.WorkerID, &x.lease}
+	return x
+}
+
+func (x *taskRunScan) scan(sc Row) (store.TaskRun, error) {
+	if err := sc.Scan(x.dest...); err != nil {
 		return store.TaskRun{}, err
 	}
+	t := x.t
 	var err error
-	if t.Error, err = DecError(errJSON); err != nil {
+	if t.Error, err = DecError(x.errJSON); err != nil {
 		return store.TaskRun{}, err
 	}
-	if t.History, err = DecHistory(hist); err != nil {
+	if t.History, err = DecHistory(x.hist); err != nil {
 		return store.TaskRun{}, err
 	}
-	t.State = store.TaskState(state)
-	t.Attempts = int(attempts)
-	t.FlowAttempt = int(flowAttempt)
-	t.Input = DecJSON(input)
-	t.Result = DecJSON(result)
-	t.CreatedAt, t.StartedAt, t.EndedAt = DecTime(created), DecTime(started), DecTime(ended)
-	t.LeaseUntil = DecTime(lease)
+	t.State = store.TaskState(x.state)
+	t.Attempts = int(x.attempts)
+	t.FlowAttempt = int(x.flowAttempt)
+	t.Input = DecJSON(x.input)
+	t.Result = DecJSON(x.result)
+	t.CreatedAt, t.StartedAt, t.EndedAt = DecTime(x.created), DecTime(x.started), DecTime(x.ended)
+	t.LeaseUntil = DecTime(x.lease)
 	return t, nil
 }
 
+// ScanTaskRun reads a row of TaskRunCols.
+func ScanTaskRun(sc Row) (store.TaskRun, error) { return newTaskRunScan().scan(sc) }
+
 // CollectRuns reads rows of RunCols to the end; the caller closes rows.
-func CollectRuns(rows Rows) ([]store.Run, error) { return collect(rows, ScanRun) }
+func CollectRuns(rows Rows) ([]store.Run, error) { return collect(rows, newRunScan().scan) }
 
 // CollectTaskRuns reads rows of TaskRunCols to the end; the caller closes
 // rows.
-func CollectTaskRuns(rows Rows) ([]store.TaskRun, error) { return collect(rows, ScanTaskRun) }
+func CollectTaskRuns(rows Rows) ([]store.TaskRun, error) {
+	return collect(rows, newTaskRunScan().scan)
+}
 
 func collect[T any](rows Rows, scan func(Row) (T, error)) ([]T, error) {
 	var out []T
