@@ -2,9 +2,9 @@ package sqlcore
 
 // Core implements the methods of store.Store whose logic is the same in
 // every dialect, on the Dialect it was made with. A backend's Store embeds
-// it and adds the rest: BatchWrite, the claims (RunClaim, TaskRunClaim,
-// TaskRunComplete, TaskRunCompleteClaim), LeasesExtend and Close, whose best
-// form differs per database. A Core is safe for concurrent use when its
+// it and adds the rest: the claims (RunClaim, TaskRunClaim,
+// TaskRunComplete, Claim), LeasesExtend and Close, whose best form differs
+// per database. A Core is safe for concurrent use when its
 // dialect is.
 type Core struct {
 	d  Dialect
