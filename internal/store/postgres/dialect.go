@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -213,8 +214,21 @@ type txRow struct {
 	args []any
 }
 
+// Scan sends the statement and scans its row. No row is not an error of
+// the batch, which would make pgx forget the batch's prepared statements.
 func (r txRow) Scan(dest ...any) error {
-	return r.t.send(r.ctx, func(pb *pgx.Batch) {
-		pb.Queue(r.sql, r.args...).QueryRow(func(row pgx.Row) error { return row.Scan(dest...) })
+	var noRows error
+	err := r.t.send(r.ctx, func(pb *pgx.Batch) {
+		pb.Queue(r.sql, r.args...).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(dest...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				noRows, err = err, nil
+			}
+			return err
+		})
 	})
+	if err != nil {
+		return err
+	}
+	return noRows
 }

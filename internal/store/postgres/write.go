@@ -163,7 +163,6 @@ var (
 	insertEventsSQL   = unnestInsertSQL("events", eventColumnList)
 	insertLogsSQL     = unnestInsertSQL("logs", logColumnList)
 	upsertCacheSQL    = unnestInsertSQL("cache", cacheColumnList, "key")
-	createRunSQL      = unnestInsertSQL("runs", runColumnList) + " ON CONFLICT DO NOTHING RETURNING " + runSelectCols
 )
 
 // The *Columns types collect a table's rows column by column, the arrays

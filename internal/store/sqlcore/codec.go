@@ -93,8 +93,8 @@ func DecJSON(b []byte) json.RawMessage {
 	return json.RawMessage(b)
 }
 
-// MarshalError returns the stored JSON of e, nil for nil.
-func MarshalError(e *store.ErrorInfo) ([]byte, error) {
+// marshalError returns the stored JSON of e, nil for nil.
+func marshalError(e *store.ErrorInfo) ([]byte, error) {
 	if e == nil {
 		return nil, nil
 	}
@@ -107,7 +107,7 @@ func MarshalError(e *store.ErrorInfo) ([]byte, error) {
 
 // EncError encodes an ErrorInfo for a TEXT column, nil (NULL) for nil.
 func EncError(e *store.ErrorInfo) (any, error) {
-	b, err := MarshalError(e)
+	b, err := marshalError(e)
 	if b == nil {
 		return nil, err
 	}

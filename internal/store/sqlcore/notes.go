@@ -43,8 +43,8 @@ func (ns *Notes) AddRun(r *store.Run) {
 	}
 }
 
-// StatesString lists states for an error message: "A" or "one of A, B".
-func StatesString(states []store.RunState) string {
+// statesString lists states for an error message: "A" or "one of A, B".
+func statesString(states []store.RunState) string {
 	if len(states) == 1 {
 		return string(states[0])
 	}

@@ -2,7 +2,6 @@ package sqlcore
 
 import (
 	"context"
-	"strings"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -17,16 +16,6 @@ const RunCols = `id, flow, state, attempt, parent_run_id, parent_step_key, param
 const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
 	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until`
-
-// Qualified returns the column list cols with each column prefixed by
-// alias.
-func Qualified(alias, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, p := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
-}
 
 // runScan holds the destinations of a row of RunCols, reused from row to
 // row: one allocation per query instead of one per column and row.

@@ -71,7 +71,7 @@ func (t SQLTx) QueryRow(ctx context.Context, q string, args ...any) Row {
 	}
 	st, err := t.Prepare(ctx, q)
 	if err != nil {
-		return ErrRow(err)
+		return errRow{err}
 	}
 	return st.QueryRowContext(ctx, args...)
 }
@@ -121,10 +121,8 @@ func readSQLRows(rows *sql.Rows, err error, fn func(Rows) error) error {
 	return rows.Close()
 }
 
-// ErrRow returns a Row whose Scan fails with err: what QueryRow returns
-// when the statement could not be sent.
-func ErrRow(err error) Row { return errRow{err} }
-
+// errRow is a Row whose Scan fails with err: what QueryRow returns when the
+// statement could not be prepared.
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }

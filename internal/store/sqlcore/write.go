@@ -58,7 +58,7 @@ func (c *Core) RunTransition(ctx context.Context, p store.RunTransitionParams) (
 			return c.d.Translate(err, "run %s", p.ID)
 		}
 		if !slices.Contains(p.From, r.State) {
-			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, StatesString(p.From), store.ErrConflict)
+			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, statesString(p.From), store.ErrConflict)
 		}
 		if p.Attempt != 0 && r.Attempt != p.Attempt {
 			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
