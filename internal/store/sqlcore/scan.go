@@ -2,6 +2,8 @@ package sqlcore
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -16,6 +18,31 @@ const RunCols = `id, flow, state, attempt, parent_run_id, parent_step_key, param
 const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
 	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until`
+
+// RunArgs appends the values of RunCols for r.
+func RunArgs(dst []any, r *store.Run) ([]any, error) {
+	e, err := EncError(r.Error)
+	if err != nil {
+		return dst, fmt.Errorf("run %s: %w", r.ID, err)
+	}
+	return append(dst, r.ID, r.Flow, string(r.State), int64(r.Attempt), r.ParentRunID, r.ParentStepKey,
+		EncJSON(r.Parameters), EncResult(r.Result, r.ResultRef), r.ResultRef, e, EncTime(r.CreatedAt),
+		EncTime(r.UpdatedAt), EncTime(r.StartedAt), EncTime(r.EndedAt), r.OwnerHost,
+		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, EncTime(r.LeaseUntil)), nil
+}
+
+// createRunSQL inserts one run unless its ID or idempotency key exists
+// (ON CONFLICT DO NOTHING without a target: on PostgreSQL after waiting for
+// a concurrent insert of the same key to commit or roll back) and returns
+// it.
+var createRunSQL = func() string {
+	var a Args
+	vals := make([]string, 21)
+	for i := range vals {
+		vals[i] = a.Add(nil)
+	}
+	return "INSERT INTO runs (" + RunCols + ") VALUES (" + strings.Join(vals, ", ") + ") ON CONFLICT DO NOTHING RETURNING " + RunCols
+}()
 
 // runScan holds the destinations of a row of RunCols, reused from row to
 // row: one allocation per query instead of one per column and row.

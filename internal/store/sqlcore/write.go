@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
@@ -15,31 +14,6 @@ import (
 // store.Batch.
 const TaskRunUpsertGuard = "task_runs.state NOT IN ('COMPLETED', 'CACHED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'CRASHED')" +
 	" AND (task_runs.queue = '' OR task_runs.state = 'PENDING')"
-
-// RunArgs appends the values of RunCols for r.
-func RunArgs(dst []any, r *store.Run) ([]any, error) {
-	e, err := EncError(r.Error)
-	if err != nil {
-		return dst, fmt.Errorf("run %s: %w", r.ID, err)
-	}
-	return append(dst, r.ID, r.Flow, string(r.State), int64(r.Attempt), r.ParentRunID, r.ParentStepKey,
-		EncJSON(r.Parameters), EncResult(r.Result, r.ResultRef), r.ResultRef, e, EncTime(r.CreatedAt),
-		EncTime(r.UpdatedAt), EncTime(r.StartedAt), EncTime(r.EndedAt), r.OwnerHost,
-		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, EncTime(r.LeaseUntil)), nil
-}
-
-// createRunSQL inserts one run unless its ID or idempotency key exists
-// (ON CONFLICT DO NOTHING without a target: on PostgreSQL after waiting for
-// a concurrent insert of the same key to commit or roll back) and returns
-// it.
-var createRunSQL = func() string {
-	var a Args
-	vals := make([]string, 21)
-	for i := range vals {
-		vals[i] = a.Add(nil)
-	}
-	return "INSERT INTO runs (" + RunCols + ") VALUES (" + strings.Join(vals, ", ") + ") ON CONFLICT DO NOTHING RETURNING " + RunCols
-}()
 
 // RunTransition applies the conditional state change p (see
 // store.RunTransitionParams) and records its event, in one transaction that
