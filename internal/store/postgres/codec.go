@@ -138,3 +138,27 @@ func decStrings(s *string) ([]string, error) {
 	err := json.Unmarshal([]byte(*s), &v)
 	return v, err
 }
+
+// encAttempts encodes a run's attempt records as JSON TEXT, NULL for none.
+func encAttempts(a []store.AttemptInfo) (*string, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode attempts: %w", err)
+	}
+	return encJSON(b), nil
+}
+
+// decAttempts decodes a run's attempts column, nil for NULL.
+func decAttempts(s *string) ([]store.AttemptInfo, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	var a []store.AttemptInfo
+	if err := json.Unmarshal(decJSON(s), &a); err != nil {
+		return nil, fmt.Errorf("decode attempts: %w", err)
+	}
+	return a, nil
+}

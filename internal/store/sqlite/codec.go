@@ -102,3 +102,27 @@ func decHistory(b []byte) ([]store.Transition, error) {
 	}
 	return store.DecodeTransitions(h), nil
 }
+
+// encAttempts encodes a run's attempt records as JSON TEXT, NULL for none.
+func encAttempts(a []store.AttemptInfo) (any, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode attempts: %w", err)
+	}
+	return store.EncodeText(string(b)), nil
+}
+
+// decAttempts decodes a run's attempts column, nil for NULL.
+func decAttempts(b []byte) ([]store.AttemptInfo, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var a []store.AttemptInfo
+	if err := json.Unmarshal(decJSON(b), &a); err != nil {
+		return nil, fmt.Errorf("decode attempts: %w", err)
+	}
+	return a, nil
+}

@@ -16,24 +16,27 @@ type rowScanner interface {
 
 const runSelectCols = `id, flow, state, attempt, parent_run_id, parent_step_key, parameters, result,
 	result_ref, error, created_at, updated_at, started_at, ended_at, owner_host, owner_pid, owner_start,
-	queue, idempotency_key, worker_id, lease_until`
+	queue, idempotency_key, worker_id, lease_until, attempts`
 
 func scanRun(sc rowScanner) (store.Run, error) {
 	var (
 		r                                     store.Run
 		state                                 string
 		attempt, pid                          int64
-		params, result, errJSON               []byte
+		params, result, errJSON, attempts     []byte
 		created, updated, started, ended, own int64
 		lease                                 int64
 	)
 	if err := sc.Scan(&r.ID, &r.Flow, &state, &attempt, &r.ParentRunID, &r.ParentStepKey, &params,
 		&result, &r.ResultRef, &errJSON, &created, &updated, &started, &ended, &r.OwnerHost,
-		&pid, &own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &lease); err != nil {
+		&pid, &own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &lease, &attempts); err != nil {
 		return store.Run{}, err
 	}
 	var err error
 	if r.Error, err = decError(errJSON); err != nil {
+		return store.Run{}, err
+	}
+	if r.Attempts, err = decAttempts(attempts); err != nil {
 		return store.Run{}, err
 	}
 	r.State = store.RunState(state)
@@ -49,7 +52,7 @@ func scanRun(sc rowScanner) (store.Run, error) {
 }
 
 const taskRunSelectCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
-	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
+	input_hash, identity, input, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until`
 
 func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
@@ -63,7 +66,7 @@ func scanTaskRun(sc rowScanner) (store.TaskRun, error) {
 		lease                   int64
 	)
 	if err := sc.Scan(&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &state, &attempts,
-		&flowAttempt, &t.InputHash, &input, &result, &t.ResultRef, &errJSON, &t.CachedFrom,
+		&flowAttempt, &t.InputHash, &t.Identity, &input, &result, &t.ResultRef, &errJSON, &t.CachedFrom,
 		&t.CachedFromRun, &created, &started, &ended, &history, &t.Queue, &t.WorkerID, &lease); err != nil {
 		return store.TaskRun{}, err
 	}
@@ -198,12 +201,12 @@ func (s *Store) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRu
 	return out, translate(rows.Err(), "count task runs of %s", runID)
 }
 
-// JournalList returns, for each step key of the run, its latest (by
-// CreatedAt, then insertion order) COMPLETED or CACHED task run, ordered by
-// key.
+// JournalList returns the journal of a run as store.Store.JournalList
+// describes it: the candidate rows (successful, distributed in flight, and
+// subflow steps), reduced by store.JournalFromRows.
 func (s *Store) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT key, task, input_hash, result, result_ref, child_run_id, id, state
-		FROM task_runs WHERE run_id = ? AND (state IN (?, ?) OR (queue <> '' AND state IN (?, ?)))
+	rows, err := s.read.QueryContext(ctx, `SELECT key, task, identity, input_hash, result, result_ref, child_run_id, id, state
+		FROM task_runs WHERE run_id = ? AND (state IN (?, ?) OR (queue <> '' AND state IN (?, ?)) OR child_run_id <> '')
 		ORDER BY key, created_at, id`, runID, string(store.TaskCompleted), string(store.TaskCached),
 		string(store.TaskPending), string(store.TaskRunning))
 	if err != nil {
@@ -215,7 +218,7 @@ func (s *Store) JournalList(ctx context.Context, runID string) ([]store.JournalE
 	for rows.Next() {
 		var e store.JournalEntry
 		var state string
-		if err := rows.Scan(&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state); err != nil {
+		if err := rows.Scan(&e.Key, &e.Task, &e.Identity, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state); err != nil {
 			return nil, translate(err, "journal of run %s", runID)
 		}
 		e.Result, e.State = decJSON(result), store.TaskState(state)

@@ -19,9 +19,9 @@ var (
 	runCols = []string{"id", "flow", "state", "attempt", "parent_run_id", "parent_step_key",
 		"parameters", "result", "result_ref", "error", "created_at", "updated_at", "started_at",
 		"ended_at", "owner_host", "owner_pid", "owner_start", "queue", "idempotency_key", "worker_id",
-		"lease_until"}
+		"lease_until", "attempts"}
 	taskRunCols = []string{"id", "run_id", "key", "task", "child_run_id", "state", "attempts",
-		"flow_attempt", "input_hash", "input", "result", "result_ref", "error", "cached_from",
+		"flow_attempt", "input_hash", "identity", "input", "result", "result_ref", "error", "cached_from",
 		"cached_from_run", "created_at", "started_at", "ended_at", "history", "queue", "worker_id",
 		"lease_until"}
 	eventCols = []string{"run_id", "id", "task_run_id", "task_key", "from_state", "to_state", "cause",
@@ -294,10 +294,14 @@ func runArgs(dst []any, r *store.Run) ([]any, error) {
 	if err != nil {
 		return dst, fmt.Errorf("run %s: %w", r.ID, err)
 	}
+	a, err := encAttempts(r.Attempts)
+	if err != nil {
+		return dst, fmt.Errorf("run %s: %w", r.ID, err)
+	}
 	return append(dst, r.ID, r.Flow, string(r.State), int64(r.Attempt), r.ParentRunID, r.ParentStepKey,
 		encJSON(r.Parameters), encResult(r.Result, r.ResultRef), r.ResultRef, e, encTime(r.CreatedAt),
 		encTime(r.UpdatedAt), encTime(r.StartedAt), encTime(r.EndedAt), r.OwnerHost,
-		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, encTime(r.LeaseUntil)), nil
+		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, encTime(r.LeaseUntil), a), nil
 }
 
 // taskRunArgs appends the values of taskRunCols, or of taskRunLocalCols
@@ -312,7 +316,7 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
-		int64(t.FlowAttempt), t.InputHash, encJSON(t.Input), encResult(t.Result, t.ResultRef), t.ResultRef, e,
+		int64(t.FlowAttempt), t.InputHash, t.Identity, encJSON(t.Input), encResult(t.Result, t.ResultRef), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, encTime(t.CreatedAt), encTime(t.StartedAt),
 		encTime(t.EndedAt), h)
 	if distributed {
