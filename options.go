@@ -66,6 +66,13 @@ func Timeout(d time.Duration) TaskOption { return func(c *taskConfig) { c.policy
 // ignored and the task runs in-process.
 func Queue(name string) TaskOption { return func(c *taskConfig) { c.policy.Queue = name } }
 
+// Version marks a version of the task's code. It is part of the identity
+// of the task's steps and of its cache keys: after a change of version, a
+// retried run runs the task's completed steps again (and the cache misses),
+// while the steps of every other task are still reused. Bump it when a fix
+// changes what the task returns; leave it alone for changes that do not.
+func Version(v string) TaskOption { return func(c *taskConfig) { c.policy.Version = v } }
+
 // CachePolicy says how a task's results are reused across runs.
 type CachePolicy struct {
 	// Expiry is how long a cached result stays valid; 0 means forever.

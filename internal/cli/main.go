@@ -376,7 +376,7 @@ func retryCommand(env *Env, prog Program) *cobra.Command {
 				if err != nil {
 					return Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
 				}
-				out, err := eng.Retry(ctx, def, run.ID)
+				out, err := eng.Retry(ctx, def, run.ID, engine.RetryOptions{})
 				if errors.Is(err, store.ErrConflict) || errors.Is(err, engine.ErrRunActive) {
 					return &UsageError{Err: err}
 				}

@@ -235,6 +235,9 @@ func (s *step) remoteDone(tr store.TaskRun) {
 	s.finished = true
 	s.tr = tr
 	s.mu.Unlock()
+	if s.adopted {
+		fc.ran.Add(1) // it ran during this attempt, dispatched by an earlier one
+	}
 	if tr.State != store.TaskCompleted {
 		msg := string(tr.State)
 		if tr.Error != nil {

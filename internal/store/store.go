@@ -357,8 +357,11 @@ type RunTransitionParams struct {
 	Message     string
 	At          time.Time   // zero means now
 	Steps       *StepCounts // the step counts of the attempt that ends
-	Parameters  json.RawMessage
-	EditBy      string // who changed the parameters
+	// Parameters replace the run's (see above) when non-nil; omitted from
+	// the JSON of the engine protocol when nil, where a null would read
+	// back as a non-nil "null".
+	Parameters json.RawMessage `json:",omitempty"`
+	EditBy     string          `json:",omitempty"` // who changed the parameters
 }
 
 // RunCreateParams creates a run. When Run.IdempotencyKey is set and a run
