@@ -28,8 +28,8 @@ type awaiter struct {
 	// added since it started (nil when none or when it holds pollBatch).
 	interrupt context.CancelFunc
 	wake      chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
+	quit      chan struct{}
+	done      chan struct{}
 }
 
 func newAwaiter(e *Engine) *awaiter {
