@@ -164,8 +164,12 @@ type callConfig struct {
 }
 
 // Key gives the call an explicit step key instead of one derived from its
-// position in the flow. Use it for steps whose order may change between
-// attempts. For Map, item i gets the key "KEY.i".
+// position in the flow: the key is then the step's identity for replay. A
+// retry reuses the step recorded under the key when its task, version and
+// input are unchanged, and runs it again otherwise (calls without a key
+// are matched by task and input already, whatever their order); calling
+// another task under a recorded key fails the run with
+// ErrNonDeterministic. For Map, item i gets the key "KEY.i".
 func Key(key string) CallOption { return func(c *callConfig) { c.key = key } }
 
 // WaitFor makes the task start only after the given futures succeeded,

@@ -2,8 +2,9 @@
 // completed steps from the journal, runs tasks with retries, timeouts and
 // caching, and records every state change through a group-commit writer.
 //
-// The engine is untyped: values cross it as `any` plus their JSON encoding.
-// The public SDK (package baton) wraps it with generic types.
+// The engine is untyped: values cross it as `any` plus their JSON encoding,
+// and every value handed to flow code is decoded from the JSON recorded for
+// it. The public SDK (package baton) wraps it with generic types.
 package engine
 
 import (
