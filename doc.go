@@ -55,10 +55,13 @@
 // goroutines, insert or remove calls, fix a task's code (bump its Version,
 // as Version("2"), to run its completed steps again) and edit the run's
 // parameters (`retry RUN_ID --param k=v`, RetryWith): every call whose task
-// and input are unchanged is reused, the others run. Do not reuse an
-// explicit key for another task, and keep flows deterministic given their
-// parameters and step results (side effects, clocks, files and random
-// numbers belong in tasks): a call whose input differs is a new step.
+// and input are unchanged is reused, the others run (a renamed task is a
+// new task). Do not reuse an explicit key for another task; do not change
+// what a task returns, or its result type, without a new Version (a reused
+// result is decoded into the type the code has now); and keep flows
+// deterministic given their parameters and step results (side effects,
+// clocks, files and random numbers belong in tasks): a call whose input
+// differs is a new step.
 //
 // Tasks and flows receive values as decoded from their recorded JSON, on the
 // first run as on replay and on a worker: a task's input and every result a
