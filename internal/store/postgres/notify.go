@@ -8,15 +8,12 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
-// subscriberBuffer is the number of notifications a subscriber may fall
-// behind by before further ones are dropped for it.
-const subscriberBuffer = 256
-
 // notes collects the notifications of one write.
-type notes = store.Notes
+type notes = sqlcore.Notes
 
 // queueNotes adds to pb the pg_notify calls of ns; PostgreSQL delivers them
 // when the transaction commits.
@@ -32,16 +29,6 @@ func (s *Store) queueNotes(pb *pgx.Batch, ns *notes) {
 	default:
 		pb.Queue("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n", s.channel, payloads)
 	}
-}
-
-// notifyTx issues the notifications of ns in tx.
-func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, ns *notes) error {
-	if len(ns.List) == 0 {
-		return nil
-	}
-	var pb pgx.Batch
-	s.queueNotes(&pb, ns)
-	return tx.SendBatch(ctx, &pb).Close()
 }
 
 // Subscribe delivers the notifications of every process sharing the database
@@ -67,7 +54,7 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error
 		}
 		s.hub = h
 	}
-	return s.hub.subscribe(ctx), nil
+	return s.hub.subs.Subscribe(ctx)
 }
 
 // hub owns the LISTEN connection and fans notifications out.
@@ -75,10 +62,8 @@ type hub struct {
 	s      *Store
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	mu   sync.Mutex
-	subs map[chan store.Notification]struct{}
-	stop func()
+	subs   sqlcore.Broadcaster
+	stop   func()
 }
 
 func startHub(ctx context.Context, s *Store) (*hub, error) {
@@ -87,16 +72,11 @@ func startHub(ctx context.Context, s *Store) (*hub, error) {
 		return nil, translate(err, "postgres store: listen")
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	h := &hub{s: s, cancel: cancel, done: make(chan struct{}), subs: map[chan store.Notification]struct{}{}}
+	h := &hub{s: s, cancel: cancel, done: make(chan struct{})}
 	h.stop = sync.OnceFunc(func() {
 		cancel()
 		<-h.done
-		h.mu.Lock()
-		for ch := range h.subs {
-			delete(h.subs, ch)
-			close(ch)
-		}
-		h.mu.Unlock()
+		h.subs.Close()
 	})
 	go h.loop(lctx, conn)
 	return h, nil
@@ -117,35 +97,6 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (h *hub) subscribe(ctx context.Context) <-chan store.Notification {
-	ch := make(chan store.Notification, subscriberBuffer)
-	h.mu.Lock()
-	h.subs[ch] = struct{}{}
-	h.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if _, ok := h.subs[ch]; ok {
-			delete(h.subs, ch)
-			close(ch)
-		}
-	})
-	return ch
-}
-
-func (h *hub) publish(ns ...store.Notification) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.subs {
-		for _, n := range ns {
-			select {
-			case ch <- n:
-			default:
-			}
-		}
-	}
-}
-
 // loop waits for notifications on conn and fans them out; when the
 // connection fails it reconnects with exponential backoff.
 func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
@@ -159,7 +110,7 @@ func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
 		n, err := conn.WaitForNotification(ctx)
 		if err == nil {
 			kind, payload, _ := strings.Cut(n.Payload, ":")
-			h.publish(store.Notification{Kind: kind, Payload: payload})
+			h.subs.Publish([]store.Notification{{Kind: kind, Payload: payload}})
 			continue
 		}
 		if ctx.Err() != nil {
@@ -184,6 +135,6 @@ func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
 		}
 		// Whatever was sent while the connection was down is lost: make
 		// waiters look again.
-		h.publish(store.Notification{Kind: "runs"}, store.Notification{Kind: "tasks"}, store.Notification{Kind: "done"})
+		h.subs.Publish([]store.Notification{{Kind: "runs"}, {Kind: "tasks"}, {Kind: "done"}})
 	}
 }
