@@ -14,8 +14,8 @@ type (
 	TimeoutError = engine.TimeoutError
 	// TaskError is the error of a task run that failed after all its attempts.
 	TaskError = engine.TaskError
-	// NonDeterminismError reports a flow that called a different task on
-	// replay than its journal recorded at the same step.
+	// NonDeterminismError reports a flow that called, on replay, another
+	// task under an explicit step key (Key) than its journal recorded there.
 	NonDeterminismError = engine.NonDeterminismError
 	// PanicError is a recovered panic of a task or flow function.
 	PanicError = engine.PanicError

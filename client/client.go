@@ -283,6 +283,14 @@ func (c *Client) RetryRun(ctx context.Context, id string) (api.RunView, error) {
 	return out, err
 }
 
+// RetryRunWith is RetryRun with edited parameters (req.Parameters, merged
+// over the run's by the server, which validates them) and who asks.
+func (c *Client) RetryRunWith(ctx context.Context, id string, req api.RetryRun) (api.RunView, error) {
+	var out api.RunView
+	err := c.do(ctx, "POST", api.Prefix+"/runs/"+url.PathEscape(id)+"/retry", req, &out)
+	return out, err
+}
+
 // Workers lists the live workers.
 func (c *Client) Workers(ctx context.Context) ([]api.WorkerView, error) {
 	var out struct {

@@ -54,6 +54,19 @@ type CreateRun struct {
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 }
 
+// RetryRun is the optional body of POST /api/v1/runs/{id}/retry.
+type RetryRun struct {
+	// Parameters, when set, are merged over the run's parameters (as those
+	// of a new run over the flow's defaults) and validated; the new attempt
+	// and later ones run with the result, reusing every step whose input
+	// did not change. The edit is recorded on the run.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	// By names who asks, recorded with an edit. The API does not
+	// authenticate: the server records it as given, with the address the
+	// request came from. `baton runs retry` sends the OS user.
+	By string `json:"by,omitempty"`
+}
+
 // DefaultQueue is the queue of runs created without one.
 const DefaultQueue = "default"
 

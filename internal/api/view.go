@@ -63,6 +63,55 @@ type RunView struct {
 	// WaitingReason says why a SCHEDULED run has not started (the server
 	// sets it, e.g. when no live worker serves the run's flow and queue).
 	WaitingReason string `json:"waiting_reason,omitempty"`
+	// Attempts is what the run recorded of its attempts, oldest first;
+	// absent for runs recorded before attempts were.
+	Attempts []AttemptView `json:"attempts,omitempty"`
+}
+
+// AttemptView is what a run recorded of one attempt: how many steps it
+// reused from the journal of earlier attempts and how many it ran (null
+// until the attempt ended, or when it ended without its process recording
+// it), and the parameter edit it was started with.
+type AttemptView struct {
+	Attempt int             `json:"attempt"`
+	Steps   *StepCountsView `json:"steps"`
+	Edit    *ParamsEditView `json:"edit,omitempty"`
+}
+
+// StepCountsView counts an attempt's steps.
+type StepCountsView struct {
+	Reused int `json:"reused"`
+	Ran    int `json:"ran"`
+}
+
+// ParamsEditView is a retry's change of a run's parameters.
+type ParamsEditView struct {
+	From json.RawMessage `json:"from"`
+	To   json.RawMessage `json:"to"`
+	By   string          `json:"by"`
+	At   time.Time       `json:"at"`
+}
+
+// AttemptsJSON converts a run's attempt records: one per attempt from 1 to
+// the run's, nil when the run has none (recorded before attempts were).
+func AttemptsJSON(r store.Run) []AttemptView {
+	if len(r.Attempts) == 0 {
+		return nil
+	}
+	out := make([]AttemptView, 0, r.Attempt)
+	for n := 1; n <= r.Attempt; n++ {
+		v := AttemptView{Attempt: n}
+		if a := r.AttemptRecord(n); a != nil {
+			if a.Steps != nil {
+				v.Steps = &StepCountsView{Reused: a.Steps.Reused, Ran: a.Steps.Ran}
+			}
+			if e := a.Edit; e != nil {
+				v.Edit = &ParamsEditView{From: viewRaw(e.From), To: viewRaw(e.To), By: e.By, At: e.At}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // RunJSON converts a run. A result stored in the blob store (ResultRef) is
@@ -89,6 +138,7 @@ func RunViewOf(r store.Run, load ResultLoader) (RunView, error) {
 		Error:         ErrorJSON(r.Error),
 		Queue:         r.Queue,
 		WorkerID:      r.WorkerID,
+		Attempts:      AttemptsJSON(r),
 	}
 	res, err := viewResult(r.Result, r.ResultRef, load)
 	v.Result = res

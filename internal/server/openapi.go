@@ -20,6 +20,7 @@ var schemaTypes = map[string]reflect.Type{
 	"Object":    reflect.TypeFor[map[string]any](),
 	"Error":     reflect.TypeFor[api.Error](),
 	"CreateRun": reflect.TypeFor[api.CreateRun](),
+	"RetryRun":  reflect.TypeFor[api.RetryRun](),
 	"Run":       reflect.TypeFor[api.RunView](),
 	"RunList": reflect.TypeFor[struct {
 		Runs []api.RunView `json:"runs"`
@@ -79,7 +80,7 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		if rt.request != "" {
 			used[rt.request] = true
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			op["requestBody"] = map[string]any{"required": !rt.optionalBody, "content": map[string]any{
 				"application/json": map[string]any{"schema": ref(rt.request)}}}
 		}
 		status := rt.status
