@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -16,12 +17,18 @@ const batch = 200
 
 // Blobs deletes blobs; *blob.Store implements it.
 type Blobs interface {
-	Delete(ref string) error
+	// Remove deletes the blob of ref unless it was written (Put) less than
+	// grace ago, and reports whether it did.
+	Remove(ref string, grace time.Duration) (bool, error)
 }
 
 // Run deletes the runs in a final state that ended more than age ago, with
 // their task runs, events and logs, in small batches with pauses in between,
-// and then the blobs that no remaining record uses.
+// and then the blobs that no remaining record uses: results of runs, task
+// runs and cache entries, and the large parts of task runs' inputs. A blob
+// that nothing references but that was written less than blob.Grace ago is
+// kept: a writer that stored it again (Put) after the store answered which
+// references remain is about to record it.
 func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (api.RetentionResult, error) {
 	var out api.RetentionResult
 	before := time.Now().Add(-age)
@@ -32,7 +39,7 @@ func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (a
 		}
 		out.DeletedRuns += res.Runs
 		for _, ref := range res.OrphanRefs {
-			if blobs.Delete(ref) == nil {
+			if removed, err := blobs.Remove(ref, blob.Grace); err == nil && removed {
 				out.DeletedBlobs++
 			}
 		}

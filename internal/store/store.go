@@ -193,13 +193,18 @@ type TaskRun struct {
 	// input hash, then "." and its occurrence among identical calls of its
 	// attempt; for an explicit key, the hash alone. Empty for rows written
 	// before identities existed.
-	Identity      string          `json:",omitzero"`
-	ChildRunID    string          `json:",omitzero"` // for subflow steps
-	State         TaskState       `json:",omitzero"`
-	Attempts      int             `json:",omitzero"`
-	FlowAttempt   int             `json:",omitzero"` // the flow-run attempt that created it
-	InputHash     string          `json:",omitzero"`
-	Input         json.RawMessage `json:",omitzero"`
+	Identity    string          `json:",omitzero"`
+	ChildRunID  string          `json:",omitzero"` // for subflow steps
+	State       TaskState       `json:",omitzero"`
+	Attempts    int             `json:",omitzero"`
+	FlowAttempt int             `json:",omitzero"` // the flow-run attempt that created it
+	InputHash   string          `json:",omitzero"` // hash of the whole input (both pieces when InputRef is set)
+	Input       json.RawMessage `json:",omitzero"`
+	// InputRef, when set, is the blob reference of the large parts of the
+	// input, and Input holds the rest: blob.Join(Input, blob) is the input.
+	// Inputs that share their large parts (one dataset passed to many
+	// tasks) share the blob.
+	InputRef      string          `json:",omitzero"`
 	Result        json.RawMessage `json:",omitzero"`
 	ResultRef     string          `json:",omitzero"`
 	Error         *ErrorInfo      `json:",omitzero"`
@@ -597,9 +602,10 @@ type RetentionParams struct {
 // RetentionResult reports a RetentionDelete.
 type RetentionResult struct {
 	Runs int
-	// OrphanRefs are the blob references (ResultRef) of the deleted rows that
-	// no remaining run, task run or cache entry uses, sorted, without
-	// duplicates: the caller may delete those blobs.
+	// OrphanRefs are the blob references (ResultRef, InputRef) of the
+	// deleted rows that no remaining run, task run or cache entry uses,
+	// sorted, without duplicates: the caller may delete those blobs, unless
+	// a writer stored one again meanwhile (blob.Store.Remove checks).
 	OrphanRefs []string
 }
 

@@ -112,7 +112,7 @@ var (
 		{"lease_until", "int8"}, {"attempts", "text"}}
 	taskRunColumnList = []column{{"id", "text"}, {"run_id", "text"}, {"key", "text"}, {"task", "text"},
 		{"child_run_id", "text"}, {"state", "text"}, {"attempts", "int8"}, {"flow_attempt", "int8"},
-		{"input_hash", "text"}, {"identity", "text"}, {"input", "text"}, {"result", "text"}, {"result_ref", "text"},
+		{"input_hash", "text"}, {"identity", "text"}, {"input", "text"}, {"input_ref", "text"}, {"result", "text"}, {"result_ref", "text"},
 		{"error", "text"}, {"cached_from", "text"}, {"cached_from_run", "text"}, {"created_at", "int8"},
 		{"started_at", "int8"}, {"ended_at", "int8"}, {"history", "text"}, {"queue", "text"},
 		{"worker_id", "text"}, {"lease_until", "int8"}}
@@ -215,9 +215,9 @@ func (c *runColumns) args() []any {
 }
 
 type taskRunColumns struct {
-	id, runID, key, task, childRunID, state, inputHash, identity, resultRef, cachedFrom, cachedFromRun, queue, workerID []string
-	input, result, errJSON, history                                                                                     []*string
-	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                    []int64
+	id, runID, key, task, childRunID, state, inputHash, identity, inputRef, resultRef, cachedFrom, cachedFromRun, queue, workerID []string
+	input, result, errJSON, history                                                                                               []*string
+	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                              []int64
 }
 
 func (c *taskRunColumns) add(t *store.TaskRun) error {
@@ -239,6 +239,7 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 	c.flowAttempt = append(c.flowAttempt, int64(t.FlowAttempt))
 	c.inputHash = append(c.inputHash, t.InputHash)
 	c.identity = append(c.identity, t.Identity)
+	c.inputRef = append(c.inputRef, t.InputRef)
 	c.input = append(c.input, encJSON(t.Input))
 	c.result = append(c.result, encResult(t.Result, t.ResultRef))
 	c.resultRef = append(c.resultRef, t.ResultRef)
@@ -257,7 +258,7 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 
 func (c *taskRunColumns) args() []any {
 	return []any{c.id, c.runID, c.key, c.task, c.childRunID, c.state, c.attempts, c.flowAttempt, c.inputHash,
-		c.identity, c.input, c.result, c.resultRef, c.errJSON, c.cachedFrom, c.cachedFromRun, c.createdAt, c.startedAt,
+		c.identity, c.input, c.inputRef, c.result, c.resultRef, c.errJSON, c.cachedFrom, c.cachedFromRun, c.createdAt, c.startedAt,
 		c.endedAt, c.history, c.queue, c.workerID, c.leaseUntil}
 }
 

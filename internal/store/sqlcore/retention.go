@@ -13,7 +13,8 @@ const defaultRetentionLimit = 1000
 
 // RetentionDelete deletes up to p.Limit finished runs that ended before
 // p.Before with everything recorded for them, in one transaction, and
-// returns the blob references nothing uses any more. Runs that a concurrent
+// returns the blob references (results, and task runs' input parts) that
+// nothing uses any more. Runs that a concurrent
 // transaction holds are skipped (the next call deletes them).
 func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (store.RetentionResult, error) {
 	limit := p.Limit
@@ -25,17 +26,26 @@ func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (st
 		out = store.RetentionResult{}
 		var ids []string
 		refs := map[string]struct{}{}
-		collect := func(rows Rows) error {
-			for rows.Next() {
-				var ref string
-				if err := rows.Scan(&ref); err != nil {
-					return err
+		// collect adds the references in the rows' n columns.
+		collect := func(n int) func(Rows) error {
+			return func(rows Rows) error {
+				cols := make([]string, n)
+				dest := make([]any, n)
+				for i := range cols {
+					dest[i] = &cols[i]
 				}
-				if ref != "" {
-					refs[ref] = struct{}{}
+				for rows.Next() {
+					if err := rows.Scan(dest...); err != nil {
+						return err
+					}
+					for _, ref := range cols {
+						if ref != "" {
+							refs[ref] = struct{}{}
+						}
+					}
 				}
+				return nil
 			}
-			return nil
 		}
 		err := tx.Query(ctx, func(rows Rows) error {
 			for rows.Next() {
@@ -57,8 +67,8 @@ func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (st
 		in := " " + c.sx.In("$1")
 		list := []any{c.sx.List(ids)}
 		err = tx.Batch(ctx,
-			Stmt{SQL: "DELETE FROM task_runs WHERE run_id" + in + " RETURNING result_ref", Args: list, Scan: collect},
-			Stmt{SQL: "DELETE FROM cache WHERE run_id" + in + " RETURNING result_ref", Args: list, Scan: collect},
+			Stmt{SQL: "DELETE FROM task_runs WHERE run_id" + in + " RETURNING result_ref, input_ref", Args: list, Scan: collect(2)},
+			Stmt{SQL: "DELETE FROM cache WHERE run_id" + in + " RETURNING result_ref", Args: list, Scan: collect(1)},
 			Stmt{SQL: "DELETE FROM events WHERE run_id" + in, Args: list},
 			Stmt{SQL: "DELETE FROM logs WHERE run_id" + in, Args: list},
 			Stmt{SQL: "DELETE FROM runs WHERE id" + in, Args: list})
@@ -84,6 +94,7 @@ func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (st
 			return nil
 		}, `SELECT value FROM `+c.sx.JSONStrings("$1")+` WHERE NOT EXISTS (SELECT 1 FROM runs WHERE result_ref = value AND result_ref <> '')
 			AND NOT EXISTS (SELECT 1 FROM task_runs WHERE result_ref = value AND result_ref <> '')
+			AND NOT EXISTS (SELECT 1 FROM task_runs WHERE input_ref = value AND input_ref <> '')
 			AND NOT EXISTS (SELECT 1 FROM cache WHERE result_ref = value AND result_ref <> '')`, jsonStrings(cand))
 		if err != nil {
 			return err

@@ -16,7 +16,7 @@ const RunCols = `id, flow, state, attempt, parent_run_id, parent_step_key, param
 // TaskRunCols are the columns of task_runs that ScanTaskRun reads, in its
 // order.
 const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
-	input_hash, identity, input, result, result_ref, error, cached_from, cached_from_run, created_at,
+	input_hash, identity, input, input_ref, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until`
 
 // RunArgs appends the values of RunCols for r.
@@ -110,7 +110,7 @@ func newTaskRunScan() *taskRunScan {
 	x := &taskRunScan{}
 	t := &x.t
 	x.dest = []any{&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &x.state, &x.attempts,
-		&x.flowAttempt, &t.InputHash, &t.Identity, &x.input, &x.result, &t.ResultRef, &x.errJSON, &t.CachedFrom,
+		&x.flowAttempt, &t.InputHash, &t.Identity, &x.input, &t.InputRef, &x.result, &t.ResultRef, &x.errJSON, &t.CachedFrom,
 		&t.CachedFromRun, &x.created, &x.started, &x.ended, &x.hist, &t.Queue, &t.WorkerID, &x.lease}
 	return x
 }

@@ -22,7 +22,7 @@ var (
 		"ended_at", "owner_host", "owner_pid", "owner_start", "queue", "idempotency_key", "worker_id",
 		"lease_until", "attempts"}
 	taskRunCols = []string{"id", "run_id", "key", "task", "child_run_id", "state", "attempts",
-		"flow_attempt", "input_hash", "identity", "input", "result", "result_ref", "error", "cached_from",
+		"flow_attempt", "input_hash", "identity", "input", "input_ref", "result", "result_ref", "error", "cached_from",
 		"cached_from_run", "created_at", "started_at", "ended_at", "history", "queue", "worker_id",
 		"lease_until"}
 	eventCols = []string{"run_id", "id", "task_run_id", "task_key", "from_state", "to_state", "cause",
@@ -43,7 +43,7 @@ var (
 
 // chunkRows is the number of rows of one multi-row INSERT statement. Fewer
 // statement executions per row amortize database/sql's per-call overhead;
-// 64 rows of 22 columns stay far below SQLite's 32766 variables.
+// 64 rows of 24 columns stay far below SQLite's 32766 variables.
 const chunkRows = 64
 
 // insertSQL returns an INSERT of n rows into table. With conflict set, a row
@@ -267,7 +267,7 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
-		int64(t.FlowAttempt), t.InputHash, t.Identity, sqlcore.EncJSON(t.Input), sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
+		int64(t.FlowAttempt), t.InputHash, t.Identity, sqlcore.EncJSON(t.Input), t.InputRef, sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, sqlcore.EncTime(t.CreatedAt), sqlcore.EncTime(t.StartedAt),
 		sqlcore.EncTime(t.EndedAt), h)
 	if distributed {

@@ -363,6 +363,7 @@ func testTaskRunClaim(t *testing.T, s store.Store) {
 	t2 := tr("t2", "r1", "k2", "task2", "q1", store.TaskPending, 3)
 	t2.StartedAt = at(1)
 	t2.History = []store.Transition{{At: at(3), To: "PENDING", Cause: "engine", Message: "queued on q1"}}
+	t2.Input, t2.InputRef = raw(`{"parts_at":[2],"value":{"x":1,"data":null}}`), "sha256:parts" // claimed with its reference
 	trs := []store.TaskRun{
 		tr("t1", "r1", "k1", "task1", "q1", store.TaskPending, 5),
 		t2,
@@ -1020,11 +1021,17 @@ func testRetentionDelete(t *testing.T, s store.Store) {
 		final("act", store.RunRunning, 0, ""),
 		final("noend", store.RunCompleted, 0, ""),
 	}
+	// Inputs' large parts are blobs too: one only old1 uses, one it shares
+	// with act's input, one with new1's result.
+	withInput := func(tr store.TaskRun, ref string) store.TaskRun {
+		tr.Input, tr.InputRef = raw(`{"parts_at":[0],"value":null}`), ref
+		return tr
+	}
 	b.TaskRuns = []store.TaskRun{
-		taskRun("old1", "k1", store.TaskCompleted, "ref-task-old1"),
-		taskRun("old1", "k2", store.TaskCompleted, "ref-shared-task"),
-		taskRun("old2", "k1", store.TaskFailed, ""),
-		taskRun("act", "k1", store.TaskCached, "ref-shared-task"),
+		withInput(taskRun("old1", "k1", store.TaskCompleted, "ref-task-old1"), "ref-input-old1"),
+		withInput(taskRun("old1", "k2", store.TaskCompleted, "ref-shared-task"), "ref-shared-input"),
+		withInput(taskRun("old2", "k1", store.TaskFailed, ""), "ref-new1"),
+		withInput(taskRun("act", "k1", store.TaskCached, "ref-shared-task"), "ref-shared-input"),
 	}
 	b.Cache = []store.CacheEntry{
 		{Key: "c-old1", RunID: "old1", TaskRunID: "old1-k1", ResultRef: "ref-cache-old1", CreatedAt: at(0)},
@@ -1046,7 +1053,7 @@ func testRetentionDelete(t *testing.T, s store.Store) {
 			t.Errorf("RetentionDelete(%+v) = %d runs, orphans %v; want %d, %v", p, got.Runs, got.OrphanRefs, runs, orphans)
 		}
 	}
-	del(store.RetentionParams{Before: at(25), Limit: 10}, 2, "ref-cache-old1", "ref-run-old1", "ref-task-old1")
+	del(store.RetentionParams{Before: at(25), Limit: 10}, 2, "ref-cache-old1", "ref-input-old1", "ref-run-old1", "ref-task-old1")
 	for _, id := range []string{"old1", "old2"} {
 		if _, err := s.RunGet(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RunGet of deleted run %s: err = %v, want ErrNotFound", id, err)
