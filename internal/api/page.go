@@ -173,7 +173,7 @@ func RunPage(ctx context.Context, st DetailReader, run store.Run, q PageQuery, l
 		}
 		views := make([]TaskRunView, len(rows))
 		for i, tr := range rows {
-			tr.Input, tr.Result, tr.ResultRef = nil, nil, "" // a summary names task runs; their values are in the detail
+			tr.Input, tr.InputRef, tr.Result, tr.ResultRef = nil, "", nil, "" // a summary names task runs; their values are in the detail
 			views[i] = TaskRunJSON(tr, nil)
 		}
 		return views, nil

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,9 +15,10 @@ import (
 // `baton runs list --json`, `baton runs show --json` and `run --json` print.
 // Field names are a contract with scripts; change them only compatibly.
 
-// ResultLoader reads a large result stored in the blob store under ref
-// (store.Run.ResultRef, store.TaskRun.ResultRef). *blob.Store implements it;
-// a nil loader (or a nil *blob.Store) leaves such results null.
+// ResultLoader reads a large value stored in the blob store under ref
+// (store.Run.ResultRef, store.TaskRun.ResultRef, the large parts of an
+// input under store.TaskRun.InputRef). *blob.Store implements it; a nil
+// loader (or a nil *blob.Store) leaves such values null.
 type ResultLoader interface {
 	Get(ref string) ([]byte, error)
 }
@@ -149,7 +151,9 @@ func RunViewOf(r store.Run, load ResultLoader) (RunView, error) {
 }
 
 // TaskRunView is the JSON form of a task run (or of a subflow step, which has
-// child_run_id). duration_ms is null until the task run has ended.
+// child_run_id). duration_ms is null until the task run has ended. input is
+// the whole input, also when its large parts are stored as the blob
+// input_ref (shared by the task runs whose inputs have the same parts).
 type TaskRunView struct {
 	ID            string          `json:"id"`
 	Key           string          `json:"key"`
@@ -163,6 +167,7 @@ type TaskRunView struct {
 	CachedFromRun string          `json:"cached_from_run,omitempty"`
 	ChildRunID    string          `json:"child_run_id,omitempty"`
 	Input         json.RawMessage `json:"input"`
+	InputRef      string          `json:"input_ref,omitempty"`
 	Result        json.RawMessage `json:"result"`
 	Error         *ErrorView      `json:"error"`
 }
@@ -173,7 +178,8 @@ func TaskRunJSON(tr store.TaskRun, load ResultLoader) TaskRunView {
 	return v
 }
 
-// TaskRunViewOf is TaskRunJSON that also returns why a blob result could not be read.
+// TaskRunViewOf is TaskRunJSON that also returns why a blob result or
+// input could not be read.
 func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
 	v := TaskRunView{
 		ID:            tr.ID,
@@ -186,8 +192,13 @@ func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
 		CachedFrom:    tr.CachedFrom,
 		CachedFromRun: tr.CachedFromRun,
 		ChildRunID:    tr.ChildRunID,
-		Input:         viewRaw(tr.Input),
+		InputRef:      tr.InputRef,
 		Error:         ErrorJSON(tr.Error),
+	}
+	in, ierr := viewInput(tr.Input, tr.InputRef, load)
+	v.Input = in
+	if ierr != nil {
+		ierr = fmt.Errorf("load input of task run %s (%s): %w", tr.ID, tr.Key, ierr)
 	}
 	if !tr.StartedAt.IsZero() && !tr.EndedAt.IsZero() {
 		ms := tr.EndedAt.Sub(tr.StartedAt).Milliseconds()
@@ -198,7 +209,7 @@ func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
 	if err != nil {
 		err = fmt.Errorf("load result of task run %s (%s): %w", tr.ID, tr.Key, err)
 	}
-	return v, err
+	return v, errors.Join(ierr, err)
 }
 
 // EventView is the JSON form of a state-change event. task_key is empty for
@@ -241,6 +252,7 @@ func RunDetailViewOf(r store.Run, trs []store.TaskRun, evs []store.Event, load R
 		errs = append(errs, err.Error())
 	}
 	d := RunDetailView{RunView: rv, TaskRuns: make([]TaskRunView, 0, len(trs)), Events: make([]EventView, 0, len(evs))}
+	load = onceLoader(load) // the task runs of a fan-out share their inputs' blob
 	for _, tr := range trs {
 		tv, err := TaskRunViewOf(tr, load)
 		if err != nil {
@@ -277,6 +289,53 @@ func viewRaw(m json.RawMessage) json.RawMessage {
 		return s
 	}
 	return m
+}
+
+// viewInput returns an input whole: the inline piece joined with the
+// large parts in the blob ref when it is set, else the inline input.
+func viewInput(inline json.RawMessage, ref string, load ResultLoader) (json.RawMessage, error) {
+	if ref == "" {
+		return viewRaw(inline), nil
+	}
+	parts, err := viewResult(nil, ref, load)
+	if err != nil {
+		return nil, err
+	}
+	whole, err := blob.Join(inline, parts)
+	if err != nil {
+		return nil, err
+	}
+	return whole, nil
+}
+
+// onceLoader returns load reading each blob once for one view, keeping
+// up to onceBytes of them until the view is built. Blobs never change.
+func onceLoader(load ResultLoader) ResultLoader {
+	if b, ok := load.(*blob.Store); load == nil || (ok && b == nil) {
+		return load
+	}
+	return &memoLoader{load: load, got: map[string][]byte{}}
+}
+
+// onceBytes bounds the blobs a view keeps.
+const onceBytes = 16 << 20
+
+type memoLoader struct {
+	load ResultLoader
+	got  map[string][]byte
+	size int
+}
+
+func (m *memoLoader) Get(ref string) ([]byte, error) {
+	if b, ok := m.got[ref]; ok {
+		return b, nil
+	}
+	b, err := m.load.Get(ref)
+	if err == nil && m.size+len(b) <= onceBytes {
+		m.got[ref] = b
+		m.size += len(b)
+	}
+	return b, err
 }
 
 // viewResult returns the result behind ref when it is set (the blob store

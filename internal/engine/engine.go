@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -52,7 +53,10 @@ type Store interface {
 	TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error)
 }
 
-// Blobs stores large results by content; *blob.Store is the local one.
+// Blobs stores large results and the large parts of inputs by content;
+// *blob.Store is the local one. Put stores content (or, for content that
+// exists, keeps it from retention for blob.Grace) and returns its
+// reference.
 type Blobs interface {
 	Put(data []byte) (string, error)
 	Get(ref string) ([]byte, error)
@@ -62,7 +66,8 @@ type Blobs interface {
 type Config struct {
 	// Store records everything. Required.
 	Store Store
-	// Blobs holds results larger than BlobThreshold. Required.
+	// Blobs holds results larger than BlobThreshold and the large parts of
+	// inputs larger than InputBlobThreshold. Required.
 	Blobs Blobs
 	// LogOutput receives a text copy of every user log record. Default os.Stderr;
 	// io.Discard silences it.
@@ -249,6 +254,8 @@ type Engine struct {
 	w      *writer
 	self   Process
 	remote *awaiter
+	puts   *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
+	inputs *blob.Cache // cfg.Blobs.Get of inputs' blobs
 }
 
 // New returns an engine writing to cfg.Store.
@@ -257,7 +264,8 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, w: newWriter(cfg.Store, cfg.LazyFlush), self: Self()}
+	e := &Engine{cfg: cfg, w: newWriter(cfg.Store, cfg.LazyFlush), self: Self(),
+		puts: blob.NewPuts(cfg.Blobs.Put, putMemo), inputs: blob.NewCache(cfg.Blobs.Get, inputCacheBytes)}
 	if cfg.Distributed {
 		e.remote = newAwaiter(e)
 	}
@@ -326,7 +334,7 @@ func (e *Engine) storeResult(raw []byte) (json.RawMessage, string, error) {
 	if len(raw) <= BlobThreshold {
 		return raw, "", nil
 	}
-	ref, err := e.cfg.Blobs.Put(raw)
+	ref, err := e.puts.Put(raw)
 	if err != nil {
 		return nil, "", err
 	}

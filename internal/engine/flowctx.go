@@ -443,8 +443,9 @@ func (s *step) start() {
 	fc.ran.Add(1)
 	s.tr = store.TaskRun{
 		ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, Identity: s.ident, State: store.TaskPending,
-		FlowAttempt: fc.attempt, InputHash: s.hash, Input: s.call.InputJSON, CreatedAt: now,
+		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now,
 	}
+	s.tr.Input, s.tr.InputRef = fc.e.storeInput(s.call.InputJSON)
 	if s.call.Task.Policy.Cache != nil && s.fromCache() {
 		return
 	}
@@ -474,6 +475,14 @@ func (s *step) fromCache() bool {
 	v, err := s.call.Decode(raw)
 	if err != nil {
 		return false
+	}
+	if ce.ResultRef != "" {
+		// This task run will hold the blob's reference: store it again,
+		// which keeps it from a retention pass that is deleting the
+		// entry's run (or writes it back if that pass just deleted it).
+		if _, err := fc.e.puts.Put(raw); err != nil {
+			return false
+		}
 	}
 	now := fc.e.now()
 	s.tr.Result, s.tr.ResultRef = ce.Result, ce.ResultRef

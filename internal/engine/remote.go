@@ -301,11 +301,23 @@ func (s *step) remoteDone(tr store.TaskRun) {
 // completion to report. Cancelling ctx cancels the attempt in progress.
 func (e *Engine) RunTask(ctx context.Context, td *TaskDef, tr store.TaskRun) store.TaskRunCompletion {
 	fc := &FlowCtx{e: e, runID: tr.RunID, attempt: tr.FlowAttempt, ctx: ctx, inflight: map[*step]struct{}{}}
-	input := tr.Input
+	c := store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: e.cfg.Worker}
+	input, err := e.LoadInput(tr.Input, tr.InputRef)
+	if err != nil {
+		// The input's blob cannot be read (the client already retried what
+		// was transient): no attempt can run.
+		err = fmt.Errorf("task %s: %w", tr.Task, err)
+		s := &step{fc: fc, key: tr.Key, tr: tr}
+		s.tr.History = nil
+		c.Attempts, c.State, c.Error = 1, store.TaskFailed, ErrorInfo(err)
+		s.moveLocked(store.TaskFailed, "worker:"+e.cfg.Worker, err.Error())
+		e.taskFailed(TaskFailure{RunID: tr.RunID, Key: tr.Key, Task: tr.Task, Attempt: 1, Err: err, Final: true, State: c.State})
+		c.History, c.At = s.tr.History, e.now()
+		return c
+	}
 	s := &step{fc: fc, key: tr.Key, tr: tr, call: Call{Task: td, InputJSON: input,
 		Fn: func(ctx context.Context) (any, error) { return td.Invoke(ctx, input) }}}
 	s.tr.History = nil
-	c := store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: e.cfg.Worker}
 	for attempt := 1; ; attempt++ {
 		c.Attempts = attempt
 		val, err := s.invoke(attempt)

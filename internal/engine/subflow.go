@@ -53,8 +53,9 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	fc.ran.Add(1)
 	s.tr = store.TaskRun{
 		ID: NewID(), RunID: fc.runID, Key: s.key, Task: def.Name, Identity: s.ident, State: store.TaskPending,
-		FlowAttempt: fc.attempt, InputHash: s.hash, Input: params, CreatedAt: now,
+		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now,
 	}
+	s.tr.Input, s.tr.InputRef = e.storeInput(params)
 	child, done, err := e.childRun(fc.ctx, fc.runID, s.key, def, params, s.hash)
 	if err != nil {
 		if !errors.Is(err, ErrRunActive) && !errors.Is(err, store.ErrConflict) && fc.ctx.Err() == nil {

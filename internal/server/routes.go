@@ -1088,7 +1088,7 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 				done = []store.TaskRun{}
 			}
 			for i := range done { // the waiter needs the outcome, not the input or history
-				done[i].Input, done[i].History = nil, nil
+				done[i].Input, done[i].InputRef, done[i].History = nil, "", nil
 			}
 			return writeJSON(w, 200, api.FinishedResult{TaskRuns: done})
 		}
