@@ -278,7 +278,7 @@ func ServerCommand(env *Env) *cobra.Command {
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow listening on a non-loopback address (the API has no authentication yet)")
 	f.StringVar(&retention, "retention", "0", "delete finished runs older than this (e.g. 30d, 12h); 0 keeps them forever")
 	f.DurationVar(&leaseTimeout, "lease-timeout", 15*time.Second, "how long a worker's runs stay leased without a heartbeat")
-	f.StringVar(&env.Blobs, "blobs", env.Blobs, "blob `directory` for large results (default: beside a SQLite file; $BATON_HOME/blobs for PostgreSQL)")
+	f.StringVar(&env.Blobs, "blobs", env.Blobs, "blob `directory` for large results and inputs (default: beside a SQLite file; $BATON_HOME/blobs for PostgreSQL)")
 	f.Int64Var(&maxBlobBytes, "max-blob-bytes", 4<<30, "largest result (in bytes, as JSON) a worker may upload to the blob store")
 	return cmd
 }

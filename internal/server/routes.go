@@ -72,9 +72,9 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/engine/runs/{id}/journal", summary: "A run's journal", tag: "engine protocol", response: "Journal", handle: s.engineJournal},
 		{method: "GET", pattern: p + "/engine/cache", summary: "A cache entry", tag: "engine protocol", query: []string{"key"}, response: "CacheEntry", handle: s.engineCache},
 		{method: "POST", pattern: p + "/engine/finished", summary: "Wait for task runs to finish (long poll)", tag: "engine protocol", request: "Finished", response: "FinishedResult", handle: s.engineFinished},
-		{method: "PUT", pattern: p + "/blobs", summary: "Store a large result", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob,
+		{method: "PUT", pattern: p + "/blobs", summary: "Store a large value (a result, or the large parts of an input)", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob,
 			maxBody: func(c Config) int64 { return c.MaxBlobBytes }},
-		{method: "GET", pattern: p + "/blobs/{ref}", summary: "Read a large result", tag: "engine protocol", handle: s.getBlob},
+		{method: "GET", pattern: p + "/blobs/{ref}", summary: "Read a large value", tag: "engine protocol", handle: s.getBlob},
 	}
 }
 

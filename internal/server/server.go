@@ -29,7 +29,8 @@ import (
 type Config struct {
 	// Store is the database. Required.
 	Store store.Store
-	// Blobs is the blob directory for large results. Required.
+	// Blobs is the blob directory for large results and the large parts of
+	// inputs. Required.
 	Blobs *blob.Store
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -45,9 +46,9 @@ type Config struct {
 	Retention time.Duration
 	// MaxBodyBytes bounds JSON request bodies. Default 32 MiB.
 	MaxBodyBytes int64
-	// MaxBlobBytes bounds the blobs (large results) that workers upload
-	// with PUT /api/v1/blobs, which are streamed to the blob store rather
-	// than held in memory. Default 4 GiB: a result a task can produce
+	// MaxBlobBytes bounds the blobs (large results and inputs) that
+	// workers upload with PUT /api/v1/blobs, which are streamed to the blob
+	// store rather than held in memory. Default 4 GiB: a result a task can produce
 	// locally can be produced on a worker.
 	MaxBlobBytes int64
 	// PollInterval is how often long polls re-check the store without a

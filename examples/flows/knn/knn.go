@@ -121,8 +121,10 @@ type Dataset struct {
 // from the seeded source, so the same parameters give the same dataset.
 //
 // The dataset is small (a few hundred points), so it travels as the task's
-// result and as the evaluation tasks' input, and is recorded with them. For
-// a large dataset, write it to a file and pass the path around instead.
+// result and as the evaluation tasks' input, and is recorded with them: the
+// evaluations' inputs differ only in k, so Baton records their common large
+// parts (the points) once, in one blob, and not once per evaluation. For a
+// dataset of gigabytes, write it to a file and pass the path around instead.
 var generate = baton.Task("generate", func(ctx context.Context, p Params) (Dataset, error) {
 	rng := rand.New(rand.NewPCG(p.Seed, 0))
 	var ds Dataset
