@@ -9,14 +9,17 @@ import (
 	"syscall"
 
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/storeopen"
 )
 
 // Config configures a Runtime. The zero value is ready to use.
 type Config struct {
-	// DB is the SQLite store file. Empty means $BATON_DB, else
-	// $BATON_HOME/baton.db, else ~/.baton/baton.db.
+	// DB is the store: a SQLite file, or a postgres:// URL in a program
+	// that imports github.com/batonhq/baton/postgres. Empty means
+	// $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db.
 	DB string
 	// LogOutput receives a printed copy of every log record written through
 	// Logger. Default os.Stderr.
@@ -36,12 +39,12 @@ type Runtime struct {
 
 // Open opens the store described by cfg, creating it if needed.
 func Open(ctx context.Context, cfg Config) (*Runtime, error) {
-	env := &cli.Env{Getenv: os.Getenv, DB: cfg.DB}
-	st, blobs, err := env.OpenStore(ctx)
+	o, err := storeopen.Open(ctx, storeopen.Location{DB: cfg.DB}, true)
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency})
+	st := o.Store
+	eng, err := engine.New(engine.Config{Store: st, Blobs: o.Blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -76,8 +79,8 @@ func Definitions(flows ...AnyFlow) ([]*engine.FlowDef, []*engine.TaskDef) {
 func Main(flows ...AnyFlow) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defs, tasks := Definitions(flows...)
-	prog := cli.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: tasks}
-	code := cli.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	prog := progcmd.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: tasks}
+	code := progcmd.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }

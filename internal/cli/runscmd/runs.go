@@ -1,4 +1,9 @@
-package cli
+// Package runscmd implements `runs`, in both of Baton's command lines (the
+// baton command and a user's program): list, show and logs read the store
+// given by --db or a server given by --server (both print the API's JSON
+// views, so the output is the same either way); create, cancel and retry
+// need a server.
+package runscmd
 
 import (
 	"bytes"
@@ -18,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -29,18 +35,18 @@ const runsTextResultMax = 4000
 // runsNoteMax bounds the NOTE column of the task-run table.
 const runsNoteMax = 80
 
-// RunsCommand returns `runs`: list, inspect and read the logs of flow runs
+// Command returns `runs`: list, inspect and read the logs of flow runs
 // stored in the database chosen by --db, or through the server given by
 // --server (or BATON_SERVER); and, through a server, create, cancel and
 // retry them.
-func RunsCommand(env *Env) *cobra.Command {
+func Command(env *cli.Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "Inspect flow runs (list, show, logs); through a server also create, cancel, retry",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return Usagef("unknown command %q for %q; see: %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+				return cli.Usagef("unknown command %q for %q; see: %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
 			}
 			return cmd.Help()
 		},
@@ -50,21 +56,10 @@ func RunsCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
-// runsExactArgs is cobra.ExactArgs returning a UsageError.
-func runsExactArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
-			return Usagef("wrong number of arguments for %q: want %s, got %d; usage: %s", name, what, len(args), cmd.UseLine())
-		}
-		return nil
-	}
-}
-
 // runsReconcile marks a run whose owning process on this host is gone as
 // CRASHED. A failure to do so is only a warning: the command still shows
 // what the store holds.
-func runsReconcile(ctx context.Context, env *Env, st store.Store, run store.Run) store.Run {
+func runsReconcile(ctx context.Context, env *cli.Env, st store.Store, run store.Run) store.Run {
 	if !slices.Contains(store.LeasedRunStates, run.State) {
 		return run
 	}
@@ -88,10 +83,10 @@ func parseRunState(s string) (store.RunState, error) {
 	for i, st := range store.RunStates {
 		names[i] = string(st)
 	}
-	return "", Usagef("invalid --state %q; valid states: %s", s, strings.Join(names, ", "))
+	return "", cli.Usagef("invalid --state %q; valid states: %s", s, strings.Join(names, ", "))
 }
 
-func runsListCommand(env *Env) *cobra.Command {
+func runsListCommand(env *cli.Env) *cobra.Command {
 	var (
 		flow, state string
 		limit       int
@@ -102,7 +97,7 @@ func runsListCommand(env *Env) *cobra.Command {
 		Short: "List flow runs, newest first",
 		Long: "List flow runs, newest first. Without a server, runs that are RUNNING, PENDING or\n" +
 			"CANCELLING but whose process on this host is gone are marked CRASHED first.",
-		Args: runsExactArgs(0, "no arguments"),
+		Args: cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			q := runsQuery{Flow: flow, Limit: limit}
@@ -114,7 +109,7 @@ func runsListCommand(env *Env) *cobra.Command {
 				q.State = s
 			}
 			if limit < 1 {
-				return Usagef("invalid --limit %d: must be at least 1", limit)
+				return cli.Usagef("invalid --limit %d: must be at least 1", limit)
 			}
 			src, err := openRunsSource(ctx, env)
 			if err != nil {
@@ -126,7 +121,7 @@ func runsListCommand(env *Env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return runsWriteJSON(env.Stdout, runs)
+				return cli.WriteJSON(env.Stdout, runs)
 			}
 			return runsListText(env.Stdout, runs, time.Now())
 		},
@@ -148,8 +143,8 @@ func runsListText(w io.Writer, runs []api.RunView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tATTEMPT\tCREATED\tDURATION")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, runsOneLine(r.Flow), r.State, r.Attempt,
-			runsTime(r.CreatedAt), runsDuration(runsDeref(r.StartedAt), runsDeref(r.EndedAt), now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, cli.OneLine(r.Flow), r.State, r.Attempt,
+			cli.Time(r.CreatedAt), cli.Duration(cli.Deref(r.StartedAt), cli.Deref(r.EndedAt), now))
 	}
 	return tw.Flush()
 }
@@ -186,7 +181,7 @@ func (o runsShowOpts) listsAll(n int) bool {
 	return o.all || (n <= runsShowSmall && !o.steps && !o.events)
 }
 
-func runsShowCommand(env *Env) *cobra.Command {
+func runsShowCommand(env *cli.Env) *cobra.Command {
 	var (
 		asJSON bool
 		o      runsShowOpts
@@ -200,15 +195,15 @@ func runsShowCommand(env *Env) *cobra.Command {
 			"time (--limit, --offset); --all prints everything. --json prints the whole run with its\n" +
 			"task_runs and events (the API's form); with --limit/--offset, a page of each, and\n" +
 			"task_runs_total and events_total.",
-		Args: runsExactArgs(1, "one RUN_ID"),
+		Args: cli.ExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			o.limitSet = cmd.Flags().Changed("limit")
 			if o.limit < 1 {
-				return Usagef("invalid --limit %d: must be at least 1", o.limit)
+				return cli.Usagef("invalid --limit %d: must be at least 1", o.limit)
 			}
 			if o.offset < 0 {
-				return Usagef("invalid --offset %d: must not be negative", o.offset)
+				return cli.Usagef("invalid --offset %d: must not be negative", o.offset)
 			}
 			src, err := openRunsSource(ctx, env)
 			if err != nil {
@@ -221,7 +216,7 @@ func runsShowCommand(env *Env) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					return runsWriteJSON(env.Stdout, d)
+					return cli.WriteJSON(env.Stdout, d)
 				}
 				p, err := runsPageOf(ctx, src, args[0], api.PageQuery{TaskRunsOffset: o.offset, TaskRunsLimit: o.limit,
 					EventsOffset: o.offset, EventsLimit: o.limit})
@@ -233,7 +228,7 @@ func runsShowCommand(env *Env) *cobra.Command {
 					p.TaskRunsTotal, p.EventsTotal = &nt, &ne
 					p.TaskRuns, p.Events = runsPage(p.TaskRuns, o.offset, o.limit), runsPage(p.Events, o.offset, o.limit)
 				}
-				return runsWriteJSON(env.Stdout, p)
+				return cli.WriteJSON(env.Stdout, p)
 			}
 			data, err := runsShowRead(ctx, src, args[0], o)
 			if err != nil {
@@ -276,19 +271,19 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		}
 		field("Parent run", parent)
 	}
-	field("Created", runsTime(d.CreatedAt))
-	started, ended := runsDeref(d.StartedAt), runsDeref(d.EndedAt)
+	field("Created", cli.Time(d.CreatedAt))
+	started, ended := cli.Deref(d.StartedAt), cli.Deref(d.EndedAt)
 	if !started.IsZero() {
-		field("Started", runsTime(started))
+		field("Started", cli.Time(started))
 	}
 	if !ended.IsZero() {
-		field("Ended", runsTime(ended)+"  (took "+runsDuration(started, ended, now)+")")
+		field("Ended", cli.Time(ended)+"  (took "+cli.Duration(started, ended, now)+")")
 	} else if !started.IsZero() {
-		field("Running for", runsDuration(started, ended, now))
+		field("Running for", cli.Duration(started, ended, now))
 	}
 	field("Parameters", runsValue(d.Parameters))
 	if d.Error != nil {
-		msg := runsOneLine(d.Error.Message)
+		msg := cli.OneLine(d.Error.Message)
 		var tags []string
 		if d.Error.Kind != "" {
 			tags = append(tags, d.Error.Kind)
@@ -302,7 +297,7 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		field("Error", msg)
 		for _, c := range d.Error.Chain {
 			if c != d.Error.Message {
-				field("  caused by", runsOneLine(c))
+				field("  caused by", cli.OneLine(c))
 			}
 		}
 	} else if d.Result != nil || d.State == string(store.RunCompleted) {
@@ -371,10 +366,10 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		}
 		subject := "run"
 		if e.TaskKey != "" {
-			subject = "[" + runsOneLine(e.TaskKey) + "]"
+			subject = "[" + cli.OneLine(e.TaskKey) + "]"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\t%s\n", runsTimeMillis(e.At), subject, from, e.To,
-			runsOneLine(e.Cause), runsOneLine(e.Message))
+		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\t%s\n", cli.TimeMillis(e.At), subject, from, e.To,
+			cli.OneLine(e.Cause), cli.OneLine(e.Message))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -390,13 +385,13 @@ func runsTaskTable(w io.Writer, trs []api.TaskRunView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
 	for _, t := range trs {
-		st, en := runsDeref(t.StartedAt), runsDeref(t.EndedAt)
+		st, en := cli.Deref(t.StartedAt), cli.Deref(t.EndedAt)
 		startedText := "-"
 		if !st.IsZero() {
-			startedText = runsTime(st)
+			startedText = cli.Time(st)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", runsOneLine(t.Key), runsOneLine(t.Task), t.State, t.Attempts,
-			startedText, runsDuration(st, en, now), runsTaskNote(t))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\n", cli.OneLine(t.Key), cli.OneLine(t.Task), t.State, t.Attempts,
+			startedText, cli.Duration(st, en, now), runsTaskNote(t))
 	}
 	return tw.Flush()
 }
@@ -415,7 +410,7 @@ func runsShowSummary(w io.Writer, data runsShowData, now time.Time) error {
 			total += sum.Counts[i].N
 			parts = append(parts, fmt.Sprintf("%s %d", sum.Counts[i].State, sum.Counts[i].N))
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\n", runsOneLine(task), total, strings.Join(parts, ", "))
+		fmt.Fprintf(tw, "  %s\t%d\t%s\n", cli.OneLine(task), total, strings.Join(parts, ", "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -459,7 +454,7 @@ func runsPageOf(ctx context.Context, src runsSource, id string, q api.PageQuery)
 	case *remoteRuns:
 		p, err := src.c.GetRunPage(ctx, id, q)
 		if err != nil {
-			return p, apiError(err, id)
+			return p, cli.APIError(err, id)
 		}
 		return p, nil
 	}
@@ -570,16 +565,16 @@ func runsTaskNote(t api.TaskRunView) string {
 	if t.Error != nil {
 		parts = append(parts, t.Error.Message)
 	}
-	return runsTruncate(runsOneLine(strings.Join(parts, "; ")), runsNoteMax)
+	return cli.Truncate(cli.OneLine(strings.Join(parts, "; ")), runsNoteMax)
 }
 
-func runsLogsCommand(env *Env) *cobra.Command {
+func runsLogsCommand(env *cli.Env) *cobra.Command {
 	var taskKey string
 	cmd := &cobra.Command{
 		Use:   "logs RUN_ID",
 		Short: "Print the logs of a run",
 		Long:  "Print the logs of a run, one line each: TIME LEVEL [KEY] message key=value ...",
-		Args:  runsExactArgs(1, "one RUN_ID"),
+		Args:  cli.ExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			src, err := openRunsSource(ctx, env)
@@ -603,7 +598,7 @@ func runsLogsText(w io.Writer, logs []api.LogView) error {
 	bw := &bytes.Buffer{}
 	for _, l := range logs {
 		bw.Reset()
-		bw.WriteString(runsTimeMillis(l.At))
+		bw.WriteString(cli.TimeMillis(l.At))
 		fmt.Fprintf(bw, " %-5s ", strings.ToUpper(l.Level))
 		if l.TaskKey != "" {
 			bw.WriteString("[" + l.TaskKey + "] ")
@@ -659,66 +654,6 @@ func runsAttrs(b *bytes.Buffer, attrs json.RawMessage) {
 	}
 }
 
-// runsWriteJSON prints v as indented JSON.
-func runsWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// runsTime formats t in local time, second precision; "-" for zero.
-func runsTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05")
-}
-
-// runsTimeMillis formats t in local time, millisecond precision.
-func runsTimeMillis(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05.000")
-}
-
-func runsDeref(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}
-
-// runsDuration is end-start, or now-start while still running; "-" before
-// the start.
-func runsDuration(start, end, now time.Time) string {
-	if start.IsZero() {
-		return "-"
-	}
-	running := end.IsZero()
-	if running {
-		end = now
-	}
-	d := end.Sub(start)
-	if d < 0 {
-		d = 0
-	}
-	var s string
-	switch {
-	case d < time.Second:
-		s = d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		s = d.Round(100 * time.Millisecond).String()
-	default:
-		s = d.Round(time.Second).String()
-	}
-	if running {
-		s += "+"
-	}
-	return s
-}
-
 // runsValue prints a JSON value compactly for the text view, shortened when
 // very long.
 func runsValue(m json.RawMessage) string {
@@ -727,25 +662,11 @@ func runsValue(m json.RawMessage) string {
 	}
 	var c bytes.Buffer
 	if err := json.Compact(&c, m); err != nil {
-		return runsTruncate(runsOneLine(string(m)), runsTextResultMax)
+		return cli.Truncate(cli.OneLine(string(m)), runsTextResultMax)
 	}
 	s := c.String()
 	if len(s) > runsTextResultMax {
-		return runsTruncate(s, runsTextResultMax) + fmt.Sprintf(" (%d bytes; see --json for all of it)", len(s))
+		return cli.Truncate(s, runsTextResultMax) + fmt.Sprintf(" (%d bytes; see --json for all of it)", len(s))
 	}
 	return s
-}
-
-// runsOneLine replaces line breaks and tabs, which would break the tables.
-func runsOneLine(s string) string {
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
-}
-
-// runsTruncate shortens s to at most max runes, ending with "…" when cut.
-func runsTruncate(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:max-1]) + "…"
 }

@@ -1,10 +1,9 @@
-package cli
+package batoncmd
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/batonhq/baton/internal/version"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/servecmd"
+	"github.com/batonhq/baton/internal/version"
 
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
@@ -98,8 +101,8 @@ func runsTestSeed(t *testing.T) string {
 func runsTestRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code = Baton(context.Background(), args, env)
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code = Baton(context.Background(), args, env, servecmd.Config{})
 	return code, out.String(), errb.String()
 }
 
@@ -125,7 +128,7 @@ func TestRunsListJSON(t *testing.T) {
 	db := runsTestSeed(t)
 
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "list", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	runs := runsTestDecode[[]map[string]any](t, out)
@@ -193,7 +196,7 @@ func TestRunsListFilters(t *testing.T) {
 	} {
 		args := append([]string{"--db", db, "runs", "list", "--json"}, tc.args...)
 		code, out, errOut := runsTestRun(t, args...)
-		if code != ExitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("%v: exit %d, stderr: %s", tc.args, code, errOut)
 		}
 		if got := strings.Join(runsTestIDs(runsTestDecode[[]map[string]any](t, out)), ","); got != tc.want {
@@ -206,7 +209,7 @@ func TestRunsListText(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t)
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "list")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -229,8 +232,8 @@ func TestRunsListInvalidState(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t)
 	code, _, errOut := runsTestRun(t, "--db", db, "runs", "list", "--state", "sleeping")
-	if code != ExitUsage {
-		t.Fatalf("exit %d, want %d; stderr: %s", code, ExitUsage, errOut)
+	if code != cli.ExitUsage {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, cli.ExitUsage, errOut)
 	}
 	if !strings.Contains(errOut, `"sleeping"`) || !strings.Contains(errOut, "AWAITING_RETRY") || !strings.HasPrefix(errOut, "baton: ") {
 		t.Errorf("message should name the value and the valid states: %s", errOut)
@@ -241,7 +244,7 @@ func TestRunsShowJSON(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t)
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "show", "r1", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	d := runsTestDecode[map[string]any](t, out)
@@ -284,7 +287,7 @@ func TestRunsShowJSON(t *testing.T) {
 
 	// A subflow step names its child run.
 	code, out, errOut = runsTestRun(t, "--db", db, "runs", "show", "--json", "r2")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	d = runsTestDecode[map[string]any](t, out)
@@ -298,7 +301,7 @@ func TestRunsShowText(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t)
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "show", "r1")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	for _, want := range []string{"r1", "etl", "COMPLETED", `{"day":"2025-03-14"}`, `{"ok":true}`,
@@ -310,7 +313,7 @@ func TestRunsShowText(t *testing.T) {
 	}
 
 	code, out, errOut = runsTestRun(t, "--db", db, "runs", "show", "r2")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	for _, want := range []string{"FAILED", "extract: connection refused", "caused by", "child run r3", "Events: none"} {
@@ -323,7 +326,7 @@ func TestRunsShowText(t *testing.T) {
 	}
 
 	code, out, _ = runsTestRun(t, "--db", db, "runs", "show", "r3")
-	if code != ExitOK || !strings.Contains(out, `{"rows":12345}`) || !strings.Contains(out, "r2 (step child)") {
+	if code != cli.ExitOK || !strings.Contains(out, `{"rows":12345}`) || !strings.Contains(out, "r2 (step child)") {
 		t.Errorf("r3 should show its blob result and parent:\n%s", out)
 	}
 }
@@ -332,7 +335,7 @@ func TestRunsLogs(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t)
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "logs", "r1")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -351,7 +354,7 @@ func TestRunsLogs(t *testing.T) {
 	}
 
 	code, out, errOut = runsTestRun(t, "--db", db, "runs", "logs", "r1", "--task", "load")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "using cache") {
@@ -359,7 +362,7 @@ func TestRunsLogs(t *testing.T) {
 	}
 
 	code, _, errOut = runsTestRun(t, "--db", db, "runs", "logs", "r1", "--task", "nope")
-	if code != ExitUsage || !strings.Contains(errOut, `"nope"`) {
+	if code != cli.ExitUsage || !strings.Contains(errOut, `"nope"`) {
 		t.Errorf("unknown --task: exit %d, stderr: %s", code, errOut)
 	}
 }
@@ -369,8 +372,8 @@ func TestRunsUnknownRun(t *testing.T) {
 	db := runsTestSeed(t)
 	for _, sub := range []string{"show", "logs"} {
 		code, out, errOut := runsTestRun(t, "--db", db, "runs", sub, "zzz")
-		if code != ExitUsage {
-			t.Errorf("%s: exit %d, want %d", sub, code, ExitUsage)
+		if code != cli.ExitUsage {
+			t.Errorf("%s: exit %d, want %d", sub, code, cli.ExitUsage)
 		}
 		if want := `baton: unknown run id "zzz"; list runs with: baton runs list`; strings.TrimSpace(errOut) != want {
 			t.Errorf("%s: stderr %q, want %q", sub, errOut, want)
@@ -397,8 +400,8 @@ func TestBatonUsageErrors(t *testing.T) {
 		{"version", "extra"},
 	} {
 		code, _, errOut := runsTestRun(t, args...)
-		if code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d; stderr: %s", args, code, ExitUsage, errOut)
+		if code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; stderr: %s", args, code, cli.ExitUsage, errOut)
 		}
 		if !strings.HasPrefix(errOut, "baton: ") {
 			t.Errorf("%v: stderr should start with \"baton: \": %q", args, errOut)
@@ -439,7 +442,7 @@ func TestRunsListCrashed(t *testing.T) {
 	}
 
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "list", "--state", "crashed", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
 	if got := strings.Join(runsTestIDs(runsTestDecode[[]map[string]any](t, out)), ","); got != "dead" {
@@ -447,7 +450,7 @@ func TestRunsListCrashed(t *testing.T) {
 	}
 
 	code, out, _ = runsTestRun(t, "--db", db, "runs", "list")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
 	states := map[string]string{}
@@ -461,7 +464,7 @@ func TestRunsListCrashed(t *testing.T) {
 
 	code, out, _ = runsTestRun(t, "--db", db, "runs", "show", "dead", "--json")
 	d := runsTestDecode[map[string]any](t, out)
-	if code != ExitOK || d["state"] != "CRASHED" || d["ended_at"] == nil || d["error"] == nil {
+	if code != cli.ExitOK || d["state"] != "CRASHED" || d["ended_at"] == nil || d["error"] == nil {
 		t.Errorf("show dead: exit %d, %v", code, d)
 	}
 }
@@ -487,7 +490,7 @@ func TestRunsListStateFilterHidesNewlyCrashed(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runsTestRun(t, "--db", db, "runs", "list", "--state", "RUNNING", "--json")
-	if code != ExitOK || strings.TrimSpace(out) != "[]" {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 }
@@ -500,8 +503,8 @@ func TestBatonNotABatonStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut := runsTestRun(t, "--db", path, "runs", "list")
-	if code != ExitUsage {
-		t.Fatalf("exit %d, want %d; stderr: %s", code, ExitUsage, errOut)
+	if code != cli.ExitUsage {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, cli.ExitUsage, errOut)
 	}
 	if !strings.Contains(errOut, "not a Baton store") || !strings.Contains(errOut, path) {
 		t.Errorf("message should say the file is not a Baton store: %s", errOut)
@@ -512,13 +515,13 @@ func TestBatonDBFromEnvironment(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t)
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 		if k == "BATON_DB" {
 			return db
 		}
 		return ""
 	}}
-	if code := Baton(context.Background(), []string{"runs", "list", "--json"}, env); code != ExitOK {
+	if code := Baton(context.Background(), []string{"runs", "list", "--json"}, env, servecmd.Config{}); code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	if got := len(runsTestDecode[[]map[string]any](t, out.String())); got != 3 {
@@ -529,7 +532,7 @@ func TestBatonDBFromEnvironment(t *testing.T) {
 func TestVersionCommand(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := runsTestRun(t, "version")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	want := "baton " + version.String() + " (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"

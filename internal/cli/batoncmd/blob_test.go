@@ -1,4 +1,4 @@
-package cli
+package batoncmd
 
 import (
 	"context"
@@ -15,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/internal/store/postgres"
+
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
@@ -37,7 +41,7 @@ func bigPayload(n int) string {
 // bigProgram has a flow "big" that calls the distributed task "make" (queue
 // bq), which returns bigPayload(n), checks what it got back, fails on its
 // first attempt when fail_once is set, and returns the payload.
-func bigProgram() Program {
+func bigProgram() progcmd.Program {
 	mk := &engine.TaskDef{Name: "make", Policy: engine.TaskPolicy{Queue: "bq"},
 		Invoke: func(_ context.Context, in json.RawMessage) (any, error) {
 			var n int
@@ -74,7 +78,7 @@ func bigProgram() Program {
 		}
 		return v, nil
 	}}
-	return Program{Name: "bigprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{mk}}
+	return progcmd.Program{Name: "bigprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{mk}}
 }
 
 // workerBackends are the stores the worker tests run on: SQLite, and the
@@ -90,14 +94,14 @@ func workerBackends() []string {
 // the test PostgreSQL database) with the JSON body limit maxBody (0: the
 // default) and runs a worker of prog serving queue bq (with one slot of
 // distributed tasks) until the test ends.
-func workerTestServer(t *testing.T, backend string, prog Program, maxBody int64) string {
+func workerTestServer(t *testing.T, backend string, prog progcmd.Program, maxBody int64) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var st store.Store
 	var err error
 	if backend == "postgres" {
-		st, err = openPostgres(ctx, os.Getenv("BATON_TEST_POSTGRES"))
+		st, err = postgres.Open(ctx, os.Getenv("BATON_TEST_POSTGRES"))
 	} else {
 		st, err = sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
 	}
@@ -121,14 +125,14 @@ func workerTestServer(t *testing.T, backend string, prog Program, maxBody int64)
 
 	wctx, cancel := context.WithCancel(ctx)
 	werr := &syncBuffer{}
-	env := &Env{Stdout: io.Discard, Stderr: werr, Getenv: func(k string) string {
+	env := &cli.Env{Stdout: io.Discard, Stderr: werr, Getenv: func(k string) string {
 		if k == "BATON_SERVER" {
 			return ts.URL
 		}
 		return ""
 	}}
 	done := make(chan int, 1)
-	go func() { done <- Main(wctx, []string{"worker", "--queue", "bq", "--slots", "bq=1"}, prog, env) }()
+	go func() { done <- progcmd.Main(wctx, []string{"worker", "--queue", "bq", "--slots", "bq=1"}, prog, env) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -163,7 +167,7 @@ func testWorkerLargeResults(t *testing.T, backend string) {
 	want := bigPayload(n)
 	code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "big", "--queue", "bq",
 		"--params", fmt.Sprintf(`{"n":%d,"fail_once":true}`, n))
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	id := strings.TrimSpace(out)
@@ -181,7 +185,7 @@ func testWorkerLargeResults(t *testing.T, backend string) {
 			t.Fatalf("%s: GET run: %v", stage, err)
 		}
 		code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "show", id, "--json")
-		if code != ExitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("%s: runs show: exit %d: %s", stage, code, errOut)
 		}
 		var cli struct {
@@ -220,7 +224,7 @@ func testWorkerLargeResults(t *testing.T, backend string) {
 	}
 	check("after attempt 1", false)
 
-	if code, _, errOut := apiTestRun(t, nil, "--server", url, "runs", "retry", id); code != ExitOK {
+	if code, _, errOut := apiTestRun(t, nil, "--server", url, "runs", "retry", id); code != cli.ExitOK {
 		t.Fatalf("retry: exit %d: %s", code, errOut)
 	}
 	r = waitRun(t, url, id, "COMPLETED")
@@ -233,7 +237,7 @@ func testWorkerLargeResults(t *testing.T, backend string) {
 // textProgram has a flow "keyed" that calls the distributed task "say"
 // (queue bq) under the step key given as parameter; the task logs a line
 // with a NUL byte and returns it.
-func textProgram() Program {
+func textProgram() progcmd.Program {
 	say := &engine.TaskDef{Name: "say", Policy: engine.TaskPolicy{Queue: "bq"},
 		Invoke: func(ctx context.Context, in json.RawMessage) (any, error) {
 			if l, ok := engine.TaskLogger(ctx); ok {
@@ -254,7 +258,7 @@ func textProgram() Program {
 			Fn:     func(ctx context.Context) (any, error) { return say.Invoke(ctx, in) },
 			Decode: func(r json.RawMessage) (any, error) { var s string; err := json.Unmarshal(r, &s); return s, err }}).Wait(fc.Context())
 	}}
-	return Program{Name: "textprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{say}}
+	return progcmd.Program{Name: "textprog", Flows: []*engine.FlowDef{flow}, Tasks: []*engine.TaskDef{say}}
 }
 
 // TestWorkerTextAndKeys: on a worker, log lines with NUL bytes are stored
@@ -275,7 +279,7 @@ func testWorkerTextAndKeys(t *testing.T, backend string) {
 	create := func(params string) string {
 		t.Helper()
 		code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "keyed", "--queue", "bq", "--params", params)
-		if code != ExitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("create %s: exit %d: %s", params, code, errOut)
 		}
 		return strings.TrimSpace(out)
@@ -310,7 +314,7 @@ func TestServerMaxBlobBytesFlag(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "baton.db")
 	code, _, errOut := apiTestRun(t, nil, "--db", db, "server", "--addr", "127.0.0.1:0", "--max-blob-bytes", "0")
-	if code != ExitUsage || !strings.Contains(errOut, "--max-blob-bytes") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "--max-blob-bytes") {
 		t.Errorf("--max-blob-bytes 0: exit %d: %s", code, errOut)
 	}
 }

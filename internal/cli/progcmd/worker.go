@@ -1,4 +1,4 @@
-package cli
+package progcmd
 
 import (
 	"strconv"
@@ -6,13 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/worker"
 )
 
 // workerCommand returns a user binary's `worker`: it registers the program's
 // flows and tasks with a server and executes the runs of its queues until
 // the context ends (SIGINT, SIGTERM).
-func workerCommand(env *Env, prog Program) *cobra.Command {
+func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 	var (
 		queues, slots []string
 		concurrency   int
@@ -27,19 +28,19 @@ func workerCommand(env *Env, prog Program) *cobra.Command {
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if env.ServerURL() == "" {
-				return Usagef("worker needs a Baton server: pass --server URL or set BATON_SERVER " +
+				return cli.Usagef("worker needs a Baton server: pass --server URL or set BATON_SERVER " +
 					"(start one with: baton server, or baton dev)")
 			}
-			c, err := envClient(env)
+			c, err := cli.Client(env)
 			if err != nil {
 				return err
 			}
 			if concurrency < 1 {
-				return Usagef("invalid --concurrency %d: must be at least 1", concurrency)
+				return cli.Usagef("invalid --concurrency %d: must be at least 1", concurrency)
 			}
 			for _, q := range queues {
 				if strings.TrimSpace(q) == "" {
-					return Usagef("invalid --queue %q: a queue name is required", q)
+					return cli.Usagef("invalid --queue %q: a queue name is required", q)
 				}
 			}
 			slotMap := map[string]int{}
@@ -47,21 +48,21 @@ func workerCommand(env *Env, prog Program) *cobra.Command {
 				q, n, ok := strings.Cut(s, "=")
 				v, err := strconv.Atoi(strings.TrimSpace(n))
 				if !ok || strings.TrimSpace(q) == "" || err != nil || v < 0 {
-					return Usagef("invalid --slots %q: want QUEUE=N, such as gpu=2", s)
+					return cli.Usagef("invalid --slots %q: want QUEUE=N, such as gpu=2", s)
 				}
 				slotMap[strings.TrimSpace(q)] = v
 			}
 			if len(prog.Flows) == 0 && len(prog.Tasks) == 0 {
-				return Usagef("this program defines no flows or tasks to execute")
+				return cli.Usagef("this program defines no flows or tasks to execute")
 			}
 			w, err := worker.New(worker.Config{Client: c, Name: name, Queues: queues, Concurrency: concurrency,
-				Slots: slotMap, Flows: prog.Flows, Tasks: prog.Tasks, Logger: newLogger(env), LogOutput: env.Stderr,
-				OnTaskFailure: printTaskFailure(env)})
+				Slots: slotMap, Flows: prog.Flows, Tasks: prog.Tasks, Logger: env.Logger(), LogOutput: env.Stderr,
+				OnTaskFailure: cli.PrintTaskFailure(env)})
 			if err != nil {
 				return err
 			}
 			if err := w.Run(cmd.Context()); err != nil {
-				return apiError(err, "")
+				return cli.APIError(err, "")
 			}
 			return nil
 		},

@@ -1,15 +1,15 @@
-package cli
+package runscmd
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -38,9 +38,9 @@ type runsQuery struct {
 
 // openRunsSource returns the server's source when a server is configured,
 // else the local store's.
-func openRunsSource(ctx context.Context, env *Env) (runsSource, error) {
+func openRunsSource(ctx context.Context, env *cli.Env) (runsSource, error) {
 	if env.ServerURL() != "" {
-		c, err := envClient(env)
+		c, err := cli.Client(env)
 		if err != nil {
 			return nil, err
 		}
@@ -53,58 +53,10 @@ func openRunsSource(ctx context.Context, env *Env) (runsSource, error) {
 	return &localRuns{env: env, st: st, blobs: blobs}, nil
 }
 
-// envClient returns a client for --server or BATON_SERVER.
-func envClient(env *Env) (*client.Client, error) {
-	c, err := client.New(env.ServerURL())
-	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("--server: %w", err)}
-	}
-	return c, nil
-}
-
-// requireClient is envClient for commands that only work through a server.
-func requireClient(cmd string, env *Env) (*client.Client, error) {
-	if env.ServerURL() == "" {
-		return nil, &UsageError{Err: &hintError{format: "%s needs a Baton server: pass --server URL (or set BATON_SERVER), " +
-			"or start a local one with: %s dev", args: []any{cmd}, tool: true}}
-	}
-	return envClient(env)
-}
-
-// unknownRun is the error for a run id that does not exist.
-func unknownRun(id string) error {
-	return &UsageError{Err: &hintError{format: "unknown run id %q; list runs with: %s runs list", args: []any{id}}}
-}
-
-// apiError maps an error of the API to the command's: an unknown run (404)
-// when id is set, bad input (400) and a refused change (409) are
-// UsageErrors carrying the server's message.
-func apiError(err error, id string) error {
-	var ce *client.Error
-	if !errors.As(err, &ce) {
-		if strings.Contains(err.Error(), "server unreachable") {
-			return &hintError{format: "%v (is the server running? start one with: %s server, or %[2]s dev)",
-				args: []any{err, hintCommand}, tool: true, err: err}
-		}
-		return err
-	}
-	switch ce.Status {
-	case http.StatusNotFound:
-		if id != "" && ce.Code == api.CodeNotFound {
-			return unknownRun(id)
-		}
-		return &UsageError{Err: errors.New(ce.Message)}
-	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
-		http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType:
-		return &UsageError{Err: errors.New(ce.Message)}
-	}
-	return fmt.Errorf("server: %w", err)
-}
-
 // localRuns reads the local store. Runs whose process on this host is gone
 // are marked CRASHED as they are read.
 type localRuns struct {
-	env   *Env
+	env   *cli.Env
 	st    store.Store
 	blobs *blob.Store
 }
@@ -114,7 +66,7 @@ func (l *localRuns) Close() error { return l.st.Close() }
 func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error) {
 	st, env := l.st, l.env
 	if err := store.CheckIdentifier("--flow", q.Flow); err != nil {
-		return nil, &UsageError{Err: err}
+		return nil, &cli.UsageError{Err: err}
 	}
 	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
 	if p.State == store.RunCrashed {
@@ -155,11 +107,11 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.Run
 
 func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
 	if err := store.CheckIdentifier("run id", id); err != nil {
-		return store.Run{}, &UsageError{Err: err} // as the API answers (PostgreSQL cannot even look it up)
+		return store.Run{}, &cli.UsageError{Err: err} // as the API answers (PostgreSQL cannot even look it up)
 	}
 	run, err := l.st.RunGet(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return run, unknownRun(id)
+		return run, cli.UnknownRun(id)
 	}
 	if err != nil {
 		return run, fmt.Errorf("read run %s: %w", id, err)
@@ -216,8 +168,8 @@ func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView
 }
 
 func unknownTaskKey(runID, key string) error {
-	return &UsageError{Err: &hintError{format: "run %s has no task with key %q; see the keys with: %s runs show %s",
-		args: []any{runID, key, hintCommand, runID}}}
+	return &cli.UsageError{Err: &cli.Hint{Format: "run %s has no task with key %q; see the keys with: %s runs show %s",
+		Args: []any{runID, key, cli.HintCommand, runID}}}
 }
 
 // remoteRuns reads through a Baton server.
@@ -230,7 +182,7 @@ func (r *remoteRuns) Close() error { return nil }
 func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]api.RunView, error) {
 	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: string(q.State), Limit: q.Limit})
 	if err != nil {
-		return nil, apiError(err, "")
+		return nil, cli.APIError(err, "")
 	}
 	if runs == nil {
 		runs = []api.RunView{}
@@ -241,7 +193,7 @@ func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]api.RunVi
 func (r *remoteRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
 	d, err := r.c.GetRun(ctx, id)
 	if err != nil {
-		return d, apiError(err, id)
+		return d, cli.APIError(err, id)
 	}
 	if d.TaskRuns == nil {
 		d.TaskRuns = []api.TaskRunView{}
@@ -255,7 +207,7 @@ func (r *remoteRuns) Show(ctx context.Context, id string) (api.RunDetailView, er
 func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error) {
 	logs, err := r.c.RunLogs(ctx, id, taskKey)
 	if err != nil {
-		return nil, apiError(err, id)
+		return nil, cli.APIError(err, id)
 	}
 	if len(logs) == 0 && taskKey != "" {
 		d, err := r.Show(ctx, id)

@@ -1,8 +1,13 @@
-package cli
+// Package servecmd implements `baton server` (Baton's HTTP API on the store
+// given by --db) and `baton dev` (the API on the local store with an
+// in-process worker running the bundled example flows): serving with HTTP
+// timeouts and a graceful shutdown, and taking back at startup what dead
+// workers on this host held. It links the server and is linked only by the
+// baton command (internal/cli/batoncmd).
+package servecmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -15,10 +20,25 @@ import (
 
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/storeopen"
 	"github.com/batonhq/baton/internal/worker"
 )
+
+// Config is what cmd/baton gives the server and dev commands.
+type Config struct {
+	// Examples is the program whose flows and tasks `baton dev` runs in its
+	// in-process worker: cmd/baton sets it to the bundled example flows.
+	// With no flows, `baton dev` serves the API without a worker.
+	Examples progcmd.Program
+	// NewServer creates the API server; nil means server.New. Tests set it
+	// to see the configuration the flags give.
+	NewServer func(server.Config) (*server.Server, error)
+}
 
 // DefaultAddr is where `baton server` and `baton dev` listen by default.
 const DefaultAddr = "127.0.0.1:8420"
@@ -53,9 +73,10 @@ type serveOptions struct {
 // it returns or the server fails; then it shuts down gracefully: stop
 // accepting, finish the requests in flight, stop the server's background
 // work and close the store. during's context ends with ctx.
-func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx context.Context, base string) error) error {
-	if env.NewServer == nil {
-		return errors.New("this program cannot serve the API; use the baton command")
+func serveAPI(ctx context.Context, env *cli.Env, cfg Config, o serveOptions, during func(ctx context.Context, base string) error) error {
+	newServer := cfg.NewServer
+	if newServer == nil {
+		newServer = server.New
 	}
 	st, blobs, err := env.OpenStore(ctx)
 	if err != nil {
@@ -67,7 +88,7 @@ func serveAPI(ctx context.Context, env *Env, o serveOptions, during func(ctx con
 			fmt.Fprintf(env.Stderr, "baton: warning: take back the runs of dead workers: %v\n", err)
 		}
 	}
-	srv, err := env.NewServer(ServerConfig{Store: st, Blobs: blobs, Logger: o.logger,
+	srv, err := newServer(server.Config{Store: st, Blobs: blobs, Logger: o.logger,
 		LeaseTimeout: o.leaseTimeout, Retention: o.retention, MaxBlobBytes: o.maxBlobBytes})
 	if err != nil {
 		return err
@@ -199,7 +220,7 @@ func isLoopbackHost(host string) bool {
 func checkAddr(cmd, addr string, allowRemote, canAllow bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return Usagef("invalid --addr %q: %v; want HOST:PORT, such as %s", addr, err, DefaultAddr)
+		return cli.Usagef("invalid --addr %q: %v; want HOST:PORT, such as %s", addr, err, DefaultAddr)
 	}
 	if isLoopbackHost(host) || allowRemote {
 		return nil
@@ -209,10 +230,10 @@ func checkAddr(cmd, addr string, allowRemote, canAllow bool) error {
 		where = "all interfaces"
 	}
 	if !canAllow {
-		return Usagef("%s only listens on a loopback address (such as 127.0.0.1:%s), not %s: "+
+		return cli.Usagef("%s only listens on a loopback address (such as 127.0.0.1:%s), not %s: "+
 			"it is for one machine; to serve other machines use: baton server --addr %s --allow-remote", cmd, port, where, addr)
 	}
-	return Usagef("refusing to listen on %s (%s): the API has no authentication yet, so anyone who can reach "+
+	return cli.Usagef("refusing to listen on %s (%s): the API has no authentication yet, so anyone who can reach "+
 		"this address could create, cancel and read runs. Listen on a loopback address such as 127.0.0.1:%s, "+
 		"or pass --allow-remote to serve other machines on a trusted network", addr, where, port)
 }
@@ -225,17 +246,13 @@ func parseRetention(s string) (time.Duration, error) {
 	}
 	d, err := api.ParseAge(s)
 	if err != nil {
-		return 0, Usagef("--retention: %v (or 0 to keep runs forever)", err)
+		return 0, cli.Usagef("--retention: %v (or 0 to keep runs forever)", err)
 	}
 	return d, nil
 }
 
-func newLogger(env *Env) *slog.Logger {
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
 // ServerCommand returns `server`: the API server.
-func ServerCommand(env *Env) *cobra.Command {
+func ServerCommand(env *cli.Env, cfg Config) *cobra.Command {
 	var maxBlobBytes int64
 	var (
 		addr, retention string
@@ -250,7 +267,7 @@ func ServerCommand(env *Env) *cobra.Command {
 			"command) and clients (baton --server URL ...) talk to it.\n\n" +
 			"The API has no authentication yet: by default it only listens on a loopback address;\n" +
 			"--allow-remote lets it listen on others. SIGINT or SIGTERM stops it gracefully.",
-		Args: runsExactArgs(0, "no arguments"),
+		Args: cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkAddr("baton server", addr, allowRemote, true); err != nil {
 				return err
@@ -260,14 +277,14 @@ func ServerCommand(env *Env) *cobra.Command {
 				return err
 			}
 			if leaseTimeout < time.Second {
-				return Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
+				return cli.Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
 			}
-			o := serveOptions{addr: addr, leaseTimeout: leaseTimeout, retention: ret, logger: newLogger(env)}
+			o := serveOptions{addr: addr, leaseTimeout: leaseTimeout, retention: ret, logger: env.Logger()}
 			if maxBlobBytes < 1 {
-				return Usagef("invalid --max-blob-bytes %d: must be at least 1", maxBlobBytes)
+				return cli.Usagef("invalid --max-blob-bytes %d: must be at least 1", maxBlobBytes)
 			}
 			o.maxBlobBytes = maxBlobBytes
-			return serveAPI(cmd.Context(), env, o, func(ctx context.Context, _ string) error {
+			return serveAPI(cmd.Context(), env, cfg, o, func(ctx context.Context, _ string) error {
 				<-ctx.Done()
 				return nil
 			})
@@ -284,8 +301,8 @@ func ServerCommand(env *Env) *cobra.Command {
 }
 
 // DevCommand returns `dev`: a server on the local store with an in-process
-// worker running the bundled example flows (env.Examples).
-func DevCommand(env *Env) *cobra.Command {
+// worker running the bundled example flows (cfg.Examples).
+func DevCommand(env *cli.Env, cfg Config) *cobra.Command {
 	var (
 		addr         string
 		leaseTimeout time.Duration
@@ -297,18 +314,18 @@ func DevCommand(env *Env) *cobra.Command {
 			"(--db, default ~/.baton/baton.db) listening on a loopback address, and a worker in the same\n" +
 			"process running the bundled example flows. Create runs from another terminal with\n" +
 			"baton runs create FLOW. Ctrl+C stops both.",
-		Args: runsExactArgs(0, "no arguments"),
+		Args: cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkAddr("baton dev", addr, false, false); err != nil {
 				return err
 			}
 			if leaseTimeout < time.Second {
-				return Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
+				return cli.Usagef("invalid --lease-timeout %s: must be at least 1s", leaseTimeout)
 			}
-			logger := newLogger(env)
+			logger := env.Logger()
 			o := serveOptions{addr: addr, leaseTimeout: leaseTimeout, logger: logger, reclaimDead: true}
-			prog := env.Examples
-			return serveAPI(cmd.Context(), env, o, func(ctx context.Context, base string) error {
+			prog := cfg.Examples
+			return serveAPI(cmd.Context(), env, cfg, o, func(ctx context.Context, base string) error {
 				devWelcome(env, base, prog)
 				if len(prog.Flows) == 0 {
 					<-ctx.Done()
@@ -320,7 +337,7 @@ func DevCommand(env *Env) *cobra.Command {
 				}
 				w, err := worker.New(worker.Config{Client: c, Name: "baton-dev", Flows: prog.Flows, Tasks: prog.Tasks,
 					Logger: logger, LogOutput: env.Stderr, ShutdownGrace: 5 * time.Second,
-					OnTaskFailure: printTaskFailure(env)})
+					OnTaskFailure: cli.PrintTaskFailure(env)})
 				if err != nil {
 					return err
 				}
@@ -338,12 +355,12 @@ func DevCommand(env *Env) *cobra.Command {
 }
 
 // devWelcome prints how to use the dev server.
-func devWelcome(env *Env, base string, prog Program) {
+func devWelcome(env *cli.Env, base string, prog progcmd.Program) {
 	w := env.Stdout
-	db, _ := env.DBPath()
+	db, _ := env.Location().DBPath()
 	fmt.Fprintf(w, "Baton is running.\n\n")
 	fmt.Fprintf(w, "  API:    %s%s (OpenAPI: %s%s/openapi.json)\n", base, api.Prefix, base, api.Prefix)
-	fmt.Fprintf(w, "  Store:  %s\n", redactURL(db))
+	fmt.Fprintf(w, "  Store:  %s\n", storeopen.Redact(db))
 	if len(prog.Flows) == 0 {
 		fmt.Fprintf(w, "  Worker: none (no bundled flows)\n")
 	} else {
@@ -353,7 +370,7 @@ func devWelcome(env *Env, base string, prog Program) {
 		}
 		fmt.Fprintf(w, "  Worker: in this process, running the example flows %s\n", strings.Join(names, ", "))
 	}
-	cmd := env.cmd()
+	cmd := env.Cmd()
 	fmt.Fprintf(w, "\nIn another terminal (in this directory):\n\n")
 	fmt.Fprintf(w, "  export BATON_SERVER=%s\n", base)
 	for _, f := range prog.Flows {

@@ -1,4 +1,4 @@
-package cli
+package batoncmd
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/retention"
 
 	"github.com/spf13/cobra"
@@ -21,36 +22,21 @@ import (
 // when reading the store directly (the server's default lease timeout).
 const localLeaseTimeout = 15 * time.Second
 
-// groupCommand is a command that only holds subcommands.
-func groupCommand(use, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return Usagef("unknown command %q for %q; see: %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
-	}
-}
-
 // WorkersCommand returns `workers list`.
-func WorkersCommand(env *Env) *cobra.Command {
-	cmd := groupCommand("workers", "List the live workers")
+func WorkersCommand(env *cli.Env) *cobra.Command {
+	cmd := cli.Group("workers", "List the live workers")
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the live workers: what they serve and the runs they hold",
-		Args:  runsExactArgs(0, "no arguments"),
+		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, err := listWorkers(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return runsWriteJSON(env.Stdout, ws)
+				return cli.WriteJSON(env.Stdout, ws)
 			}
 			return workersText(env.Stdout, ws, time.Now())
 		},
@@ -60,15 +46,15 @@ func WorkersCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
-func listWorkers(ctx context.Context, env *Env) ([]api.WorkerView, error) {
+func listWorkers(ctx context.Context, env *cli.Env) ([]api.WorkerView, error) {
 	if env.ServerURL() != "" {
-		c, err := envClient(env)
+		c, err := cli.Client(env)
 		if err != nil {
 			return nil, err
 		}
 		ws, err := c.Workers(ctx)
 		if err != nil {
-			return nil, apiError(err, "")
+			return nil, cli.APIError(err, "")
 		}
 		if ws == nil {
 			ws = []api.WorkerView{}
@@ -111,8 +97,8 @@ func workersText(w io.Writer, ws []api.WorkerView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tHOST\tQUEUES\tFLOWS\tRUNS\tLAST SEEN")
 	for _, wk := range ws {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", wk.ID, runsOneLine(wk.Name), runsOneLine(wk.Host),
-			runsOneLine(strings.Join(wk.Queues, ",")), runsTruncate(runsOneLine(strings.Join(wk.Flows, ",")), 60),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", wk.ID, cli.OneLine(wk.Name), cli.OneLine(wk.Host),
+			cli.OneLine(strings.Join(wk.Queues, ",")), cli.Truncate(cli.OneLine(strings.Join(wk.Flows, ",")), 60),
 			len(wk.Runs), adminAgo(wk.LastSeen, now))
 	}
 	return tw.Flush()
@@ -137,20 +123,20 @@ func adminAgo(t, now time.Time) string {
 }
 
 // QueuesCommand returns `queues list`.
-func QueuesCommand(env *Env) *cobra.Command {
-	cmd := groupCommand("queues", "List queue depths")
+func QueuesCommand(env *cli.Env) *cobra.Command {
+	cmd := cli.Group("queues", "List queue depths")
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the queues with their scheduled and running runs and task runs",
-		Args:  runsExactArgs(0, "no arguments"),
+		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			qs, err := listQueues(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return runsWriteJSON(env.Stdout, qs)
+				return cli.WriteJSON(env.Stdout, qs)
 			}
 			return queuesText(env.Stdout, qs, time.Now())
 		},
@@ -160,15 +146,15 @@ func QueuesCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
-func listQueues(ctx context.Context, env *Env) ([]api.QueueView, error) {
+func listQueues(ctx context.Context, env *cli.Env) ([]api.QueueView, error) {
 	if env.ServerURL() != "" {
-		c, err := envClient(env)
+		c, err := cli.Client(env)
 		if err != nil {
 			return nil, err
 		}
 		qs, err := c.Queues(ctx)
 		if err != nil {
-			return nil, apiError(err, "")
+			return nil, cli.APIError(err, "")
 		}
 		if qs == nil {
 			qs = []api.QueueView{}
@@ -201,17 +187,17 @@ func queuesText(w io.Writer, qs []api.QueueView, now time.Time) error {
 	for _, q := range qs {
 		oldest := "-"
 		if q.OldestWaiting != nil {
-			oldest = runsTime(*q.OldestWaiting) + " (" + adminAgo(*q.OldestWaiting, now) + ")"
+			oldest = cli.Time(*q.OldestWaiting) + " (" + adminAgo(*q.OldestWaiting, now) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", runsOneLine(q.Queue), q.RunsScheduled, q.RunsRunning,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", cli.OneLine(q.Queue), q.RunsScheduled, q.RunsRunning,
 			q.TasksPending, q.TasksRunning, oldest)
 	}
 	return tw.Flush()
 }
 
 // RetentionCommand returns `retention run`.
-func RetentionCommand(env *Env) *cobra.Command {
-	cmd := groupCommand("retention", "Delete old finished runs")
+func RetentionCommand(env *cli.Env) *cobra.Command {
+	cmd := cli.Group("retention", "Delete old finished runs")
 	var (
 		olderThan string
 		asJSON    bool
@@ -222,21 +208,21 @@ func RetentionCommand(env *Env) *cobra.Command {
 		Long: "Delete the runs in a final state (COMPLETED, FAILED, CANCELLED, CRASHED) that ended more\n" +
 			"than AGE ago, with their task runs, events, logs and the blobs only they used. Through the\n" +
 			"server given by --server (or BATON_SERVER), else directly on the store.",
-		Args: runsExactArgs(0, "no arguments"),
+		Args: cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			age, err := api.ParseAge(olderThan)
 			if err != nil {
-				return Usagef("--older-than: %v", err)
+				return cli.Usagef("--older-than: %v", err)
 			}
 			var res api.RetentionResult
 			if env.ServerURL() != "" {
-				c, err := envClient(env)
+				c, err := cli.Client(env)
 				if err != nil {
 					return err
 				}
 				if res, err = c.Retention(ctx, olderThan); err != nil {
-					return apiError(err, "")
+					return cli.APIError(err, "")
 				}
 			} else {
 				st, blobs, err := env.OpenStoreForReading(ctx)
@@ -249,7 +235,7 @@ func RetentionCommand(env *Env) *cobra.Command {
 				}
 			}
 			if asJSON {
-				return runsWriteJSON(env.Stdout, res)
+				return cli.WriteJSON(env.Stdout, res)
 			}
 			_, err = fmt.Fprintf(env.Stdout, "Deleted %s and %s (finished more than %s ago).\n",
 				adminPlural(res.DeletedRuns, "run"), adminPlural(res.DeletedBlobs, "blob"), olderThan)

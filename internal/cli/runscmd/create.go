@@ -1,4 +1,4 @@
-package cli
+package runscmd
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -18,7 +19,7 @@ import (
 // The commands in this file change runs, which only a server does: they
 // need --server or BATON_SERVER.
 
-func runsCreateCommand(env *Env) *cobra.Command {
+func runsCreateCommand(env *cli.Env) *cobra.Command {
 	var (
 		paramsArg, queue, key string
 		asJSON                bool
@@ -29,45 +30,45 @@ func runsCreateCommand(env *Env) *cobra.Command {
 		Long: "Create a run of FLOW on the server. It is SCHEDULED until a worker serving the flow on\n" +
 			"its queue claims it. Prints the run's id, or the run object with --json. With\n" +
 			"--idempotency-key, creating again with the same key returns the same run.",
-		Args: runsExactArgs(1, "one FLOW"),
+		Args: cli.ExactArgs(1, "one FLOW"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := requireClient("runs create", env)
+			c, err := cli.RequireClient("runs create", env)
 			if err != nil {
 				return err
 			}
 			if strings.TrimSpace(args[0]) == "" {
-				return Usagef("a flow name is required")
+				return cli.Usagef("a flow name is required")
 			}
 			// Checked here too: JSON encoding would quietly replace
 			// invalid UTF-8 before the server could refuse it.
 			for _, f := range []struct{ name, value string }{{"the flow name", args[0]}, {"--queue", queue}, {"--idempotency-key", key}} {
 				if err := store.CheckIdentifier(f.name, f.value); err != nil {
-					return &UsageError{Err: err}
+					return &cli.UsageError{Err: err}
 				}
 			}
 			req := api.CreateRun{Flow: args[0], Queue: queue, IdempotencyKey: key}
 			if paramsArg != "" {
-				raw, err := readArg("--params", paramsArg)
+				raw, err := cli.ReadArg("--params", paramsArg)
 				if err != nil {
 					return err
 				}
 				// The user binary's parser, for the same messages (line and
 				// column of a syntax error).
 				if err := params.CheckJSON([]byte(raw), "--params"); err != nil {
-					return &UsageError{Err: err}
+					return &cli.UsageError{Err: err}
 				}
 				req.Parameters = json.RawMessage(raw)
 			}
 			run, created, err := c.CreateRun(cmd.Context(), req)
 			if err != nil {
-				return apiError(err, "")
+				return cli.APIError(err, "")
 			}
 			if !created {
 				fmt.Fprintf(env.Stderr, "baton: idempotency key %q matches run %s, created before (%s)\n", key, run.ID, run.State)
 			}
 			runsWaiting(env, runsStillWaiting(cmd.Context(), c, run))
 			if asJSON {
-				return runsWriteJSON(env.Stdout, run)
+				return cli.WriteJSON(env.Stdout, run)
 			}
 			_, err = fmt.Fprintln(env.Stdout, run.ID)
 			return err
@@ -120,13 +121,13 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run api.RunView) ap
 }
 
 // runsWaiting tells on stderr why a SCHEDULED run has not started.
-func runsWaiting(env *Env, run api.RunView) {
+func runsWaiting(env *cli.Env, run api.RunView) {
 	if run.State == string(store.RunScheduled) && run.WaitingReason != "" {
 		fmt.Fprintf(env.Stderr, "baton: run %s is waiting: %s\n", run.ID, run.WaitingReason)
 	}
 }
 
-func runsCancelCommand(env *Env) *cobra.Command {
+func runsCancelCommand(env *cli.Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "cancel RUN_ID",
@@ -134,18 +135,18 @@ func runsCancelCommand(env *Env) *cobra.Command {
 		Long: "Cancel a run. A run that has not started is CANCELLED at once; a running one is\n" +
 			"CANCELLING until its worker, or the local process running it, stops it.\n" +
 			"A finished run cannot be cancelled; a subflow is cancelled through its parent.",
-		Args: runsExactArgs(1, "one RUN_ID"),
+		Args: cli.ExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := requireClient("runs cancel", env)
+			c, err := cli.RequireClient("runs cancel", env)
 			if err != nil {
 				return err
 			}
 			run, err := c.CancelRun(cmd.Context(), args[0])
 			if err != nil {
-				return apiError(err, args[0])
+				return cli.APIError(err, args[0])
 			}
 			if asJSON {
-				return runsWriteJSON(env.Stdout, run)
+				return cli.WriteJSON(env.Stdout, run)
 			}
 			msg := ""
 			if run.State == string(store.RunCancelling) {
@@ -162,26 +163,26 @@ func runsCancelCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
-func runsRetryCommand(env *Env) *cobra.Command {
+func runsRetryCommand(env *cli.Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "retry RUN_ID",
 		Short: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run on a server",
 		Long: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run. A worker executes it,\n" +
 			"reusing the steps that completed in earlier attempts.",
-		Args: runsExactArgs(1, "one RUN_ID"),
+		Args: cli.ExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := requireClient("runs retry", env)
+			c, err := cli.RequireClient("runs retry", env)
 			if err != nil {
 				return err
 			}
 			run, err := c.RetryRun(cmd.Context(), args[0])
 			if err != nil {
-				return apiError(err, args[0])
+				return cli.APIError(err, args[0])
 			}
 			runsWaiting(env, runsStillWaiting(cmd.Context(), c, run))
 			if asJSON {
-				return runsWriteJSON(env.Stdout, run)
+				return cli.WriteJSON(env.Stdout, run)
 			}
 			_, err = fmt.Fprintf(env.Stdout, "run %s %s (attempt %d)\n", run.ID, run.State, run.Attempt)
 			return err

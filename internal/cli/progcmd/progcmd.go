@@ -1,12 +1,15 @@
-package cli
+// Package progcmd is the command line that baton.Main gives a user's
+// program: run, retry, flows and task execute the program's flows in its
+// process on the store given by --db; worker executes them for a server;
+// runs and version are the shared commands. It links the SQLite backend and
+// the HTTP client, never the server or another database driver.
+package progcmd
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/runscmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
@@ -45,7 +50,7 @@ func (p Program) flow(name string) (*engine.FlowDef, error) {
 	for i, f := range p.Flows {
 		names[i] = f.Name
 	}
-	return nil, Usagef("unknown flow %q; this program defines: %s", name, strings.Join(names, ", "))
+	return nil, cli.Usagef("unknown flow %q; this program defines: %s", name, strings.Join(names, ", "))
 }
 
 func (p Program) task(name string) (*engine.TaskDef, error) {
@@ -57,7 +62,7 @@ func (p Program) task(name string) (*engine.TaskDef, error) {
 		names = append(names, t.Name)
 	}
 	sort.Strings(names)
-	return nil, Usagef("unknown task %q; this program defines: %s", name, strings.Join(names, ", "))
+	return nil, cli.Usagef("unknown task %q; this program defines: %s", name, strings.Join(names, ", "))
 }
 
 // taskFlow wraps a task in a one-step flow so that running it alone is
@@ -78,9 +83,9 @@ func taskFlow(td *engine.TaskDef) *engine.FlowDef {
 }
 
 // Main runs the command line of a user's binary and returns its exit code.
-func Main(ctx context.Context, args []string, prog Program, env *Env) int {
+func Main(ctx context.Context, args []string, prog Program, env *cli.Env) int {
 	if env.Command == "" {
-		env.Command = SelfCommand(prog.Name)
+		env.Command = cli.SelfCommand(prog.Name)
 	}
 	root := &cobra.Command{
 		Use:           prog.Name,
@@ -91,101 +96,22 @@ func Main(ctx context.Context, args []string, prog Program, env *Env) int {
 		Args:          noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(prog.Flows) == 0 {
-				return Usagef("this program defines no flows")
+				return cli.Usagef("this program defines no flows")
 			}
 			return runFlow(cmd.Context(), env, prog, prog.Flows[0], "", nil, false)
 		},
 	}
-	runs := RunsCommand(env)
+	runs := runscmd.Command(env)
 	runs.PersistentFlags().StringVar(&env.Server, "server", env.Server,
 		"base `URL` of a Baton server to read from, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
 	root.AddCommand(runCommand(env, prog), retryCommand(env, prog), flowsCommand(env, prog), taskCommand(env, prog),
-		runs, workerCommand(env, prog), VersionCommand(env))
-	return execute(ctx, root, args, env)
-}
-
-// execute runs a root command with the flags and error handling every
-// Baton command line shares, and returns the exit code.
-func execute(ctx context.Context, root *cobra.Command, args []string, env *Env) int {
-	if env.Stdout == nil {
-		env.Stdout = io.Discard
-	}
-	if env.Stderr == nil {
-		env.Stderr = io.Discard
-	}
-	if env.Getenv == nil {
-		env.Getenv = os.Getenv
-	}
-	root.PersistentFlags().StringVar(&env.DB, "db", env.DB,
-		"the store: a SQLite `file` or a postgres:// URL (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
-	root.SetFlagErrorFunc(flagError)
-	root.SetArgs(args)
-	root.SetOut(env.Stdout)
-	root.SetErr(env.Stderr)
-	root.SetIn(strings.NewReader(""))
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	err := root.ExecuteContext(ctx)
-	var he *hintError
-	if errors.As(err, &he) {
-		he.command = env.cmd()
-		if he.tool && root.Name() != "baton" {
-			he.command = "baton"
-		}
-	}
-	if err != nil {
-		if batonCobraUsage(err) {
-			err = &UsageError{Err: err}
-		}
-		fmt.Fprintf(env.Stderr, "%s: %v\n", root.Name(), err)
-	}
-	return ExitCode(err)
-}
-
-// hintCommand marks where a hintError names the command to run; without
-// it, the command goes last among the arguments.
-var hintCommand = &struct{ hint string }{}
-
-// hintError is an error whose message suggests a command of this program:
-// execute fills in how to invoke it (Env.Command: the user's program, baton,
-// or go run ./cmd/baton) before printing it.
-type hintError struct {
-	format  string
-	args    []any
-	command string
-	// tool: the hint is a command of the baton tool (baton dev), which a
-	// user's program names "baton"; baton itself names it as run.
-	tool bool
-	// err, when set, is what the hint explains (for errors.Is and As).
-	err error
-}
-
-// Unwrap returns the error the hint explains.
-func (e *hintError) Unwrap() error { return e.err }
-
-func (e *hintError) Error() string {
-	cmd := e.command
-	if cmd == "" {
-		cmd = "baton"
-	}
-	args := make([]any, 0, len(e.args)+1)
-	placed := false
-	for _, a := range e.args {
-		if a == any(hintCommand) {
-			a, placed = cmd, true
-		}
-		args = append(args, a)
-	}
-	if !placed {
-		args = append(args, cmd)
-	}
-	return fmt.Sprintf(e.format, args...)
+		runs, workerCommand(env, prog), cli.VersionCommand(env))
+	return cli.Execute(ctx, root, args, env)
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return Usagef("unexpected argument %q; see %s --help", args[0], cmd.CommandPath())
+		return cli.Usagef("unexpected argument %q; see %s --help", args[0], cmd.CommandPath())
 	}
 	return nil
 }
@@ -193,13 +119,13 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return Usagef("%s takes %s; usage: %s", cmd.CommandPath(), what, cmd.UseLine())
+			return cli.Usagef("%s takes %s; usage: %s", cmd.CommandPath(), what, cmd.UseLine())
 		}
 		return nil
 	}
 }
 
-func runCommand(env *Env, prog Program) *cobra.Command {
+func runCommand(env *cli.Env, prog Program) *cobra.Command {
 	var kv []string
 	var paramsArg string
 	var asJSON bool
@@ -221,20 +147,8 @@ func runCommand(env *Env, prog Program) *cobra.Command {
 	return cmd
 }
 
-func readArg(flag, v string) (string, error) {
-	name, ok := strings.CutPrefix(v, "@")
-	if !ok {
-		return v, nil
-	}
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return "", Usagef("%s: %v", flag, err)
-	}
-	return string(b), nil
-}
-
-func runFlow(ctx context.Context, env *Env, prog Program, def *engine.FlowDef, paramsArg string, kv []string, asJSON bool) error {
-	paramsJSON, err := readArg("--params", paramsArg)
+func runFlow(ctx context.Context, env *cli.Env, prog Program, def *engine.FlowDef, paramsArg string, kv []string, asJSON bool) error {
+	paramsJSON, err := cli.ReadArg("--params", paramsArg)
 	if err != nil {
 		return err
 	}
@@ -257,12 +171,12 @@ func buildParams(def *engine.FlowDef, paramsJSON string, kv []string) (json.RawM
 	}
 	p, err := params.Build(def.ParamsType, def.Defaults, paramsJSON, kv)
 	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("flow %s: %w", def.Name, err)}
+		return nil, &cli.UsageError{Err: fmt.Errorf("flow %s: %w", def.Name, err)}
 	}
 	return p, nil
 }
 
-func withEngine(ctx context.Context, env *Env, fn func(*engine.Engine, *blob.Store) error) error {
+func withEngine(ctx context.Context, env *cli.Env, fn func(*engine.Engine, *blob.Store) error) error {
 	st, blobs, err := env.OpenStore(ctx)
 	if err != nil {
 		return err
@@ -273,7 +187,7 @@ func withEngine(ctx context.Context, env *Env, fn func(*engine.Engine, *blob.Sto
 		OnRunStart: func(r store.Run) {
 			fmt.Fprintf(env.Stderr, "baton: run %s of flow %s started (attempt %d)\n", r.ID, r.Flow, r.Attempt)
 		},
-		OnTaskFailure: printTaskFailure(env),
+		OnTaskFailure: cli.PrintTaskFailure(env),
 	})
 	if err != nil {
 		return err
@@ -282,44 +196,9 @@ func withEngine(ctx context.Context, env *Env, fn func(*engine.Engine, *blob.Sto
 	return fn(eng, blobs)
 }
 
-// printTaskFailure prints each failed task attempt on env.Stderr, one line
-// each (see taskFailureLine): for run, retry and task, and for workers.
-func printTaskFailure(env *Env) func(engine.TaskFailure) {
-	return func(f engine.TaskFailure) { fmt.Fprintln(env.Stderr, taskFailureLine(f)) }
-}
-
-// taskFailureLine is the console line of a failed task attempt:
-//
-//	baton: task fetch/0 attempt 1 failed: connection refused; retrying in 1s
-//	baton: task load/2 FAILED after 3 attempts: disk full
-func taskFailureLine(f engine.TaskFailure) string {
-	msg := runsOneLine(f.Err.Error())
-	if !f.Final {
-		return fmt.Sprintf("baton: task %s attempt %d failed: %s; retrying in %s", f.Key, f.Attempt, msg, runsDelay(f.RetryIn))
-	}
-	switch f.Attempt {
-	case 0:
-		return fmt.Sprintf("baton: task %s %s: %s", f.Key, f.State, msg)
-	case 1:
-		return fmt.Sprintf("baton: task %s %s after 1 attempt: %s", f.Key, f.State, msg)
-	}
-	return fmt.Sprintf("baton: task %s %s after %d attempts: %s", f.Key, f.State, f.Attempt, msg)
-}
-
-// runsDelay rounds a retry delay for people: 1s, 1.2s, 250ms.
-func runsDelay(d time.Duration) string {
-	switch {
-	case d >= 10*time.Second:
-		return d.Round(time.Second).String()
-	case d >= time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Millisecond).String()
-}
-
 // report prints the end of a run and turns a run that did not complete into
 // an error (exit code 1).
-func report(env *Env, blobs *blob.Store, out engine.Outcome, asJSON bool) error {
+func report(env *cli.Env, blobs *blob.Store, out engine.Outcome, asJSON bool) error {
 	r := out.Run
 	took := r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond)
 	fmt.Fprintf(env.Stderr, "baton: run %s %s (attempt %d, %s)\n", r.ID, r.State, r.Attempt, took)
@@ -356,7 +235,7 @@ func (e *runError) Error() string {
 	return fmt.Sprintf("run %s %s: %v (resume it with: retry %s)", e.run.ID, e.run.State, e.err, e.run.ID)
 }
 
-func retryCommand(env *Env, prog Program) *cobra.Command {
+func retryCommand(env *cli.Env, prog Program) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "retry RUN_ID",
@@ -367,18 +246,18 @@ func retryCommand(env *Env, prog Program) *cobra.Command {
 			return withEngine(ctx, env, func(eng *engine.Engine, blobs *blob.Store) error {
 				run, err := eng.Store().RunGet(ctx, args[0])
 				if errors.Is(err, store.ErrNotFound) {
-					return Usagef("unknown run id %q; list runs with: %s runs list", args[0], env.cmd())
+					return cli.Usagef("unknown run id %q; list runs with: %s runs list", args[0], env.Cmd())
 				}
 				if err != nil {
 					return err
 				}
 				def, err := prog.flow(run.Flow)
 				if err != nil {
-					return Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
+					return cli.Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
 				}
 				out, err := eng.Retry(ctx, def, run.ID)
 				if errors.Is(err, store.ErrConflict) || errors.Is(err, engine.ErrRunActive) {
-					return &UsageError{Err: err}
+					return &cli.UsageError{Err: err}
 				}
 				if err != nil {
 					return err
@@ -391,7 +270,7 @@ func retryCommand(env *Env, prog Program) *cobra.Command {
 	return cmd
 }
 
-func flowsCommand(env *Env, prog Program) *cobra.Command {
+func flowsCommand(env *cli.Env, prog Program) *cobra.Command {
 	return &cobra.Command{
 		Use:   "flows",
 		Short: "List this program's flows with their parameters as JSON Schema",
@@ -424,7 +303,7 @@ func flowsCommand(env *Env, prog Program) *cobra.Command {
 	}
 }
 
-func taskCommand(env *Env, prog Program) *cobra.Command {
+func taskCommand(env *cli.Env, prog Program) *cobra.Command {
 	var input string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -436,14 +315,14 @@ func taskCommand(env *Env, prog Program) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in, err := readArg("--input", input)
+			in, err := cli.ReadArg("--input", input)
 			if err != nil {
 				return err
 			}
 			def := taskFlow(td)
 			p, err := params.Build(td.InputType, nil, in, nil)
 			if err != nil {
-				return Usagef("task %s: --input: %v", td.Name, err)
+				return cli.Usagef("task %s: --input: %v", td.Name, err)
 			}
 			return withEngine(cmd.Context(), env, func(eng *engine.Engine, blobs *blob.Store) error {
 				out, err := eng.Start(cmd.Context(), def, p)

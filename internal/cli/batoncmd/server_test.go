@@ -1,4 +1,4 @@
-package cli
+package batoncmd
 
 import (
 	"bytes"
@@ -18,6 +18,9 @@ import (
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/cli/servecmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
@@ -60,22 +63,20 @@ func apiTestServer(t *testing.T) *apiTest {
 	return &apiTest{URL: ts.URL, DB: db, St: st}
 }
 
-// testNewServer is cmd/baton's Env.NewServer.
-func testNewServer(c ServerConfig) (APIServer, error) {
-	s, err := server.New(server.Config{Store: c.Store, Blobs: c.Blobs, Logger: c.Logger,
-		LeaseTimeout: c.LeaseTimeout, Retention: c.Retention, MaxBlobBytes: c.MaxBlobBytes})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+// batonWith adapts Baton with cfg to startBaton; run is Baton without a
+// configuration (no example flows for dev).
+func batonWith(cfg servecmd.Config) func(ctx context.Context, args []string, env *cli.Env) int {
+	return func(ctx context.Context, args []string, env *cli.Env) int { return Baton(ctx, args, env, cfg) }
 }
+
+var run = batonWith(servecmd.Config{})
 
 // apiTestRun runs baton with args and the given environment variables.
 func apiTestRun(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }, NewServer: testNewServer}
-	code = Baton(context.Background(), args, env)
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
+	code = Baton(context.Background(), args, env, servecmd.Config{})
 	return code, out.String(), errb.String()
 }
 
@@ -83,7 +84,7 @@ func apiTestRun(t *testing.T, vars map[string]string, args ...string) (code int,
 func (a *apiTest) create(t *testing.T, args ...string) string {
 	t.Helper()
 	code, out, errOut := apiTestRun(t, nil, append([]string{"--server", a.URL, "runs", "create"}, args...)...)
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("runs create %v: exit %d: %s", args, code, errOut)
 	}
 	id := strings.TrimSpace(out)
@@ -111,7 +112,7 @@ func TestAPIRunsCreateListShowLogs(t *testing.T) {
 	t.Parallel()
 	a := apiTestServer(t)
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello", "--params", `{"n":1}`)
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	id := strings.TrimSpace(out)
@@ -120,7 +121,7 @@ func TestAPIRunsCreateListShowLogs(t *testing.T) {
 	}
 
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "list", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("list: exit %d: %s", code, errOut)
 	}
 	runs := runsTestDecode[[]map[string]any](t, out)
@@ -135,20 +136,20 @@ func TestAPIRunsCreateListShowLogs(t *testing.T) {
 	}
 
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "runs", "list")
-	if code != ExitOK || !strings.Contains(out, "ID") || !strings.Contains(out, id) || !strings.Contains(out, "SCHEDULED") {
+	if code != cli.ExitOK || !strings.Contains(out, "ID") || !strings.Contains(out, id) || !strings.Contains(out, "SCHEDULED") {
 		t.Errorf("list: exit %d:\n%s", code, out)
 	}
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "runs", "list", "--state", "failed")
-	if code != ExitOK || strings.TrimSpace(out) != "No runs found." {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "No runs found." {
 		t.Errorf("list --state failed: exit %d:\n%s", code, out)
 	}
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "runs", "list", "--json", "--flow", "other")
-	if code != ExitOK || strings.TrimSpace(out) != "[]" {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("list --flow other --json: exit %d: %q", code, out)
 	}
 
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "show", id, "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("show: exit %d: %s", code, errOut)
 	}
 	d := runsTestDecode[map[string]any](t, out)
@@ -166,16 +167,16 @@ func TestAPIRunsCreateListShowLogs(t *testing.T) {
 	}
 
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "runs", "show", id)
-	if code != ExitOK || !regexp.MustCompile(`State:\s+SCHEDULED`).MatchString(out) || !strings.Contains(out, `{"n":1}`) {
+	if code != cli.ExitOK || !regexp.MustCompile(`State:\s+SCHEDULED`).MatchString(out) || !strings.Contains(out, `{"n":1}`) {
 		t.Errorf("show: exit %d:\n%s", code, out)
 	}
 
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "logs", id)
-	if code != ExitOK || out != "" {
+	if code != cli.ExitOK || out != "" {
 		t.Errorf("logs: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	code, _, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "logs", id, "--task", "nope")
-	if code != ExitUsage || !strings.Contains(errOut, `no task with key "nope"`) {
+	if code != cli.ExitUsage || !strings.Contains(errOut, `no task with key "nope"`) {
 		t.Errorf("logs --task nope: exit %d: %s", code, errOut)
 	}
 }
@@ -212,7 +213,7 @@ func TestAPIRunsSameOutputAsLocal(t *testing.T) {
 	} {
 		lcode, lout, lerr := apiTestRun(t, nil, append([]string{"--db", db}, args...)...)
 		rcode, rout, rerr := apiTestRun(t, nil, append([]string{"--server", ts.URL}, args...)...)
-		if lcode != ExitOK || rcode != ExitOK {
+		if lcode != cli.ExitOK || rcode != cli.ExitOK {
 			t.Errorf("%v: local exit %d (%s), server exit %d (%s)", args, lcode, lerr, rcode, rerr)
 			continue
 		}
@@ -227,7 +228,7 @@ func TestAPIRunsCreateIdempotencyKey(t *testing.T) {
 	a := apiTestServer(t)
 	id1 := a.create(t, "hello", "--idempotency-key", "k1")
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello", "--idempotency-key", "k1", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("second create: exit %d: %s", code, errOut)
 	}
 	run := runsTestDecode[map[string]any](t, out)
@@ -250,7 +251,7 @@ func TestAPIRunsCreateParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello", "--params", "@"+file, "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("--params @file: exit %d: %s", code, errOut)
 	}
 	if p, _ := json.Marshal(runsTestDecode[map[string]any](t, out)["parameters"]); string(p) != `{"from":"file"}` {
@@ -258,7 +259,7 @@ func TestAPIRunsCreateParams(t *testing.T) {
 	}
 	for _, params := range []string{`{bad`, `{"a":1`, `@` + filepath.Join(t.TempDir(), "missing.json")} {
 		code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello", "--params", params)
-		if code != ExitUsage || out != "" || !strings.Contains(errOut, "--params") {
+		if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, "--params") {
 			t.Errorf("--params %s: exit %d, stdout %q, stderr %s", params, code, out, errOut)
 		}
 	}
@@ -275,7 +276,7 @@ func TestAPIRunsCreateParams(t *testing.T) {
 		t.Fatalf("RegisterWorker: %v", err)
 	}
 	code, _, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "create", "greet", "--params", `{"bogus":1}`)
-	if code != ExitUsage || !strings.Contains(errOut, `unknown parameter "bogus"`) {
+	if code != cli.ExitUsage || !strings.Contains(errOut, `unknown parameter "bogus"`) {
 		t.Errorf("server 400: exit %d: %s", code, errOut)
 	}
 }
@@ -285,21 +286,21 @@ func TestAPIRunsCancel(t *testing.T) {
 	a := apiTestServer(t)
 	id := a.create(t, "hello")
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "cancel", id)
-	if code != ExitOK || !strings.Contains(out, "CANCELLED") {
+	if code != cli.ExitOK || !strings.Contains(out, "CANCELLED") {
 		t.Fatalf("cancel: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "runs", "show", id, "--json")
-	if code != ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "CANCELLED" {
+	if code != cli.ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "CANCELLED" {
 		t.Errorf("show after cancel: exit %d: %s", code, out)
 	}
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "cancel", id)
-	if code != ExitUsage || out != "" || !strings.Contains(errOut, "CANCELLED") {
+	if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, "CANCELLED") {
 		t.Errorf("cancel again: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 
 	id2 := a.create(t, "hello")
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "cancel", id2, "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("cancel --json: exit %d: %s", code, errOut)
 	}
 	if r := runsTestDecode[map[string]any](t, out); r["id"] != id2 || r["state"] != "CANCELLED" {
@@ -308,7 +309,7 @@ func TestAPIRunsCancel(t *testing.T) {
 
 	a.seedRun(t, "done1", store.RunCompleted)
 	code, _, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "cancel", "done1")
-	if code != ExitUsage || !strings.Contains(errOut, "COMPLETED") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "COMPLETED") {
 		t.Errorf("cancel a completed run: exit %d: %s", code, errOut)
 	}
 }
@@ -318,18 +319,18 @@ func TestAPIRunsRetry(t *testing.T) {
 	a := apiTestServer(t)
 	id := a.create(t, "hello")
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "retry", id)
-	if code != ExitUsage || out != "" || !strings.Contains(errOut, "SCHEDULED") || !strings.Contains(errOut, "FAILED") {
+	if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, "SCHEDULED") || !strings.Contains(errOut, "FAILED") {
 		t.Errorf("retry a scheduled run: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	a.seedRun(t, "done1", store.RunCompleted)
 	code, _, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "retry", "done1")
-	if code != ExitUsage || !strings.Contains(errOut, "COMPLETED") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "COMPLETED") {
 		t.Errorf("retry a completed run: exit %d: %s", code, errOut)
 	}
 
 	a.seedRun(t, "failed1", store.RunFailed)
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "retry", "failed1", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("retry a failed run: exit %d: %s", code, errOut)
 	}
 	if r := runsTestDecode[map[string]any](t, out); r["id"] != "failed1" || r["state"] != "SCHEDULED" || r["attempt"] != 2.0 {
@@ -342,8 +343,8 @@ func TestAPIRunsUnknownRun(t *testing.T) {
 	a := apiTestServer(t)
 	for _, sub := range []string{"show", "logs", "cancel", "retry"} {
 		code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", sub, "zzz")
-		if code != ExitUsage || out != "" {
-			t.Errorf("%s: exit %d, want %d; stdout %q", sub, code, ExitUsage, out)
+		if code != cli.ExitUsage || out != "" {
+			t.Errorf("%s: exit %d, want %d; stdout %q", sub, code, cli.ExitUsage, out)
 		}
 		if want := `baton: unknown run id "zzz"; list runs with: baton runs list`; strings.TrimSpace(errOut) != want {
 			t.Errorf("%s: stderr %q, want %q", sub, errOut, want)
@@ -359,17 +360,17 @@ func TestAPIRunsNeedServer(t *testing.T) {
 		{"runs", "retry", "r1"},
 	} {
 		code, out, errOut := apiTestRun(t, nil, args...)
-		if code != ExitUsage || out != "" || !strings.Contains(errOut, "--server") || !strings.Contains(errOut, "baton dev") {
+		if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, "--server") || !strings.Contains(errOut, "baton dev") {
 			t.Errorf("%v without a server: exit %d, stdout %q, stderr %s", args, code, out, errOut)
 		}
 	}
 	code, _, errOut := apiTestRun(t, nil, "--server", "ftp://x", "runs", "list")
-	if code != ExitUsage || !strings.Contains(errOut, "invalid server URL") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "invalid server URL") {
 		t.Errorf("bad --server: exit %d: %s", code, errOut)
 	}
 	// Nothing listens there: not a usage error.
 	code, _, errOut = apiTestRun(t, nil, "--server", "http://127.0.0.1:1", "runs", "list")
-	if code != ExitFailed || !strings.Contains(errOut, "unreachable") {
+	if code != cli.ExitFailed || !strings.Contains(errOut, "unreachable") {
 		t.Errorf("unreachable server: exit %d: %s", code, errOut)
 	}
 }
@@ -379,12 +380,12 @@ func TestAPIBatonServerEnv(t *testing.T) {
 	a := apiTestServer(t)
 	vars := map[string]string{"BATON_SERVER": a.URL}
 	code, out, errOut := apiTestRun(t, vars, "runs", "create", "hello")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create with BATON_SERVER: exit %d: %s", code, errOut)
 	}
 	id := strings.TrimSpace(out)
 	code, out, errOut = apiTestRun(t, vars, "runs", "list", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("list with BATON_SERVER: exit %d: %s", code, errOut)
 	}
 	if ids := runsTestIDs(runsTestDecode[[]map[string]any](t, out)); len(ids) != 1 || ids[0] != id {
@@ -393,7 +394,7 @@ func TestAPIBatonServerEnv(t *testing.T) {
 	// --server wins over BATON_SERVER.
 	b := apiTestServer(t)
 	code, out, _ = apiTestRun(t, vars, "--server", b.URL, "runs", "list", "--json")
-	if code != ExitOK || strings.TrimSpace(out) != "[]" {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("--server over BATON_SERVER: exit %d: %s", code, out)
 	}
 }
@@ -402,11 +403,11 @@ func TestAPIWorkersAndQueues(t *testing.T) {
 	t.Parallel()
 	a := apiTestServer(t)
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "workers", "list", "--json")
-	if code != ExitOK || strings.TrimSpace(out) != "[]" {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("workers list --json, none: exit %d: %q %s", code, out, errOut)
 	}
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "queues", "list", "--json")
-	if code != ExitOK || strings.TrimSpace(out) != "[]" {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("queues list --json, none: exit %d: %q", code, out)
 	}
 
@@ -422,7 +423,7 @@ func TestAPIWorkersAndQueues(t *testing.T) {
 	a.create(t, "other", "--queue", "q1")
 
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "workers", "list", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("workers list --json: exit %d: %s", code, errOut)
 	}
 	ws := runsTestDecode[[]map[string]any](t, out)
@@ -435,12 +436,12 @@ func TestAPIWorkersAndQueues(t *testing.T) {
 		}
 	}
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "workers", "list")
-	if code != ExitOK || !strings.Contains(out, "LAST SEEN") || !strings.Contains(out, "w1") || !strings.Contains(out, "default,gpu") {
+	if code != cli.ExitOK || !strings.Contains(out, "LAST SEEN") || !strings.Contains(out, "w1") || !strings.Contains(out, "default,gpu") {
 		t.Errorf("workers list: exit %d:\n%s", code, out)
 	}
 
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "queues", "list", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("queues list --json: exit %d: %s", code, errOut)
 	}
 	qs := runsTestDecode[[]map[string]any](t, out)
@@ -459,17 +460,17 @@ func TestAPIWorkersAndQueues(t *testing.T) {
 		}
 	}
 	code, out, _ = apiTestRun(t, nil, "--server", a.URL, "queues", "list")
-	if code != ExitOK || !strings.Contains(out, "OLDEST WAITING") || !strings.Contains(out, "q1") {
+	if code != cli.ExitOK || !strings.Contains(out, "OLDEST WAITING") || !strings.Contains(out, "q1") {
 		t.Errorf("queues list: exit %d:\n%s", code, out)
 	}
 
 	// Without a server: the same, read from the store.
 	code, out, errOut = apiTestRun(t, nil, "--db", a.DB, "queues", "list", "--json")
-	if code != ExitOK || len(runsTestDecode[[]map[string]any](t, out)) != len(qs) {
+	if code != cli.ExitOK || len(runsTestDecode[[]map[string]any](t, out)) != len(qs) {
 		t.Errorf("queues list --db: exit %d: %s %s", code, out, errOut)
 	}
 	code, out, errOut = apiTestRun(t, nil, "--db", a.DB, "workers", "list", "--json")
-	if code != ExitOK || !strings.HasPrefix(strings.TrimSpace(out), "[") {
+	if code != cli.ExitOK || !strings.HasPrefix(strings.TrimSpace(out), "[") {
 		t.Errorf("workers list --db: exit %d: %s %s", code, out, errOut)
 	}
 }
@@ -478,27 +479,27 @@ func TestRetentionCommand(t *testing.T) {
 	t.Parallel()
 	db := runsTestSeed(t) // runs that ended in March 2025
 	code, out, errOut := apiTestRun(t, nil, "--db", db, "retention", "run", "--older-than", "36500d", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("retention: exit %d: %s", code, errOut)
 	}
 	if r := runsTestDecode[api.RetentionResult](t, out); r.DeletedRuns != 0 {
 		t.Errorf("retention 100 years: %+v", r)
 	}
 	code, out, errOut = apiTestRun(t, nil, "--db", db, "retention", "run", "--older-than", "1d", "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("retention: exit %d: %s", code, errOut)
 	}
 	if r := runsTestDecode[api.RetentionResult](t, out); r.DeletedRuns != 3 {
 		t.Errorf("retention 1d: %+v, want 3 runs deleted", r)
 	}
 	code, out, _ = apiTestRun(t, nil, "--db", db, "runs", "list", "--json")
-	if code != ExitOK || strings.TrimSpace(out) != "[]" {
+	if code != cli.ExitOK || strings.TrimSpace(out) != "[]" {
 		t.Errorf("runs left after retention: %s", out)
 	}
 
 	a := apiTestServer(t)
 	code, out, errOut = apiTestRun(t, nil, "--server", a.URL, "retention", "run", "--older-than", "30d")
-	if code != ExitOK || !strings.Contains(out, "Deleted 0 runs and 0 blobs") {
+	if code != cli.ExitOK || !strings.Contains(out, "Deleted 0 runs and 0 blobs") {
 		t.Errorf("retention through the server: exit %d: %q %s", code, out, errOut)
 	}
 	for _, args := range [][]string{
@@ -506,8 +507,8 @@ func TestRetentionCommand(t *testing.T) {
 		{"--server", a.URL, "retention", "run", "--older-than", "soon"},
 		{"--db", db, "retention", "run", "--older-than", "-3d"},
 	} {
-		if code, _, errOut := apiTestRun(t, nil, args...); code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d: %s", args, code, ExitUsage, errOut)
+		if code, _, errOut := apiTestRun(t, nil, args...); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d: %s", args, code, cli.ExitUsage, errOut)
 		}
 	}
 }
@@ -517,11 +518,11 @@ func TestServerRefusesRemoteAddr(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "baton.db")
 	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:8420", "example.com:80"} {
 		code, _, errOut := apiTestRun(t, nil, "--db", db, "server", "--addr", addr)
-		if code != ExitUsage || !strings.Contains(errOut, "--allow-remote") {
+		if code != cli.ExitUsage || !strings.Contains(errOut, "--allow-remote") {
 			t.Errorf("server --addr %s: exit %d: %s", addr, code, errOut)
 		}
 		code, _, errOut = apiTestRun(t, nil, "--db", db, "dev", "--addr", addr)
-		if code != ExitUsage || !strings.Contains(errOut, "loopback") {
+		if code != cli.ExitUsage || !strings.Contains(errOut, "loopback") {
 			t.Errorf("dev --addr %s: exit %d: %s", addr, code, errOut)
 		}
 	}
@@ -530,19 +531,19 @@ func TestServerRefusesRemoteAddr(t *testing.T) {
 		{"server", "--retention", "soon"},
 		{"server", "--lease-timeout", "1ms"},
 	} {
-		if code, _, errOut := apiTestRun(t, nil, append([]string{"--db", db}, args...)...); code != ExitUsage {
+		if code, _, errOut := apiTestRun(t, nil, append([]string{"--db", db}, args...)...); code != cli.ExitUsage {
 			t.Errorf("%v: exit %d: %s", args, code, errOut)
 		}
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Errorf("a refused server should not create the store")
 	}
-	// A program without the server (Env.NewServer nil) cannot serve.
+	// A user's program has no server command: it does not link the server.
 	var errb bytes.Buffer
-	env := &Env{Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Baton(context.Background(), []string{"--db", db, "server", "--addr", "127.0.0.1:0"}, env); code != ExitFailed ||
-		!strings.Contains(errb.String(), "cannot serve") {
-		t.Errorf("server without NewServer: exit %d: %s", code, errb.String())
+	env := &cli.Env{Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := progcmd.Main(context.Background(), []string{"--db", db, "server"}, helloProgram(), env); code != cli.ExitUsage ||
+		!strings.Contains(errb.String(), `unexpected argument "server"`) {
+		t.Errorf("a program's server command: exit %d: %s", code, errb.String())
 	}
 }
 
@@ -568,13 +569,10 @@ var servingRE = regexp.MustCompile(`baton: serving API on (http://\S+)`)
 
 // startBaton runs a long-running baton command (server, dev) and returns the
 // URL it serves, and a function that stops it and returns its exit code.
-func startBaton(t *testing.T, env *Env, run func(ctx context.Context, args []string, env *Env) int, args ...string) (url string, stop func() int, stderr *syncBuffer) {
+func startBaton(t *testing.T, env *cli.Env, run func(ctx context.Context, args []string, env *cli.Env) int, args ...string) (url string, stop func() int, stderr *syncBuffer) {
 	t.Helper()
 	errb, outb := &syncBuffer{}, &syncBuffer{}
 	env.Stdout, env.Stderr = outb, errb
-	if env.NewServer == nil {
-		env.NewServer = testNewServer
-	}
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
@@ -621,28 +619,28 @@ func startBaton(t *testing.T, env *Env, run func(ctx context.Context, args []str
 func TestServerCommand(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "baton.db")
-	url, stop, errb := startBaton(t, &Env{}, Baton, "--db", db, "server", "--addr", "127.0.0.1:0", "--retention", "0")
+	url, stop, errb := startBaton(t, &cli.Env{}, run, "--db", db, "server", "--addr", "127.0.0.1:0", "--retention", "0")
 	code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "hello")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	id := strings.TrimSpace(out)
-	if code := stop(); code != ExitOK {
+	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("server exit %d: %s", code, errb.String())
 	}
 	// The run is in the store the server used.
 	code, out, errOut = apiTestRun(t, nil, "--db", db, "runs", "show", id, "--json")
-	if code != ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
+	if code != cli.ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
 		t.Errorf("run in the store after the server stopped: exit %d: %s %s", code, out, errOut)
 	}
 }
 
 // helloProgram defines a flow "hello" that returns "hi NAME".
-func helloProgram() Program {
+func helloProgram() progcmd.Program {
 	type params struct {
 		Name string `json:"name"`
 	}
-	return Program{Name: "prog", Flows: []*engine.FlowDef{{
+	return progcmd.Program{Name: "prog", Flows: []*engine.FlowDef{{
 		Name: "hello",
 		Body: func(fc *engine.FlowCtx, raw json.RawMessage) (any, error) {
 			var p params
@@ -662,7 +660,7 @@ func waitRun(t *testing.T, url, id, state string) map[string]any {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "show", id, "--json")
-		if code != ExitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("show: exit %d: %s", code, errOut)
 		}
 		r := runsTestDecode[map[string]any](t, out)
@@ -679,8 +677,8 @@ func waitRun(t *testing.T, url, id, state string) map[string]any {
 func TestDevCommand(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "baton.db")
-	env := &Env{Examples: helloProgram()}
-	url, stop, errb := startBaton(t, env, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0")
+	env := &cli.Env{}
+	url, stop, errb := startBaton(t, env, batonWith(servecmd.Config{Examples: helloProgram()}), "--db", db, "dev", "--addr", "127.0.0.1:0")
 	// The welcome is printed just after the "serving" line: wait for all of it.
 	var out string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -694,21 +692,21 @@ func TestDevCommand(t *testing.T) {
 		}
 	}
 	code, o, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "hello", "--params", `{"name":"dev"}`)
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	r := waitRun(t, url, strings.TrimSpace(o), "COMPLETED")
 	if r["result"] != "hi dev" {
 		t.Errorf("result %v, want \"hi dev\"", r["result"])
 	}
-	if code := stop(); code != ExitOK {
+	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("dev exit %d: %s", code, errb.String())
 	}
 }
 
 // runMain adapts Main to startBaton.
-func runMain(prog Program) func(ctx context.Context, args []string, env *Env) int {
-	return func(ctx context.Context, args []string, env *Env) int { return Main(ctx, args, prog, env) }
+func runMain(prog progcmd.Program) func(ctx context.Context, args []string, env *cli.Env) int {
+	return func(ctx context.Context, args []string, env *cli.Env) int { return progcmd.Main(ctx, args, prog, env) }
 }
 
 func TestWorkerCommand(t *testing.T) {
@@ -717,8 +715,8 @@ func TestWorkerCommand(t *testing.T) {
 	prog := helloProgram()
 
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Main(context.Background(), []string{"worker"}, prog, env); code != ExitUsage ||
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := progcmd.Main(context.Background(), []string{"worker"}, prog, env); code != cli.ExitUsage ||
 		!strings.Contains(errb.String(), "--server") {
 		t.Errorf("worker without a server: exit %d: %s", code, errb.String())
 	}
@@ -728,13 +726,13 @@ func TestWorkerCommand(t *testing.T) {
 		{"worker", "--server", "nonsense"},
 	} {
 		errb.Reset()
-		if code := Main(context.Background(), args, prog, env); code != ExitUsage {
+		if code := progcmd.Main(context.Background(), args, prog, env); code != cli.ExitUsage {
 			t.Errorf("%v: exit %d: %s", args, code, errb.String())
 		}
 	}
 
 	id := a.create(t, "hello", "--params", `{"name":"worker"}`, "--queue", "q2")
-	env = &Env{Getenv: func(k string) string {
+	env = &cli.Env{Getenv: func(k string) string {
 		if k == "BATON_SERVER" {
 			return a.URL
 		}
@@ -748,20 +746,20 @@ func TestWorkerCommand(t *testing.T) {
 	env.Stdout, env.Stderr = io.Discard, werr
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"worker", "--queue", "q2", "--name", "w-test", "--slots", "q2=2"}, prog, env)
+		done <- progcmd.Main(ctx, []string{"worker", "--queue", "q2", "--name", "w-test", "--slots", "q2=2"}, prog, env)
 	}()
 	r := waitRun(t, a.URL, id, "COMPLETED")
 	if r["result"] != "hi worker" {
 		t.Errorf("result %v", r["result"])
 	}
 	code, o, _ := apiTestRun(t, nil, "--server", a.URL, "workers", "list", "--json")
-	if ws := runsTestDecode[[]map[string]any](t, o); code != ExitOK || len(ws) != 1 || ws[0]["name"] != "w-test" {
+	if ws := runsTestDecode[[]map[string]any](t, o); code != cli.ExitOK || len(ws) != 1 || ws[0]["name"] != "w-test" {
 		t.Errorf("workers list: %s", o)
 	}
 	cancel()
 	select {
 	case code := <-done:
-		if code != ExitOK {
+		if code != cli.ExitOK {
 			t.Errorf("worker exit %d: %s", code, werr.String())
 		}
 	case <-time.After(30 * time.Second):
@@ -770,8 +768,8 @@ func TestWorkerCommand(t *testing.T) {
 
 	// The user binary's runs commands take --server too.
 	var out2, errb2 bytes.Buffer
-	env2 := &Env{Stdout: &out2, Stderr: &errb2, Getenv: func(string) string { return "" }}
-	if code := Main(context.Background(), []string{"runs", "list", "--server", a.URL, "--json"}, prog, env2); code != ExitOK {
+	env2 := &cli.Env{Stdout: &out2, Stderr: &errb2, Getenv: func(string) string { return "" }}
+	if code := progcmd.Main(context.Background(), []string{"runs", "list", "--server", a.URL, "--json"}, prog, env2); code != cli.ExitOK {
 		t.Fatalf("prog runs list --server: exit %d: %s", code, errb2.String())
 	}
 	if ids := runsTestIDs(runsTestDecode[[]map[string]any](t, out2.String())); len(ids) != 1 || ids[0] != id {
@@ -789,27 +787,27 @@ func TestPostgres(t *testing.T) {
 	}
 	home := t.TempDir()
 	vars := map[string]string{"BATON_HOME": home}
-	env := &Env{Getenv: func(k string) string { return vars[k] }}
-	url, stop, errb := startBaton(t, env, Baton, "--db", pg, "server", "--addr", "127.0.0.1:0", "--blobs", filepath.Join(home, "b"))
+	env := &cli.Env{Getenv: func(k string) string { return vars[k] }}
+	url, stop, errb := startBaton(t, env, run, "--db", pg, "server", "--addr", "127.0.0.1:0", "--blobs", filepath.Join(home, "b"))
 	code, out, errOut := apiTestRun(t, nil, "--server", url, "runs", "create", "hello", "--queue", "pg-cli-test")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	id := strings.TrimSpace(out)
-	if code := stop(); code != ExitOK {
+	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("server exit %d: %s", code, errb.String())
 	}
 	if _, err := os.Stat(filepath.Join(home, "b")); err != nil {
 		t.Errorf("--blobs directory: %v", err)
 	}
 	code, out, errOut = apiTestRun(t, vars, "--db", pg, "runs", "show", id, "--json")
-	if code != ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
+	if code != cli.ExitOK || runsTestDecode[map[string]any](t, out)["state"] != "SCHEDULED" {
 		t.Fatalf("show from PostgreSQL: exit %d: %s %s", code, out, errOut)
 	}
-	if dir, err := (&Env{Getenv: env.Getenv}).BlobDir(pg); err != nil || dir != filepath.Join(home, "blobs") {
+	if dir, err := (&cli.Env{Getenv: env.Getenv}).Location().BlobDir(pg); err != nil || dir != filepath.Join(home, "blobs") {
 		t.Errorf("default blob directory of PostgreSQL: %s %v; want $BATON_HOME/blobs", dir, err)
 	}
-	if code, _, errOut := apiTestRun(t, vars, "--db", pg, "queues", "list", "--json"); code != ExitOK {
+	if code, _, errOut := apiTestRun(t, vars, "--db", pg, "queues", "list", "--json"); code != cli.ExitOK {
 		t.Errorf("queues list from PostgreSQL: exit %d: %s", code, errOut)
 	}
 }

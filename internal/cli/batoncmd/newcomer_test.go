@@ -1,4 +1,4 @@
-package cli
+package batoncmd
 
 import (
 	"bytes"
@@ -19,41 +19,35 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/cli/servecmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 	"github.com/batonhq/baton/internal/worker"
 )
 
 // mainRun runs a user program's command line on the store db.
-func mainRun(t *testing.T, prog Program, db string, args ...string) (code int, stdout, stderr string) {
+func mainRun(t *testing.T, prog progcmd.Program, db string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code = Main(context.Background(), append([]string{"--db", db}, args...), prog, env)
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code = progcmd.Main(context.Background(), append([]string{"--db", db}, args...), prog, env)
 	return code, out.String(), errb.String()
-}
-
-// taskCall calls td on input from a flow and waits for it.
-func taskCall(fc *engine.FlowCtx, td *engine.TaskDef, input string) (any, error) {
-	in := json.RawMessage(input)
-	return fc.Call(engine.Call{Task: td, InputJSON: in,
-		Fn:     func(ctx context.Context) (any, error) { return td.Invoke(ctx, in) },
-		Decode: func(raw json.RawMessage) (any, error) { return raw, nil },
-	}).Wait(fc.Context())
 }
 
 func TestServerRetentionDefaultKeepsRuns(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "baton.db")
 	var mu sync.Mutex
-	var got []ServerConfig
-	capture := func(c ServerConfig) (APIServer, error) {
+	var got []server.Config
+	capture := func(c server.Config) (*server.Server, error) {
 		mu.Lock()
 		got = append(got, c)
 		mu.Unlock()
-		return testNewServer(c)
+		return server.New(c)
 	}
 	for _, tt := range []struct {
 		args []string
@@ -63,8 +57,8 @@ func TestServerRetentionDefaultKeepsRuns(t *testing.T) {
 		{[]string{"--retention", "30d"}, 30 * 24 * time.Hour},
 	} {
 		args := append([]string{"--db", db, "server", "--addr", "127.0.0.1:0"}, tt.args...)
-		_, stop, errb := startBaton(t, &Env{NewServer: capture}, Baton, args...)
-		if code := stop(); code != ExitOK {
+		_, stop, errb := startBaton(t, &cli.Env{}, batonWith(servecmd.Config{NewServer: capture}), args...)
+		if code := stop(); code != cli.ExitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
 		}
 		mu.Lock()
@@ -75,151 +69,8 @@ func TestServerRetentionDefaultKeepsRuns(t *testing.T) {
 		}
 	}
 	code, out, _ := apiTestRun(t, nil, "server", "--help")
-	if code != ExitOK || !strings.Contains(out, "0 keeps them forever") || !strings.Contains(out, `(default "0")`) {
+	if code != cli.ExitOK || !strings.Contains(out, "0 keeps them forever") || !strings.Contains(out, `(default "0")`) {
 		t.Errorf("server --help should say runs are kept unless --retention is given: exit %d:\n%s", code, out)
-	}
-}
-
-func TestRunPrintsBlobResult(t *testing.T) {
-	t.Parallel()
-	big := strings.Repeat("x", engine.BlobThreshold+1000)
-	prog := Program{Name: "prog", Flows: []*engine.FlowDef{{Name: "big",
-		Body: func(*engine.FlowCtx, json.RawMessage) (any, error) { return big, nil }}}}
-	db := filepath.Join(t.TempDir(), "baton.db")
-	code, out, errOut := mainRun(t, prog, db, "run", "big")
-	if code != ExitOK {
-		t.Fatalf("run: exit %d: %s", code, errOut)
-	}
-	if strings.TrimSpace(out) != `"`+big+`"` {
-		t.Errorf("run of a flow with a result over %d bytes should print the result, got %.100q", engine.BlobThreshold, out)
-	}
-}
-
-func TestRunPrintsTaskFailures(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	calls := map[string]int{}
-	count := func(name string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		calls[name]++
-		return calls[name]
-	}
-	flaky := &engine.TaskDef{Name: "fetch", Policy: engine.TaskPolicy{Retries: 2, RetryDelay: time.Millisecond},
-		Invoke: func(context.Context, json.RawMessage) (any, error) {
-			if count("fetch") == 1 {
-				return nil, errors.New("connection\nrefused")
-			}
-			return 1, nil
-		}}
-	bad := &engine.TaskDef{Name: "load", Policy: engine.TaskPolicy{Retries: 2, RetryDelay: time.Millisecond},
-		Invoke: func(context.Context, json.RawMessage) (any, error) {
-			count("load")
-			return nil, errors.New("disk full")
-		}}
-	prog := Program{Name: "prog", Tasks: []*engine.TaskDef{flaky, bad}, Flows: []*engine.FlowDef{{Name: "etl",
-		Body: func(fc *engine.FlowCtx, _ json.RawMessage) (any, error) {
-			if _, err := taskCall(fc, flaky, "1"); err != nil {
-				return nil, err
-			}
-			return taskCall(fc, bad, "2")
-		}}}}
-	db := filepath.Join(t.TempDir(), "baton.db")
-	code, _, errOut := mainRun(t, prog, db, "run", "etl")
-	if code != ExitFailed {
-		t.Fatalf("run: exit %d, want %d: %s", code, ExitFailed, errOut)
-	}
-	for _, want := range []string{
-		"baton: task fetch/0 attempt 1 failed: connection refused; retrying in 1ms\n",
-		"baton: task load/1 attempt 1 failed: disk full; retrying in 1ms\n",
-		"baton: task load/1 attempt 2 failed: disk full; retrying in 1ms\n",
-		"baton: task load/1 FAILED after 3 attempts: disk full\n",
-	} {
-		if !strings.Contains(errOut, want) {
-			t.Errorf("console lacks %q:\n%s", want, errOut)
-		}
-	}
-	if n := strings.Count(errOut, "baton: task "); n != 4 {
-		t.Errorf("%d task lines on the console, want 4:\n%s", n, errOut)
-	}
-}
-
-func TestRetryCompletedRunMessage(t *testing.T) {
-	t.Parallel()
-	db := filepath.Join(t.TempDir(), "baton.db")
-	prog := helloProgram()
-	code, _, errOut := mainRun(t, prog, db, "run", "hello")
-	if code != ExitOK {
-		t.Fatalf("run: exit %d: %s", code, errOut)
-	}
-	id := regexpFind(t, `run (\S+) of flow hello started`, errOut)
-	code, _, errOut = mainRun(t, prog, db, "retry", id)
-	want := fmt.Sprintf("prog: run %s already COMPLETED (attempt 1): nothing to retry\n", id)
-	if code != ExitUsage || errOut != want {
-		t.Errorf("retry of a completed run: exit %d, stderr %q; want exit 2 and %q", code, errOut, want)
-	}
-}
-
-// staleStore answers the first RunGet of a run with a copy read before
-// another process retried it.
-type staleStore struct {
-	engine.Store
-	mu    sync.Mutex
-	stale map[string]store.Run
-}
-
-func (s *staleStore) RunGet(ctx context.Context, id string) (store.Run, error) {
-	s.mu.Lock()
-	r, ok := s.stale[id]
-	delete(s.stale, id)
-	s.mu.Unlock()
-	if ok {
-		return r, nil
-	}
-	return s.Store.RunGet(ctx, id)
-}
-
-func TestRetryLoserToldTheTruth(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	failed := store.Run{ID: "r1", Flow: "hello", State: store.RunCancelled, Attempt: 1, Parameters: json.RawMessage(`null`),
-		CreatedAt: now, UpdatedAt: now, StartedAt: now, EndedAt: now}
-	if err := st.BatchWrite(ctx, store.Batch{Runs: []store.Run{failed}}); err != nil {
-		t.Fatal(err)
-	}
-	// The winner: another process retried it and runs it (this process
-	// stands in for it, so it is alive).
-	self := engine.Self()
-	if _, err := st.RunTransition(ctx, store.RunTransitionParams{ID: "r1", From: []store.RunState{store.RunCancelled},
-		To: store.RunRunning, NextAttempt: true, Owner: &store.Owner{Host: self.Host, PID: self.PID, Start: self.Start},
-		Cause: "user", Message: "retry requested"}); err != nil {
-		t.Fatal(err)
-	}
-	ss := &staleStore{Store: st, stale: map[string]store.Run{"r1": failed}}
-	eng, err := engine.New(engine.Config{Store: ss, Blobs: blobs, LogOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	_, err = eng.Retry(ctx, helloProgram().Flows[0], "r1")
-	if !errors.Is(err, engine.ErrRunActive) {
-		t.Fatalf("losing retry: %v, want ErrRunActive", err)
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, "retried by someone else first") || !strings.Contains(msg, "RUNNING now (attempt 2") ||
-		strings.Contains(msg, "CANCELLED") || strings.Contains(msg, "conflict") {
-		t.Errorf("the losing retry should be told another retry won and the run is RUNNING: %q", msg)
 	}
 }
 
@@ -228,7 +79,7 @@ func TestUserProgramHintsNameTheProgram(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "baton.db")
 	prog := helloProgram()
 	code, _, errOut := mainRun(t, prog, db, "run", "hello")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("run: exit %d: %s", code, errOut)
 	}
 	id := regexpFind(t, `run (\S+) of flow hello started`, errOut)
@@ -241,13 +92,13 @@ func TestUserProgramHintsNameTheProgram(t *testing.T) {
 		{[]string{"runs", "logs", id, "--task", "nokey"}, "see the keys with: prog runs show " + id},
 	} {
 		code, _, errOut := mainRun(t, prog, db, tt.args...)
-		if code != ExitUsage || !strings.Contains(errOut, tt.want) || strings.Contains(errOut, "baton runs") {
+		if code != cli.ExitUsage || !strings.Contains(errOut, tt.want) || strings.Contains(errOut, "baton runs") {
 			t.Errorf("%v: exit %d: %s; want exit 2 and %q", tt.args, code, errOut, tt.want)
 		}
 	}
 	// The baton binary names itself.
 	code, _, errOut = apiTestRun(t, nil, "--db", db, "runs", "show", "nope")
-	if code != ExitUsage || !strings.Contains(errOut, "list runs with: baton runs list") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "list runs with: baton runs list") {
 		t.Errorf("baton runs show nope: exit %d: %s", code, errOut)
 	}
 }
@@ -261,42 +112,11 @@ func regexpFind(t *testing.T, expr, s string) string {
 	return m[1]
 }
 
-func TestGoRunDetection(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		exe  string
-		want bool
-	}{
-		{"/tmp/go-build3998331881/b001/exe/baton", true},
-		{"/root/.cache/go-build/d5/d53781aea36a93d2b21540629e136a5cf389b8ce0a3c4c118dc8745e9b72dad5-d/baton", true},
-		{"/home/me/cache/d5/d53781aea36a93d2b21540629e136a5cf389b8ce0a3c4c118dc8745e9b72dad5-d/baton", true},
-		{"/usr/local/bin/baton", false},
-		{"/home/me/go/bin/baton", false},
-		{"./baton", false},
-	} {
-		if got := IsGoRunBuild(tt.exe); got != tt.want {
-			t.Errorf("IsGoRunBuild(%q) = %v, want %v", tt.exe, got, tt.want)
-		}
-	}
-	for _, tt := range []struct{ pkg, mod, want string }{
-		{"github.com/batonhq/baton/cmd/baton", "github.com/batonhq/baton", "go run ./cmd/baton"},
-		{"github.com/batonhq/baton/examples/etl", "github.com/batonhq/baton", "go run ./examples/etl"},
-		{"example.com/myflows", "example.com/myflows", "go run ."},
-		{"github.com/batonhq/baton/cmd/baton", "example.com/other", "go run github.com/batonhq/baton/cmd/baton"},
-		{"command-line-arguments", "", "baton"},
-		{"github.com/batonhq/baton/internal/cli.test", "github.com/batonhq/baton", "baton"},
-	} {
-		if got := GoRunCommand(tt.pkg, tt.mod, "baton"); got != tt.want {
-			t.Errorf("GoRunCommand(%q, %q) = %q, want %q", tt.pkg, tt.mod, got, tt.want)
-		}
-	}
-}
-
 func TestDevWelcomeUnderGoRun(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "baton.db")
-	env := &Env{Examples: helloProgram(), Command: "go run ./cmd/baton"}
-	url, stop, errb := startBaton(t, env, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0")
+	env := &cli.Env{Command: "go run ./cmd/baton"}
+	url, stop, errb := startBaton(t, env, batonWith(servecmd.Config{Examples: helloProgram()}), "--db", db, "dev", "--addr", "127.0.0.1:0")
 	out := waitOutput(t, env.Stdout.(*syncBuffer), "Press Ctrl+C")
 	for _, want := range []string{"export BATON_SERVER=" + url, "  go run ./cmd/baton runs create hello\n",
 		"  go run ./cmd/baton runs list\n", "  go run ./cmd/baton workers list\n", "go install ./cmd/baton",
@@ -309,10 +129,10 @@ func TestDevWelcomeUnderGoRun(t *testing.T) {
 		t.Errorf("welcome under go run prints baton commands that are not on PATH:\n%s", out)
 	}
 	code, _, errOut := apiTestRun(t, nil, "--server", url, "runs", "show", "nope")
-	if code != ExitUsage || !strings.Contains(errOut, "baton runs list") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "baton runs list") {
 		t.Errorf("show nope: %d %s", code, errOut)
 	}
-	if code := stop(); code != ExitOK {
+	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("dev exit %d: %s", code, errb.String())
 	}
 }
@@ -320,20 +140,20 @@ func TestDevWelcomeUnderGoRun(t *testing.T) {
 func TestDevLeaseTimeout(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "baton.db")
-	if code, _, errOut := apiTestRun(t, nil, "--db", db, "dev", "--addr", "127.0.0.1:0", "--lease-timeout", "500ms"); code != ExitUsage ||
+	if code, _, errOut := apiTestRun(t, nil, "--db", db, "dev", "--addr", "127.0.0.1:0", "--lease-timeout", "500ms"); code != cli.ExitUsage ||
 		!strings.Contains(errOut, "--lease-timeout") {
 		t.Errorf("dev --lease-timeout 500ms: exit %d: %s", code, errOut)
 	}
 	var mu sync.Mutex
 	var lease time.Duration
-	capture := func(c ServerConfig) (APIServer, error) {
+	capture := func(c server.Config) (*server.Server, error) {
 		mu.Lock()
 		lease = c.LeaseTimeout
 		mu.Unlock()
-		return testNewServer(c)
+		return server.New(c)
 	}
-	_, stop, errb := startBaton(t, &Env{NewServer: capture}, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0", "--lease-timeout", "3s")
-	if code := stop(); code != ExitOK {
+	_, stop, errb := startBaton(t, &cli.Env{}, batonWith(servecmd.Config{NewServer: capture}), "--db", db, "dev", "--addr", "127.0.0.1:0", "--lease-timeout", "3s")
+	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("dev exit %d: %s", code, errb.String())
 	}
 	mu.Lock()
@@ -397,24 +217,23 @@ func TestDevTakesBackRunsOfItsDeadWorker(t *testing.T) {
 	}
 	st.Close()
 
-	env := &Env{Examples: helloProgram()}
-	url, stop, errb := startBaton(t, env, Baton, "--db", db, "dev", "--addr", "127.0.0.1:0", "--lease-timeout", "1h")
+	url, stop, errb := startBaton(t, &cli.Env{}, batonWith(servecmd.Config{Examples: helloProgram()}), "--db", db, "dev", "--addr", "127.0.0.1:0", "--lease-timeout", "1h")
 	r := waitRun(t, url, "r-dead", "COMPLETED")
 	if r["result"] != "hi again" || r["attempt"] != 2.0 {
 		t.Errorf("run of the dead worker: %v", r)
 	}
 	code, out, _ := apiTestRun(t, nil, "--server", url, "runs", "show", "r-alive", "--json")
-	if d := runsTestDecode[map[string]any](t, out); code != ExitOK || d["state"] != "RUNNING" || d["attempt"] != 1.0 {
+	if d := runsTestDecode[map[string]any](t, out); code != cli.ExitOK || d["state"] != "RUNNING" || d["attempt"] != 1.0 {
 		t.Errorf("the run of a live worker must be left alone: %v", d)
 	}
-	if code := stop(); code != ExitOK {
+	if code := stop(); code != cli.ExitOK {
 		t.Fatalf("dev exit %d: %s", code, errb.String())
 	}
 }
 
 // startTestWorker runs a worker of prog with the given concurrency against
 // url until the test ends.
-func startTestWorker(t *testing.T, url string, prog Program, concurrency int) {
+func startTestWorker(t *testing.T, url string, prog progcmd.Program, concurrency int) {
 	t.Helper()
 	c, err := client.New(url)
 	if err != nil {
@@ -435,7 +254,7 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 	t.Parallel()
 	a := apiTestServer(t)
 	release := make(chan struct{})
-	prog := Program{Name: "prog", Flows: []*engine.FlowDef{
+	prog := progcmd.Program{Name: "prog", Flows: []*engine.FlowDef{
 		helloProgram().Flows[0],
 		{Name: "block", Body: func(fc *engine.FlowCtx, _ json.RawMessage) (any, error) {
 			select {
@@ -450,7 +269,7 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, out, _ := apiTestRun(t, nil, "--server", a.URL, "workers", "list", "--json")
-		if code == ExitOK && len(runsTestDecode[[]map[string]any](t, out)) == 1 {
+		if code == cli.ExitOK && len(runsTestDecode[[]map[string]any](t, out)) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -461,7 +280,7 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 	// Idle worker: no warning.
 	for i := range 3 {
 		code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello")
-		if code != ExitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("create: exit %d: %s", code, errOut)
 		}
 		if strings.Contains(errOut, "waiting") {
@@ -477,7 +296,7 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "retry", "failed-hello")
-	if code != ExitOK || strings.Contains(errOut, "waiting") {
+	if code != cli.ExitOK || strings.Contains(errOut, "waiting") {
 		t.Errorf("retry on an idle worker: exit %d: %s", code, errOut)
 	}
 	waitRun(t, a.URL, "failed-hello", "COMPLETED")
@@ -485,7 +304,7 @@ func TestRunsCreateWaitingOnlyWhenTrue(t *testing.T) {
 	blocked := a.create(t, "block")
 	waitRun(t, a.URL, blocked, "RUNNING")
 	code, _, errOut = apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello")
-	if code != ExitOK || !strings.Contains(errOut, "is waiting: waiting for a free slot on 1 worker(s)") {
+	if code != cli.ExitOK || !strings.Contains(errOut, "is waiting: waiting for a free slot on 1 worker(s)") {
 		t.Errorf("create on a busy worker should say it waits: exit %d: %s", code, errOut)
 	}
 	close(release)
@@ -538,7 +357,7 @@ func TestRunsShowLargeRunSummary(t *testing.T) {
 		show := func(args ...string) string {
 			t.Helper()
 			code, out, errOut := apiTestRun(t, nil, append(append([]string{}, where...), append([]string{"runs", "show", "big"}, args...)...)...)
-			if code != ExitOK {
+			if code != cli.ExitOK {
 				t.Fatalf("%v show %v: exit %d: %s", where, args, code, errOut)
 			}
 			return out
@@ -601,8 +420,8 @@ func TestServerHintsNameTheBatonCommandAsRun(t *testing.T) {
 	t.Parallel()
 	run := func(command string, args ...string) string {
 		var out, errb bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Command: command}
-		if code := Baton(context.Background(), args, env); code == ExitOK {
+		env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Command: command}
+		if code := Baton(context.Background(), args, env, servecmd.Config{}); code == cli.ExitOK {
 			t.Errorf("%v: exit 0", args)
 		}
 		return errb.String()
@@ -616,8 +435,8 @@ func TestServerHintsNameTheBatonCommandAsRun(t *testing.T) {
 	}
 	// A user's program names the baton tool.
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Main(context.Background(), []string{"runs", "cancel", "x"}, helloProgram(), env); code != ExitUsage ||
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := progcmd.Main(context.Background(), []string{"runs", "cancel", "x"}, helloProgram(), env); code != cli.ExitUsage ||
 		!strings.Contains(errb.String(), "start a local one with: baton dev") {
 		t.Errorf("prog runs cancel without a server: exit %d: %s", code, errb.String())
 	}
@@ -635,20 +454,29 @@ func TestWorkerPrintsTaskFailures(t *testing.T) {
 			}
 			return 1, nil
 		}}
-	prog := Program{Name: "prog", Tasks: []*engine.TaskDef{flaky}, Flows: []*engine.FlowDef{{Name: "flaky",
+	prog := progcmd.Program{Name: "prog", Tasks: []*engine.TaskDef{flaky}, Flows: []*engine.FlowDef{{Name: "flaky",
 		Body: func(fc *engine.FlowCtx, _ json.RawMessage) (any, error) { return taskCall(fc, flaky, "1") }}}}
 	a := apiTestServer(t)
 	id := a.create(t, "flaky", "--queue", "qf")
-	env := &Env{Getenv: func(string) string { return "" }}
+	env := &cli.Env{Getenv: func(string) string { return "" }}
 	werr := &syncBuffer{}
 	env.Stdout, env.Stderr = io.Discard, werr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- Main(ctx, []string{"worker", "--server", a.URL, "--queue", "qf"}, prog, env) }()
+	go func() { done <- progcmd.Main(ctx, []string{"worker", "--server", a.URL, "--queue", "qf"}, prog, env) }()
 	waitRun(t, a.URL, id, "COMPLETED")
 	cancel()
 	<-done
 	if want := "baton: task fetch/0 attempt 1 failed: connection refused; retrying in 1ms\n"; !strings.Contains(werr.String(), want) {
 		t.Errorf("worker console lacks %q:\n%s", want, werr.String())
 	}
+}
+
+// taskCall calls td on input from a flow and waits for it.
+func taskCall(fc *engine.FlowCtx, td *engine.TaskDef, input string) (any, error) {
+	in := json.RawMessage(input)
+	return fc.Call(engine.Call{Task: td, InputJSON: in,
+		Fn:     func(ctx context.Context) (any, error) { return td.Invoke(ctx, in) },
+		Decode: func(raw json.RawMessage) (any, error) { return raw, nil },
+	}).Wait(fc.Context())
 }

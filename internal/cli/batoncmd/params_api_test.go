@@ -1,4 +1,4 @@
-package cli
+package batoncmd
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
 )
@@ -20,8 +22,8 @@ type countFlowParams struct {
 }
 
 // countProgram has a flow "count" whose parameters are countFlowParams.
-func countProgram() Program {
-	return Program{Name: "prog", Flows: []*engine.FlowDef{{
+func countProgram() progcmd.Program {
+	return progcmd.Program{Name: "prog", Flows: []*engine.FlowDef{{
 		Name: "count", ParamsType: reflect.TypeFor[countFlowParams](), Defaults: json.RawMessage(`{"count":0,"name":"d"}`),
 		Body: func(fc *engine.FlowCtx, raw json.RawMessage) (any, error) { return string(raw), nil },
 	}}}
@@ -54,19 +56,19 @@ func TestRunsCreateValidatesLikeRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, out, apiErr := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "count", "--params", tt.params)
-		if code != ExitUsage || out != "" || !strings.Contains(apiErr, tt.want) {
+		if code != cli.ExitUsage || out != "" || !strings.Contains(apiErr, tt.want) {
 			t.Errorf("runs create --params %s: exit %d, stdout %q, stderr %q; want exit 2 saying %q", tt.params, code, out, apiErr, tt.want)
 		}
 		var o, e bytes.Buffer
-		env := &Env{Stdout: &o, Stderr: &e, Getenv: func(string) string { return "" }}
-		code = Main(context.Background(), []string{"run", "count", "--db", a.DB, "--params", tt.params}, countProgram(), env)
-		if code != ExitUsage || !strings.Contains(e.String(), tt.want) {
+		env := &cli.Env{Stdout: &o, Stderr: &e, Getenv: func(string) string { return "" }}
+		code = progcmd.Main(context.Background(), []string{"run", "count", "--db", a.DB, "--params", tt.params}, countProgram(), env)
+		if code != cli.ExitUsage || !strings.Contains(e.String(), tt.want) {
 			t.Errorf("prog run --params %s: exit %d, stderr %q; want exit 2 saying %q", tt.params, code, e.String(), tt.want)
 		}
 	}
 	// Good parameters: the run records them merged over the defaults.
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "count", "--params", `{"count":3}`, "--json")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
 	if p, _ := json.Marshal(runsTestDecode[map[string]any](t, out)["parameters"]); string(p) != `{"count":3,"name":"d"}` {
@@ -81,14 +83,14 @@ func TestRunsCreateRefusesBadIdentifiers(t *testing.T) {
 	a := apiTestServer(t)
 	for _, args := range [][]string{{"fl\xffow"}, {"f", "--queue", "q\xfe"}, {"f", "--idempotency-key", "k\xff"}} {
 		code, out, errOut := apiTestRun(t, nil, append([]string{"--server", a.URL, "runs", "create"}, args...)...)
-		if code != ExitUsage || out != "" || !strings.Contains(errOut, "is not valid UTF-8") {
+		if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, "is not valid UTF-8") {
 			t.Errorf("runs create %q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
 	db := runsTestSeed(t)
 	for _, args := range [][]string{{"runs", "show", "r\xff"}, {"runs", "logs", "r\xff"}, {"runs", "list", "--flow", "f\xff"}} {
 		code, _, errOut := runsTestRun(t, append([]string{"--db", db}, args...)...)
-		if code != ExitUsage || !strings.Contains(errOut, "is not valid UTF-8") {
+		if code != cli.ExitUsage || !strings.Contains(errOut, "is not valid UTF-8") {
 			t.Errorf("%q: exit %d, stderr %q", args, code, errOut)
 		}
 	}
@@ -104,7 +106,7 @@ func TestRunsCreateIdempotencyConflict(t *testing.T) {
 		t.Fatalf("same request: run %s, want %s", again, id)
 	}
 	code, out, errOut := apiTestRun(t, nil, "--server", a.URL, "runs", "create", "hello", "--idempotency-key", "k", "--params", `{"name":"b"}`)
-	if code != ExitUsage || out != "" || !strings.Contains(errOut, `idempotency key "k" belongs to run `+id) || !strings.Contains(errOut, `parameters {"name":"a"}, not {"name":"b"}`) {
+	if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, `idempotency key "k" belongs to run `+id) || !strings.Contains(errOut, `parameters {"name":"a"}, not {"name":"b"}`) {
 		t.Errorf("other parameters: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package batoncmd
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 )
@@ -34,7 +36,7 @@ func TestReadCommandsNeedAnExistingStore(t *testing.T) {
 		dir := t.TempDir()
 		db := filepath.Join(dir, "rael", "real.db")
 		code, out, errOut := runsTestRun(t, append([]string{"--db", db}, args...)...)
-		if code != ExitUsage || out != "" || !strings.Contains(errOut, "no Baton store at "+db) || !strings.Contains(errOut, "does not exist") {
+		if code != cli.ExitUsage || out != "" || !strings.Contains(errOut, "no Baton store at "+db) || !strings.Contains(errOut, "does not exist") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 naming %s", args, code, out, errOut, db)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "rael")); !os.IsNotExist(err) {
@@ -50,8 +52,8 @@ func TestWriteCommandsSayTheyCreatedAStore(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "new", "baton.db")
 	run := func() string {
 		var out, errb bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-		if code := Main(context.Background(), []string{"run", "hello", "--db", db}, helloProgram(), env); code != ExitOK {
+		env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+		if code := progcmd.Main(context.Background(), []string{"run", "hello", "--db", db}, helloProgram(), env); code != cli.ExitOK {
 			t.Fatalf("run: exit %d: %s", code, errb.String())
 		}
 		return errb.String()
@@ -66,7 +68,7 @@ func TestWriteCommandsSayTheyCreatedAStore(t *testing.T) {
 		t.Errorf("blob directory: %v", err)
 	}
 	// Now it exists, reading works.
-	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list"); code != ExitOK {
+	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list"); code != cli.ExitOK {
 		t.Errorf("runs list: exit %d: %s", code, errOut)
 	}
 	// A store whose blob directory is gone is still readable, and reading
@@ -74,7 +76,7 @@ func TestWriteCommandsSayTheyCreatedAStore(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(filepath.Dir(db), "blobs")); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list", "--json"); code != ExitOK {
+	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list", "--json"); code != cli.ExitOK {
 		t.Errorf("runs list without blobs/: exit %d: %s", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(db), "blobs")); !os.IsNotExist(err) {
@@ -89,13 +91,13 @@ func TestStorePathErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{{"runs", "list"}} {
 		code, _, errOut := runsTestRun(t, append([]string{"--db", dir}, args...)...)
-		if code != ExitUsage || !strings.Contains(errOut, dir+": it is a directory, not a database file; name a file, e.g. "+filepath.Join(dir, "baton.db")) || strings.Contains(errOut, "(14)") {
+		if code != cli.ExitUsage || !strings.Contains(errOut, dir+": it is a directory, not a database file; name a file, e.g. "+filepath.Join(dir, "baton.db")) || strings.Contains(errOut, "(14)") {
 			t.Errorf("--db DIR %v: exit %d: %s", args, code, errOut)
 		}
 	}
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Main(context.Background(), []string{"run", "hello", "--db", dir}, helloProgram(), env); code != ExitUsage || !strings.Contains(errb.String(), "it is a directory") {
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := progcmd.Main(context.Background(), []string{"run", "hello", "--db", dir}, helloProgram(), env); code != cli.ExitUsage || !strings.Contains(errb.String(), "it is a directory") {
 		t.Errorf("run --db DIR: exit %d: %s", code, errb.String())
 	}
 	// Under a file: the directory cannot be created.
@@ -104,7 +106,7 @@ func TestStorePathErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	errb.Reset()
-	if code := Main(context.Background(), []string{"run", "hello", "--db", filepath.Join(file, "baton.db")}, helloProgram(), env); code != ExitUsage || !strings.Contains(errb.String(), "cannot create its directory") {
+	if code := progcmd.Main(context.Background(), []string{"run", "hello", "--db", filepath.Join(file, "baton.db")}, helloProgram(), env); code != cli.ExitUsage || !strings.Contains(errb.String(), "cannot create its directory") {
 		t.Errorf("run --db FILE/baton.db: exit %d: %s", code, errb.String())
 	}
 }
@@ -153,12 +155,12 @@ func TestStorePermissionErrors(t *testing.T) {
 	}
 	dir := os.Getenv("BATON_TEST_AS_NOBODY")
 	db := filepath.Join(dir, "ro.db")
-	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list"); code != ExitUsage {
+	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list"); code != cli.ExitUsage {
 		t.Fatalf("setup: %d %s", code, errOut)
 	}
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Main(context.Background(), []string{"run", "hello", "--db", db}, helloProgram(), env); code != ExitOK {
+	env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := progcmd.Main(context.Background(), []string{"run", "hello", "--db", db}, helloProgram(), env); code != cli.ExitOK {
 		t.Fatalf("run: %d %s", code, errb.String())
 	}
 	if err := os.Chmod(db, 0o444); err != nil {
@@ -181,14 +183,14 @@ func TestStorePermissionErrors(t *testing.T) {
 	if err := os.Chmod(db, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list"); code != ExitOK || strings.Contains(errOut, "(8)") {
+	if code, _, errOut := runsTestRun(t, "--db", db, "runs", "list"); code != cli.ExitOK || strings.Contains(errOut, "(8)") {
 		t.Errorf("runs list of a read-only store: exit %d: %s", code, errOut)
 	} else {
 		t.Logf("runs list of a read-only store: %s", errOut)
 	}
 	errb.Reset()
-	code := Main(context.Background(), []string{"run", "hello", "--db", db}, helloProgram(), env)
-	if errOut := errb.String(); code != ExitUsage || !strings.Contains(errOut, "store "+db+": the file is read-only") || strings.Contains(errOut, "(8)") {
+	code := progcmd.Main(context.Background(), []string{"run", "hello", "--db", db}, helloProgram(), env)
+	if errOut := errb.String(); code != cli.ExitUsage || !strings.Contains(errOut, "store "+db+": the file is read-only") || strings.Contains(errOut, "(8)") {
 		t.Errorf("run on a read-only store: exit %d: %s", code, errOut)
 	}
 	t.Logf("read-only store: %s", errb.String())
@@ -210,7 +212,7 @@ func TestStorePermissionErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut := runsTestRun(t, "--db", filepath.Join(sub, "s.db"), "runs", "list")
-	if code != ExitUsage || !strings.Contains(errOut, "the directory "+sub+" is not writable") || strings.Contains(errOut, "(1544)") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "the directory "+sub+" is not writable") || strings.Contains(errOut, "(1544)") {
 		t.Errorf("store in a read-only directory: exit %d: %s", code, errOut)
 	}
 	t.Logf("read-only directory: %s", errOut)
