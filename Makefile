@@ -9,9 +9,10 @@ help: ## list the targets
 test: lint ## run every test with the race detector, with a throwaway PostgreSQL (what CI runs)
 	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 
-lint: fmt-check ## gofmt, go vet and go mod tidy must leave no diff
+lint: fmt-check ## gofmt, go vet and go mod tidy must leave no diff (also in the example module)
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	cd examples/clientmod && $(GO) vet ./... && $(GO) mod tidy -diff
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -2,6 +2,7 @@ package baton
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -58,13 +59,20 @@ func (rt *Runtime) Close() error {
 	return rt.st.Close()
 }
 
-// Definitions returns the engine definitions of the given flows and of every
-// task defined in this program. It is how Baton's own commands (such as
-// `baton dev`) host flows; programs do not need it.
-func Definitions(flows ...AnyFlow) ([]*engine.FlowDef, []*engine.TaskDef) {
+func init() { progcmd.Definitions = definitions }
+
+// definitions returns the engine definitions of the given flows (AnyFlow
+// values) and of every task defined in this program. It is how Baton's own
+// commands (such as `baton dev`) host flows, through progcmd.Definitions:
+// exporting it here would put engine types in the SDK's API.
+func definitions(flows ...any) ([]*engine.FlowDef, []*engine.TaskDef) {
 	defs := make([]*engine.FlowDef, len(flows))
 	for i, f := range flows {
-		defs[i] = f.engineFlow()
+		af, ok := f.(AnyFlow)
+		if !ok {
+			panic(fmt.Sprintf("baton: %T is not a flow defined with baton.Flow", f))
+		}
+		defs[i] = af.engineFlow()
 	}
 	return defs, registeredTasks()
 }
@@ -78,8 +86,7 @@ func Definitions(flows ...AnyFlow) ([]*engine.FlowDef, []*engine.TaskDef) {
 // COMPLETED, 1 when it did not, 2 for usage errors and bad input.
 func Main(flows ...AnyFlow) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defs, tasks := Definitions(flows...)
-	prog := progcmd.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: tasks}
+	prog := progcmd.ProgramOf(filepath.Base(os.Args[0]), flows...)
 	code := progcmd.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	os.Exit(code)

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/examples/flows"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/batoncmd"
@@ -20,9 +19,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defs, tasks := baton.Definitions(flows.All()...)
 	env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	cfg := servecmd.Config{Examples: progcmd.Program{Name: "baton dev", Flows: defs, Tasks: tasks}}
+	cfg := servecmd.Config{Examples: progcmd.ProgramOf("baton dev", flows.All()...)}
 	code := batoncmd.Baton(ctx, os.Args[1:], env, cfg)
 	stop()
 	os.Exit(code)

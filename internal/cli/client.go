@@ -6,8 +6,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/transport"
 )
 
 // Client returns a client for --server or BATON_SERVER; a malformed URL is
@@ -38,25 +39,33 @@ func UnknownRun(id string) error {
 // APIError maps an error of the API to the command's: an unknown run (404)
 // when id is set, bad input (400) and a refused change (409) are
 // UsageErrors carrying the server's message; an unreachable server says how
-// to start one.
+// to start one. err is of the public client or of the worker's
+// (internal/remote).
 func APIError(err error, id string) error {
 	var ce *client.Error
-	if !errors.As(err, &ce) {
-		if strings.Contains(err.Error(), "server unreachable") {
-			return &Hint{Format: "%v (is the server running? start one with: %s server, or %[2]s dev)",
-				Args: []any{err, HintCommand}, Tool: true, Err: err}
-		}
+	var te *transport.Error
+	var status int
+	var code, msg string
+	switch {
+	case errors.As(err, &ce):
+		status, code, msg = ce.Status, ce.Code, ce.Message
+	case errors.As(err, &te):
+		status, code, msg = te.Status, te.Code, te.Message
+	case strings.Contains(err.Error(), "server unreachable"):
+		return &Hint{Format: "%v (is the server running? start one with: %s server, or %[2]s dev)",
+			Args: []any{err, HintCommand}, Tool: true, Err: err}
+	default:
 		return err
 	}
-	switch ce.Status {
+	switch status {
 	case http.StatusNotFound:
-		if id != "" && ce.Code == api.CodeNotFound {
+		if id != "" && code == apitype.CodeNotFound {
 			return UnknownRun(id)
 		}
-		return &UsageError{Err: errors.New(ce.Message)}
+		return &UsageError{Err: errors.New(msg)}
 	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
 		http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType:
-		return &UsageError{Err: errors.New(ce.Message)}
+		return &UsageError{Err: errors.New(msg)}
 	}
 	return fmt.Errorf("server: %w", err)
 }

@@ -48,7 +48,9 @@ func TestLayering(t *testing.T) {
 		{mod + "/internal/store/sqlite", []string{mod + "/internal/engine", mod + "/internal/cli"}},
 		{mod + "/internal/params", []string{mod + "/internal/engine", mod + "/internal/store"}},
 		{mod + "/internal/cli/progcmd", []string{mod + "/internal/server", mod + "/internal/store/postgres", "github.com/jackc/pgx"}},
-		{mod + "/client", []string{mod + "/internal/server", mod + "/internal/engine", mod + "/internal/store/sqlite", "modernc.org/sqlite", "github.com/jackc/pgx"}},
+		{mod + "/client", []string{mod + "/internal/server", mod + "/internal/engine", mod + "/internal/store", mod + "/internal/api", "modernc.org/sqlite", "github.com/jackc/pgx"}},
+		{mod + "/apitype", []string{mod + "/internal", mod + "/client"}},
+		{mod + "/fault", []string{mod + "/internal"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg, func(t *testing.T) {
@@ -69,12 +71,16 @@ func TestLayering(t *testing.T) {
 // dependency of the SDK must be added here, deliberately.
 var sdkAllowed = []struct{ prefix, why string }{
 	{mod, "the SDK itself"},
-	{mod + "/client", "the HTTP client, for the worker command and runs --server"},
-	{mod + "/internal/api", "the API's paths and JSON views, for the client and the runs commands"},
+	{mod + "/apitype", "the API's JSON documents"},
+	{mod + "/client", "the HTTP client, for runs --server"},
+	{mod + "/fault", "the errors the SDK re-exports"},
+	{mod + "/internal/api", "the conversion of records into the API's documents, for the runs commands"},
 	{mod + "/internal/blob", "large results beside the embedded store"},
 	{mod + "/internal/cli", "the program's command line (cli, cli/progcmd, cli/runscmd only: see sdkForbidden)"},
 	{mod + "/internal/engine", "the engine that runs flows"},
 	{mod + "/internal/params", "flow parameters: flags, validation, JSON Schema"},
+	{mod + "/internal/remote", "the worker's side of the worker and engine protocols"},
+	{mod + "/internal/transport", "HTTP requests with failover, for client and remote"},
 	{mod + "/internal/store", "the store interface and the embedded SQLite backend (store/sqlite only: see sdkForbidden)"},
 	{mod + "/internal/storeopen", "opening the store --db names (SQLite built in, other backends when linked)"},
 	{mod + "/internal/version", "the version command"},

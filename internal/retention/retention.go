@@ -6,7 +6,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -22,8 +22,8 @@ type Blobs interface {
 // Run deletes the runs in a final state that ended more than age ago, with
 // their task runs, events and logs, in small batches with pauses in between,
 // and then the blobs that no remaining record uses.
-func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (api.RetentionResult, error) {
-	var out api.RetentionResult
+func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (apitype.RetentionResult, error) {
+	var out apitype.RetentionResult
 	before := time.Now().Add(-age)
 	for {
 		res, err := st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: batch})

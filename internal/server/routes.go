@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
@@ -38,7 +39,7 @@ type route struct {
 }
 
 func (s *Server) routeTable() []route {
-	p := api.Prefix
+	p := apitype.Prefix
 	return []route{
 		{method: "GET", pattern: "/healthz", summary: "Liveness: the process serves requests", tag: "health", response: "Status", handle: s.healthz},
 		{method: "GET", pattern: "/readyz", summary: "Readiness: the database answers", tag: "health", response: "Status", handle: s.readyz},
@@ -46,7 +47,7 @@ func (s *Server) routeTable() []route {
 
 		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
 		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
-		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: api.PageQueryParams, response: "RunDetail", handle: s.getRun},
+		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: apitype.PageQueryParams, response: "RunDetail", handle: s.getRun},
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run", tag: "runs", response: "Run", handle: s.retryRun},
@@ -84,13 +85,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.st.RunList(ctx, store.RunListParams{Limit: 1}); err != nil {
-		return &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "database not ready: " + err.Error()}
+		return &httpError{http.StatusServiceUnavailable, apitype.CodeUnavailable, "database not ready: " + err.Error()}
 	}
 	s.mu.Lock()
 	stopping := s.stopping
 	s.mu.Unlock()
 	if stopping {
-		return &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "server is shutting down"}
+		return &httpError{http.StatusServiceUnavailable, apitype.CodeUnavailable, "server is shutting down"}
 	}
 	return writeJSON(w, 200, map[string]string{"status": "ready"})
 }
@@ -98,7 +99,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 // --- runs ---
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
-	var req api.CreateRun
+	var req apitype.CreateRunRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		return errBadRequest("field \"flow\" is required: the name of the flow to run")
 	}
 	if req.Queue == "" {
-		req.Queue = api.DefaultQueue
+		req.Queue = apitype.DefaultQueue
 	}
 	for _, f := range []struct{ name, value string }{{"flow", req.Flow}, {"queue", req.Queue}, {"idempotency_key", req.IdempotencyKey}} {
 		if err := store.CheckIdentifier(fmt.Sprintf("field %q", f.name), f.value); err != nil {
@@ -132,7 +133,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		// holds it; its flow, queue and parameters never change, so
 		// comparing them here is race-free.
 		if diff := idempotencyDiff(run, req, params); diff != "" {
-			return &httpError{http.StatusConflict, api.CodeIdempotencyConflict, fmt.Sprintf(
+			return &httpError{http.StatusConflict, apitype.CodeIdempotencyConflict, fmt.Sprintf(
 				"idempotency key %q belongs to run %s, created with a different request: %s; repeat the same request to get that run, or use another key",
 				req.IdempotencyKey, run.ID, diff)}
 		}
@@ -144,14 +145,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 // idempotencyDiff says how a create request differs from the run that
 // already holds its idempotency key ("" when it is the same request).
 // params are the request's parameters as they would have been recorded.
-func idempotencyDiff(run store.Run, req api.CreateRun, params json.RawMessage) string {
+func idempotencyDiff(run store.Run, req apitype.CreateRunRequest, params json.RawMessage) string {
 	var diffs []string
 	if run.Flow != req.Flow {
 		diffs = append(diffs, fmt.Sprintf("flow %q, not %q", run.Flow, req.Flow))
 	}
 	queue := run.Queue
 	if queue == "" {
-		queue = api.DefaultQueue
+		queue = apitype.DefaultQueue
 	}
 	if queue != req.Queue {
 		diffs = append(diffs, fmt.Sprintf("queue %q, not %q", queue, req.Queue))
@@ -192,7 +193,7 @@ func clip(raw json.RawMessage) string {
 }
 
 // runView renders a run, saying why a SCHEDULED run waits.
-func (s *Server) runView(ctx context.Context, run store.Run) api.RunView {
+func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 	v := api.RunJSON(run, s.cfg.Blobs)
 	if run.State == store.RunScheduled {
 		v.WaitingReason = s.waitingReason(ctx, run)
@@ -243,7 +244,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	views := make([]api.RunView, len(runs))
+	views := make([]apitype.Run, len(runs))
 	for i, run := range runs {
 		views[i] = s.runView(r.Context(), run)
 	}
@@ -267,7 +268,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if q, paged, err := api.ParsePageQuery(r.URL.Query()); err != nil {
+	if q, paged, err := apitype.ParsePageQuery(r.URL.Query()); err != nil {
 		return errBadRequest("%v", err)
 	} else if paged {
 		// A page (and a summary) read as such: a run of 200,000 steps
@@ -308,7 +309,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]api.LogView, len(logs))
+	out := make([]apitype.Log, len(logs))
 	for i, l := range logs {
 		out[i] = api.LogJSON(l)
 	}
@@ -388,7 +389,7 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 		return errConflict("run %s is a subflow of run %s: retry the parent, which resumes it", run.ID, run.ParentRunID)
 	}
 	if run.Queue == "" {
-		run.Queue = api.DefaultQueue
+		run.Queue = apitype.DefaultQueue
 	}
 	updated, err := s.st.RunTransition(ctx, store.RunTransitionParams{
 		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
@@ -427,7 +428,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	out := make([]api.WorkerView, len(workers))
+	out := make([]apitype.Worker, len(workers))
 	for i, wk := range workers {
 		out[i] = api.WorkerJSON(wk, held[wk.ID])
 	}
@@ -439,7 +440,7 @@ func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]api.QueueView, len(qs))
+	out := make([]apitype.Queue, len(qs))
 	for i, q := range qs {
 		out[i] = api.QueueJSON(q)
 	}
@@ -447,7 +448,7 @@ func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) retention(w http.ResponseWriter, r *http.Request) error {
-	var req api.Retention
+	var req apitype.RetentionRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -828,7 +829,7 @@ func (s *Server) workerCached(r *http.Request) (store.Worker, error) {
 			return wk, nil
 		}
 	}
-	return store.Worker{}, &httpError{http.StatusNotFound, api.CodeUnknownWorker, fmt.Sprintf("unknown worker %q: register again", id)}
+	return store.Worker{}, &httpError{http.StatusNotFound, apitype.CodeUnknownWorker, fmt.Sprintf("unknown worker %q: register again", id)}
 }
 
 func (s *Server) holding(w http.ResponseWriter, r *http.Request) error {
@@ -1093,7 +1094,7 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 	ref, err := s.cfg.Blobs.PutReader(&progressDeadline{r: r.Body, rc: http.NewResponseController(w)})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+		return &httpError{http.StatusRequestEntityTooLarge, apitype.CodeTooLarge,
 			fmt.Sprintf("blob exceeds the server's blob limit of %d bytes (server.Config.MaxBlobBytes)", mbe.Limit)}
 	}
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/retention"
 
 	"github.com/batonhq/baton/internal/api"
@@ -365,7 +366,7 @@ func (s *Server) retain(ctx context.Context) {
 
 // RunRetention deletes finished runs older than age, in small batches that
 // do not block live work, and the blobs only they used.
-func (s *Server) RunRetention(ctx context.Context, age time.Duration) (api.RetentionResult, error) {
+func (s *Server) RunRetention(ctx context.Context, age time.Duration) (apitype.RetentionResult, error) {
 	return retention.Run(ctx, s.st, s.cfg.Blobs, age)
 }
 
@@ -413,7 +414,7 @@ func (s *Server) Handler() http.Handler {
 		target := r.URL.Query().Get("target")
 		_, err := url.ParseRequestURI(target)
 		if err == nil { // called directly, not through the listener
-			return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+			return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, apitype.Prefix)
 		}
 		return errBadRequest("malformed URL %q: %v; escape reserved characters in paths (%%25 for %%)", target, errors.Unwrap(err))
 	}))

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -137,8 +139,13 @@ func start(t *testing.T, c *counter) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, tasks := baton.Definitions(twoMaps)
-	wk, err := worker.New(worker.Config{Client: cl, Name: t.Name(), Queues: []string{api.DefaultQueue},
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", twoMaps)
+	flows, tasks := p.Flows, p.Tasks
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
 		Slots: map[string]int{"q": 1}, Flows: flows, Tasks: tasks,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
@@ -167,7 +174,7 @@ func runTwoMaps(t *testing.T, cl *client.Client, n int) {
 	base := int(nextBase.Add(1_000_000)) // apart from other tests' items (and -count)
 	ctx := context.Background()
 	params, _ := json.Marshal(TwoMaps{Base: base, N: n})
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: "worker-test.two-maps", Parameters: params})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "worker-test.two-maps", Parameters: params})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/retention"
 
@@ -46,7 +47,7 @@ func WorkersCommand(env *cli.Env) *cobra.Command {
 	return cmd
 }
 
-func listWorkers(ctx context.Context, env *cli.Env) ([]api.WorkerView, error) {
+func listWorkers(ctx context.Context, env *cli.Env) ([]apitype.Worker, error) {
 	if env.ServerURL() != "" {
 		c, err := cli.Client(env)
 		if err != nil {
@@ -57,7 +58,7 @@ func listWorkers(ctx context.Context, env *cli.Env) ([]api.WorkerView, error) {
 			return nil, cli.APIError(err, "")
 		}
 		if ws == nil {
-			ws = []api.WorkerView{}
+			ws = []apitype.Worker{}
 		}
 		return ws, nil
 	}
@@ -82,14 +83,14 @@ func listWorkers(ctx context.Context, env *cli.Env) ([]api.WorkerView, error) {
 			}
 		}
 	}
-	out := make([]api.WorkerView, len(workers))
+	out := make([]apitype.Worker, len(workers))
 	for i, w := range workers {
 		out[i] = api.WorkerJSON(w, held[w.ID])
 	}
 	return out, nil
 }
 
-func workersText(w io.Writer, ws []api.WorkerView, now time.Time) error {
+func workersText(w io.Writer, ws []apitype.Worker, now time.Time) error {
 	if len(ws) == 0 {
 		_, err := fmt.Fprintln(w, "No live workers.")
 		return err
@@ -146,7 +147,7 @@ func QueuesCommand(env *cli.Env) *cobra.Command {
 	return cmd
 }
 
-func listQueues(ctx context.Context, env *cli.Env) ([]api.QueueView, error) {
+func listQueues(ctx context.Context, env *cli.Env) ([]apitype.Queue, error) {
 	if env.ServerURL() != "" {
 		c, err := cli.Client(env)
 		if err != nil {
@@ -157,7 +158,7 @@ func listQueues(ctx context.Context, env *cli.Env) ([]api.QueueView, error) {
 			return nil, cli.APIError(err, "")
 		}
 		if qs == nil {
-			qs = []api.QueueView{}
+			qs = []apitype.Queue{}
 		}
 		return qs, nil
 	}
@@ -170,14 +171,14 @@ func listQueues(ctx context.Context, env *cli.Env) ([]api.QueueView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}
-	out := make([]api.QueueView, len(stats))
+	out := make([]apitype.Queue, len(stats))
 	for i, q := range stats {
 		out[i] = api.QueueJSON(q)
 	}
 	return out, nil
 }
 
-func queuesText(w io.Writer, qs []api.QueueView, now time.Time) error {
+func queuesText(w io.Writer, qs []apitype.Queue, now time.Time) error {
 	if len(qs) == 0 {
 		_, err := fmt.Fprintln(w, "No queues: no runs were created on any queue.")
 		return err
@@ -215,7 +216,7 @@ func RetentionCommand(env *cli.Env) *cobra.Command {
 			if err != nil {
 				return cli.Usagef("--older-than: %v", err)
 			}
-			var res api.RetentionResult
+			var res apitype.RetentionResult
 			if env.ServerURL() != "" {
 				c, err := cli.Client(env)
 				if err != nil {

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/cli/servecmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -235,7 +235,7 @@ func TestDevTakesBackRunsOfItsDeadWorker(t *testing.T) {
 // url until the test ends.
 func startTestWorker(t *testing.T, url string, prog progcmd.Program, concurrency int) {
 	t.Helper()
-	c, err := client.New(url)
+	c, err := remote.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
+	"github.com/batonhq/baton/internal/remote"
 )
 
 type countFlowParams struct {
@@ -36,7 +36,7 @@ func countProgram() progcmd.Program {
 func TestRunsCreateValidatesLikeRun(t *testing.T) {
 	t.Parallel()
 	a := apiTestServer(t)
-	c, err := client.New(a.URL)
+	c, err := remote.New(a.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

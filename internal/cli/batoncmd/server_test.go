@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/cli/servecmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -98,7 +99,7 @@ func (a *apiTest) create(t *testing.T, args ...string) string {
 func (a *apiTest) seedRun(t *testing.T, id string, state store.RunState) {
 	t.Helper()
 	now := time.Now()
-	r := store.Run{ID: id, Flow: "seeded", State: state, Attempt: 1, Queue: api.DefaultQueue,
+	r := store.Run{ID: id, Flow: "seeded", State: state, Attempt: 1, Queue: apitype.DefaultQueue,
 		Parameters: json.RawMessage(`null`), CreatedAt: now, UpdatedAt: now, StartedAt: now, EndedAt: now}
 	if state == store.RunFailed {
 		r.Error = &store.ErrorInfo{Message: "boom"}
@@ -265,7 +266,7 @@ func TestAPIRunsCreateParams(t *testing.T) {
 	}
 
 	// A flow a worker registered: the server checks the parameters (400).
-	c, err := client.New(a.URL)
+	c, err := remote.New(a.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestAPIWorkersAndQueues(t *testing.T) {
 		t.Errorf("queues list --json, none: exit %d: %q", code, out)
 	}
 
-	c, err := client.New(a.URL)
+	c, err := remote.New(a.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,14 +483,14 @@ func TestRetentionCommand(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("retention: exit %d: %s", code, errOut)
 	}
-	if r := runsTestDecode[api.RetentionResult](t, out); r.DeletedRuns != 0 {
+	if r := runsTestDecode[apitype.RetentionResult](t, out); r.DeletedRuns != 0 {
 		t.Errorf("retention 100 years: %+v", r)
 	}
 	code, out, errOut = apiTestRun(t, nil, "--db", db, "retention", "run", "--older-than", "1d", "--json")
 	if code != cli.ExitOK {
 		t.Fatalf("retention: exit %d: %s", code, errOut)
 	}
-	if r := runsTestDecode[api.RetentionResult](t, out); r.DeletedRuns != 3 {
+	if r := runsTestDecode[apitype.RetentionResult](t, out); r.DeletedRuns != 3 {
 		t.Errorf("retention 1d: %+v, want 3 runs deleted", r)
 	}
 	code, out, _ = apiTestRun(t, nil, "--db", db, "runs", "list", "--json")

@@ -35,6 +35,26 @@ type Program struct {
 	Tasks []*engine.TaskDef
 }
 
+// Definitions returns the engine definitions of flows defined with package
+// baton (baton.AnyFlow values; it panics on anything else) and of every
+// task the program defined. Package baton sets it in its init function: it
+// cannot export it without putting engine types in its public API. Use
+// ProgramOf.
+var Definitions func(flows ...any) ([]*engine.FlowDef, []*engine.TaskDef)
+
+// ProgramOf returns the program named name that hosts the given flows
+// (baton.AnyFlow values) and every task the program defined: how the baton
+// command's dev server, tests and benchmarks host flows written with the
+// SDK. The caller has imported package baton, which set Definitions.
+func ProgramOf[F any](name string, flows ...F) Program {
+	in := make([]any, len(flows))
+	for i, f := range flows {
+		in[i] = f
+	}
+	defs, tasks := Definitions(in...)
+	return Program{Name: name, Flows: defs, Tasks: tasks}
+}
+
 func (p Program) flow(name string) (*engine.FlowDef, error) {
 	for _, f := range p.Flows {
 		if f.Name == name {

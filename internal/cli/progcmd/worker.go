@@ -1,12 +1,14 @@
 package progcmd
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/worker"
 )
 
@@ -31,9 +33,9 @@ func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 				return cli.Usagef("worker needs a Baton server: pass --server URL or set BATON_SERVER " +
 					"(start one with: baton server, or baton dev)")
 			}
-			c, err := cli.Client(env)
+			c, err := remote.New(env.ServerURL())
 			if err != nil {
-				return err
+				return &cli.UsageError{Err: fmt.Errorf("--server: %w", err)}
 			}
 			if concurrency < 1 {
 				return cli.Usagef("invalid --concurrency %d: must be at least 1", concurrency)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
@@ -46,7 +46,7 @@ func runsCreateCommand(env *cli.Env) *cobra.Command {
 					return &cli.UsageError{Err: err}
 				}
 			}
-			req := api.CreateRun{Flow: args[0], Queue: queue, IdempotencyKey: key}
+			req := apitype.CreateRunRequest{Flow: args[0], Queue: queue, IdempotencyKey: key}
 			if paramsArg != "" {
 				raw, err := cli.ReadArg("--params", paramsArg)
 				if err != nil {
@@ -76,7 +76,7 @@ func runsCreateCommand(env *cli.Env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&paramsArg, "params", "", "parameters as a JSON object, or @FILE to read them from a file")
-	f.StringVar(&queue, "queue", "", "queue of the run (default \""+api.DefaultQueue+"\")")
+	f.StringVar(&queue, "queue", "", "queue of the run (default \""+apitype.DefaultQueue+"\")")
 	f.StringVar(&key, "idempotency-key", "", "create the run only once for this key; again, return the same run")
 	f.BoolVar(&asJSON, "json", false, "print the created run as a JSON object")
 	return cmd
@@ -92,7 +92,7 @@ const runsRecheckFor = time.Second
 // live workers, it is read again until it leaves SCHEDULED or
 // runsRecheckFor has passed. A run no live worker serves is returned at
 // once.
-func runsStillWaiting(ctx context.Context, c *client.Client, run api.RunView) api.RunView {
+func runsStillWaiting(ctx context.Context, c *client.Client, run apitype.Run) apitype.Run {
 	if run.State != string(store.RunScheduled) || run.WaitingReason == "" ||
 		strings.HasPrefix(run.WaitingReason, "no live worker") {
 		return run
@@ -113,7 +113,7 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run api.RunView) ap
 			return run
 		}
 		if d.State != string(store.RunScheduled) {
-			return d.RunView
+			return d.Run
 		}
 		run.WaitingReason = d.WaitingReason
 	}
@@ -121,7 +121,7 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run api.RunView) ap
 }
 
 // runsWaiting tells on stderr why a SCHEDULED run has not started.
-func runsWaiting(env *cli.Env, run api.RunView) {
+func runsWaiting(env *cli.Env, run apitype.Run) {
 	if run.State == string(store.RunScheduled) && run.WaitingReason != "" {
 		fmt.Fprintf(env.Stderr, "baton: run %s is waiting: %s\n", run.ID, run.WaitingReason)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/engine"
@@ -135,7 +136,7 @@ func runsListCommand(env *cli.Env) *cobra.Command {
 }
 
 // runsListText prints the table of `runs list`.
-func runsListText(w io.Writer, runs []api.RunView, now time.Time) error {
+func runsListText(w io.Writer, runs []apitype.Run, now time.Time) error {
 	if len(runs) == 0 {
 		_, err := fmt.Fprintln(w, "No runs found.")
 		return err
@@ -161,12 +162,12 @@ const runsShowPage = 100
 type runsShowData struct {
 	// detail holds the run; its TaskRuns all of them when full, else the
 	// --steps page; its Events all of them when full, else the --events page.
-	detail       api.RunDetailView
+	detail       apitype.RunDetail
 	full         bool
 	eventsLoaded bool
 	total        int // task runs
 	eventsTotal  int
-	summary      api.RunSummaryView
+	summary      apitype.RunSummary
 }
 
 // runsShowOpts are the flags of `runs show`.
@@ -218,7 +219,7 @@ func runsShowCommand(env *cli.Env) *cobra.Command {
 					}
 					return cli.WriteJSON(env.Stdout, d)
 				}
-				p, err := runsPageOf(ctx, src, args[0], api.PageQuery{TaskRunsOffset: o.offset, TaskRunsLimit: o.limit,
+				p, err := runsPageOf(ctx, src, args[0], apitype.PageQuery{TaskRunsOffset: o.offset, TaskRunsLimit: o.limit,
 					EventsOffset: o.offset, EventsLimit: o.limit})
 				if err != nil {
 					return err
@@ -381,7 +382,7 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 }
 
 // runsTaskTable prints task runs as the table of `runs show`.
-func runsTaskTable(w io.Writer, trs []api.TaskRunView, now time.Time) error {
+func runsTaskTable(w io.Writer, trs []apitype.TaskRun, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  KEY\tTASK\tSTATE\tATTEMPTS\tSTARTED\tDURATION\tNOTE")
 	for _, t := range trs {
@@ -436,12 +437,12 @@ func runsShowSummary(w io.Writer, data runsShowData, now time.Time) error {
 
 // runsPageOf reads a page of a run's detail: from the store, or through
 // the server's paged GET /runs/{id}.
-func runsPageOf(ctx context.Context, src runsSource, id string, q api.PageQuery) (api.RunPageView, error) {
+func runsPageOf(ctx context.Context, src runsSource, id string, q apitype.PageQuery) (apitype.RunPage, error) {
 	switch src := src.(type) {
 	case *localRuns:
 		run, err := src.get(ctx, id)
 		if err != nil {
-			return api.RunPageView{}, err
+			return apitype.RunPage{}, err
 		}
 		run = runsReconcile(ctx, src.env, src.st, run)
 		p, warn, err := api.RunPage(ctx, src.st, run, q, src.blobs)
@@ -458,14 +459,14 @@ func runsPageOf(ctx context.Context, src runsSource, id string, q api.PageQuery)
 		}
 		return p, nil
 	}
-	return api.RunPageView{}, fmt.Errorf("runs show: unknown source %T", src)
+	return apitype.RunPage{}, fmt.Errorf("runs show: unknown source %T", src)
 }
 
 // runsShowRead reads what `runs show` prints: the counts, the summary and
 // the pages asked for in one read; the whole run only when it is small (or
 // --all).
 func runsShowRead(ctx context.Context, src runsSource, id string, o runsShowOpts) (runsShowData, error) {
-	q := api.PageQuery{Summary: true}
+	q := apitype.PageQuery{Summary: true}
 	if o.steps {
 		q.TaskRunsOffset, q.TaskRunsLimit = o.offset, o.limit
 	}
@@ -473,14 +474,14 @@ func runsShowRead(ctx context.Context, src runsSource, id string, o runsShowOpts
 		q.EventsOffset, q.EventsLimit = o.offset, o.limit
 	}
 	if o.all {
-		q = api.FullPage
+		q = apitype.FullPage
 	}
 	p, err := runsPageOf(ctx, src, id, q)
 	if err != nil {
 		return runsShowData{}, err
 	}
 	if p.TaskRunsTotal == nil || o.all { // everything was read
-		return runsSummarise(p.RunDetailView, o), nil
+		return runsSummarise(p.RunDetail, o), nil
 	}
 	if o.listsAll(*p.TaskRunsTotal) {
 		d, err := src.Show(ctx, id)
@@ -489,7 +490,7 @@ func runsShowRead(ctx context.Context, src runsSource, id string, o runsShowOpts
 		}
 		return runsSummarise(d, o), nil
 	}
-	data := runsShowData{detail: p.RunDetailView, total: *p.TaskRunsTotal, eventsLoaded: o.events}
+	data := runsShowData{detail: p.RunDetail, total: *p.TaskRunsTotal, eventsLoaded: o.events}
 	if p.Summary != nil {
 		data.summary = *p.Summary
 	}
@@ -501,7 +502,7 @@ func runsShowRead(ctx context.Context, src runsSource, id string, o runsShowOpts
 
 // runsSummarise builds what `runs show` prints from a run's full detail
 // (from a server that predates paging, or for a run shown whole).
-func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
+func runsSummarise(d apitype.RunDetail, o runsShowOpts) runsShowData {
 	data := runsShowData{detail: d, total: len(d.TaskRuns), eventsTotal: len(d.Events)}
 	data.full = o.listsAll(data.total)
 	data.eventsLoaded = data.full || o.events
@@ -522,19 +523,19 @@ func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
 		}
 	}
 	for k, c := range n {
-		sum.Counts = append(sum.Counts, api.TaskRunCountView{Task: k.task, State: k.state, N: c})
+		sum.Counts = append(sum.Counts, apitype.TaskRunCount{Task: k.task, State: k.state, N: c})
 	}
-	slices.SortFunc(sum.Counts, func(a, b api.TaskRunCountView) int {
+	slices.SortFunc(sum.Counts, func(a, b apitype.TaskRunCount) int {
 		return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.State, b.State))
 	})
-	var ended []api.TaskRunView
+	var ended []apitype.TaskRun
 	for _, t := range d.TaskRuns {
 		if t.StartedAt != nil && t.EndedAt != nil {
 			ended = append(ended, t)
 		}
 	}
-	took := func(t api.TaskRunView) time.Duration { return t.EndedAt.Sub(*t.StartedAt) }
-	slices.SortStableFunc(ended, func(a, b api.TaskRunView) int { return cmp.Compare(took(b), took(a)) })
+	took := func(t apitype.TaskRun) time.Duration { return t.EndedAt.Sub(*t.StartedAt) }
+	slices.SortStableFunc(ended, func(a, b apitype.TaskRun) int { return cmp.Compare(took(b), took(a)) })
 	sum.Slowest = ended[:min(len(ended), api.SummarySlowest)]
 	if o.steps {
 		data.detail.TaskRuns = runsPage(d.TaskRuns, o.offset, o.limit)
@@ -547,7 +548,7 @@ func runsSummarise(d api.RunDetailView, o runsShowOpts) runsShowData {
 
 // runsTaskNote is the NOTE column: where a cached result came from, the
 // child run of a subflow step, and the error.
-func runsTaskNote(t api.TaskRunView) string {
+func runsTaskNote(t apitype.TaskRun) string {
 	var parts []string
 	if t.CachedFrom != "" || t.CachedFromRun != "" {
 		switch {
@@ -594,7 +595,7 @@ func runsLogsCommand(env *cli.Env) *cobra.Command {
 }
 
 // runsLogsText prints log records one a line.
-func runsLogsText(w io.Writer, logs []api.LogView) error {
+func runsLogsText(w io.Writer, logs []apitype.Log) error {
 	bw := &bytes.Buffer{}
 	for _, l := range logs {
 		bw.Reset()

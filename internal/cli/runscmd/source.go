@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
@@ -19,13 +20,13 @@ import (
 type runsSource interface {
 	// List returns runs, newest first. full asks for results stored in the
 	// blob store too (for --json).
-	List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error)
+	List(ctx context.Context, q runsQuery, full bool) ([]apitype.Run, error)
 	// Show returns a run with its task runs and events; an unknown id is a
 	// UsageError.
-	Show(ctx context.Context, id string) (api.RunDetailView, error)
+	Show(ctx context.Context, id string) (apitype.RunDetail, error)
 	// Logs returns a run's logs, optionally of one step key; an unknown id
 	// or step key is a UsageError.
-	Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error)
+	Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error)
 	Close() error
 }
 
@@ -63,7 +64,7 @@ type localRuns struct {
 
 func (l *localRuns) Close() error { return l.st.Close() }
 
-func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.RunView, error) {
+func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]apitype.Run, error) {
 	st, env := l.st, l.env
 	if err := store.CheckIdentifier("--flow", q.Flow); err != nil {
 		return nil, &cli.UsageError{Err: err}
@@ -86,7 +87,7 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]api.Run
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	views := make([]api.RunView, 0, len(runs))
+	views := make([]apitype.Run, 0, len(runs))
 	for _, r := range runs {
 		r = runsReconcile(ctx, env, st, r)
 		if p.State != "" && r.State != p.State {
@@ -119,19 +120,19 @@ func (l *localRuns) get(ctx context.Context, id string) (store.Run, error) {
 	return run, nil
 }
 
-func (l *localRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
+func (l *localRuns) Show(ctx context.Context, id string) (apitype.RunDetail, error) {
 	run, err := l.get(ctx, id)
 	if err != nil {
-		return api.RunDetailView{}, err
+		return apitype.RunDetail{}, err
 	}
 	run = runsReconcile(ctx, l.env, l.st, run)
 	trs, err := l.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
 	if err != nil {
-		return api.RunDetailView{}, fmt.Errorf("read task runs of %s: %w", run.ID, err)
+		return apitype.RunDetail{}, fmt.Errorf("read task runs of %s: %w", run.ID, err)
 	}
 	evs, err := l.st.EventList(ctx, run.ID)
 	if err != nil {
-		return api.RunDetailView{}, fmt.Errorf("read events of %s: %w", run.ID, err)
+		return apitype.RunDetail{}, fmt.Errorf("read events of %s: %w", run.ID, err)
 	}
 	d, err := api.RunDetailViewOf(run, trs, evs, l.blobs)
 	if err != nil {
@@ -142,7 +143,7 @@ func (l *localRuns) Show(ctx context.Context, id string) (api.RunDetailView, err
 	return d, nil
 }
 
-func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error) {
+func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error) {
 	run, err := l.get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView
 			return nil, unknownTaskKey(run.ID, taskKey)
 		}
 	}
-	out := make([]api.LogView, len(logs))
+	out := make([]apitype.Log, len(logs))
 	for i, l := range logs {
 		out[i] = api.LogJSON(l)
 	}
@@ -179,32 +180,32 @@ type remoteRuns struct {
 
 func (r *remoteRuns) Close() error { return nil }
 
-func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]api.RunView, error) {
+func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]apitype.Run, error) {
 	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: string(q.State), Limit: q.Limit})
 	if err != nil {
 		return nil, cli.APIError(err, "")
 	}
 	if runs == nil {
-		runs = []api.RunView{}
+		runs = []apitype.Run{}
 	}
 	return runs, nil
 }
 
-func (r *remoteRuns) Show(ctx context.Context, id string) (api.RunDetailView, error) {
+func (r *remoteRuns) Show(ctx context.Context, id string) (apitype.RunDetail, error) {
 	d, err := r.c.GetRun(ctx, id)
 	if err != nil {
 		return d, cli.APIError(err, id)
 	}
 	if d.TaskRuns == nil {
-		d.TaskRuns = []api.TaskRunView{}
+		d.TaskRuns = []apitype.TaskRun{}
 	}
 	if d.Events == nil {
-		d.Events = []api.EventView{}
+		d.Events = []apitype.Event{}
 	}
 	return d, nil
 }
 
-func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]api.LogView, error) {
+func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error) {
 	logs, err := r.c.RunLogs(ctx, id, taskKey)
 	if err != nil {
 		return nil, cli.APIError(err, id)

@@ -18,11 +18,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/storeopen"
@@ -331,7 +332,7 @@ func DevCommand(env *cli.Env, cfg Config) *cobra.Command {
 					<-ctx.Done()
 					return nil
 				}
-				c, err := client.New(base)
+				c, err := remote.New(base)
 				if err != nil {
 					return err
 				}
@@ -359,7 +360,7 @@ func devWelcome(env *cli.Env, base string, prog progcmd.Program) {
 	w := env.Stdout
 	db, _ := env.Location().DBPath()
 	fmt.Fprintf(w, "Baton is running.\n\n")
-	fmt.Fprintf(w, "  API:    %s%s (OpenAPI: %s%s/openapi.json)\n", base, api.Prefix, base, api.Prefix)
+	fmt.Fprintf(w, "  API:    %s%s (OpenAPI: %s%s/openapi.json)\n", base, apitype.Prefix, base, apitype.Prefix)
 	fmt.Fprintf(w, "  Store:  %s\n", storeopen.Redact(db))
 	if len(prog.Flows) == 0 {
 		fmt.Fprintf(w, "  Worker: none (no bundled flows)\n")

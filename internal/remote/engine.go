@@ -1,8 +1,15 @@
-package client
+// Package remote is the worker's side of Baton's worker and engine
+// protocols: a Client registers a worker, heartbeats, claims and reports
+// work, and its EngineStore is the store of a worker's engine, every read
+// and write going through the server's engine protocol instead of a
+// database connection. They carry internal/store records, so they are not
+// part of the public client (package client).
+package remote
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,14 +17,16 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/transport"
 )
 
 // EngineStore is the store of a worker's engine: every read and write goes
 // through the server's engine protocol. It also stores blobs on the server.
 type EngineStore struct {
-	c *Client
+	c *transport.Client
 	// FinishedWait is how long TaskRunFinished lets the server wait for a
 	// task run to finish. Default 20s.
 	FinishedWait time.Duration
@@ -42,7 +51,7 @@ func (s *EngineStore) retry(ctx context.Context, send func() error) (resent bool
 	backoff := 100 * time.Millisecond
 	for {
 		err = send()
-		if err == nil || !IsTransient(err) || s.RetryFor <= 0 || ctx.Err() != nil {
+		if err == nil || !transport.IsTransient(err) || s.RetryFor <= 0 || ctx.Err() != nil {
 			return resent, err
 		}
 		if first.IsZero() {
@@ -63,14 +72,14 @@ func (s *EngineStore) retry(ctx context.Context, send func() error) (resent bool
 
 // EngineStore returns the engine store of this client.
 func (c *Client) EngineStore() *EngineStore {
-	return &EngineStore{c: c, FinishedWait: 20 * time.Second}
+	return &EngineStore{c: c.t, FinishedWait: 20 * time.Second}
 }
 
 // translate maps API errors back to the store's sentinels; transient
-// errors (IsTransient) also wrap store.ErrUnavailable, so that the engine
+// errors (transport.IsTransient) also wrap store.ErrUnavailable, so that the engine
 // can tell an outage from a refusal.
 func translate(err error) error {
-	var e *Error
+	var e *transport.Error
 	if errors.As(err, &e) {
 		switch e.Status {
 		case http.StatusNotFound:
@@ -79,7 +88,7 @@ func translate(err error) error {
 			return fmt.Errorf("%s: %w", e.Message, store.ErrConflict)
 		}
 	}
-	if IsTransient(err) {
+	if transport.IsTransient(err) {
 		return transientError{err}
 	}
 	return err
@@ -95,7 +104,7 @@ func (e transientError) Unwrap() []error { return []error{e.err, store.ErrUnavai
 // BatchWrite writes a batch through the server.
 func (s *EngineStore) BatchWrite(ctx context.Context, b store.Batch) error {
 	b = store.WireBatch(b) // bytes that are not UTF-8 survive JSON
-	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/batch", b, nil) })
+	_, err := s.retry(ctx, func() error { return s.c.Do(ctx, "POST", apitype.Prefix+"/engine/batch", b, nil) })
 	return translate(err)
 }
 
@@ -103,7 +112,7 @@ func (s *EngineStore) BatchWrite(ctx context.Context, b store.Batch) error {
 func (s *EngineStore) RunGet(ctx context.Context, id string) (store.Run, error) {
 	var r store.Run
 	_, err := s.retry(ctx, func() error {
-		return s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(id), nil, &r)
+		return s.c.Do(ctx, "GET", apitype.Prefix+"/engine/runs/"+url.PathEscape(id), nil, &r)
 	})
 	return r, translate(err)
 }
@@ -113,7 +122,7 @@ func (s *EngineStore) RunCreate(ctx context.Context, p store.RunCreateParams) (s
 	var out api.CreatedRun
 	wire := p
 	wire.Cause, wire.Message = store.EncodeText(p.Cause), store.EncodeText(p.Message)
-	_, err := s.retry(ctx, func() error { return s.c.do(ctx, "POST", api.Prefix+"/engine/runs", wire, &out) })
+	_, err := s.retry(ctx, func() error { return s.c.Do(ctx, "POST", apitype.Prefix+"/engine/runs", wire, &out) })
 	return out.Run, out.Created, translate(err)
 }
 
@@ -124,7 +133,7 @@ func (s *EngineStore) RunTransition(ctx context.Context, p store.RunTransitionPa
 	var r store.Run
 	wire := store.WireTransition(p)
 	resent, err := s.retry(ctx, func() error {
-		return s.c.do(ctx, "POST", api.Prefix+"/engine/runs/"+url.PathEscape(p.ID)+"/transition", wire, &r)
+		return s.c.Do(ctx, "POST", apitype.Prefix+"/engine/runs/"+url.PathEscape(p.ID)+"/transition", wire, &r)
 	})
 	err = translate(err)
 	if resent && p.Attempt != 0 && errors.Is(err, store.ErrConflict) {
@@ -143,7 +152,7 @@ func (s *EngineStore) RunTransition(ctx context.Context, p store.RunTransitionPa
 func (s *EngineStore) RunChildGet(ctx context.Context, parentRunID, stepKey string) (store.Run, error) {
 	var r store.Run
 	_, err := s.retry(ctx, func() error {
-		return s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(parentRunID)+"/child?key="+url.QueryEscape(stepKey), nil, &r)
+		return s.c.Do(ctx, "GET", apitype.Prefix+"/engine/runs/"+url.PathEscape(parentRunID)+"/child?key="+url.QueryEscape(stepKey), nil, &r)
 	})
 	return r, translate(err)
 }
@@ -152,7 +161,7 @@ func (s *EngineStore) RunChildGet(ctx context.Context, parentRunID, stepKey stri
 func (s *EngineStore) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
 	var j []store.JournalEntry
 	_, err := s.retry(ctx, func() error {
-		return s.c.do(ctx, "GET", api.Prefix+"/engine/runs/"+url.PathEscape(runID)+"/journal", nil, &j)
+		return s.c.Do(ctx, "GET", apitype.Prefix+"/engine/runs/"+url.PathEscape(runID)+"/journal", nil, &j)
 	})
 	return j, translate(err)
 }
@@ -161,7 +170,7 @@ func (s *EngineStore) JournalList(ctx context.Context, runID string) ([]store.Jo
 func (s *EngineStore) CacheGet(ctx context.Context, key string, _ time.Time) (store.CacheEntry, error) {
 	var ce store.CacheEntry
 	_, err := s.retry(ctx, func() error {
-		return s.c.do(ctx, "GET", api.Prefix+"/engine/cache?key="+url.QueryEscape(key), nil, &ce)
+		return s.c.Do(ctx, "GET", apitype.Prefix+"/engine/cache?key="+url.QueryEscape(key), nil, &ce)
 	})
 	return ce, translate(err)
 }
@@ -169,7 +178,7 @@ func (s *EngineStore) CacheGet(ctx context.Context, key string, _ time.Time) (st
 // TaskRunFinished waits (long poll) for any of refs to finish.
 func (s *EngineStore) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
 	var out api.FinishedResult
-	err := s.c.do(ctx, "POST", api.Prefix+"/engine/finished", api.Finished{Refs: refs, WaitMS: s.FinishedWait.Milliseconds()}, &out)
+	err := s.c.Do(ctx, "POST", apitype.Prefix+"/engine/finished", api.Finished{Refs: refs, WaitMS: s.FinishedWait.Milliseconds()}, &out)
 	return out.TaskRuns, translate(err)
 }
 
@@ -177,8 +186,8 @@ func (s *EngineStore) TaskRunFinished(ctx context.Context, refs []store.TaskRunR
 func (s *EngineStore) Put(data []byte) (string, error) {
 	var out api.BlobRef
 	_, err := s.retry(context.Background(), func() error {
-		return s.c.doRaw(context.Background(), "PUT", api.Prefix+"/blobs", "application/octet-stream", data, func(_ int, r io.Reader) error {
-			return jsonDecode(r, &out)
+		return s.c.DoRaw(context.Background(), "PUT", apitype.Prefix+"/blobs", "application/octet-stream", data, func(_ int, r io.Reader) error {
+			return json.NewDecoder(r).Decode(&out)
 		})
 	})
 	return out.Ref, err
@@ -189,7 +198,7 @@ func (s *EngineStore) Get(ref string) ([]byte, error) {
 	var buf bytes.Buffer
 	_, err := s.retry(context.Background(), func() error {
 		buf.Reset()
-		return s.c.doRaw(context.Background(), "GET", api.Prefix+"/blobs/"+url.PathEscape(ref), "", nil, func(_ int, r io.Reader) error {
+		return s.c.DoRaw(context.Background(), "GET", apitype.Prefix+"/blobs/"+url.PathEscape(ref), "", nil, func(_ int, r io.Reader) error {
 			_, err := io.Copy(&buf, r)
 			return err
 		})

@@ -1,4 +1,4 @@
-package api
+package apitype
 
 import (
 	"net/url"
