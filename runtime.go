@@ -30,8 +30,8 @@ type Config struct {
 	MaxConcurrency int
 }
 
-// Runtime executes flows in this process and records them in an embedded
-// store. It is safe for concurrent use; Close it to flush and release the
+// Runtime executes flows in this process and records them in its store
+// (Config.DB: by default the embedded SQLite store). It is safe for concurrent use; Close it to flush and release the
 // store.
 type Runtime struct {
 	st  store.Store

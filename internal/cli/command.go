@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/batonhq/baton/internal/storeopen"
 )
 
 // Execute runs a root command with the flags and error handling every
-// Baton command line shares (--db, flag errors that say what a flag
+// Baton command line shares (--db, whose help names the backends linked,
+// flag errors that say what a flag
 // expects, hints naming the command as run) and returns the exit code:
 // ExitOK, ExitFailed, or ExitUsage for bad input, including cobra's own
 // errors (unknown command or flag, wrong number of arguments). Errors are
@@ -27,8 +31,12 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, env *Env) 
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	where := "a SQLite `file`"
+	if slices.Contains(storeopen.Schemes(), "postgres") {
+		where += " or a postgres:// URL"
+	}
 	root.PersistentFlags().StringVar(&env.DB, "db", env.DB,
-		"the store: a SQLite `file` or a postgres:// URL (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
+		"the store: "+where+" (default: $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db)")
 	root.SetFlagErrorFunc(flagError)
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)

@@ -540,3 +540,13 @@ func TestVersionCommand(t *testing.T) {
 		t.Errorf("got %q, want %q", out, want)
 	}
 }
+
+// TestBatonOpensPostgres: the baton command links the PostgreSQL backend,
+// and --db's help says so (a user's program's does not: see progcmd).
+func TestBatonOpensPostgres(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := apiTestRun(t, nil, "runs", "list", "--help")
+	if code != cli.ExitOK || !strings.Contains(out, "a SQLite file or a postgres:// URL") {
+		t.Errorf("runs list --help: exit %d: %s%s", code, out, errOut)
+	}
+}

@@ -705,11 +705,6 @@ func TestDevCommand(t *testing.T) {
 	}
 }
 
-// runMain adapts Main to startBaton.
-func runMain(prog progcmd.Program) func(ctx context.Context, args []string, env *cli.Env) int {
-	return func(ctx context.Context, args []string, env *cli.Env) int { return progcmd.Main(ctx, args, prog, env) }
-}
-
 func TestWorkerCommand(t *testing.T) {
 	t.Parallel()
 	a := apiTestServer(t)

@@ -62,6 +62,11 @@ func TestPostgresNotLinked(t *testing.T) {
 			t.Errorf("%v --db postgres://...: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
+	// --db's help offers only what the program opens.
+	if code, out, _ := mainRun(t, helloProgram(), "x.db", "run", "--help"); code != cli.ExitOK ||
+		!strings.Contains(out, "the store: a SQLite file (default") || strings.Contains(out, "postgres://") {
+		t.Errorf("run --help: exit %d:\n%s", code, out)
+	}
 }
 
 // taskCall calls td on input from a flow and waits for it.

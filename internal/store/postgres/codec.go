@@ -117,24 +117,3 @@ func historyAppend(col, param string) string {
 		WHEN %[1]s IS NULL OR %[1]s = '' OR %[1]s = '[]' THEN %[2]s
 		ELSE left(%[1]s, -1) || ',' || substr(%[2]s, 2) END`, col, param)
 }
-
-func encStrings(v []string) (*string, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	s := string(b)
-	return &s, nil
-}
-
-func decStrings(s *string) ([]string, error) {
-	if s == nil {
-		return nil, nil
-	}
-	var v []string
-	err := json.Unmarshal([]byte(*s), &v)
-	return v, err
-}

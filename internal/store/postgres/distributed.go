@@ -36,21 +36,6 @@ func nowIfZero(t time.Time) time.Time {
 	return t
 }
 
-// roundTaskRun returns t as it reads back from the database.
-func roundTaskRun(t store.TaskRun) store.TaskRun {
-	t.CreatedAt, t.StartedAt, t.EndedAt = roundTime(t.CreatedAt), roundTime(t.StartedAt), roundTime(t.EndedAt)
-	t.LeaseUntil = roundTime(t.LeaseUntil)
-	if len(t.History) > 0 {
-		h := make([]store.Transition, len(t.History))
-		for i, x := range t.History {
-			x.At = x.At.UTC().Round(0) // JSON keeps nanoseconds
-			h[i] = x
-		}
-		t.History = h
-	}
-	return t
-}
-
 // runClaimSQL claims runs in one statement: the subquery locks the oldest
 // matching SCHEDULED runs, skipping rows that concurrent claims hold, and
 // the UPDATE moves them to PENDING; the creation of their events rides along.

@@ -34,16 +34,6 @@ func (s *Store) queueNotes(pb *pgx.Batch, ns *notes) {
 	}
 }
 
-// notifyTx issues the notifications of ns in tx.
-func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, ns *notes) error {
-	if len(ns.List) == 0 {
-		return nil
-	}
-	var pb pgx.Batch
-	s.queueNotes(&pb, ns)
-	return tx.SendBatch(ctx, &pb).Close()
-}
-
 // Subscribe delivers the notifications of every process sharing the database
 // (schema) until ctx is done or the store is closed; then the channel is
 // closed. The first call opens the store's listening connection and returns

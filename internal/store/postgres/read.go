@@ -44,15 +44,6 @@ func scanRun(sc pgx.Row) (store.Run, error) {
 	return r, nil
 }
 
-// qualified returns the column list cols with each column prefixed by alias.
-func qualified(alias, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, p := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
-}
-
 func collectRuns(rows pgx.Rows, err error) ([]store.Run, error) {
 	if err != nil {
 		return nil, err
