@@ -623,30 +623,11 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	for _, n := range req.Tasks {
 		askTasks = askTasks || (n > 0 && len(wk.Tasks) > 0)
 	}
-	// Completions first: the slots they freed are part of what the worker
-	// asks for now. A report that claims, without waiting, task runs of one
-	// queue (a worker's report of what finished) applies them and claims in
-	// one transaction.
+	// The completions ride in the first claim: the slots they freed are
+	// part of what the worker asks for now, and one transaction applies
+	// them and claims.
+	completions := req.Completions
 	var applied []store.TaskRunRef
-	var pre *api.Claimed // that claim's answer
-	preShort := false
-	if len(req.Completions) > 0 {
-		if q, n, ok := oneQueue(req.Tasks); ok && askTasks && !askRuns && req.WaitMS == 0 {
-			var trs []store.TaskRun
-			applied, trs, err = s.st.TaskRunCompleteClaim(ctx, req.Completions, store.TaskRunClaimParams{WorkerID: wk.ID,
-				Queues: []string{q}, Tasks: wk.Tasks, Limit: n, LeaseUntil: time.Now().Add(s.cfg.LeaseTimeout), At: time.Now()})
-			if err != nil {
-				return err
-			}
-			for i := range trs {
-				trs[i].History = nil // the worker reports its own transitions
-			}
-			pre = &api.Claimed{Runs: []store.Run{}, TaskRuns: append([]store.TaskRun{}, trs...)}
-			preShort = len(trs) < n
-		} else if applied, err = s.st.TaskRunComplete(ctx, req.Completions); err != nil {
-			return err
-		}
-	}
 	for {
 		// Only the notifications of what this claim asks for wake it.
 		var runsCh, tasksCh <-chan struct{}
@@ -657,12 +638,12 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			tasksCh = s.tasksSig.wait()
 		}
 		mine, superseded := s.claimSeen(wk.ID, req.Seq)
-		var out api.Claimed
-		var short bool
-		if pre != nil {
-			out, short, pre = *pre, preShort, nil
-		} else if out, short, err = s.claimNow(ctx, wk, req); err != nil {
+		out, short, err := s.claimNow(ctx, wk, req, completions)
+		if err != nil {
 			return err
+		}
+		if completions != nil {
+			applied, completions = out.Applied, nil
 		}
 		out.Applied = applied
 		wait := time.Until(deadline)
@@ -694,56 +675,32 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// oneQueue returns the queue and count of tasks when exactly one queue
-// asks for task runs.
-func oneQueue(tasks map[string]int) (queue string, n int, ok bool) {
-	for q, k := range tasks {
-		if k <= 0 {
-			continue
-		}
-		if ok {
-			return "", 0, false
-		}
-		queue, n, ok = q, k, true
-	}
-	return queue, n, ok
-}
-
-// claimNow claims for a worker what req asks, without waiting. short reports
-// that it claimed fewer than asked. When a later claim fails after earlier
-// ones succeeded, it returns what was claimed (the worker must learn of it)
-// and logs the error.
-func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim) (out api.Claimed, short bool, err error) {
-	out = api.Claimed{Runs: []store.Run{}, TaskRuns: []store.TaskRun{}}
-	claimed := func() bool { return len(out.Runs) > 0 || len(out.TaskRuns) > 0 }
-	lease := time.Now().Add(s.cfg.LeaseTimeout)
+// claimNow applies completions and claims for a worker what req asks,
+// without waiting, in one transaction. short reports that it claimed fewer
+// than asked.
+func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, completions []store.TaskRunCompletion) (out api.Claimed, short bool, err error) {
+	lease, at := time.Now().Add(s.cfg.LeaseTimeout), time.Now()
+	p := store.ClaimParams{Completions: completions}
 	if req.Runs > 0 && len(wk.Flows) > 0 {
-		runs, err := s.st.RunClaim(ctx, store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows,
-			Limit: req.Runs, LeaseUntil: lease, At: time.Now()})
-		if err != nil {
-			return out, false, err
-		}
-		out.Runs = append(out.Runs, runs...)
-		short = len(runs) < req.Runs
+		p.Runs = store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows, Limit: req.Runs, LeaseUntil: lease, At: at}
 	}
-	for queue, n := range req.Tasks {
-		if n <= 0 || len(wk.Tasks) == 0 {
-			continue
-		}
-		trs, err := s.st.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
-			Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: time.Now()})
-		if err != nil {
-			if claimed() {
-				s.log.Warn("claim task runs", "worker", wk.ID, "queue", queue, "err", err)
-				return out, true, nil
+	if len(wk.Tasks) > 0 {
+		for queue, n := range req.Tasks {
+			if n > 0 {
+				p.Tasks = append(p.Tasks, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
+					Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: at})
 			}
-			return out, false, err
 		}
-		for i := range trs {
-			trs[i].History = nil // the worker reports its own transitions
-		}
+	}
+	res, err := s.st.Claim(ctx, p)
+	if err != nil {
+		return out, false, err
+	}
+	out = api.Claimed{Runs: append([]store.Run{}, res.Runs...), TaskRuns: []store.TaskRun{}, Applied: res.Applied}
+	short = len(res.Runs) < p.Runs.Limit
+	for i, trs := range res.TaskRuns {
 		out.TaskRuns = append(out.TaskRuns, trs...)
-		short = short || len(trs) < n
+		short = short || len(trs) < p.Tasks[i].Limit
 	}
 	return out, short, nil
 }

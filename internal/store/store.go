@@ -103,65 +103,65 @@ type ErrorInfo struct {
 
 // Run is one flow run. Its ID stays the same across attempts.
 type Run struct {
-	ID            string
-	Flow          string
-	State         RunState
-	Attempt       int
-	ParentRunID   string // set for subflow runs
-	ParentStepKey string // the step key of the subflow call in the parent
-	Parameters    json.RawMessage
-	Result        json.RawMessage // nil until COMPLETED
-	ResultRef     string          // blob reference when the result is large (then Result is nil)
-	Error         *ErrorInfo
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	StartedAt     time.Time // zero until the first attempt starts
-	EndedAt       time.Time // zero until a final state
-	OwnerHost     string    // host of the process executing the run
-	OwnerPID      int       // pid of that process
-	OwnerStart    int64     // start time of that process (pid reuse guard)
+	ID            string          `json:",omitzero"`
+	Flow          string          `json:",omitzero"`
+	State         RunState        `json:",omitzero"`
+	Attempt       int             `json:",omitzero"`
+	ParentRunID   string          `json:",omitzero"` // set for subflow runs
+	ParentStepKey string          `json:",omitzero"` // the step key of the subflow call in the parent
+	Parameters    json.RawMessage `json:",omitzero"`
+	Result        json.RawMessage `json:",omitzero"` // nil until COMPLETED
+	ResultRef     string          `json:",omitzero"` // blob reference when the result is large (then Result is nil)
+	Error         *ErrorInfo      `json:",omitzero"`
+	CreatedAt     time.Time       `json:",omitzero"`
+	UpdatedAt     time.Time       `json:",omitzero"`
+	StartedAt     time.Time       `json:",omitzero"` // zero until the first attempt starts
+	EndedAt       time.Time       `json:",omitzero"` // zero until a final state
+	OwnerHost     string          `json:",omitzero"` // host of the process executing the run
+	OwnerPID      int             `json:",omitzero"` // pid of that process
+	OwnerStart    int64           `json:",omitzero"` // start time of that process (pid reuse guard)
 	// Queue is the work queue the run waits in for a worker ("" for runs
 	// started locally, which never wait).
-	Queue string
+	Queue string `json:",omitzero"`
 	// IdempotencyKey, when set, is unique: creating a second run with the
 	// same key returns the first.
-	IdempotencyKey string
+	IdempotencyKey string `json:",omitzero"`
 	// WorkerID is the worker holding the run's lease (empty when local).
-	WorkerID string
+	WorkerID string `json:",omitzero"`
 	// LeaseUntil is when the worker's lease expires; zero when not leased.
-	LeaseUntil time.Time
+	LeaseUntil time.Time `json:",omitzero"`
 }
 
 // TaskRun is one execution of a task (all its attempts) or one subflow call
 // inside a flow run, identified within the run by its step Key.
 type TaskRun struct {
-	ID            string
-	RunID         string
-	Key           string
-	Task          string
-	ChildRunID    string // for subflow steps
-	State         TaskState
-	Attempts      int
-	FlowAttempt   int // the flow-run attempt that created it
-	InputHash     string
-	Input         json.RawMessage
-	Result        json.RawMessage
-	ResultRef     string
-	Error         *ErrorInfo
-	CachedFrom    string // task-run ID the CACHED result came from
-	CachedFromRun string // run ID the CACHED result came from
-	CreatedAt     time.Time
-	StartedAt     time.Time
-	EndedAt       time.Time
+	ID            string          `json:",omitzero"`
+	RunID         string          `json:",omitzero"`
+	Key           string          `json:",omitzero"`
+	Task          string          `json:",omitzero"`
+	ChildRunID    string          `json:",omitzero"` // for subflow steps
+	State         TaskState       `json:",omitzero"`
+	Attempts      int             `json:",omitzero"`
+	FlowAttempt   int             `json:",omitzero"` // the flow-run attempt that created it
+	InputHash     string          `json:",omitzero"`
+	Input         json.RawMessage `json:",omitzero"`
+	Result        json.RawMessage `json:",omitzero"`
+	ResultRef     string          `json:",omitzero"`
+	Error         *ErrorInfo      `json:",omitzero"`
+	CachedFrom    string          `json:",omitzero"` // task-run ID the CACHED result came from
+	CachedFromRun string          `json:",omitzero"` // run ID the CACHED result came from
+	CreatedAt     time.Time       `json:",omitzero"`
+	StartedAt     time.Time       `json:",omitzero"`
+	EndedAt       time.Time       `json:",omitzero"`
 	// Queue, when set, makes this a distributed task run: it is PENDING
 	// until a worker serving Queue that registered Task claims it.
-	Queue      string
-	WorkerID   string    // the worker holding the lease of a distributed task run
-	LeaseUntil time.Time // zero when not leased
+	Queue      string    `json:",omitzero"`
+	WorkerID   string    `json:",omitzero"` // the worker holding the lease of a distributed task run
+	LeaseUntil time.Time `json:",omitzero"` // zero when not leased
 	// History is the task run's state transitions, oldest first. They live
 	// in the row itself so that a step's commit writes one record; EventList
 	// returns them merged with the run's events.
-	History []Transition
+	History []Transition `json:",omitzero"`
 }
 
 // Transition is one state change of a task run.
@@ -178,51 +178,51 @@ type Transition struct {
 // (State PENDING or RUNNING), which a new attempt waits for instead of
 // dispatching the step again.
 type JournalEntry struct {
-	Key        string
-	Task       string
-	InputHash  string
-	Result     json.RawMessage
-	ResultRef  string
-	ChildRunID string
-	ID         string
-	State      TaskState
+	Key        string          `json:",omitzero"`
+	Task       string          `json:",omitzero"`
+	InputHash  string          `json:",omitzero"`
+	Result     json.RawMessage `json:",omitzero"`
+	ResultRef  string          `json:",omitzero"`
+	ChildRunID string          `json:",omitzero"`
+	ID         string          `json:",omitzero"`
+	State      TaskState       `json:",omitzero"`
 }
 
 // Event records one state transition of a run or task run, or a human action.
 type Event struct {
-	ID        int64
-	RunID     string
-	TaskRunID string // empty for run-level events
-	TaskKey   string
-	From      string
-	To        string
-	Cause     string // "engine", "user", "policy", "timer", "worker:<name>", ...
-	Message   string
-	At        time.Time
+	ID        int64     `json:",omitzero"`
+	RunID     string    `json:",omitzero"`
+	TaskRunID string    `json:",omitzero"` // empty for run-level events
+	TaskKey   string    `json:",omitzero"`
+	From      string    `json:",omitzero"`
+	To        string    `json:",omitzero"`
+	Cause     string    `json:",omitzero"` // "engine", "user", "policy", "timer", "worker:<name>", ...
+	Message   string    `json:",omitzero"`
+	At        time.Time `json:",omitzero"`
 }
 
 // LogRecord is one log line emitted through baton.Logger.
 type LogRecord struct {
-	ID        int64
-	RunID     string
-	TaskRunID string
-	TaskKey   string
-	Level     string
-	Message   string
-	Attrs     json.RawMessage // JSON object of the record's attributes
-	At        time.Time
+	ID        int64           `json:",omitzero"`
+	RunID     string          `json:",omitzero"`
+	TaskRunID string          `json:",omitzero"`
+	TaskKey   string          `json:",omitzero"`
+	Level     string          `json:",omitzero"`
+	Message   string          `json:",omitzero"`
+	Attrs     json.RawMessage `json:",omitzero"` // JSON object of the record's attributes
+	At        time.Time       `json:",omitzero"`
 }
 
 // CacheEntry is a cached task result shared across runs.
 type CacheEntry struct {
-	Key       string
-	Task      string
-	Result    json.RawMessage
-	ResultRef string
-	RunID     string
-	TaskRunID string
-	CreatedAt time.Time
-	ExpiresAt time.Time // zero: never expires
+	Key       string          `json:",omitzero"`
+	Task      string          `json:",omitzero"`
+	Result    json.RawMessage `json:",omitzero"`
+	ResultRef string          `json:",omitzero"`
+	RunID     string          `json:",omitzero"`
+	TaskRunID string          `json:",omitzero"`
+	CreatedAt time.Time       `json:",omitzero"`
+	ExpiresAt time.Time       `json:",omitzero"` // zero: never expires
 }
 
 // Batch is a set of writes applied in one transaction. Runs and TaskRuns are
@@ -231,11 +231,11 @@ type CacheEntry struct {
 // or a distributed one (Queue set) that a worker has claimed, is never
 // overwritten: a resent batch cannot undo a completion or a claim.
 type Batch struct {
-	Runs     []Run
-	TaskRuns []TaskRun
-	Events   []Event
-	Logs     []LogRecord
-	Cache    []CacheEntry
+	Runs     []Run        `json:",omitzero"`
+	TaskRuns []TaskRun    `json:",omitzero"`
+	Events   []Event      `json:",omitzero"`
+	Logs     []LogRecord  `json:",omitzero"`
+	Cache    []CacheEntry `json:",omitzero"`
 }
 
 // Empty reports whether the batch holds no writes.
@@ -337,7 +337,9 @@ type RunClaimParams struct {
 // Queues and Task in Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
 // RUNNING of cause "worker:<WorkerID>" appended to History), leased to
 // WorkerID until LeaseUntil. At zero means now. No task run is handed to two
-// claimers. Empty Queues or Tasks, or a Limit below 1, claim nothing.
+// claimers. Empty Queues or Tasks, or a Limit below 1, claim nothing. The
+// claimed task runs are returned without their History (it is stored; the
+// claimant records its own transitions).
 type TaskRunClaimParams struct {
 	WorkerID   string
 	Queues     []string
@@ -345,6 +347,40 @@ type TaskRunClaimParams struct {
 	Limit      int
 	LeaseUntil time.Time
 	At         time.Time
+}
+
+// ClaimParams is one claim of a worker (see Store.Claim). A zero Runs (or
+// one with a Limit below 1) claims no run; Tasks holds one task-run claim
+// per queue the worker has free slots in.
+type ClaimParams struct {
+	Completions []TaskRunCompletion
+	Runs        RunClaimParams
+	Tasks       []TaskRunClaimParams
+}
+
+// Worker returns the ID of the worker the claim is for.
+func (p ClaimParams) Worker() string {
+	if p.Runs.WorkerID != "" {
+		return p.Runs.WorkerID
+	}
+	for _, t := range p.Tasks {
+		if t.WorkerID != "" {
+			return t.WorkerID
+		}
+	}
+	for _, c := range p.Completions {
+		return c.WorkerID
+	}
+	return ""
+}
+
+// ClaimResult is what a Claim did: the refs of the completions it applied,
+// the runs it claimed, and the task runs it claimed for each entry of
+// ClaimParams.Tasks (TaskRuns[i] for Tasks[i]).
+type ClaimResult struct {
+	Applied  []TaskRunRef
+	Runs     []Run
+	TaskRuns [][]TaskRun
 }
 
 // TaskRunRef identifies a task run (its primary key).
@@ -361,16 +397,16 @@ type TaskRunRef struct {
 // History does not end in State, the store appends a transition RUNNING ->
 // State of cause "worker:<WorkerID>".
 type TaskRunCompletion struct {
-	Ref       TaskRunRef
-	WorkerID  string
-	State     TaskState // COMPLETED, FAILED, TIMED_OUT or CANCELLED
-	Attempts  int
-	Result    json.RawMessage
-	ResultRef string
-	Error     *ErrorInfo
-	History   []Transition // appended to the task run's history
-	Cache     *CacheEntry  // written with the completion when set
-	At        time.Time
+	Ref       TaskRunRef      `json:",omitzero"`
+	WorkerID  string          `json:",omitzero"`
+	State     TaskState       `json:",omitzero"` // COMPLETED, FAILED, TIMED_OUT or CANCELLED
+	Attempts  int             `json:",omitzero"`
+	Result    json.RawMessage `json:",omitzero"`
+	ResultRef string          `json:",omitzero"`
+	Error     *ErrorInfo      `json:",omitzero"`
+	History   []Transition    `json:",omitzero"` // appended to the task run's history
+	Cache     *CacheEntry     `json:",omitzero"` // written with the completion when set
+	At        time.Time       `json:",omitzero"`
 }
 
 // Worker is a registered worker process. Empty Queues, Flows, Tasks and
@@ -574,11 +610,13 @@ type Store interface {
 	// TaskRunComplete applies completions; it returns the refs it applied
 	// (the others were no longer leased to their worker).
 	TaskRunComplete(ctx context.Context, cs []TaskRunCompletion) ([]TaskRunRef, error)
-	// TaskRunCompleteClaim applies completions as TaskRunComplete does, then
-	// claims as TaskRunClaim does, in one transaction (and, on PostgreSQL,
-	// one round trip): a worker's report that claims the slots it freed.
-	// On error neither is applied.
-	TaskRunCompleteClaim(ctx context.Context, cs []TaskRunCompletion, p TaskRunClaimParams) ([]TaskRunRef, []TaskRun, error)
+	// Claim applies a worker's claim in one transaction (and, on
+	// PostgreSQL, one round trip for its statements): completions as
+	// TaskRunComplete does, then runs as RunClaim does, then task runs as
+	// TaskRunClaim does for each entry of p.Tasks. It is a worker's report
+	// that claims the slots it freed, or a claim for several kinds of
+	// capacity at once. On error nothing is applied.
+	Claim(ctx context.Context, p ClaimParams) (ClaimResult, error)
 	// TaskRunFinished returns those of refs that are in a final state
 	// (COMPLETED, FAILED, TIMED_OUT, CACHED, CANCELLED or CRASHED), in any
 	// order; unknown refs are left out.

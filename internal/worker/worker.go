@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -63,6 +64,13 @@ type taskHold struct {
 	attempt int
 }
 
+// readyTask is a claimed task run waiting in its queue's prefetch buffer.
+type readyTask struct {
+	tr     store.TaskRun
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
 // Worker executes runs claimed from a server. Create it with New and call Run.
 type Worker struct {
 	cfg   Config
@@ -81,8 +89,13 @@ type Worker struct {
 	held     map[store.TaskRunRef]struct{}            // distributed task runs held, until reported
 	running  int
 	slotsUse map[string]int
-	freed    chan struct{} // capacity freed or a report done: the claim loop looks again
-	kick     chan struct{} // capacity freed: the completer may claim it
+	// Prefetch: claimed task runs waiting for a slot of their queue, and
+	// what sizes the buffer (see prefetchLocked).
+	ready   map[string][]readyTask
+	taskDur map[string]time.Duration // per queue: moving average of a task run's execution
+	rtt     time.Duration            // moving average of a report's round trip
+	freed   chan struct{}            // capacity freed or a report done: the claim loop looks again
+	kick    chan struct{}            // capacity freed: the completer may claim it
 
 	// Claims. Two goroutines claim: the claim loop (long polls) and the
 	// completer (its reports claim for the slots they free, without
@@ -143,7 +156,8 @@ func New(cfg Config) (*Worker, error) {
 		runs: map[string]context.CancelCauseFunc{}, attempts: map[string]int{},
 		taskRuns: map[string]map[store.TaskRunRef]taskHold{},
 		held:     map[store.TaskRunRef]struct{}{},
-		slotsUse: map[string]int{}, freed: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		slotsUse: map[string]int{}, ready: map[string][]readyTask{}, taskDur: map[string]time.Duration{},
+		freed: make(chan struct{}, 1), kick: make(chan struct{}, 1),
 		resTasks: map[string]int{}}
 	// Room for a completion per slot: a finished task never waits for the
 	// report of earlier ones before freeing its slot.
@@ -246,6 +260,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.claimsOff = true
 	w.mu.Unlock()
 	w.gate.Unlock()
+	w.dropReady()
 
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
@@ -359,8 +374,8 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 }
 
 // freeLocked returns the capacity neither in use nor asked for by a claim
-// in flight: flow-run slots (when withRuns) and task slots per queue (when
-// withTasks). The caller holds w.mu.
+// in flight: flow-run slots (when withRuns) and task slots per queue, with
+// their prefetch buffers (when withTasks). The caller holds w.mu.
 func (w *Worker) freeLocked(withRuns, withTasks bool) (runs int, tasks map[string]int) {
 	if withRuns && len(w.flows) > 0 {
 		runs = max(0, w.cfg.Concurrency-w.running-w.resRuns)
@@ -368,7 +383,7 @@ func (w *Worker) freeLocked(withRuns, withTasks bool) (runs int, tasks map[strin
 	tasks = map[string]int{}
 	if withTasks && len(w.tasks) > 0 {
 		for q, n := range w.cfg.Slots {
-			if free := n - w.slotsUse[q] - w.resTasks[q]; free > 0 {
+			if free := n + w.prefetchLocked(q) - w.slotsUse[q] - len(w.ready[q]) - w.resTasks[q]; free > 0 {
 				tasks[q] = free
 			}
 		}
@@ -407,7 +422,7 @@ func (w *Worker) startClaimed(workCtx context.Context, eng *engine.Engine, claim
 		w.startRun(workCtx, eng, run)
 	}
 	for _, tr := range claimed.TaskRuns {
-		w.startTask(workCtx, eng, tr)
+		w.startTask(workCtx, tr)
 	}
 }
 
@@ -438,14 +453,82 @@ func (w *Worker) reportHolding(ctx context.Context) error {
 
 func (w *Worker) release(queue string) {
 	w.mu.Lock()
+	var next readyTask
+	ok := false
 	if queue == "" {
 		w.running--
 	} else {
 		w.slotsUse[queue]--
+		next, ok = w.nextReadyLocked(queue)
 	}
 	w.mu.Unlock()
+	if ok {
+		w.execTask(next)
+	}
 	w.signal(w.freed)
 	w.signal(w.kick)
+}
+
+// prefetchLocked is how many claimed task runs of queue may wait for one
+// of its slots: about twice the slots expected to free during one report's
+// round trip, when that is a fair share of a task run's time (short task
+// runs), so that a freed slot starts the next task run at once instead of
+// after a round trip; none for longer task runs, whose slots a claim
+// refills in a small fraction of their time, and none before the first
+// reports are timed. At most the queue's slots. The caller holds w.mu.
+func (w *Worker) prefetchLocked(queue string) int {
+	n, d := w.cfg.Slots[queue], w.taskDur[queue]
+	if d <= 0 || w.rtt <= 0 {
+		return 0
+	}
+	expected := float64(n) * float64(w.rtt) / float64(d) // slots freed per round trip
+	if expected < 0.25 {
+		return 0
+	}
+	return min(n, int(math.Ceil(2*expected)))
+}
+
+// average returns the moving average avg moved toward sample.
+func average(avg, sample time.Duration) time.Duration {
+	if avg == 0 {
+		return sample
+	}
+	return avg + (sample-avg)/5
+}
+
+// nextReadyLocked takes the oldest task run waiting in queue's prefetch
+// buffer into a slot now free, unless the worker is shutting down (then
+// deregistering gives the buffered ones back). The caller holds w.mu.
+func (w *Worker) nextReadyLocked(queue string) (readyTask, bool) {
+	buf := w.ready[queue]
+	if len(buf) == 0 || w.claimsOff || w.slotsUse[queue] >= w.cfg.Slots[queue] {
+		return readyTask{}, false
+	}
+	next := buf[0]
+	buf[0] = readyTask{}
+	if w.ready[queue] = buf[1:]; len(w.ready[queue]) == 0 {
+		delete(w.ready, queue)
+	}
+	w.slotsUse[queue]++
+	return next, true
+}
+
+// dropReady forgets the task runs waiting in prefetch buffers when the
+// worker shuts down: deregistering gives them back to their queues.
+func (w *Worker) dropReady() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for q, buf := range w.ready {
+		for _, t := range buf {
+			t.cancel(engine.ErrReleased)
+			ref := store.TaskRunRef{RunID: t.tr.RunID, Key: t.tr.Key, ID: t.tr.ID}
+			if delete(w.taskRuns[t.tr.RunID], ref); len(w.taskRuns[t.tr.RunID]) == 0 {
+				delete(w.taskRuns, t.tr.RunID)
+			}
+			delete(w.held, ref)
+		}
+		delete(w.ready, q)
+	}
 }
 
 // signal wakes the goroutine that waits on ch, if it does not have a wake-up
@@ -547,18 +630,32 @@ func (w *Worker) giveBack(ctx context.Context, runID string, attempt int, reason
 	}
 }
 
-func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store.TaskRun) {
-	td := w.tasks[tr.Task]
+// startTask takes a claimed task run: it executes at once when its queue
+// has a free slot, or waits in the queue's prefetch buffer for one.
+func (w *Worker) startTask(workCtx context.Context, tr store.TaskRun) {
 	ctx, cancel := context.WithCancelCause(workCtx)
 	ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
+	t := readyTask{tr: tr, ctx: ctx, cancel: cancel}
 	w.mu.Lock()
-	w.slotsUse[tr.Queue]++
 	if w.taskRuns[tr.RunID] == nil {
 		w.taskRuns[tr.RunID] = map[store.TaskRunRef]taskHold{}
 	}
 	w.taskRuns[tr.RunID][ref] = taskHold{cancel: cancel, attempt: tr.FlowAttempt}
 	w.held[ref] = struct{}{}
+	w.ready[tr.Queue] = append(w.ready[tr.Queue], t)
+	next, ok := w.nextReadyLocked(tr.Queue)
 	w.mu.Unlock()
+	if ok {
+		w.execTask(next)
+	}
+}
+
+// execTask executes a task run in a slot of its queue already taken, and
+// queues its completion for the completer.
+func (w *Worker) execTask(t readyTask) {
+	tr, ctx, cancel, eng := t.tr, t.ctx, t.cancel, w.eng
+	td := w.tasks[tr.Task]
+	ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -577,6 +674,7 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 			w.mu.Unlock()
 		}()
 		var c store.TaskRunCompletion
+		began := time.Now()
 		if td == nil {
 			c = store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: w.ID(),
 				State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: "task " + tr.Task + " is not defined by this worker"}}
@@ -588,10 +686,16 @@ func (w *Worker) startTask(workCtx context.Context, eng *engine.Engine, tr store
 		}
 		// Free the slot and count the completion as unreported in one step:
 		// the completer claims for the slot when it reports the completion.
+		// A task run waiting in the prefetch buffer takes the slot at once.
 		w.mu.Lock()
+		w.taskDur[tr.Queue] = average(w.taskDur[tr.Queue], time.Since(began))
 		w.slotsUse[tr.Queue]--
 		w.unreported++
+		next, ok := w.nextReadyLocked(tr.Queue)
 		w.mu.Unlock()
+		if ok {
+			w.execTask(next)
+		}
 		queued = true
 		w.completions <- c
 	}()
@@ -742,11 +846,16 @@ func (w *Worker) claimWithReport(batch []store.TaskRunCompletion) bool {
 	ctx, id, workCtx, eng := w.claimCtx, w.id, w.workCtx, w.eng
 	w.mu.Unlock()
 
+	sent := time.Now()
 	claimed, err := w.cfg.Client.Claim(ctx, id, req)
+	rtt := time.Since(sent)
 	if err == nil && ctx.Err() == nil {
 		w.startClaimed(workCtx, eng, claimed) // when shutting down, deregistering gives them back
 	}
 	w.mu.Lock()
+	if err == nil && len(batch) > 0 {
+		w.rtt = average(w.rtt, rtt)
+	}
 	w.reserveLocked(runs, tasks, -1)
 	w.handOverLocked(len(batch))
 	var apiErr *transport.Error

@@ -18,6 +18,7 @@ import (
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/remote"
@@ -256,5 +257,121 @@ func TestLostClaimWithReportLosesNoWork(t *testing.T) {
 	}
 	if c.get("/holding") < 1 {
 		t.Error("the worker never reported what it holds after losing a claim's answer")
+	}
+}
+
+// gauge counts the executions of gaugeTask in progress and the most seen.
+var gauge struct {
+	mu       sync.Mutex
+	now, max int
+	ran      map[int]int
+}
+
+// gaugeTask is a quick distributed task on the queue pq that records how
+// many of its executions overlap.
+var gaugeTask = baton.Task("worker-test.gauge", func(_ context.Context, n int) (int, error) {
+	gauge.mu.Lock()
+	gauge.now++
+	gauge.max = max(gauge.max, gauge.now)
+	gauge.ran[n]++
+	gauge.mu.Unlock()
+	time.Sleep(200 * time.Microsecond) // a short task run: much shorter than a claim's round trip
+	gauge.mu.Lock()
+	gauge.now--
+	gauge.mu.Unlock()
+	return n, nil
+}, baton.Queue("pq"))
+
+var gaugeFlow = baton.Flow("worker-test.gauge-map", func(ctx baton.Context, n int) (int, error) {
+	in := make([]int, n)
+	for i := range in {
+		in[i] = i
+	}
+	out, err := baton.WaitAll(ctx, gaugeTask.Map(ctx, in))
+	return len(out), err
+})
+
+// TestPrefetchKeepsTheSlotLimit: a worker running task runs much shorter
+// than a claim's round trip claims more than its slots (the prefetch
+// buffer), yet never executes more of them at once than it has slots, and
+// every item runs exactly once.
+func TestPrefetchKeepsTheSlotLimit(t *testing.T) {
+	t.Parallel() // the only user of gauge
+	const slots, items = 2, 120
+	gauge.ran = map[int]int{}
+	var maxAsked atomic.Int64
+	c := &counter{drop: func(path string, body []byte) bool {
+		var req api.Claim
+		if strings.HasSuffix(path, "/claim") && json.Unmarshal(body, &req) == nil {
+			for {
+				old := maxAsked.Load()
+				if int64(req.Tasks["pq"]) <= old || maxAsked.CompareAndSwap(old, int64(req.Tasks["pq"])) {
+					break
+				}
+			}
+		}
+		return false
+	}}
+	ctx := context.Background()
+	st, srv := serveSQLite(t)
+	c.next, c.n = srv.Handler(), map[string]int{}
+	ts := httptest.NewServer(c)
+	cl, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", gaugeFlow)
+	flows, tasks := p.Flows, p.Tasks
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
+		Slots: map[string]int{"pq": slots}, Flows: flows, Tasks: tasks,
+		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- wk.Run(wctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		ts.Close()
+		srv.Stop()
+		st.Close()
+	}()
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "worker-test.gauge-map", Parameters: json.RawMessage(jsonInt(items))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := cl.GetRun(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == "COMPLETED" {
+			break
+		}
+		if got.State != "RUNNING" && got.State != "SCHEDULED" && got.State != "PENDING" {
+			t.Fatalf("run ended %s: %+v", got.State, got.Error)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gauge.mu.Lock()
+	defer gauge.mu.Unlock()
+	if gauge.max > slots {
+		t.Errorf("%d task runs executed at once, want at most %d (the slots)", gauge.max, slots)
+	}
+	for i := range items {
+		if gauge.ran[i] != 1 {
+			t.Errorf("item %d ran %d times, want 1", i, gauge.ran[i])
+		}
+	}
+	if got := maxAsked.Load(); got <= slots {
+		t.Errorf("the worker asked for at most %d task runs at once, want more than its %d slots (a prefetch buffer)", got, slots)
 	}
 }

@@ -73,20 +73,22 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Flows) == 0 {
 		return nil, nil
 	}
-	at := nowIfZero(p.At)
-	var out []store.Run
-	err := s.claimTx(ctx, "claim runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) error {
-		pb.Queue(claimSQL(runClaimSQL, len(p.Queues)), p.Queues, p.Flows, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
-			"worker:"+p.WorkerID).Query(func(rows pgx.Rows) (err error) {
-			out, err = collectRuns(rows, nil)
-			return err
-		})
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	out, err := s.Claim(ctx, store.ClaimParams{Runs: p})
+	return out.Runs, err
+}
+
+// queueRunClaim adds to pb the statement of claim p; the claimed runs are
+// stored in *out when the batch runs.
+func queueRunClaim(pb *pgx.Batch, p store.RunClaimParams, out *[]store.Run) {
+	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Flows) == 0 {
+		return
 	}
-	return out, nil
+	at := nowIfZero(p.At)
+	pb.Queue(claimSQL(runClaimSQL, len(p.Queues)), p.Queues, p.Flows, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+		"worker:"+p.WorkerID).Query(func(rows pgx.Rows) (err error) {
+		*out, err = collectRuns(rows, nil)
+		return err
+	})
 }
 
 // The claim lock of a worker, a transaction-level advisory lock (keys
@@ -106,21 +108,33 @@ const (
 )
 
 // claimTx runs the claim statements that queue adds for worker in one
-// transaction that first takes the worker's claim lock shared.
+// transaction that first takes the worker's claim lock shared. BEGIN rides
+// in the statements' batch (a transaction opened in a batch outlasts it),
+// so a claim costs two round trips: the batch, then COMMIT.
 func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error) error {
-	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+	return s.retry(ctx, func() error {
 		var pb pgx.Batch
+		pb.Queue("BEGIN")
 		pb.Queue(claimLockSharedSQL, int32(claimLockKey), worker)
 		if err := queue(&pb); err != nil {
 			return err
 		}
-		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
-			return err
+		c, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return translate(err, "%s: connect", op)
+		}
+		// A connection released inside a transaction (the COMMIT or the
+		// ROLLBACK did not get through) is closed, which rolls it back.
+		defer c.Release()
+		if err := c.SendBatch(ctx, &pb).Close(); err != nil {
+			c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			return translate(err, "%s", op)
 		}
 		if s.claimed != nil {
 			s.claimed()
 		}
-		return nil
+		_, err = c.Exec(ctx, "COMMIT")
+		return translate(err, "%s: commit", op)
 	})
 }
 
@@ -179,7 +193,7 @@ var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, l
 		WHERE state = 'PENDING' AND queue <> '' AND ` + sqlClaimQueue + ` AND task = ANY($2)
 		AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) = 'RUNNING'
 		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-	RETURNING ` + taskRunSelectCols
+	RETURNING ` + strings.Replace(taskRunSelectCols, "history", "NULL::text", 1) // see store.TaskRunClaimParams
 
 // TaskRunClaim moves the oldest matching PENDING distributed task runs to
 // RUNNING, leased to p.WorkerID; see store.TaskRunClaimParams.
@@ -187,26 +201,31 @@ func (s *Store) TaskRunClaim(ctx context.Context, p store.TaskRunClaimParams) ([
 	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
 		return nil, nil
 	}
+	out, err := s.Claim(ctx, store.ClaimParams{Tasks: []store.TaskRunClaimParams{p}})
+	if err != nil {
+		return nil, err
+	}
+	return out.TaskRuns[0], nil
+}
+
+// queueTaskRunClaim adds to pb the statement of claim p; the claimed task
+// runs are stored in *out when the batch runs.
+func queueTaskRunClaim(pb *pgx.Batch, p store.TaskRunClaimParams, out *[]store.TaskRun) error {
+	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
+		return nil
+	}
 	at := nowIfZero(p.At)
 	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
 		To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID}})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []store.TaskRun
-	err = s.claimTx(ctx, "claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) error {
-		pb.Queue(claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
-			h).Query(func(rows pgx.Rows) (err error) {
-			out, err = collectTaskRuns(rows, nil)
-			return err
-		})
-		return nil
+	pb.Queue(claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID, encTime(p.LeaseUntil), encTime(at),
+		h).Query(func(rows pgx.Rows) (err error) {
+		*out, err = collectTaskRuns(rows, nil)
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	sortClaimed(out)
-	return out, nil
+	return nil
 }
 
 // sortClaimed orders claimed task runs as the claim took them (RETURNING
@@ -269,45 +288,34 @@ func sortCompletions(cs []store.TaskRunCompletion) []store.TaskRunCompletion {
 	return cs
 }
 
-// TaskRunCompleteClaim applies completions and claims task runs in one
-// transaction, as many round trips as a claim alone (the completions ride
-// in the claim's batch), under the same locks in the same order as
-// TaskRunComplete and TaskRunClaim.
-func (s *Store) TaskRunCompleteClaim(ctx context.Context, cs []store.TaskRunCompletion, p store.TaskRunClaimParams) ([]store.TaskRunRef, []store.TaskRun, error) {
-	cs = sortCompletions(cs)
-	claim := p.Limit >= 1 && len(p.Queues) > 0 && len(p.Tasks) > 0
-	if len(cs) == 0 && !claim {
-		return nil, nil, nil
-	}
-	at := nowIfZero(p.At)
-	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
-		To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID}})
-	if err != nil {
-		return nil, nil, err
-	}
-	var (
-		applied []store.TaskRunRef
-		claimed []store.TaskRun
-	)
-	err = s.claimTx(ctx, "complete and claim task runs for worker "+p.WorkerID, p.WorkerID, func(pb *pgx.Batch) error {
-		applied, claimed = nil, nil // a retried transaction starts again
-		if err := s.queueCompletions(pb, cs, &applied); err != nil {
+// Claim applies a worker's claim in one transaction: its statements
+// (completions in primary-key order, as TaskRunComplete, then the run claim
+// and the task-run claims) travel in one batch, under the worker's claim
+// lock; see claimTx.
+func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResult, error) {
+	cs := sortCompletions(p.Completions)
+	var out store.ClaimResult
+	worker := p.Worker()
+	err := s.claimTx(ctx, "claim for worker "+worker, worker, func(pb *pgx.Batch) error {
+		out = store.ClaimResult{TaskRuns: make([][]store.TaskRun, len(p.Tasks))} // a retried transaction starts again
+		if err := s.queueCompletions(pb, cs, &out.Applied); err != nil {
 			return err
 		}
-		if claim {
-			pb.Queue(claimSQL(taskRunClaimSQL, len(p.Queues)), p.Queues, p.Tasks, int64(p.Limit), p.WorkerID,
-				encTime(p.LeaseUntil), encTime(at), h).Query(func(rows pgx.Rows) (err error) {
-				claimed, err = collectTaskRuns(rows, nil)
+		queueRunClaim(pb, p.Runs, &out.Runs)
+		for i, tp := range p.Tasks {
+			if err := queueTaskRunClaim(pb, tp, &out.TaskRuns[i]); err != nil {
 				return err
-			})
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return store.ClaimResult{}, err
 	}
-	sortClaimed(claimed)
-	return applied, claimed, nil
+	for _, trs := range out.TaskRuns {
+		sortClaimed(trs)
+	}
+	return out, nil
 }
 
 // queueCompletions adds to pb the statements that apply cs; the refs of

@@ -148,46 +148,56 @@ func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.R
 	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Flows) == 0 {
 		return nil, nil
 	}
-	at := nowIfZero(p.At)
 	var out []store.Run
-	err := s.inTx(ctx, "claim runs for worker "+p.WorkerID, func(tx *sql.Tx) error {
-		args := strArgs(nil, p.Queues...)
-		args = strArgs(args, p.Flows...)
-		args = append(args, int64(p.Limit))
-		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE state = 'SCHEDULED' AND queue IN ("+
-			placeholders(len(p.Queues))+") AND +flow IN ("+placeholders(len(p.Flows))+
-			") ORDER BY created_at, id LIMIT ?", args...)
-		if err != nil || len(runs) == 0 {
-			return err
-		}
-		upd, err := tx.PrepareContext(ctx, `UPDATE runs SET state = 'PENDING', worker_id = ?, lease_until = ?,
-			updated_at = ?, owner_host = '', owner_pid = 0, owner_start = 0 WHERE id = ? AND state = 'SCHEDULED'`)
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
-		b := store.Batch{Events: make([]store.Event, 0, len(runs))}
-		for _, r := range runs {
-			res, err := upd.ExecContext(ctx, p.WorkerID, encTime(p.LeaseUntil), encTime(at), r.ID)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return fmt.Errorf("claim run %s: updated %d rows (%v)", r.ID, n, err)
-			}
-			r.State, r.WorkerID, r.LeaseUntil, r.UpdatedAt = store.RunPending, p.WorkerID, p.LeaseUntil, at
-			r.OwnerHost, r.OwnerPID, r.OwnerStart = "", 0, 0
-			b.Events = append(b.Events, store.Event{RunID: r.ID, From: string(store.RunScheduled),
-				To: string(store.RunPending), Cause: "worker:" + p.WorkerID,
-				Message: fmt.Sprintf("attempt %d claimed by worker %s", r.Attempt, p.WorkerID), At: at})
-			out = append(out, roundRun(r))
-		}
-		return s.writeBatch(ctx, tx, &b)
+	err := s.inTx(ctx, "claim runs for worker "+p.WorkerID, func(tx *sql.Tx) (err error) {
+		out, err = s.claimRunsTx(ctx, tx, p)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// claimRunsTx is RunClaim within tx.
+func (s *Store) claimRunsTx(ctx context.Context, tx *sql.Tx, p store.RunClaimParams) ([]store.Run, error) {
+	if p.Limit < 1 || len(p.Queues) == 0 || len(p.Flows) == 0 {
+		return nil, nil
+	}
+	at := nowIfZero(p.At)
+	args := strArgs(nil, p.Queues...)
+	args = strArgs(args, p.Flows...)
+	args = append(args, int64(p.Limit))
+	runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE state = 'SCHEDULED' AND queue IN ("+
+		placeholders(len(p.Queues))+") AND +flow IN ("+placeholders(len(p.Flows))+
+		") ORDER BY created_at, id LIMIT ?", args...)
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	upd, err := tx.PrepareContext(ctx, `UPDATE runs SET state = 'PENDING', worker_id = ?, lease_until = ?,
+		updated_at = ?, owner_host = '', owner_pid = 0, owner_start = 0 WHERE id = ? AND state = 'SCHEDULED'`)
+	if err != nil {
+		return nil, err
+	}
+	defer upd.Close()
+	var out []store.Run
+	b := store.Batch{Events: make([]store.Event, 0, len(runs))}
+	for _, r := range runs {
+		res, err := upd.ExecContext(ctx, p.WorkerID, encTime(p.LeaseUntil), encTime(at), r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return nil, fmt.Errorf("claim run %s: updated %d rows (%v)", r.ID, n, err)
+		}
+		r.State, r.WorkerID, r.LeaseUntil, r.UpdatedAt = store.RunPending, p.WorkerID, p.LeaseUntil, at
+		r.OwnerHost, r.OwnerPID, r.OwnerStart = "", 0, 0
+		b.Events = append(b.Events, store.Event{RunID: r.ID, From: string(store.RunScheduled),
+			To: string(store.RunPending), Cause: "worker:" + p.WorkerID,
+			Message: fmt.Sprintf("attempt %d claimed by worker %s", r.Attempt, p.WorkerID), At: at})
+		out = append(out, roundRun(r))
+	}
+	return out, s.writeBatch(ctx, tx, &b)
 }
 
 // updateTaskRunSQL rewrites the fields of a task run that the distributed
@@ -310,6 +320,7 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 			if err := updateTaskRun(ctx, upd, &t, store.TaskPending); err != nil {
 				return err
 			}
+			t.History = nil // see store.TaskRunClaimParams
 			out = append(out, roundTaskRun(t))
 		}
 		return nil
@@ -341,25 +352,32 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 	return applied, nil
 }
 
-// TaskRunCompleteClaim applies completions and claims in one transaction.
-func (s *Store) TaskRunCompleteClaim(ctx context.Context, cs []store.TaskRunCompletion, p store.TaskRunClaimParams) ([]store.TaskRunRef, []store.TaskRun, error) {
+// Claim applies a worker's claim in one transaction; see store.Store.
+func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResult, error) {
 	var (
-		applied []store.TaskRunRef
-		claimed []store.TaskRun
-		ns      notes
+		out store.ClaimResult
+		ns  notes
 	)
-	err := s.inTx(ctx, "complete and claim task runs for worker "+p.WorkerID, func(tx *sql.Tx) (err error) {
-		if applied, ns, err = s.completeTx(ctx, tx, cs); err != nil {
+	err := s.inTx(ctx, "claim for worker "+p.Worker(), func(tx *sql.Tx) (err error) {
+		out = store.ClaimResult{TaskRuns: make([][]store.TaskRun, len(p.Tasks))}
+		if out.Applied, ns, err = s.completeTx(ctx, tx, p.Completions); err != nil {
 			return err
 		}
-		claimed, err = claimTaskRunsTx(ctx, tx, p)
-		return err
+		if out.Runs, err = s.claimRunsTx(ctx, tx, p.Runs); err != nil {
+			return err
+		}
+		for i, tp := range p.Tasks {
+			if out.TaskRuns[i], err = claimTaskRunsTx(ctx, tx, tp); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return store.ClaimResult{}, err
 	}
 	s.notify.publish(ns.List)
-	return applied, claimed, nil
+	return out, nil
 }
 
 // completeTx is TaskRunComplete within tx; it returns the notifications to

@@ -392,10 +392,11 @@ func testTaskRunClaim(t *testing.T, s store.Store) {
 			if w.StartedAt.IsZero() {
 				w.StartedAt = p.At
 			}
-			if n := len(g.History); n == 0 {
+			stored := getTaskRun(t, s, g.RunID, g.Key, g.ID)
+			if n := len(stored.History); n == 0 {
 				t.Errorf("claimed task run %s: no history", g.ID)
 			} else {
-				h := g.History[n-1]
+				h := stored.History[n-1]
 				if !h.At.Equal(p.At) || h.From != "PENDING" || h.To != "RUNNING" || h.Cause != "worker:"+p.WorkerID {
 					t.Errorf("claimed task run %s: last transition %+v, want PENDING -> RUNNING by worker:%s at %v",
 						g.ID, h, p.WorkerID, p.At)
@@ -403,8 +404,9 @@ func testTaskRunClaim(t *testing.T, s store.Store) {
 				w.History = append(slices.Clone(w.History), store.Transition{At: p.At, From: "PENDING",
 					To: "RUNNING", Cause: "worker:" + p.WorkerID, Message: h.Message})
 			}
+			checkTaskRun(t, "stored claimed task run", stored, w)
+			w.History = nil // a claim returns task runs without their history
 			checkTaskRun(t, "claimed task run", g, w)
-			checkTaskRun(t, "stored claimed task run", getTaskRun(t, s, g.RunID, g.Key, g.ID), w)
 		}
 	}
 	p := store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q1", "q2"}, Tasks: []string{"task1", "task2"},
@@ -1246,11 +1248,11 @@ func testLeasesRelease(t *testing.T, s store.Store) {
 	}
 }
 
-// testTaskRunCompleteClaim: a report that claims applies its completions
-// (only those of task runs the worker holds) and claims the oldest PENDING
-// task runs, in one call; without completions it only claims, with a zero
-// limit it only completes.
-func testTaskRunCompleteClaim(t *testing.T, s store.Store) {
+// testClaim: a claim applies its completions (only those of task runs the
+// worker holds), claims the oldest SCHEDULED runs and the oldest PENDING
+// task runs of each queue it names, in one call; without completions it
+// only claims, with zero limits it only completes.
+func testClaim(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	var batch store.Batch
 	ids := []string{"a", "b", "c", "d", "e", "f"}
@@ -1258,33 +1260,47 @@ func testTaskRunCompleteClaim(t *testing.T, s store.Store) {
 		batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: id, RunID: "run", Key: "k/" + id, Task: "work",
 			Queue: "q", State: store.TaskPending, FlowAttempt: 1, CreatedAt: at(i)})
 	}
+	batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: "g", RunID: "run", Key: "k/g", Task: "work",
+		Queue: "q2", State: store.TaskPending, FlowAttempt: 1, CreatedAt: at(0)})
+	batch.Runs = append(batch.Runs, store.Run{ID: "sched", Flow: "f", Queue: "q", State: store.RunScheduled, Attempt: 1,
+		CreatedAt: at(0), UpdatedAt: at(0)})
 	runningRuns(t, s, "run")
 	write(t, s, batch)
-	claim := func(n int) store.TaskRunClaimParams {
-		return store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{"q"}, Tasks: []string{"work"}, Limit: n,
+	tasks := func(queue string, n int) store.TaskRunClaimParams {
+		return store.TaskRunClaimParams{WorkerID: "w1", Queues: []string{queue}, Tasks: []string{"work"}, Limit: n,
 			LeaseUntil: at(100), At: at(50)}
 	}
 	ref := func(id string) store.TaskRunRef { return store.TaskRunRef{RunID: "run", Key: "k/" + id, ID: id} }
-	applied, claimed, err := s.TaskRunCompleteClaim(ctx, nil, claim(2))
-	if err != nil || len(applied) != 0 || !reflect.DeepEqual(taskRunIDs(claimed), []string{"a", "b"}) {
-		t.Fatalf("TaskRunCompleteClaim(no completions) = %v, %v, %v; want [], [a b]", applied, taskRunIDs(claimed), err)
+	got, err := s.Claim(ctx, store.ClaimParams{Tasks: []store.TaskRunClaimParams{tasks("q", 2)}})
+	if err != nil || len(got.Applied) != 0 || len(got.TaskRuns) != 1 || !reflect.DeepEqual(taskRunIDs(got.TaskRuns[0]), []string{"a", "b"}) {
+		t.Fatalf("Claim(no completions) = %+v, %v; want [], [[a b]]", got, err)
 	}
-	applied, claimed, err = s.TaskRunCompleteClaim(ctx, []store.TaskRunCompletion{
+	got, err = s.Claim(ctx, store.ClaimParams{Completions: []store.TaskRunCompletion{
 		{Ref: ref("a"), WorkerID: "w1", State: store.TaskCompleted, Attempts: 1, Result: raw(`1`), At: at(60)},
 		{Ref: ref("b"), WorkerID: "w2", State: store.TaskCompleted, Attempts: 1, At: at(60)}, // not the holder
-	}, claim(2))
+	}, Runs: store.RunClaimParams{WorkerID: "w1", Queues: []string{"q"}, Flows: []string{"f"}, Limit: 5,
+		LeaseUntil: at(100), At: at(50)},
+		Tasks: []store.TaskRunClaimParams{tasks("q", 2), tasks("q2", 5)}})
 	if err != nil {
-		t.Fatalf("TaskRunCompleteClaim: %v", err)
+		t.Fatalf("Claim: %v", err)
 	}
-	if len(applied) != 1 || applied[0] != ref("a") {
-		t.Errorf("applied %v, want [a]", applied)
+	if len(got.Applied) != 1 || got.Applied[0] != ref("a") {
+		t.Errorf("applied %v, want [a]", got.Applied)
 	}
-	if !reflect.DeepEqual(taskRunIDs(claimed), []string{"c", "d"}) {
-		t.Errorf("claimed %v, want [c d]", taskRunIDs(claimed))
+	if ids := runIDs(got.Runs); !reflect.DeepEqual(ids, []string{"sched"}) || got.Runs[0].State != store.RunPending ||
+		got.Runs[0].WorkerID != "w1" {
+		t.Errorf("claimed runs %v (%+v), want [sched] PENDING by w1", ids, got.Runs)
 	}
-	for _, tr := range claimed {
-		if tr.State != store.TaskRunning || tr.WorkerID != "w1" || !tr.LeaseUntil.Equal(at(100)) {
-			t.Errorf("claimed %s: %s by %q until %v, want RUNNING by w1 until %v", tr.ID, tr.State, tr.WorkerID, tr.LeaseUntil, at(100))
+	if len(got.TaskRuns) != 2 || !reflect.DeepEqual(taskRunIDs(got.TaskRuns[0]), []string{"c", "d"}) ||
+		!reflect.DeepEqual(taskRunIDs(got.TaskRuns[1]), []string{"g"}) {
+		t.Fatalf("claimed task runs %v, want [[c d] [g]]", got.TaskRuns)
+	}
+	for _, trs := range got.TaskRuns {
+		for _, tr := range trs {
+			if tr.State != store.TaskRunning || tr.WorkerID != "w1" || !tr.LeaseUntil.Equal(at(100)) || tr.History != nil {
+				t.Errorf("claimed %s: %s by %q until %v with history %v, want RUNNING by w1 until %v without history",
+					tr.ID, tr.State, tr.WorkerID, tr.LeaseUntil, tr.History, at(100))
+			}
 		}
 	}
 	if a := getTaskRun(t, s, "run", "k/a", "a"); a.State != store.TaskCompleted || string(a.Result) != `1` {
@@ -1293,11 +1309,11 @@ func testTaskRunCompleteClaim(t *testing.T, s store.Store) {
 	if b := getTaskRun(t, s, "run", "k/b", "b"); b.State != store.TaskRunning || b.WorkerID != "w1" {
 		t.Errorf("b: %s by %q, want still RUNNING by w1", b.State, b.WorkerID)
 	}
-	applied, claimed, err = s.TaskRunCompleteClaim(ctx, []store.TaskRunCompletion{
+	got, err = s.Claim(ctx, store.ClaimParams{Completions: []store.TaskRunCompletion{
 		{Ref: ref("b"), WorkerID: "w1", State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: "x"}, At: at(61)},
-	}, claim(0))
-	if err != nil || len(applied) != 1 || len(claimed) != 0 {
-		t.Fatalf("TaskRunCompleteClaim(limit 0) = %v, %v, %v; want [b], []", applied, taskRunIDs(claimed), err)
+	}, Tasks: []store.TaskRunClaimParams{tasks("q", 0)}})
+	if err != nil || len(got.Applied) != 1 || len(got.Runs) != 0 || len(got.TaskRuns) != 1 || len(got.TaskRuns[0]) != 0 {
+		t.Fatalf("Claim(limit 0) = %+v, %v; want [b], [], [[]]", got, err)
 	}
 	if b := getTaskRun(t, s, "run", "k/b", "b"); b.State != store.TaskFailed {
 		t.Errorf("b: %s, want FAILED", b.State)

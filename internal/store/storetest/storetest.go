@@ -72,7 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TaskRunClaim", testTaskRunClaim},
 		{"TaskRunClaimConcurrent", testTaskRunClaimConcurrent},
 		{"TaskRunComplete", testTaskRunComplete},
-		{"TaskRunCompleteClaim", testTaskRunCompleteClaim},
+		{"Claim", testClaim},
 		{"TaskRunFinished", testTaskRunFinished},
 		{"Leases", testLeases},
 		{"Workers", testWorkers},
