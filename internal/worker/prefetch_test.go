@@ -24,6 +24,7 @@ func TestPrefetchSize(t *testing.T) {
 		{"1 ms tasks: at most the slots", 8, ms, 3 * ms, 8},
 		{"100 ms tasks: a claim keeps up", 8, 100 * ms, 3 * ms, 0},
 		{"one slot, 5 ms tasks", 1, 5 * ms, 2 * ms, 1},
+		{"2,000 slots, quick tasks: at most maxPrefetch", 2000, ms, 3 * ms, maxPrefetch},
 		{"one slot, 10 ms tasks", 1, 10 * ms, 2 * ms, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

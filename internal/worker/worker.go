@@ -475,7 +475,8 @@ func (w *Worker) release(queue string) {
 // runs), so that a freed slot starts the next task run at once instead of
 // after a round trip; none for longer task runs, whose slots a claim
 // refills in a small fraction of their time, and none before the first
-// reports are timed. At most the queue's slots. The caller holds w.mu.
+// reports are timed. At most the queue's slots, and maxPrefetch. The
+// caller holds w.mu.
 func (w *Worker) prefetchLocked(queue string) int {
 	n, d := w.cfg.Slots[queue], w.taskDur[queue]
 	if d <= 0 || w.rtt <= 0 {
@@ -485,8 +486,12 @@ func (w *Worker) prefetchLocked(queue string) int {
 	if expected < 0.25 {
 		return 0
 	}
-	return min(n, int(math.Ceil(2*expected)))
+	return min(n, maxPrefetch, int(math.Ceil(2*expected)))
 }
+
+// maxPrefetch bounds a prefetch buffer whatever the slots: task runs
+// waiting in it hold leases that the server extends one by one.
+const maxPrefetch = 64
 
 // average returns the moving average avg moved toward sample.
 func average(avg, sample time.Duration) time.Duration {

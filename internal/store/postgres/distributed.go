@@ -256,6 +256,23 @@ var taskRunCompleteSQL = `WITH done AS (
 )
 SELECT pg_notify($21, 'done:' || run_id) FROM done`
 
+// taskRunsCompleteSQL applies the completions of its array parameters (one
+// element each) as taskRunCompleteSQL does without a cache entry, in the
+// arrays' order (the primary-key order), and returns the refs applied.
+var taskRunsCompleteSQL = `WITH c AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+		$8::text[], $9::text[], $10::bigint[], $11::text[]) WITH ORDINALITY
+		AS c(run_id, key, id, worker_id, state, attempts, result, result_ref, error, ended_at, history, n)
+), done AS (
+	UPDATE task_runs t SET state = c.state, attempts = c.attempts, result = c.result, result_ref = c.result_ref,
+		error = c.error, ended_at = c.ended_at, lease_until = 0, history = ` + historyAppend("t.history", "c.history") + `
+	FROM (SELECT * FROM c ORDER BY n) c
+	WHERE t.run_id = c.run_id AND t.key = c.key AND t.id = c.id AND t.state = 'RUNNING' AND t.worker_id = c.worker_id
+		AND t.worker_id <> ''
+	RETURNING t.run_id, t.key, t.id
+)
+SELECT d.run_id, d.key, d.id FROM done d, LATERAL (SELECT pg_notify($12, 'done:' || d.run_id)) n`
+
 // TaskRunComplete applies the completions whose task run is still RUNNING
 // and leased to the reporting worker, and returns their refs. All
 // completions are one pgx.Batch: one transaction, one round trip. They are
@@ -321,6 +338,14 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 // queueCompletions adds to pb the statements that apply cs; the refs of
 // the applied ones are appended to *applied when the batch runs.
 func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, applied *[]store.TaskRunRef) error {
+	// The completions without a cache entry (nearly all) are one statement:
+	// a statement per completion cost more than the updates themselves.
+	var (
+		runIDs, keys, ids, workers, states, results, refs, errs, hists []*string
+		attempts, ends                                                 []int64
+		plain                                                          []store.TaskRunRef
+	)
+	str := func(v string) *string { return &v }
 	for i := range cs {
 		c := &cs[i]
 		at := nowIfZero(c.At)
@@ -341,14 +366,20 @@ func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, ap
 		if err != nil {
 			return fmt.Errorf("task run %s: %w", c.Ref.ID, err)
 		}
-		var ce store.CacheEntry
-		if c.Cache != nil {
-			ce = *c.Cache
+		if c.Cache == nil {
+			runIDs, keys, ids = append(runIDs, str(c.Ref.RunID)), append(keys, str(c.Ref.Key)), append(ids, str(c.Ref.ID))
+			workers, states = append(workers, str(c.WorkerID)), append(states, str(string(c.State)))
+			attempts, ends = append(attempts, int64(c.Attempts)), append(ends, encTime(at))
+			results, refs = append(results, encResult(c.Result, c.ResultRef)), append(refs, str(c.ResultRef))
+			errs, hists = append(errs, e), append(hists, h)
+			plain = append(plain, c.Ref)
+			continue
 		}
+		ce := *c.Cache
 		pb.Queue(taskRunCompleteSQL, c.Ref.RunID, c.Ref.Key, c.Ref.ID, c.WorkerID, string(c.State),
 			int64(c.Attempts), encResult(c.Result, c.ResultRef), c.ResultRef, e, encTime(at), h,
 			ce.Key, ce.Task, encResult(ce.Result, ce.ResultRef), ce.ResultRef, ce.RunID, ce.TaskRunID, encTime(ce.CreatedAt),
-			encTime(ce.ExpiresAt), c.Cache != nil, s.channel).Query(func(rows pgx.Rows) error {
+			encTime(ce.ExpiresAt), true, s.channel).Query(func(rows pgx.Rows) error {
 			n := 0
 			for rows.Next() {
 				n++
@@ -359,6 +390,20 @@ func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, ap
 			return rows.Err()
 		})
 	}
+	if len(plain) == 0 {
+		return nil
+	}
+	pb.Queue(taskRunsCompleteSQL, runIDs, keys, ids, workers, states, attempts, results, refs, errs, ends, hists,
+		s.channel).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r store.TaskRunRef
+			if err := rows.Scan(&r.RunID, &r.Key, &r.ID); err != nil {
+				return err
+			}
+			*applied = append(*applied, r)
+		}
+		return rows.Err()
+	})
 	return nil
 }
 
