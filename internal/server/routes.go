@@ -128,6 +128,9 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	status := http.StatusCreated
+	if created {
+		s.runsSig.notify() // see wakeForBatch
+	}
 	if !created {
 		// The store resolved the key atomically and returned the run that
 		// holds it; its flow, queue and parameters never change, so
@@ -644,6 +647,9 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 		}
 		if completions != nil {
 			applied, completions = out.Applied, nil
+			if len(applied) > 0 {
+				s.doneSig.notify() // see wakeForBatch
+			}
 		}
 		out.Applied = applied
 		wait := time.Until(deadline)
@@ -878,6 +884,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if len(applied) > 0 {
+		s.doneSig.notify() // see wakeForBatch
+	}
 	// The worker reports here when it could not claim with the report (a
 	// resent report, or one after a claim whose answer was lost): its
 	// waiting claims answer, so that it reports what it holds or asks for
@@ -928,8 +937,34 @@ func (s *Server) engineBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.BatchWrite(r.Context(), b); err != nil {
 		return err
 	}
+	s.wakeForBatch(&b)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// wakeForBatch wakes this server's waiting claims and finished-step polls
+// for what b wrote, without waiting for the store's notification of it to
+// come back (a round trip through PostgreSQL; other servers still learn of
+// it that way).
+func (s *Server) wakeForBatch(b *store.Batch) {
+	var tasks, done bool
+	for i := range b.TaskRuns {
+		tr := &b.TaskRuns[i]
+		tasks = tasks || (tr.Queue != "" && tr.State == store.TaskPending)
+		done = done || tr.State.Final()
+	}
+	if tasks {
+		s.tasksSig.notify()
+	}
+	if done {
+		s.doneSig.notify()
+	}
+	for i := range b.Runs {
+		if b.Runs[i].State == store.RunScheduled {
+			s.runsSig.notify()
+			break
+		}
+	}
 }
 
 func (s *Server) engineRunCreate(w http.ResponseWriter, r *http.Request) error {

@@ -92,6 +92,15 @@ const (
 // Succeeded reports whether the task run produced a usable result.
 func (s TaskState) Succeeded() bool { return s == TaskCompleted || s == TaskCached }
 
+// Final reports whether the task run has ended (TaskRunFinished returns it).
+func (s TaskState) Final() bool {
+	switch s {
+	case TaskCompleted, TaskFailed, TaskTimedOut, TaskCached, TaskCancelled, TaskCrashed:
+		return true
+	}
+	return false
+}
+
 // ErrorInfo is a recorded error: its message, its Go type and the messages
 // of the chain of wrapped errors, outermost first.
 type ErrorInfo struct {
