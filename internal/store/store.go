@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -819,49 +818,4 @@ func StopPendingTaskRun(t *TaskRun, state RunState, cause string, at time.Time) 
 		Cause: cause, Message: StoppedMessage(state)})
 	t.State, t.Error, t.EndedAt = TaskCancelled, StoppedError(state), at
 	t.WorkerID, t.LeaseUntil = "", time.Time{}
-}
-
-// TaskRunUpsertGuard is the SQL condition (standard SQL, on the existing row
-// of table task_runs) under which a batch may overwrite a task run; see Batch.
-const TaskRunUpsertGuard = "task_runs.state NOT IN ('COMPLETED', 'CACHED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'CRASHED')" +
-	" AND (task_runs.queue = '' OR task_runs.state = 'PENDING')"
-
-// TaskRunListQuery builds the query of TaskRunList for a backend: sel is
-// "SELECT columns FROM task_runs" and ph(i) the placeholder of the i-th
-// argument (from 1). It returns the statement and its arguments.
-func TaskRunListQuery(sel string, p TaskRunListParams, ph func(i int) string) (string, []any) {
-	args := []any{p.RunID}
-	next := func(v any) string {
-		args = append(args, v)
-		return ph(len(args))
-	}
-	var b strings.Builder
-	b.WriteString(sel)
-	b.WriteString(" WHERE run_id = " + ph(1))
-	if p.Key != "" {
-		b.WriteString(" AND key = " + next(p.Key))
-	}
-	if len(p.States) > 0 {
-		b.WriteString(" AND state IN (")
-		for i, st := range p.States {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(next(string(st)))
-		}
-		b.WriteString(")")
-	}
-	if p.Slowest {
-		b.WriteString(" AND started_at <> 0 AND ended_at <> 0 ORDER BY ended_at - started_at DESC, created_at, id")
-	} else {
-		b.WriteString(" ORDER BY created_at, id")
-	}
-	if p.Limit > 0 || p.Offset > 0 {
-		limit := int64(p.Limit)
-		if limit <= 0 {
-			limit = math.MaxInt64
-		}
-		b.WriteString(" LIMIT " + next(limit) + " OFFSET " + next(int64(max(p.Offset, 0))))
-	}
-	return b.String(), args
 }

@@ -169,7 +169,7 @@ func TestDistributedLifecycle(t *testing.T) {
 	if err := s.LeasesExtend(ctx, []string{"w1"}, lease.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := s.RunGet(ctx, "r1"); !r.LeaseUntil.Equal(roundTime(lease.Add(time.Hour))) {
+	if r, _ := s.RunGet(ctx, "r1"); !r.LeaseUntil.Equal(lease.Add(time.Hour)) {
 		t.Errorf("lease after LeasesExtend: %v", r.LeaseUntil)
 	}
 

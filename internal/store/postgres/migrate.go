@@ -4,45 +4,34 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"strconv"
 
-	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrations returns the embedded migrations sorted by version.
-func migrations() ([]store.Migration, error) {
-	return store.Migrations(migrationFS, "migrations")
-}
-
 // SchemaVersion returns the schema version this binary migrates databases
 // to: the number of embedded migrations.
-func SchemaVersion() int {
-	ms, err := migrations()
-	if err != nil {
-		panic(err) // the embedded files are fixed at build time; tests catch this
-	}
-	return len(ms)
-}
+func SchemaVersion() int { return sqlcore.SchemaVersion(migrationFS) }
 
 // advisoryLockKey is the first key of the migration's advisory lock ("bato");
 // the second is a hash of the schema name.
 const advisoryLockKey = 0x6261746f
 
-// batonTables are the table names of the schema besides baton_meta.
-var batonTables = []string{"runs", "task_runs", "events", "logs", "cache", "workers"}
+// tablesSQL counts the tables of the current schema named baton_meta and
+// those named like the other tables of Baton.
+const tablesSQL = `SELECT
+	count(*) FILTER (WHERE tablename = 'baton_meta'),
+	count(*) FILTER (WHERE tablename IN ('runs', 'task_runs', 'events', 'logs', 'cache', 'workers'))
+	FROM pg_catalog.pg_tables WHERE schemaname = current_schema()`
 
-// migrate applies the pending migrations in one transaction that holds an
-// advisory lock for the schema: concurrent servers opening a fresh database
-// serialize, and each re-reads the version once it holds the lock.
+// migrate applies the pending migrations (sqlcore.Migrate) in one
+// transaction that holds an advisory lock for the schema: concurrent
+// servers opening a fresh database serialize, and each re-reads the
+// version once it holds the lock.
 func (s *Store) migrate(ctx context.Context) (err error) {
-	ms, err := migrations()
-	if err != nil {
-		return fmt.Errorf("postgres store: %w", err)
-	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return translate(err, "open postgres store")
@@ -62,65 +51,23 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", int32(advisoryLockKey)); err != nil {
 		return translate(err, "open postgres store: lock schema %s", *schema)
 	}
-	version, err := schemaVersion(ctx, tx, *schema)
-	if err != nil {
+	if err := sqlcore.Migrate(ctx, migrationTx{tx}, sqlcore.MigrateParams{FS: migrationFS,
+		Where: "postgres store (schema " + *schema + ")", TablesSQL: tablesSQL, Translate: translate}); err != nil {
 		return err
-	}
-	if version > len(ms) {
-		return fmt.Errorf("postgres store (schema %s) has schema version %d but this binary knows up to %d; upgrade baton: %w",
-			*schema, version, len(ms), store.ErrSchemaTooNew)
-	}
-	if version == len(ms) {
-		return translate(tx.Commit(ctx), "open postgres store")
-	}
-	for _, m := range ms[version:] {
-		// Without arguments pgx uses the simple protocol: a file may hold
-		// several statements.
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return translate(err, "postgres store (schema %s): apply migration %s", *schema, m.Name)
-		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO baton_meta (key, value) VALUES ('app', 'baton'), ('schema_version', $1)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.Itoa(len(ms))); err != nil {
-		return translate(err, "postgres store (schema %s): record schema version", *schema)
 	}
 	return translate(tx.Commit(ctx), "postgres store (schema %s): commit migrations", *schema)
 }
 
-// schemaVersion returns the schema version recorded in baton_meta, 0 for a
-// schema without Baton tables, or an error wrapping store.ErrNotBatonStore.
-func schemaVersion(ctx context.Context, tx pgx.Tx, schema string) (int, error) {
-	var hasMeta, ours int
-	err := tx.QueryRow(ctx, `SELECT
-		count(*) FILTER (WHERE tablename = 'baton_meta'),
-		count(*) FILTER (WHERE tablename = ANY($1))
-		FROM pg_catalog.pg_tables WHERE schemaname = current_schema()`, batonTables).Scan(&hasMeta, &ours)
-	if err != nil {
-		return 0, translate(err, "open postgres store")
-	}
-	if hasMeta == 0 {
-		if ours > 0 {
-			return 0, fmt.Errorf("schema %s has tables named like Baton's but no baton_meta table: %w",
-				schema, store.ErrNotBatonStore)
-		}
-		return 0, nil
-	}
-	var app, ver *string
-	err = tx.QueryRow(ctx, `SELECT
-		(SELECT value FROM baton_meta WHERE key = 'app'),
-		(SELECT value FROM baton_meta WHERE key = 'schema_version')`).Scan(&app, &ver)
-	if err != nil {
-		return 0, translate(err, "open postgres store: read baton_meta")
-	}
-	if app == nil || *app != "baton" {
-		return 0, fmt.Errorf("schema %s is not a Baton store (baton_meta has no app 'baton'): %w", schema, store.ErrNotBatonStore)
-	}
-	v := -1
-	if ver != nil {
-		v, err = strconv.Atoi(*ver)
-	}
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("schema %s: bad schema_version in baton_meta: %w", schema, store.ErrNotBatonStore)
-	}
-	return v, nil
+// migrationTx runs the statements of sqlcore.Migrate at once. Without
+// arguments pgx uses the simple protocol: a migration file may hold several
+// statements.
+type migrationTx struct{ tx pgx.Tx }
+
+func (m migrationTx) QueryRow(ctx context.Context, sql string, args ...any) sqlcore.Row {
+	return m.tx.QueryRow(ctx, sql, args...)
+}
+
+func (m migrationTx) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := m.tx.Exec(ctx, sql, args...)
+	return err
 }

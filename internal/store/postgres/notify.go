@@ -8,15 +8,12 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
-// subscriberBuffer is the number of notifications a subscriber may fall
-// behind by before further ones are dropped for it.
-const subscriberBuffer = 256
-
 // notes collects the notifications of one write.
-type notes = store.Notes
+type notes = sqlcore.Notes
 
 // queueNotes adds to pb the pg_notify calls of ns; PostgreSQL delivers them
 // when the transaction commits.
@@ -57,7 +54,7 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error
 		}
 		s.hub = h
 	}
-	return s.hub.subscribe(ctx), nil
+	return s.hub.subs.Subscribe(ctx)
 }
 
 // hub owns the LISTEN connection and fans notifications out.
@@ -65,10 +62,8 @@ type hub struct {
 	s      *Store
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	mu   sync.Mutex
-	subs map[chan store.Notification]struct{}
-	stop func()
+	subs   sqlcore.Broadcaster
+	stop   func()
 }
 
 func startHub(ctx context.Context, s *Store) (*hub, error) {
@@ -77,16 +72,11 @@ func startHub(ctx context.Context, s *Store) (*hub, error) {
 		return nil, translate(err, "postgres store: listen")
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	h := &hub{s: s, cancel: cancel, done: make(chan struct{}), subs: map[chan store.Notification]struct{}{}}
+	h := &hub{s: s, cancel: cancel, done: make(chan struct{})}
 	h.stop = sync.OnceFunc(func() {
 		cancel()
 		<-h.done
-		h.mu.Lock()
-		for ch := range h.subs {
-			delete(h.subs, ch)
-			close(ch)
-		}
-		h.mu.Unlock()
+		h.subs.Close()
 	})
 	go h.loop(lctx, conn)
 	return h, nil
@@ -107,35 +97,6 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (h *hub) subscribe(ctx context.Context) <-chan store.Notification {
-	ch := make(chan store.Notification, subscriberBuffer)
-	h.mu.Lock()
-	h.subs[ch] = struct{}{}
-	h.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if _, ok := h.subs[ch]; ok {
-			delete(h.subs, ch)
-			close(ch)
-		}
-	})
-	return ch
-}
-
-func (h *hub) publish(ns ...store.Notification) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.subs {
-		for _, n := range ns {
-			select {
-			case ch <- n:
-			default:
-			}
-		}
-	}
-}
-
 // loop waits for notifications on conn and fans them out; when the
 // connection fails it reconnects with exponential backoff.
 func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
@@ -149,7 +110,7 @@ func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
 		n, err := conn.WaitForNotification(ctx)
 		if err == nil {
 			kind, payload, _ := strings.Cut(n.Payload, ":")
-			h.publish(store.Notification{Kind: kind, Payload: payload})
+			h.subs.Publish([]store.Notification{{Kind: kind, Payload: payload}})
 			continue
 		}
 		if ctx.Err() != nil {
@@ -174,6 +135,6 @@ func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
 		}
 		// Whatever was sent while the connection was down is lost: make
 		// waiters look again.
-		h.publish(store.Notification{Kind: "runs"}, store.Notification{Kind: "tasks"}, store.Notification{Kind: "done"})
+		h.subs.Publish([]store.Notification{{Kind: "runs"}, {Kind: "tasks"}, {Kind: "done"}})
 	}
 }

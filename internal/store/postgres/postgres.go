@@ -3,6 +3,24 @@
 // may share one database: every state change is a transaction, claims use
 // FOR UPDATE SKIP LOCKED so that no run or task run is handed to two
 // claimers, and Subscribe delivers LISTEN/NOTIFY wake-ups across processes.
+// The logic it shares with the SQLite backend is the SQL core
+// (internal/store/sqlcore), which its Store embeds; this package holds the
+// PostgreSQL dialect of that core, its driver setup, BatchWrite's
+// statements, the claims, lease extension and LISTEN/NOTIFY.
+//
+// # The dialect
+//
+// A transaction of the core runs on a connection of the pool: the
+// statements that return nothing wait and go, as one pgx.Batch, with the
+// next statement that returns rows or with the COMMIT (BEGIN rides in the
+// first batch), so that RunTransition, for one, takes two round trips; a
+// transaction that only writes (BatchWrite, WorkerUpsert) is one batch that
+// PostgreSQL runs as one implicit transaction. Reads of the core that need
+// several statements (EventList) are one batch too. BatchWrite writes each
+// table with one INSERT ... SELECT FROM unnest($1::text[], ...) upsert.
+// The core's statements lock rows with FOR UPDATE (FOR UPDATE SKIP LOCKED
+// where another server's rows may be passed over) and bind lists as arrays
+// (= ANY($1)).
 //
 // # Schema
 //
@@ -49,12 +67,12 @@
 //   - JSON is stored as TEXT, so a value may not contain a NUL byte and must
 //     be valid UTF-8 (as every json.Marshal output is); there is no JSON
 //     validation or jsonb indexing.
-//   - RetentionDelete deletes runs with their task runs, events and logs;
-//     cache entries (expired or not) are never deleted, and CacheGet ignores
-//     expired ones. Subflow runs are deleted on their own end time, not with
-//     their parent.
-//   - QueueList scans the runs and task runs of every queue (including
-//     finished ones), so its cost grows with the history kept.
+//   - RetentionDelete deletes runs with their task runs, events, logs and
+//     the cache entries they created; expired cache entries of runs that are
+//     kept stay in the table (CacheGet ignores them). Subflow runs are
+//     deleted on their own end time, not with their parent.
+//   - QueueList reads the runs of every queue through an index that holds
+//     finished ones too, so its cost grows with the history kept.
 //   - Migrations only go forward; there is no downgrade.
 //   - The pool has pgxpool's default size (the larger of 4 and the number of
 //     CPUs) unless the URL sets pool_max_conns; Subscribe adds one
@@ -86,6 +104,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -95,6 +114,9 @@ import (
 // concurrent use by multiple goroutines and by multiple processes sharing
 // the database.
 type Store struct {
+	// Core holds the methods that the dialects share (internal/store/sqlcore).
+	*sqlcore.Core
+
 	pool    *pgxpool.Pool
 	schema  string // current_schema() of the pool's connections
 	channel string // NOTIFY channel
@@ -131,6 +153,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, translate(err, "open postgres store")
 	}
 	s := &Store{pool: pool}
+	s.Core = sqlcore.New(dialect{s}, syntax)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -2,44 +2,26 @@ package postgres
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
-// BatchWrite sends every statement of b in one pgx.Batch, which PostgreSQL
-// runs as one implicit transaction: one round trip. Each table gets one
-// INSERT ... SELECT FROM unnest($1::text[], ...) statement whatever the
-// number of rows (upserts for runs, task runs and cache entries; rows of one
-// key in a batch are first reduced to the last, since one INSERT ... ON
-// CONFLICT cannot touch a row twice). Notifications of SCHEDULED runs and
-// PENDING distributed task runs are issued in the same transaction. Upserted
-// rows are sorted by primary key so that concurrent batches lock shared rows
-// in the same order as each other and as the other writers; a batch aborted
-// for a deadlock even so is sent again (see retry).
-func (s *Store) BatchWrite(ctx context.Context, b store.Batch) error {
-	if b.Empty() {
-		return nil
-	}
-	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
-		var ns notes
-		if err := queueBatch(pb, &b, &ns); err != nil {
-			return err
-		}
-		s.queueNotes(pb, &ns)
-		return nil
-	})
-	return translate(err, "batch write")
-}
-
 // queueBatch adds the statements writing b to pb and the notifications
-// they call for to ns.
+// they call for to ns. Each table gets one INSERT ... SELECT FROM
+// unnest($1::text[], ...) statement whatever the number of rows (upserts
+// for runs, task runs and cache entries; rows of one key in a batch are
+// first reduced to the last, since one INSERT ... ON CONFLICT cannot touch a
+// row twice). Upserted rows are sorted by primary key so that concurrent
+// batches lock shared rows in the same order as each other and as the other
+// writers; a batch aborted for a deadlock even so is sent again (see
+// retry). BatchWrite (the core's, through tx.WriteBatch) is these
+// statements and the notifications in one pgx.Batch, which PostgreSQL runs
+// as one implicit transaction: one round trip.
 func queueBatch(pb *pgx.Batch, b *store.Batch, ns *notes) error {
 	if len(b.Runs) > 0 {
 		runs := lastByKey(b.Runs, func(r *store.Run) string { return r.ID })
@@ -177,11 +159,10 @@ func unnestInsertSQL(table string, cols []column, conflict ...string) string {
 
 var (
 	upsertRunsSQL     = unnestInsertSQL("runs", runColumnList, "id")
-	upsertTaskRunsSQL = unnestInsertSQL("task_runs", taskRunColumnList, "run_id", "key", "id") + " WHERE " + store.TaskRunUpsertGuard
+	upsertTaskRunsSQL = unnestInsertSQL("task_runs", taskRunColumnList, "run_id", "key", "id") + " WHERE " + sqlcore.TaskRunUpsertGuard
 	insertEventsSQL   = unnestInsertSQL("events", eventColumnList)
 	insertLogsSQL     = unnestInsertSQL("logs", logColumnList)
 	upsertCacheSQL    = unnestInsertSQL("cache", cacheColumnList, "key")
-	createRunSQL      = unnestInsertSQL("runs", runColumnList) + " ON CONFLICT DO NOTHING RETURNING " + runSelectCols
 )
 
 // The *Columns types collect a table's rows column by column, the arrays
@@ -285,8 +266,8 @@ func (c *eventColumns) add(e *store.Event) {
 	c.taskKey = append(c.taskKey, e.TaskKey)
 	c.from = append(c.from, e.From)
 	c.to = append(c.to, e.To)
-	c.cause = append(c.cause, encText(e.Cause))
-	c.message = append(c.message, encText(e.Message))
+	c.cause = append(c.cause, store.EncodeText(e.Cause))
+	c.message = append(c.message, store.EncodeText(e.Message))
 	c.at = append(c.at, encTime(e.At))
 }
 
@@ -305,7 +286,7 @@ func (c *logColumns) add(l *store.LogRecord) {
 	c.taskRunID = append(c.taskRunID, l.TaskRunID)
 	c.taskKey = append(c.taskKey, l.TaskKey)
 	c.level = append(c.level, l.Level)
-	c.message = append(c.message, encText(l.Message))
+	c.message = append(c.message, store.EncodeText(l.Message))
 	c.attrs = append(c.attrs, encJSON(l.Attrs))
 	c.at = append(c.at, encTime(l.At))
 }
@@ -333,126 +314,4 @@ func (c *cacheColumns) add(e *store.CacheEntry) {
 
 func (c *cacheColumns) args() []any {
 	return []any{c.key, c.task, c.result, c.resultRef, c.runID, c.taskRunID, c.createdAt, c.expiresAt}
-}
-
-// RunTransition applies the conditional state change p (see
-// store.RunTransitionParams) and records its event, in one transaction that
-// locks the run's row. It returns an error wrapping store.ErrConflict that
-// names the current state when the run is not in one of p.From (or not at
-// p.Attempt), or store.ErrNotFound when the run does not exist.
-func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) (store.Run, error) {
-	if p.To == "" {
-		return store.Run{}, fmt.Errorf("run transition %s: no target state", p.ID)
-	}
-	at := p.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	var out store.Run
-	err := s.inTx(ctx, "run transition "+p.ID, func(tx pgx.Tx) error {
-		r, err := scanRun(tx.QueryRow(ctx, "SELECT "+runSelectCols+" FROM runs WHERE id = $1 FOR UPDATE", p.ID))
-		if err != nil {
-			return translate(err, "run %s", p.ID)
-		}
-		if !slices.Contains(p.From, r.State) {
-			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, store.StatesString(p.From), store.ErrConflict)
-		}
-		if p.Attempt != 0 && r.Attempt != p.Attempt {
-			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
-				p.Attempt, store.ErrConflict)
-		}
-		ev := store.ApplyTransition(&r, &p, at)
-		var pb pgx.Batch
-		var ns notes
-		if err := queueBatch(&pb, &store.Batch{Runs: []store.Run{r}, Events: []store.Event{ev}}, &ns); err != nil {
-			return err
-		}
-		if err := s.queueStopTaskRuns(&pb, &r, p.Cause, at); err != nil {
-			return err
-		}
-		s.queueNotes(&pb, &ns)
-		if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
-			return err
-		}
-		out = r
-		return nil
-	})
-	if err != nil {
-		return store.Run{}, err
-	}
-	return roundRun(out), nil
-}
-
-// RunCreate inserts p.Run with its creation event, in one transaction. When
-// the run has an idempotency key that another run holds, it returns that run
-// (created false) and writes nothing; another run with the same ID is an
-// error wrapping store.ErrConflict.
-func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, bool, error) {
-	r := p.Run
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = time.Now()
-	}
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = r.CreatedAt
-	}
-	var (
-		out     store.Run
-		created bool
-	)
-	err := s.inTx(ctx, "create run "+r.ID, func(tx pgx.Tx) error {
-		var c runColumns
-		if err := c.add(&r); err != nil {
-			return err
-		}
-		// ON CONFLICT DO NOTHING (no target) skips the row on a duplicate
-		// ID or idempotency key, after waiting for a concurrent insert of
-		// the same key to commit or roll back.
-		row := tx.QueryRow(ctx, createRunSQL, c.args()...)
-		ins, err := scanRun(row)
-		switch {
-		case err == nil:
-			var pb pgx.Batch
-			var ns notes
-			ev := store.Event{RunID: r.ID, To: string(r.State), Cause: p.Cause, Message: p.Message, At: r.CreatedAt}
-			if err := queueBatch(&pb, &store.Batch{Events: []store.Event{ev}}, &ns); err != nil {
-				return err
-			}
-			ns.AddRun(&ins)
-			s.queueNotes(&pb, &ns)
-			if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
-				return err
-			}
-			out, created = ins, true
-			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		if r.IdempotencyKey != "" {
-			existing, err := scanRun(tx.QueryRow(ctx, "SELECT "+runSelectCols+" FROM runs WHERE idempotency_key = $1", r.IdempotencyKey))
-			if err == nil {
-				out = existing
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		return fmt.Errorf("run %s already exists: %w", r.ID, store.ErrConflict)
-	})
-	if err != nil {
-		return store.Run{}, false, err
-	}
-	return out, created, nil
-}
-
-// roundTime returns t as it reads back from the database: UTC, without a
-// monotonic clock reading, the zero time for the zero time.
-func roundTime(t time.Time) time.Time { return decTime(encTime(t)) }
-
-// roundRun returns r as it reads back from the database.
-func roundRun(r store.Run) store.Run {
-	r.CreatedAt, r.UpdatedAt = roundTime(r.CreatedAt), roundTime(r.UpdatedAt)
-	r.StartedAt, r.EndedAt = roundTime(r.StartedAt), roundTime(r.EndedAt)
-	r.LeaseUntil = roundTime(r.LeaseUntil)
-	return r
 }

@@ -3,28 +3,25 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 )
 
-// The distributed mode: runs created on queues, claimed by workers under
-// leases, distributed task runs, worker registrations, queue statistics and
-// retention. Every write is one BEGIN IMMEDIATE transaction that holds the
-// database's write lock from its start, so a select followed by a
-// conditional update inside it is exclusive (across processes too).
+// The distributed mode of this backend: claims of runs and task runs by
+// workers, completions, lease extension, and the statements of the core's
+// take-backs (tx.StopTaskRuns, tx.ReleaseTaskRuns). Every write is one
+// BEGIN IMMEDIATE transaction that holds the database's write lock from its
+// start, so a select followed by a conditional update inside it is
+// exclusive (across processes too).
 
-// Literal SQL lists of states. Queries repeat the WHERE terms of the partial
-// indexes of the migrations (0002 for the leased states) literally so that SQLite uses them.
-const (
-	sqlLeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING', 'AWAITING_RETRY')`
-	sqlFinalRunStates  = `('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')`
-	sqlFinalTaskStates = `('COMPLETED', 'FAILED', 'TIMED_OUT', 'CACHED', 'CANCELLED', 'CRASHED')`
-)
+// sqlLeasedRunStates is the literal condition of the leased states, which
+// the partial indexes repeat (so that SQLite uses them).
+const sqlLeasedRunStates = sqlcore.LeasedRunStates
 
 // maxVars bounds the number of bound parameters of one IN list.
 const maxVars = 500
@@ -42,104 +39,24 @@ func strArgs(args []any, ss ...string) []any {
 	return args
 }
 
-func nowIfZero(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Now()
-	}
-	return t
+// queryRuns runs a query of runSelectCols in tx.
+func queryRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]store.Run, error) {
+	return queryRows(ctx, tx, sqlcore.CollectRuns, q, args...)
 }
 
-func queryRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]store.Run, error) {
+// queryTaskRuns runs a query of taskRunSelectCols in tx.
+func queryTaskRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]store.TaskRun, error) {
+	return queryRows(ctx, tx, sqlcore.CollectTaskRuns, q, args...)
+}
+
+func queryRows[T any](ctx context.Context, tx *sql.Tx, collect func(sqlcore.Rows) ([]T, error), q string,
+	args ...any) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-func queryTaskRuns(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, query string, args ...any) ([]store.TaskRun, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.TaskRun
-	for rows.Next() {
-		t, err := scanTaskRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
-
-// RunCreate inserts p.Run with an event, or returns the run that already has
-// its idempotency key (created false).
-func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, bool, error) {
-	r := p.Run
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = time.Now()
-	}
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = r.CreatedAt
-	}
-	var (
-		existing *store.Run
-		ns       notes
-	)
-	err := s.inTx(ctx, "create run "+r.ID, func(tx *sql.Tx) error {
-		if r.IdempotencyKey != "" {
-			old, err := scanRun(tx.QueryRowContext(ctx, "SELECT "+runSelectCols+
-				" FROM runs WHERE idempotency_key = ? AND idempotency_key <> ''", r.IdempotencyKey))
-			if err == nil {
-				existing = &old
-				return nil
-			}
-			if err != sql.ErrNoRows {
-				return err
-			}
-		}
-		args, err := runArgs(nil, &r)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, insertSQL("runs", runCols, 1, "")+" ON CONFLICT DO NOTHING", args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("run %s already exists: %w", r.ID, store.ErrConflict)
-		}
-		b := store.Batch{Events: []store.Event{{RunID: r.ID, To: string(r.State), Cause: p.Cause,
-			Message: p.Message, At: r.CreatedAt}}}
-		if err := s.writeBatch(ctx, tx, &b); err != nil {
-			return err
-		}
-		ns.AddRun(&r)
-		return nil
-	})
-	if err != nil {
-		return store.Run{}, false, err
-	}
-	if existing != nil {
-		return *existing, false, nil
-	}
-	s.notify.publish(ns.List)
-	return roundRun(r), true, nil
+	return collect(rows)
 }
 
 // RunClaim moves the oldest matching SCHEDULED runs to PENDING, leased to
@@ -208,7 +125,7 @@ const updateTaskRunSQL = `UPDATE task_runs SET state = ?, attempts = ?, result =
 
 // updateTaskRun writes t over the row that is in state from.
 func updateTaskRun(ctx context.Context, st *sql.Stmt, t *store.TaskRun, from store.TaskState) error {
-	e, err := encError(t.Error)
+	e, err := sqlcore.EncError(t.Error)
 	if err != nil {
 		return err
 	}
@@ -216,8 +133,8 @@ func updateTaskRun(ctx context.Context, st *sql.Stmt, t *store.TaskRun, from sto
 	if err != nil {
 		return err
 	}
-	res, err := st.ExecContext(ctx, string(t.State), int64(t.Attempts), encResult(t.Result, t.ResultRef), t.ResultRef, e,
-		encTime(t.StartedAt), encTime(t.EndedAt), h, t.WorkerID, encTime(t.LeaseUntil),
+	res, err := st.ExecContext(ctx, string(t.State), int64(t.Attempts), sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
+		sqlcore.EncTime(t.StartedAt), sqlcore.EncTime(t.EndedAt), h, t.WorkerID, sqlcore.EncTime(t.LeaseUntil),
 		t.RunID, t.Key, t.ID, string(from))
 	if err != nil {
 		return err
@@ -228,42 +145,43 @@ func updateTaskRun(ctx context.Context, st *sql.Stmt, t *store.TaskRun, from sto
 	return nil
 }
 
-// stopTaskRuns cancels the PENDING task runs of run r when its new state
+// StopTaskRuns cancels the PENDING task runs of run r when its new state
 // calls for it (store.StopsTaskRuns), inside the transaction that changed
 // it, and notes "done" for their waiters; and it notes "cancel" when r ended
 // while distributed task runs of it still run, so that servers tell their
 // workers to stop them.
-func stopTaskRuns(ctx context.Context, tx *sql.Tx, r *store.Run, cause string, at time.Time, ns *notes) error {
+func (t *tx) StopTaskRuns(ctx context.Context, r *store.Run, cause string, at time.Time) error {
 	if !store.StopsTaskRuns(r.State) {
 		return nil
 	}
-	trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
-		" FROM task_runs WHERE run_id = ? AND state = 'PENDING'", r.ID)
-	if err != nil {
+	var trs []store.TaskRun
+	if err := t.Query(ctx, func(rows sqlcore.Rows) (err error) {
+		trs, err = sqlcore.CollectTaskRuns(rows)
+		return err
+	}, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE run_id = ? AND state = 'PENDING'", r.ID); err != nil {
 		return err
 	}
 	if len(trs) > 0 {
-		upd, err := tx.PrepareContext(ctx, updateTaskRunSQL)
+		upd, err := t.stmt(ctx, updateTaskRunSQL)
 		if err != nil {
 			return err
 		}
-		defer upd.Close()
 		for i := range trs {
 			store.StopPendingTaskRun(&trs[i], r.State, cause, at)
 			if err := updateTaskRun(ctx, upd, &trs[i], store.TaskPending); err != nil {
 				return err
 			}
 		}
-		ns.Add("done", r.ID)
+		t.notes.Add("done", r.ID)
 	}
 	if r.State.Final() {
 		var running bool
-		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM task_runs WHERE run_id = ?"+
+		if err := t.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM task_runs WHERE run_id = ?"+
 			" AND state = 'RUNNING' AND queue <> '')", r.ID).Scan(&running); err != nil {
 			return err
 		}
 		if running {
-			ns.Add("cancel", r.ID)
+			t.notes.Add("cancel", r.ID)
 		}
 	}
 	return nil
@@ -348,7 +266,7 @@ func (s *Store) TaskRunComplete(ctx context.Context, cs []store.TaskRunCompletio
 	if err != nil {
 		return nil, err
 	}
-	s.notify.publish(ns.List)
+	s.notify.Publish(ns.List)
 	return applied, nil
 }
 
@@ -376,7 +294,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	if err != nil {
 		return store.ClaimResult{}, err
 	}
-	s.notify.publish(ns.List)
+	s.notify.Publish(ns.List)
 	return out, nil
 }
 
@@ -442,26 +360,6 @@ func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCo
 	return applied, ns, nil
 }
 
-// TaskRunFinished returns those of refs whose task run is in a final state.
-func (s *Store) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
-	var out []store.TaskRun
-	for chunk := range slices.Chunk(refs, maxVars/3) {
-		args := make([]any, 0, 3*len(chunk))
-		for _, r := range chunk {
-			args = append(args, r.RunID, r.Key, r.ID)
-		}
-		trs, err := queryTaskRuns(ctx, s.read, "SELECT "+taskRunSelectCols+
-			" FROM task_runs WHERE (run_id, key, id) IN (VALUES "+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")+
-			") AND state IN "+sqlFinalTaskStates, args...)
-		if err != nil {
-			return nil, translate(err, "finished task runs")
-		}
-		out = append(out, trs...)
-	}
-	return out, nil
-}
-
 // LeasesExtend extends the leases held by the workers to until and records
 // that they were seen now.
 func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error {
@@ -491,530 +389,25 @@ func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time
 	})
 }
 
-// takeBack applies to a run held by a worker the transitions that give it
-// back: it appends the events to b and the final row to b.Runs, and reports
-// whether the run was rescheduled. reason names what happened to the worker.
-func takeBack(r *store.Run, b *store.Batch, ns *notes, at time.Time, cause string, crash bool,
-	maxAttempts int, reason string) (rescheduled bool) {
-	step := func(p store.RunTransitionParams) {
-		b.Events = append(b.Events, store.ApplyTransition(r, &p, at))
-	}
-	switch {
-	case r.State == store.RunCancelling:
-		msg := fmt.Sprintf("cancelled: %s while the run was cancelling", reason)
-		step(store.RunTransitionParams{To: store.RunCancelled, Cause: cause, Message: msg,
-			Error: &store.ErrorInfo{Message: msg, Kind: "cancelled"}})
-	case crash:
-		msg := fmt.Sprintf("attempt %d crashed: %s", r.Attempt, reason)
-		if r.State == store.RunAwaitingRetry {
-			// Its attempt had failed and its worker waited out the flow's
-			// retry delay: the retry is rescheduled like a crashed attempt.
-			msg = fmt.Sprintf("attempt %d failed and its retry was lost: %s", r.Attempt, reason)
-		}
-		step(store.RunTransitionParams{To: store.RunCrashed, Cause: cause, Message: msg,
-			Error: &store.ErrorInfo{Message: msg, Kind: "crashed"}})
-		if r.Attempt < maxAttempts {
-			rescheduled = true
-			step(store.RunTransitionParams{To: store.RunAwaitingRetry, Cause: "policy",
-				Message: fmt.Sprintf("attempt %d of %d crashed; retrying", r.Attempt, maxAttempts)})
-			step(store.RunTransitionParams{To: store.RunScheduled, NextAttempt: true, Cause: "policy",
-				Message: fmt.Sprintf("attempt %d scheduled on queue %s", r.Attempt+1, r.Queue)})
-		}
-	default:
-		rescheduled = true
-		step(store.RunTransitionParams{To: store.RunScheduled, NextAttempt: true, Cause: cause,
-			Message: fmt.Sprintf("%s; attempt %d scheduled", reason, r.Attempt+1)})
-	}
-	b.Runs = append(b.Runs, *r)
-	ns.AddRun(r)
-	return rescheduled
-}
-
-// releaseTaskRuns puts the given RUNNING task runs back to PENDING without a
-// worker, with a History transition.
-func releaseTaskRuns(ctx context.Context, tx *sql.Tx, trs []store.TaskRun, ns *notes, at time.Time,
-	cause string, message func(t *store.TaskRun) string) error {
+// ReleaseTaskRuns puts the given RUNNING task runs back to PENDING without
+// a worker, with a History transition (see sqlcore.Tx).
+func (t *tx) ReleaseTaskRuns(ctx context.Context, trs []store.TaskRun, at time.Time, cause string,
+	message func(t *store.TaskRun) string) error {
 	if len(trs) == 0 {
 		return nil
 	}
-	upd, err := tx.PrepareContext(ctx, updateTaskRunSQL)
+	upd, err := t.stmt(ctx, updateTaskRunSQL)
 	if err != nil {
 		return err
 	}
-	defer upd.Close()
-	for _, t := range trs {
-		t.History = append(t.History, store.Transition{At: at.UTC(), From: string(store.TaskRunning),
-			To: string(store.TaskPending), Cause: cause, Message: message(&t)})
-		t.State, t.WorkerID, t.LeaseUntil = store.TaskPending, "", time.Time{}
-		if err := updateTaskRun(ctx, upd, &t, store.TaskRunning); err != nil {
+	for _, tr := range trs {
+		tr.History = append(tr.History, store.Transition{At: at.UTC(), From: string(store.TaskRunning),
+			To: string(store.TaskPending), Cause: cause, Message: message(&tr)})
+		tr.State, tr.WorkerID, tr.LeaseUntil = store.TaskPending, "", time.Time{}
+		if err := updateTaskRun(ctx, upd, &tr, store.TaskRunning); err != nil {
 			return err
 		}
-		ns.Add("tasks", t.Queue)
-	}
-	// Task runs of a run that is cancelling or ended are nobody's work any
-	// more: they do not stay PENDING.
-	seen := map[string]bool{}
-	for _, t := range trs {
-		if seen[t.RunID] {
-			continue
-		}
-		seen[t.RunID] = true
-		var state string
-		err := tx.QueryRowContext(ctx, "SELECT state FROM runs WHERE id = ?", t.RunID).Scan(&state)
-		if err == sql.ErrNoRows {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := stopTaskRuns(ctx, tx, &store.Run{ID: t.RunID, State: store.RunState(state)}, cause, at, ns); err != nil {
-			return err
-		}
+		t.notes.Add("tasks", tr.Queue)
 	}
 	return nil
-}
-
-// LeasesExpire takes back the expired leases of runs and task runs; see
-// store.LeasesExpireParams.
-func (s *Store) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (store.LeaseExpiry, error) {
-	at := nowIfZero(p.At)
-	var (
-		out store.LeaseExpiry
-		ns  notes
-	)
-	err := s.inTx(ctx, "expire leases", func(tx *sql.Tx) error {
-		out, ns = store.LeaseExpiry{}, notes{}
-		q, args, cause := " AND lease_until <> 0 AND lease_until < ? ORDER BY lease_until, id", []any{encTime(at)}, "lease"
-		if p.RunID != "" {
-			q, args, cause = " AND id = ? AND worker_id <> '' AND worker_id = ?", []any{p.RunID, p.WorkerID}, "worker:"+p.WorkerID
-			if p.Attempt != 0 {
-				q, args = q+" AND attempt = ?", append(args, int64(p.Attempt))
-			}
-		}
-		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE "+sqlLeasedRunStates+q, args...)
-		if err != nil {
-			return err
-		}
-		var b store.Batch
-		for _, r := range runs {
-			reason := fmt.Sprintf("the lease of worker %s expired at %s", r.WorkerID,
-				r.LeaseUntil.Format(time.RFC3339Nano))
-			if p.RunID != "" {
-				reason = store.GiveBackReason(r.WorkerID, p.Reason)
-			}
-			if takeBack(&r, &b, &ns, at, cause, true, p.MaxAttempts, reason) {
-				out.Rescheduled++
-			}
-			out.Crashed = append(out.Crashed, roundRun(r))
-		}
-		if err := s.writeBatch(ctx, tx, &b); err != nil {
-			return err
-		}
-		for i := range b.Runs {
-			if err := stopTaskRuns(ctx, tx, &b.Runs[i], "lease", at, &ns); err != nil {
-				return err
-			}
-		}
-		if p.RunID != "" {
-			return nil
-		}
-		trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE state = 'RUNNING'"+
-			" AND queue <> '' AND lease_until <> 0 AND lease_until < ?", encTime(at))
-		if err != nil {
-			return err
-		}
-		out.TaskRuns = len(trs)
-		return releaseTaskRuns(ctx, tx, trs, &ns, at, "lease", func(t *store.TaskRun) string {
-			return fmt.Sprintf("the lease of worker %s expired at %s", t.WorkerID, t.LeaseUntil.Format(time.RFC3339Nano))
-		})
-	})
-	if err != nil {
-		return store.LeaseExpiry{}, err
-	}
-	s.notify.publish(ns.List)
-	return out, nil
-}
-
-// WorkerUpsert registers or updates w.
-func (s *Store) WorkerUpsert(ctx context.Context, w store.Worker) error {
-	if w.LastSeen.IsZero() {
-		w.LastSeen = time.Now()
-	}
-	enc := func(v any, empty bool) (any, error) {
-		if empty {
-			return nil, nil
-		}
-		b, err := json.Marshal(v)
-		return string(b), err
-	}
-	var vals [4]any
-	var err error
-	for i, x := range []struct {
-		v     any
-		empty bool
-	}{{w.Queues, len(w.Queues) == 0}, {w.Flows, len(w.Flows) == 0}, {w.Tasks, len(w.Tasks) == 0},
-		{w.Slots, len(w.Slots) == 0}} {
-		if vals[i], err = enc(x.v, x.empty); err != nil {
-			return fmt.Errorf("register worker %s: %w", w.ID, err)
-		}
-	}
-	return s.inTx(ctx, "register worker "+w.ID, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, host, pid, queues, flows, tasks, slots,
-			capacity, started_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET name = excluded.name, host = excluded.host, pid = excluded.pid,
-			queues = excluded.queues, flows = excluded.flows, tasks = excluded.tasks, slots = excluded.slots,
-			capacity = excluded.capacity, started_at = excluded.started_at, last_seen = excluded.last_seen`,
-			w.ID, w.Name, w.Host, int64(w.PID), vals[0], vals[1], vals[2], vals[3], int64(w.Capacity),
-			encTime(w.StartedAt), encTime(w.LastSeen))
-		return err
-	})
-}
-
-// WorkerList returns the workers seen at or after seenSince, by ID.
-func (s *Store) WorkerList(ctx context.Context, seenSince time.Time) ([]store.Worker, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, host, pid, queues, flows, tasks, slots, capacity,
-		started_at, last_seen FROM workers WHERE last_seen >= ? ORDER BY id`, encTime(seenSince))
-	if err != nil {
-		return nil, translate(err, "list workers")
-	}
-	defer rows.Close()
-	var out []store.Worker
-	for rows.Next() {
-		var (
-			w                            store.Worker
-			pid, capacity, started, seen int64
-			queues, flows, tasks, slots  []byte
-		)
-		if err := rows.Scan(&w.ID, &w.Name, &w.Host, &pid, &queues, &flows, &tasks, &slots, &capacity,
-			&started, &seen); err != nil {
-			return nil, translate(err, "list workers")
-		}
-		w.PID, w.Capacity = int(pid), int(capacity)
-		w.StartedAt, w.LastSeen = decTime(started), decTime(seen)
-		for _, x := range []struct {
-			raw []byte
-			dst any
-		}{{queues, &w.Queues}, {flows, &w.Flows}, {tasks, &w.Tasks}, {slots, &w.Slots}} {
-			if x.raw == nil {
-				continue
-			}
-			if err := json.Unmarshal(x.raw, x.dst); err != nil {
-				return nil, fmt.Errorf("list workers: worker %s: %w", w.ID, err)
-			}
-		}
-		out = append(out, w)
-	}
-	return out, translate(rows.Err(), "list workers")
-}
-
-// WorkerRelease deregisters a worker and gives back its runs and task runs.
-func (s *Store) WorkerRelease(ctx context.Context, workerID string) error {
-	return s.release(ctx, workerID, nil)
-}
-
-// LeasesRelease gives back the claims a worker does not hold (see store.Store).
-func (s *Store) LeasesRelease(ctx context.Context, p store.LeasesReleaseParams) error {
-	if p.WorkerID == "" {
-		return nil
-	}
-	return s.release(ctx, p.WorkerID, &p)
-}
-
-// release gives back a worker's runs and task runs: with keep nil it
-// deregisters the worker and releases everything; otherwise only unstarted
-// runs and task runs missing from keep.
-func (s *Store) release(ctx context.Context, workerID string, keep *store.LeasesReleaseParams) error {
-	at := time.Now()
-	cause := "worker:" + workerID
-	reason := "worker stopped"
-	runStates := sqlLeasedRunStates
-	if keep != nil {
-		reason = "claimed by a worker that never received it"
-		runStates = "state = 'PENDING'"
-	}
-	var ns notes
-	err := s.inTx(ctx, "release worker "+workerID, func(tx *sql.Tx) error {
-		ns = notes{}
-		if keep == nil {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM workers WHERE id = ?", workerID); err != nil {
-				return err
-			}
-		}
-		if workerID == "" {
-			return nil // local runs are nobody's lease
-		}
-		runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE "+runStates+
-			" AND worker_id <> '' AND worker_id = ? ORDER BY id", workerID)
-		if err != nil {
-			return err
-		}
-		var b store.Batch
-		for _, r := range runs {
-			if keep != nil && slices.Contains(keep.KeepRuns, r.ID) {
-				continue
-			}
-			takeBack(&r, &b, &ns, at, cause, false, 0, reason)
-		}
-		if err := s.writeBatch(ctx, tx, &b); err != nil {
-			return err
-		}
-		for i := range b.Runs {
-			if err := stopTaskRuns(ctx, tx, &b.Runs[i], cause, at, &ns); err != nil {
-				return err
-			}
-		}
-		trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
-			" FROM task_runs WHERE state = 'RUNNING' AND queue <> '' AND worker_id = ?", workerID)
-		if err != nil {
-			return err
-		}
-		if keep != nil {
-			trs = slices.DeleteFunc(trs, func(t store.TaskRun) bool {
-				return slices.Contains(keep.KeepTaskRuns, store.TaskRunRef{RunID: t.RunID, Key: t.Key, ID: t.ID})
-			})
-		}
-		return releaseTaskRuns(ctx, tx, trs, &ns, at, cause, func(*store.TaskRun) string { return reason })
-	})
-	if err != nil {
-		return err
-	}
-	s.notify.publish(ns.List)
-	return nil
-}
-
-// RunStopList returns the CANCELLING runs and the finished runs with
-// RUNNING distributed task runs, by ID.
-func (s *Store) RunStopList(ctx context.Context) ([]store.RunStop, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, attempt FROM runs WHERE state = 'CANCELLING'
-		UNION SELECT id, attempt FROM runs WHERE id IN (SELECT run_id FROM task_runs
-			WHERE state = 'RUNNING' AND queue <> '') AND state IN `+sqlFinalRunStates+`
-		ORDER BY id`)
-	if err != nil {
-		return nil, translate(err, "list runs to stop")
-	}
-	defer rows.Close()
-	var out []store.RunStop
-	for rows.Next() {
-		var (
-			r       store.RunStop
-			attempt int64
-		)
-		if err := rows.Scan(&r.RunID, &attempt); err != nil {
-			return nil, translate(err, "list runs to stop")
-		}
-		r.Attempt = int(attempt)
-		out = append(out, r)
-	}
-	return out, translate(rows.Err(), "list runs to stop")
-}
-
-// liveWorkerWindow is how recently a worker must have been seen for
-// QueueList to list its queues.
-const liveWorkerWindow = time.Minute
-
-// QueueList returns the statistics of the queues with unfinished work or a
-// live worker, by name.
-func (s *Store) QueueList(ctx context.Context) ([]store.QueueStats, error) {
-	qs := map[string]*store.QueueStats{}
-	get := func(q string) *store.QueueStats {
-		if x, ok := qs[q]; ok {
-			return x
-		}
-		x := &store.QueueStats{Queue: q}
-		qs[q] = x
-		return x
-	}
-	// One read transaction: the counts come from one snapshot.
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, translate(err, "list queues")
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT queue,
-		count(*) FILTER (WHERE state = 'SCHEDULED'),
-		count(*) FILTER (WHERE state IN ('PENDING', 'RUNNING', 'CANCELLING')),
-		min(created_at) FILTER (WHERE state = 'SCHEDULED')
-		FROM runs INDEXED BY runs_active WHERE queue <> '' AND state NOT IN `+sqlFinalRunStates+`
-		GROUP BY queue`)
-	if err != nil {
-		return nil, translate(err, "list queues")
-	}
-	for rows.Next() {
-		var (
-			q                  string
-			scheduled, running int64
-			oldest             sql.NullInt64
-		)
-		if err := rows.Scan(&q, &scheduled, &running, &oldest); err != nil {
-			rows.Close()
-			return nil, translate(err, "list queues")
-		}
-		x := get(q)
-		x.RunsScheduled, x.RunsRunning = int(scheduled), int(running)
-		x.OldestWaiting = decTime(oldest.Int64)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, translate(err, "list queues")
-	}
-	for _, state := range []store.TaskState{store.TaskPending, store.TaskRunning} {
-		// One query per state, each served by its partial index.
-		rows, err := tx.QueryContext(ctx, "SELECT queue, count(*) FROM task_runs WHERE state = '"+string(state)+
-			"' AND queue <> '' GROUP BY queue")
-		if err != nil {
-			return nil, translate(err, "list queues")
-		}
-		for rows.Next() {
-			var q string
-			var n int64
-			if err := rows.Scan(&q, &n); err != nil {
-				rows.Close()
-				return nil, translate(err, "list queues")
-			}
-			if state == store.TaskPending {
-				get(q).TasksPending = int(n)
-			} else {
-				get(q).TasksRunning = int(n)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, translate(err, "list queues")
-		}
-	}
-	wrows, err := tx.QueryContext(ctx, "SELECT queues FROM workers WHERE last_seen >= ? AND queues IS NOT NULL",
-		encTime(time.Now().Add(-liveWorkerWindow)))
-	if err != nil {
-		return nil, translate(err, "list queues")
-	}
-	for wrows.Next() {
-		var raw []byte
-		var names []string
-		if err := wrows.Scan(&raw); err != nil {
-			wrows.Close()
-			return nil, translate(err, "list queues")
-		}
-		if err := json.Unmarshal(raw, &names); err != nil {
-			wrows.Close()
-			return nil, fmt.Errorf("list queues: worker queues: %w", err)
-		}
-		for _, q := range names {
-			if q != "" {
-				get(q)
-			}
-		}
-	}
-	wrows.Close()
-	if err := wrows.Err(); err != nil {
-		return nil, translate(err, "list queues")
-	}
-	out := make([]store.QueueStats, 0, len(qs))
-	for _, x := range qs {
-		out = append(out, *x)
-	}
-	slices.SortFunc(out, func(a, b store.QueueStats) int { return strings.Compare(a.Queue, b.Queue) })
-	return out, nil
-}
-
-// defaultRetentionLimit is the number of runs RetentionDelete deletes when
-// RetentionParams.Limit is 0.
-const defaultRetentionLimit = 1000
-
-// RetentionDelete deletes up to p.Limit finished runs that ended before
-// p.Before with everything recorded for them, and returns the blob
-// references nothing uses any more.
-func (s *Store) RetentionDelete(ctx context.Context, p store.RetentionParams) (store.RetentionResult, error) {
-	limit := p.Limit
-	if limit <= 0 {
-		limit = defaultRetentionLimit
-	}
-	var out store.RetentionResult
-	err := s.inTx(ctx, "delete old runs", func(tx *sql.Tx) error {
-		out = store.RetentionResult{}
-		rows, err := tx.QueryContext(ctx, "SELECT id, result_ref FROM runs WHERE ended_at <> 0 AND ended_at < ?"+
-			" AND state IN "+sqlFinalRunStates+" ORDER BY ended_at, id LIMIT ?", encTime(p.Before), int64(limit))
-		if err != nil {
-			return err
-		}
-		var ids []string
-		refs := map[string]struct{}{}
-		for rows.Next() {
-			var id, ref string
-			if err := rows.Scan(&id, &ref); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-			if ref != "" {
-				refs[ref] = struct{}{}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		for chunk := range slices.Chunk(ids, maxVars) {
-			in := "(" + placeholders(len(chunk)) + ")"
-			args := strArgs(nil, chunk...)
-			for _, q := range []string{
-				"SELECT result_ref FROM task_runs WHERE run_id IN " + in + " AND result_ref <> ''",
-				"SELECT result_ref FROM cache WHERE run_id IN " + in + " AND result_ref <> ''",
-			} {
-				rows, err := tx.QueryContext(ctx, q, args...)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-					var ref string
-					if err := rows.Scan(&ref); err != nil {
-						rows.Close()
-						return err
-					}
-					refs[ref] = struct{}{}
-				}
-				rows.Close()
-				if err := rows.Err(); err != nil {
-					return err
-				}
-			}
-			for _, q := range []string{
-				"DELETE FROM task_runs WHERE run_id IN " + in,
-				"DELETE FROM events WHERE run_id IN " + in,
-				"DELETE FROM logs WHERE run_id IN " + in,
-				"DELETE FROM cache WHERE run_id IN " + in,
-				"DELETE FROM runs WHERE id IN " + in,
-			} {
-				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-					return err
-				}
-			}
-		}
-		out.Runs = len(ids)
-		used, err := tx.PrepareContext(ctx, `SELECT
-			EXISTS (SELECT 1 FROM runs WHERE result_ref = ?1 AND result_ref <> '') OR
-			EXISTS (SELECT 1 FROM task_runs WHERE result_ref = ?1 AND result_ref <> '') OR
-			EXISTS (SELECT 1 FROM cache WHERE result_ref = ?1 AND result_ref <> '')`)
-		if err != nil {
-			return err
-		}
-		defer used.Close()
-		for ref := range refs {
-			var inUse bool
-			if err := used.QueryRowContext(ctx, ref).Scan(&inUse); err != nil {
-				return err
-			}
-			if !inUse {
-				out.OrphanRefs = append(out.OrphanRefs, ref)
-			}
-		}
-		slices.Sort(out.OrphanRefs)
-		return nil
-	})
-	if err != nil {
-		return store.RetentionResult{}, err
-	}
-	return out, nil
 }

@@ -1,5 +1,9 @@
 // Package sqlite is the SQLite backend of store.Store, built on the pure-Go
-// driver modernc.org/sqlite (no cgo).
+// driver modernc.org/sqlite (no cgo). The logic it shares with the
+// PostgreSQL backend is the SQL core (internal/store/sqlcore), which its
+// Store embeds; this package holds the SQLite dialect of that core, its
+// driver setup, BatchWrite's statements, the claims and the in-process
+// notifications.
 //
 // # Layout and durability
 //
@@ -21,8 +25,9 @@
 //
 // # Schema
 //
-// The schema is versioned by the numbered files of migrations/, embedded in
-// the binary and applied by Open in a BEGIN IMMEDIATE transaction. The table
+// The schema is versioned by the numbered files of migrations/ (the same
+// numbers as the PostgreSQL backend's), embedded in the binary and applied
+// by Open (sqlcore.Migrate) in a BEGIN IMMEDIATE transaction. The table
 // baton_meta records app='baton' and schema_version. Open refuses a database
 // migrated by a newer binary (store.ErrSchemaTooNew) and a file that is not a
 // Baton store (store.ErrNotBatonStore): not SQLite at all, or SQLite with
@@ -31,33 +36,50 @@
 // Timestamps are INTEGER unix nanoseconds, 0 for the zero time.Time; times
 // read back are in UTC. JSON values are TEXT, NULL for a nil json.RawMessage
 // (a non-nil empty RawMessage reads back as non-nil and empty). ErrorInfo is
-// stored as its JSON.
+// stored as its JSON, a task run's history as its JSON bytes.
 //
-// # Gaps and notes
+// # The dialect
 //
-//   - Event.ID and LogRecord.ID passed to BatchWrite are ignored: ids are
-//     assigned by the database, increasing in commit order within a file.
-//   - Event.At and LogRecord.At are stored as given (a zero At stays zero).
-//   - Retention (RetentionDelete) deletes finished runs with their task runs,
-//     events, logs and cache entries; expired cache entries of runs that are
-//     kept stay in the table (CacheGet ignores them).
+// A write transaction holds the database's write lock from its start, so
+// the statements of the core take no row locks (sqlcore.Syntax.ForUpdate and
+// SkipLocked are empty) and a claim selects its rows and then updates them.
+// List parameters are one JSON array read with json_each, which needs no
+// variable per element. The statements of the core's write transactions
+// are prepared once on the write connection; BatchWrite's are multi-row
+// INSERT ... ON CONFLICT DO UPDATE statements of up to 64 rows, prepared at
+// Open. Driver errors become store sentinels in translate.
+//
+// # Gaps compared to PostgreSQL
+//
+//   - Writes of all processes are serialized by one file lock: one
+//     transaction writes at a time, and a long one (a large BatchWrite, a
+//     RetentionDelete) delays claims and heartbeats. Throughput comes from
+//     batching many rows per BatchWrite transaction.
 //   - Notifications (store.Notifier) are in-process: a Store only notifies
 //     its own subscribers of its own writes, not of writes made by other
 //     processes sharing the file. A server and its workers' claims go through
 //     one Store, so this covers the distributed mode.
-//   - Claims (RunClaim, TaskRunClaim) are exclusive because every write
-//     transaction holds SQLite's write lock from its start (BEGIN IMMEDIATE).
+//   - Errors are not classified as store.ErrUnavailable (a file is there or
+//     not), and a write that still finds the database locked after the busy
+//     timeout fails with the driver's "database is locked"; it is not
+//     retried. PostgreSQL's backend retries transactions aborted for a
+//     deadlock or a serialization failure, which cannot happen here.
 //   - A database on a network file system is not supported (SQLite's WAL
 //     needs shared memory between the processes of one host).
+//   - Event ids are not a sequence: an Event.ID of zero passed to BatchWrite
+//     is taken from the writing process's clock (nanoseconds, strictly
+//     increasing within a process), so a run's events sort in write order
+//     as long as one process writes them at a time. LogRecord.ID is ignored
+//     (the table's rowid).
+//   - Event.At and LogRecord.At are stored as given (a zero At stays zero).
+//   - Retention (RetentionDelete) deletes finished runs with their task runs,
+//     events, logs and cache entries; expired cache entries of runs that are
+//     kept stay in the table (CacheGet ignores them).
 //   - Migrations only go forward; there is no downgrade.
-//   - Writes of all processes are serialized by one file lock; throughput
-//     comes from batching many rows per BatchWrite transaction (multi-row
-//     INSERT ... ON CONFLICT DO UPDATE statements prepared once on the write
-//     connection).
 //   - IDs are indexed TEXT primary keys: time-ordered IDs (UUIDv7) append to
 //     the index, while random IDs (UUIDv4) dirty many index pages per
 //     transaction and cut BatchWrite throughput roughly in half on large
-//     tables (see BenchmarkBatchWriteTaskRuns).
+//     tables (see BenchmarkStore, internal/store/storebench).
 package sqlite
 
 import (
@@ -73,6 +95,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -87,13 +110,17 @@ const BusyTimeout = 10 * time.Second
 // concurrent use by multiple goroutines and by multiple processes opening the
 // same file.
 type Store struct {
+	// Core holds the methods that the dialects share (internal/store/sqlcore).
+	*sqlcore.Core
+
 	path  string
 	write *sql.DB // one connection, BEGIN IMMEDIATE transactions
 	read  *sql.DB // several query-only connections
 
-	stmts writeStmts // prepared on the write connection
+	stmts writeStmts // BatchWrite's, prepared on the write connection
+	cache stmtCache  // the core's, prepared on the write connection
 
-	notify broadcaster // in-process store.Notifier
+	notify sqlcore.Broadcaster // in-process store.Notifier
 }
 
 var _ store.Store = (*Store)(nil)
@@ -169,6 +196,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.write.Close()
 		return nil, translate(err, "open store %s", path)
 	}
+	s.Core = sqlcore.New(dialect{SQLDB: sqlcore.SQLDB{DB: s.read}, s: s}, syntax)
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.read.SetMaxOpenConns(n)
 	s.read.SetMaxIdleConns(n)
@@ -228,8 +256,9 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store's connection pools.
 func (s *Store) Close() error {
-	s.notify.close()
+	s.notify.Close()
 	s.stmts.close()
+	s.cache.close()
 	var errs []error
 	if s.read != nil {
 		errs = append(errs, s.read.Close())

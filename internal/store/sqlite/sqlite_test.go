@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/batonhq/baton/internal/store/storetest"
 )
 
@@ -415,7 +416,7 @@ func TestNotifierSlowSubscriberAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	var batch store.Batch
-	for i := range subscriberBuffer + 50 {
+	for i := range sqlcore.SubscriberBuffer + 50 {
 		batch.TaskRuns = append(batch.TaskRuns, store.TaskRun{ID: fmt.Sprint(i), RunID: "r", Key: fmt.Sprint(i),
 			Queue: fmt.Sprintf("q%d", i), State: store.TaskPending})
 	}
@@ -429,8 +430,8 @@ func TestNotifierSlowSubscriberAndClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("BatchWrite blocked on a subscriber that does not read")
 	}
-	if n := len(slow); n != subscriberBuffer {
-		t.Errorf("%d notifications buffered, want %d (the rest dropped)", n, subscriberBuffer)
+	if n := len(slow); n != sqlcore.SubscriberBuffer {
+		t.Errorf("%d notifications buffered, want %d (the rest dropped)", n, sqlcore.SubscriberBuffer)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -439,10 +440,36 @@ func TestNotifierSlowSubscriberAndClose(t *testing.T) {
 	for range slow {
 		n++
 	}
-	if n != subscriberBuffer {
-		t.Errorf("drained %d notifications after Close, want %d", n, subscriberBuffer)
+	if n != sqlcore.SubscriberBuffer {
+		t.Errorf("drained %d notifications after Close, want %d", n, sqlcore.SubscriberBuffer)
 	}
 	if _, err := s.Subscribe(ctx); err == nil {
 		t.Errorf("Subscribe after Close succeeded")
+	}
+}
+
+// TestStatementCache checks that the statements of the core's write
+// transactions are prepared once on the write connection: a transaction
+// prepares what it lacks for itself, and the cache holds it for the next.
+func TestStatementCache(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	defer s.Close()
+	ctx := context.Background()
+	const q = "SELECT count(*) FROM workers WHERE id = $1"
+	d := dialect{SQLDB: sqlcore.SQLDB{DB: s.read}, s: s}
+	for i := range 3 {
+		var n int
+		var cached bool
+		err := d.WriteTx(ctx, "test", func(tx sqlcore.Tx) error {
+			cached = s.cache.get(q) != nil
+			return tx.QueryRow(ctx, q, "w").Scan(&n)
+		})
+		if err != nil || n != 0 {
+			t.Fatalf("transaction %d: %d, %v", i, n, err)
+		}
+		if cached != (i > 0) {
+			t.Errorf("transaction %d: statement cached before: %v", i, cached)
+		}
 	}
 }

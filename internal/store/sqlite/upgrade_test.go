@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 )
 
 // TestUpgradeFromVersion1: a store created by a binary that knew only
@@ -19,7 +20,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "baton.db")
-	ms, err := migrations()
+	ms, err := sqlcore.Migrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 )
 
 // Column lists, in the order of the encoders below.
@@ -98,7 +99,6 @@ type chunkedStmt struct {
 type writeStmts struct {
 	runs, taskRuns, events, logs, cache chunkedStmt
 	taskRunsLocal                       chunkedStmt // task runs without queue, worker and lease
-	runGet                              *sql.Stmt
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -114,7 +114,7 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	if err = prep(&w.runs, "runs", runCols, "id"); err != nil {
 		return err
 	}
-	guard := " WHERE " + store.TaskRunUpsertGuard
+	guard := " WHERE " + sqlcore.TaskRunUpsertGuard
 	for _, n := range []int{1, chunkRows} {
 		dst := &w.taskRuns.one
 		local := &w.taskRunsLocal.one
@@ -135,17 +135,13 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	if err = prep(&w.logs, "logs", logCols, ""); err != nil {
 		return err
 	}
-	if err = prep(&w.cache, "cache", cacheCols, "key"); err != nil {
-		return err
-	}
-	w.runGet, err = db.PrepareContext(ctx, "SELECT "+runSelectCols+" FROM runs WHERE id = ?")
-	return err
+	return prep(&w.cache, "cache", cacheCols, "key")
 }
 
 func (w *writeStmts) close() {
 	for _, s := range []*sql.Stmt{w.runs.one, w.runs.many, w.taskRuns.one, w.taskRuns.many,
 		w.taskRunsLocal.one, w.taskRunsLocal.many,
-		w.events.one, w.events.many, w.logs.one, w.logs.many, w.cache.one, w.cache.many, w.runGet} {
+		w.events.one, w.events.many, w.logs.one, w.logs.many, w.cache.one, w.cache.many} {
 		if s != nil {
 			s.Close()
 		}
@@ -193,36 +189,6 @@ func writeRows(ctx context.Context, tx *sql.Tx, st chunkedStmt, n, ncols int, ar
 	return args, nil
 }
 
-// BatchWrite applies all writes of b in one write transaction: runs, task
-// runs and cache entries are upserted, events and logs appended. After the
-// commit it notifies "runs" for SCHEDULED runs and "tasks" for PENDING task
-// runs that have a queue.
-func (s *Store) BatchWrite(ctx context.Context, b store.Batch) error {
-	if b.Empty() {
-		return nil
-	}
-	if err := s.inTx(ctx, "batch write", func(tx *sql.Tx) error {
-		return s.writeBatch(ctx, tx, &b)
-	}); err != nil {
-		return err
-	}
-	if s.notify.active() {
-		var ns notes
-		for i := range b.Runs {
-			if r := &b.Runs[i]; r.Queue != "" && r.State == store.RunScheduled {
-				ns.Add("runs", r.Queue)
-			}
-		}
-		for i := range b.TaskRuns {
-			if t := &b.TaskRuns[i]; t.Queue != "" && t.State == store.TaskPending {
-				ns.Add("tasks", t.Queue)
-			}
-		}
-		s.notify.publish(ns.List)
-	}
-	return nil
-}
-
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -249,7 +215,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, b *store.Batch) erro
 	var args []any
 	var err error
 	if args, err = writeRows(ctx, tx, s.stmts.runs, len(b.Runs), len(runCols), args, func(dst []any, i int) ([]any, error) {
-		return runArgs(dst, &b.Runs[i])
+		return sqlcore.RunArgs(dst, &b.Runs[i])
 	}); err != nil {
 		return fmt.Errorf("write runs: %w", err)
 	}
@@ -289,21 +255,10 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, b *store.Batch) erro
 	return nil
 }
 
-func runArgs(dst []any, r *store.Run) ([]any, error) {
-	e, err := encError(r.Error)
-	if err != nil {
-		return dst, fmt.Errorf("run %s: %w", r.ID, err)
-	}
-	return append(dst, r.ID, r.Flow, string(r.State), int64(r.Attempt), r.ParentRunID, r.ParentStepKey,
-		encJSON(r.Parameters), encResult(r.Result, r.ResultRef), r.ResultRef, e, encTime(r.CreatedAt),
-		encTime(r.UpdatedAt), encTime(r.StartedAt), encTime(r.EndedAt), r.OwnerHost,
-		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, encTime(r.LeaseUntil)), nil
-}
-
 // taskRunArgs appends the values of taskRunCols, or of taskRunLocalCols
 // unless distributed is set.
 func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
-	e, err := encError(t.Error)
+	e, err := sqlcore.EncError(t.Error)
 	if err != nil {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
@@ -312,11 +267,11 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
-		int64(t.FlowAttempt), t.InputHash, encJSON(t.Input), encResult(t.Result, t.ResultRef), t.ResultRef, e,
-		t.CachedFrom, t.CachedFromRun, encTime(t.CreatedAt), encTime(t.StartedAt),
-		encTime(t.EndedAt), h)
+		int64(t.FlowAttempt), t.InputHash, sqlcore.EncJSON(t.Input), sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
+		t.CachedFrom, t.CachedFromRun, sqlcore.EncTime(t.CreatedAt), sqlcore.EncTime(t.StartedAt),
+		sqlcore.EncTime(t.EndedAt), h)
 	if distributed {
-		dst = append(dst, t.Queue, t.WorkerID, encTime(t.LeaseUntil))
+		dst = append(dst, t.Queue, t.WorkerID, sqlcore.EncTime(t.LeaseUntil))
 	}
 	return dst, nil
 }
@@ -326,93 +281,16 @@ func eventArgs(dst []any, e *store.Event) []any {
 	if id == 0 {
 		id = nextEventID()
 	}
-	return append(dst, e.RunID, id, e.TaskRunID, e.TaskKey, e.From, e.To, encText(e.Cause), encText(e.Message), encTime(e.At))
+	return append(dst, e.RunID, id, e.TaskRunID, e.TaskKey, e.From, e.To, store.EncodeText(e.Cause), store.EncodeText(e.Message), sqlcore.EncTime(e.At))
 }
 
 func logArgs(dst []any, l *store.LogRecord) []any {
-	return append(dst, l.RunID, l.TaskRunID, l.TaskKey, l.Level, encText(l.Message), encJSON(l.Attrs), encTime(l.At))
+	return append(dst, l.RunID, l.TaskRunID, l.TaskKey, l.Level, store.EncodeText(l.Message), sqlcore.EncJSON(l.Attrs), sqlcore.EncTime(l.At))
 }
 
 func cacheArgs(dst []any, c *store.CacheEntry) []any {
-	return append(dst, c.Key, c.Task, encResult(c.Result, c.ResultRef), c.ResultRef, c.RunID, c.TaskRunID,
-		encTime(c.CreatedAt), encTime(c.ExpiresAt))
-}
-
-// RunTransition applies the conditional state change p (see
-// store.RunTransitionParams) and records its event. It returns an error
-// wrapping store.ErrConflict that names the current state when the run is
-// not in one of p.From (or not at p.Attempt), or store.ErrNotFound when the
-// run does not exist.
-func (s *Store) RunTransition(ctx context.Context, p store.RunTransitionParams) (store.Run, error) {
-	if p.To == "" {
-		return store.Run{}, fmt.Errorf("run transition %s: no target state", p.ID)
-	}
-	at := p.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	var (
-		out store.Run
-		ns  notes
-	)
-	err := s.inTx(ctx, "run transition "+p.ID, func(tx *sql.Tx) error {
-		get := tx.StmtContext(ctx, s.stmts.runGet)
-		defer get.Close()
-		r, err := scanRun(get.QueryRowContext(ctx, p.ID))
-		if err != nil {
-			return translate(err, "run %s", p.ID)
-		}
-		if !slices.Contains(p.From, r.State) {
-			return fmt.Errorf("run %s is %s, not %s: %w", p.ID, r.State, store.StatesString(p.From), store.ErrConflict)
-		}
-		if p.Attempt != 0 && r.Attempt != p.Attempt {
-			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
-				p.Attempt, store.ErrConflict)
-		}
-		ev := store.ApplyTransition(&r, &p, at)
-		b := store.Batch{Runs: []store.Run{r}, Events: []store.Event{ev}}
-		if err := s.writeBatch(ctx, tx, &b); err != nil {
-			return err
-		}
-		if err := stopTaskRuns(ctx, tx, &r, p.Cause, at, &ns); err != nil {
-			return err
-		}
-		ns.AddRun(&r)
-		out = r
-		return nil
-	})
-	if err != nil {
-		return store.Run{}, err
-	}
-	s.notify.publish(ns.List)
-	return roundRun(out), nil
-}
-
-// roundTime returns t as it reads back from the database: UTC, without a
-// monotonic clock reading, the zero time for the zero time.
-func roundTime(t time.Time) time.Time { return decTime(encTime(t)) }
-
-// roundRun returns r as it reads back from the database.
-func roundRun(r store.Run) store.Run {
-	r.CreatedAt, r.UpdatedAt = roundTime(r.CreatedAt), roundTime(r.UpdatedAt)
-	r.StartedAt, r.EndedAt = roundTime(r.StartedAt), roundTime(r.EndedAt)
-	r.LeaseUntil = roundTime(r.LeaseUntil)
-	return r
-}
-
-// roundTaskRun returns t as it reads back from the database.
-func roundTaskRun(t store.TaskRun) store.TaskRun {
-	t.CreatedAt, t.StartedAt, t.EndedAt = roundTime(t.CreatedAt), roundTime(t.StartedAt), roundTime(t.EndedAt)
-	t.LeaseUntil = roundTime(t.LeaseUntil)
-	if len(t.History) > 0 {
-		h := make([]store.Transition, len(t.History))
-		for i, x := range t.History {
-			x.At = x.At.UTC().Round(0) // JSON keeps nanoseconds
-			h[i] = x
-		}
-		t.History = h
-	}
-	return t
+	return append(dst, c.Key, c.Task, sqlcore.EncResult(c.Result, c.ResultRef), c.ResultRef, c.RunID, c.TaskRunID,
+		sqlcore.EncTime(c.CreatedAt), sqlcore.EncTime(c.ExpiresAt))
 }
 
 var lastEventID atomic.Int64

@@ -1,0 +1,308 @@
+package sqlcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Literal SQL lists of states. Statements repeat the WHERE terms of the
+// partial indexes of the migrations (0002 for the leased states) literally,
+// so that the planners use them (PostgreSQL also in generic plans).
+const (
+	// LeasedRunStates is the condition that a run is in
+	// store.LeasedRunStates.
+	LeasedRunStates = `state IN ('PENDING', 'RUNNING', 'CANCELLING', 'AWAITING_RETRY')`
+	finalRunStates  = `('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')`
+	finalTaskStates = `('COMPLETED', 'FAILED', 'TIMED_OUT', 'CACHED', 'CANCELLED', 'CRASHED')`
+)
+
+// RunGet returns the run with the given ID or an error wrapping
+// store.ErrNotFound.
+func (c *Core) RunGet(ctx context.Context, id string) (store.Run, error) {
+	r, err := ScanRun(c.d.QueryRow(ctx, "SELECT "+RunCols+" FROM runs WHERE id = $1", id))
+	if err != nil {
+		return store.Run{}, c.d.Translate(err, "run %s", id)
+	}
+	return r, nil
+}
+
+// RunList returns runs matching p, newest (by CreatedAt, then creation
+// order) first, at most p.Limit of them (100 when 0).
+func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run, error) {
+	var (
+		where []string
+		a     Args
+	)
+	if p.Flow != "" {
+		where = append(where, "flow = "+a.Add(p.Flow))
+	}
+	if p.State != "" {
+		where = append(where, "state = "+a.Add(string(p.State)))
+	}
+	if p.ParentRunID != "" {
+		where = append(where, "parent_run_id = "+a.Add(p.ParentRunID))
+	}
+	if p.Queue != "" {
+		// The literal term lets SQLite use its partial index on queue.
+		where = append(where, "queue = "+a.Add(p.Queue)+" AND queue <> ''")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := "SELECT " + RunCols + " FROM runs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, " + c.sx.RunTieBreak + " DESC LIMIT " + a.Add(int64(limit))
+	out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
+	return out, c.d.Translate(err, "list runs")
+}
+
+// RunChildGet returns the subflow run created by the step stepKey of the run
+// parentRunID, or an error wrapping store.ErrNotFound. If several match
+// (which the engine does not do), the newest is returned.
+func (c *Core) RunChildGet(ctx context.Context, parentRunID, stepKey string) (store.Run, error) {
+	if parentRunID == "" {
+		return store.Run{}, fmt.Errorf("child run of %q at step %q: %w", parentRunID, stepKey, store.ErrNotFound)
+	}
+	r, err := ScanRun(c.d.QueryRow(ctx, "SELECT "+RunCols+
+		" FROM runs WHERE parent_run_id = $1 AND parent_step_key = $2 ORDER BY created_at DESC, "+
+		c.sx.RunTieBreak+" DESC LIMIT 1", parentRunID, stepKey))
+	if err != nil {
+		return store.Run{}, c.d.Translate(err, "child run of %s at step %q", parentRunID, stepKey)
+	}
+	return r, nil
+}
+
+// TaskRunList returns the task runs of p.RunID (only those of step p.Key
+// when set) ordered by creation time, then ID.
+func (c *Core) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]store.TaskRun, error) {
+	q, args := taskRunListQuery(p)
+	out, err := queryAll(ctx, c.d, newTaskRunScan().scan, q, args...)
+	return out, c.d.Translate(err, "list task runs of %s", p.RunID)
+}
+
+// taskRunListQuery builds the statement of TaskRunList and its arguments.
+func taskRunListQuery(p store.TaskRunListParams) (string, []any) {
+	var a Args
+	var b strings.Builder
+	b.WriteString("SELECT " + TaskRunCols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID))
+	if p.Key != "" {
+		b.WriteString(" AND key = " + a.Add(p.Key))
+	}
+	if len(p.States) > 0 {
+		b.WriteString(" AND state IN (")
+		for i, st := range p.States {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(a.Add(string(st)))
+		}
+		b.WriteString(")")
+	}
+	if p.Slowest {
+		b.WriteString(" AND started_at <> 0 AND ended_at <> 0 ORDER BY ended_at - started_at DESC, created_at, id")
+	} else {
+		b.WriteString(" ORDER BY created_at, id")
+	}
+	if p.Limit > 0 || p.Offset > 0 {
+		limit := int64(p.Limit)
+		if limit <= 0 {
+			limit = math.MaxInt64
+		}
+		b.WriteString(" LIMIT " + a.Add(limit) + " OFFSET " + a.Add(int64(max(p.Offset, 0))))
+	}
+	return b.String(), a
+}
+
+// TaskRunCounts counts a run's task runs per task and state.
+func (c *Core) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRunCount, error) {
+	out, err := queryAll(ctx, c.d, func(sc Row) (store.TaskRunCount, error) {
+		var (
+			n     store.TaskRunCount
+			state string
+			count int64
+		)
+		err := sc.Scan(&n.Task, &state, &count)
+		n.State, n.N = store.TaskState(state), int(count)
+		return n, err
+	}, `SELECT task, state, COUNT(*) FROM task_runs WHERE run_id = $1 GROUP BY task, state ORDER BY task, state`, runID)
+	return out, c.d.Translate(err, "count task runs of %s", runID)
+}
+
+// JournalList returns, for each step key of the run, its latest (by
+// CreatedAt, then ID) COMPLETED or CACHED task run, and its latest
+// distributed one in flight after it (store.JournalFromRows), ordered by
+// key.
+func (c *Core) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
+	var (
+		e      store.JournalEntry
+		result []byte
+		state  string
+	)
+	dest := []any{&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state}
+	rs, err := queryAll(ctx, c.d, func(sc Row) (store.JournalEntry, error) {
+		if err := sc.Scan(dest...); err != nil {
+			return store.JournalEntry{}, err
+		}
+		x := e
+		x.Result, x.State = DecJSON(result), store.TaskState(state)
+		return x, nil
+	}, `SELECT key, task, input_hash, result, result_ref, child_run_id, id, state
+		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED') OR (queue <> '' AND state IN ('PENDING', 'RUNNING')))
+		ORDER BY key, created_at, id`, runID)
+	if err != nil {
+		return nil, c.d.Translate(err, "journal of run %s", runID)
+	}
+	return store.JournalFromRows(rs), nil
+}
+
+// EventList returns the events of a run merged with the History of its
+// task runs, in time order (store.SortEvents). Both are read in one batch.
+func (c *Core) EventList(ctx context.Context, runID string) ([]store.Event, error) {
+	var out []store.Event
+	err := c.d.Batch(ctx, Stmt{
+		SQL: `SELECT id, run_id, task_run_id, task_key, from_state, to_state, cause, message, at
+			FROM events WHERE run_id = $1 ORDER BY id`,
+		Args: []any{runID},
+		Scan: func(rows Rows) error {
+			for rows.Next() {
+				var e store.Event
+				var at int64
+				if err := rows.Scan(&e.ID, &e.RunID, &e.TaskRunID, &e.TaskKey, &e.From, &e.To, &e.Cause,
+					&e.Message, &at); err != nil {
+					return err
+				}
+				e.At, e.Cause, e.Message = DecTime(at), store.DecodeText(e.Cause), store.DecodeText(e.Message)
+				out = append(out, e)
+			}
+			return nil
+		},
+	}, Stmt{
+		SQL: `SELECT id, key, history FROM task_runs WHERE run_id = $1 AND history IS NOT NULL
+			ORDER BY created_at, id`,
+		Args: []any{runID},
+		Scan: func(rows Rows) error {
+			for rows.Next() {
+				var id, key string
+				var raw []byte
+				if err := rows.Scan(&id, &key, &raw); err != nil {
+					return err
+				}
+				h, err := DecHistory(raw)
+				if err != nil {
+					return err
+				}
+				for _, tr := range h {
+					out = append(out, store.Event{RunID: runID, TaskRunID: id, TaskKey: key, From: tr.From, To: tr.To,
+						Cause: tr.Cause, Message: tr.Message, At: tr.At})
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, c.d.Translate(err, "events of run %s", runID)
+	}
+	store.SortEvents(out)
+	return out, nil
+}
+
+// LogList returns the logs of p.RunID (only those of step p.TaskKey when set)
+// in the order they were written, at most p.Limit when it is positive.
+func (c *Core) LogList(ctx context.Context, p store.LogListParams) ([]store.LogRecord, error) {
+	var a Args
+	q := `SELECT id, run_id, task_run_id, task_key, level, message, attrs, at FROM logs WHERE run_id = ` + a.Add(p.RunID)
+	if p.TaskKey != "" {
+		q += " AND task_key = " + a.Add(p.TaskKey)
+	}
+	q += " ORDER BY id"
+	if p.Limit > 0 {
+		q += " LIMIT " + a.Add(int64(p.Limit))
+	}
+	out, err := queryAll(ctx, c.d, func(sc Row) (store.LogRecord, error) {
+		var (
+			l     store.LogRecord
+			attrs []byte
+			at    int64
+		)
+		err := sc.Scan(&l.ID, &l.RunID, &l.TaskRunID, &l.TaskKey, &l.Level, &l.Message, &attrs, &at)
+		l.Attrs, l.Message, l.At = DecJSON(attrs), store.DecodeText(l.Message), DecTime(at)
+		return l, err
+	}, q, a...)
+	return out, c.d.Translate(err, "logs of run %s", p.RunID)
+}
+
+// CacheGet returns the cache entry for key, or an error wrapping
+// store.ErrNotFound when there is none or it expired at or before now.
+func (c *Core) CacheGet(ctx context.Context, key string, now time.Time) (store.CacheEntry, error) {
+	var (
+		e                  store.CacheEntry
+		result             []byte
+		created, expiresAt int64
+	)
+	err := c.d.QueryRow(ctx, `SELECT key, task, result, result_ref, run_id, task_run_id,
+		created_at, expires_at FROM cache WHERE key = $1`, key).Scan(&e.Key, &e.Task, &result,
+		&e.ResultRef, &e.RunID, &e.TaskRunID, &created, &expiresAt)
+	if err != nil {
+		return store.CacheEntry{}, c.d.Translate(err, "cache entry %q", key)
+	}
+	e.Result = DecJSON(result)
+	e.CreatedAt, e.ExpiresAt = DecTime(created), DecTime(expiresAt)
+	if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(now) {
+		return store.CacheEntry{}, fmt.Errorf("cache entry %q expired at %s: %w", key,
+			e.ExpiresAt.Format(time.RFC3339Nano), store.ErrNotFound)
+	}
+	return e, nil
+}
+
+// FlowGet returns the latest registration of a flow, or store.ErrNotFound.
+func (c *Core) FlowGet(ctx context.Context, name string) (store.Flow, error) {
+	var (
+		parameters, defaults []byte
+		at                   int64
+	)
+	err := c.d.QueryRow(ctx, "SELECT parameters, defaults, registered_at FROM flows WHERE name = $1", name).
+		Scan(&parameters, &defaults, &at)
+	if err != nil {
+		return store.Flow{}, c.d.Translate(err, "get flow %q", name)
+	}
+	return store.Flow{Name: name, Parameters: DecJSON(parameters), Defaults: DecJSON(defaults), RegisteredAt: DecTime(at)}, nil
+}
+
+// TaskRunFinished returns those of refs whose task run is in a final state,
+// with their outcome only (waiters need neither the input nor the history).
+func (c *Core) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var a Args
+	in := c.sx.RefsIn(&a, refs)
+	out, err := queryAll(ctx, c.d, func(sc Row) (store.TaskRun, error) {
+		var (
+			t              store.TaskRun
+			state          string
+			attempts       int64
+			result, errJSN []byte
+		)
+		if err := sc.Scan(&t.RunID, &t.Key, &t.ID, &t.Task, &state, &attempts, &result, &t.ResultRef, &errJSN); err != nil {
+			return t, err
+		}
+		t.State, t.Attempts, t.Result = store.TaskState(state), int(attempts), DecJSON(result)
+		var err error
+		t.Error, err = DecError(errJSN)
+		return t, err
+	}, "SELECT run_id, key, id, task, state, attempts, result, result_ref, error FROM task_runs WHERE "+in+
+		" AND state IN "+finalTaskStates, a...)
+	return out, c.d.Translate(err, "finished task runs")
+}
+
+// isNotFound reports whether a translated error means that no row matched.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
