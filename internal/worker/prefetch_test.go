@@ -1,8 +1,13 @@
 package worker
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/store"
 )
 
 // TestPrefetchSize: the prefetch buffer holds about twice the slots that
@@ -44,5 +49,51 @@ func TestAverage(t *testing.T) {
 	}
 	if got := average(10, 20); got != 12 {
 		t.Errorf("average(10, 20) = %v, want 12", got)
+	}
+}
+
+// TestCancelEmptiesPrefetchBuffer: a cancel takes the cancelled run's task
+// runs out of the prefetch buffers and reports them CANCELLED without
+// running them; other runs' task runs stay buffered.
+func TestCancelEmptiesPrefetchBuffer(t *testing.T) {
+	t.Parallel()
+	w := &Worker{id: "w1", ready: map[string][]readyTask{}, taskRuns: map[string]map[store.TaskRunRef]taskHold{},
+		completions: make(chan store.TaskRunCompletion, 4)}
+	buffer := func(run, key string, attempt int) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		tr := store.TaskRun{ID: key, RunID: run, Key: key, Queue: "q", FlowAttempt: attempt}
+		ref := store.TaskRunRef{RunID: run, Key: key, ID: key}
+		if w.taskRuns[run] == nil {
+			w.taskRuns[run] = map[store.TaskRunRef]taskHold{}
+		}
+		w.taskRuns[run][ref] = taskHold{cancel: cancel, attempt: attempt}
+		w.ready["q"] = append(w.ready["q"], readyTask{tr: tr, ctx: ctx, cancel: cancel})
+	}
+	buffer("a", "a1", 1)
+	buffer("b", "b1", 1)
+	buffer("a", "a2", 1)
+	buffer("a", "a3", 2) // a later attempt than the one cancelled
+	w.stopWork(api.Heartbeat{Cancel: []string{"a"}, Attempts: map[string]int{"a": 1}})
+	w.wg.Wait()
+	close(w.completions)
+	var got []string
+	for c := range w.completions {
+		if c.State != store.TaskCancelled || c.WorkerID != "w1" || c.Error == nil {
+			t.Errorf("completion %+v, want CANCELLED by w1 with an error", c)
+		}
+		got = append(got, c.Ref.ID)
+	}
+	if !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Errorf("reported %v, want [a1 a2]", got)
+	}
+	var left []string
+	for _, rt := range w.ready["q"] {
+		left = append(left, rt.tr.ID)
+	}
+	if !slices.Equal(left, []string{"b1", "a3"}) || w.unreported != 2 {
+		t.Errorf("buffer %v with %d unreported, want [b1 a3] and 2", left, w.unreported)
+	}
+	if _, ok := w.taskRuns["a"][store.TaskRunRef{RunID: "a", Key: "a1", ID: "a1"}]; ok {
+		t.Error("a1 is still held as executing")
 	}
 }

@@ -949,7 +949,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 // attempt of a retried run goes on.
 func (w *Worker) stopWork(hb api.Heartbeat) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	var stopped []store.TaskRunCompletion
 	for _, runID := range hb.Cancel {
 		upTo, known := hb.Attempts[runID]
 		concerned := func(attempt int) bool { return !known || attempt <= upTo }
@@ -961,7 +961,50 @@ func (w *Worker) stopWork(hb api.Heartbeat) {
 				t.cancel(engine.ErrCancelRequested)
 			}
 		}
+		stopped = append(stopped, w.unbufferLocked(runID, concerned)...)
 	}
+	w.mu.Unlock()
+	if len(stopped) == 0 {
+		return
+	}
+	// Reported like any completion (the completer claims for the buffer
+	// room they free), from a goroutine: the completions channel may be full.
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for _, c := range stopped {
+			w.completions <- c
+		}
+	}()
+}
+
+// unbufferLocked takes the task runs of runID waiting in prefetch buffers
+// whose flow attempt is concerned out of them, and returns their
+// completions as CANCELLED, counted as unreported: they never started. The
+// caller holds w.mu.
+func (w *Worker) unbufferLocked(runID string, concerned func(attempt int) bool) []store.TaskRunCompletion {
+	var out []store.TaskRunCompletion
+	for q, buf := range w.ready {
+		kept := buf[:0]
+		for _, t := range buf {
+			if t.tr.RunID != runID || !concerned(t.tr.FlowAttempt) {
+				kept = append(kept, t)
+				continue
+			}
+			ref := store.TaskRunRef{RunID: t.tr.RunID, Key: t.tr.Key, ID: t.tr.ID}
+			if delete(w.taskRuns[runID], ref); len(w.taskRuns[runID]) == 0 {
+				delete(w.taskRuns, runID)
+			}
+			out = append(out, store.TaskRunCompletion{Ref: ref, WorkerID: w.id, State: store.TaskCancelled,
+				Error: engine.ErrorInfo(engine.ErrCancelRequested), At: time.Now()})
+		}
+		clear(buf[len(kept):])
+		if w.ready[q] = kept; len(kept) == 0 {
+			delete(w.ready, q)
+		}
+	}
+	w.unreported += len(out)
+	return out
 }
 
 // sleepCtx waits d; it reports false when ctx ended first.
