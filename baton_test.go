@@ -349,12 +349,14 @@ func TestCacheAcrossRuns(t *testing.T) {
 	var calls atomic.Int32
 	version := "v1"
 	mk := func(opts ...baton.TaskOption) *baton.TaskDef[int, int] {
+		baton.Forget(name(t, "expensive")) // a new version of the program
 		return baton.Task(name(t, "expensive"), func(_ context.Context, n int) (int, error) {
 			calls.Add(1)
 			return n * 10, nil
 		}, opts...)
 	}
 	run := func(task *baton.TaskDef[int, int], n int) (int, baton.RunInfo) {
+		baton.Forget(name(t, "f"))
 		flow := baton.Flow(name(t, "f"), func(ctx baton.Context, n int) (int, error) { return task.Run(ctx, n) })
 		got, info, err := flow.Execute(context.Background(), b.rt, n)
 		if err != nil {
@@ -484,30 +486,65 @@ func TestReplayInputChangedReruns(t *testing.T) {
 	}
 }
 
-func TestNonDeterminismDetected(t *testing.T) {
+// TestReorderedCallsReused: calls of derived keys in another order on a
+// retry are each answered by the completion of the same task with the same
+// input; a recorded explicit key called with another task is a
+// non-determinism error.
+func TestReorderedCallsReused(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	a := baton.Task(name(t, "a"), func(_ context.Context, n int) (int, error) { return n, nil })
-	c := baton.Task(name(t, "c"), func(_ context.Context, n int) (int, error) { return n, nil })
-	var swapped atomic.Bool
-	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
-		first, second := a, c
-		if swapped.Load() {
-			first, second = c, a
-		}
-		if _, err := first.Run(ctx, 1); err != nil {
-			return 0, err
-		}
-		if _, err := second.Run(ctx, 1); err != nil {
-			return 0, err
-		}
-		return 0, errors.New("fail")
-	})
-	_, info, _ := flow.Execute(context.Background(), b.rt, 0)
-	swapped.Store(true)
-	_, _, err := flow.Retry(context.Background(), b.rt, info.ID)
-	if !errors.Is(err, baton.ErrNonDeterministic) {
-		t.Fatalf("err = %v; want ErrNonDeterministic", err)
+	tests := []struct {
+		name    string
+		key     bool // call with explicit keys, swapped between tasks on the retry
+		wantErr error
+		calls   int32
+	}{
+		{"derived keys", false, nil, 2},
+		{"explicit key of another task", true, baton.ErrNonDeterministic, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			var calls atomic.Int32
+			a := baton.Task(name(t, "a"), func(_ context.Context, n int) (int, error) { calls.Add(1); return n, nil })
+			c := baton.Task(name(t, "c"), func(_ context.Context, n int) (int, error) { calls.Add(1); return n, nil })
+			var swapped atomic.Bool
+			flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
+				first, second := a, c
+				k1, k2 := "one", "two"
+				if swapped.Load() {
+					first, second = c, a
+					if !tt.key {
+						k1, k2 = k2, k1
+					}
+				}
+				opt := func(k string) []baton.CallOption {
+					if tt.key {
+						return []baton.CallOption{baton.Key(k)}
+					}
+					return nil
+				}
+				if _, err := first.Run(ctx, 1, opt(k1)...); err != nil {
+					return 0, err
+				}
+				if _, err := second.Run(ctx, 1, opt(k2)...); err != nil {
+					return 0, err
+				}
+				if !swapped.Load() {
+					return 0, errors.New("fail")
+				}
+				return 1, nil
+			})
+			_, info, _ := flow.Execute(context.Background(), b.rt, 0)
+			swapped.Store(true)
+			_, _, err := flow.Retry(context.Background(), b.rt, info.ID)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("retry: err = %v; want %v", err, tt.wantErr)
+			}
+			if calls.Load() != tt.calls {
+				t.Errorf("calls = %d; want %d", calls.Load(), tt.calls)
+			}
+		})
 	}
 }
 

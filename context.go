@@ -11,9 +11,9 @@ import (
 // Context is what a flow function receives. It is a context.Context,
 // cancelled when the run is cancelled, times out or fails, and it carries
 // what replay needs; pass it to task and subflow calls. A Context is only
-// valid during the flow function's call, and calls that create steps (Run,
-// Submit, Map) should be made from the flow's own goroutine so that their
-// step keys are deterministic (or given explicitly with Key).
+// valid during the flow function's call. It is safe for concurrent use:
+// calls that create steps (Run, Submit, Map) may be made from goroutines
+// of the flow, since replay matches steps by task and input, not by order.
 type Context interface {
 	context.Context
 	// RunID returns the ID of the flow run, the same across attempts.

@@ -32,21 +32,47 @@
 //
 // # The journal
 //
-// Each task call in a flow run gets a step key from its position in the flow
-// ("square/0", map items "square/1.7") or an explicit one (Key). Once a step
-// completes, its result is durable before the flow sees it. When a run is
-// retried, the flow function runs again from the top, and each step whose
-// key, task and input hash match a completed step returns the recorded result
-// without running; steps whose input changed run again. A flow that calls a
-// different task at a recorded position fails with ErrNonDeterministic rather
-// than mixing up results. Flows must therefore be deterministic given their
-// parameters and step results: do side effects and read clocks, files and
-// random numbers in tasks.
+// Once a step (a task or subflow call) completes, its result is durable
+// before the flow sees it. When a run is retried, the flow function runs
+// again from the top and each call is answered from the journal of the
+// earlier attempts when it matches a completed step:
+//
+//   - A call's identity is its task (or subflow), the task's Version, the
+//     hash of its input and its occurrence among the identical calls of the
+//     attempt: the k-th call of square(3) reuses the k-th recorded
+//     completion of square(3). Order, goroutines and the calls around it do
+//     not matter, so a result only ever goes to a call of the same task
+//     with the same input.
+//   - A call with an explicit key (Key) is identified by that key: it reuses
+//     the step recorded under the key when its task, version and input are
+//     the same, and runs again otherwise; a recorded key called with another
+//     task fails the run with ErrNonDeterministic.
+//   - Keys are for people: "square/0" from the call's position, "square/1.7"
+//     for map items. A reused step keeps its recorded key; a new step whose
+//     position key a recorded step holds gets "square/0#2".
+//
+// Between attempts you may therefore reorder calls, make them from
+// goroutines, insert or remove calls, fix a task's code (bump its Version,
+// as Version("2"), to run its completed steps again) and edit the run's
+// parameters (`retry RUN_ID --param k=v`, RetryWith): every call whose task
+// and input are unchanged is reused, the others run (a renamed task is a
+// new task). Do not reuse an explicit key for another task; do not change
+// what a task returns, or its result type, without a new Version (a reused
+// result is decoded into the type the code has now); and keep flows
+// deterministic given their parameters and step results (side effects,
+// clocks, files and random numbers belong in tasks): a call whose input
+// differs is a new step.
+//
+// Tasks and flows receive values as decoded from their recorded JSON, on the
+// first run as on replay and on a worker: a task's input and every result a
+// flow gets. A field that JSON leaves out (an unexported one, or one tagged
+// "-") arrives as its zero value every time. Defining two tasks, or two
+// flows, under one name panics, naming both places.
 //
 // # Reliability options
 //
 // Tasks take Retries (with RetryDelay, Backoff and Jitter), RetryIf, Timeout,
-// and Cache or CacheKey to reuse results across runs. Errors wrapped with
+// Version, and Cache or CacheKey to reuse results across runs. Errors wrapped with
 // Permanent are never retried. Flows take FlowTimeout, FlowRetries,
 // MaxConcurrency and Defaults. Settle waits for a map that may partly fail,
 // AsCompleted yields results as they finish, and WaitFor orders a task after

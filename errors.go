@@ -15,8 +15,8 @@ type (
 	TimeoutError = fault.TimeoutError
 	// TaskError is the error of a task run that failed after all its attempts.
 	TaskError = fault.TaskError
-	// NonDeterminismError reports a flow that called a different task on
-	// replay than its journal recorded at the same step.
+	// NonDeterminismError reports a flow that called, on replay, another
+	// task under an explicit step key (Key) than its journal recorded there.
 	NonDeterminismError = fault.NonDeterminismError
 	// PanicError is a recovered panic of a task or flow function.
 	PanicError = fault.PanicError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/batonhq/baton/internal/engine"
 	paramcheck "github.com/batonhq/baton/internal/params"
@@ -23,10 +24,17 @@ type AnyFlow interface {
 	engineFlow() *engine.FlowDef
 }
 
+// flowRegistry records where each flow name was defined.
+var flowRegistry = struct {
+	sync.Mutex
+	at map[string]string
+}{at: map[string]string{}}
+
 // Flow defines a flow named name that runs fn with parameters of type P
 // (usually a struct; tag a field `baton:"required"` to make it required and
 // `doc:"..."` to describe it). It panics on invalid options, like
-// regexp.MustCompile, since flows are defined at package initialisation.
+// regexp.MustCompile, since flows are defined at package initialisation,
+// and when a flow of that name was defined before (naming both places).
 func Flow[P, R any](name string, fn func(Context, P) (R, error), opts ...FlowOption) *FlowDef[P, R] {
 	if name == "" || fn == nil {
 		panic("baton.Flow: a name and a function are required")
@@ -34,6 +42,7 @@ func Flow[P, R any](name string, fn func(Context, P) (R, error), opts ...FlowOpt
 	if err := store.CheckIdentifier("flow name", name); err != nil {
 		panic("baton.Flow: " + err.Error())
 	}
+	site := callSite(2)
 	def := &engine.FlowDef{
 		Name:       name,
 		ParamsType: typeOf[P](),
@@ -56,6 +65,12 @@ func Flow[P, R any](name string, fn func(Context, P) (R, error), opts ...FlowOpt
 			panic("baton.Flow: " + err.Error())
 		}
 	}
+	flowRegistry.Lock()
+	defer flowRegistry.Unlock()
+	if prev, ok := flowRegistry.at[name]; ok {
+		panic(fmt.Sprintf("baton.Flow: flow %q is defined twice, at %s and at %s; give each flow its own name", name, prev, site))
+	}
+	flowRegistry.at[name] = site
 	return &FlowDef[P, R]{def: def}
 }
 
@@ -112,7 +127,21 @@ func (f *FlowDef[P, R]) Execute(ctx context.Context, rt *Runtime, p P) (R, RunIn
 // Retry starts a new attempt of a FAILED, CANCELLED or CRASHED run of this
 // flow in this process, reusing its completed steps, and waits until it ends.
 func (f *FlowDef[P, R]) Retry(ctx context.Context, rt *Runtime, runID string) (R, RunInfo, error) {
-	out, err := rt.eng.Retry(ctx, f.def, runID)
+	out, err := rt.eng.Retry(ctx, f.def, runID, engine.RetryOptions{})
+	return result[R](out, err)
+}
+
+// RetryWith is Retry with new parameters p (used as given, as Execute uses
+// them): the new attempt and later ones run with p, every step whose input
+// did not change is reused and the others run. The edit (old and new
+// values, and the user of this process) is recorded on the run.
+func (f *FlowDef[P, R]) RetryWith(ctx context.Context, rt *Runtime, runID string, p P) (R, RunInfo, error) {
+	var zero R
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return zero, RunInfo{}, fmt.Errorf("encode parameters of flow %s: %w", f.def.Name, err)
+	}
+	out, err := rt.eng.Retry(ctx, f.def, runID, engine.RetryOptions{Parameters: raw, By: engine.CurrentUser()})
 	return result[R](out, err)
 }
 

@@ -66,6 +66,13 @@ func Timeout(d time.Duration) TaskOption { return func(c *taskConfig) { c.policy
 // ignored and the task runs in-process.
 func Queue(name string) TaskOption { return func(c *taskConfig) { c.policy.Queue = name } }
 
+// Version marks a version of the task's code. It is part of the identity
+// of the task's steps and of its cache keys: after a change of version, a
+// retried run runs the task's completed steps again (and the cache misses),
+// while the steps of every other task are still reused. Bump it when a fix
+// changes what the task returns; leave it alone for changes that do not.
+func Version(v string) TaskOption { return func(c *taskConfig) { c.policy.Version = v } }
+
 // CachePolicy says how a task's results are reused across runs.
 type CachePolicy struct {
 	// Expiry is how long a cached result stays valid; 0 means forever.
@@ -160,8 +167,12 @@ type callConfig struct {
 }
 
 // Key gives the call an explicit step key instead of one derived from its
-// position in the flow. Use it for steps whose order may change between
-// attempts. For Map, item i gets the key "KEY.i".
+// position in the flow: the key is then the step's identity for replay. A
+// retry reuses the step recorded under the key when its task, version and
+// input are unchanged, and runs it again otherwise (calls without a key
+// are matched by task and input already, whatever their order); calling
+// another task under a recorded key fails the run with
+// ErrNonDeterministic. For Map, item i gets the key "KEY.i".
 func Key(key string) CallOption { return func(c *callConfig) { c.key = key } }
 
 // WaitFor makes the task start only after the given futures succeeded,

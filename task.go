@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/batonhq/baton/internal/engine"
@@ -22,12 +23,16 @@ type TaskDef[In, Out any] struct {
 var taskRegistry = struct {
 	sync.Mutex
 	byName map[string]*engine.TaskDef
-}{byName: map[string]*engine.TaskDef{}}
+	at     map[string]string // name -> where it was defined
+}{byName: map[string]*engine.TaskDef{}, at: map[string]string{}}
 
 // Task defines a task named name that runs fn. Inputs and outputs must be
 // encodable as JSON: they are recorded, hashed for replay and caching, and
-// decoded again on replay. The name identifies the task in records and on
-// the command line; defining two tasks with one name keeps the last.
+// the task receives its input, and the flow its result, as decoded from
+// that JSON, on the first run as on replay and on a worker (so a field JSON
+// leaves out, such as an unexported one, arrives as its zero value every
+// time). The name identifies the task in records and on the command line;
+// defining two tasks with one name panics, naming both places.
 func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), opts ...TaskOption) *TaskDef[In, Out] {
 	if name == "" || fn == nil {
 		panic("baton.Task: a name and a function are required")
@@ -35,6 +40,7 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	if err := store.CheckIdentifier("task name", name); err != nil {
 		panic("baton.Task: " + err.Error())
 	}
+	site := callSite(2)
 	var cfg taskConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -54,6 +60,9 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	if err := store.CheckIdentifier("queue", cfg.policy.Queue); err != nil {
 		panic("baton.Task " + name + ": " + err.Error())
 	}
+	if err := store.CheckIdentifier("version", cfg.policy.Version); err != nil {
+		panic("baton.Task " + name + ": " + err.Error())
+	}
 	t := &TaskDef[In, Out]{fn: fn}
 	t.def = &engine.TaskDef{
 		Name:      name,
@@ -62,15 +71,28 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 		Invoke: func(ctx context.Context, input json.RawMessage) (any, error) {
 			in, err := decodeStrict[In](input)
 			if err != nil {
-				return nil, fmt.Errorf("input of task %s: %w", name, err)
+				return nil, Permanent(fmt.Errorf("input of task %s: %w", name, err))
 			}
 			return fn(ctx, in)
 		},
 	}
 	taskRegistry.Lock()
+	defer taskRegistry.Unlock()
+	if prev, ok := taskRegistry.at[name]; ok {
+		panic(fmt.Sprintf("baton.Task: task %q is defined twice, at %s and at %s; give each task its own name", name, prev, site))
+	}
 	taskRegistry.byName[name] = t.def
-	taskRegistry.Unlock()
+	taskRegistry.at[name] = site
 	return t
+}
+
+// callSite returns the file:line of the caller skip frames up.
+func callSite(skip int) string {
+	_, file, line, ok := runtime.Caller(skip)
+	if !ok {
+		return "an unknown place"
+	}
+	return fmt.Sprintf("%s:%d", file, line)
 }
 
 // Name returns the task's name.
@@ -105,7 +127,17 @@ func (t *TaskDef[In, Out]) Map(ctx Context, items []In, opts ...CallOption) []Fu
 
 func (t *TaskDef[In, Out]) call(in In, cc callConfig) engine.Call {
 	raw, err := json.Marshal(in)
-	fn := func(ctx context.Context) (any, error) { return t.fn(ctx, in) }
+	// The task gets its input as decoded from its recorded JSON, as on a
+	// worker and on any later run of the step. (json.Unmarshal, not the
+	// worker's strict decoder: JSON that json.Marshal made of an In has no
+	// unknown fields, and it costs a tenth.)
+	fn := func(ctx context.Context) (any, error) {
+		var v In
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, Permanent(fmt.Errorf("input of task %s: %w", t.def.Name, err))
+		}
+		return t.fn(ctx, v)
+	}
 	if err != nil {
 		encErr := Permanent(fmt.Errorf("encode input of task %s as JSON: %w", t.def.Name, err))
 		fn = func(context.Context) (any, error) { return nil, encErr }

@@ -89,6 +89,19 @@ type CreateRunRequest struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
+// RetryRunRequest is the optional body of POST /api/v1/runs/{id}/retry.
+type RetryRunRequest struct {
+	// Parameters, when set, are merged over the run's parameters (as those
+	// of a new run over the flow's defaults) and validated; the new attempt
+	// and later ones run with the result, reusing every step whose input
+	// did not change. The edit is recorded on the run.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	// By names who asks, recorded with an edit. The API does not
+	// authenticate: the server records it as given, with the address the
+	// request came from. `baton runs retry` sends the OS user.
+	By string `json:"by,omitempty"`
+}
+
 // RetentionRequest is the body of POST /api/v1/retention.
 type RetentionRequest struct {
 	OlderThan string `json:"older_than"` // e.g. "30d", "12h"
@@ -134,6 +147,33 @@ type Run struct {
 	// WaitingReason says why a SCHEDULED run has not started (the server
 	// sets it, e.g. when no live worker serves the run's flow and queue).
 	WaitingReason string `json:"waiting_reason,omitempty"`
+	// Attempts is what the run recorded of its attempts, oldest first;
+	// absent for runs recorded before attempts were.
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is what a run recorded of one attempt: how many steps it reused
+// from the journal of earlier attempts and how many it ran (null until the
+// attempt ended, or when it ended without its process recording it), and
+// the parameter edit it was started with.
+type Attempt struct {
+	Attempt int         `json:"attempt"`
+	Steps   *StepCounts `json:"steps"`
+	Edit    *ParamsEdit `json:"edit,omitempty"`
+}
+
+// StepCounts counts an attempt's steps.
+type StepCounts struct {
+	Reused int `json:"reused"`
+	Ran    int `json:"ran"`
+}
+
+// ParamsEdit is a retry's change of a run's parameters.
+type ParamsEdit struct {
+	From json.RawMessage `json:"from"`
+	To   json.RawMessage `json:"to"`
+	By   string          `json:"by"`
+	At   time.Time       `json:"at"`
 }
 
 // TaskRun is a task run (or a subflow step, which has child_run_id).

@@ -85,7 +85,7 @@ var errUsage = errors.New("usage")
 // parseLocal parses the flags of the local subcommand. Besides the
 // documented flags it accepts two hidden ones for diagnosis: -cpuprofile
 // FILE writes a CPU profile of the run (the 1M child writes FILE.map1m),
-// and -only a,b runs only the named measures (ceiling, fanout, seq, replay,
+// and -only a,b runs only the named measures (ceiling, fanout, seq, replay, roundtrip,
 // map1m).
 func parseLocal(args []string, stderr io.Writer) (localConfig, error) {
 	cfg := localConfig{scale: 1}

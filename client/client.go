@@ -199,6 +199,14 @@ func (c *Client) RetryRun(ctx context.Context, id string) (apitype.Run, error) {
 	return out, err
 }
 
+// RetryRunWith is RetryRun with edited parameters (req.Parameters, merged
+// over the run's by the server, which validates them) and who asks.
+func (c *Client) RetryRunWith(ctx context.Context, id string, req apitype.RetryRunRequest) (apitype.Run, error) {
+	var out apitype.Run
+	err := c.do(ctx, "POST", apitype.Prefix+"/runs/"+url.PathEscape(id)+"/retry", req, &out)
+	return out, err
+}
+
 // Workers lists the live workers.
 func (c *Client) Workers(ctx context.Context) ([]apitype.Worker, error) {
 	var out struct {

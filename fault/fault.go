@@ -30,8 +30,8 @@ func (e *TimeoutError) Error() string {
 // Is makes errors.Is(err, context.DeadlineExceeded) true for timeouts.
 func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// NonDeterminismError reports that a flow called a different step on replay
-// than the journal recorded at the same position.
+// NonDeterminismError reports that a flow called, on replay, another task
+// (or subflow) under an explicit step key than the journal recorded there.
 type NonDeterminismError struct {
 	Key      string
 	Recorded string // task recorded in the journal
@@ -39,8 +39,8 @@ type NonDeterminismError struct {
 }
 
 func (e *NonDeterminismError) Error() string {
-	return fmt.Sprintf("non-deterministic flow: step %q was %q in the journal but the code now calls %q; "+
-		"the flow must call its steps in the same order on every attempt (give the call an explicit key with baton.Key to reorder safely)",
+	return fmt.Sprintf("non-deterministic flow: step key %q was task %q in the journal but the code now calls %q with it; "+
+		"an explicit key (baton.Key) must keep its task across attempts: give the new call another key",
 		e.Key, e.Recorded, e.Called)
 }
 

@@ -34,6 +34,28 @@ func ErrorJSON(e *store.ErrorInfo) *apitype.ErrorInfo {
 	return &apitype.ErrorInfo{Message: e.Message, Type: e.Type, Kind: e.Kind, Chain: chain}
 }
 
+// AttemptsJSON converts a run's attempt records: one per attempt from 1 to
+// the run's, nil when the run has none (recorded before attempts were).
+func AttemptsJSON(r store.Run) []apitype.Attempt {
+	if len(r.Attempts) == 0 {
+		return nil
+	}
+	out := make([]apitype.Attempt, 0, r.Attempt)
+	for n := 1; n <= r.Attempt; n++ {
+		v := apitype.Attempt{Attempt: n}
+		if a := r.AttemptRecord(n); a != nil {
+			if a.Steps != nil {
+				v.Steps = &apitype.StepCounts{Reused: a.Steps.Reused, Ran: a.Steps.Ran}
+			}
+			if e := a.Edit; e != nil {
+				v.Edit = &apitype.ParamsEdit{From: viewRaw(e.From), To: viewRaw(e.To), By: e.By, At: e.At}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 // RunJSON converts a run. A result stored in the blob store (ResultRef) is
 // read with load; when it cannot be read, the result is null.
 func RunJSON(r store.Run, load ResultLoader) apitype.Run {
@@ -58,6 +80,7 @@ func RunViewOf(r store.Run, load ResultLoader) (apitype.Run, error) {
 		Error:         ErrorJSON(r.Error),
 		Queue:         r.Queue,
 		WorkerID:      r.WorkerID,
+		Attempts:      AttemptsJSON(r),
 	}
 	res, err := viewResult(r.Result, r.ResultRef, load)
 	v.Result = res

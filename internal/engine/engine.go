@@ -2,11 +2,13 @@
 // completed steps from the journal, runs tasks with retries, timeouts and
 // caching, and records every state change through a group-commit writer.
 //
-// The engine is untyped: values cross it as `any` plus their JSON encoding.
-// The public SDK (package baton) wraps it with generic types.
+// The engine is untyped: values cross it as `any` plus their JSON encoding,
+// and every value handed to flow code is decoded from the JSON recorded for
+// it. The public SDK (package baton) wraps it with generic types.
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +21,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -165,6 +168,9 @@ type TaskPolicy struct {
 	Timeout    time.Duration // per attempt; 0 means none
 	Cache      *CachePolicy
 	Queue      string // distributed: run on a worker serving this queue
+	// Version is part of the task's step identities and cache keys: a new
+	// version makes a retry run the task's steps again.
+	Version string
 }
 
 // Delay returns the wait before attempt number next (2 for the first retry).
@@ -294,10 +300,25 @@ func Hash(b []byte) string {
 
 // encodeResult marshals v, moving it to the blob store when large.
 func (e *Engine) encodeResult(v any) (json.RawMessage, string, error) {
+	raw, err := marshalResult(v)
+	if err != nil {
+		return nil, "", err
+	}
+	return e.storeResult(raw)
+}
+
+// marshalResult encodes a result as JSON.
+func marshalResult(v any) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return nil, "", &PermanentError{Err: fmt.Errorf("encode result as JSON: %w", err)}
+		return nil, &PermanentError{Err: fmt.Errorf("encode result as JSON: %w", err)}
 	}
+	return raw, nil
+}
+
+// storeResult returns an encoded result as a record holds it: inline, or
+// as the reference of a blob when large.
+func (e *Engine) storeResult(raw []byte) (json.RawMessage, string, error) {
 	if len(raw) <= BlobThreshold {
 		return raw, "", nil
 	}
@@ -447,10 +468,20 @@ func Reconcile(ctx context.Context, st Store, run store.Run) (store.Run, error) 
 	return updated, err
 }
 
+// RetryOptions change what the new attempt of a retried run runs with.
+type RetryOptions struct {
+	// Parameters, when non-nil, replace the run's parameters for the new
+	// attempt and later ones. They must be complete and valid (merged and
+	// checked by the caller); the edit is recorded on the run.
+	Parameters json.RawMessage
+	// By is who asked for the edit, recorded with it.
+	By string
+}
+
 // Retry starts a new attempt of a FAILED, CANCELLED or CRASHED run (a RUNNING
 // run whose process is gone counts as CRASHED), reusing its completed steps,
 // and executes it in this process. def must be the run's flow.
-func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string) (Outcome, error) {
+func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string, opts RetryOptions) (Outcome, error) {
 	st := e.cfg.Store
 	run, err := st.RunGet(ctx, runID)
 	if err != nil {
@@ -462,20 +493,45 @@ func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string) (Outcome
 	if run, err = e.Reconcile(ctx, run); err != nil {
 		return Outcome{}, err
 	}
-	run, err = e.reopen(ctx, run, "user", "retry requested")
+	p := store.RunTransitionParams{Cause: "user", Message: "retry requested"}
+	if opts.Parameters != nil {
+		p.Parameters, p.EditBy = opts.Parameters, opts.By
+		p.Message = EditMessage("retry requested", opts.By, run.Parameters, opts.Parameters)
+	}
+	run, err = e.reopen(ctx, run, p)
 	if err != nil {
 		return Outcome{}, err
 	}
 	return e.run(ctx, def, run), nil
 }
 
+// EditMessage is the history message of a retry (what, such as "retry
+// requested") that changed a run's parameters from old to new, by who.
+func EditMessage(what, by string, old, new json.RawMessage) string {
+	if by == "" {
+		by = "an unknown user"
+	}
+	return fmt.Sprintf("%s by %s with edited parameters: %s (were %s)", what, by, clip(new), clip(old))
+}
+
+// clip shows a JSON document in a message, shortened.
+func clip(raw json.RawMessage) string {
+	s := string(bytes.TrimSpace(raw))
+	if s == "" {
+		s = "null"
+	}
+	if len(s) > 500 {
+		s = strings.ToValidUTF8(s[:500], "") + "…"
+	}
+	return s
+}
+
 // reopen moves a finished run to RUNNING in this process with the next
-// attempt number.
-func (e *Engine) reopen(ctx context.Context, run store.Run, cause, msg string) (store.Run, error) {
-	next, err := e.cfg.Store.RunTransition(ctx, store.RunTransitionParams{
-		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
-		To: store.RunRunning, NextAttempt: true, Owner: e.owner(), Cause: cause, Message: msg,
-	})
+// attempt number, with the cause, message and parameter edit of p.
+func (e *Engine) reopen(ctx context.Context, run store.Run, p store.RunTransitionParams) (store.Run, error) {
+	p.ID, p.From = run.ID, []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed}
+	p.To, p.NextAttempt, p.Owner = store.RunRunning, true, e.owner()
+	next, err := e.cfg.Store.RunTransition(ctx, p)
 	if errors.Is(err, store.ErrConflict) {
 		return run, e.retryRefused(ctx, run)
 	}
@@ -514,7 +570,7 @@ func (e *Engine) retryRefused(ctx context.Context, read store.Run) error {
 // execute runs attempts of run (RUNNING in the store) until it ends.
 func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outcome {
 	for {
-		val, err := e.attempt(ctx, def, run)
+		val, steps, err := e.attempt(ctx, def, run)
 		if errors.Is(context.Cause(ctx), ErrReleased) {
 			werr := e.w.sync(write{})
 			return Outcome{Run: run, Err: errors.Join(ErrReleased, werr)}
@@ -526,6 +582,7 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 		}
 		p := store.RunTransitionParams{
 			ID: run.ID, From: []store.RunState{store.RunRunning, store.RunCancelling}, Attempt: run.Attempt, Cause: "engine",
+			Steps: steps,
 		}
 		if err == nil {
 			p.Result, p.ResultRef, err = e.encodeResult(val)
@@ -600,8 +657,9 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 	}
 }
 
-// attempt runs the flow function once with the run's journal.
-func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (any, error) {
+// attempt runs the flow function once with the run's journal and returns
+// its result and the counts of its steps.
+func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (any, *store.StepCounts, error) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if def.Timeout > 0 {
@@ -609,10 +667,11 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 		ctx, stop = context.WithTimeoutCause(ctx, def.Timeout, &TimeoutError{What: "flow " + def.Name, Timeout: def.Timeout})
 		defer stop()
 	}
-	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel, inflight: map[*step]struct{}{}}
+	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel,
+		inflight: map[*step]struct{}{}, seen: map[uint64]uint32{}}
 	if run.Attempt > 1 {
 		if err := fc.loadJournal(); err != nil {
-			return nil, storeFailed(err)
+			return nil, nil, storeFailed(err)
 		}
 	}
 	max := def.MaxConcurrency
@@ -630,9 +689,9 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	if err == nil {
 		fc.outstanding.Wait() // submitted work finishes before the run completes
 		if cause := context.Cause(ctx); errors.Is(cause, ErrStoreFailed) {
-			return nil, cause // a step's outcome was not recorded: the journal is not what the flow saw
+			return nil, nil, cause // a step's outcome was not recorded: the journal is not what the flow saw
 		}
-		return val, nil
+		return val, fc.steps(), nil
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, ErrStoreFailed) {
 		err = cause
@@ -653,7 +712,7 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 		remote = e.cfg.RemoteGrace
 	}
 	fc.abandon(e.cfg.AbandonGrace, remote)
-	return nil, err
+	return nil, fc.steps(), err
 }
 
 func callBody(def *FlowDef, fc *FlowCtx, params json.RawMessage) (val any, err error) {

@@ -2,13 +2,16 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +21,17 @@ import (
 
 // FlowCtx is the engine side of one attempt of a flow run: it hands out
 // step keys, answers steps from the journal and runs the rest.
+//
+// A call's identity is its task (or subflow), the task's version, its
+// input hash and its occurrence among the earlier calls of this attempt
+// with the same three (the k-th identical call is occurrence k); a call
+// with an explicit key (baton.Key) is identified by that key. A retried
+// attempt reuses the recorded completion of the same identity, whatever
+// the order, goroutine or position of the call, so a result can only go
+// to a call of the same task with the same input. Keys stay readable
+// ("task/N" from a per-attempt call counter, "task/N.i" for map items): a
+// reused step keeps its recorded key, a new one takes its position's key
+// unless a recorded step of another identity holds it ("task/N#2" then).
 type FlowCtx struct {
 	e       *Engine
 	def     *FlowDef
@@ -27,12 +41,16 @@ type FlowCtx struct {
 	cancel  context.CancelCauseFunc
 	pool    *pool
 
-	journal map[string]store.JournalEntry
-	flying  map[string]store.JournalEntry // distributed task runs of earlier attempts still in flight
-	idxTask map[int]string                // call index -> task recorded there (derived keys)
+	// The journal of earlier attempts, fixed once loaded (attempt > 1).
+	byIdent  map[string]store.JournalEntry // successful steps of derived keys, by identity
+	byKey    map[string]store.JournalEntry // successful steps by key (explicit keys; rows without identity)
+	flying   map[string]store.JournalEntry // unfinished steps to resume, by "i:"+identity and "k:"+key
+	journalN int                           // successful steps
 
 	mu       sync.Mutex
 	next     int
+	seen     map[uint64]uint32   // occurrences of each call content in this attempt
+	taken    map[string]struct{} // keys a new step may not take (replayed attempts only)
 	inflight map[*step]struct{}
 
 	outstanding sync.WaitGroup
@@ -42,6 +60,8 @@ type FlowCtx struct {
 	// journal entry (counted in replayed).
 	replaying atomic.Bool
 	replayed  atomic.Int64
+	// reused and ran count the attempt's steps (store.StepCounts).
+	reused, ran atomic.Int64
 }
 
 // Context returns the run's context, cancelled when the run is cancelled,
@@ -67,29 +87,36 @@ func (fc *FlowCtx) Logger() *slog.Logger {
 	return fc.logger
 }
 
-var derivedKey = regexp.MustCompile(`^(.+)/(\d+)(?:\.\d+)?$`)
+// steps returns the attempt's step counts.
+func (fc *FlowCtx) steps() *store.StepCounts {
+	return &store.StepCounts{Reused: int(fc.reused.Load()), Ran: int(fc.ran.Load())}
+}
 
 func (fc *FlowCtx) loadJournal() error {
 	entries, err := fc.e.cfg.Store.JournalList(fc.ctx, fc.runID)
 	if err != nil {
 		return fmt.Errorf("load journal of run %s: %w", fc.runID, err)
 	}
-	fc.journal = make(map[string]store.JournalEntry, len(entries))
+	fc.byIdent = map[string]store.JournalEntry{}
+	fc.byKey = make(map[string]store.JournalEntry, len(entries))
 	fc.flying = map[string]store.JournalEntry{}
-	fc.idxTask = map[int]string{}
+	fc.taken = make(map[string]struct{}, len(entries))
 	for _, j := range entries {
+		fc.taken[j.Key] = struct{}{}
 		if !j.State.Succeeded() {
-			fc.flying[j.Key] = j
-		} else {
-			fc.journal[j.Key] = j
-		}
-		if m := derivedKey.FindStringSubmatch(j.Key); m != nil {
-			if i, err := strconv.Atoi(m[2]); err == nil {
-				fc.idxTask[i] = m[1]
+			fc.flying["k:"+j.Key] = j
+			if j.Identity != "" {
+				fc.flying["i:"+j.Identity] = j
 			}
+			continue
+		}
+		fc.journalN++
+		fc.byKey[j.Key] = j
+		if strings.Contains(j.Identity, ".") {
+			fc.byIdent[j.Identity] = j
 		}
 	}
-	fc.replaying.Store(len(fc.journal) > 0)
+	fc.replaying.Store(fc.journalN > 0)
 	return nil
 }
 
@@ -99,9 +126,11 @@ type Call struct {
 	Key       string // explicit step key; empty derives one from the call position
 	Input     any    // the typed input (for custom cache keys)
 	InputJSON json.RawMessage
-	// Fn runs the task function on the typed input.
+	// Fn runs the task function; the SDK's decodes InputJSON, so the task
+	// sees the value its recorded input decodes to.
 	Fn func(ctx context.Context) (any, error)
-	// Decode turns a recorded result back into the typed output.
+	// Decode turns a recorded result into the typed output. Every result
+	// the flow receives goes through it, also on the first run.
 	Decode func(json.RawMessage) (any, error)
 	// After lists futures that must succeed before the task starts.
 	After []*Future
@@ -116,36 +145,117 @@ func (fc *FlowCtx) reserve() int {
 	return i
 }
 
-// lookup checks a step against the journal. It returns the recorded entry
-// when the step can be reused, or an error when the code diverged.
-func (fc *FlowCtx) lookup(key, name string, index int, hash string) (store.JournalEntry, bool, error) {
-	if fc.journal == nil {
-		return store.JournalEntry{}, false, nil
-	}
-	if index >= 0 {
-		if rec, ok := fc.idxTask[index]; ok && rec != name {
-			return store.JournalEntry{}, false, &NonDeterminismError{Key: key, Recorded: rec, Called: name}
+// Step kinds, part of the content of an identity.
+const (
+	kindTask = 't'
+	kindFlow = 'f'
+)
+
+// placement is where a call lands: its step key and identity, and what the
+// journal of earlier attempts holds for it.
+type placement struct {
+	key, ident string
+	hit        *store.JournalEntry // a recorded completion to reuse
+	resume     *store.JournalEntry // an unfinished step of an earlier attempt with this identity
+}
+
+// content hashes what identifies a call apart from its occurrence.
+func content(kind byte, name, version, hash string) [sha256.Size]byte {
+	b := make([]byte, 0, 3+len(name)+len(version)+len(hash))
+	b = append(b, kind, 0)
+	b = append(b, name...)
+	b = append(b, 0)
+	b = append(b, version...)
+	b = append(b, 0)
+	b = append(b, hash...)
+	return sha256.Sum256(b)
+}
+
+// place finds the key and identity of a call of the named task (or
+// subflow) with the given version and input hash, under an explicit key
+// or at the derived key natural, and what the journal holds for it. A
+// recorded explicit key of another task is a NonDeterminismError.
+func (fc *FlowCtx) place(kind byte, name, version, hash, explicit, natural string) (placement, error) {
+	c := content(kind, name, version, hash)
+	base := hex.EncodeToString(c[:16])
+	if explicit != "" {
+		p := placement{key: explicit, ident: base}
+		if fc.byKey == nil {
+			return p, nil
 		}
+		if j, ok := fc.byKey[explicit]; ok {
+			if j.Task != name {
+				return p, &NonDeterminismError{Key: explicit, Recorded: j.Task, Called: name}
+			}
+			if j.Identity == base || (j.Identity == "" && version == "" && j.InputHash == hash) {
+				p.hit = &j
+				return p, nil
+			}
+		}
+		if fl, ok := fc.flying["k:"+explicit]; ok && fl.Task == name && fl.Identity == base {
+			p.resume = &fl
+		}
+		fc.mu.Lock()
+		fc.taken[explicit] = struct{}{}
+		fc.mu.Unlock()
+		return p, nil
 	}
-	j, ok := fc.journal[key]
-	if ok && j.Task != name {
-		return j, false, &NonDeterminismError{Key: key, Recorded: j.Task, Called: name}
+	occ := binary.LittleEndian.Uint64(c[:8])
+	fc.mu.Lock()
+	k := fc.seen[occ]
+	fc.seen[occ] = k + 1
+	fc.mu.Unlock()
+	p := placement{key: natural, ident: base + "." + strconv.FormatUint(uint64(k), 10)}
+	if fc.byKey == nil {
+		return p, nil // a first attempt: position keys are unique
 	}
-	hit := ok && j.InputHash == hash
-	if !hit || fc.replayed.Add(1) >= int64(len(fc.journal)) {
+	if j, ok := fc.byIdent[p.ident]; ok {
+		p.key, p.hit = j.Key, &j
+		return p, nil
+	}
+	if j, ok := fc.byKey[natural]; ok && j.Identity == "" && j.Task == name && j.InputHash == hash && version == "" && k == 0 {
+		p.hit = &j // recorded before identities: matched by position, as then
+		return p, nil
+	}
+	if fl, ok := fc.flying["i:"+p.ident]; ok {
+		p.key, p.resume = fl.Key, &fl
+		return p, nil
+	}
+	p.key = fc.freeKey(natural)
+	return p, nil
+}
+
+// freeKey returns natural, or natural#2, natural#3... when a recorded step
+// or a step of this attempt holds it, and marks the key taken.
+func (fc *FlowCtx) freeKey(natural string) string {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	key := natural
+	for n := 2; ; n++ {
+		if _, ok := fc.taken[key]; !ok {
+			break
+		}
+		key = natural + "#" + strconv.Itoa(n)
+	}
+	fc.taken[key] = struct{}{}
+	return key
+}
+
+// replayedOne notes a call the journal answered, or (hit false) one it did
+// not, for the replaying flag of logs.
+func (fc *FlowCtx) replayedOne(hit bool) {
+	if hit {
+		fc.reused.Add(1)
+	}
+	if !hit || fc.replayed.Add(1) >= int64(fc.journalN) {
 		fc.replaying.Store(false)
 	}
-	return j, hit, nil
 }
 
 // Submit schedules a task call and returns its future at once.
 func (fc *FlowCtx) Submit(c Call) *Future {
 	idx := fc.reserve()
-	key := c.Key
-	if key == "" {
-		key = c.Task.Name + "/" + strconv.Itoa(idx)
-	}
-	return fc.submit(c, key, idx)
+	return fc.submitMode(c, c.Key, c.Task.Name+"/"+strconv.Itoa(idx), false)
 }
 
 // Call runs a task call on the calling goroutine (a sequential Run saves the
@@ -153,66 +263,72 @@ func (fc *FlowCtx) Submit(c Call) *Future {
 // with dependencies still go through the pool.
 func (fc *FlowCtx) Call(c Call) *Future {
 	idx := fc.reserve()
-	key := c.Key
-	if key == "" {
-		key = c.Task.Name + "/" + strconv.Itoa(idx)
-	}
-	return fc.submitMode(c, key, idx, len(c.After) == 0)
+	return fc.submitMode(c, c.Key, c.Task.Name+"/"+strconv.Itoa(idx), len(c.After) == 0)
 }
 
 // SubmitMap schedules n calls of one task, one per item, under one call
 // index; mk builds the i-th call.
 func (fc *FlowCtx) SubmitMap(n int, mk func(i int) Call) []*Future {
 	idx := fc.reserve()
+	prefix := ""
 	futs := make([]*Future, n)
 	for i := range n {
 		c := mk(i)
-		var key string
+		item := strconv.Itoa(i)
+		explicit := ""
 		if c.Key != "" {
-			key = c.Key + "." + strconv.Itoa(i)
-		} else {
-			key = c.Task.Name + "/" + strconv.Itoa(idx) + "." + strconv.Itoa(i)
+			if err := checkKey(c.Key); err != nil {
+				fc.cancel(err)
+				futs[i] = resolvedFuture(c.Key+"."+item, nil, err)
+				continue
+			}
+			explicit = c.Key + "." + item
 		}
-		futs[i] = fc.submit(c, key, idx)
+		if prefix == "" {
+			prefix = c.Task.Name + "/" + strconv.Itoa(idx) + "."
+		}
+		futs[i] = fc.submitMode(c, explicit, prefix+item, false)
 	}
 	return futs
 }
 
-func (fc *FlowCtx) submit(c Call, key string, idx int) *Future {
-	return fc.submitMode(c, key, idx, false)
-}
-
-func (fc *FlowCtx) submitMode(c Call, key string, idx int, inline bool) *Future {
+// submitMode places a call (under the explicit key, or at the derived key
+// natural) and answers it from the journal or starts its step: inline on
+// the calling goroutine, or on the pool.
+func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Future {
 	hash := Hash(c.InputJSON)
-	if c.Key != "" {
-		idx = -1
-		if err := checkKey(c.Key); err != nil {
+	if explicit != "" {
+		if err := checkKey(explicit); err != nil {
 			fc.cancel(err)
-			return resolvedFuture(key, nil, err)
+			return resolvedFuture(explicit, nil, err)
 		}
 	}
-	j, hit, err := fc.lookup(key, c.Task.Name, idx, hash)
+	p, err := fc.place(kindTask, c.Task.Name, c.Task.Policy.Version, hash, explicit, natural)
 	if err != nil {
 		fc.cancel(err)
-		return resolvedFuture(key, nil, err)
+		return resolvedFuture(p.key, nil, err)
 	}
-	if hit {
-		raw, err := fc.e.LoadResult(j.Result, j.ResultRef)
+	if fc.byKey != nil {
+		fc.replayedOne(p.hit != nil)
+	}
+	if p.hit != nil {
+		raw, err := fc.e.LoadResult(p.hit.Result, p.hit.ResultRef)
 		if err != nil {
-			return resolvedFuture(key, nil, err)
+			return resolvedFuture(p.key, nil, err)
 		}
 		v, err := c.Decode(raw)
-		return resolvedFuture(key, v, err)
+		return resolvedFuture(p.key, v, err)
 	}
-	s := &step{fc: fc, call: c, key: key, hash: hash, fut: newFuture(key)}
+	s := &step{fc: fc, call: c, key: p.key, ident: p.ident, hash: hash, fut: newFuture(p.key)}
 	fc.outstanding.Add(1)
-	if fl, ok := fc.flying[key]; ok && fl.Task == c.Task.Name && fl.InputHash == hash && fc.e.remote != nil {
+	if fl := p.resume; fl != nil && fl.ChildRunID == "" && fc.e.remote != nil {
 		// An earlier attempt dispatched this step and it is still queued or
 		// running on a worker: wait for it rather than run it twice.
-		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: key, Task: fl.Task, State: fl.State, InputHash: hash, Queue: c.Task.Policy.Queue}
+		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: p.key, Task: fl.Task, Identity: p.ident, State: fl.State,
+			InputHash: hash, Queue: c.Task.Policy.Queue}
 		s.remote, s.adopted = true, true
 		s.track(true)
-		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: key, ID: fl.ID}, s)
+		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: p.key, ID: fl.ID}, s)
 		return s.fut
 	}
 	if inline {
@@ -291,11 +407,12 @@ func (s *step) isRemote() bool {
 
 // step is one task run in progress.
 type step struct {
-	fc   *FlowCtx
-	call Call
-	key  string
-	hash string
-	fut  *Future
+	fc    *FlowCtx
+	call  Call
+	key   string
+	ident string // see store.TaskRun.Identity
+	hash  string
+	fut   *Future
 
 	mu        sync.Mutex
 	tr        store.TaskRun
@@ -323,8 +440,9 @@ func (s *step) start() {
 		return
 	}
 	now := fc.e.now()
+	fc.ran.Add(1)
 	s.tr = store.TaskRun{
-		ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, State: store.TaskPending,
+		ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, Identity: s.ident, State: store.TaskPending,
 		FlowAttempt: fc.attempt, InputHash: s.hash, Input: s.call.InputJSON, CreatedAt: now,
 	}
 	if s.call.Task.Policy.Cache != nil && s.fromCache() {
@@ -379,7 +497,11 @@ func cacheKey(c Call, hash string) (string, error) {
 		}
 		k = "custom:" + custom
 	}
-	return c.Task.Name + "|" + p.Version + "|" + k, nil
+	version := p.Version
+	if v := c.Task.Policy.Version; v != "" {
+		version += "|v=" + v // the task's version (baton.Version) after the cache's own
+	}
+	return c.Task.Name + "|" + version + "|" + k, nil
 }
 
 // attempt runs one attempt and decides what follows.
@@ -511,7 +633,21 @@ func stack() string {
 
 func (s *step) complete(val any) {
 	fc := s.fc
-	raw, ref, err := fc.e.encodeResult(val)
+	enc, err := marshalResult(val)
+	if err == nil && s.call.Decode != nil {
+		// The flow gets the value the recorded JSON decodes to, exactly as
+		// a replay will give it: not val itself, whose unexported fields
+		// (or fields JSON leaves out) a replay could not restore.
+		if val, err = s.call.Decode(enc); err != nil {
+			err = &PermanentError{Err: fmt.Errorf("the result of task %s does not decode from its JSON, so a replay could not return it: %w",
+				s.call.Task.Name, err)}
+		}
+	}
+	var raw json.RawMessage
+	var ref string
+	if err == nil {
+		raw, ref, err = fc.e.storeResult(enc)
+	}
 	if err != nil {
 		s.fail(store.TaskFailed, err)
 		return

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,4 +62,21 @@ func procStart(pid int) int64 {
 	}
 	v, _ := strconv.ParseInt(fields[19], 10, 64)
 	return v
+}
+
+// CurrentUser names the user of this process in records, such as who
+// edited a run's parameters: "NAME@HOST" with the OS user name (else $USER,
+// else "unknown") and the host name.
+func CurrentUser() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return name + "@" + host
+	}
+	return name
 }

@@ -24,9 +24,12 @@ type awaiter struct {
 	mu      sync.Mutex
 	waiting map[store.TaskRunRef]*step
 	order   []store.TaskRunRef // FIFO of waiting refs (may hold resolved ones)
-	wake    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
+	// interrupt ends the poll in flight, which does not hold the refs
+	// added since it started (nil when none or when it holds pollBatch).
+	interrupt context.CancelFunc
+	wake      chan struct{}
+	quit      chan struct{}
+	done      chan struct{}
 }
 
 func newAwaiter(e *Engine) *awaiter {
@@ -49,11 +52,19 @@ const pollBatch = 2000
 // tests.)
 var pollGap = 10 * time.Millisecond
 
+// add waits for the task run ref of step s. A long poll in flight does not
+// watch it (its refs were sent), and may wait long for the ones it does
+// watch: it is ended, so that the next poll, after pollGap, watches all.
 func (a *awaiter) add(ref store.TaskRunRef, s *step) {
 	a.mu.Lock()
 	a.waiting[ref] = s
 	a.order = append(a.order, ref)
+	interrupt := a.interrupt
+	a.interrupt = nil
 	a.mu.Unlock()
+	if interrupt != nil {
+		interrupt()
+	}
 	select {
 	case a.wake <- struct{}{}:
 	default:
@@ -120,10 +131,24 @@ func (a *awaiter) loop() {
 			}
 			refs = a.oldest()
 		}
+		pctx, interrupt := context.WithCancel(ctx)
+		if len(refs) < pollBatch {
+			a.mu.Lock()
+			a.interrupt = interrupt
+			a.mu.Unlock()
+		}
 		last = time.Now()
-		done, err := a.e.cfg.Store.TaskRunFinished(ctx, refs)
+		done, err := a.e.cfg.Store.TaskRunFinished(pctx, refs)
+		a.mu.Lock()
+		a.interrupt = nil
+		a.mu.Unlock()
+		interrupted := pctx.Err() != nil
+		interrupt()
 		if ctx.Err() != nil {
 			return
+		}
+		if interrupted && err != nil {
+			continue // ended for refs added meanwhile: poll again with them
 		}
 		if err != nil {
 			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
@@ -235,6 +260,9 @@ func (s *step) remoteDone(tr store.TaskRun) {
 	s.finished = true
 	s.tr = tr
 	s.mu.Unlock()
+	if s.adopted {
+		fc.ran.Add(1) // it ran during this attempt, dispatched by an earlier one
+	}
 	if tr.State != store.TaskCompleted {
 		msg := string(tr.State)
 		if tr.Error != nil {

@@ -76,3 +76,81 @@ func TestAwaiterCoalescesPolls(t *testing.T) {
 		}
 	}
 }
+
+// longPollStore answers TaskRunFinished as a long-polling server does: at
+// once with the refs that are finished, else when one of them finishes or
+// the poll ends. Every ref but "t/a" is finished; "t/a" finishes once a
+// poll has watched "t/b". polled is closed at the first poll.
+type longPollStore struct {
+	refusingStore
+	polled   chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	sawB     bool
+	finished chan struct{} // closed when "t/a" finishes
+}
+
+func (s *longPollStore) BatchWrite(context.Context, store.Batch) error { return nil }
+
+func (s *longPollStore) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
+	s.once.Do(func() { close(s.polled) })
+	var out []store.TaskRun
+	done := func(r store.TaskRunRef) store.TaskRun {
+		return store.TaskRun{RunID: r.RunID, Key: r.Key, ID: r.ID, Task: "t", State: store.TaskCompleted, Attempts: 1, Result: json.RawMessage(`1`)}
+	}
+	for _, r := range refs {
+		if r.Key != "t/a" {
+			out = append(out, done(r))
+			s.mu.Lock()
+			if !s.sawB {
+				s.sawB = true
+				close(s.finished)
+			}
+			s.mu.Unlock()
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	select {
+	case <-s.finished:
+		return []store.TaskRun{done(refs[0])}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestAwaiterWatchesStepsAddedDuringAPoll: a distributed step dispatched
+// while the awaiter's long poll waits for an earlier one is watched at once
+// (the poll is ended and sent again with it), not when that poll ends.
+func TestAwaiterWatchesStepsAddedDuringAPoll(t *testing.T) {
+	t.Parallel()
+	st := &longPollStore{refusingStore: refusingStore{runs: map[string]store.Run{}}, polled: make(chan struct{}), finished: make(chan struct{})}
+	td := &TaskDef{Name: "t", Policy: TaskPolicy{Queue: "q"}}
+	call := func(fc *FlowCtx, key string) *Future {
+		return fc.Call(Call{Task: td, Key: key, InputJSON: json.RawMessage(`1`),
+			Fn:     func(context.Context) (any, error) { return 1, nil },
+			Decode: func(raw json.RawMessage) (any, error) { return raw, nil }})
+	}
+	flow := &FlowDef{Name: "f", Body: func(fc *FlowCtx, _ json.RawMessage) (any, error) {
+		a := call(fc, "t/a")
+		<-st.polled // a poll watches t/a alone and waits
+		if _, err := call(fc, "t/b").Wait(fc.Context()); err != nil {
+			return nil, err
+		}
+		return a.Wait(fc.Context())
+	}}
+	e, err := New(Config{Store: st, Blobs: noBlobs{}, LogOutput: io.Discard, Worker: "w1", Distributed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	claimed := store.Run{ID: "r", Flow: "f", State: store.RunPending, Attempt: 1, WorkerID: "w1", Parameters: json.RawMessage(`{}`)}
+	st.runs["r"] = claimed
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := e.ExecuteClaimed(ctx, flow, claimed)
+	if err != nil || out.Err != nil || out.Run.State != store.RunCompleted {
+		t.Fatalf("ExecuteClaimed: %v, %v, %v; want COMPLETED (t/b watched while the poll for t/a waited)", out.Run.State, out.Err, err)
+	}
+}

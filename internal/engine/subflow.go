@@ -14,32 +14,34 @@ import (
 // key, and returns its future. On replay a completed child is reused, and a
 // failed or crashed child is retried as a new attempt of the same child run.
 func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey string, decode func(json.RawMessage) (any, error)) *Future {
-	idx := fc.reserve()
-	key := explicitKey
-	if key == "" {
-		key = def.Name + "/" + strconv.Itoa(idx)
-	} else {
-		idx = -1
-		if err := checkKey(key); err != nil {
+	natural := def.Name + "/" + strconv.Itoa(fc.reserve())
+	if explicitKey != "" {
+		if err := checkKey(explicitKey); err != nil {
 			fc.cancel(err)
-			return resolvedFuture(key, nil, err)
+			return resolvedFuture(explicitKey, nil, err)
 		}
 	}
 	hash := Hash(params)
-	j, hit, err := fc.lookup(key, def.Name, idx, hash)
+	p, err := fc.place(kindFlow, def.Name, "", hash, explicitKey, natural)
 	if err != nil {
 		fc.cancel(err)
-		return resolvedFuture(key, nil, err)
+		return resolvedFuture(p.key, nil, err)
 	}
-	if hit {
-		raw, err := fc.e.LoadResult(j.Result, j.ResultRef)
+	if fc.byKey != nil {
+		fc.replayedOne(p.hit != nil)
+	}
+	if p.hit != nil {
+		raw, err := fc.e.LoadResult(p.hit.Result, p.hit.ResultRef)
 		if err != nil {
-			return resolvedFuture(key, nil, err)
+			return resolvedFuture(p.key, nil, err)
 		}
 		v, err := decode(raw)
-		return resolvedFuture(key, v, err)
+		return resolvedFuture(p.key, v, err)
 	}
-	s := &step{fc: fc, key: key, hash: hash, fut: newFuture(key), call: Call{Task: &TaskDef{Name: def.Name}}}
+	// A subflow step of an earlier attempt with this identity that did not
+	// succeed (p.resume) has p.key: its child run is found by that key and
+	// resumed from its own journal.
+	s := &step{fc: fc, key: p.key, ident: p.ident, hash: hash, fut: newFuture(p.key), call: Call{Task: &TaskDef{Name: def.Name}}}
 	fc.outstanding.Add(1)
 	go s.runChild(def, params, decode)
 	return s.fut
@@ -48,8 +50,9 @@ func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey str
 func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.RawMessage) (any, error)) {
 	fc, e := s.fc, s.fc.e
 	now := e.now()
+	fc.ran.Add(1)
 	s.tr = store.TaskRun{
-		ID: NewID(), RunID: fc.runID, Key: s.key, Task: def.Name, State: store.TaskPending,
+		ID: NewID(), RunID: fc.runID, Key: s.key, Task: def.Name, Identity: s.ident, State: store.TaskPending,
 		FlowAttempt: fc.attempt, InputHash: s.hash, Input: params, CreatedAt: now,
 	}
 	child, done, err := e.childRun(fc.ctx, fc.runID, s.key, def, params, s.hash)
@@ -87,7 +90,18 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	}
 	switch out.Run.State {
 	case store.RunCompleted:
-		s.completeChild(out.Run, out.Result)
+		// The parent receives the value the child's recorded result decodes
+		// to, as on replay (not the child's return value as such).
+		raw, err := e.LoadResult(out.Run.Result, out.Run.ResultRef)
+		var v any
+		if err == nil {
+			v, err = decode(raw)
+		}
+		if err != nil {
+			s.fail(store.TaskFailed, fmt.Errorf("result of subflow %s (run %s): %w", def.Name, child.ID, err))
+			return
+		}
+		s.completeChild(out.Run, v)
 	case store.RunCancelled:
 		s.fail(store.TaskCancelled, fmt.Errorf("subflow %s (run %s) was cancelled: %w", def.Name, child.ID, out.Err))
 	default:
@@ -142,7 +156,7 @@ func (e *Engine) childRun(ctx context.Context, parentID, key string, def *FlowDe
 			})
 			return run, false, err
 		}
-		run, err := e.reopen(ctx, existing, "engine", "parent run "+parentID+" resumed")
+		run, err := e.reopen(ctx, existing, store.RunTransitionParams{Cause: "engine", Message: "parent run " + parentID + " resumed"})
 		return run, false, err
 	}
 	fresh := e.newRun(def, params, parentID, key)

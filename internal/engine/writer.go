@@ -11,6 +11,10 @@ import (
 
 var errWriterClosed = errors.New("engine is closed")
 
+// MaxBatchRows bounds the rows that wait for a commit: writers block while
+// this many wait, so no transaction of the writer holds many more.
+const MaxBatchRows = 20000
+
 // writer batches the writes of many concurrent steps into shared
 // transactions (group commit). A write is either lazy (it rides along with
 // the next commit, or is flushed after lazyDelay) or urgent (it triggers a
@@ -45,7 +49,7 @@ func newWriter(st batchWriter, lazyDelay time.Duration) *writer {
 	w := &writer{
 		st:        st,
 		lazyDelay: lazyDelay,
-		maxRows:   20000,
+		maxRows:   MaxBatchRows,
 		trIdx:     map[string]int{},
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),

@@ -43,19 +43,41 @@ import (
 // Build returns the decoded value re-encoded with json.Marshal, so the result
 // is exactly how encoding/json encodes a P. Every error is an *Error.
 func Build(t reflect.Type, defaults json.RawMessage, paramsJSON string, kv []string) (json.RawMessage, error) {
+	return build(t, defaults, true, paramsJSON, kv)
+}
+
+// Edit assembles the parameters of a retry that edits a run's, as Build
+// does with the run's recorded parameters in place of the defaults: all
+// their values count (a required parameter recorded with its zero value
+// stays set); --params and --param override them, and the result is
+// validated as Build validates.
+func Edit(t reflect.Type, recorded json.RawMessage, paramsJSON string, kv []string) (json.RawMessage, error) {
+	return build(t, recorded, false, paramsJSON, kv)
+}
+
+// build is Build over base: the flow's defaults when defaults is set, else
+// a run's recorded parameters.
+func build(t reflect.Type, base json.RawMessage, defaults bool, paramsJSON string, kv []string) (json.RawMessage, error) {
 	if t == nil {
 		return nil, errorf("", nil, "parameters: no parameter type")
 	}
 	objectType := isObjectType(t)
 
-	// 1. Defaults.
+	// 1. Defaults (or the recorded parameters).
 	var tree any
-	if len(bytes.TrimSpace(defaults)) > 0 {
-		d, err := parseJSON(defaults, "flow defaults")
+	if len(bytes.TrimSpace(base)) > 0 {
+		src := "flow defaults"
+		if !defaults {
+			src = "recorded parameters"
+		}
+		d, err := parseJSON(base, src)
 		if err != nil {
 			return nil, err
 		}
-		tree = merge(t, nil, pruneZeroRequired(t, d))
+		if defaults {
+			d = pruneZeroRequired(t, d)
+		}
+		tree = merge(t, nil, d)
 	} else if objectType && t.Kind() != reflect.Pointer {
 		tree = map[string]any{} // same as the zero value, minus required fields
 	}

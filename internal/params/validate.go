@@ -79,15 +79,37 @@ func (v *Validator) Validate(doc json.RawMessage) error {
 // missing, and the result is validated. flow names the flow in messages.
 // It returns the merged document; every error is an *Error.
 func (v *Validator) Resolve(flow string, defaults, given json.RawMessage) (json.RawMessage, error) {
+	return v.resolve(flow, defaults, "flow defaults", given)
+}
+
+// Edit assembles the parameters of a retry that edits a run's, as Resolve
+// does with the run's recorded parameters in place of the defaults: given
+// is merged over recorded, whose values all count (a required parameter
+// recorded with its zero value stays set), and the result is validated.
+func (v *Validator) Edit(flow string, recorded, given json.RawMessage) (json.RawMessage, error) {
+	return v.resolve(flow, recorded, "", given)
+}
+
+// resolve merges given over base and validates the result. base is the
+// flow's defaults when baseSource names them (required parameters whose
+// default is a zero value then count as missing), else a run's parameters.
+func (v *Validator) resolve(flow string, base json.RawMessage, baseSource string, given json.RawMessage) (json.RawMessage, error) {
 	root := v.deref(v.root)
 	object := schemaIsObject(root) && !schemaAllows(root, "null")
 	var tree any
-	if len(bytes.TrimSpace(defaults)) > 0 {
-		d, err := parseJSON(defaults, "flow defaults")
+	if len(bytes.TrimSpace(base)) > 0 {
+		src := baseSource
+		if src == "" {
+			src = "recorded parameters"
+		}
+		d, err := parseJSON(base, src)
 		if err != nil {
 			return nil, err
 		}
-		tree = v.merge(v.root, nil, v.pruneZeroRequired(v.root, d))
+		if baseSource != "" {
+			d = v.pruneZeroRequired(v.root, d)
+		}
+		tree = v.merge(v.root, nil, d)
 	} else if object {
 		tree = map[string]any{}
 	}
@@ -657,4 +679,21 @@ func Explain(t reflect.Type, raw json.RawMessage) error {
 		return perr
 	}
 	return nil
+}
+
+// SameJSON reports whether two JSON documents hold the same value (absent
+// counts as null; numbers compare by their text).
+func SameJSON(a, b json.RawMessage) bool {
+	parse := func(raw json.RawMessage) (any, bool) {
+		if len(bytes.TrimSpace(raw)) == 0 {
+			return nil, true
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		return v, dec.Decode(&v) == nil
+	}
+	va, oka := parse(a)
+	vb, okb := parse(b)
+	return oka && okb && reflect.DeepEqual(va, vb)
 }

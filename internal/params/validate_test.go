@@ -240,3 +240,47 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// TestEditMatchesBuild: a retry's edit of recorded parameters gets the same
+// value, or the same error, from the command line (Edit) and from the
+// server (Validator.Edit); recorded values all count, unlike defaults.
+func TestEditMatchesBuild(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeFor[buildParams]()
+	v := registered(t, typ)
+	tests := []struct {
+		name, recorded, given string
+		want                  string // a field of the result, "" when an error is wanted
+		wantErr               string
+	}{
+		{"nothing given keeps the recorded", `{"name":"a","n":2}`, ``, `"n":2`, ""},
+		{"given overrides", `{"name":"a","n":2}`, `{"n":5}`, `"n":5`, ""},
+		{"recorded zero of a required field stays set", `{"name":"","n":2}`, `{"n":3}`, `"name":""`, ""},
+		{"nested objects merge", `{"name":"a","db":{"host":"h","port":1}}`, `{"db":{"port":2}}`, `"host":"h"`, ""},
+		{"a wrong type is refused", `{"name":"a"}`, `{"n":"x"}`, "", `parameter "n"`},
+		{"an unknown field is refused", `{"name":"a"}`, `{"bogus":1}`, "", "bogus"},
+		{"a null required field is refused", `{"name":"a"}`, `{"name":null}`, "", "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			built, berr := Edit(typ, json.RawMessage(tt.recorded), tt.given, nil)
+			edited, verr := v.Edit("f", json.RawMessage(tt.recorded), json.RawMessage(tt.given))
+			if (berr == nil) != (verr == nil) || (berr != nil && berr.Error() != verr.Error()) {
+				t.Fatalf("Edit: %s %v; Validator.Edit: %s %v", built, berr, edited, verr)
+			}
+			if tt.wantErr != "" {
+				if berr == nil || !strings.Contains(berr.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", berr, tt.wantErr)
+				}
+				return
+			}
+			if berr != nil {
+				t.Fatal(berr)
+			}
+			if !strings.Contains(string(built), tt.want) || !strings.Contains(string(edited), tt.want) {
+				t.Errorf("Edit %s, Validator.Edit %s; want both to hold %s", built, edited, tt.want)
+			}
+		})
+	}
+}

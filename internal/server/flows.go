@@ -149,3 +149,33 @@ func (s *Server) checkParams(ctx context.Context, flow string, raw json.RawMessa
 	}
 	return out, nil
 }
+
+// editParams assembles the parameters of a retry that edits run's: given
+// is merged over the run's parameters and validated against the flow's
+// schema as checkParams does for a new run (a 400 naming the parameter).
+// Without a registered schema, an object is merged key by key over the
+// run's (an object too) and anything else replaces them.
+func (s *Server) editParams(ctx context.Context, run store.Run, given json.RawMessage) (json.RawMessage, error) {
+	fs, err := s.flowSchema(ctx, run.Flow)
+	if err != nil {
+		return nil, err
+	}
+	v := fs.v
+	if v == nil {
+		if v, err = params.NewValidator(map[string]any{"type": "object", "additionalProperties": map[string]any{}}); err != nil {
+			return nil, err
+		}
+		var over, base map[string]json.RawMessage
+		if json.Unmarshal(given, &over) != nil || over == nil || json.Unmarshal(run.Parameters, &base) != nil || base == nil {
+			if err := params.CheckJSON(given, "parameters"); err != nil {
+				return nil, errBadRequest("%v", err)
+			}
+			return given, nil
+		}
+	}
+	out, err := v.Edit(run.Flow, run.Parameters, given)
+	if err != nil {
+		return nil, errBadRequest("%v", err)
+	}
+	return out, nil
+}

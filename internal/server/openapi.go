@@ -21,6 +21,7 @@ var schemaTypes = map[string]reflect.Type{
 	"Object":    reflect.TypeFor[map[string]any](),
 	"Error":     reflect.TypeFor[apitype.ErrorResponse](),
 	"CreateRun": reflect.TypeFor[apitype.CreateRunRequest](),
+	"RetryRun":  reflect.TypeFor[apitype.RetryRunRequest](),
 	"Run":       reflect.TypeFor[apitype.Run](),
 	"RunList": reflect.TypeFor[struct {
 		Runs []apitype.Run `json:"runs"`
@@ -80,7 +81,7 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		if rt.request != "" {
 			used[rt.request] = true
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			op["requestBody"] = map[string]any{"required": !rt.optionalBody, "content": map[string]any{
 				"application/json": map[string]any{"schema": ref(rt.request)}}}
 		}
 		status := rt.status

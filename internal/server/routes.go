@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +19,7 @@ import (
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -30,6 +31,7 @@ type route struct {
 	summary         string
 	tag             string
 	request         string // schema name of the JSON body, "" for none
+	optionalBody    bool   // the body may be left out
 	response        string // schema name of the 2xx body
 	status          int    // success status (200 when zero)
 	query           []string
@@ -50,7 +52,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: apitype.PageQueryParams, response: "RunDetail", handle: s.getRun},
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
-		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run", tag: "runs", response: "Run", handle: s.retryRun},
+		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
 		{method: "GET", pattern: p + "/workers", summary: "Live workers", tag: "workers", response: "WorkerList", handle: s.listWorkers},
 		{method: "GET", pattern: p + "/queues", summary: "Queue depths", tag: "queues", response: "QueueList", handle: s.listQueues},
 		{method: "POST", pattern: p + "/retention", summary: "Delete finished runs older than older_than now", tag: "retention", request: "Retention", response: "RetentionResult", handle: s.retention},
@@ -148,7 +150,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 // idempotencyDiff says how a create request differs from the run that
 // already holds its idempotency key ("" when it is the same request).
 // params are the request's parameters as they would have been recorded.
-func idempotencyDiff(run store.Run, req apitype.CreateRunRequest, params json.RawMessage) string {
+func idempotencyDiff(run store.Run, req apitype.CreateRunRequest, merged json.RawMessage) string {
 	var diffs []string
 	if run.Flow != req.Flow {
 		diffs = append(diffs, fmt.Sprintf("flow %q, not %q", run.Flow, req.Flow))
@@ -160,27 +162,10 @@ func idempotencyDiff(run store.Run, req apitype.CreateRunRequest, params json.Ra
 	if queue != req.Queue {
 		diffs = append(diffs, fmt.Sprintf("queue %q, not %q", queue, req.Queue))
 	}
-	if !sameJSON(run.Parameters, params) && !sameJSON(run.Parameters, req.Parameters) {
+	if !params.SameJSON(run.Parameters, merged) && !params.SameJSON(run.Parameters, req.Parameters) {
 		diffs = append(diffs, fmt.Sprintf("parameters %s, not %s", clip(run.Parameters), clip(req.Parameters)))
 	}
 	return strings.Join(diffs, "; ")
-}
-
-// sameJSON reports whether two JSON documents hold the same value (absent
-// counts as null).
-func sameJSON(a, b json.RawMessage) bool {
-	parse := func(raw json.RawMessage) (any, bool) {
-		if len(bytes.TrimSpace(raw)) == 0 {
-			return nil, true
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var v any
-		return v, dec.Decode(&v) == nil
-	}
-	va, oka := parse(a)
-	vb, okb := parse(b)
-	return oka && okb && reflect.DeepEqual(va, vb)
 }
 
 // clip shows a JSON document in a message, shortened.
@@ -382,8 +367,21 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, s.runView(ctx, updated))
 }
 
+// retryRun schedules a new attempt of a finished run. The optional body
+// edits its parameters: they are merged over the run's and validated as
+// those of a new run are (400 naming the parameter, nothing changed), and
+// the edit is recorded with who asked.
 func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	var req apitype.RetryRunRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	if err := store.CheckIdentifier(`field "by"`, req.By); err != nil {
+		return errBadRequest("%v", err)
+	}
 	run, err := s.lookupRun(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -394,10 +392,21 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 	if run.Queue == "" {
 		run.Queue = apitype.DefaultQueue
 	}
-	updated, err := s.st.RunTransition(ctx, store.RunTransitionParams{
-		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed},
+	p := store.RunTransitionParams{
+		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed}, Attempt: run.Attempt,
 		To: store.RunScheduled, NextAttempt: true, Queue: run.Queue, Cause: "user", Message: "retry requested through the API on queue " + run.Queue,
-	})
+	}
+	if given := bytes.TrimSpace(req.Parameters); len(given) > 0 && string(given) != "null" {
+		edited, err := s.editParams(ctx, run, given)
+		if err != nil {
+			return err
+		}
+		if !params.SameJSON(edited, run.Parameters) {
+			p.Parameters, p.EditBy = edited, apiUser(r, req.By)
+			p.Message = engine.EditMessage(p.Message, p.EditBy, run.Parameters, edited)
+		}
+	}
+	updated, err := s.st.RunTransition(ctx, p)
 	if errors.Is(err, store.ErrConflict) {
 		// Say what the run is now: a concurrent retry may have won.
 		if cur, gerr := s.st.RunGet(ctx, run.ID); gerr == nil {
@@ -412,6 +421,20 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, 200, s.runView(ctx, updated))
+}
+
+// apiUser names who asks through the API in records: the API does not
+// authenticate, so it is the name the client gave (by; its CLI sends the
+// OS user) and the address the request came from.
+func apiUser(r *http.Request, by string) string {
+	host := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if by == "" {
+		by = "a user"
+	}
+	return by + " through the API from " + host
 }
 
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {

@@ -138,15 +138,63 @@ type Run struct {
 	WorkerID string `json:",omitzero"`
 	// LeaseUntil is when the worker's lease expires; zero when not leased.
 	LeaseUntil time.Time `json:",omitzero"`
+	// Attempts records what the run's attempts did, oldest first: the steps
+	// an attempt reused and ran (recorded when it ends) and the parameter
+	// edit that started it. Attempts with nothing recorded are absent.
+	Attempts []AttemptInfo `json:",omitzero"`
+}
+
+// AttemptInfo is what a run records of one of its attempts.
+type AttemptInfo struct {
+	Attempt int `json:"attempt"`
+	// Steps counts the attempt's steps; nil until the attempt ended (an
+	// attempt given back by its worker, or whose process died, has none).
+	Steps *StepCounts `json:"steps,omitempty"`
+	// Edit is the change of parameters the attempt was started with, if any.
+	Edit *ParamsEdit `json:"edit,omitempty"`
+}
+
+// StepCounts counts the steps of one attempt of a run: those answered from
+// the journal of earlier attempts, and those it ran (task runs and subflow
+// steps it recorded, cached ones included, and distributed steps of an
+// earlier attempt it waited for).
+type StepCounts struct {
+	Reused int `json:"reused"`
+	Ran    int `json:"ran"`
+}
+
+// ParamsEdit records that a retry changed a run's parameters: the values
+// before and after, who asked, and when.
+type ParamsEdit struct {
+	From json.RawMessage `json:"from"`
+	To   json.RawMessage `json:"to"`
+	By   string          `json:"by"`
+	At   time.Time       `json:"at"`
+}
+
+// AttemptRecord returns the record of attempt n, or nil.
+func (r *Run) AttemptRecord(n int) *AttemptInfo {
+	for i := range r.Attempts {
+		if r.Attempts[i].Attempt == n {
+			return &r.Attempts[i]
+		}
+	}
+	return nil
 }
 
 // TaskRun is one execution of a task (all its attempts) or one subflow call
 // inside a flow run, identified within the run by its step Key.
 type TaskRun struct {
-	ID            string          `json:",omitzero"`
-	RunID         string          `json:",omitzero"`
-	Key           string          `json:",omitzero"`
-	Task          string          `json:",omitzero"`
+	ID    string `json:",omitzero"`
+	RunID string `json:",omitzero"`
+	Key   string `json:",omitzero"`
+	Task  string `json:",omitzero"`
+	// Identity is what replay matches the step by: for a step of a derived
+	// key, the hash of its task (or subflow), the task's version and its
+	// input hash, then "." and its occurrence among identical calls of its
+	// attempt; for an explicit key, the hash alone. Empty for rows written
+	// before identities existed.
+	Identity      string          `json:",omitzero"`
 	ChildRunID    string          `json:",omitzero"` // for subflow steps
 	State         TaskState       `json:",omitzero"`
 	Attempts      int             `json:",omitzero"`
@@ -182,12 +230,14 @@ type Transition struct {
 }
 
 // JournalEntry is the part of a task run that replay needs: a successful
-// one (State COMPLETED or CACHED), or a distributed one still in flight
+// one (State COMPLETED or CACHED); a distributed one still in flight
 // (State PENDING or RUNNING), which a new attempt waits for instead of
-// dispatching the step again.
+// dispatching the step again; or a subflow step that did not succeed, whose
+// child run a new attempt resumes.
 type JournalEntry struct {
 	Key        string          `json:",omitzero"`
 	Task       string          `json:",omitzero"`
+	Identity   string          `json:",omitzero"`
 	InputHash  string          `json:",omitzero"`
 	Result     json.RawMessage `json:",omitzero"`
 	ResultRef  string          `json:",omitzero"`
@@ -292,6 +342,11 @@ type Owner struct {
 //   - A final state sets EndedAt and clears LeaseUntil (WorkerID stays, as
 //     the record of who ran it); any other state clears EndedAt.
 //   - UpdatedAt is set to At.
+//   - Steps, when set, is recorded as the step counts of the attempt the
+//     run was at before NextAttempt (the attempt this transition ends).
+//   - Parameters, when non-nil, replace the run's parameters, and the change
+//     is recorded (old and new values, EditBy, At) as the Edit of the
+//     attempt the run is at after NextAttempt.
 //
 // Entering CANCELLING or a final state also cancels, in the same
 // transaction, the run's PENDING task runs (see StopsTaskRuns): nothing may
@@ -309,7 +364,13 @@ type RunTransitionParams struct {
 	Error       *ErrorInfo
 	Cause       string
 	Message     string
-	At          time.Time // zero means now
+	At          time.Time   // zero means now
+	Steps       *StepCounts // the step counts of the attempt that ends
+	// Parameters replace the run's (see above) when non-nil; omitted from
+	// the JSON of the engine protocol when nil, where a null would read
+	// back as a non-nil "null".
+	Parameters json.RawMessage `json:",omitzero"`
+	EditBy     string          `json:",omitzero"` // who changed the parameters
 }
 
 // RunCreateParams creates a run. When Run.IdempotencyKey is set and a run
@@ -679,9 +740,11 @@ type Store interface {
 	TaskRunCounts(ctx context.Context, runID string) ([]TaskRunCount, error)
 	// JournalList returns, for each step key of a run, its latest (by
 	// creation time, then ID) successful (COMPLETED or CACHED) task run,
-	// and also its latest distributed task run (Queue set) still PENDING or
-	// RUNNING when that one is newer than the successful one (or there is
-	// none). Entries are ordered by key, a key's successful entry first.
+	// and also its latest task run that is either distributed (Queue set)
+	// and still PENDING or RUNNING, or a subflow step (ChildRunID set) in
+	// any other state, when that one is newer than the successful one (or
+	// there is none). Entries are ordered by key, a key's successful entry
+	// first.
 	JournalList(ctx context.Context, runID string) ([]JournalEntry, error)
 	// EventList returns a run's history in time order: its events merged
 	// with the History of its task runs (as events with TaskRunID and
@@ -745,8 +808,16 @@ func JournalFromRows(rows []JournalEntry) []JournalEntry {
 func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
 	old := r.State
 	r.State = p.To
+	if p.Steps != nil {
+		steps := *p.Steps
+		r.attemptRecord(r.Attempt).Steps = &steps
+	}
 	if p.NextAttempt {
 		r.Attempt++
+	}
+	if p.Parameters != nil {
+		r.attemptRecord(r.Attempt).Edit = &ParamsEdit{From: r.Parameters, To: p.Parameters, By: p.EditBy, At: at.UTC()}
+		r.Parameters = p.Parameters
 	}
 	if p.Queue != "" {
 		r.Queue = p.Queue
@@ -787,6 +858,18 @@ func ApplyTransition(r *Run, p *RunTransitionParams, at time.Time) Event {
 	}
 	r.UpdatedAt = at
 	return Event{RunID: r.ID, From: string(old), To: string(r.State), Cause: p.Cause, Message: p.Message, At: at}
+}
+
+// attemptRecord returns the record of attempt n, adding it (in order) when
+// there is none.
+func (r *Run) attemptRecord(n int) *AttemptInfo {
+	r.Attempts = slices.Clone(r.Attempts) // the caller's copy of the run may share them
+	if a := r.AttemptRecord(n); a != nil {
+		return a
+	}
+	i, _ := slices.BinarySearchFunc(r.Attempts, n, func(a AttemptInfo, n int) int { return cmp.Compare(a.Attempt, n) })
+	r.Attempts = slices.Insert(r.Attempts, i, AttemptInfo{Attempt: n})
+	return &r.Attempts[i]
 }
 
 // StopsTaskRuns reports whether a run entering state to cancels its

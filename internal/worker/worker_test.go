@@ -132,6 +132,12 @@ func serveSQLite(t *testing.T) (store.Store, *server.Server) {
 // slot on the queue q; it returns a client of the server.
 func start(t *testing.T, c *counter) *client.Client {
 	t.Helper()
+	return startWith(t, c, 1, twoMaps)
+}
+
+// startWith is start with slots slots on q and a worker serving flows.
+func startWith(t *testing.T, c *counter, slots int, serve ...baton.AnyFlow) *client.Client {
+	t.Helper()
 	ctx := context.Background()
 	st, srv := serveSQLite(t)
 	c.next, c.n = srv.Handler(), map[string]int{}
@@ -144,10 +150,10 @@ func start(t *testing.T, c *counter) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := progcmd.ProgramOf("", twoMaps)
+	p := progcmd.ProgramOf("", serve...)
 	flows, tasks := p.Flows, p.Tasks
 	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
-		Slots: map[string]int{"q": 1}, Flows: flows, Tasks: tasks,
+		Slots: map[string]int{"q": slots}, Flows: flows, Tasks: tasks,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
 		t.Fatal(err)

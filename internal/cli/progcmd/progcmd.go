@@ -257,12 +257,24 @@ func (e *runError) Error() string {
 
 func retryCommand(env *cli.Env, prog Program) *cobra.Command {
 	var asJSON bool
+	var kv []string
+	var paramsArg string
 	cmd := &cobra.Command{
-		Use:   "retry RUN_ID",
+		Use:   "retry RUN_ID [--param key=value]... [--params JSON|@file]",
 		Short: "Start a new attempt of a FAILED, CANCELLED or CRASHED run, reusing its completed steps",
-		Args:  exactArgs(1, "one run id"),
+		Long: "Start a new attempt of a FAILED, CANCELLED or CRASHED run in this process. Every step\n" +
+			"that completed before with the same task and input is reused; the others run.\n" +
+			"--params and --param edit the run's parameters for this attempt and later ones: they are\n" +
+			"merged over the run's parameters (as run merges them over the defaults) and validated the\n" +
+			"same way; steps whose input changed run again. The edit is recorded on the run, with the\n" +
+			"old and new values and the OS user (USER@HOST).",
+		Args: exactArgs(1, "one run id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			paramsJSON, err := cli.ReadArg("--params", paramsArg)
+			if err != nil {
+				return err
+			}
 			return withEngine(ctx, env, func(eng *engine.Engine, blobs *blob.Store) error {
 				run, err := eng.Store().RunGet(ctx, args[0])
 				if errors.Is(err, store.ErrNotFound) {
@@ -275,7 +287,20 @@ func retryCommand(env *cli.Env, prog Program) *cobra.Command {
 				if err != nil {
 					return cli.Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
 				}
-				out, err := eng.Retry(ctx, def, run.ID)
+				var opts engine.RetryOptions
+				if strings.TrimSpace(paramsJSON) != "" || len(kv) > 0 {
+					if def.ParamsType == nil {
+						return cli.Usagef("flow %s takes no parameters", def.Name)
+					}
+					edited, err := params.Edit(def.ParamsType, run.Parameters, paramsJSON, kv)
+					if err != nil {
+						return &cli.UsageError{Err: fmt.Errorf("flow %s: %w", def.Name, err)}
+					}
+					if !params.SameJSON(edited, run.Parameters) {
+						opts = engine.RetryOptions{Parameters: edited, By: engine.CurrentUser()}
+					}
+				}
+				out, err := eng.Retry(ctx, def, run.ID, opts)
 				if errors.Is(err, store.ErrConflict) || errors.Is(err, engine.ErrRunActive) {
 					return &cli.UsageError{Err: err}
 				}
@@ -286,6 +311,8 @@ func retryCommand(env *cli.Env, prog Program) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringArrayVarP(&kv, "param", "p", nil, "change one parameter (repeatable; dotted keys for nested fields)")
+	cmd.Flags().StringVar(&paramsArg, "params", "", "change parameters: a JSON object merged over the run's, or @FILE")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the finished run as JSON")
 	return cmd
 }

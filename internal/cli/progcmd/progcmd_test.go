@@ -199,7 +199,7 @@ func TestRetryLoserToldTheTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	_, err = eng.Retry(ctx, helloProgram().Flows[0], "r1")
+	_, err = eng.Retry(ctx, helloProgram().Flows[0], "r1", engine.RetryOptions{})
 	if !errors.Is(err, engine.ErrRunActive) {
 		t.Fatalf("losing retry: %v, want ErrRunActive", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -165,18 +166,34 @@ func runsCancelCommand(env *cli.Env) *cobra.Command {
 
 func runsRetryCommand(env *cli.Env) *cobra.Command {
 	var asJSON bool
+	var paramsArg string
 	cmd := &cobra.Command{
-		Use:   "retry RUN_ID",
+		Use:   "retry RUN_ID [--params JSON|@file]",
 		Short: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run on a server",
 		Long: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run. A worker executes it,\n" +
-			"reusing the steps that completed in earlier attempts.",
+			"reusing the steps that completed in earlier attempts with the same task and input.\n" +
+			"--params edits the run's parameters for this attempt and later ones: the server merges\n" +
+			"them over the run's and validates them as for a new run, and records the edit with the\n" +
+			"old and new values and who asked (the OS user, USER@HOST, and the client's address).",
 		Args: cli.ExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cli.RequireClient("runs retry", env)
 			if err != nil {
 				return err
 			}
-			run, err := c.RetryRun(cmd.Context(), args[0])
+			req := apitype.RetryRunRequest{}
+			if paramsArg != "" {
+				raw, err := cli.ReadArg("--params", paramsArg)
+				if err != nil {
+					return err
+				}
+				// The user binary's parser, for the same messages.
+				if err := params.CheckJSON([]byte(raw), "--params"); err != nil {
+					return &cli.UsageError{Err: err}
+				}
+				req.Parameters, req.By = json.RawMessage(raw), engine.CurrentUser()
+			}
+			run, err := c.RetryRunWith(cmd.Context(), args[0], req)
 			if err != nil {
 				return cli.APIError(err, args[0])
 			}
@@ -188,6 +205,7 @@ func runsRetryCommand(env *cli.Env) *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&paramsArg, "params", "", "change parameters: a JSON object merged over the run's, or @FILE")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as a JSON object")
 	return cmd
 }

@@ -307,6 +307,17 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(d.Attempts) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Attempts:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, a := range d.Attempts {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\n", a.Attempt, runsAttemptSteps(a, d.Run), runsAttemptEdit(a))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintln(w)
 	n := data.total
@@ -379,6 +390,27 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		fmt.Fprintf(w, "  (more with --offset %d)\n", o.offset+len(evs))
 	}
 	return nil
+}
+
+// runsAttemptSteps says how many steps an attempt reused and ran.
+func runsAttemptSteps(a apitype.Attempt, run apitype.Run) string {
+	if a.Steps == nil {
+		if a.Attempt == run.Attempt && !store.RunState(run.State).Final() {
+			return "in progress"
+		}
+		return "steps not recorded (the attempt did not end in its process)"
+	}
+	return fmt.Sprintf("%d reused, %d ran", a.Steps.Reused, a.Steps.Ran)
+}
+
+// runsAttemptEdit describes the parameter edit an attempt started with.
+func runsAttemptEdit(a apitype.Attempt) string {
+	e := a.Edit
+	if e == nil {
+		return ""
+	}
+	return fmt.Sprintf("parameters edited by %s: %s (were %s)", cli.OneLine(e.By),
+		cli.Truncate(runsValue(e.To), 200), cli.Truncate(runsValue(e.From), 200))
 }
 
 // runsTaskTable prints task runs as the table of `runs show`.

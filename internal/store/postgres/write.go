@@ -109,10 +109,10 @@ var (
 		{"result_ref", "text"}, {"error", "text"}, {"created_at", "int8"}, {"updated_at", "int8"},
 		{"started_at", "int8"}, {"ended_at", "int8"}, {"owner_host", "text"}, {"owner_pid", "int8"},
 		{"owner_start", "int8"}, {"queue", "text"}, {"idempotency_key", "text"}, {"worker_id", "text"},
-		{"lease_until", "int8"}}
+		{"lease_until", "int8"}, {"attempts", "text"}}
 	taskRunColumnList = []column{{"id", "text"}, {"run_id", "text"}, {"key", "text"}, {"task", "text"},
 		{"child_run_id", "text"}, {"state", "text"}, {"attempts", "int8"}, {"flow_attempt", "int8"},
-		{"input_hash", "text"}, {"input", "text"}, {"result", "text"}, {"result_ref", "text"},
+		{"input_hash", "text"}, {"identity", "text"}, {"input", "text"}, {"result", "text"}, {"result_ref", "text"},
 		{"error", "text"}, {"cached_from", "text"}, {"cached_from_run", "text"}, {"created_at", "int8"},
 		{"started_at", "int8"}, {"ended_at", "int8"}, {"history", "text"}, {"queue", "text"},
 		{"worker_id", "text"}, {"lease_until", "int8"}}
@@ -170,12 +170,16 @@ var (
 
 type runColumns struct {
 	id, flow, state, parentRunID, parentStepKey, resultRef, ownerHost, queue, idemKey, workerID []string
-	parameters, result, errJSON                                                                 []*string
+	parameters, result, errJSON, attempts                                                       []*string
 	attempt, createdAt, updatedAt, startedAt, endedAt, ownerPID, ownerStart, leaseUntil         []int64
 }
 
 func (c *runColumns) add(r *store.Run) error {
 	e, err := encError(r.Error)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", r.ID, err)
+	}
+	a, err := sqlcore.EncAttempts(r.Attempts)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", r.ID, err)
 	}
@@ -200,19 +204,20 @@ func (c *runColumns) add(r *store.Run) error {
 	c.idemKey = append(c.idemKey, r.IdempotencyKey)
 	c.workerID = append(c.workerID, r.WorkerID)
 	c.leaseUntil = append(c.leaseUntil, encTime(r.LeaseUntil))
+	c.attempts = append(c.attempts, textElem(a))
 	return nil
 }
 
 func (c *runColumns) args() []any {
 	return []any{c.id, c.flow, c.state, c.attempt, c.parentRunID, c.parentStepKey, c.parameters, c.result,
 		c.resultRef, c.errJSON, c.createdAt, c.updatedAt, c.startedAt, c.endedAt, c.ownerHost, c.ownerPID,
-		c.ownerStart, c.queue, c.idemKey, c.workerID, c.leaseUntil}
+		c.ownerStart, c.queue, c.idemKey, c.workerID, c.leaseUntil, c.attempts}
 }
 
 type taskRunColumns struct {
-	id, runID, key, task, childRunID, state, inputHash, resultRef, cachedFrom, cachedFromRun, queue, workerID []string
-	input, result, errJSON, history                                                                           []*string
-	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                          []int64
+	id, runID, key, task, childRunID, state, inputHash, identity, resultRef, cachedFrom, cachedFromRun, queue, workerID []string
+	input, result, errJSON, history                                                                                     []*string
+	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                    []int64
 }
 
 func (c *taskRunColumns) add(t *store.TaskRun) error {
@@ -233,6 +238,7 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 	c.attempts = append(c.attempts, int64(t.Attempts))
 	c.flowAttempt = append(c.flowAttempt, int64(t.FlowAttempt))
 	c.inputHash = append(c.inputHash, t.InputHash)
+	c.identity = append(c.identity, t.Identity)
 	c.input = append(c.input, encJSON(t.Input))
 	c.result = append(c.result, encResult(t.Result, t.ResultRef))
 	c.resultRef = append(c.resultRef, t.ResultRef)
@@ -251,7 +257,7 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 
 func (c *taskRunColumns) args() []any {
 	return []any{c.id, c.runID, c.key, c.task, c.childRunID, c.state, c.attempts, c.flowAttempt, c.inputHash,
-		c.input, c.result, c.resultRef, c.errJSON, c.cachedFrom, c.cachedFromRun, c.createdAt, c.startedAt,
+		c.identity, c.input, c.result, c.resultRef, c.errJSON, c.cachedFrom, c.cachedFromRun, c.createdAt, c.startedAt,
 		c.endedAt, c.history, c.queue, c.workerID, c.leaseUntil}
 }
 

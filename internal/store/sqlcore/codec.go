@@ -157,6 +157,31 @@ func DecHistory(b []byte) ([]store.Transition, error) {
 	return store.DecodeTransitions(h), nil
 }
 
+// EncAttempts encodes a run's attempt records as JSON TEXT, nil (NULL)
+// for none.
+func EncAttempts(a []store.AttemptInfo) (any, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode attempts: %w", err)
+	}
+	return store.EncodeText(string(b)), nil
+}
+
+// DecAttempts decodes a run's attempts column, nil for NULL.
+func DecAttempts(b []byte) ([]store.AttemptInfo, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var a []store.AttemptInfo
+	if err := json.Unmarshal(DecJSON(b), &a); err != nil {
+		return nil, fmt.Errorf("decode attempts: %w", err)
+	}
+	return a, nil
+}
+
 // encList encodes a list column of workers as JSON, nil (NULL) when
 // empty.
 func encList(v any, empty bool) (any, error) {

@@ -139,15 +139,15 @@ func (c *Core) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRun
 
 // JournalList returns, for each step key of the run, its latest (by
 // CreatedAt, then ID) COMPLETED or CACHED task run, and its latest
-// distributed one in flight after it (store.JournalFromRows), ordered by
-// key.
+// distributed one in flight, or subflow step that did not succeed, after
+// it (store.JournalFromRows), ordered by key.
 func (c *Core) JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error) {
 	var (
 		e      store.JournalEntry
 		result []byte
 		state  string
 	)
-	dest := []any{&e.Key, &e.Task, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state}
+	dest := []any{&e.Key, &e.Task, &e.Identity, &e.InputHash, &result, &e.ResultRef, &e.ChildRunID, &e.ID, &state}
 	rs, err := queryAll(ctx, c.d, func(sc Row) (store.JournalEntry, error) {
 		if err := sc.Scan(dest...); err != nil {
 			return store.JournalEntry{}, err
@@ -155,8 +155,8 @@ func (c *Core) JournalList(ctx context.Context, runID string) ([]store.JournalEn
 		x := e
 		x.Result, x.State = DecJSON(result), store.TaskState(state)
 		return x, nil
-	}, `SELECT key, task, input_hash, result, result_ref, child_run_id, id, state
-		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED') OR (queue <> '' AND state IN ('PENDING', 'RUNNING')))
+	}, `SELECT key, task, identity, input_hash, result, result_ref, child_run_id, id, state
+		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED') OR (queue <> '' AND state IN ('PENDING', 'RUNNING')) OR child_run_id <> '')
 		ORDER BY key, created_at, id`, runID)
 	if err != nil {
 		return nil, c.d.Translate(err, "journal of run %s", runID)

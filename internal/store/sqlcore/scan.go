@@ -11,12 +11,12 @@ import (
 // RunCols are the columns of runs that ScanRun reads, in its order.
 const RunCols = `id, flow, state, attempt, parent_run_id, parent_step_key, parameters, result,
 	result_ref, error, created_at, updated_at, started_at, ended_at, owner_host, owner_pid, owner_start,
-	queue, idempotency_key, worker_id, lease_until`
+	queue, idempotency_key, worker_id, lease_until, attempts`
 
 // TaskRunCols are the columns of task_runs that ScanTaskRun reads, in its
 // order.
 const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
-	input_hash, input, result, result_ref, error, cached_from, cached_from_run, created_at,
+	input_hash, identity, input, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until`
 
 // RunArgs appends the values of RunCols for r.
@@ -25,10 +25,14 @@ func RunArgs(dst []any, r *store.Run) ([]any, error) {
 	if err != nil {
 		return dst, fmt.Errorf("run %s: %w", r.ID, err)
 	}
+	a, err := EncAttempts(r.Attempts)
+	if err != nil {
+		return dst, fmt.Errorf("run %s: %w", r.ID, err)
+	}
 	return append(dst, r.ID, r.Flow, string(r.State), int64(r.Attempt), r.ParentRunID, r.ParentStepKey,
 		EncJSON(r.Parameters), EncResult(r.Result, r.ResultRef), r.ResultRef, e, EncTime(r.CreatedAt),
 		EncTime(r.UpdatedAt), EncTime(r.StartedAt), EncTime(r.EndedAt), r.OwnerHost,
-		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, EncTime(r.LeaseUntil)), nil
+		int64(r.OwnerPID), r.OwnerStart, r.Queue, r.IdempotencyKey, r.WorkerID, EncTime(r.LeaseUntil), a), nil
 }
 
 // createRunSQL inserts one run unless its ID or idempotency key exists
@@ -37,7 +41,7 @@ func RunArgs(dst []any, r *store.Run) ([]any, error) {
 // it.
 var createRunSQL = func() string {
 	var a Args
-	vals := make([]string, 21)
+	vals := make([]string, 22)
 	for i := range vals {
 		vals[i] = a.Add(nil)
 	}
@@ -50,7 +54,7 @@ type runScan struct {
 	r                                            store.Run
 	state                                        string
 	attempt, pid                                 int64
-	params, result, errJSON                      []byte
+	params, result, errJSON, attempts            []byte
 	created, updated, started, ended, own, lease int64
 	dest                                         []any
 }
@@ -60,7 +64,7 @@ func newRunScan() *runScan {
 	r := &x.r
 	x.dest = []any{&r.ID, &r.Flow, &x.state, &x.attempt, &r.ParentRunID, &r.ParentStepKey, &x.params,
 		&x.result, &r.ResultRef, &x.errJSON, &x.created, &x.updated, &x.started, &x.ended, &r.OwnerHost,
-		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease}
+		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease, &x.attempts}
 	return x
 }
 
@@ -71,6 +75,9 @@ func (x *runScan) scan(sc Row) (store.Run, error) {
 	r := x.r
 	var err error
 	if r.Error, err = DecError(x.errJSON); err != nil {
+		return store.Run{}, err
+	}
+	if r.Attempts, err = DecAttempts(x.attempts); err != nil {
 		return store.Run{}, err
 	}
 	r.State = store.RunState(x.state)
@@ -103,7 +110,7 @@ func newTaskRunScan() *taskRunScan {
 	x := &taskRunScan{}
 	t := &x.t
 	x.dest = []any{&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &x.state, &x.attempts,
-		&x.flowAttempt, &t.InputHash, &x.input, &x.result, &t.ResultRef, &x.errJSON, &t.CachedFrom,
+		&x.flowAttempt, &t.InputHash, &t.Identity, &x.input, &x.result, &t.ResultRef, &x.errJSON, &t.CachedFrom,
 		&t.CachedFromRun, &x.created, &x.started, &x.ended, &x.hist, &t.Queue, &t.WorkerID, &x.lease}
 	return x
 }

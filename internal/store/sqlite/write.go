@@ -20,9 +20,9 @@ var (
 	runCols = []string{"id", "flow", "state", "attempt", "parent_run_id", "parent_step_key",
 		"parameters", "result", "result_ref", "error", "created_at", "updated_at", "started_at",
 		"ended_at", "owner_host", "owner_pid", "owner_start", "queue", "idempotency_key", "worker_id",
-		"lease_until"}
+		"lease_until", "attempts"}
 	taskRunCols = []string{"id", "run_id", "key", "task", "child_run_id", "state", "attempts",
-		"flow_attempt", "input_hash", "input", "result", "result_ref", "error", "cached_from",
+		"flow_attempt", "input_hash", "identity", "input", "result", "result_ref", "error", "cached_from",
 		"cached_from_run", "created_at", "started_at", "ended_at", "history", "queue", "worker_id",
 		"lease_until"}
 	eventCols = []string{"run_id", "id", "task_run_id", "task_key", "from_state", "to_state", "cause",
@@ -267,7 +267,7 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 		return dst, fmt.Errorf("task run %s: %w", t.ID, err)
 	}
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
-		int64(t.FlowAttempt), t.InputHash, sqlcore.EncJSON(t.Input), sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
+		int64(t.FlowAttempt), t.InputHash, t.Identity, sqlcore.EncJSON(t.Input), sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, sqlcore.EncTime(t.CreatedAt), sqlcore.EncTime(t.StartedAt),
 		sqlcore.EncTime(t.EndedAt), h)
 	if distributed {

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,6 +132,18 @@ func normRun(r store.Run) store.Run {
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.StartedAt, r.EndedAt = r.StartedAt.UTC(), r.EndedAt.UTC()
 	r.LeaseUntil = r.LeaseUntil.UTC()
+	if r.Attempts != nil {
+		as := make([]store.AttemptInfo, len(r.Attempts))
+		for i, a := range r.Attempts {
+			if a.Edit != nil {
+				e := *a.Edit
+				e.At = e.At.UTC()
+				a.Edit = &e
+			}
+			as[i] = a
+		}
+		r.Attempts = as
+	}
 	return r
 }
 
@@ -249,6 +262,11 @@ func fullRun() store.Run {
 		IdempotencyKey: "idem-full",
 		WorkerID:       "worker-a",
 		LeaseUntil:     at(5),
+		Attempts: []store.AttemptInfo{
+			{Attempt: 1, Steps: &store.StepCounts{Ran: 5}},
+			{Attempt: 2, Steps: &store.StepCounts{Reused: 3, Ran: 2},
+				Edit: &store.ParamsEdit{From: raw(`{"n":0,"s":"x"}`), To: raw(`{"n":1,"s":"x"}`), By: "alice@host", At: at(2)}},
+		},
 	}
 }
 
@@ -328,6 +346,7 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		RunID:         "run-1",
 		Key:           "fetch/0",
 		Task:          "fetch",
+		Identity:      "0123456789abcdef0123456789abcdef.2",
 		ChildRunID:    "child-1",
 		State:         store.TaskPending,
 		Attempts:      2,
@@ -515,17 +534,24 @@ func testRunTransition(t *testing.T, s store.Store) {
 		From: []store.RunState{store.RunScheduled, store.RunPending}, To: store.RunRunning, Attempt: r.Attempt,
 		Owner: owner, Cause: "engine", Message: "starting", At: at(100)}, want)
 
-	// AWAITING_RETRY records the error; the lease stays.
+	// AWAITING_RETRY records the error; the lease stays. Steps are the
+	// counts of the attempt that ends (3).
 	e1 := &store.ErrorInfo{Message: "boom", Type: "*errors.errorString", Chain: []string{"boom"}}
 	want.State, want.Error, want.UpdatedAt = store.RunAwaitingRetry, e1, at(101)
+	want.Attempts = append(slices.Clone(r.Attempts), store.AttemptInfo{Attempt: 3, Steps: &store.StepCounts{Reused: 7, Ran: 1}})
 	step("RUNNING -> AWAITING_RETRY", store.RunTransitionParams{ID: r.ID, From: []store.RunState{store.RunRunning},
-		To: store.RunAwaitingRetry, Error: e1, Cause: "policy", Message: "retry", At: at(101)}, want)
+		To: store.RunAwaitingRetry, Error: e1, Cause: "policy", Message: "retry", At: at(101),
+		Steps: &store.StepCounts{Reused: 7, Ran: 1}}, want)
 
-	// The next attempt: Attempt+1, the error is cleared.
+	// The next attempt: Attempt+1, the error is cleared. New parameters
+	// replace the old ones, and the edit is recorded on the new attempt.
 	want.State, want.Attempt, want.Error, want.UpdatedAt = store.RunRunning, r.Attempt+1, nil, at(102)
+	want.Parameters = raw(`{"n":2,"s":"x"}`)
+	want.Attempts = append(slices.Clone(want.Attempts), store.AttemptInfo{Attempt: 4,
+		Edit: &store.ParamsEdit{From: r.Parameters, To: want.Parameters, By: "bob", At: at(102)}})
 	step("AWAITING_RETRY -> RUNNING", store.RunTransitionParams{ID: r.ID,
 		From: []store.RunState{store.RunAwaitingRetry}, To: store.RunRunning, NextAttempt: true, Cause: "policy",
-		Message: "attempt 4", At: at(102)}, want)
+		Message: "attempt 4", At: at(102), Parameters: raw(`{"n":2,"s":"x"}`), EditBy: "bob"}, want)
 
 	// COMPLETED stores the result, sets EndedAt and clears the lease (the
 	// worker stays, as the record of who ran it). A result in the blob
@@ -839,10 +865,13 @@ func testTaskRunListPagedAndCounted(t *testing.T, s store.Store) {
 func testJournalList(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	tr := func(id, key string, state store.TaskState, created int, result string) store.TaskRun {
-		t := store.TaskRun{ID: id, RunID: "r", Key: key, Task: "task-" + key, State: state,
-			InputHash: "h-" + id, Result: raw(result), ChildRunID: "c-" + id, CreatedAt: at(created)}
+		t := store.TaskRun{ID: id, RunID: "r", Key: key, Task: "task-" + key, Identity: "id-" + id, State: state,
+			InputHash: "h-" + id, Result: raw(result), CreatedAt: at(created)}
 		if id == "a3" || id == "e2" { // in the blob store: no inline result
 			t.Result, t.ResultRef = nil, "ref-"+id
+		}
+		if strings.HasPrefix(key, "sub") {
+			t.ChildRunID = "c-" + id
 		}
 		return t
 	}
@@ -864,6 +893,11 @@ func testJournalList(t *testing.T, s store.Store) {
 		remote(tr("r1", "r", store.TaskRunning, 1, `null`)), // distributed, in flight only
 		remote(tr("s1", "s", store.TaskPending, 1, `null`)), // in flight, then superseded by a success
 		tr("s2", "s", store.TaskCompleted, 2, `2`),
+		tr("f1", "sub1", store.TaskFailed, 1, `null`),  // a subflow step that failed: its child is resumed
+		tr("f2", "sub2", store.TaskCompleted, 1, `1`),  // a subflow step that succeeded,
+		tr("f3", "sub2", store.TaskRunning, 2, `null`), // then ran again (another input under its key)
+		tr("f4", "sub3", store.TaskFailed, 1, `null`),  // a failure superseded by a success
+		tr("f5", "sub3", store.TaskCompleted, 2, `5`),
 		{ID: "o1", RunID: "other", Key: "a", State: store.TaskCompleted, Result: raw(`0`), CreatedAt: at(9)},
 	}})
 	// Rewriting a row unchanged keeps it; a nil result stays nil.
@@ -887,11 +921,15 @@ func testJournalList(t *testing.T, s store.Store) {
 		tr("q2", "q", store.TaskPending, 2, `null`),
 		tr("r1", "r", store.TaskRunning, 1, `null`),
 		tr("s2", "s", store.TaskCompleted, 2, `2`),
+		tr("f1", "sub1", store.TaskFailed, 1, `null`),
+		tr("f2", "sub2", store.TaskCompleted, 1, `1`),
+		tr("f3", "sub2", store.TaskRunning, 2, `null`),
+		tr("f5", "sub3", store.TaskCompleted, 2, `5`),
 	} {
 		if !w.State.Succeeded() {
 			w.Result = nil
 		}
-		want = append(want, store.JournalEntry{Key: w.Key, Task: w.Task, InputHash: w.InputHash,
+		want = append(want, store.JournalEntry{Key: w.Key, Task: w.Task, Identity: w.Identity, InputHash: w.InputHash,
 			Result: w.Result, ResultRef: w.ResultRef, ChildRunID: w.ChildRunID, ID: w.ID, State: w.State})
 	}
 	if len(got) != len(want) {

@@ -1,0 +1,32 @@
+package baton
+
+import (
+	"io"
+
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
+)
+
+// Forget removes the definitions of the named tasks and flows, so that a
+// test can define them again as a new version of a program would.
+func Forget(names ...string) {
+	taskRegistry.Lock()
+	flowRegistry.Lock()
+	defer taskRegistry.Unlock()
+	defer flowRegistry.Unlock()
+	for _, n := range names {
+		delete(taskRegistry.byName, n)
+		delete(taskRegistry.at, n)
+		delete(flowRegistry.at, n)
+	}
+}
+
+// NewRuntime returns a runtime on st and blobs (a store of any backend),
+// for tests; closing it closes st.
+func NewRuntime(st store.Store, blobs engine.Blobs) *Runtime {
+	eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: io.Discard})
+	if err != nil {
+		panic(err)
+	}
+	return &Runtime{st: st, eng: eng}
+}
