@@ -116,6 +116,11 @@ type Server struct {
 	seen      map[string]time.Time    // worker ID -> last heartbeat, flushed in batches
 	stops     map[string]int          // runs whose work must stop -> the attempt to stop
 	stopGen   int64                   // generation of stops, changed with it
+	// stopAdds counts addStops calls; added records, per run addStops put
+	// in stops, the count after it, so that a store read begun before it
+	// (which may miss the run) does not take it out again.
+	stopAdds int64
+	added    map[string]int64
 	flows     map[string]flowSchema   // parameter schemas registered with this server
 	workers   map[string]store.Worker // registrations seen by this server
 	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
@@ -133,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
-		stops: map[string]int{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
+		stops: map[string]int{}, added: map[string]int64{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
 		wakes:    map[string]*claimOrder{},
 		stopKick: make(chan struct{}, 1), stopGen: time.Now().UnixNano()}
 	s.stopSig.init()
@@ -310,6 +315,9 @@ func (s *Server) flushHeartbeats(ctx context.Context) error {
 // runs and ended runs whose distributed task runs still run (a run leaves
 // the list when its last task run has stopped, or when it is retried).
 func (s *Server) refreshStops(ctx context.Context) error {
+	s.mu.Lock()
+	since := s.stopAdds
+	s.mu.Unlock()
 	list, err := s.st.RunStopList(ctx)
 	if err != nil {
 		return err
@@ -319,6 +327,13 @@ func (s *Server) refreshStops(ctx context.Context) error {
 		m[r.RunID] = r.Attempt
 	}
 	s.mu.Lock()
+	for id, n := range s.added {
+		if n <= since {
+			delete(s.added, id) // the read saw it, or its end
+		} else if _, ok := m[id]; !ok {
+			m[id] = s.stops[id] // added during the read: keep it
+		}
+	}
 	changed := !maps.Equal(m, s.stops)
 	if changed {
 		s.stops = m
@@ -331,16 +346,29 @@ func (s *Server) refreshStops(ctx context.Context) error {
 	return nil
 }
 
-// addStops adds runs to stop at once (the cancel API knows before the
-// store notifies) and wakes the held heartbeats.
+// addStops adds runs to stop at once (the cancel API may know before the
+// store notifies) and wakes the held heartbeats when that changes the list.
 func (s *Server) addStops(rs ...store.RunStop) {
 	s.mu.Lock()
+	s.stopAdds++
+	changed := false
 	for _, r := range rs {
-		s.stops[r.RunID] = r.Attempt
+		if a, ok := s.stops[r.RunID]; !ok || a != r.Attempt {
+			s.stops[r.RunID] = r.Attempt
+			changed = true
+		}
+		s.added[r.RunID] = s.stopAdds
 	}
-	s.stopGen++
+	if changed {
+		// Only a change answers the held heartbeats: a worker told the
+		// same list again would hold its next heartbeat on a generation
+		// the list has passed through without changing.
+		s.stopGen++
+	}
 	s.mu.Unlock()
-	s.stopSig.notify()
+	if changed {
+		s.stopSig.notify()
+	}
 }
 
 // stopRefresher re-reads the runs to stop when a "cancel" notification
