@@ -112,15 +112,15 @@ type Server struct {
 	// claimer had locked (SKIP LOCKED) may come back without a notification.
 	lastWork atomic.Int64
 
-	mu        sync.Mutex
-	seen      map[string]time.Time    // worker ID -> last heartbeat, flushed in batches
-	stops     map[string]int          // runs whose work must stop -> the attempt to stop
-	stopGen   int64                   // generation of stops, changed with it
+	mu      sync.Mutex
+	seen    map[string]time.Time // worker ID -> last heartbeat, flushed in batches
+	stops   map[string]int       // runs whose work must stop -> the attempt to stop
+	stopGen int64                // generation of stops, changed with it
 	// stopAdds counts addStops calls; added records, per run addStops put
 	// in stops, the count after it, so that a store read begun before it
 	// (which may miss the run) does not take it out again.
-	stopAdds int64
-	added    map[string]int64
+	stopAdds  int64
+	added     map[string]int64
 	flows     map[string]flowSchema   // parameter schemas registered with this server
 	workers   map[string]store.Worker // registrations seen by this server
 	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
