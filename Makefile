@@ -1,5 +1,8 @@
 # Baton's developer commands. `make help` lists them.
 GO ?= go
+# staticcheck at a pinned version, built from the Go module proxy on first
+# use (no install step); staticcheck.conf says which checks run.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: help test lint fmt-check bench bench-smoke dev-example
 
@@ -9,9 +12,11 @@ help: ## list the targets
 test: lint ## run every test with the race detector, with a throwaway PostgreSQL (what CI runs)
 	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 
-lint: fmt-check ## gofmt, go vet and go mod tidy must leave no diff
+lint: fmt-check ## gofmt, go vet, staticcheck and go mod tidy must be clean (also in the example module)
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	$(GO) mod tidy -diff
+	cd examples/clientmod && $(GO) vet ./... && $(STATICCHECK) ./... && $(GO) mod tidy -diff
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -78,4 +78,12 @@
 // AsCompleted yields results as they finish, and WaitFor orders a task after
 // others without passing data. Logger gives an *slog.Logger whose records are
 // stored with the task or flow run.
+//
+// # Stores and servers
+//
+// A program records its runs in an embedded SQLite store (--db, BATON_DB).
+// Its `worker` command executes runs for a Baton server instead (`baton
+// server`, on SQLite or PostgreSQL), and package client creates runs on a
+// server from any Go program. To run flows in the program's own process on
+// PostgreSQL, link the backend with import _ "github.com/batonhq/baton/postgres".
 package baton

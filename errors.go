@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/batonhq/baton/fault"
 	"github.com/batonhq/baton/internal/engine"
 )
 
@@ -11,18 +12,18 @@ import (
 type (
 	// TimeoutError reports that a task attempt or a flow run timed out.
 	// errors.Is(err, context.DeadlineExceeded) is true for it.
-	TimeoutError = engine.TimeoutError
+	TimeoutError = fault.TimeoutError
 	// TaskError is the error of a task run that failed after all its attempts.
-	TaskError = engine.TaskError
+	TaskError = fault.TaskError
 	// NonDeterminismError reports a flow that called, on replay, another
 	// task under an explicit step key (Key) than its journal recorded there.
-	NonDeterminismError = engine.NonDeterminismError
+	NonDeterminismError = fault.NonDeterminismError
 	// PanicError is a recovered panic of a task or flow function.
-	PanicError = engine.PanicError
+	PanicError = fault.PanicError
 )
 
 // ErrNonDeterministic matches every NonDeterminismError.
-var ErrNonDeterministic = engine.ErrNonDeterministic
+var ErrNonDeterministic = fault.ErrNonDeterministic
 
 // Permanent marks err as not worth retrying: the task fails at once whatever
 // its retry policy. Permanent(nil) is nil.

@@ -61,7 +61,7 @@ func Flow[P, R any](name string, fn func(Context, P) (R, error), opts ...FlowOpt
 		},
 	}
 	for _, o := range opts {
-		if err := o(def); err != nil {
+		if err := o(&flowConfig{def: def}); err != nil {
 			panic("baton.Flow: " + err.Error())
 		}
 	}

@@ -113,44 +113,47 @@ func CacheKey[In any](key func(In) string) TaskOption {
 }
 
 // FlowOption configures a flow; pass options to Flow.
-type FlowOption func(*engine.FlowDef) error
+type FlowOption func(*flowConfig) error
+
+// flowConfig is what a FlowOption sets: the flow's definition.
+type flowConfig struct{ def *engine.FlowDef }
 
 // FlowTimeout bounds each attempt of a run of the flow: when it expires the
 // flow's context and its tasks' contexts are cancelled and the run FAILS
 // with a timeout error.
 func FlowTimeout(d time.Duration) FlowOption {
-	return func(f *engine.FlowDef) error { f.Timeout = d; return nil }
+	return func(c *flowConfig) error { c.def.Timeout = d; return nil }
 }
 
 // FlowRetries starts up to n new attempts of a failed run automatically,
 // after delay each; completed steps are reused from the journal.
 func FlowRetries(n int, delay time.Duration) FlowOption {
-	return func(f *engine.FlowDef) error { f.Retries, f.RetryDelay = n, delay; return nil }
+	return func(c *flowConfig) error { c.def.Retries, c.def.RetryDelay = n, delay; return nil }
 }
 
 // MaxConcurrency bounds how many of a run's task runs execute at once in
 // this process (default 64).
 func MaxConcurrency(n int) FlowOption {
-	return func(f *engine.FlowDef) error { f.MaxConcurrency = n; return nil }
+	return func(c *flowConfig) error { c.def.MaxConcurrency = n; return nil }
 }
 
 // Description documents the flow in `flows` output.
 func Description(s string) FlowOption {
-	return func(f *engine.FlowDef) error { f.Description = s; return nil }
+	return func(c *flowConfig) error { c.def.Description = s; return nil }
 }
 
 // Defaults sets the flow's default parameters; command-line parameters
 // override them field by field. P must be the flow's parameter type.
 func Defaults[P any](p P) FlowOption {
-	return func(f *engine.FlowDef) error {
-		if f.ParamsType != nil && f.ParamsType != typeOf[P]() {
-			return fmt.Errorf("Defaults of type %s for flow %q whose parameters are %s", typeOf[P](), f.Name, f.ParamsType)
+	return func(c *flowConfig) error {
+		if c.def.ParamsType != nil && c.def.ParamsType != typeOf[P]() {
+			return fmt.Errorf("Defaults of type %s for flow %q whose parameters are %s", typeOf[P](), c.def.Name, c.def.ParamsType)
 		}
 		b, err := json.Marshal(p)
 		if err != nil {
-			return fmt.Errorf("encode defaults of flow %q: %w", f.Name, err)
+			return fmt.Errorf("encode defaults of flow %q: %w", c.def.Name, err)
 		}
-		f.Defaults = b
+		c.def.Defaults = b
 		return nil
 	}
 }

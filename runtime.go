@@ -2,6 +2,7 @@ package baton
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -9,14 +10,17 @@ import (
 	"syscall"
 
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/storeopen"
 )
 
 // Config configures a Runtime. The zero value is ready to use.
 type Config struct {
-	// DB is the SQLite store file. Empty means $BATON_DB, else
-	// $BATON_HOME/baton.db, else ~/.baton/baton.db.
+	// DB is the store: a SQLite file, or a postgres:// URL in a program
+	// that imports github.com/batonhq/baton/postgres. Empty means
+	// $BATON_DB, else $BATON_HOME/baton.db, else ~/.baton/baton.db.
 	DB string
 	// LogOutput receives a printed copy of every log record written through
 	// Logger. Default os.Stderr.
@@ -26,8 +30,8 @@ type Config struct {
 	MaxConcurrency int
 }
 
-// Runtime executes flows in this process and records them in an embedded
-// store. It is safe for concurrent use; Close it to flush and release the
+// Runtime executes flows in this process and records them in its store
+// (Config.DB: by default the embedded SQLite store). It is safe for concurrent use; Close it to flush and release the
 // store.
 type Runtime struct {
 	st  store.Store
@@ -36,12 +40,12 @@ type Runtime struct {
 
 // Open opens the store described by cfg, creating it if needed.
 func Open(ctx context.Context, cfg Config) (*Runtime, error) {
-	env := &cli.Env{Getenv: os.Getenv, DB: cfg.DB}
-	st, blobs, err := env.OpenStore(ctx)
+	o, err := storeopen.Open(ctx, storeopen.Location{DB: cfg.DB}, true)
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency})
+	st := o.Store
+	eng, err := engine.New(engine.Config{Store: st, Blobs: o.Blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -55,13 +59,20 @@ func (rt *Runtime) Close() error {
 	return rt.st.Close()
 }
 
-// Definitions returns the engine definitions of the given flows and of every
-// task defined in this program. It is how Baton's own commands (such as
-// `baton dev`) host flows; programs do not need it.
-func Definitions(flows ...AnyFlow) ([]*engine.FlowDef, []*engine.TaskDef) {
+func init() { progcmd.Definitions = definitions }
+
+// definitions returns the engine definitions of the given flows (AnyFlow
+// values) and of every task defined in this program. It is how Baton's own
+// commands (such as `baton dev`) host flows, through progcmd.Definitions:
+// exporting it here would put engine types in the SDK's API.
+func definitions(flows ...any) ([]*engine.FlowDef, []*engine.TaskDef) {
 	defs := make([]*engine.FlowDef, len(flows))
 	for i, f := range flows {
-		defs[i] = f.engineFlow()
+		af, ok := f.(AnyFlow)
+		if !ok {
+			panic(fmt.Sprintf("baton: %T is not a flow defined with baton.Flow", f))
+		}
+		defs[i] = af.engineFlow()
 	}
 	return defs, registeredTasks()
 }
@@ -75,9 +86,8 @@ func Definitions(flows ...AnyFlow) ([]*engine.FlowDef, []*engine.TaskDef) {
 // COMPLETED, 1 when it did not, 2 for usage errors and bad input.
 func Main(flows ...AnyFlow) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defs, tasks := Definitions(flows...)
-	prog := cli.Program{Name: filepath.Base(os.Args[0]), Flows: defs, Tasks: tasks}
-	code := cli.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	prog := progcmd.ProgramOf(filepath.Base(os.Args[0]), flows...)
+	code := progcmd.Main(ctx, os.Args[1:], prog, &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }

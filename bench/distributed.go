@@ -24,10 +24,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/postgres"
@@ -430,7 +430,7 @@ func measurePGFanout(ctx context.Context, b *bench) error {
 		return err
 	}
 	defer eng.Close()
-	defs, _ := baton.Definitions(mapFlow)
+	defs := progcmd.ProgramOf("", mapFlow).Flows
 	n := b.n(fanoutItems)
 	params, _ := json.Marshal(n)
 	t0 := time.Now()
@@ -593,7 +593,7 @@ func (d *dist) startCluster(ctx context.Context) error {
 	for i := range d.dcfg.workers {
 		name := fmt.Sprintf("worker%d", i)
 		if _, err := c.start(name, prog, append(slices.Clone(base), profEnv(name)...),
-			"worker", "--server", c.url, "--queue", api.DefaultQueue,
+			"worker", "--server", c.url, "--queue", apitype.DefaultQueue,
 			"--concurrency", strconv.Itoa(d.dcfg.concurrency),
 			"--slots", fmt.Sprintf("%s=%d", benchQueue, remoteSlots), "--name", "bench-"+name); err != nil {
 			return err
@@ -740,7 +740,7 @@ var busyStates = []store.RunState{store.RunScheduled, store.RunPending, store.Ru
 // waitRuns waits until no run of flow is unfinished, then checks that want
 // runs COMPLETED and none ended otherwise, and returns the completed runs
 // (at most listLimit, newest first) and the latest end time among them.
-func (d *dist) waitRuns(ctx context.Context, flow string, want int) ([]api.RunView, time.Time, error) {
+func (d *dist) waitRuns(ctx context.Context, flow string, want int) ([]apitype.Run, time.Time, error) {
 	c := d.cl
 	t0 := time.Now()
 	next := t0.Add(5 * time.Second)
@@ -809,7 +809,7 @@ func (d *dist) waitRuns(ctx context.Context, flow string, want int) ([]api.RunVi
 func (d *dist) timeMap(ctx context.Context, cl *client.Client, flow string, n int) (time.Duration, error) {
 	params, _ := json.Marshal(map[string]int{"n": n})
 	t0 := time.Now()
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: flow, Parameters: params})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: flow, Parameters: params})
 	if err != nil {
 		return 0, fmt.Errorf("create run: %w", err)
 	}
@@ -909,7 +909,7 @@ func measureRuns(ctx context.Context, b *bench) error {
 	for range min(smallCreators, n) {
 		wg.Go(func() {
 			for range next {
-				if _, _, err := d.cl.cl.CreateRun(ctx, api.CreateRun{Flow: flowSmall}); err != nil {
+				if _, _, err := d.cl.cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: flowSmall}); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -967,7 +967,7 @@ func measureLatency(ctx context.Context, b *bench) error {
 		}
 		wg.Go(func() {
 			at := time.Now()
-			run, _, err := d.cl.cl.CreateRun(ctx, api.CreateRun{Flow: flowLatency})
+			run, _, err := d.cl.cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: flowLatency})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -10,28 +10,18 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/examples/flows"
 	"github.com/batonhq/baton/internal/cli"
-	"github.com/batonhq/baton/internal/server"
+	"github.com/batonhq/baton/internal/cli/batoncmd"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/cli/servecmd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defs, tasks := baton.Definitions(flows.All()...)
-	env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
-		Examples: cli.Program{Name: "baton dev", Flows: defs, Tasks: tasks}, NewServer: newServer}
-	code := cli.Baton(ctx, os.Args[1:], env)
+	env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	cfg := servecmd.Config{Examples: progcmd.ProgramOf("baton dev", flows.All()...)}
+	code := batoncmd.Baton(ctx, os.Args[1:], env, cfg)
 	stop()
 	os.Exit(code)
-}
-
-// newServer creates the API server of `baton server` and `baton dev`.
-func newServer(c cli.ServerConfig) (cli.APIServer, error) {
-	s, err := server.New(server.Config{Store: c.Store, Blobs: c.Blobs, Logger: c.Logger,
-		LeaseTimeout: c.LeaseTimeout, Retention: c.Retention, MaxBlobBytes: c.MaxBlobBytes})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }

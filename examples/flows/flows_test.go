@@ -4,15 +4,16 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/examples/flows"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 )
 
 // TestAll checks that the bundled flows can be hosted together: their flow
 // names are the ones the commands use, and no two tasks share a name (a
 // second task with a name would silently replace the first).
 func TestAll(t *testing.T) {
-	defs, tasks := baton.Definitions(flows.All()...)
+	p := progcmd.ProgramOf("", flows.All()...)
+	defs, tasks := p.Flows, p.Tasks
 	var names []string
 	for _, d := range defs {
 		names = append(names, d.Name)

@@ -1,11 +1,12 @@
-// Package api defines Baton's HTTP API v1: the paths and the JSON bodies
-// shared by the server (internal/server) and its Go client (client).
-//
-// Public resources (runs, workers, queues, retention) use snake_case JSON
-// views. The worker protocol under /api/v1/workers/{id}/... and the engine
-// protocol under /api/v1/engine/... carry the store's records (internal/store
-// types, encoded with their Go field names): they are how a worker's engine
-// reads and writes through the server, never touching the database.
+// Package api is the server's side of Baton's HTTP API v1 that users do not
+// see: the bodies of the worker protocol under /api/v1/workers/{id}/... and
+// the engine protocol under /api/v1/engine/..., which carry the store's
+// records (internal/store types, encoded with their Go field names) and are
+// how a worker's engine reads and writes through the server without
+// touching the database; and the conversion of records into the public
+// JSON documents of package apitype (runs, task runs, events, logs,
+// workers, queues, run pages), which the server, the command lines and
+// retention share.
 package api
 
 import (
@@ -14,72 +15,6 @@ import (
 
 	"github.com/batonhq/baton/internal/store"
 )
-
-// Prefix is the path prefix of every API route.
-const Prefix = "/api/v1"
-
-// Error is the body of every error response.
-type Error struct {
-	Error ErrorBody `json:"error"`
-}
-
-// ErrorBody describes an error: a stable code and a human message.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// Error codes.
-const (
-	CodeBadRequest    = "bad_request"    // 400: malformed or invalid input
-	CodeNotFound      = "not_found"      // 404: unknown id or path
-	CodeConflict      = "invalid_state"  // 409: the change is not allowed in the current state
-	CodeTooLarge      = "body_too_large" // 413
-	CodeMethod        = "method_not_allowed"
-	CodeInternal      = "internal"    // 500
-	CodeUnavailable   = "unavailable" // 503
-	CodeUnknownWorker = "unknown_worker"
-	// CodeIdempotencyConflict (409): the idempotency key belongs to a run
-	// created with another flow, queue or parameters.
-	CodeIdempotencyConflict = "idempotency_conflict"
-	// CodeUnsupportedMedia (415): the body is not application/json.
-	CodeUnsupportedMedia = "unsupported_media_type"
-)
-
-// CreateRun is the body of POST /api/v1/runs.
-type CreateRun struct {
-	Flow           string          `json:"flow"`
-	Parameters     json.RawMessage `json:"parameters,omitempty"`
-	Queue          string          `json:"queue,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-}
-
-// RetryRun is the optional body of POST /api/v1/runs/{id}/retry.
-type RetryRun struct {
-	// Parameters, when set, are merged over the run's parameters (as those
-	// of a new run over the flow's defaults) and validated; the new attempt
-	// and later ones run with the result, reusing every step whose input
-	// did not change. The edit is recorded on the run.
-	Parameters json.RawMessage `json:"parameters,omitempty"`
-	// By names who asks, recorded with an edit. The API does not
-	// authenticate: the server records it as given, with the address the
-	// request came from. `baton runs retry` sends the OS user.
-	By string `json:"by,omitempty"`
-}
-
-// DefaultQueue is the queue of runs created without one.
-const DefaultQueue = "default"
-
-// Retention is the body of POST /api/v1/retention.
-type Retention struct {
-	OlderThan string `json:"older_than"` // e.g. "30d", "12h"
-}
-
-// RetentionResult is the response of POST /api/v1/retention.
-type RetentionResult struct {
-	DeletedRuns  int `json:"deleted_runs"`
-	DeletedBlobs int `json:"deleted_blobs"`
-}
 
 // FlowInfo is what a worker registers about a flow it can run.
 type FlowInfo struct {

@@ -5,12 +5,14 @@ import (
 	"net"
 	"net/url"
 	"sync"
+
+	"github.com/batonhq/baton/apitype"
 )
 
 // MalformedURLPath is where RequestLineListener sends a request whose
 // target is not a valid URL; the server answers it with a 400 in the JSON
 // error shape. The original target is in the "target" query parameter.
-const MalformedURLPath = Prefix + "/.malformed-url"
+const MalformedURLPath = apitype.Prefix + "/.malformed-url"
 
 // maxRequestLine bounds how much of a connection's start is examined.
 const maxRequestLine = 16 << 10

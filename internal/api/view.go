@@ -7,13 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
 
-// This file holds the JSON views of Baton's records: the stable shapes that
-// `baton runs list --json`, `baton runs show --json` and `run --json` print.
-// Field names are a contract with scripts; change them only compatibly.
+// This file turns Baton's records into the API's JSON documents (package
+// apitype): what GET /api/v1/runs..., `baton runs list --json`, `baton runs
+// show --json` and `run --json` print.
 
 // ResultLoader reads a large value stored in the blob store under ref
 // (store.Run.ResultRef, store.TaskRun.ResultRef, the large parts of an
@@ -23,17 +24,8 @@ type ResultLoader interface {
 	Get(ref string) ([]byte, error)
 }
 
-// ErrorView is the JSON form of a recorded error. All four fields are always
-// present; chain is an empty array when the error wraps nothing.
-type ErrorView struct {
-	Message string   `json:"message"`
-	Type    string   `json:"type"`
-	Kind    string   `json:"kind"`
-	Chain   []string `json:"chain"`
-}
-
 // ErrorJSON converts a recorded error; nil stays nil (JSON null).
-func ErrorJSON(e *store.ErrorInfo) *ErrorView {
+func ErrorJSON(e *store.ErrorInfo) *apitype.ErrorInfo {
 	if e == nil {
 		return nil
 	}
@@ -41,74 +33,24 @@ func ErrorJSON(e *store.ErrorInfo) *ErrorView {
 	if chain == nil {
 		chain = []string{}
 	}
-	return &ErrorView{Message: e.Message, Type: e.Type, Kind: e.Kind, Chain: chain}
-}
-
-// RunView is the JSON form of a flow run. Times are RFC 3339 with
-// nanoseconds; started_at and ended_at are null until set. parameters and
-// result are the stored JSON values, embedded as is (null when absent).
-type RunView struct {
-	ID            string          `json:"id"`
-	Flow          string          `json:"flow"`
-	State         string          `json:"state"`
-	Attempt       int             `json:"attempt"`
-	CreatedAt     time.Time       `json:"created_at"`
-	StartedAt     *time.Time      `json:"started_at"`
-	EndedAt       *time.Time      `json:"ended_at"`
-	ParentRunID   string          `json:"parent_run_id,omitempty"`
-	ParentStepKey string          `json:"parent_step_key,omitempty"`
-	Parameters    json.RawMessage `json:"parameters"`
-	Result        json.RawMessage `json:"result"`
-	Error         *ErrorView      `json:"error"`
-	Queue         string          `json:"queue,omitempty"`
-	WorkerID      string          `json:"worker_id,omitempty"`
-	// WaitingReason says why a SCHEDULED run has not started (the server
-	// sets it, e.g. when no live worker serves the run's flow and queue).
-	WaitingReason string `json:"waiting_reason,omitempty"`
-	// Attempts is what the run recorded of its attempts, oldest first;
-	// absent for runs recorded before attempts were.
-	Attempts []AttemptView `json:"attempts,omitempty"`
-}
-
-// AttemptView is what a run recorded of one attempt: how many steps it
-// reused from the journal of earlier attempts and how many it ran (null
-// until the attempt ended, or when it ended without its process recording
-// it), and the parameter edit it was started with.
-type AttemptView struct {
-	Attempt int             `json:"attempt"`
-	Steps   *StepCountsView `json:"steps"`
-	Edit    *ParamsEditView `json:"edit,omitempty"`
-}
-
-// StepCountsView counts an attempt's steps.
-type StepCountsView struct {
-	Reused int `json:"reused"`
-	Ran    int `json:"ran"`
-}
-
-// ParamsEditView is a retry's change of a run's parameters.
-type ParamsEditView struct {
-	From json.RawMessage `json:"from"`
-	To   json.RawMessage `json:"to"`
-	By   string          `json:"by"`
-	At   time.Time       `json:"at"`
+	return &apitype.ErrorInfo{Message: e.Message, Type: e.Type, Kind: e.Kind, Chain: chain}
 }
 
 // AttemptsJSON converts a run's attempt records: one per attempt from 1 to
 // the run's, nil when the run has none (recorded before attempts were).
-func AttemptsJSON(r store.Run) []AttemptView {
+func AttemptsJSON(r store.Run) []apitype.Attempt {
 	if len(r.Attempts) == 0 {
 		return nil
 	}
-	out := make([]AttemptView, 0, r.Attempt)
+	out := make([]apitype.Attempt, 0, r.Attempt)
 	for n := 1; n <= r.Attempt; n++ {
-		v := AttemptView{Attempt: n}
+		v := apitype.Attempt{Attempt: n}
 		if a := r.AttemptRecord(n); a != nil {
 			if a.Steps != nil {
-				v.Steps = &StepCountsView{Reused: a.Steps.Reused, Ran: a.Steps.Ran}
+				v.Steps = &apitype.StepCounts{Reused: a.Steps.Reused, Ran: a.Steps.Ran}
 			}
 			if e := a.Edit; e != nil {
-				v.Edit = &ParamsEditView{From: viewRaw(e.From), To: viewRaw(e.To), By: e.By, At: e.At}
+				v.Edit = &apitype.ParamsEdit{From: viewRaw(e.From), To: viewRaw(e.To), By: e.By, At: e.At}
 			}
 		}
 		out = append(out, v)
@@ -118,15 +60,15 @@ func AttemptsJSON(r store.Run) []AttemptView {
 
 // RunJSON converts a run. A result stored in the blob store (ResultRef) is
 // read with load; when it cannot be read, the result is null.
-func RunJSON(r store.Run, load ResultLoader) RunView {
+func RunJSON(r store.Run, load ResultLoader) apitype.Run {
 	v, _ := RunViewOf(r, load)
 	return v
 }
 
 // RunViewOf is RunJSON that also returns why a blob result could not be read,
 // with a complete view.
-func RunViewOf(r store.Run, load ResultLoader) (RunView, error) {
-	v := RunView{
+func RunViewOf(r store.Run, load ResultLoader) (apitype.Run, error) {
+	v := apitype.Run{
 		ID:            r.ID,
 		Flow:          r.Flow,
 		State:         string(r.State),
@@ -150,38 +92,16 @@ func RunViewOf(r store.Run, load ResultLoader) (RunView, error) {
 	return v, err
 }
 
-// TaskRunView is the JSON form of a task run (or of a subflow step, which has
-// child_run_id). duration_ms is null until the task run has ended. input is
-// the whole input, also when its large parts are stored as the blob
-// input_ref (shared by the task runs whose inputs have the same parts).
-type TaskRunView struct {
-	ID            string          `json:"id"`
-	Key           string          `json:"key"`
-	Task          string          `json:"task"`
-	State         string          `json:"state"`
-	Attempts      int             `json:"attempts"`
-	StartedAt     *time.Time      `json:"started_at"`
-	EndedAt       *time.Time      `json:"ended_at"`
-	DurationMS    *int64          `json:"duration_ms"`
-	CachedFrom    string          `json:"cached_from,omitempty"`
-	CachedFromRun string          `json:"cached_from_run,omitempty"`
-	ChildRunID    string          `json:"child_run_id,omitempty"`
-	Input         json.RawMessage `json:"input"`
-	InputRef      string          `json:"input_ref,omitempty"`
-	Result        json.RawMessage `json:"result"`
-	Error         *ErrorView      `json:"error"`
-}
-
 // TaskRunJSON converts a task run; load is used as in RunJSON.
-func TaskRunJSON(tr store.TaskRun, load ResultLoader) TaskRunView {
+func TaskRunJSON(tr store.TaskRun, load ResultLoader) apitype.TaskRun {
 	v, _ := TaskRunViewOf(tr, load)
 	return v
 }
 
 // TaskRunViewOf is TaskRunJSON that also returns why a blob result or
 // input could not be read.
-func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
-	v := TaskRunView{
+func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (apitype.TaskRun, error) {
+	v := apitype.TaskRun{
 		ID:            tr.ID,
 		Key:           tr.Key,
 		Task:          tr.Task,
@@ -212,46 +132,27 @@ func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (TaskRunView, error) {
 	return v, errors.Join(ierr, err)
 }
 
-// EventView is the JSON form of a state-change event. task_key is empty for
-// run-level events; from is empty for a creation.
-type EventView struct {
-	At      time.Time `json:"at"`
-	TaskKey string    `json:"task_key"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Cause   string    `json:"cause"`
-	Message string    `json:"message"`
-}
-
 // EventJSON converts an event.
-func EventJSON(e store.Event) EventView {
-	return EventView{At: e.At, TaskKey: e.TaskKey, From: e.From, To: e.To, Cause: e.Cause, Message: e.Message}
-}
-
-// RunDetailView is the JSON form printed by `baton runs show --json`: the run
-// object with its task runs (in creation order) and its events (in order).
-type RunDetailView struct {
-	RunView
-	TaskRuns []TaskRunView `json:"task_runs"`
-	Events   []EventView   `json:"events"`
+func EventJSON(e store.Event) apitype.Event {
+	return apitype.Event{At: e.At, TaskKey: e.TaskKey, From: e.From, To: e.To, Cause: e.Cause, Message: e.Message}
 }
 
 // RunDetailJSON converts a run with its task runs and events. Results that
 // cannot be loaded are null.
-func RunDetailJSON(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) RunDetailView {
+func RunDetailJSON(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) apitype.RunDetail {
 	d, _ := RunDetailViewOf(r, trs, evs, load)
 	return d
 }
 
 // RunDetailViewOf is RunDetailJSON that also returns why results could not be
 // read, one line per result.
-func RunDetailViewOf(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) (RunDetailView, error) {
+func RunDetailViewOf(r store.Run, trs []store.TaskRun, evs []store.Event, load ResultLoader) (apitype.RunDetail, error) {
 	var errs []string
 	rv, err := RunViewOf(r, load)
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
-	d := RunDetailView{RunView: rv, TaskRuns: make([]TaskRunView, 0, len(trs)), Events: make([]EventView, 0, len(evs))}
+	d := apitype.RunDetail{Run: rv, TaskRuns: make([]apitype.TaskRun, 0, len(trs)), Events: make([]apitype.Event, 0, len(evs))}
 	load = onceLoader(load) // the task runs of a fan-out share their inputs' blob
 	for _, tr := range trs {
 		tv, err := TaskRunViewOf(tr, load)
@@ -353,4 +254,36 @@ func viewResult(inline json.RawMessage, ref string, load ResultLoader) (json.Raw
 		return nil, err
 	}
 	return viewRaw(data), nil
+}
+
+// LogJSON converts a log record.
+func LogJSON(l store.LogRecord) apitype.Log {
+	return apitype.Log{At: l.At, Level: l.Level, Message: l.Message, TaskKey: l.TaskKey, TaskRunID: l.TaskRunID, Attrs: l.Attrs}
+}
+
+// WorkerJSON converts a worker and the runs it holds.
+func WorkerJSON(w store.Worker, runs []string) apitype.Worker {
+	if runs == nil {
+		runs = []string{}
+	}
+	return apitype.Worker{ID: w.ID, Name: w.Name, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues), Flows: nonNil(w.Flows),
+		Tasks: nonNil(w.Tasks), Capacity: w.Capacity, Slots: w.Slots, StartedAt: w.StartedAt, LastSeen: w.LastSeen, Runs: runs}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// QueueJSON converts queue statistics.
+func QueueJSON(q store.QueueStats) apitype.Queue {
+	v := apitype.Queue{Queue: q.Queue, RunsScheduled: q.RunsScheduled, RunsRunning: q.RunsRunning,
+		TasksPending: q.TasksPending, TasksRunning: q.TasksRunning}
+	if !q.OldestWaiting.IsZero() {
+		t := q.OldestWaiting
+		v.OldestWaiting = &t
+	}
+	return v
 }

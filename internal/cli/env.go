@@ -1,7 +1,15 @@
-// Package cli implements Baton's command lines: the commands that
-// baton.Main gives a user's binary (run, retry, flows, task) and the client
-// commands of cmd/baton (runs, version). Each command reads and writes
-// through an Env so tests can run them in-process.
+// Package cli holds what Baton's command lines share: the Env that commands
+// read and write through (so tests run them in-process), exit codes and
+// usage errors, running a root command (Execute), hints that name the
+// command as it was run, the client of --server, and the text helpers of
+// tables.
+//
+// The commands themselves live in packages named for what they do:
+// runscmd (runs list|show|logs|create|cancel|retry, in both command lines),
+// progcmd (the command line baton.Main gives a user's program: run, retry,
+// flows, task, worker), servecmd (baton server and baton dev) and batoncmd
+// (the baton command: servecmd, runscmd, workers, queues, retention).
+// Stores are opened by internal/storeopen.
 package cli
 
 import (
@@ -10,16 +18,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
-	"github.com/batonhq/baton/internal/store/sqlite"
+	"github.com/batonhq/baton/internal/storeopen"
 )
 
 // Exit codes of every Baton command.
@@ -35,9 +38,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
-	// DB is the value of the --db flag: a SQLite file or a postgres:// (or
-	// postgresql://) URL; empty means BATON_DB, then $BATON_HOME/baton.db,
-	// then ~/.baton/baton.db.
+	// DB is the value of the --db flag: a SQLite file or a URL of a linked
+	// backend (postgres://, postgresql://); empty means BATON_DB, then
+	// $BATON_HOME/baton.db, then ~/.baton/baton.db.
 	DB string
 	// Blobs is the blob directory (--blobs). Empty means the "blobs"
 	// directory beside a SQLite file, or $BATON_HOME/blobs (else
@@ -50,38 +53,10 @@ type Env struct {
 	// Command is how hints in messages invoke this program again, such as
 	// "baton" or "go run ./cmd/baton". Empty: detected (SelfCommand).
 	Command string
-	// Examples is the program whose flows and tasks `baton dev` runs in its
-	// in-process worker: cmd/baton sets it to the bundled example flows.
-	// With no flows, `baton dev` serves the API without a worker.
-	Examples Program
-	// NewServer creates the API server of `baton server` and `baton dev`;
-	// cmd/baton sets it (to internal/server.New). It is injected so that
-	// the programs built on package baton, which use this package for their
-	// command line, do not link the server. Nil: those commands fail.
-	NewServer func(ServerConfig) (APIServer, error)
 }
 
-// APIServer is the API server as `baton server` and `baton dev` run it
-// (internal/server's *Server): serve Handler between Start and Stop.
-type APIServer interface {
-	Handler() http.Handler
-	Start(ctx context.Context) error
-	// Stop ends the background work and wakes the long polls in flight.
-	Stop()
-}
-
-// ServerConfig configures the server that Env.NewServer creates.
-type ServerConfig struct {
-	Store        store.Store
-	Blobs        *blob.Store
-	Logger       *slog.Logger
-	LeaseTimeout time.Duration // 0: the server's default
-	Retention    time.Duration // 0: keep runs
-	MaxBlobBytes int64         // largest blob upload; 0: the server's default
-}
-
-// cmd returns Command, else "baton".
-func (env *Env) cmd() string {
+// Cmd returns Command, else "baton".
+func (env *Env) Cmd() string {
 	if env.Command != "" {
 		return env.Command
 	}
@@ -99,23 +74,9 @@ func (env *Env) ServerURL() string {
 	return strings.TrimSpace(env.Getenv("BATON_SERVER"))
 }
 
-// IsPostgresURL reports whether a --db value is a PostgreSQL URL rather than
-// a SQLite file.
-func IsPostgresURL(db string) bool {
-	lower := strings.ToLower(db)
-	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
-}
-
-// home returns $BATON_HOME, else ~/.baton.
-func (env *Env) home() (string, error) {
-	if home := env.Getenv("BATON_HOME"); home != "" {
-		return home, nil
-	}
-	dir, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find home directory (set BATON_HOME or --db): %w", err)
-	}
-	return filepath.Join(dir, ".baton"), nil
+// Location is where --db, --blobs and the environment say the store is.
+func (env *Env) Location() storeopen.Location {
+	return storeopen.Location{DB: env.DB, Blobs: env.Blobs, Getenv: env.Getenv}
 }
 
 // UsageError is bad input from the user; commands exit with ExitUsage.
@@ -131,42 +92,12 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// DBPath resolves the store file.
-func (env *Env) DBPath() (string, error) {
-	if env.DB != "" {
-		return env.DB, nil
-	}
-	if p := env.Getenv("BATON_DB"); p != "" {
-		return p, nil
-	}
-	home, err := env.home()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, "baton.db"), nil
-}
-
-// BlobDir resolves the blob directory for the store at db (see Env.Blobs).
-func (env *Env) BlobDir(db string) (string, error) {
-	if env.Blobs != "" {
-		return env.Blobs, nil
-	}
-	if !IsPostgresURL(db) {
-		return filepath.Join(filepath.Dir(db), "blobs"), nil
-	}
-	home, err := env.home()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, "blobs"), nil
-}
-
-// OpenStore opens the store (a SQLite file, or PostgreSQL when --db is a
-// postgres:// URL) and its blob directory, for a command that writes (run,
-// retry, task, server, dev): a SQLite store that does not exist yet is
-// created, and the command says so on stderr. A database that is not a
-// Baton store, one of a newer schema, or a path that cannot be used is a
-// UsageError.
+// OpenStore opens the store (see storeopen.Open) and its blob directory,
+// for a command that writes (run, retry, task, server, dev): a SQLite store
+// that does not exist yet is created, and the command says so on stderr. A
+// location the user must fix (storeopen.IsUserError: a database that is
+// not a Baton store, one of a newer schema, a path that cannot be used, a
+// backend this program does not link) is a UsageError.
 func (env *Env) OpenStore(ctx context.Context) (store.Store, *blob.Store, error) {
 	return env.openStore(ctx, true)
 }
@@ -179,74 +110,17 @@ func (env *Env) OpenStoreForReading(ctx context.Context) (store.Store, *blob.Sto
 }
 
 func (env *Env) openStore(ctx context.Context, create bool) (store.Store, *blob.Store, error) {
-	db, err := env.DBPath()
+	o, err := storeopen.Open(ctx, env.Location(), create)
+	if storeopen.IsUserError(err) {
+		return nil, nil, &UsageError{Err: err}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	var (
-		st      store.Store
-		created bool
-	)
-	if IsPostgresURL(db) {
-		st, err = openPostgres(ctx, db)
-	} else {
-		abs, aerr := filepath.Abs(db)
-		if aerr != nil {
-			abs = db
-		}
-		_, serr := os.Stat(abs)
-		switch {
-		case errors.Is(serr, os.ErrNotExist) && !create:
-			return nil, nil, Usagef("no Baton store at %s: the file does not exist (check --db or BATON_DB; "+
-				"running a flow, baton server or baton dev creates one)", abs)
-		case errors.Is(serr, os.ErrNotExist):
-			created = true
-		}
-		var sst *sqlite.Store
-		if sst, err = sqlite.Open(ctx, db); err == nil {
-			st = sst
-			if create {
-				if err = sst.CheckWritable(ctx); err != nil {
-					sst.Close()
-				}
-			}
-		}
-		db = abs
+	if o.Created && env.Stderr != nil {
+		fmt.Fprintf(env.Stderr, "baton: created a new store at %s\n", o.DB)
 	}
-	if err != nil {
-		if errors.Is(err, store.ErrNotBatonStore) || errors.Is(err, store.ErrSchemaTooNew) || errors.Is(err, sqlite.ErrUnusablePath) {
-			return nil, nil, &UsageError{Err: err}
-		}
-		return nil, nil, err
-	}
-	dir, err := env.BlobDir(db)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	var blobs *blob.Store
-	if _, serr := os.Stat(dir); create || serr == nil {
-		blobs, err = blob.Open(dir)
-	} else {
-		blobs = blob.At(dir) // reading: no blob was ever written there
-	}
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	if created && env.Stderr != nil {
-		fmt.Fprintf(env.Stderr, "baton: created a new store at %s\n", db)
-	}
-	return st, blobs, nil
-}
-
-// redactURL hides the password of a database URL for messages.
-func redactURL(db string) string {
-	u, err := url.Parse(db)
-	if err != nil || u.User == nil {
-		return db
-	}
-	return u.Redacted()
+	return o.Store, o.Blobs, nil
 }
 
 // ExitCode maps a command's error to its exit code.
@@ -259,4 +133,10 @@ func ExitCode(err error) int {
 		return ExitUsage
 	}
 	return ExitFailed
+}
+
+// Logger returns the logger of long-running commands (server, dev, worker):
+// text records of level Info and above on Stderr.
+func (env *Env) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

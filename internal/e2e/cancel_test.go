@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 )
 
 // trace is one line the slow-item task wrote: start, end or cancelled.
@@ -70,7 +70,7 @@ func waitTraces(t *testing.T, e *env, id, what string, n int) []trace {
 
 // waitState polls run id until it is in a final state and returns it with
 // the time it was first seen so.
-func waitState(t *testing.T, cl *client.Client, id string, timeout time.Duration) (api.RunDetailView, time.Time) {
+func waitState(t *testing.T, cl *client.Client, id string, timeout time.Duration) (apitype.RunDetail, time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -165,7 +165,7 @@ func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 	}
 
 	t.Run("cancel", func(t *testing.T) {
-		r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "slowmap",
+		r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "slowmap",
 			Parameters: []byte(`{"n":24,"sleep_ms":1500,"fail_at":-1}`)})
 		if err != nil {
 			t.Fatal(err)
@@ -200,7 +200,7 @@ func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 		// Items that take a second to return once cancelled outlive the
 		// cancelled run; a retry at once waits for them, sees them
 		// CANCELLED and runs them again.
-		r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "slowmap",
+		r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "slowmap",
 			Parameters: []byte(`{"n":8,"sleep_ms":600,"fail_at":-1,"linger_ms":1000}`)})
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +221,7 @@ func testCancelStopsDistributedWork(t *testing.T, c *cluster) {
 	})
 
 	t.Run("failure", func(t *testing.T) {
-		r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "slowmap",
+		r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "slowmap",
 			Parameters: []byte(`{"n":24,"sleep_ms":1500,"fail_at":0}`)})
 		if err != nil {
 			t.Fatal(err)

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 )
 
-// devStart starts `baton dev` on db and waits until it serves.
-func devStart(c *cluster, db string) (*client.Client, func()) {
+// devStart starts `baton dev` on db and waits until it serves at url.
+func devStart(c *cluster, db string) (cl *client.Client, url string, kill func()) {
 	addr := freePort(c.t)
 	p := c.start(batonBin, "dev", "--db", db, "--addr", addr, "--lease-timeout", "60s")
 	cl, err := client.New("http://" + addr)
@@ -30,7 +30,7 @@ func devStart(c *cluster, db string) (*client.Client, func()) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return cl, func() {
+	return cl, "http://" + addr, func() {
 		if err := p.Process.Signal(syscall.SIGKILL); err != nil {
 			c.t.Fatal(err)
 		}
@@ -45,11 +45,11 @@ func TestDevKilledAndRestartedResumesAtOnce(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "")
 	db := filepath.Join(c.e.home, "dev.db")
-	cl, kill := devStart(c, db)
+	cl, _, kill := devStart(c, db)
 	ctx := context.Background()
 	// The ETL example's flaky load step retries for about 1.4s with 3 outages.
 	params, _ := json.Marshal(map[string]any{"outage": 3, "out": filepath.Join(c.e.home, "warehouse")})
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: "etl", Parameters: params})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "etl", Parameters: params})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestDevKilledAndRestartedResumesAtOnce(t *testing.T) {
 	kill()
 
 	restarted := time.Now()
-	cl, _ = devStart(c, db)
+	cl, _, _ = devStart(c, db)
 	for {
 		d, err := cl.GetRun(ctx, run.ID)
 		if err != nil {

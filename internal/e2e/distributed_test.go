@@ -19,8 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 )
 
 // cluster runs baton servers and workers as processes.
@@ -250,7 +250,7 @@ func (c *cluster) checkExecutions(cl *client.Client, ids []string, killed map[st
 func createRuns(t *testing.T, cl *client.Client, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
-		r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "chaos"})
+		r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "chaos"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +274,7 @@ func TestDistributedSQLite(t *testing.T) {
 	// Cancellation reaches the running code.
 	slow := c.start(progBin, "worker", "--server", url, "--queue", "slow")
 	_ = slow
-	r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "steps", Queue: "slow", Parameters: []byte(`{"n":1000,"sleep_ms":50}`)})
+	r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "steps", Queue: "slow", Parameters: []byte(`{"n":1000,"sleep_ms":50}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 )
 
 // outage is how long the chaos tests below cut the server or the database:
@@ -174,7 +174,7 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 }
 
 // waitFinal waits until the run is in a final state and returns it.
-func waitFinal(t *testing.T, c *cluster, cl *client.Client, id string, timeout time.Duration) api.RunDetailView {
+func waitFinal(t *testing.T, c *cluster, cl *client.Client, id string, timeout time.Duration) apitype.RunDetail {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -195,7 +195,7 @@ func waitFinal(t *testing.T, c *cluster, cl *client.Client, id string, timeout t
 
 // checkOnce verifies that the run completed on its first attempt, each of
 // its n gated steps completed exactly once and ran exactly once.
-func checkOnce(t *testing.T, c *cluster, d api.RunDetailView, n int) {
+func checkOnce(t *testing.T, c *cluster, d apitype.RunDetail, n int) {
 	t.Helper()
 	if d.State != "COMPLETED" {
 		t.Fatalf("run %s ended %s, want COMPLETED: %+v", d.ID, d.State, d.Error)
@@ -241,7 +241,7 @@ func TestOutagePostgresAtStepEnd(t *testing.T) {
 	url := "http://" + addr
 	cl, _ := client.New(url)
 	c.worker(url)
-	r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "outage", Parameters: []byte(`{"n":3}`)})
+	r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "outage", Parameters: []byte(`{"n":3}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestOutageServerKilledAtStepEnd(t *testing.T) {
 	url := "http://" + addr
 	cl, _ := client.New(url)
 	c.worker(url)
-	r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "outage", Parameters: []byte(`{"n":3}`)})
+	r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "outage", Parameters: []byte(`{"n":3}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestPermanentWriteFailureEndsRun(t *testing.T) {
 	url := "http://" + addr
 	cl, _ := client.New(url)
 	c.worker(url)
-	r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "outage", Parameters: []byte(`{"n":1,"key":"bad\u0000key"}`)})
+	r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "outage", Parameters: []byte(`{"n":1,"key":"bad\u0000key"}`)})
 	if err != nil {
 		if strings.Contains(err.Error(), "HTTP 400") {
 			t.Skipf("the API refuses the NUL byte at the edge: %v", err)

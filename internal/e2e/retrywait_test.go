@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 )
 
 // TestWorkerKilledDuringFlowRetryDelay: a worker killed (-9) while its run
@@ -29,7 +29,7 @@ func TestWorkerKilledDuringFlowRetryDelay(t *testing.T) {
 	cl, _ := client.New(url)
 	c.env = []string{"FLOW_RETRY_DELAY_MS=600000"} // far longer than the test
 	first := c.worker(url)
-	r, _, err := cl.CreateRun(context.Background(), api.CreateRun{Flow: "retrywait"})
+	r, _, err := cl.CreateRun(context.Background(), apitype.CreateRunRequest{Flow: "retrywait"})
 	if err != nil {
 		t.Fatal(err)
 	}

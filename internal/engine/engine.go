@@ -306,10 +306,6 @@ func Hash(b []byte) string {
 	return hex.EncodeToString(s[:16])
 }
 
-func (e *Engine) event(runID, trID, key, from, to, cause, msg string) store.Event {
-	return store.Event{RunID: runID, TaskRunID: trID, TaskKey: key, From: from, To: to, Cause: cause, Message: msg, At: e.now()}
-}
-
 // encodeResult marshals v, moving it to the blob store when large.
 func (e *Engine) encodeResult(v any) (json.RawMessage, string, error) {
 	raw, err := marshalResult(v)

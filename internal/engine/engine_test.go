@@ -78,7 +78,7 @@ func TestErrorInfoChain(t *testing.T) {
 	base := errors.New("disk full")
 	err := &TaskError{Key: "load/2", Task: "load", Attempts: 3, Err: &PermanentError{Err: base}}
 	info := ErrorInfo(err)
-	if info.Kind != "permanent" || info.Type != "*engine.TaskError" || len(info.Chain) != 2 {
+	if info.Kind != "permanent" || info.Type != "*fault.TaskError" || len(info.Chain) != 2 {
 		t.Fatalf("ErrorInfo = %+v", info)
 	}
 	if ErrorInfo(nil) != nil {

@@ -5,13 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"time"
 
+	"github.com/batonhq/baton/fault"
 	"github.com/batonhq/baton/internal/store"
 )
 
+// The errors users test for are package fault's (package baton re-exports
+// them); the engine creates them under these names.
+type (
+	TimeoutError        = fault.TimeoutError
+	NonDeterminismError = fault.NonDeterminismError
+	TaskError           = fault.TaskError
+	PanicError          = fault.PanicError
+)
+
 // ErrNonDeterministic is wrapped by NonDeterminismError.
-var ErrNonDeterministic = errors.New("non-deterministic flow")
+var ErrNonDeterministic = fault.ErrNonDeterministic
 
 // ErrReleased is the cancellation cause a worker uses when it shuts down:
 // runs and task runs cancelled with it are not given a final state but left
@@ -62,36 +71,6 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 // Unwrap returns the wrapped error.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// TimeoutError reports that a task attempt or a flow run exceeded its timeout.
-type TimeoutError struct {
-	What    string // "task square attempt 2" or "flow sweep"
-	Timeout time.Duration
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("%s timed out after %s", e.What, e.Timeout)
-}
-
-// Is makes errors.Is(err, context.DeadlineExceeded) true for timeouts.
-func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
-
-// NonDeterminismError reports that a flow called, on replay, another task
-// (or subflow) under an explicit step key than the journal recorded there.
-type NonDeterminismError struct {
-	Key      string
-	Recorded string // task recorded in the journal
-	Called   string // task the code called now
-}
-
-func (e *NonDeterminismError) Error() string {
-	return fmt.Sprintf("non-deterministic flow: step key %q was task %q in the journal but the code now calls %q with it; "+
-		"an explicit key (baton.Key) must keep its task across attempts: give the new call another key",
-		e.Key, e.Recorded, e.Called)
-}
-
-// Unwrap makes errors.Is(err, ErrNonDeterministic) true.
-func (e *NonDeterminismError) Unwrap() error { return ErrNonDeterministic }
-
 // InvalidKeyError is the error of a call whose explicit step key (from
 // baton.Key) is not valid text (store.CheckIdentifier): the call fails, and
 // so does the run, even when the flow code ignores the call's error.
@@ -113,29 +92,6 @@ func checkKey(key string) error {
 	}
 	return nil
 }
-
-// TaskError is the error of a step that failed after all its attempts.
-type TaskError struct {
-	Key      string
-	Task     string
-	Attempts int
-	Err      error
-}
-
-func (e *TaskError) Error() string {
-	return fmt.Sprintf("task %s (step %s) failed after %d attempt(s): %v", e.Task, e.Key, e.Attempts, e.Err)
-}
-
-// Unwrap returns the last attempt's error.
-func (e *TaskError) Unwrap() error { return e.Err }
-
-// PanicError is a recovered panic of user code.
-type PanicError struct {
-	Value any
-	Stack string
-}
-
-func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // errorKind classifies err for the recorded ErrorInfo.
 func errorKind(err error) string {

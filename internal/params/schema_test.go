@@ -26,14 +26,14 @@ type schemaTagged struct {
 	Name     string `json:"name,omitempty" baton:"required" doc:"  who to greet "`
 	Count    int    `json:"count" baton:"other,required"`
 	Secret   string `json:"-"`
-	Dash     string `json:"-,"`
+	Dash     string `json:"-,"` //lint:ignore SA5008 encoding/json names this field "-": the schema must too
 	Untagged bool
 	Quoted   int64         `json:"quoted,string"`
 	QuotedP  *float64      `json:"quoted_p,string"`
 	Inner    schemaInner   `json:"inner"`
 	InnerP   *schemaInner  `json:"inner_p" doc:"optional inner"`
 	Wait     time.Duration `json:"wait" doc:"how long"`
-	private  int
+	private  int           //lint:ignore U1000 the schema must leave unexported fields out
 }
 
 type schemaOuter struct {

@@ -6,7 +6,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -29,8 +29,8 @@ type Blobs interface {
 // that nothing references but that was written less than blob.Grace ago is
 // kept: a writer that stored it again (Put) after the store answered which
 // references remain is about to record it.
-func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (api.RetentionResult, error) {
-	var out api.RetentionResult
+func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (apitype.RetentionResult, error) {
+	var out apitype.RetentionResult
 	before := time.Now().Add(-age)
 	for {
 		res, err := st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: batch})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
@@ -82,7 +83,7 @@ func TestCreateRunValidatesOnEveryServer(t *testing.T) {
 				break
 			}
 		}
-		if status != 400 || errCode(body) != api.CodeBadRequest || !strings.Contains(errMsg(body), want) {
+		if status != 400 || errCode(body) != apitype.CodeBadRequest || !strings.Contains(errMsg(body), want) {
 			t.Fatalf("bad run through the other server: %d %v; want 400 saying %q", status, body, want)
 		}
 		for name, srv := range map[string]*bundle{"the other server": b, "a server started after the registration": setupWith(t, open())} {
@@ -107,7 +108,7 @@ func TestCreateRunValidatesOnEveryServer(t *testing.T) {
 		// A new version of the flow registers through b: a, which cached
 		// the first registration, follows within its cache's TTL.
 		flows := []api.FlowInfo{{Name: "count", Parameters: params.Schema(reflect.TypeFor[string]()), Defaults: json.RawMessage(`"x"`)}}
-		if _, err := b.c.RegisterWorker(context.Background(), api.RegisterWorker{Name: "w2", Queues: []string{"default"},
+		if _, err := b.w.RegisterWorker(context.Background(), api.RegisterWorker{Name: "w2", Queues: []string{"default"},
 			Flows: flows, Capacity: 1}); err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -28,15 +28,15 @@ type httpError struct {
 func (e *httpError) Error() string { return e.msg }
 
 func errBadRequest(format string, args ...any) error {
-	return &httpError{http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf(format, args...)}
+	return &httpError{http.StatusBadRequest, apitype.CodeBadRequest, fmt.Sprintf(format, args...)}
 }
 
 func errNotFound(format string, args ...any) error {
-	return &httpError{http.StatusNotFound, api.CodeNotFound, fmt.Sprintf(format, args...)}
+	return &httpError{http.StatusNotFound, apitype.CodeNotFound, fmt.Sprintf(format, args...)}
 }
 
 func errConflict(format string, args ...any) error {
-	return &httpError{http.StatusConflict, api.CodeConflict, fmt.Sprintf(format, args...)}
+	return &httpError{http.StatusConflict, apitype.CodeConflict, fmt.Sprintf(format, args...)}
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -58,24 +58,24 @@ func (s *Server) wrapLimit(h handler, limit int64) http.Handler {
 		switch {
 		case errors.As(err, &he):
 		case errors.As(err, &mbe):
-			he = &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+			he = &httpError{http.StatusRequestEntityTooLarge, apitype.CodeTooLarge,
 				fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit)}
 		case errors.Is(err, store.ErrNotFound):
-			he = &httpError{http.StatusNotFound, api.CodeNotFound, err.Error()}
+			he = &httpError{http.StatusNotFound, apitype.CodeNotFound, err.Error()}
 		case errors.Is(err, store.ErrConflict):
-			he = &httpError{http.StatusConflict, api.CodeConflict, err.Error()}
+			he = &httpError{http.StatusConflict, apitype.CodeConflict, err.Error()}
 		case r.Context().Err() != nil:
 			return // the client went away
 		case errors.Is(err, store.ErrUnavailable):
 			// Transient: clients (workers) send the request again.
 			s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 			w.Header().Set("Retry-After", "1")
-			he = &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "database unavailable, try again: " + err.Error()}
+			he = &httpError{http.StatusServiceUnavailable, apitype.CodeUnavailable, "database unavailable, try again: " + err.Error()}
 		default:
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			he = &httpError{http.StatusInternalServerError, api.CodeInternal, "internal error: " + err.Error()}
+			he = &httpError{http.StatusInternalServerError, apitype.CodeInternal, "internal error: " + err.Error()}
 		}
-		writeJSON(w, he.status, api.Error{Error: api.ErrorBody{Code: he.code, Message: he.msg}})
+		writeJSON(w, he.status, apitype.ErrorResponse{Error: apitype.ErrorBody{Code: he.code, Message: he.msg}})
 	})
 }
 
@@ -147,7 +147,7 @@ func checkContentType(ct string) error {
 		return nil
 	}
 	bad := func(why string) error {
-		return &httpError{http.StatusUnsupportedMediaType, api.CodeUnsupportedMedia,
+		return &httpError{http.StatusUnsupportedMediaType, apitype.CodeUnsupportedMedia,
 			fmt.Sprintf("Content-Type %q is not accepted: %s; send application/json", ct, why)}
 	}
 	mt, ps, err := mime.ParseMediaType(ct)
@@ -225,8 +225,8 @@ func (s *Server) noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Requ
 		}
 		slices.Sort(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return &httpError{http.StatusMethodNotAllowed, api.CodeMethod,
+		return &httpError{http.StatusMethodNotAllowed, apitype.CodeMethod,
 			fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))}
 	}
-	return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+	return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, apitype.Prefix)
 }

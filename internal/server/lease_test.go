@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -83,7 +83,7 @@ func TestLeaseExtensionRetriedSoon(t *testing.T) {
 	defer srv.Stop()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	c, err := client.New(ts.URL)
+	c, err := remote.New(ts.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

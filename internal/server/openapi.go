@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
@@ -18,25 +19,25 @@ import (
 var schemaTypes = map[string]reflect.Type{
 	"Status":    reflect.TypeFor[map[string]string](),
 	"Object":    reflect.TypeFor[map[string]any](),
-	"Error":     reflect.TypeFor[api.Error](),
-	"CreateRun": reflect.TypeFor[api.CreateRun](),
-	"RetryRun":  reflect.TypeFor[api.RetryRun](),
-	"Run":       reflect.TypeFor[api.RunView](),
+	"Error":     reflect.TypeFor[apitype.ErrorResponse](),
+	"CreateRun": reflect.TypeFor[apitype.CreateRunRequest](),
+	"RetryRun":  reflect.TypeFor[apitype.RetryRunRequest](),
+	"Run":       reflect.TypeFor[apitype.Run](),
 	"RunList": reflect.TypeFor[struct {
-		Runs []api.RunView `json:"runs"`
+		Runs []apitype.Run `json:"runs"`
 	}](),
-	"RunDetail": reflect.TypeFor[api.RunDetailView](),
+	"RunDetail": reflect.TypeFor[apitype.RunDetail](),
 	"LogList": reflect.TypeFor[struct {
-		Logs []api.LogView `json:"logs"`
+		Logs []apitype.Log `json:"logs"`
 	}](),
 	"WorkerList": reflect.TypeFor[struct {
-		Workers []api.WorkerView `json:"workers"`
+		Workers []apitype.Worker `json:"workers"`
 	}](),
 	"QueueList": reflect.TypeFor[struct {
-		Queues []api.QueueView `json:"queues"`
+		Queues []apitype.Queue `json:"queues"`
 	}](),
-	"Retention":           reflect.TypeFor[api.Retention](),
-	"RetentionResult":     reflect.TypeFor[api.RetentionResult](),
+	"Retention":           reflect.TypeFor[apitype.RetentionRequest](),
+	"RetentionResult":     reflect.TypeFor[apitype.RetentionResult](),
 	"RegisterWorker":      reflect.TypeFor[api.RegisterWorker](),
 	"Registered":          reflect.TypeFor[api.Registered](),
 	"Heartbeat":           reflect.TypeFor[api.Heartbeat](),
@@ -125,7 +126,7 @@ func ref(name string) map[string]any {
 
 func pathID(p string) string {
 	var b strings.Builder
-	for _, part := range strings.Split(strings.TrimPrefix(p, api.Prefix), "/") {
+	for _, part := range strings.Split(strings.TrimPrefix(p, apitype.Prefix), "/") {
 		part = strings.Trim(part, "{}")
 		if part == "" {
 			continue

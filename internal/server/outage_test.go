@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
+	"github.com/batonhq/baton/internal/transport"
 )
 
 // flakyStore is a store whose database can be "down" (every BatchWrite and
@@ -47,7 +48,7 @@ func (f *flakyStore) RunTransition(ctx context.Context, p store.RunTransitionPar
 	return r, err
 }
 
-func setupFlaky(t *testing.T) (*flakyStore, *httptest.Server, *client.Client) {
+func setupFlaky(t *testing.T) (*flakyStore, *httptest.Server, *remote.Client) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "baton.db"))
@@ -65,7 +66,7 @@ func setupFlaky(t *testing.T) (*flakyStore, *httptest.Server, *client.Client) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Stop(); st.Close() })
-	c, err := client.New(ts.URL)
+	c, err := remote.New(ts.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestDatabaseUnavailableIs503(t *testing.T) {
 	t.Parallel()
 	fs, ts, c := setupFlaky(t)
 	fs.down.Store(true)
-	resp, err := http.Post(ts.URL+api.Prefix+"/engine/batch", "application/json", strings.NewReader(`{}`))
+	resp, err := http.Post(ts.URL+apitype.Prefix+"/engine/batch", "application/json", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +90,9 @@ func TestDatabaseUnavailableIs503(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	err = c.EngineStore().BatchWrite(context.Background(), store.Batch{})
-	var e *client.Error
-	if !errors.As(err, &e) || e.Code != api.CodeUnavailable || !client.IsTransient(err) {
-		t.Fatalf("BatchWrite with the database down: %v; want a transient error of code %q", err, api.CodeUnavailable)
+	var e *transport.Error
+	if !errors.As(err, &e) || e.Code != apitype.CodeUnavailable || !transport.IsTransient(err) {
+		t.Fatalf("BatchWrite with the database down: %v; want a transient error of code %q", err, apitype.CodeUnavailable)
 	}
 }
 
@@ -128,7 +129,7 @@ func TestEngineStoreRetries(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("BatchWrite: %v, want error %v", err, tt.wantErr)
 			}
-			if err != nil && !client.IsTransient(err) {
+			if err != nil && !transport.IsTransient(err) {
 				t.Errorf("BatchWrite: %v, want a transient error", err)
 			}
 		})
@@ -189,11 +190,11 @@ func TestGiveBack(t *testing.T) {
 		worker, run string
 		attempt     int
 	}{{"w1", "p", 1}, {"w1", "other", 1}, {"w2", "other", 2}} {
-		if err := c.GiveBack(ctx, tt.worker, tt.run, tt.attempt, "again"); !client.IsConflict(err) {
+		if err := c.GiveBack(ctx, tt.worker, tt.run, tt.attempt, "again"); !transport.IsConflict(err) {
 			t.Errorf("GiveBack(%s, %s, %d) = %v; want 409", tt.worker, tt.run, tt.attempt, err)
 		}
 	}
-	var e *client.Error
+	var e *transport.Error
 	if err := c.GiveBack(ctx, "w2", "other", 0, ""); !errors.As(err, &e) || e.Status != http.StatusBadRequest {
 		t.Errorf("GiveBack without an attempt = %v; want 400", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -35,7 +36,7 @@ func TestGetRunPaged(t *testing.T) {
 	if err := b.st.BatchWrite(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	p, err := b.c.GetRunPage(ctx, "big", api.PageQuery{Summary: true, TaskRunsOffset: 5, TaskRunsLimit: 3, EventsLimit: 2})
+	p, err := b.c.GetRunPage(ctx, "big", apitype.PageQuery{Summary: true, TaskRunsOffset: 5, TaskRunsLimit: 3, EventsLimit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +47,11 @@ func TestGetRunPaged(t *testing.T) {
 	s := p.Summary
 	if s == nil || s.TaskRuns != 30 || s.FailedTotal != 3 || len(s.Failed) != 3 || s.Failed[0].ID != "t04" ||
 		len(s.Slowest) != api.SummarySlowest || s.Slowest[0].ID != "t29" ||
-		len(s.Counts) != 2 || s.Counts[0] != (api.TaskRunCountView{Task: "sq", State: "COMPLETED", N: 27}) {
+		len(s.Counts) != 2 || s.Counts[0] != (apitype.TaskRunCount{Task: "sq", State: "COMPLETED", N: 27}) {
 		t.Errorf("summary: %+v", s)
 	}
 	// No task runs, no events: the counts only.
-	p, err = b.c.GetRunPage(ctx, "big", api.PageQuery{Summary: true})
+	p, err = b.c.GetRunPage(ctx, "big", apitype.PageQuery{Summary: true})
 	if err != nil || len(p.TaskRuns) != 0 || len(p.Events) != 0 || p.EventsTotal != nil || *p.TaskRunsTotal != 30 {
 		t.Errorf("summary only: %v %+v", err, p)
 	}
@@ -60,7 +61,7 @@ func TestGetRunPaged(t *testing.T) {
 		t.Errorf("whole detail: %v, %d task runs, %d events", err, len(d.TaskRuns), len(d.Events))
 	}
 	for _, q := range []string{"summary=maybe", "task_runs_limit=-1", "events_offset=x"} {
-		if code, body := b.call(t, "GET", api.Prefix+"/runs/big?"+q, ""); code != http.StatusBadRequest {
+		if code, body := b.call(t, "GET", apitype.Prefix+"/runs/big?"+q, ""); code != http.StatusBadRequest {
 			t.Errorf("?%s: %d %v", q, code, body)
 		}
 	}

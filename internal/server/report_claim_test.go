@@ -65,17 +65,17 @@ func TestReportClaimsInOneTransaction(t *testing.T) {
 	if err := sq.BatchWrite(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
+	reg, err := b.w.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
 		Flows: []api.FlowInfo{{Name: "f"}}, Capacity: 1, Slots: map[string]int{"q": 1, "q2": 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, Seq: 1})
+	got, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, Seq: 1})
 	if err != nil || len(got.TaskRuns) != 1 || got.TaskRuns[0].ID != "a" {
 		t.Fatalf("claim: %v, %v; want task run a", err, got.TaskRuns)
 	}
 	a := got.TaskRuns[0]
-	got, err = b.c.Claim(ctx, reg.ID, api.Claim{Runs: 1, Tasks: map[string]int{"q": 1, "q2": 1}, Seq: 2, Completions: []store.TaskRunCompletion{
+	got, err = b.w.Claim(ctx, reg.ID, api.Claim{Runs: 1, Tasks: map[string]int{"q": 1, "q2": 1}, Seq: 2, Completions: []store.TaskRunCompletion{
 		{Ref: store.TaskRunRef{RunID: a.RunID, Key: a.Key, ID: a.ID}, WorkerID: reg.ID, State: store.TaskCompleted,
 			Attempts: 1, Result: json.RawMessage(`2`), At: time.Now()}}})
 	if err != nil {

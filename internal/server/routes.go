@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
@@ -40,7 +41,7 @@ type route struct {
 }
 
 func (s *Server) routeTable() []route {
-	p := api.Prefix
+	p := apitype.Prefix
 	return []route{
 		{method: "GET", pattern: "/healthz", summary: "Liveness: the process serves requests", tag: "health", response: "Status", handle: s.healthz},
 		{method: "GET", pattern: "/readyz", summary: "Readiness: the database answers", tag: "health", response: "Status", handle: s.readyz},
@@ -48,7 +49,7 @@ func (s *Server) routeTable() []route {
 
 		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
 		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
-		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: api.PageQueryParams, response: "RunDetail", handle: s.getRun},
+		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: apitype.PageQueryParams, response: "RunDetail", handle: s.getRun},
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
@@ -86,13 +87,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.st.RunList(ctx, store.RunListParams{Limit: 1}); err != nil {
-		return &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "database not ready: " + err.Error()}
+		return &httpError{http.StatusServiceUnavailable, apitype.CodeUnavailable, "database not ready: " + err.Error()}
 	}
 	s.mu.Lock()
 	stopping := s.stopping
 	s.mu.Unlock()
 	if stopping {
-		return &httpError{http.StatusServiceUnavailable, api.CodeUnavailable, "server is shutting down"}
+		return &httpError{http.StatusServiceUnavailable, apitype.CodeUnavailable, "server is shutting down"}
 	}
 	return writeJSON(w, 200, map[string]string{"status": "ready"})
 }
@@ -100,7 +101,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 // --- runs ---
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
-	var req api.CreateRun
+	var req apitype.CreateRunRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		return errBadRequest("field \"flow\" is required: the name of the flow to run")
 	}
 	if req.Queue == "" {
-		req.Queue = api.DefaultQueue
+		req.Queue = apitype.DefaultQueue
 	}
 	for _, f := range []struct{ name, value string }{{"flow", req.Flow}, {"queue", req.Queue}, {"idempotency_key", req.IdempotencyKey}} {
 		if err := store.CheckIdentifier(fmt.Sprintf("field %q", f.name), f.value); err != nil {
@@ -137,7 +138,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		// holds it; its flow, queue and parameters never change, so
 		// comparing them here is race-free.
 		if diff := idempotencyDiff(run, req, params); diff != "" {
-			return &httpError{http.StatusConflict, api.CodeIdempotencyConflict, fmt.Sprintf(
+			return &httpError{http.StatusConflict, apitype.CodeIdempotencyConflict, fmt.Sprintf(
 				"idempotency key %q belongs to run %s, created with a different request: %s; repeat the same request to get that run, or use another key",
 				req.IdempotencyKey, run.ID, diff)}
 		}
@@ -149,14 +150,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 // idempotencyDiff says how a create request differs from the run that
 // already holds its idempotency key ("" when it is the same request).
 // params are the request's parameters as they would have been recorded.
-func idempotencyDiff(run store.Run, req api.CreateRun, merged json.RawMessage) string {
+func idempotencyDiff(run store.Run, req apitype.CreateRunRequest, merged json.RawMessage) string {
 	var diffs []string
 	if run.Flow != req.Flow {
 		diffs = append(diffs, fmt.Sprintf("flow %q, not %q", run.Flow, req.Flow))
 	}
 	queue := run.Queue
 	if queue == "" {
-		queue = api.DefaultQueue
+		queue = apitype.DefaultQueue
 	}
 	if queue != req.Queue {
 		diffs = append(diffs, fmt.Sprintf("queue %q, not %q", queue, req.Queue))
@@ -180,7 +181,7 @@ func clip(raw json.RawMessage) string {
 }
 
 // runView renders a run, saying why a SCHEDULED run waits.
-func (s *Server) runView(ctx context.Context, run store.Run) api.RunView {
+func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 	v := api.RunJSON(run, s.cfg.Blobs)
 	if run.State == store.RunScheduled {
 		v.WaitingReason = s.waitingReason(ctx, run)
@@ -231,7 +232,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	views := make([]api.RunView, len(runs))
+	views := make([]apitype.Run, len(runs))
 	for i, run := range runs {
 		views[i] = s.runView(r.Context(), run)
 	}
@@ -255,7 +256,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if q, paged, err := api.ParsePageQuery(r.URL.Query()); err != nil {
+	if q, paged, err := apitype.ParsePageQuery(r.URL.Query()); err != nil {
 		return errBadRequest("%v", err)
 	} else if paged {
 		// A page (and a summary) read as such: a run of 200,000 steps
@@ -296,7 +297,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]api.LogView, len(logs))
+	out := make([]apitype.Log, len(logs))
 	for i, l := range logs {
 		out[i] = api.LogJSON(l)
 	}
@@ -372,7 +373,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 // the edit is recorded with who asked.
 func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	var req api.RetryRun
+	var req apitype.RetryRunRequest
 	if r.ContentLength != 0 {
 		if err := decode(r, &req); err != nil {
 			return err
@@ -389,7 +390,7 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 		return errConflict("run %s is a subflow of run %s: retry the parent, which resumes it", run.ID, run.ParentRunID)
 	}
 	if run.Queue == "" {
-		run.Queue = api.DefaultQueue
+		run.Queue = apitype.DefaultQueue
 	}
 	p := store.RunTransitionParams{
 		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed}, Attempt: run.Attempt,
@@ -453,7 +454,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	out := make([]api.WorkerView, len(workers))
+	out := make([]apitype.Worker, len(workers))
 	for i, wk := range workers {
 		out[i] = api.WorkerJSON(wk, held[wk.ID])
 	}
@@ -465,7 +466,7 @@ func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]api.QueueView, len(qs))
+	out := make([]apitype.Queue, len(qs))
 	for i, q := range qs {
 		out[i] = api.QueueJSON(q)
 	}
@@ -473,7 +474,7 @@ func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) retention(w http.ResponseWriter, r *http.Request) error {
-	var req api.Retention
+	var req apitype.RetentionRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -814,7 +815,7 @@ func (s *Server) workerCached(r *http.Request) (store.Worker, error) {
 			return wk, nil
 		}
 	}
-	return store.Worker{}, &httpError{http.StatusNotFound, api.CodeUnknownWorker, fmt.Sprintf("unknown worker %q: register again", id)}
+	return store.Worker{}, &httpError{http.StatusNotFound, apitype.CodeUnknownWorker, fmt.Sprintf("unknown worker %q: register again", id)}
 }
 
 func (s *Server) holding(w http.ResponseWriter, r *http.Request) error {
@@ -1108,7 +1109,7 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 	ref, err := s.cfg.Blobs.PutReader(&progressDeadline{r: r.Body, rc: http.NewResponseController(w)})
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &httpError{http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+		return &httpError{http.StatusRequestEntityTooLarge, apitype.CodeTooLarge,
 			fmt.Sprintf("blob exceeds the server's blob limit of %d bytes (server.Config.MaxBlobBytes)", mbe.Limit)}
 	}
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/retention"
 
 	"github.com/batonhq/baton/internal/api"
@@ -112,10 +113,15 @@ type Server struct {
 	// claimer had locked (SKIP LOCKED) may come back without a notification.
 	lastWork atomic.Int64
 
-	mu        sync.Mutex
-	seen      map[string]time.Time    // worker ID -> last heartbeat, flushed in batches
-	stops     map[string]int          // runs whose work must stop -> the attempt to stop
-	stopGen   int64                   // generation of stops, changed with it
+	mu      sync.Mutex
+	seen    map[string]time.Time // worker ID -> last heartbeat, flushed in batches
+	stops   map[string]int       // runs whose work must stop -> the attempt to stop
+	stopGen int64                // generation of stops, changed with it
+	// stopAdds counts addStops calls; added records, per run addStops put
+	// in stops, the count after it, so that a store read begun before it
+	// (which may miss the run) does not take it out again.
+	stopAdds  int64
+	added     map[string]int64
 	flows     map[string]flowSchema   // parameter schemas registered with this server
 	workers   map[string]store.Worker // registrations seen by this server
 	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
@@ -133,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
-		stops: map[string]int{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
+		stops: map[string]int{}, added: map[string]int64{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
 		wakes:    map[string]*claimOrder{},
 		stopKick: make(chan struct{}, 1), stopGen: time.Now().UnixNano()}
 	s.stopSig.init()
@@ -310,6 +316,9 @@ func (s *Server) flushHeartbeats(ctx context.Context) error {
 // runs and ended runs whose distributed task runs still run (a run leaves
 // the list when its last task run has stopped, or when it is retried).
 func (s *Server) refreshStops(ctx context.Context) error {
+	s.mu.Lock()
+	since := s.stopAdds
+	s.mu.Unlock()
 	list, err := s.st.RunStopList(ctx)
 	if err != nil {
 		return err
@@ -319,6 +328,13 @@ func (s *Server) refreshStops(ctx context.Context) error {
 		m[r.RunID] = r.Attempt
 	}
 	s.mu.Lock()
+	for id, n := range s.added {
+		if n <= since {
+			delete(s.added, id) // the read saw it, or its end
+		} else if _, ok := m[id]; !ok {
+			m[id] = s.stops[id] // added during the read: keep it
+		}
+	}
 	changed := !maps.Equal(m, s.stops)
 	if changed {
 		s.stops = m
@@ -331,16 +347,29 @@ func (s *Server) refreshStops(ctx context.Context) error {
 	return nil
 }
 
-// addStops adds runs to stop at once (the cancel API knows before the
-// store notifies) and wakes the held heartbeats.
+// addStops adds runs to stop at once (the cancel API may know before the
+// store notifies) and wakes the held heartbeats when that changes the list.
 func (s *Server) addStops(rs ...store.RunStop) {
 	s.mu.Lock()
+	s.stopAdds++
+	changed := false
 	for _, r := range rs {
-		s.stops[r.RunID] = r.Attempt
+		if a, ok := s.stops[r.RunID]; !ok || a != r.Attempt {
+			s.stops[r.RunID] = r.Attempt
+			changed = true
+		}
+		s.added[r.RunID] = s.stopAdds
 	}
-	s.stopGen++
+	if changed {
+		// Only a change answers the held heartbeats: a worker told the
+		// same list again would hold its next heartbeat on a generation
+		// the list has passed through without changing.
+		s.stopGen++
+	}
 	s.mu.Unlock()
-	s.stopSig.notify()
+	if changed {
+		s.stopSig.notify()
+	}
 }
 
 // stopRefresher re-reads the runs to stop when a "cancel" notification
@@ -366,7 +395,7 @@ func (s *Server) retain(ctx context.Context) {
 
 // RunRetention deletes finished runs older than age, in small batches that
 // do not block live work, and the blobs only they used.
-func (s *Server) RunRetention(ctx context.Context, age time.Duration) (api.RetentionResult, error) {
+func (s *Server) RunRetention(ctx context.Context, age time.Duration) (apitype.RetentionResult, error) {
 	return retention.Run(ctx, s.st, s.cfg.Blobs, age)
 }
 
@@ -414,7 +443,7 @@ func (s *Server) Handler() http.Handler {
 		target := r.URL.Query().Get("target")
 		_, err := url.ParseRequestURI(target)
 		if err == nil { // called directly, not through the listener
-			return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, api.Prefix)
+			return errNotFound("no route %s %s; the API is described at %s/openapi.json", r.Method, r.URL.Path, apitype.Prefix)
 		}
 		return errBadRequest("malformed URL %q: %v; escape reserved characters in paths (%%25 for %%)", target, errors.Unwrap(err))
 	}))

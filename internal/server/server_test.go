@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -27,7 +29,8 @@ type bundle struct {
 	srv *server.Server
 	ts  *httptest.Server
 	st  store.Store
-	c   *client.Client
+	c   *client.Client // the public API
+	w   *remote.Client // the worker and engine protocols
 }
 
 func setup(t *testing.T) *bundle {
@@ -62,7 +65,11 @@ func setupWith(t *testing.T, st store.Store) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{srv: srv, ts: ts, st: st, c: c}
+	w, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{srv: srv, ts: ts, st: st, c: c, w: w}
 }
 
 // call sends a raw request and returns the status and decoded JSON body.
@@ -111,24 +118,24 @@ func TestBadInput(t *testing.T) {
 		status                   int
 		code                     string
 	}{
-		{"malformed json", "POST", "/api/v1/runs", `{"flow": "f",`, 400, api.CodeBadRequest},
-		{"not an object", "POST", "/api/v1/runs", `[1,2]`, 400, api.CodeBadRequest},
-		{"empty body", "POST", "/api/v1/runs", ``, 400, api.CodeBadRequest},
-		{"unknown field", "POST", "/api/v1/runs", `{"flow":"f","bogus":1}`, 400, api.CodeBadRequest},
-		{"wrong type", "POST", "/api/v1/runs", `{"flow":42}`, 400, api.CodeBadRequest},
-		{"missing flow", "POST", "/api/v1/runs", `{"queue":"q"}`, 400, api.CodeBadRequest},
-		{"two values", "POST", "/api/v1/runs", `{"flow":"f"} {"flow":"g"}`, 400, api.CodeBadRequest},
-		{"oversized", "POST", "/api/v1/runs", big, 413, api.CodeTooLarge},
-		{"unknown run", "GET", "/api/v1/runs/nope", "", 404, api.CodeNotFound},
-		{"unknown run logs", "GET", "/api/v1/runs/nope/logs", "", 404, api.CodeNotFound},
-		{"cancel unknown", "POST", "/api/v1/runs/nope/cancel", "", 404, api.CodeNotFound},
-		{"retry unknown", "POST", "/api/v1/runs/nope/retry", "", 404, api.CodeNotFound},
-		{"bad state filter", "GET", "/api/v1/runs?state=SLEEPY", "", 400, api.CodeBadRequest},
-		{"bad limit", "GET", "/api/v1/runs?limit=-3", "", 400, api.CodeBadRequest},
-		{"unknown path", "GET", "/api/v1/nothing", "", 404, api.CodeNotFound},
-		{"bad retention", "POST", "/api/v1/retention", `{"older_than":"soon"}`, 400, api.CodeBadRequest},
-		{"unknown worker heartbeat", "POST", "/api/v1/workers/ghost/heartbeat", `{}`, 404, api.CodeUnknownWorker},
-		{"worker without queues", "POST", "/api/v1/workers", `{"name":"w","queues":[]}`, 400, api.CodeBadRequest},
+		{"malformed json", "POST", "/api/v1/runs", `{"flow": "f",`, 400, apitype.CodeBadRequest},
+		{"not an object", "POST", "/api/v1/runs", `[1,2]`, 400, apitype.CodeBadRequest},
+		{"empty body", "POST", "/api/v1/runs", ``, 400, apitype.CodeBadRequest},
+		{"unknown field", "POST", "/api/v1/runs", `{"flow":"f","bogus":1}`, 400, apitype.CodeBadRequest},
+		{"wrong type", "POST", "/api/v1/runs", `{"flow":42}`, 400, apitype.CodeBadRequest},
+		{"missing flow", "POST", "/api/v1/runs", `{"queue":"q"}`, 400, apitype.CodeBadRequest},
+		{"two values", "POST", "/api/v1/runs", `{"flow":"f"} {"flow":"g"}`, 400, apitype.CodeBadRequest},
+		{"oversized", "POST", "/api/v1/runs", big, 413, apitype.CodeTooLarge},
+		{"unknown run", "GET", "/api/v1/runs/nope", "", 404, apitype.CodeNotFound},
+		{"unknown run logs", "GET", "/api/v1/runs/nope/logs", "", 404, apitype.CodeNotFound},
+		{"cancel unknown", "POST", "/api/v1/runs/nope/cancel", "", 404, apitype.CodeNotFound},
+		{"retry unknown", "POST", "/api/v1/runs/nope/retry", "", 404, apitype.CodeNotFound},
+		{"bad state filter", "GET", "/api/v1/runs?state=SLEEPY", "", 400, apitype.CodeBadRequest},
+		{"bad limit", "GET", "/api/v1/runs?limit=-3", "", 400, apitype.CodeBadRequest},
+		{"unknown path", "GET", "/api/v1/nothing", "", 404, apitype.CodeNotFound},
+		{"bad retention", "POST", "/api/v1/retention", `{"older_than":"soon"}`, 400, apitype.CodeBadRequest},
+		{"unknown worker heartbeat", "POST", "/api/v1/workers/ghost/heartbeat", `{}`, 404, apitype.CodeUnknownWorker},
+		{"worker without queues", "POST", "/api/v1/workers", `{"name":"w","queues":[]}`, 400, apitype.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,14 +156,14 @@ func TestCreateCancelRetryStates(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	run, created, err := b.c.CreateRun(ctx, api.CreateRun{Flow: "nobody-serves-me", Parameters: json.RawMessage(`{"n":1}`), IdempotencyKey: "k1"})
+	run, created, err := b.c.CreateRun(ctx, apitype.CreateRunRequest{Flow: "nobody-serves-me", Parameters: json.RawMessage(`{"n":1}`), IdempotencyKey: "k1"})
 	if err != nil || !created || run.State != "SCHEDULED" || run.Queue != "default" {
 		t.Fatalf("create: %+v %v %v", run, created, err)
 	}
 	if !strings.Contains(run.WaitingReason, "no live worker") {
 		t.Fatalf("waiting_reason %q should say no worker serves the flow", run.WaitingReason)
 	}
-	again, created, err := b.c.CreateRun(ctx, api.CreateRun{Flow: "nobody-serves-me", Parameters: json.RawMessage(`{"n":1}`), IdempotencyKey: "k1"})
+	again, created, err := b.c.CreateRun(ctx, apitype.CreateRunRequest{Flow: "nobody-serves-me", Parameters: json.RawMessage(`{"n":1}`), IdempotencyKey: "k1"})
 	if err != nil || created || again.ID != run.ID {
 		t.Fatalf("idempotent create: %+v created=%v %v; want run %s", again, created, err, run.ID)
 	}
@@ -266,8 +273,8 @@ func TestRetryOfLocalRunUsesDefaultQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	retried, err := b.c.RetryRun(ctx, run.ID)
-	if err != nil || retried.Queue != api.DefaultQueue || retried.State != "SCHEDULED" {
-		t.Fatalf("retry of a local run: %+v %v; want SCHEDULED on queue %q", retried, err, api.DefaultQueue)
+	if err != nil || retried.Queue != apitype.DefaultQueue || retried.State != "SCHEDULED" {
+		t.Fatalf("retry of a local run: %+v %v; want SCHEDULED on queue %q", retried, err, apitype.DefaultQueue)
 	}
 }
 
@@ -319,7 +326,7 @@ func TestHeartbeatLongPollStops(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"q"}})
+	reg, err := b.w.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"q"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +341,7 @@ func TestHeartbeatLongPollStops(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	hb, err := b.c.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{})
+	hb, err := b.w.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{})
 	if err != nil || len(hb.Cancel) != 0 || hb.Generation == 0 {
 		t.Fatalf("first heartbeat: %+v %v; want nothing to stop and a generation", hb, err)
 	}
@@ -346,7 +353,7 @@ func TestHeartbeatLongPollStops(t *testing.T) {
 		}
 		ch := make(chan answer, 1)
 		go func() {
-			hb, err := b.c.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{WaitMS: 10000, Generation: hb.Generation})
+			hb, err := b.w.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{WaitMS: 10000, Generation: hb.Generation})
 			ch <- answer{hb, err}
 		}()
 		time.Sleep(50 * time.Millisecond) // let it be held
@@ -393,18 +400,18 @@ func TestClaimSupersededByShortClaim(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
+	reg, err := b.w.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
 		Slots: map[string]int{"q": 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	long := make(chan error, 1)
 	go func() {
-		_, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 60000, Seq: 1})
+		_, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 60000, Seq: 1})
 		long <- err
 	}()
 	// Nothing is queued: this claim is short and supersedes seq 1.
-	got, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, Seq: 2})
+	got, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, Seq: 2})
 	if err != nil || len(got.TaskRuns) != 0 {
 		t.Fatalf("claim: %v, %d task runs", err, len(got.TaskRuns))
 	}
@@ -418,7 +425,7 @@ func TestClaimSupersededByShortClaim(t *testing.T) {
 	}
 	// A later claim is not superseded: it waits out its wait.
 	start := time.Now()
-	if _, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 200, Seq: 3}); err != nil {
+	if _, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 200, Seq: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took < 200*time.Millisecond {

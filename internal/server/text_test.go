@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
+	"github.com/batonhq/baton/internal/transport"
 )
 
 // TestEngineProtocolRefusesInvalidIdentifiers: identifiers with a NUL byte
@@ -51,7 +53,7 @@ func TestEngineProtocolRefusesInvalidIdentifiers(t *testing.T) {
 		{"worker queue", "POST", "/workers", `{"name":"w","queues":["q","\u0000"]}`, `queues[1]`},
 	}
 	for _, tc := range tests {
-		code, body := b.call(t, tc.method, api.Prefix+tc.path, tc.body)
+		code, body := b.call(t, tc.method, apitype.Prefix+tc.path, tc.body)
 		e, _ := body["error"].(map[string]any)
 		msg, _ := e["message"].(string)
 		if code != http.StatusBadRequest || !strings.Contains(msg, `field "`+tc.field+`"`) || !strings.Contains(msg, "must not contain a NUL byte") {
@@ -64,7 +66,7 @@ func TestEngineProtocolRefusesInvalidIdentifiers(t *testing.T) {
 	}
 
 	// Free text with NUL bytes is stored and reads back.
-	code, body := b.call(t, "POST", api.Prefix+"/engine/batch",
+	code, body := b.call(t, "POST", apitype.Prefix+"/engine/batch",
 		`{"Logs":[{"RunID":"r1","TaskKey":"k","Message":"nul \u0000 here"}],"Events":[{"RunID":"r1","To":"RUNNING","Message":"e\u0000"}]}`)
 	if code != http.StatusNoContent {
 		t.Fatalf("batch with NUL in free text: %d %v", code, body)
@@ -95,7 +97,7 @@ func TestBlobUploadLimit(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); st.Close() })
-	c, err := client.New(ts.URL)
+	c, err := remote.New(ts.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestBlobUploadLimit(t *testing.T) {
 		t.Errorf("blob store holds %d bytes, %v", len(local), err)
 	}
 	_, err = es.Put(make([]byte, 600<<10))
-	var ce *client.Error
+	var ce *transport.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusRequestEntityTooLarge || !strings.Contains(ce.Message, "blob limit of 524288 bytes") {
 		t.Errorf("Put above the blob limit: %v; want 413 naming the limit", err)
 	}
@@ -143,7 +145,7 @@ func TestBlobUploadOutlastsReadTimeout(t *testing.T) {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	body := &trickle{n: 8, gap: 100 * time.Millisecond} // 800ms in all
-	req, err := http.NewRequest("PUT", ts.URL+api.Prefix+"/blobs", body)
+	req, err := http.NewRequest("PUT", ts.URL+apitype.Prefix+"/blobs", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +169,7 @@ func TestEngineStoreFreeTextExact(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	es := b.c.EngineStore()
+	es := b.w.EngineStore()
 	const text = "bad \xff\xfe byte, NUL \x00, DLE \x10 and é"
 	now := time.Now()
 	batch := store.Batch{
@@ -215,7 +217,7 @@ func TestEngineStoreFreeTextExact(t *testing.T) {
 	}
 
 	// A worker's completion of a distributed task run.
-	reg, err := b.c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"q"}, Tasks: []string{"t"}})
+	reg, err := b.w.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"q"}, Tasks: []string{"t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,11 +225,11 @@ func TestEngineStoreFreeTextExact(t *testing.T) {
 		TaskRuns: []store.TaskRun{{ID: "tr2", RunID: "r2", Key: "k", Task: "t", Queue: "q", State: store.TaskPending, CreatedAt: now}}}); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := b.c.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}})
+	claimed, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}})
 	if err != nil || len(claimed.TaskRuns) != 1 {
 		t.Fatalf("claim: %+v, %v", claimed, err)
 	}
-	if _, err := b.c.Complete(ctx, reg.ID, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "r2", Key: "k", ID: "tr2"},
+	if _, err := b.w.Complete(ctx, reg.ID, []store.TaskRunCompletion{{Ref: store.TaskRunRef{RunID: "r2", Key: "k", ID: "tr2"},
 		State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: text}, At: now}}); err != nil {
 		t.Fatal(err)
 	}

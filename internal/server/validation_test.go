@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
@@ -113,7 +114,7 @@ func register(t *testing.T, b *bundle) {
 		{Name: "count", Parameters: params.Schema(reflect.TypeFor[countParams]()), Defaults: json.RawMessage(`{"count":0,"name":"d"}`)},
 		{Name: "single", Parameters: params.Schema(reflect.TypeFor[int]()), Defaults: json.RawMessage(`7`)},
 	}
-	if _, err := b.c.RegisterWorker(context.Background(), api.RegisterWorker{Name: "w", Queues: []string{"default"}, Flows: flows, Capacity: 1}); err != nil {
+	if _, err := b.w.RegisterWorker(context.Background(), api.RegisterWorker{Name: "w", Queues: []string{"default"}, Flows: flows, Capacity: 1}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -151,7 +152,7 @@ func TestCreateRunValidatesParameters(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				status, body := b.call(t, "POST", "/api/v1/runs", tt.body)
 				msg := errMsg(body)
-				if status != 400 || errCode(body) != api.CodeBadRequest || !strings.Contains(msg, tt.want) {
+				if status != 400 || errCode(body) != apitype.CodeBadRequest || !strings.Contains(msg, tt.want) {
 					t.Fatalf("%s: %d %v; want 400 saying %q", tt.body, status, body, tt.want)
 				}
 			})
@@ -247,7 +248,7 @@ func TestIdempotencyConflict(t *testing.T) {
 		for _, tt := range tests {
 			status, body := b.call(t, "POST", "/api/v1/runs", tt.body)
 			msg := errMsg(body)
-			if status != 409 || errCode(body) != api.CodeIdempotencyConflict || !strings.Contains(msg, tt.want) || !strings.Contains(msg, fmt.Sprint(id)) {
+			if status != 409 || errCode(body) != apitype.CodeIdempotencyConflict || !strings.Contains(msg, tt.want) || !strings.Contains(msg, fmt.Sprint(id)) {
 				t.Errorf("%s: %d %v; want 409 naming run %v and saying %q", tt.name, status, body, id, tt.want)
 			}
 		}
@@ -279,25 +280,25 @@ func TestHTTPEdges(t *testing.T) {
 			status                          int
 			code, allow, want               string
 		}{
-			{"wrong method", "DELETE", "/api/v1/runs", "", "", 405, api.CodeMethod, "GET, HEAD, POST", "method DELETE is not allowed on /api/v1/runs"},
-			{"wrong method on an id", "PUT", "/api/v1/runs/x", "", "", 405, api.CodeMethod, "GET, HEAD", ""},
-			{"GET of a POST route", "GET", "/api/v1/runs/x/cancel", "", "", 405, api.CodeMethod, "POST", ""},
-			{"unknown route", "GET", "/api/v1/nope", "", "", 404, api.CodeNotFound, "", "no route GET /api/v1/nope"},
-			{"unknown route outside the API", "POST", "/favicon.ico", "", "", 404, api.CodeNotFound, "", ""},
-			{"content type jsonx", "POST", "/api/v1/runs", "application/jsonx", `{"flow":"f"}`, 415, api.CodeUnsupportedMedia, "", `Content-Type "application/jsonx" is not accepted`},
-			{"content type text", "POST", "/api/v1/runs", "text/plain", `{"flow":"f"}`, 415, api.CodeUnsupportedMedia, "", ""},
-			{"content type other charset", "POST", "/api/v1/runs", "application/json; charset=latin1", `{"flow":"f"}`, 415, api.CodeUnsupportedMedia, "", ""},
-			{"content type bad syntax", "POST", "/api/v1/runs", "application/json;;", `{"flow":"f"}`, 415, api.CodeUnsupportedMedia, "", ""},
-			{"limit not a number", "GET", "/api/v1/runs?limit=abc", "", "", 400, api.CodeBadRequest, "", `query parameter "limit" must be an integer`},
-			{"limit zero", "GET", "/api/v1/runs?limit=0", "", "", 400, api.CodeBadRequest, "", `"limit"`},
-			{"bad state", "GET", "/api/v1/runs?state=nope", "", "", 400, api.CodeBadRequest, "", `query parameter "state"`},
-			{"unknown query parameter", "GET", "/api/v1/runs?stat=FAILED", "", "", 400, api.CodeBadRequest, "", `unknown query parameter "stat"; GET /api/v1/runs takes: flow, state, queue, limit`},
-			{"query parameter twice", "GET", "/api/v1/runs?limit=1&limit=2", "", "", 400, api.CodeBadRequest, "", `"limit" is given 2 times`},
-			{"query on a route without", "GET", "/api/v1/queues?x=1", "", "", 400, api.CodeBadRequest, "", `takes none`},
-			{"NUL in flow filter", "GET", "/api/v1/runs?flow=a%00b", "", "", 400, api.CodeBadRequest, "", `query parameter "flow" must not contain a NUL byte`},
-			{"invalid UTF-8 in queue filter", "GET", "/api/v1/runs?queue=%ff", "", "", 400, api.CodeBadRequest, "", `query parameter "queue" is not valid UTF-8`},
-			{"NUL in run id", "GET", "/api/v1/runs/a%00b", "", "", 400, api.CodeBadRequest, "", `run id must not contain a NUL byte`},
-			{"invalid UTF-8 in run id", "POST", "/api/v1/runs/%ff/cancel", "", "", 400, api.CodeBadRequest, "", `run id is not valid UTF-8`},
+			{"wrong method", "DELETE", "/api/v1/runs", "", "", 405, apitype.CodeMethod, "GET, HEAD, POST", "method DELETE is not allowed on /api/v1/runs"},
+			{"wrong method on an id", "PUT", "/api/v1/runs/x", "", "", 405, apitype.CodeMethod, "GET, HEAD", ""},
+			{"GET of a POST route", "GET", "/api/v1/runs/x/cancel", "", "", 405, apitype.CodeMethod, "POST", ""},
+			{"unknown route", "GET", "/api/v1/nope", "", "", 404, apitype.CodeNotFound, "", "no route GET /api/v1/nope"},
+			{"unknown route outside the API", "POST", "/favicon.ico", "", "", 404, apitype.CodeNotFound, "", ""},
+			{"content type jsonx", "POST", "/api/v1/runs", "application/jsonx", `{"flow":"f"}`, 415, apitype.CodeUnsupportedMedia, "", `Content-Type "application/jsonx" is not accepted`},
+			{"content type text", "POST", "/api/v1/runs", "text/plain", `{"flow":"f"}`, 415, apitype.CodeUnsupportedMedia, "", ""},
+			{"content type other charset", "POST", "/api/v1/runs", "application/json; charset=latin1", `{"flow":"f"}`, 415, apitype.CodeUnsupportedMedia, "", ""},
+			{"content type bad syntax", "POST", "/api/v1/runs", "application/json;;", `{"flow":"f"}`, 415, apitype.CodeUnsupportedMedia, "", ""},
+			{"limit not a number", "GET", "/api/v1/runs?limit=abc", "", "", 400, apitype.CodeBadRequest, "", `query parameter "limit" must be an integer`},
+			{"limit zero", "GET", "/api/v1/runs?limit=0", "", "", 400, apitype.CodeBadRequest, "", `"limit"`},
+			{"bad state", "GET", "/api/v1/runs?state=nope", "", "", 400, apitype.CodeBadRequest, "", `query parameter "state"`},
+			{"unknown query parameter", "GET", "/api/v1/runs?stat=FAILED", "", "", 400, apitype.CodeBadRequest, "", `unknown query parameter "stat"; GET /api/v1/runs takes: flow, state, queue, limit`},
+			{"query parameter twice", "GET", "/api/v1/runs?limit=1&limit=2", "", "", 400, apitype.CodeBadRequest, "", `"limit" is given 2 times`},
+			{"query on a route without", "GET", "/api/v1/queues?x=1", "", "", 400, apitype.CodeBadRequest, "", `takes none`},
+			{"NUL in flow filter", "GET", "/api/v1/runs?flow=a%00b", "", "", 400, apitype.CodeBadRequest, "", `query parameter "flow" must not contain a NUL byte`},
+			{"invalid UTF-8 in queue filter", "GET", "/api/v1/runs?queue=%ff", "", "", 400, apitype.CodeBadRequest, "", `query parameter "queue" is not valid UTF-8`},
+			{"NUL in run id", "GET", "/api/v1/runs/a%00b", "", "", 400, apitype.CodeBadRequest, "", `run id must not contain a NUL byte`},
+			{"invalid UTF-8 in run id", "POST", "/api/v1/runs/%ff/cancel", "", "", 400, apitype.CodeBadRequest, "", `run id is not valid UTF-8`},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -317,7 +318,7 @@ func TestHTTPEdges(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer resp.Body.Close()
-				var e api.Error
+				var e apitype.ErrorResponse
 				raw, _ := io.ReadAll(resp.Body)
 				if err := json.Unmarshal(raw, &e); err != nil || resp.Header.Get("Content-Type") != "application/json" {
 					t.Fatalf("%s %s: %d %s is not the JSON error shape", tt.method, tt.path, resp.StatusCode, raw)
@@ -333,8 +334,8 @@ func TestHTTPEdges(t *testing.T) {
 		// shape. A bad escape in the query reaches the handler.
 		for _, target := range []string{"/api/v1/runs/%ZZ", "/api/v1/runs/%Z", "/%", "/api/v1/runs?flow=%ZZ"} {
 			status, ct, body := rawRequest(t, b.ts.Listener.Addr().String(), "GET", target)
-			var e api.Error
-			if status != 400 || ct != "application/json" || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != api.CodeBadRequest || !strings.Contains(e.Error.Message, "malformed") {
+			var e apitype.ErrorResponse
+			if status != 400 || ct != "application/json" || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != apitype.CodeBadRequest || !strings.Contains(e.Error.Message, "malformed") {
 				t.Errorf("GET %s: %d %s %s; want a JSON 400", target, status, ct, body)
 			}
 		}

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -49,7 +51,11 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := c.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
+	w, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := w.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"default"}, Tasks: []string{"t"},
 		Flows: []api.FlowInfo{{Name: "f"}}, Capacity: 1, Slots: map[string]int{"q": 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +64,7 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 	claim := func(req api.Claim) <-chan api.Claimed {
 		out := make(chan api.Claimed, 1)
 		go func() {
-			got, err := c.Claim(ctx, reg.ID, req)
+			got, err := w.Claim(ctx, reg.ID, req)
 			if err != nil {
 				t.Error(err)
 			}
@@ -81,7 +87,7 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 	// Let the claim start waiting. Were it late, it would find the run at
 	// once: the test would pass without testing the wake, never fail wrongly.
 	time.Sleep(100 * time.Millisecond)
-	run, _, err := c.CreateRun(ctx, api.CreateRun{Flow: "f"})
+	run, _, err := c.CreateRun(ctx, apitype.CreateRunRequest{Flow: "f"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +95,13 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 		t.Fatalf("claimed runs %v, want %s", got.Runs, run.ID)
 	}
 
-	if _, err := c.EngineStore().RunTransition(ctx, store.RunTransitionParams{ID: run.ID, From: []store.RunState{store.RunPending},
+	if _, err := w.EngineStore().RunTransition(ctx, store.RunTransitionParams{ID: run.ID, From: []store.RunState{store.RunPending},
 		To: store.RunRunning, Attempt: 1, Owner: &store.Owner{WorkerID: reg.ID, LeaseUntil: time.Now().Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	tasks := claim(api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 30000})
 	time.Sleep(100 * time.Millisecond)
-	if err := c.EngineStore().BatchWrite(ctx, store.Batch{TaskRuns: []store.TaskRun{{ID: "tr", RunID: run.ID, Key: "t/0", Task: "t",
+	if err := w.EngineStore().BatchWrite(ctx, store.Batch{TaskRuns: []store.TaskRun{{ID: "tr", RunID: run.ID, Key: "t/0", Task: "t",
 		Queue: "q", State: store.TaskPending, FlowAttempt: 1, Input: json.RawMessage(`1`), CreatedAt: time.Now()}}}); err != nil {
 		t.Fatal(err)
 	}

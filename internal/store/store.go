@@ -1,8 +1,9 @@
 // Package store defines the persistence contract of Baton: flow runs, task
 // runs, their state-change events, logs and the cross-run result cache.
 //
-// Every backend (SQLite in internal/store/sqlite, PostgreSQL later) implements
-// Store and must pass the conformance suite in internal/store/storetest.
+// Every backend (SQLite in internal/store/sqlite, PostgreSQL in
+// internal/store/postgres) implements Store and passes the conformance
+// suite in internal/store/storetest.
 // Backends translate their driver errors into the sentinels of this package
 // in exactly one place each.
 package store
@@ -535,9 +536,9 @@ type RunStop struct {
 	Attempt int    `json:"attempt"`
 }
 
-// LeasesExpireParams: runs (PENDING, RUNNING, CANCELLING, AWAITING_RETRY:
-// LeasedRunStates) and task runs
-// (RUNNING) whose lease ended before At (zero: now) are taken back; a zero
+// LeasesExpireParams says which leases LeasesExpire takes back: runs
+// (PENDING, RUNNING, CANCELLING, AWAITING_RETRY: LeasedRunStates) and task
+// runs (RUNNING) whose lease ended before At (zero: now); a zero
 // LeaseUntil is no lease and never expires. A CANCELLING run becomes
 // CANCELLED; any other run becomes CRASHED (an ErrorInfo of kind "crashed"
 // naming the worker) and, while its attempt is below MaxAttempts, goes

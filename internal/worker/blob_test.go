@@ -17,10 +17,13 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/pgtest"
@@ -239,7 +242,7 @@ func TestInputBlobSharedLocally(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer eng.Close()
-		flows, _ := baton.Definitions(knnFlow)
+		flows := progcmd.ProgramOf("", knnFlow).Flows
 		p := knnRun(t)
 		knnFailOnce.Store(p.Tag+"/5", true)
 		params, _ := json.Marshal(p)
@@ -272,7 +275,7 @@ type blobRequests struct {
 }
 
 func (b *blobRequests) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, api.Prefix+"/blobs") {
+	if strings.HasPrefix(r.URL.Path, apitype.Prefix+"/blobs") {
 		switch r.Method {
 		case http.MethodPut:
 			b.put.Add(1)
@@ -306,9 +309,13 @@ func TestInputBlobSharedOnWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flows, tasks := baton.Definitions(knnFlow)
-		wk, err := worker.New(worker.Config{Client: cl, Name: t.Name(), Queues: []string{api.DefaultQueue},
-			Slots: map[string]int{"bq": 4}, Flows: flows, Tasks: tasks,
+		rc, err := remote.New(ts.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog := progcmd.ProgramOf("", knnFlow)
+		wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
+			Slots: map[string]int{"bq": 4}, Flows: prog.Flows, Tasks: prog.Tasks,
 			Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 		if err != nil {
 			t.Fatal(err)
@@ -328,7 +335,7 @@ func TestInputBlobSharedOnWorkers(t *testing.T) {
 		p := knnRun(t)
 		knnFailOnce.Store(p.Tag+"/5", true)
 		params, _ := json.Marshal(p)
-		run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: knnFlow.Name(), Parameters: params})
+		run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: knnFlow.Name(), Parameters: params})
 		if err != nil {
 			t.Fatal(err)
 		}

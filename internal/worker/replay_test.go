@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
 )
 
 // The flow of TestReplayDistributedAsCompleted: it maps evaluate over n
@@ -81,7 +81,7 @@ func TestReplayDistributedAsCompleted(t *testing.T) {
 	replayBroken.Store(true)
 	cl := startWith(t, &counter{}, 2*replayItems, replayFlow)
 	ctx := context.Background()
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: replayFlow.Name(), Parameters: []byte(fmt.Sprint(replayItems))})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: replayFlow.Name(), Parameters: []byte(fmt.Sprint(replayItems))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestReplayDistributedAsCompleted(t *testing.T) {
 }
 
 // waitState polls a run until it is in state, and returns its detail.
-func waitState(t *testing.T, cl *client.Client, id, state string) api.RunDetailView {
+func waitState(t *testing.T, cl *client.Client, id, state string) apitype.RunDetail {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -60,7 +61,7 @@ func (f *fakeServer) handler() http.Handler {
 		out := api.Claimed{Runs: []store.Run{}, TaskRuns: []store.TaskRun{}}
 		if len(req.Completions) > 0 { // a report riding on a claim
 			if status := f.report(req.Completions); status != 200 {
-				reply(w, status, api.Error{Error: api.ErrorBody{Code: "x", Message: "refused"}})
+				reply(w, status, apitype.ErrorResponse{Error: apitype.ErrorBody{Code: "x", Message: "refused"}})
 				return
 			}
 			reply(w, 200, out)
@@ -85,7 +86,7 @@ func (f *fakeServer) handler() http.Handler {
 		var req api.Complete
 		json.NewDecoder(r.Body).Decode(&req)
 		if status := f.report(req.Completions); status != 200 {
-			reply(w, status, api.Error{Error: api.ErrorBody{Code: "x", Message: "refused"}})
+			reply(w, status, apitype.ErrorResponse{Error: apitype.ErrorBody{Code: "x", Message: "refused"}})
 			return
 		}
 		reply(w, 200, api.Completed{Applied: []store.TaskRunRef{}})
@@ -136,7 +137,7 @@ func TestCompletionReports(t *testing.T) {
 			f := &fakeServer{answer: tt.answer}
 			ts := httptest.NewServer(f.handler())
 			defer ts.Close()
-			c, _ := client.New(ts.URL)
+			c, _ := remote.New(ts.URL)
 			w, err := New(Config{Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard,
 				Tasks: []*engine.TaskDef{{Name: "t", Invoke: func(context.Context, json.RawMessage) (any, error) { return 1, nil }}}})
 			if err != nil {
@@ -186,7 +187,7 @@ func TestReportCarriesTasksFinishingTogether(t *testing.T) {
 	f := &fakeServer{handOut: n, answer: func(int, []store.TaskRunCompletion) int { return 200 }}
 	ts := httptest.NewServer(f.handler())
 	defer ts.Close()
-	c, _ := client.New(ts.URL)
+	c, _ := remote.New(ts.URL)
 	release := make([]chan struct{}, n+1)
 	for i := range release {
 		release[i] = make(chan struct{})

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/worker"
 )
@@ -33,8 +35,13 @@ func startRetryLater(t *testing.T) (store.Store, *client.Client, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, tasks := baton.Definitions(retryLater)
-	wk, err := worker.New(worker.Config{Client: cl, Name: t.Name(), Queues: []string{api.DefaultQueue},
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", retryLater)
+	flows, tasks := p.Flows, p.Tasks
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
 		Flows: flows, Tasks: tasks, Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
@@ -69,7 +76,7 @@ func startRetryLater(t *testing.T) (store.Store, *client.Client, func() error) {
 func awaitingRetry(t *testing.T, st store.Store, cl *client.Client) string {
 	t.Helper()
 	ctx := context.Background()
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: "worker-test.retry-later"})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "worker-test.retry-later"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,17 +16,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/transport"
 )
 
 // Config configures a Worker.
 type Config struct {
 	// Client reaches the server. Required.
-	Client *client.Client
+	Client *remote.Client
 	// Name identifies the worker in listings. Default host-pid.
 	Name string
 	// Queues the worker serves. Default ["default"].
@@ -121,7 +123,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, errors.New("worker: Config.Client is required")
 	}
 	if len(cfg.Queues) == 0 {
-		cfg.Queues = []string{api.DefaultQueue}
+		cfg.Queues = []string{apitype.DefaultQueue}
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
@@ -347,9 +349,9 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 			if ctx.Err() != nil {
 				return
 			}
-			var apiErr *client.Error
+			var apiErr *transport.Error
 			switch {
-			case client.IsNotFound(err):
+			case transport.IsNotFound(err):
 				if rerr := w.register(ctx); rerr != nil {
 					w.log.Warn("re-register", "err", rerr)
 				}
@@ -615,11 +617,11 @@ func (w *Worker) giveBack(ctx context.Context, runID string, attempt int, reason
 		case err == nil:
 			w.log.Info("gave a run back", "run", runID, "attempt", attempt)
 			return
-		case client.IsConflict(err) || client.IsNotFound(err):
+		case transport.IsConflict(err) || transport.IsNotFound(err):
 			return // not held here any more: nothing to give back
 		case ctx.Err() != nil:
 			return
-		case !client.IsTransient(err):
+		case !transport.IsTransient(err):
 			w.log.Error("give back run", "run", runID, "attempt", attempt, "err", err)
 			return
 		}
@@ -787,13 +789,13 @@ func (w *Worker) report(ctx context.Context, batch []store.TaskRunCompletion) {
 	case err == nil:
 		done(batch...)
 		return
-	case client.IsTransient(err): // ctx ended: deregistering gives them back
+	case transport.IsTransient(err): // ctx ended: deregistering gives them back
 		return
 	}
 	w.log.Warn("report task runs: refused; reporting them one by one", "n", len(batch), "err", err)
 	for _, c := range batch {
 		err := w.send(ctx, []store.TaskRunCompletion{c})
-		if err != nil && !client.IsTransient(err) {
+		if err != nil && !transport.IsTransient(err) {
 			w.log.Error("report task run: refused; reporting it FAILED", "run", c.Ref.RunID, "key", c.Ref.Key, "err", err)
 			failed := store.TaskRunCompletion{Ref: c.Ref, WorkerID: c.WorkerID, State: store.TaskFailed, Attempts: c.Attempts,
 				Error: &store.ErrorInfo{Message: strings.ToValidUTF8(strings.ReplaceAll("the worker could not report the outcome of this task run ("+
@@ -803,7 +805,7 @@ func (w *Worker) report(ctx context.Context, batch []store.TaskRunCompletion) {
 		switch {
 		case err == nil:
 			done(c)
-		case !client.IsTransient(err):
+		case !transport.IsTransient(err):
 			w.log.Error("report task run: refused; giving it back to its queue", "run", c.Ref.RunID, "key", c.Ref.Key, "err", err)
 			w.mu.Lock()
 			delete(w.held, c.Ref)
@@ -861,7 +863,7 @@ func (w *Worker) claimWithReport(batch []store.TaskRunCompletion) bool {
 	}
 	w.reserveLocked(runs, tasks, -1)
 	w.handOverLocked(len(batch))
-	var apiErr *client.Error
+	var apiErr *transport.Error
 	if err != nil && ctx.Err() == nil && !errors.As(err, &apiErr) {
 		// The server may have claimed work and died before answering.
 		w.unsure = true
@@ -887,7 +889,7 @@ func (w *Worker) send(ctx context.Context, cs []store.TaskRunCompletion) error {
 	backoff := 200 * time.Millisecond
 	for {
 		_, err := w.cfg.Client.Complete(context.WithoutCancel(ctx), w.ID(), cs)
-		if err == nil || !client.IsTransient(err) {
+		if err == nil || !transport.IsTransient(err) {
 			return err
 		}
 		w.log.Warn("report task runs", "n", len(cs), "err", err)

@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
@@ -143,8 +146,13 @@ func startWith(t *testing.T, c *counter, slots int, serve ...baton.AnyFlow) *cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, tasks := baton.Definitions(serve...)
-	wk, err := worker.New(worker.Config{Client: cl, Name: t.Name(), Queues: []string{api.DefaultQueue},
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", serve...)
+	flows, tasks := p.Flows, p.Tasks
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
 		Slots: map[string]int{"q": slots}, Flows: flows, Tasks: tasks,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
@@ -173,7 +181,7 @@ func runTwoMaps(t *testing.T, cl *client.Client, n int) {
 	base := int(nextBase.Add(1_000_000)) // apart from other tests' items (and -count)
 	ctx := context.Background()
 	params, _ := json.Marshal(TwoMaps{Base: base, N: n})
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: "worker-test.two-maps", Parameters: params})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "worker-test.two-maps", Parameters: params})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +326,13 @@ func TestPrefetchKeepsTheSlotLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, tasks := baton.Definitions(gaugeFlow)
-	wk, err := worker.New(worker.Config{Client: cl, Name: t.Name(), Queues: []string{api.DefaultQueue},
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", gaugeFlow)
+	flows, tasks := p.Flows, p.Tasks
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
 		Slots: map[string]int{"pq": slots}, Flows: flows, Tasks: tasks,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
@@ -337,7 +350,7 @@ func TestPrefetchKeepsTheSlotLimit(t *testing.T) {
 		srv.Stop()
 		st.Close()
 	}()
-	run, _, err := cl.CreateRun(ctx, api.CreateRun{Flow: "worker-test.gauge-map", Parameters: json.RawMessage(jsonInt(items))})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "worker-test.gauge-map", Parameters: json.RawMessage(jsonInt(items))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 )
 
 func TestETL(t *testing.T) {
@@ -83,7 +84,7 @@ func TestREADMEDescribesTheDefaultOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var p Params
-	defs, _ := baton.Definitions(Flow)
+	defs := progcmd.ProgramOf("", Flow).Flows
 	if err := json.Unmarshal(defs[0].Defaults, &p); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 // TestPathProblems: the driver codes of a store path that cannot be used
 // become messages naming the path (issue 6 item 10). The read-only cases
-// run for real, as an unprivileged user, in internal/cli.
+// run for real, as an unprivileged user, in internal/cli/batoncmd.
 func TestPathProblems(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

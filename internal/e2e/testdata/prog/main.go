@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	_ "github.com/batonhq/baton/postgres" // the tests run it on PostgreSQL too
 )
 
 func logExec(what string) {

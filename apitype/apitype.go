@@ -1,0 +1,282 @@
+// Package apitype holds the JSON documents of Baton's HTTP API v1 (under
+// Prefix): what the server answers and accepts for runs, workers, queues
+// and retention, and its error responses. The Go client (package client)
+// takes and returns these types, the server (and `baton ... --json`)
+// encodes them, so one definition is the contract: field names and JSON
+// shapes change only compatibly.
+//
+// Times are RFC 3339 with nanoseconds. Parameters, inputs and results are
+// the recorded JSON values, embedded as they are (null when absent), with
+// large results read from the blob store. The package imports only the
+// standard library.
+package apitype
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Prefix is the path prefix of every API route.
+const Prefix = "/api/v1"
+
+// DefaultQueue is the queue of runs created without one.
+const DefaultQueue = "default"
+
+// ErrorResponse is the body of every error response.
+type ErrorResponse struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody describes an error: a stable code and a human message.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes of ErrorBody.
+const (
+	CodeBadRequest    = "bad_request"    // 400: malformed or invalid input
+	CodeNotFound      = "not_found"      // 404: unknown id or path
+	CodeConflict      = "invalid_state"  // 409: the change is not allowed in the current state
+	CodeTooLarge      = "body_too_large" // 413
+	CodeMethod        = "method_not_allowed"
+	CodeInternal      = "internal"    // 500
+	CodeUnavailable   = "unavailable" // 503
+	CodeUnknownWorker = "unknown_worker"
+	// CodeIdempotencyConflict (409): the idempotency key belongs to a run
+	// created with another flow, queue or parameters.
+	CodeIdempotencyConflict = "idempotency_conflict"
+	// CodeUnsupportedMedia (415): the body is not application/json.
+	CodeUnsupportedMedia = "unsupported_media_type"
+)
+
+// States of a run (Run.State).
+const (
+	RunScheduled     = "SCHEDULED"
+	RunPending       = "PENDING"
+	RunRunning       = "RUNNING"
+	RunAwaitingRetry = "AWAITING_RETRY"
+	RunPaused        = "PAUSED"
+	RunCancelling    = "CANCELLING"
+	RunCompleted     = "COMPLETED"
+	RunFailed        = "FAILED"
+	RunCancelled     = "CANCELLED"
+	RunCrashed       = "CRASHED"
+)
+
+// Ended reports whether a run in state has ended: COMPLETED, FAILED,
+// CANCELLED or CRASHED. It changes again only when someone retries it (or,
+// for CRASHED, resumes it).
+func Ended(state string) bool {
+	switch state {
+	case RunCompleted, RunFailed, RunCancelled, RunCrashed:
+		return true
+	}
+	return false
+}
+
+// CreateRunRequest is the body of POST /api/v1/runs.
+type CreateRunRequest struct {
+	Flow string `json:"flow"`
+	// Parameters is a JSON object merged over the flow's defaults and
+	// validated against its parameter schema; empty: the defaults.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	// Queue is the queue whose workers may execute the run; empty:
+	// DefaultQueue.
+	Queue string `json:"queue,omitempty"`
+	// IdempotencyKey, when set, creates the run only once: the same key
+	// with the same request returns the first run.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// RetryRunRequest is the optional body of POST /api/v1/runs/{id}/retry.
+type RetryRunRequest struct {
+	// Parameters, when set, are merged over the run's parameters (as those
+	// of a new run over the flow's defaults) and validated; the new attempt
+	// and later ones run with the result, reusing every step whose input
+	// did not change. The edit is recorded on the run.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	// By names who asks, recorded with an edit. The API does not
+	// authenticate: the server records it as given, with the address the
+	// request came from. `baton runs retry` sends the OS user.
+	By string `json:"by,omitempty"`
+}
+
+// RetentionRequest is the body of POST /api/v1/retention.
+type RetentionRequest struct {
+	OlderThan string `json:"older_than"` // e.g. "30d", "12h"
+}
+
+// RetentionResult is the response of POST /api/v1/retention.
+type RetentionResult struct {
+	DeletedRuns  int `json:"deleted_runs"`
+	DeletedBlobs int `json:"deleted_blobs"`
+}
+
+// ErrorInfo is a recorded error. All four fields are always present; chain
+// is an empty array when the error wraps nothing.
+type ErrorInfo struct {
+	Message string `json:"message"`
+	// Type is the Go type of the error, such as "*fault.TaskError" (which
+	// package baton names TaskError).
+	Type string `json:"type"`
+	// Kind classifies it: "timeout", "panic", "permanent", "cancelled",
+	// "nondeterminism", or empty.
+	Kind string `json:"kind"`
+	// Chain lists the errors it wraps, outermost first, as "TYPE: message".
+	Chain []string `json:"chain"`
+}
+
+// Run is a flow run. started_at and ended_at are null until set.
+type Run struct {
+	ID            string          `json:"id"`
+	Flow          string          `json:"flow"`
+	State         string          `json:"state"`
+	Attempt       int             `json:"attempt"`
+	CreatedAt     time.Time       `json:"created_at"`
+	StartedAt     *time.Time      `json:"started_at"`
+	EndedAt       *time.Time      `json:"ended_at"`
+	ParentRunID   string          `json:"parent_run_id,omitempty"`
+	ParentStepKey string          `json:"parent_step_key,omitempty"`
+	Parameters    json.RawMessage `json:"parameters"`
+	// Result is the flow's result once the run COMPLETED.
+	Result   json.RawMessage `json:"result"`
+	Error    *ErrorInfo      `json:"error"`
+	Queue    string          `json:"queue,omitempty"`
+	WorkerID string          `json:"worker_id,omitempty"`
+	// WaitingReason says why a SCHEDULED run has not started (the server
+	// sets it, e.g. when no live worker serves the run's flow and queue).
+	WaitingReason string `json:"waiting_reason,omitempty"`
+	// Attempts is what the run recorded of its attempts, oldest first;
+	// absent for runs recorded before attempts were.
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is what a run recorded of one attempt: how many steps it reused
+// from the journal of earlier attempts and how many it ran (null until the
+// attempt ended, or when it ended without its process recording it), and
+// the parameter edit it was started with.
+type Attempt struct {
+	Attempt int         `json:"attempt"`
+	Steps   *StepCounts `json:"steps"`
+	Edit    *ParamsEdit `json:"edit,omitempty"`
+}
+
+// StepCounts counts an attempt's steps.
+type StepCounts struct {
+	Reused int `json:"reused"`
+	Ran    int `json:"ran"`
+}
+
+// ParamsEdit is a retry's change of a run's parameters.
+type ParamsEdit struct {
+	From json.RawMessage `json:"from"`
+	To   json.RawMessage `json:"to"`
+	By   string          `json:"by"`
+	At   time.Time       `json:"at"`
+}
+
+// TaskRun is a task run (or a subflow step, which has child_run_id).
+// duration_ms is null until the task run has ended. input is the whole
+// input, also when its large parts are stored as the blob input_ref
+// (shared by the task runs whose inputs have the same large parts).
+type TaskRun struct {
+	ID            string          `json:"id"`
+	Key           string          `json:"key"`
+	Task          string          `json:"task"`
+	State         string          `json:"state"`
+	Attempts      int             `json:"attempts"`
+	StartedAt     *time.Time      `json:"started_at"`
+	EndedAt       *time.Time      `json:"ended_at"`
+	DurationMS    *int64          `json:"duration_ms"`
+	CachedFrom    string          `json:"cached_from,omitempty"`
+	CachedFromRun string          `json:"cached_from_run,omitempty"`
+	ChildRunID    string          `json:"child_run_id,omitempty"`
+	Input         json.RawMessage `json:"input"`
+	InputRef      string          `json:"input_ref,omitempty"`
+	Result        json.RawMessage `json:"result"`
+	Error         *ErrorInfo      `json:"error"`
+}
+
+// Event is a state change. task_key is empty for run-level events; from is
+// empty for a creation.
+type Event struct {
+	At      time.Time `json:"at"`
+	TaskKey string    `json:"task_key"`
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Cause   string    `json:"cause"`
+	Message string    `json:"message"`
+}
+
+// RunDetail is GET /api/v1/runs/{id} (and `baton runs show --json`): the
+// run with its task runs (in creation order) and its events (in order).
+type RunDetail struct {
+	Run
+	TaskRuns []TaskRun `json:"task_runs"`
+	Events   []Event   `json:"events"`
+}
+
+// TaskRunCount counts the task runs of a run with one task and state.
+type TaskRunCount struct {
+	Task  string `json:"task"`
+	State string `json:"state"`
+	N     int    `json:"n"`
+}
+
+// RunSummary summarises the task runs of a run without listing them:
+// counts per task and state (ordered by task, then state), the first
+// failed ones (FAILED, TIMED_OUT, CANCELLED, CRASHED) and the slowest.
+type RunSummary struct {
+	TaskRuns    int            `json:"task_runs"`
+	Counts      []TaskRunCount `json:"counts"`
+	FailedTotal int            `json:"failed_total"`
+	Failed      []TaskRun      `json:"failed"`
+	Slowest     []TaskRun      `json:"slowest"`
+}
+
+// RunPage is GET /api/v1/runs/{id} with paging parameters (PageQuery): the
+// run detail with a page of its task runs and of its events, their totals,
+// and a summary when asked for.
+type RunPage struct {
+	RunDetail
+	TaskRunsTotal *int        `json:"task_runs_total,omitempty"`
+	EventsTotal   *int        `json:"events_total,omitempty"`
+	Summary       *RunSummary `json:"summary,omitempty"`
+}
+
+// Log is a log record of a run.
+type Log struct {
+	At        time.Time       `json:"at"`
+	Level     string          `json:"level"`
+	Message   string          `json:"message"`
+	TaskKey   string          `json:"task_key,omitempty"`
+	TaskRunID string          `json:"task_run_id,omitempty"`
+	Attrs     json.RawMessage `json:"attrs,omitempty"`
+}
+
+// Worker is a live worker.
+type Worker struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Host      string         `json:"host"`
+	PID       int            `json:"pid"`
+	Queues    []string       `json:"queues"`
+	Flows     []string       `json:"flows"`
+	Tasks     []string       `json:"tasks"`
+	Capacity  int            `json:"capacity"`
+	Slots     map[string]int `json:"slots,omitempty"`
+	StartedAt time.Time      `json:"started_at"`
+	LastSeen  time.Time      `json:"last_seen"`
+	Runs      []string       `json:"runs"` // runs it holds now
+}
+
+// Queue is a queue's depth.
+type Queue struct {
+	Queue         string     `json:"queue"`
+	RunsScheduled int        `json:"runs_scheduled"`
+	RunsRunning   int        `json:"runs_running"`
+	TasksPending  int        `json:"tasks_pending"`
+	TasksRunning  int        `json:"tasks_running"`
+	OldestWaiting *time.Time `json:"oldest_waiting"`
+}
