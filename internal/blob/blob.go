@@ -113,7 +113,8 @@ func (s *Store) touch(h string) (bool, error) {
 
 // PutReader stores the content read from r until EOF, like Put, without
 // holding it in memory: it is hashed while it is written to a temporary
-// file, which is synced and renamed into place. An error reading r stores
+// file, which is synced and renamed into place unless the content is
+// stored already (then it is dropped and the blob's time refreshed). An error reading r stores
 // nothing and is returned as is (wrapped), so callers can test it.
 func (s *Store) PutReader(r io.Reader) (string, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -124,21 +125,20 @@ func (s *Store) PutReader(r io.Reader) (string, error) {
 		return "", fmt.Errorf("blob: put: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	defer tmp.Close()
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("blob: put: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("blob: put: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if ok, err := s.touch(sum); err != nil || ok {
-		return refPrefix + sum, err
+		return refPrefix + sum, err // stored already: no sync needed
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("blob: put: %w", err)
 	}
 	path := s.path(sum)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
