@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -367,6 +368,67 @@ func TestInputBlobSharedOnWorkers(t *testing.T) {
 		}
 		if shown != len(p.Ks)+1 {
 			t.Errorf("the API shows %d evaluations, want %d", shown, len(p.Ks)+1)
+		}
+	})
+}
+
+var (
+	bigCached = baton.Task("worker-test.big-cached", func(_ context.Context, tag string) (string, error) {
+		return tag + strings.Repeat(".", engine.BlobThreshold), nil
+	}, baton.Cache(baton.CachePolicy{}))
+	bigCachedFlow = baton.Flow("worker-test.big-cached", func(ctx baton.Context, tag string) (int, error) {
+		s, err := bigCached.Run(ctx, tag)
+		return len(s), err
+	})
+)
+
+// TestCacheHitKeepsItsResultBlob: a cache hit records the cached result's
+// blob reference in a new task run, so it stores the blob again: a
+// retention pass deleting the run that made the entry (and the entry) then
+// keeps the blob, which was written just now.
+func TestCacheHitKeepsItsResultBlob(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store, blobs *blob.Store) {
+		ctx := context.Background()
+		eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		flow := progcmd.ProgramOf("", bigCachedFlow).Flows[0]
+		params, _ := json.Marshal(t.Name())
+		first, err := eng.Start(ctx, flow, params)
+		if err != nil || first.Run.State != store.RunCompleted {
+			t.Fatalf("first run: %s, %v", first.Run.State, err)
+		}
+		trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: first.Run.ID})
+		if err != nil || len(trs) != 1 || trs[0].ResultRef == "" {
+			t.Fatalf("first run's task runs: %+v, %v; want one with a result blob", trs, err)
+		}
+		ref := trs[0].ResultRef
+		h := strings.TrimPrefix(ref, "sha256:")
+		path := filepath.Join(blobs.Dir(), "sha256", h[:2], h[2:])
+		old := time.Now().Add(-2 * blob.Grace)
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
+
+		// A new engine: nothing remembered of the first run's writes.
+		eng2, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng2.Close()
+		second, err := eng2.Start(ctx, flow, params)
+		if err != nil || second.Run.State != store.RunCompleted {
+			t.Fatalf("second run: %s, %v", second.Run.State, err)
+		}
+		trs, err = st.TaskRunList(ctx, store.TaskRunListParams{RunID: second.Run.ID})
+		if err != nil || len(trs) != 1 || trs[0].State != store.TaskCached || trs[0].ResultRef != ref {
+			t.Fatalf("second run's task runs: %+v, %v; want one CACHED with the same blob", trs, err)
+		}
+		if removed, err := blobs.Remove(ref, blob.Grace); err != nil || removed {
+			t.Errorf("Remove after the cache hit = %v, %v; want the blob kept", removed, err)
 		}
 	})
 }
