@@ -10,9 +10,9 @@ import (
 	"github.com/batonhq/baton/internal/store"
 )
 
-// TestPrefetchSize: the prefetch buffer holds about twice the slots that
-// free during one report's round trip, at most the slots, and nothing for
-// task runs long next to the round trip or before both are measured.
+// TestPrefetchSize: the prefetch buffer holds about four times the slots
+// that free during one report's round trip, at most the slots, and nothing
+// for task runs long next to the round trip or before both are measured.
 func TestPrefetchSize(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
@@ -25,7 +25,8 @@ func TestPrefetchSize(t *testing.T) {
 	}{
 		{"not measured yet", 8, 0, 0, 0},
 		{"no round trip yet", 8, 10 * ms, 0, 0},
-		{"10 ms tasks, 3 ms round trips", 8, 10 * ms, 3 * ms, 5},
+		{"10 ms tasks, 3 ms round trips", 8, 10 * ms, 3 * ms, 8},
+		{"20 ms tasks, 1 ms round trips", 8, 20 * ms, ms, 2},
 		{"1 ms tasks: at most the slots", 8, ms, 3 * ms, 8},
 		{"100 ms tasks: a claim keeps up", 8, 100 * ms, 3 * ms, 0},
 		{"one slot, 5 ms tasks", 1, 5 * ms, 2 * ms, 1},

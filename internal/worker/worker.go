@@ -470,12 +470,13 @@ func (w *Worker) release(queue string) {
 }
 
 // prefetchLocked is how many claimed task runs of queue may wait for one
-// of its slots: about twice the slots expected to free during one report's
-// round trip, when that is a fair share of a task run's time (short task
-// runs), so that a freed slot starts the next task run at once instead of
-// after a round trip; none for longer task runs, whose slots a claim
-// refills in a small fraction of their time, and none before the first
-// reports are timed. At most the queue's slots, and maxPrefetch. The
+// of its slots: about four times the slots expected to free during one
+// report's round trip (they free in bursts: task runs claimed together
+// finish together), when that is a fair share of a task run's time (short
+// task runs), so that a freed slot starts the next task run at once
+// instead of after a round trip; none for longer task runs, whose slots a
+// claim refills in a small fraction of their time, and none before the
+// first reports are timed. At most the queue's slots, and maxPrefetch. The
 // caller holds w.mu.
 func (w *Worker) prefetchLocked(queue string) int {
 	n, d := w.cfg.Slots[queue], w.taskDur[queue]
@@ -486,7 +487,7 @@ func (w *Worker) prefetchLocked(queue string) int {
 	if expected < 0.25 {
 		return 0
 	}
-	return min(n, maxPrefetch, int(math.Ceil(2*expected)))
+	return min(n, maxPrefetch, int(math.Ceil(4*expected)))
 }
 
 // maxPrefetch bounds a prefetch buffer whatever the slots: task runs
