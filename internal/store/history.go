@@ -157,8 +157,12 @@ func TransitionAction(from, to RunState, cause string) string {
 		return ActionCancelled
 	case RunAwaitingRetry:
 		return ActionRetryScheduled
+	case RunPaused:
+		return ActionPaused
 	case RunRunning:
 		switch from {
+		case RunPaused:
+			return ActionResumed
 		case RunPending, RunScheduled:
 			return ActionStarted
 		case RunFailed, RunCancelled, RunCrashed, RunAwaitingRetry:
@@ -170,6 +174,8 @@ func TransitionAction(from, to RunState, cause string) string {
 			return ActionRetried
 		case "":
 			return ActionCreated
+		case RunPaused:
+			return ActionResumed
 		}
 		return ActionRescheduled
 	}

@@ -707,6 +707,17 @@ type Store interface {
 	// that claims the slots it freed, or a claim for several kinds of
 	// capacity at once. On error nothing is applied.
 	Claim(ctx context.Context, p ClaimParams) (ClaimResult, error)
+	// WaitBegin records a wait step and answers it at once from what
+	// arrived before; see WaitBeginParams.
+	WaitBegin(ctx context.Context, p WaitBeginParams) (TaskRun, error)
+	// InputSend delivers input (or a resume) to a run's wait, or keeps it
+	// for the run's first wait of its key; see InputSendParams.
+	InputSend(ctx context.Context, p InputSendParams) (InputResult, error)
+	// EventSend records an event and resolves the waits it matches.
+	EventSend(ctx context.Context, p EventSendParams) (EventResult, error)
+	// TimersFire resolves the waits whose deadline passed and returns how
+	// many; see TimersFireParams.
+	TimersFire(ctx context.Context, p TimersFireParams) (int, error)
 	// TaskRunFinished returns those of refs that are in a final state
 	// (COMPLETED, FAILED, TIMED_OUT, CACHED, CANCELLED or CRASHED), in any
 	// order; unknown refs are left out.
@@ -931,7 +942,11 @@ func StoppedMessage(state RunState) string {
 // state at time at (see StopsTaskRuns), appending a History transition of
 // cause.
 func StopPendingTaskRun(t *TaskRun, state RunState, cause string, at time.Time) {
-	t.History = append(t.History, Transition{At: at.UTC(), From: string(TaskPending), To: string(TaskCancelled),
+	from := t.State
+	if from == "" {
+		from = TaskPending
+	}
+	t.History = append(t.History, Transition{At: at.UTC(), From: string(from), To: string(TaskCancelled),
 		Cause: cause, Message: StoppedMessage(state)})
 	t.State, t.Error, t.EndedAt = TaskCancelled, StoppedError(state), at
 	t.WorkerID, t.LeaseUntil = "", time.Time{}

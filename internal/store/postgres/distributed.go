@@ -125,10 +125,14 @@ func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *p
 var stopTaskRunsSQL = `WITH stopped AS (
 	UPDATE task_runs SET state = 'CANCELLED', error = $2, ended_at = $3, worker_id = '', lease_until = 0,
 		history = ` + historyAppend("history", "$4::text") + `
-	WHERE run_id = $1 AND state = 'PENDING'
+	WHERE run_id = $1 AND state = $6
 	RETURNING 1
 )
 SELECT pg_notify($5, 'done:' || $1::text) WHERE EXISTS (SELECT 1 FROM stopped)`
+
+// stopWaitsSQL marks the waits of run $1 inactive (their steps were
+// cancelled with the run).
+const stopWaitsSQL = `UPDATE waits SET active = 0 WHERE run_id = $1 AND active = 1`
 
 // runningTaskRunsNotifySQL notifies "cancel" for run $1 when distributed
 // task runs of it are RUNNING. It looks through the run's own rows (the
@@ -151,12 +155,15 @@ func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at 
 	if err != nil {
 		return err
 	}
-	h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskPending),
-		To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}})
-	if err != nil {
-		return err
+	for _, from := range []store.TaskState{store.TaskPending, store.TaskWaiting} {
+		h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(from),
+			To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}})
+		if err != nil {
+			return err
+		}
+		pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h, s.channel, string(from))
 	}
-	pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h, s.channel)
+	pb.Queue(stopWaitsSQL, r.ID)
 	if r.State.Final() {
 		pb.Queue(runningTaskRunsNotifySQL, r.ID, s.channel)
 	}

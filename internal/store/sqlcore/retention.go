@@ -3,6 +3,7 @@ package sqlcore
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -71,6 +72,12 @@ func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (st
 			Stmt{SQL: "DELETE FROM cache WHERE run_id" + in + " RETURNING result_ref", Args: list, Scan: collect(1)},
 			Stmt{SQL: "DELETE FROM events WHERE run_id" + in, Args: list},
 			Stmt{SQL: "DELETE FROM logs WHERE run_id" + in, Args: list},
+			Stmt{SQL: "DELETE FROM waits WHERE run_id" + in, Args: list},
+			Stmt{SQL: "DELETE FROM inputs WHERE run_id" + in, Args: list},
+			// Sent events older than the runs deleted and than their own
+			// window (store.DefaultEventRetention) go too.
+			Stmt{SQL: "DELETE FROM sent_events WHERE created_at < $1",
+				Args: []any{EncTime(earliest(p.Before, time.Now().Add(-store.DefaultEventRetention)))}},
 			Stmt{SQL: "DELETE FROM runs WHERE id" + in, Args: list},
 			// After the runs: the table's triggers refuse to delete the
 			// history of a run that exists.
@@ -109,4 +116,12 @@ func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (st
 		return store.RetentionResult{}, err
 	}
 	return out, nil
+}
+
+// earliest returns the earlier of two times.
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -158,7 +158,7 @@ func (t *tx) StopTaskRuns(ctx context.Context, r *store.Run, cause string, at ti
 	if err := t.Query(ctx, func(rows sqlcore.Rows) (err error) {
 		trs, err = sqlcore.CollectTaskRuns(rows)
 		return err
-	}, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE run_id = ? AND state = 'PENDING'", r.ID); err != nil {
+	}, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE run_id = ? AND state IN ('PENDING', 'WAITING')", r.ID); err != nil {
 		return err
 	}
 	if len(trs) > 0 {
@@ -167,10 +167,14 @@ func (t *tx) StopTaskRuns(ctx context.Context, r *store.Run, cause string, at ti
 			return err
 		}
 		for i := range trs {
+			was := trs[i].State
 			store.StopPendingTaskRun(&trs[i], r.State, cause, at)
-			if err := updateTaskRun(ctx, upd, &trs[i], store.TaskPending); err != nil {
+			if err := updateTaskRun(ctx, upd, &trs[i], was); err != nil {
 				return err
 			}
+		}
+		if err := t.Exec(ctx, "UPDATE waits SET active = 0 WHERE run_id = $1 AND active = 1", r.ID); err != nil {
+			return err
 		}
 		t.notes.Add("done", r.ID)
 	}

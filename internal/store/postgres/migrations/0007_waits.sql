@@ -1,0 +1,55 @@
+-- 0007: waits, the input sent to runs, and events (the same change as
+-- SQLite's migration of the same number); and the task-run index on
+-- (queue, state) goes.
+--
+-- A wait step is a task run (state WAITING, its input the store.WaitSpec);
+-- waits indexes what resolves it: the input key or event name, and the
+-- deadline. active is 1 while the step waits; event_seq is the event it
+-- received, so a later wait of the run for the same name takes a newer one.
+CREATE TABLE waits (
+    run_id      TEXT COLLATE "C" NOT NULL,
+    key         TEXT COLLATE "C" NOT NULL,
+    task_run_id TEXT COLLATE "C" NOT NULL,
+    kind        TEXT COLLATE "C" NOT NULL,
+    name        TEXT COLLATE "C" NOT NULL DEFAULT '',
+    wake_at     BIGINT NOT NULL DEFAULT 0,
+    active      SMALLINT NOT NULL DEFAULT 1,
+    event_seq   BIGINT NOT NULL DEFAULT 0,
+    created_at  BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, key, task_run_id)
+);
+CREATE INDEX waits_due ON waits (wake_at) WHERE active = 1 AND wake_at <> 0;
+CREATE INDEX waits_event ON waits (name) WHERE active = 1 AND kind = 'event';
+
+-- Input sent to a run: delivered to a wait step (task_run_id), or kept
+-- ('') for the run's first wait of the key.
+CREATE TABLE inputs (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id      TEXT COLLATE "C" NOT NULL,
+    key         TEXT COLLATE "C" NOT NULL,
+    value       TEXT,
+    actor       TEXT NOT NULL,
+    verified    SMALLINT NOT NULL DEFAULT 0,
+    created_at  BIGINT NOT NULL,
+    task_run_id TEXT COLLATE "C" NOT NULL DEFAULT ''
+);
+CREATE INDEX inputs_run ON inputs (run_id, key, seq);
+
+-- Events sent to Baton (POST /api/v1/events, baton events send), kept for
+-- waits that begin after them (store.DefaultEventRetention).
+CREATE TABLE sent_events (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name       TEXT COLLATE "C" NOT NULL,
+    payload    TEXT,
+    actor      TEXT NOT NULL,
+    verified   SMALLINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX sent_events_name ON sent_events (name, seq);
+CREATE INDEX sent_events_created ON sent_events (created_at);
+
+-- Every state change of a task run (claim, completion) wrote an entry into
+-- task_runs_queue_state, and nothing reads it: QueueList counts PENDING
+-- task runs from task_runs_claim and RUNNING ones from task_runs_leased,
+-- partial indexes of one state each. (The SQLite schema never had it.)
+DROP INDEX IF EXISTS task_runs_queue_state;
