@@ -162,7 +162,7 @@ func (c *Core) answerEarly(ctx context.Context, tx Tx, r *store.Run, tr store.Ta
 			return nil, err
 		}
 		*hist = append(*hist, store.HistoryEntry{RunID: r.ID, At: at, Action: store.ActionEventReceived,
-			Reason: fmt.Sprintf("event %s (sent before the run waited for it)", p.Spec.Key),
+			Reason:  fmt.Sprintf("event %s (sent before the run waited for it)", p.Spec.Key),
 			Payload: mustJSON(map[string]any{"name": p.Spec.Key, "seq": found.seq, "step": tr.Key, "payload": orNull(found.payload)})})
 		return &waitOutcome{state: store.TaskCompleted, result: orNull(found.payload), cause: "event",
 			msg: fmt.Sprintf("event %s #%d", p.Spec.Key, found.seq), seq: found.seq}, nil
@@ -346,7 +346,7 @@ func (c *Core) EventSend(ctx context.Context, p store.EventSendParams) (store.Ev
 				return nil
 			}
 			hist := []store.HistoryEntry{{RunID: r.ID, At: at, Actor: who, Action: store.ActionEventReceived,
-				Reason: "event " + p.Name + " sent by " + who.String(),
+				Reason:  "event " + p.Name + " sent by " + who.String(),
 				Payload: mustJSON(map[string]any{"name": p.Name, "seq": out.Seq, "step": tr.Key, "payload": orNull(p.Payload)})}}
 			if _, err := c.resolve(ctx, tx, r, tr, &waitOutcome{state: store.TaskCompleted, result: orNull(p.Payload),
 				cause: "event", msg: fmt.Sprintf("event %s #%d", p.Name, out.Seq), seq: out.Seq}, who, at, hist); err != nil {
@@ -557,4 +557,3 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return b
 }
-

@@ -98,6 +98,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"History", testHistory},
 		{"HistoryLeases", testHistoryLeases},
 		{"HistoryAppendOnly", testHistoryAppendOnly},
+		{"WaitInput", testWaitInput},
+		{"WaitInputKept", testWaitInputKept},
+		{"WaitWakesPausedRun", testWaitWakesPausedRun},
+		{"WaitEvents", testWaitEvents},
+		{"TimersFire", testTimersFire},
+		{"WaitRunEnd", testWaitRunEnd},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
