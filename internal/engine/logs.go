@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -93,7 +92,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	at := r.Time
 	if at.IsZero() {
-		at = time.Now()
+		at = h.e.now()
 	}
 	h.e.w.add(write{logs: []store.LogRecord{{
 		RunID: h.runID, TaskRunID: h.trID, TaskKey: h.key, Level: r.Level.String(), Message: r.Message, Attrs: attrs, At: at,
