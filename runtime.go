@@ -12,6 +12,7 @@ import (
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/sdkdef"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/storeopen"
 )
@@ -59,7 +60,16 @@ func (rt *Runtime) Close() error {
 	return rt.st.Close()
 }
 
-func init() { progcmd.Definitions = definitions }
+func init() {
+	progcmd.Definitions = definitions
+	sdkdef.Flow = func(f any) (*engine.FlowDef, bool) {
+		af, ok := f.(AnyFlow)
+		if !ok {
+			return nil, false
+		}
+		return af.engineFlow(), true
+	}
+}
 
 // definitions returns the engine definitions of the given flows (AnyFlow
 // values) and of every task defined in this program. It is how Baton's own
