@@ -321,3 +321,29 @@ func TestManualClock(t *testing.T) {
 		t.Errorf("the flow's retry came %s after its failure, want 24h", gap)
 	}
 }
+
+var timed = baton.Flow("batontest.timed", func(ctx baton.Context, in flakyIn) ([]time.Time, error) {
+	t0 := baton.Now(ctx)
+	if _, err := flaky.Run(ctx, in); err != nil {
+		return nil, err
+	}
+	return []time.Time{t0, baton.Now(ctx)}, nil
+})
+
+// TestNowFollowsClock: baton.Now reads the environment's clock, which the
+// retries in between moved by their delays.
+func TestNowFollowsClock(t *testing.T) {
+	t.Parallel()
+	env := batontest.New(t)
+	run, err := batontest.Run(env, timed, flakyIn{N: 1, Fail: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0, t1 := run.Result[0], run.Result[1]
+	if !t0.Equal(batontest.DefaultStart) {
+		t.Errorf("first Now = %v, want the clock's start %v", t0, batontest.DefaultStart)
+	}
+	if d := t1.Sub(t0); d < 2700*time.Millisecond || d > 3300*time.Millisecond {
+		t.Errorf("Now moved %s across retries of 1s and 2s", d)
+	}
+}
