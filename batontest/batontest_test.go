@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,16 +16,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// flaky fails its first two attempts (per environment, through a counter
-// the test passes in its input) and then doubles its input.
+// flaky fails the attempts its input says, then doubles its input.
 type flakyIn struct {
 	N    int
 	Fail int // attempts to fail
 }
-
-var failures = struct {
-	counts map[string]*atomic.Int64
-}{counts: map[string]*atomic.Int64{}}
 
 var (
 	flaky = baton.Task("batontest.flaky", func(ctx context.Context, in flakyIn) (int, error) {

@@ -54,16 +54,6 @@ func (e *Engine) sleep(done <-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// afterFunc calls f on its own goroutine after d on the engine's clock.
-// The caller's unit of work is released until then: f starts holding it.
-func (e *Engine) afterFunc(d time.Duration, f func()) {
-	e.cfg.Clock.AfterFunc(d, func() {
-		e.act(1)
-		f()
-	})
-	e.act(-1)
-}
-
 // withTimeoutCause is context.WithTimeoutCause on clk: the context is
 // cancelled with cause when d has passed on clk, and then reports
 // context.DeadlineExceeded as its error and clk's time plus d as its
