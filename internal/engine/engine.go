@@ -22,12 +22,14 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/clock"
+	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -45,6 +47,7 @@ type Store interface {
 	JournalList(ctx context.Context, runID string) ([]store.JournalEntry, error)
 	CacheGet(ctx context.Context, key string, now time.Time) (store.CacheEntry, error)
 	TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error)
+	WaitBegin(ctx context.Context, p store.WaitBeginParams) (store.TaskRun, error)
 }
 
 // Blobs stores large results and the large parts of inputs by content;
@@ -120,6 +123,15 @@ type Config struct {
 	// their workers stop them once the run has ended). A run that fails
 	// does not wait for them. Default 500ms; it is capped at AbandonGrace.
 	RemoteGrace time.Duration
+	// ValidateInput checks input kept for a wait against the wait's JSON
+	// Schema when the wait begins (WaitBeginParams.Validate). Default
+	// params.ValidateJSON. A worker's engine begins waits through the server, which has its
+	// own.
+	ValidateInput func(schema, value json.RawMessage) error
+	// SuspendGrace is how long a worker's run may wait for nothing but its
+	// waits (input, timers, events) before the worker releases it: the run
+	// goes PAUSED and is rescheduled when a wait is resolved. Default 1s.
+	SuspendGrace time.Duration
 	// CancelPoll is how often the engine of a local run (no Worker) reads
 	// its run's state to notice a cancel requested through a server that
 	// shares the store (the run is CANCELLING). Default 250ms.
@@ -147,6 +159,12 @@ func (c Config) WithDefaults() Config {
 	c.RemoteGrace = min(c.RemoteGrace, c.AbandonGrace)
 	if c.CancelPoll <= 0 {
 		c.CancelPoll = 250 * time.Millisecond
+	}
+	if c.SuspendGrace <= 0 {
+		c.SuspendGrace = time.Second
+	}
+	if c.ValidateInput == nil {
+		c.ValidateInput = params.ValidateJSON
 	}
 	return c
 }
@@ -268,6 +286,9 @@ type Engine struct {
 	w      *writer
 	self   Process
 	remote *awaiter
+	// waits polls for the outcome of wait steps (waitsAwaiter).
+	waits     *awaiter
+	waitsOnce sync.Once
 	puts   *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
 	inputs *blob.Cache // cfg.Blobs.Get of inputs' blobs
 }
@@ -281,7 +302,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, w: newWriter(cfg.Store, cfg.LazyFlush), self: Self(),
 		puts: blob.NewPuts(cfg.Blobs.Put, putMemo), inputs: blob.NewCache(cfg.Blobs.Get, inputCacheBytes)}
 	if cfg.Distributed {
-		e.remote = newAwaiter(e)
+		e.remote = newAwaiter(e, 20*time.Millisecond, nil)
 	}
 	return e, nil
 }
@@ -291,6 +312,10 @@ func (e *Engine) Store() Store { return e.cfg.Store }
 
 // Close flushes pending writes. Safe to call twice.
 func (e *Engine) Close() error {
+	e.waitsOnce.Do(func() {}) // no poller of waits starts after this
+	if e.waits != nil && e.waits != e.remote {
+		e.waits.stop()
+	}
 	if e.remote != nil {
 		e.remote.stop()
 	}
@@ -377,14 +402,14 @@ func (e *Engine) Start(ctx context.Context, def *FlowDef, params json.RawMessage
 	if err != nil {
 		return Outcome{}, fmt.Errorf("create run: %w", err)
 	}
-	return e.run(ctx, def, run), nil
+	return e.run(ctx, def, run, false), nil
 }
 
 // run announces and executes a run that is RUNNING in the store. A local
 // top-level run watches its record for a cancel requested elsewhere (a
 // worker's runs are cancelled through its heartbeats; subflows through
 // their parent).
-func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run) Outcome {
+func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run, resumed bool) Outcome {
 	e.act(1) // the run's unit of work (Config.Activity), which execute holds
 	defer e.act(-1)
 	if e.cfg.OnRunStart != nil {
@@ -395,7 +420,7 @@ func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run) Outcome {
 		ctx, stop = e.watchCancel(ctx, run.ID)
 		defer stop()
 	}
-	return e.execute(ctx, def, run)
+	return e.execute(ctx, def, run, resumed)
 }
 
 // watchCancel returns a context that is cancelled with ErrCancelRequested
@@ -451,7 +476,8 @@ func (e *Engine) ExecuteClaimed(ctx context.Context, def *FlowDef, claimed store
 		}
 		return Outcome{Run: claimed}, fmt.Errorf("start claimed run %s: %w", claimed.ID, err)
 	}
-	return e.run(ctx, def, run), nil
+	// A run that started before (a woken PAUSED run) replays its journal.
+	return e.run(ctx, def, run, !claimed.StartedAt.IsZero()), nil
 }
 
 func (e *Engine) newRun(def *FlowDef, params json.RawMessage, parent, key string) store.Run {
@@ -526,7 +552,7 @@ func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string, opts Ret
 	if err != nil {
 		return Outcome{}, err
 	}
-	return e.run(ctx, def, run), nil
+	return e.run(ctx, def, run, false), nil
 }
 
 // actor is who the engine's Start and Retry act for (Config.Actor).
@@ -605,9 +631,18 @@ func (e *Engine) retryRefused(ctx context.Context, read store.Run) error {
 // execute runs attempts of run (RUNNING in the store) until it ends. The
 // caller holds a unit of work (Config.Activity) for it, which execute
 // releases while it waits.
-func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outcome {
+func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run, resumed bool) Outcome {
 	for {
-		val, steps, err := e.attempt(ctx, def, run)
+		val, steps, err := e.attempt(ctx, def, run, resumed)
+		resumed = false // a next attempt loads the journal as every retry does
+		if errors.Is(err, ErrSuspended) || errors.Is(err, ErrDetached) {
+			// The run waits, PAUSED in the store: nothing here ends it.
+			werr := e.w.sync(write{})
+			if cur, gerr := e.cfg.Store.RunGet(context.WithoutCancel(ctx), run.ID); gerr == nil {
+				run = cur
+			}
+			return Outcome{Run: run, Err: errors.Join(err, werr)}
+		}
 		if errors.Is(context.Cause(ctx), ErrReleased) {
 			werr := e.w.sync(write{})
 			return Outcome{Run: run, Err: errors.Join(ErrReleased, werr)}
@@ -618,7 +653,7 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 			return Outcome{Run: run, Err: errors.Join(err, werr)}
 		}
 		p := store.RunTransitionParams{
-			ID: run.ID, From: []store.RunState{store.RunRunning, store.RunCancelling}, Attempt: run.Attempt, Cause: "engine",
+			ID: run.ID, From: []store.RunState{store.RunRunning, store.RunCancelling, store.RunPaused}, Attempt: run.Attempt, Cause: "engine",
 			Steps: steps,
 		}
 		if err == nil {
@@ -649,6 +684,13 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 			return Outcome{Run: run, Err: storeFailed(fmt.Errorf("record steps of run %s: %w", run.ID, werr))}
 		}
 		ended, terr := e.cfg.Store.RunTransition(context.WithoutCancel(ctx), p)
+		if errors.Is(terr, store.ErrConflict) {
+			// A paused run may be cancelled from outside (PAUSED goes
+			// straight to CANCELLED): report what the store says.
+			if cur, gerr := e.cfg.Store.RunGet(context.WithoutCancel(ctx), run.ID); gerr == nil && cur.State.Final() {
+				return Outcome{Run: cur, Err: err}
+			}
+		}
 		if terr != nil {
 			return Outcome{Run: run, Err: storeFailed(fmt.Errorf("record end of run %s: %w", run.ID, terr))}
 		}
@@ -694,7 +736,7 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 
 // attempt runs the flow function once with the run's journal and returns
 // its result and the counts of its steps.
-func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (any, *store.StepCounts, error) {
+func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run, resumed bool) (any, *store.StepCounts, error) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if def.Timeout > 0 {
@@ -704,7 +746,7 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	}
 	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel,
 		inflight: map[*step]struct{}{}, seen: map[uint64]uint32{}}
-	if run.Attempt > 1 {
+	if run.Attempt > 1 || resumed {
 		if err := fc.loadJournal(); err != nil {
 			return nil, nil, storeFailed(err)
 		}
@@ -717,6 +759,9 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	defer fc.pool.close()
 
 	val, err := callBody(def, fc, run.Parameters)
+	if serr := fc.stopWaiting(parent); serr != nil {
+		return nil, fc.steps(), serr
+	}
 	var ke *InvalidKeyError
 	if cause := context.Cause(ctx); err == nil && errors.As(cause, &ke) {
 		err = cause // a call with an invalid key fails the run, even when the flow ignored its error

@@ -54,6 +54,10 @@ type FlowCtx struct {
 	inflight map[*step]struct{}
 
 	outstanding sync.WaitGroup
+	// active counts the steps in flight (outstanding's count), calls the
+	// calls the flow made; waits is the attempt's waiting state (wait.go).
+	active, calls atomic.Int64
+	waits         flowWaits
 	logger      *slog.Logger
 	// replaying is true from the start of a retried attempt until the flow
 	// makes a call that the journal does not answer or has used every
@@ -176,6 +180,7 @@ func content(kind byte, name, version, hash string) [sha256.Size]byte {
 // or at the derived key natural, and what the journal holds for it. A
 // recorded explicit key of another task is a NonDeterminismError.
 func (fc *FlowCtx) place(kind byte, name, version, hash, explicit, natural string) (placement, error) {
+	fc.calls.Add(1)
 	c := content(kind, name, version, hash)
 	base := hex.EncodeToString(c[:16])
 	if explicit != "" {
@@ -322,6 +327,7 @@ func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Fu
 	s := &step{fc: fc, call: c, key: p.key, ident: p.ident, hash: hash, fut: fc.newFuture(p.key)}
 	s.hold()
 	fc.outstanding.Add(1)
+	fc.active.Add(1)
 	if fl := p.resume; fl != nil && fl.ChildRunID == "" && fc.e.remote != nil {
 		// An earlier attempt dispatched this step and it is still queued or
 		// running on a worker: wait for it rather than run it twice.
@@ -424,6 +430,7 @@ type step struct {
 	abandoned bool
 	remote    bool // dispatched to a worker: the store holds its state
 	adopted   bool // dispatched by an earlier attempt, which this one waits for
+	wait      *store.WaitSpec // a wait step's spec (nil for tasks and subflows)
 
 	// held is true while the step holds its unit of work (Config.Activity):
 	// from its call to its result but for its retry delays. gone refuses
@@ -780,7 +787,9 @@ func (s *step) finish(v any, err error) {
 	s.gone.Store(true)
 	s.fut.resolve(v, err) // which counts the flow waiting for it as working
 	s.letGo()
+	s.fc.active.Add(-1)
 	s.fc.outstanding.Done()
+	s.fc.stepDone()
 }
 
 // abandon records a step whose goroutine outlived its flow attempt.
@@ -797,7 +806,7 @@ func (s *step) abandon() {
 		// The server owns the state of a dispatched task run; cancelling the
 		// flow run cancels it there.
 		s.mu.Unlock()
-		s.fc.e.remote.remove(store.TaskRunRef{RunID: s.tr.RunID, Key: s.tr.Key, ID: s.tr.ID})
+		s.awaiter().remove(store.TaskRunRef{RunID: s.tr.RunID, Key: s.tr.Key, ID: s.tr.ID})
 		s.finish(nil, &TaskError{Key: s.key, Task: s.tr.Task, Attempts: s.tr.Attempts, Err: context.Cause(s.fc.ctx)})
 		return
 	}

@@ -20,6 +20,12 @@ import (
 // a store that long-polls (the server API) makes that cheap.
 type awaiter struct {
 	e *Engine
+	// idle is how long the loop waits after a poll that found nothing
+	// finished, for a store that answers at once (no long poll).
+	idle time.Duration
+	// beforePoll, when set, runs before each poll with the refs it sends
+	// (the waits' awaiter of a local engine fires their due timers).
+	beforePoll func(ctx context.Context, refs []store.TaskRunRef)
 
 	mu      sync.Mutex
 	waiting map[store.TaskRunRef]*step
@@ -32,8 +38,8 @@ type awaiter struct {
 	done      chan struct{}
 }
 
-func newAwaiter(e *Engine) *awaiter {
-	a := &awaiter{e: e, waiting: map[store.TaskRunRef]*step{}, wake: make(chan struct{}, 1),
+func newAwaiter(e *Engine, idle time.Duration, beforePoll func(context.Context, []store.TaskRunRef)) *awaiter {
+	a := &awaiter{e: e, idle: idle, beforePoll: beforePoll, waiting: map[store.TaskRunRef]*step{}, wake: make(chan struct{}, 1),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	go a.loop()
 	return a
@@ -139,6 +145,9 @@ func (a *awaiter) loop() {
 			a.mu.Unlock()
 		}
 		last = clk.Now()
+		if a.beforePoll != nil {
+			a.beforePoll(pctx, refs)
+		}
 		done, err := a.e.cfg.Store.TaskRunFinished(pctx, refs)
 		a.mu.Lock()
 		a.interrupt = nil
@@ -177,7 +186,7 @@ func (a *awaiter) loop() {
 		}
 		if len(done) == 0 && err == nil {
 			// A store without long polling answers at once: do not spin.
-			backoff = 20 * time.Millisecond
+			backoff = a.idle
 		}
 		if backoff > 0 {
 			select {
@@ -244,6 +253,10 @@ func (s *step) dispatch() {
 
 // remoteDone resolves a dispatched step from its final task run.
 func (s *step) remoteDone(tr store.TaskRun) {
+	if s.wait != nil {
+		s.waitDone(tr)
+		return
+	}
 	fc := s.fc
 	s.mu.Lock()
 	if s.finished || s.abandoned {

@@ -44,6 +44,7 @@ func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey str
 	s := &step{fc: fc, key: p.key, ident: p.ident, hash: hash, fut: fc.newFuture(p.key), call: Call{Task: &TaskDef{Name: def.Name}}}
 	s.hold() // the child run's unit of work, which execute holds
 	fc.outstanding.Add(1)
+	fc.active.Add(1)
 	go s.runChild(def, params, decode)
 	return s.fut
 }
@@ -86,7 +87,7 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	tr := s.tr
 	s.mu.Unlock()
 	e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
-	out := e.execute(fc.ctx, def, child)
+	out := e.execute(fc.ctx, def, child, false)
 	if errors.Is(out.Err, ErrStoreFailed) {
 		fc.storeFailed(out.Err) // the child's end was not recorded: neither can the parent's be
 	}

@@ -228,3 +228,13 @@ func tagKeywords(tag reflect.StructTag, typ string) (map[string]any, bool) {
 	}
 	return kw, required
 }
+
+// ValidateJSON validates value against a JSON Schema given as JSON (a
+// wait's recorded schema), as ValidateValue does.
+func ValidateJSON(schema, value json.RawMessage) error {
+	var m map[string]any
+	if err := json.Unmarshal(schema, &m); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	return ValidateValue(m, value)
+}

@@ -175,6 +175,16 @@ func (s *EngineStore) CacheGet(ctx context.Context, key string, _ time.Time) (st
 	return ce, translate(err)
 }
 
+// WaitBegin records a wait step through the server, which validates kept
+// input with its own validator.
+func (s *EngineStore) WaitBegin(ctx context.Context, p store.WaitBeginParams) (store.TaskRun, error) {
+	var tr store.TaskRun
+	_, err := s.retry(ctx, func() error {
+		return s.c.Do(ctx, "POST", apitype.Prefix+"/engine/waits", p, &tr)
+	})
+	return tr, translate(err)
+}
+
 // TaskRunFinished waits (long poll) for any of refs to finish.
 func (s *EngineStore) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
 	var out api.FinishedResult

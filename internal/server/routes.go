@@ -73,6 +73,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/engine/runs/{id}/child", summary: "The subflow run of a step", tag: "engine protocol", query: []string{"key"}, response: "RunRecord", handle: s.engineChild},
 		{method: "GET", pattern: p + "/engine/runs/{id}/journal", summary: "A run's journal", tag: "engine protocol", response: "Journal", handle: s.engineJournal},
 		{method: "GET", pattern: p + "/engine/cache", summary: "A cache entry", tag: "engine protocol", query: []string{"key"}, response: "CacheEntry", handle: s.engineCache},
+		{method: "POST", pattern: p + "/engine/waits", summary: "Begin a wait step", tag: "engine protocol", request: "WaitBeginParams", response: "TaskRunRecord", handle: s.engineWaitBegin},
 		{method: "POST", pattern: p + "/engine/finished", summary: "Wait for task runs to finish (long poll)", tag: "engine protocol", request: "Finished", response: "FinishedResult", handle: s.engineFinished},
 		{method: "PUT", pattern: p + "/blobs", summary: "Store a large value (a result, or the large parts of an input)", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob,
 			maxBody: func(c Config) int64 { return c.MaxBlobBytes }},
@@ -1096,6 +1097,25 @@ func (s *Server) engineTransition(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	return writeJSON(w, 200, run)
+}
+
+func (s *Server) engineWaitBegin(w http.ResponseWriter, r *http.Request) error {
+	var p store.WaitBeginParams
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	if err := checkIdentifiers(identifier{"TaskRun.Key", "step key", p.TaskRun.Key}, identifier{"Spec.Key", "wait key", p.Spec.Key}); err != nil {
+		return err
+	}
+	if err := p.Spec.Check(); err != nil {
+		return errBadRequest("%v", err)
+	}
+	p.Validate = params.ValidateJSON
+	tr, err := s.st.WaitBegin(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, tr)
 }
 
 func (s *Server) engineChild(w http.ResponseWriter, r *http.Request) error {

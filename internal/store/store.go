@@ -387,6 +387,10 @@ type RunTransitionParams struct {
 	// change (their RunID, At and Actor default to the run's, the change's
 	// and Actor).
 	History []HistoryEntry `json:",omitzero"`
+	// WaitingOn, when set, makes the change conditional on these wait
+	// steps of the run all still WAITING (ErrConflict otherwise): a worker
+	// suspends a run only while nothing it waits for has arrived.
+	WaitingOn []TaskRunRef `json:",omitzero"`
 }
 
 // RunCreateParams creates a run. When Run.IdempotencyKey is set and a run

@@ -164,7 +164,7 @@ type WaitBeginParams struct {
 	Spec        WaitSpec
 	At          time.Time // the wait's start (zero: now)
 	EventsSince time.Time
-	Validate    func(schema, value json.RawMessage) error
+	Validate    func(schema, value json.RawMessage) error `json:"-"`
 }
 
 // InputSendParams delivers input to a run's wait for Key: to the WAITING
@@ -182,7 +182,7 @@ type InputSendParams struct {
 	Value    json.RawMessage // nil: null (a resume of a pause)
 	Actor    Actor
 	At       time.Time // zero: now
-	Validate func(schema, value json.RawMessage) error
+	Validate func(schema, value json.RawMessage) error `json:"-"`
 }
 
 // InputResult says where input went.

@@ -557,3 +557,23 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// checkWaiting returns an ErrConflict unless every wait step of refs (of
+// run runID) is WAITING.
+func (c *Core) checkWaiting(ctx context.Context, tx Tx, runID string, refs []store.TaskRunRef) error {
+	for _, ref := range refs {
+		if ref.RunID != runID {
+			return fmt.Errorf("run %s: wait step %s is of run %s", runID, ref.Key, ref.RunID)
+		}
+		var state string
+		err := tx.QueryRow(ctx, "SELECT state FROM task_runs WHERE run_id = $1 AND key = $2 AND id = $3",
+			ref.RunID, ref.Key, ref.ID).Scan(&state)
+		if err != nil {
+			return c.d.Translate(err, "wait step %s of run %s", ref.Key, runID)
+		}
+		if store.TaskState(state) != store.TaskWaiting {
+			return fmt.Errorf("run %s: wait step %s is %s, not WAITING: %w", runID, ref.Key, state, store.ErrConflict)
+		}
+	}
+	return nil
+}

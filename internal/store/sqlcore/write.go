@@ -47,6 +47,9 @@ func (c *Core) RunTransition(ctx context.Context, p store.RunTransitionParams) (
 			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
 				p.Attempt, store.ErrConflict)
 		}
+		if err := c.checkWaiting(ctx, tx, p.ID, p.WaitingOn); err != nil {
+			return err
+		}
 		old := r
 		ev := store.ApplyTransition(&r, &p, at)
 		if err := tx.WriteBatch(ctx, &store.Batch{Runs: []store.Run{r}, Events: []store.Event{ev}}); err != nil {
