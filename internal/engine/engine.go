@@ -289,8 +289,8 @@ type Engine struct {
 	// waits polls for the outcome of wait steps (waitsAwaiter).
 	waits     *awaiter
 	waitsOnce sync.Once
-	puts   *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
-	inputs *blob.Cache // cfg.Blobs.Get of inputs' blobs
+	puts      *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
+	inputs    *blob.Cache // cfg.Blobs.Get of inputs' blobs
 }
 
 // New returns an engine writing to cfg.Store.

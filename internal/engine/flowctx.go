@@ -58,7 +58,7 @@ type FlowCtx struct {
 	// calls the flow made; waits is the attempt's waiting state (wait.go).
 	active, calls atomic.Int64
 	waits         flowWaits
-	logger      *slog.Logger
+	logger        *slog.Logger
 	// replaying is true from the start of a retried attempt until the flow
 	// makes a call that the journal does not answer or has used every
 	// journal entry (counted in replayed).
@@ -428,8 +428,8 @@ type step struct {
 	tr        store.TaskRun
 	finished  bool
 	abandoned bool
-	remote    bool // dispatched to a worker: the store holds its state
-	adopted   bool // dispatched by an earlier attempt, which this one waits for
+	remote    bool            // dispatched to a worker: the store holds its state
+	adopted   bool            // dispatched by an earlier attempt, which this one waits for
 	wait      *store.WaitSpec // a wait step's spec (nil for tasks and subflows)
 
 	// held is true while the step holds its unit of work (Config.Activity):

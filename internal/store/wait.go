@@ -181,7 +181,7 @@ type InputSendParams struct {
 	Key      string
 	Value    json.RawMessage // nil: null (a resume of a pause)
 	Actor    Actor
-	At       time.Time // zero: now
+	At       time.Time                                 // zero: now
 	Validate func(schema, value json.RawMessage) error `json:"-"`
 }
 
