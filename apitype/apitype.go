@@ -38,6 +38,7 @@ const (
 	CodeBadRequest    = "bad_request"    // 400: malformed or invalid input
 	CodeNotFound      = "not_found"      // 404: unknown id or path
 	CodeConflict      = "invalid_state"  // 409: the change is not allowed in the current state
+	CodeInvalidInput  = "invalid_input"  // 422: input that fails its wait's JSON Schema
 	CodeTooLarge      = "body_too_large" // 413
 	CodeMethod        = "method_not_allowed"
 	CodeInternal      = "internal"    // 500
@@ -100,6 +101,49 @@ type RetryRunRequest struct {
 	// authenticate: the server records it as given, with the address the
 	// request came from. `baton runs retry` sends the OS user.
 	By string `json:"by,omitempty"`
+}
+
+// InputRequest is the body of POST /api/v1/runs/{id}/input: input for
+// the run's wait for Key (the value of a baton.WaitForInput), or, with no
+// Value, the resume of a baton.Pause. An empty Key names the run's only
+// open wait for input or a resume.
+type InputRequest struct {
+	Key   string          `json:"key,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+}
+
+// InputResult answers POST /api/v1/runs/{id}/input.
+type InputResult struct {
+	RunID string `json:"run_id"`
+	Key   string `json:"key,omitempty"`
+	// Step is the wait step the input resolved; empty when the run does
+	// not wait for the key yet and the input is kept for its first wait.
+	Step string `json:"step,omitempty"`
+	Kept bool   `json:"kept"`
+	// Resumed is true when the run was PAUSED on a worker's queue and is
+	// SCHEDULED again (a local run's process goes on by itself).
+	Resumed bool `json:"resumed"`
+}
+
+// EventRequest is the body of POST /api/v1/events: an event that wakes
+// the runs waiting for Name (baton.WaitForEvent) whose match Payload fits.
+type EventRequest struct {
+	Name    string          `json:"name"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// EventResult answers POST /api/v1/events.
+type EventResult struct {
+	Seq int64 `json:"seq"` // the event's number in the store
+	// Delivered lists the waits it resolved; an event no run waits for is
+	// kept for waits that begin within 24 hours.
+	Delivered []EventDelivery `json:"delivered"`
+}
+
+// EventDelivery is one wait an event resolved.
+type EventDelivery struct {
+	RunID string `json:"run_id"`
+	Step  string `json:"step"`
 }
 
 // RetentionRequest is the body of POST /api/v1/retention.

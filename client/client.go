@@ -212,6 +212,22 @@ func (c *Client) RunHistory(ctx context.Context, id string, after int64, limit i
 	return out, err
 }
 
+// SendInput sends input to a run's wait (baton.WaitForInput), or with no
+// Value resumes a baton.Pause. A value that fails the wait's JSON Schema
+// is refused with a 422 *Error listing every violation.
+func (c *Client) SendInput(ctx context.Context, id string, req apitype.InputRequest) (apitype.InputResult, error) {
+	var out apitype.InputResult
+	err := c.do(ctx, "POST", apitype.Prefix+"/runs/"+url.PathEscape(id)+"/input", req, &out)
+	return out, err
+}
+
+// SendEvent sends an event to the runs waiting for it (baton.WaitForEvent).
+func (c *Client) SendEvent(ctx context.Context, req apitype.EventRequest) (apitype.EventResult, error) {
+	var out apitype.EventResult
+	err := c.do(ctx, "POST", apitype.Prefix+"/events", req, &out)
+	return out, err
+}
+
 // CancelRun cancels a run (a running one moves to CANCELLING until its
 // worker stops it).
 func (c *Client) CancelRun(ctx context.Context, id string) (apitype.Run, error) {

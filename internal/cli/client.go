@@ -74,7 +74,7 @@ func APIError(err error, id string) error {
 		}
 		return &UsageError{Err: errors.New(msg)}
 	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
-		http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType:
+		http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
 		return &UsageError{Err: errors.New(msg)}
 	}
 	return fmt.Errorf("server: %w", err)

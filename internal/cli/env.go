@@ -31,7 +31,14 @@ const (
 	ExitOK     = 0 // the command succeeded; for run and retry: the run COMPLETED
 	ExitFailed = 1 // the run did not complete, or an internal error
 	ExitUsage  = 2 // usage errors and bad input
+	ExitPaused = 3 // for run, retry and resume: the run waits, PAUSED (it goes on when given what it waits for)
 )
+
+// PausedError ends a command whose run is PAUSED: it waits for input, a
+// resume, a timer or an event, and this process stopped waiting for it.
+type PausedError struct{ Msg string }
+
+func (e *PausedError) Error() string { return e.Msg }
 
 // Env is what commands read and write: streams, environment, the store
 // location chosen by --db and the server chosen by --server.
@@ -155,6 +162,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue):
 		return ExitUsage
+	case errors.As(err, new(*PausedError)):
+		return ExitPaused
 	}
 	return ExitFailed
 }

@@ -59,6 +59,12 @@ var schemaTypes = map[string]reflect.Type{
 	"Finished":            reflect.TypeFor[api.Finished](),
 	"FinishedResult":      reflect.TypeFor[api.FinishedResult](),
 	"BlobRef":             reflect.TypeFor[api.BlobRef](),
+	"WaitBeginParams":     reflect.TypeFor[store.WaitBeginParams](),
+	"TaskRunRecord":       reflect.TypeFor[store.TaskRun](),
+	"InputRequest":        reflect.TypeFor[apitype.InputRequest](),
+	"InputResult":         reflect.TypeFor[apitype.InputResult](),
+	"EventRequest":        reflect.TypeFor[apitype.EventRequest](),
+	"EventResult":         reflect.TypeFor[apitype.EventResult](),
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)

@@ -53,6 +53,8 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "GET", pattern: p + "/runs/{id}/history", summary: "A run's append-only history, oldest first, paged with after (the seq of the last entry read) and limit", tag: "runs", query: apitype.HistoryQueryParams, response: "HistoryPage", handle: s.runHistory},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
+		{method: "POST", pattern: p + "/runs/{id}/input", summary: "Send input to a run's wait (WaitForInput), or resume a Pause; 422 lists every violation of the wait's JSON Schema", tag: "runs", request: "InputRequest", response: "InputResult", handle: s.runInput},
+		{method: "POST", pattern: p + "/events", summary: "Send an event to the runs that wait for it (WaitForEvent); kept 24 h for waits that begin later", tag: "events", request: "EventRequest", response: "EventResult", handle: s.sendEvent},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
 		{method: "GET", pattern: p + "/workers", summary: "Live workers", tag: "workers", response: "WorkerList", handle: s.listWorkers},
 		{method: "GET", pattern: p + "/queues", summary: "Queue depths", tag: "queues", response: "QueueList", handle: s.listQueues},
@@ -358,6 +360,58 @@ func apiActor(r *http.Request, by string) (store.Actor, error) {
 		name = "anonymous"
 	}
 	return store.Actor{Name: name}, nil
+}
+
+// runInput delivers input to a run's wait (api.SendInput).
+func (s *Server) runInput(w http.ResponseWriter, r *http.Request) error {
+	var req apitype.InputRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	who, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := checkIdentifiers(identifier{"id", "run id", id}); err != nil {
+		return err
+	}
+	res, err := api.SendInput(r.Context(), s.st, id, req, who)
+	if err != nil {
+		return inputError(id, err)
+	}
+	return writeJSON(w, 200, res)
+}
+
+// inputError maps the refusals of api.SendInput and api.SendEvent to
+// their statuses: 422 for a value its schema refuses, 400 for bad input.
+func inputError(runID string, err error) error {
+	var ve *params.ValidationError
+	var bad *api.BadInputError
+	switch {
+	case errors.As(err, &ve):
+		return &httpError{http.StatusUnprocessableEntity, apitype.CodeInvalidInput, api.InputErrorMessage(runID, err)}
+	case errors.As(err, &bad):
+		return errBadRequest("%v", err)
+	}
+	return err
+}
+
+// sendEvent records an event and wakes the waits it matches (api.SendEvent).
+func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
+	var req apitype.EventRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	who, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
+	res, err := api.SendEvent(r.Context(), s.st, req, who)
+	if err != nil {
+		return inputError("", err)
+	}
+	return writeJSON(w, 200, res)
 }
 
 // cancelRun cancels a run: one that has not started (SCHEDULED, claimed but

@@ -169,6 +169,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.goBg(func() { s.stopRefresher(ctx) })
 		s.goBg(func() { s.every(ctx, s.cfg.LeaseTimeout/3, s.maintain) })
+		s.goBg(func() { s.every(ctx, timerTick, s.fireTimers) })
 		if s.cfg.Retention > 0 {
 			s.goBg(func() { s.every(ctx, time.Hour, s.retain) })
 		}
@@ -240,6 +241,34 @@ func (s *Server) listen(ch <-chan store.Notification) {
 		}
 	}
 }
+
+// timerTick is how often a server fires the due timers of waits (sleeps,
+// deadlines): a timer fires at most this late, plus the time to replay
+// its run. Servers sharing a store each fire; a wait is resolved once.
+const timerTick = 200 * time.Millisecond
+
+// fireTimers resolves the waits whose deadline passed, in batches.
+func (s *Server) fireTimers(ctx context.Context) {
+	for {
+		n, err := s.st.TimersFire(ctx, store.TimersFireParams{Now: time.Now(), Limit: timerBatch})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("fire timers", "err", err)
+			}
+			return
+		}
+		if n > 0 {
+			s.runsSig.notify()
+			s.doneSig.notify()
+		}
+		if n < timerBatch {
+			return
+		}
+	}
+}
+
+// timerBatch bounds the waits one transaction of fireTimers resolves.
+const timerBatch = 500
 
 // maintain flushes heartbeats, takes back expired leases and refreshes the
 // set of cancelling runs.

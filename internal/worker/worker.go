@@ -51,6 +51,10 @@ type Config struct {
 	// ShutdownGrace is how long Run waits for work in progress after its
 	// context ends, before releasing it to other workers. Default 10s.
 	ShutdownGrace time.Duration
+	// SuspendGrace is how long a run may wait for nothing but its waits
+	// (input, timers, events) before the worker releases it (PAUSED);
+	// engine.Config.SuspendGrace, default 1s.
+	SuspendGrace time.Duration
 	// ReportLinger is how long, after a task run finished, the worker waits
 	// for more of its task runs in progress to finish before it reports
 	// them (and claims their slots) in one request. Default 2ms.
@@ -230,7 +234,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	es.LeaseValid = w.leaseValid
 	eng, err := engine.New(engine.Config{
 		Store: es, Blobs: es, LogOutput: w.cfg.LogOutput,
-		Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure,
+		Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
 	})
 	if err != nil {
 		return err
@@ -576,6 +580,12 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 		}
 		if err == nil {
 			err = out.Err
+		}
+		if errors.Is(err, engine.ErrSuspended) {
+			// The run waits, PAUSED and held by no one: the store
+			// reschedules it when what it waits for arrives.
+			w.log.Info("run suspended while it waits", "run", run.ID, "flow", run.Flow, "attempt", out.Run.Attempt)
+			return
 		}
 		if err != nil && !out.Run.State.Final() {
 			// Its engine could not start or end it (the store failed, or

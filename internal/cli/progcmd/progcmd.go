@@ -125,8 +125,11 @@ func Main(ctx context.Context, args []string, prog Program, env *cli.Env) int {
 	runs.PersistentFlags().StringVar(&env.Server, "server", env.Server,
 		"base `URL` of a Baton server to read from, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
 	cli.AsFlag(env, root.PersistentFlags())
-	root.AddCommand(runCommand(env, prog), retryCommand(env, prog), flowsCommand(env, prog), taskCommand(env, prog),
-		runs, workerCommand(env, prog), cli.VersionCommand(env))
+	events := runscmd.EventsCommand(env)
+	events.PersistentFlags().StringVar(&env.Server, "server", env.Server,
+		"base `URL` of a Baton server to send to (default $BATON_SERVER; none: the store)")
+	root.AddCommand(runCommand(env, prog), retryCommand(env, prog), resumeCommand(env, prog), flowsCommand(env, prog),
+		taskCommand(env, prog), runs, events, workerCommand(env, prog), cli.VersionCommand(env))
 	return cli.Execute(ctx, root, args, env)
 }
 
@@ -240,10 +243,53 @@ func report(env *cli.Env, blobs *blob.Store, out engine.Outcome, asJSON bool) er
 		}
 		fmt.Fprintln(env.Stdout, string(raw))
 	}
+	if r.State == store.RunPaused {
+		return &cli.PausedError{Msg: fmt.Sprintf("run %s is PAUSED: it waits (see %s runs show %s); give it what it waits for "+
+			"(runs resume %s --key KEY --input JSON, or events send NAME), then continue it here with: %s resume %s",
+			r.ID, env.Cmd(), r.ID, r.ID, env.Cmd(), r.ID)}
+	}
 	if r.State != store.RunCompleted {
 		return &runError{run: r, err: out.Err}
 	}
 	return nil
+}
+
+func resumeCommand(env *cli.Env, prog Program) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "resume RUN_ID",
+		Short: "Continue a PAUSED run in this process from its journal",
+		Long: "Continue a PAUSED run whose process stopped waiting for it (interrupted, or killed):\n" +
+			"its recorded steps are reused, the waits that got what they waited for return it, and\n" +
+			"the others wait again in this process. To give a run its input, use runs resume.",
+		Args: exactArgs(1, "one run id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return withEngine(ctx, env, func(eng *engine.Engine, blobs *blob.Store) error {
+				run, err := eng.Store().RunGet(ctx, args[0])
+				if errors.Is(err, store.ErrNotFound) {
+					return cli.Usagef("unknown run id %q; list runs with: %s runs list", args[0], env.Cmd())
+				}
+				if err != nil {
+					return err
+				}
+				def, err := prog.flow(run.Flow)
+				if err != nil {
+					return cli.Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
+				}
+				out, err := eng.Resume(ctx, def, run.ID)
+				if errors.Is(err, store.ErrConflict) || errors.Is(err, engine.ErrRunActive) {
+					return &cli.UsageError{Err: err}
+				}
+				if err != nil {
+					return err
+				}
+				return report(env, blobs, out, asJSON)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON when it ends or waits again")
+	return cmd
 }
 
 // runError is a run that ended in another state than COMPLETED.

@@ -53,7 +53,8 @@ func Command(env *cli.Env) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(runsListCommand(env), runsShowCommand(env), runsLogsCommand(env),
-		runsHistoryCommand(env), runsCreateCommand(env), runsCancelCommand(env), runsRetryCommand(env))
+		runsHistoryCommand(env), runsCreateCommand(env), runsCancelCommand(env), runsRetryCommand(env),
+		runsResumeCommand(env))
 	return cmd
 }
 

@@ -1,0 +1,157 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/apitype"
+	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/remote"
+	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/worker"
+)
+
+type approval struct {
+	Approve bool `json:"approve"`
+	Batch   int  `json:"batch" jsonschema:"minimum=1"`
+}
+
+var waitStep = baton.Task("worker-test.wait-step", func(_ context.Context, n int) (int, error) { return n + 1, nil })
+
+// waitingFlow runs a step, waits for typed input, sleeps, waits for an
+// event and a resume, and runs another step.
+var waitingFlow = baton.Flow("worker-test.waiting", func(ctx baton.Context, _ int) (int, error) {
+	n, err := waitStep.Run(ctx, 1)
+	if err != nil {
+		return 0, err
+	}
+	a, err := baton.WaitForInput[approval](ctx, "approval", baton.Prompt("approve the batch"))
+	if err != nil {
+		return 0, err
+	}
+	if !a.Approve {
+		return 0, errors.New("not approved")
+	}
+	if err := baton.Sleep(ctx, 300*time.Millisecond); err != nil {
+		return 0, err
+	}
+	ev, err := baton.WaitForEvent[map[string]int](ctx, "worker-test.plate", baton.Match(map[string]any{"plate": 7}))
+	if err != nil {
+		return 0, err
+	}
+	if err := baton.Pause(ctx, "last look"); err != nil {
+		return 0, err
+	}
+	return waitStep.Run(ctx, n+a.Batch+ev["wells"])
+})
+
+// TestWaitsReleaseTheWorker: a run on a worker that waits is PAUSED with
+// no worker and no slot held; input (validated), the timer, an event and a
+// resume each reschedule it, and a worker replays it from its journal
+// without running its completed steps again.
+func TestWaitsReleaseTheWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, srv := serveSQLite(t)
+	ts := httptest.NewServer(srv.Handler())
+	cl, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", waitingFlow)
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
+		Flows: p.Flows, Tasks: p.Tasks, Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
+		SuspendGrace: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- wk.Run(wctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		ts.Close()
+		srv.Stop()
+		st.Close()
+	})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: waitingFlow.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// paused waits until the run is PAUSED, released, on a WAITING step of
+	// task what.
+	paused := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r, err := st.RunGet(ctx, run.ID)
+			if err == nil && r.State == store.RunPaused && r.WorkerID == "" {
+				trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, States: []store.TaskState{store.TaskWaiting}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(trs) == 1 && trs[0].Task == what {
+					return
+				}
+			}
+			if err == nil && r.State.Final() {
+				t.Fatalf("waiting for %s: run ended %s: %+v", what, r.State, r.Error)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s: run is %s held by %q, want PAUSED and released", what, r.State, r.WorkerID)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	paused("input:approval")
+	_, err = cl.SendInput(ctx, run.ID, apitype.InputRequest{Key: "approval", Value: json.RawMessage(`{"approve":true,"batch":0}`)})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 422 || !strings.Contains(ce.Message, "/batch") {
+		t.Fatalf("invalid input: %v, want a 422 naming /batch", err)
+	}
+	res, err := cl.SendInput(ctx, run.ID, apitype.InputRequest{Key: "approval", Value: json.RawMessage(`{"approve":true,"batch":2}`)})
+	if err != nil || !res.Resumed || res.Step == "" {
+		t.Fatalf("input: %+v, %v; want the run resumed", res, err)
+	}
+	// The sleep ends by the server's timers; then the event.
+	paused("event:worker-test.plate")
+	ev, err := cl.SendEvent(ctx, apitype.EventRequest{Name: "worker-test.plate", Payload: json.RawMessage(`{"plate":7,"wells":10}`)})
+	if err != nil || len(ev.Delivered) != 1 || ev.Delivered[0].RunID != run.ID {
+		t.Fatalf("event: %+v, %v", ev, err)
+	}
+	paused("pause")
+	if _, err := cl.SendInput(ctx, run.ID, apitype.InputRequest{}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	final, err := cl.WaitRun(ctx, run.ID)
+	if err != nil || final.State != string(store.RunCompleted) || strings.TrimSpace(string(final.Result)) != "15" {
+		t.Fatalf("run: %+v, %v; want COMPLETED with 15", final, err)
+	}
+	trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := map[string]int{}
+	for _, tr := range trs {
+		steps[tr.Task]++
+	}
+	if steps[waitStep.Name()] != 2 || steps["input:approval"] != 1 || steps["sleep"] != 1 || steps["event:worker-test.plate"] != 1 || steps["pause"] != 1 {
+		t.Errorf("task runs per task: %v; want each step once", steps)
+	}
+}
