@@ -70,16 +70,18 @@ func (b Bounds) bo() []bo.Bound {
 	return []bo.Bound{{Lo: b.X1[0], Hi: b.X1[1]}, {Lo: b.X2[0], Hi: b.X2[1]}}
 }
 
-// Params are the flow's parameters.
+// Params are the flow's parameters. Validate checks them; the jsonschema
+// tags state the same ranges for a schema generated with
+// invopop/jsonschema (today's parameter schemas read only the doc tags).
 type Params struct {
-	Iterations      int           `json:"iterations" doc:"the most batches to run (a decision may stop the campaign earlier)"`
-	BatchSize       int           `json:"batch_size" doc:"experiments per batch, run in parallel (1 to 32)"`
-	InitialPoints   int           `json:"initial_points" doc:"points of the initial Latin hypercube design before the model proposes them (0: 6)"`
+	Iterations      int           `json:"iterations" doc:"the most batches to run (a decision may stop the campaign earlier)" jsonschema:"minimum=1,maximum=1000"`
+	BatchSize       int           `json:"batch_size" doc:"experiments per batch, run in parallel (1 to 32)" jsonschema:"minimum=1,maximum=32"`
+	InitialPoints   int           `json:"initial_points" doc:"points of the initial Latin hypercube design before the model proposes them (0: 6)" jsonschema:"minimum=0"`
 	Bounds          Bounds        `json:"bounds" doc:"the search space"`
 	Seed            uint64        `json:"seed" doc:"random seed of the optimizer and of the simulated instrument"`
-	FailureRate     float64       `json:"failure_rate" doc:"chance that one attempt of an experiment fails, in [0, 1)"`
-	InstrumentDelay time.Duration `json:"instrument_delay" doc:"about how long the simulated instrument takes per experiment"`
-	DecisionEvery   int           `json:"decision_every" doc:"a decision point after every N iterations (0: none)"`
+	FailureRate     float64       `json:"failure_rate" doc:"chance that one attempt of an experiment fails, in [0, 1)" jsonschema:"minimum=0,exclusiveMaximum=1"`
+	InstrumentDelay time.Duration `json:"instrument_delay" doc:"about how long the simulated instrument takes per experiment" jsonschema:"minimum=0"`
+	DecisionEvery   int           `json:"decision_every" doc:"a decision point after every N iterations (0: none)" jsonschema:"minimum=0"`
 	Auto            bool          `json:"auto" doc:"take the default decision at decision points instead of waiting for a scientist"`
 }
 
