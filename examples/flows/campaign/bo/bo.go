@@ -26,6 +26,12 @@
 // Points asked and neither told nor abandoned yet (pending) are believed the
 // same way, so an asynchronous caller can ask again while experiments run.
 // The first InitialPoints points come from a Latin hypercube design.
+//
+// The GP is exact: each likelihood evaluation factorizes an n×n matrix for
+// n observations (O(n³)), and an ask makes about 200 of them plus the
+// acquisition's search. That is milliseconds for the tens to hundreds of
+// observations of a lab campaign, and grows too slow beyond a few
+// thousand.
 package bo
 
 import (
@@ -284,8 +290,8 @@ func (o *Optimizer) propose(q int) ([][]float64, error) {
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(o.s.Asks)+1))
 
 	// The initial design first: Latin hypercube points for what remains of
-	// it (told, pending and abandoned-then-asked-again points all count
-	// as used).
+	// it. Told and pending points count as used; an abandoned one does
+	// not, so a failed experiment of the design is replaced.
 	used := len(o.s.Observations) + len(o.s.Pending)
 	var out [][]float64
 	if rest := o.initialPoints() - used; rest > 0 {
