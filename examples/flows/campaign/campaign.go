@@ -44,8 +44,8 @@ const (
 
 // Bounds is the search space: for each variable, its [low, high] interval.
 type Bounds struct {
-	X1 [2]float64 `json:"x1" doc:"the interval [low, high] of x1" jsonschema:"description=the interval [low; high] of x1"`
-	X2 [2]float64 `json:"x2" doc:"the interval [low, high] of x2" jsonschema:"description=the interval [low; high] of x2"`
+	X1 [2]float64 `json:"x1" doc:"the interval [low, high] of x1"`
+	X2 [2]float64 `json:"x2" doc:"the interval [low, high] of x2"`
 }
 
 // BraninBounds is Branin's usual domain, the default search space.
@@ -70,9 +70,11 @@ func (b Bounds) bo() []bo.Bound {
 	return []bo.Bound{{Lo: b.X1[0], Hi: b.X1[1]}, {Lo: b.X2[0], Hi: b.X2[1]}}
 }
 
-// Params are the flow's parameters. Validate checks them; the jsonschema
-// tags state the same ranges for a schema generated with
-// invopop/jsonschema (today's parameter schemas read only the doc tags).
+// Params are the flow's parameters. Their jsonschema tags put the ranges in
+// the flow's parameter schema, so the command line and the API refuse
+// values out of range before a run is recorded; Validate checks the same
+// and what a schema cannot say (each interval's low end below its high
+// end; auto=false with decision points), and the flow calls it first.
 type Params struct {
 	Iterations      int           `json:"iterations" doc:"the most batches to run (a decision may stop the campaign earlier)" jsonschema:"minimum=1,maximum=1000"`
 	BatchSize       int           `json:"batch_size" doc:"experiments per batch, run in parallel (1 to 32)" jsonschema:"minimum=1,maximum=32"`

@@ -18,7 +18,7 @@ import (
 
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/examples/flows/campaign/bo"
-	"github.com/invopop/jsonschema"
+	"github.com/batonhq/baton/internal/params"
 )
 
 func openRuntime(t *testing.T, logs io.Writer) *baton.Runtime {
@@ -343,57 +343,73 @@ func TestApply(t *testing.T) {
 	}
 }
 
-// TestDecisionSchema checks the JSON Schema that invopop/jsonschema
-// generates for Decision from its tags: what a scientist's input will be
-// validated against once decisions are waited for.
+// TestDecisionSchema checks Decision's JSON Schema, from the schema path
+// that flow parameters and waited-for inputs share (params.SchemaFor), and
+// that a scientist's input is checked against it: every violation listed
+// with its JSON pointer.
 func TestDecisionSchema(t *testing.T) {
 	t.Parallel()
-	r := &jsonschema.Reflector{DoNotReference: true}
-	raw, err := json.Marshal(r.Reflect(&Decision{}))
+	schema := params.SchemaFor(reflect.TypeFor[Decision]())
+	raw, err := json.Marshal(schema)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s struct {
 		Required   []string `json:"required"`
 		Properties map[string]struct {
-			Type        string   `json:"type"`
+			Type        any      `json:"type"`
 			Enum        []string `json:"enum"`
 			Minimum     *float64 `json:"minimum"`
 			Maximum     *float64 `json:"maximum"`
 			MaxLength   *int     `json:"maxLength"`
 			Description string   `json:"description"`
-			Properties  map[string]struct {
-				Type     string `json:"type"`
-				MinItems *int   `json:"minItems"`
-				MaxItems *int   `json:"maxItems"`
-			} `json:"properties"`
 		} `json:"properties"`
-		AdditionalProperties *bool `json:"additionalProperties"`
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(s.Required, []string{"action"}) {
-		t.Errorf("required %v, want [action]", s.Required)
-	}
-	if s.AdditionalProperties == nil || *s.AdditionalProperties {
-		t.Errorf("additionalProperties %v, want false", s.AdditionalProperties)
+		t.Errorf("required %v, want [action] (schema %s)", s.Required, raw)
 	}
 	a := s.Properties["action"]
-	if a.Type != "string" || !reflect.DeepEqual(a.Enum, []string{ActionContinue, ActionStop}) || a.Description == "" {
+	if !reflect.DeepEqual(a.Enum, []string{ActionContinue, ActionStop}) || a.Description == "" {
 		t.Errorf("action: %+v", a)
 	}
 	b := s.Properties["batch_size"]
-	if b.Type != "integer" || b.Minimum == nil || *b.Minimum != 1 || b.Maximum == nil || *b.Maximum != MaxBatchSize {
+	if b.Minimum == nil || *b.Minimum != 1 || b.Maximum == nil || *b.Maximum != MaxBatchSize || b.Description == "" {
 		t.Errorf("batch_size: %+v", b)
 	}
 	if r := s.Properties["reason"]; r.MaxLength == nil || *r.MaxLength != 2000 {
 		t.Errorf("reason: %+v", r)
 	}
-	for _, name := range []string{"x1", "x2"} {
-		x := s.Properties["bounds"].Properties[name]
-		if x.Type != "array" || x.MinItems == nil || *x.MinItems != 2 || x.MaxItems == nil || *x.MaxItems != 2 {
-			t.Errorf("bounds.%s: %+v (schema %s)", name, x, raw)
+
+	for _, tt := range []struct {
+		input string
+		want  []string // the pointers of the violations; none when valid
+	}{
+		{`{"action":"continue"}`, nil},
+		{`{"action":"stop","reason":"enough"}`, nil},
+		{`{"action":"continue","batch_size":8,"bounds":{"x1":[2,4],"x2":[1,3]}}`, nil},
+		{`{}`, []string{""}},
+		{`{"action":"pause"}`, []string{"/action"}},
+		{`{"action":"continue","batch_size":0,"bounds":{"x1":[2],"x2":[1,3]},"colour":"red"}`, []string{"", "/batch_size", "/bounds/x1"}},
+		{`{"action":"continue","batch_size":33}`, []string{"/batch_size"}},
+	} {
+		err := params.ValidateValue(schema, json.RawMessage(tt.input))
+		var ve *params.ValidationError
+		switch {
+		case tt.want == nil && err != nil:
+			t.Errorf("%s: %v", tt.input, err)
+		case tt.want != nil && !errors.As(err, &ve):
+			t.Errorf("%s: %v, want violations at %q", tt.input, err, tt.want)
+		case tt.want != nil:
+			var got []string
+			for _, v := range ve.Violations {
+				got = append(got, v.Pointer)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%s: violations %v, want at %q", tt.input, ve.Violations, tt.want)
+			}
 		}
 	}
 }

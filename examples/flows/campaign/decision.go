@@ -16,16 +16,17 @@ const (
 
 // Decision is what a scientist decides at a decision point: go on (with
 // the same settings, or a new batch size or new bounds) or stop. Its JSON
-// Schema, with the bounds and descriptions below, is generated from the
-// jsonschema tags (github.com/invopop/jsonschema's syntax; descriptions
-// cannot contain commas there), so the input a scientist sends is checked
-// against it before the flow sees it. Validate checks what a schema
-// cannot: that each interval's low end is below its high end.
+// Schema comes from Baton's schema path (the doc tags give descriptions,
+// the jsonschema tags, in github.com/invopop/jsonschema's syntax, the
+// keywords), so the input a scientist sends is checked against it before
+// the flow sees it. Validate checks what a schema cannot: that each
+// interval's low end is below its high end, and that a stop changes
+// nothing else.
 type Decision struct {
-	Action    string  `json:"action" jsonschema:"enum=continue,enum=stop,description=continue the campaign or stop it now"`
-	BatchSize int     `json:"batch_size,omitempty" jsonschema:"minimum=1,maximum=32,description=experiments per batch from the next iteration on (absent: unchanged)"`
-	Bounds    *Bounds `json:"bounds,omitempty" jsonschema:"description=the search space from the next iteration on (absent: unchanged)"`
-	Reason    string  `json:"reason,omitempty" jsonschema:"maxLength=2000,description=why: kept in the run's record"`
+	Action    string  `json:"action" doc:"continue the campaign, or stop it now" jsonschema:"required,enum=continue,enum=stop"`
+	BatchSize int     `json:"batch_size,omitempty" doc:"experiments per batch from the next iteration on (absent: unchanged)" jsonschema:"minimum=1,maximum=32"`
+	Bounds    *Bounds `json:"bounds,omitempty" doc:"the search space from the next iteration on (absent: unchanged)"`
+	Reason    string  `json:"reason,omitempty" doc:"why, kept in the run's record" jsonschema:"maxLength=2000"`
 }
 
 // Validate reports whether d can be applied, naming the field at fault.
