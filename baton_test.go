@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 )
@@ -304,10 +305,17 @@ func TestCancelRequestedThroughStore(t *testing.T) {
 
 // TestCancelRequestedWhileAwaitingRetry: a local run waiting for its next
 // attempt that a server sharing the store cancels (AWAITING_RETRY ->
-// CANCELLED) stops waiting and reports CANCELLED.
+// CANCELLED) stops waiting at its next poll of the store, and reports
+// CANCELLED.
 func TestCancelRequestedWhileAwaitingRetry(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	db := filepath.Join(t.TempDir(), "baton.db")
+	clk := clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	rt, err := baton.OpenClock(context.Background(), baton.Config{DB: db, LogOutput: io.Discard}, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
 	runID := make(chan string, 1)
 	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
 		select {
@@ -318,28 +326,27 @@ func TestCancelRequestedWhileAwaitingRetry(t *testing.T) {
 	}, baton.FlowRetries(1, 30*time.Second))
 	go func() {
 		id := <-runID
-		st, err := sqlite.Open(context.Background(), b.db)
+		// The run's waiters: its poll of the store for cancels, and its
+		// retry delay once it awaits its retry.
+		if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
+			t.Error(err)
+			return
+		}
+		st, err := sqlite.Open(context.Background(), db)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer st.Close()
-		for range 200 {
-			if _, err = st.RunTransition(context.Background(), store.RunTransitionParams{ID: id,
-				From: []store.RunState{store.RunAwaitingRetry}, To: store.RunCancelled, Cause: "user"}); err == nil {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if _, err = st.RunTransition(context.Background(), store.RunTransitionParams{ID: id,
+			From: []store.RunState{store.RunAwaitingRetry}, To: store.RunCancelled, Cause: "user"}); err != nil {
+			t.Errorf("cancel the run awaiting its retry: %v", err)
 		}
-		t.Errorf("the run never waited for a retry: %v", err)
+		clk.Advance(time.Second) // past the next poll, before the retry
 	}()
-	start := time.Now()
-	_, info, err := flow.Execute(context.Background(), b.rt, 0)
-	if err == nil || info.State != "CANCELLED" {
-		t.Fatalf("err = %v, state %s; want CANCELLED", err, info.State)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Execute returned after %s, want at once after the cancel", took)
+	_, info, err := flow.Execute(context.Background(), rt, 0)
+	if err == nil || info.State != "CANCELLED" || info.Attempt != 1 {
+		t.Fatalf("err = %v, state %s, attempt %d; want CANCELLED at attempt 1", err, info.State, info.Attempt)
 	}
 }
 
@@ -643,8 +650,11 @@ func TestWaitForAsCompletedSettle(t *testing.T) {
 	var order []string
 	var mu sync.Mutex
 	record := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	// first waits until second has been submitted: a second that did
+	// not wait for it would record itself first.
+	release := make(chan struct{})
 	first := baton.Task(name(t, "first"), func(context.Context, int) (int, error) {
-		time.Sleep(20 * time.Millisecond)
+		<-release
 		record("first")
 		return 0, nil
 	})
@@ -657,7 +667,9 @@ func TestWaitForAsCompletedSettle(t *testing.T) {
 	})
 	flow := baton.Flow(name(t, "f"), func(ctx baton.Context, _ int) (int, error) {
 		f := first.Submit(ctx, 1)
-		if _, err := second.Run(ctx, 2, baton.WaitFor(f)); err != nil {
+		s := second.Submit(ctx, 2, baton.WaitFor(f))
+		close(release)
+		if _, err := s.Wait(ctx); err != nil {
 			return 0, err
 		}
 		futs := maybe.Map(ctx, []int{1, 2, 3, 4, 5, 6, 7, 8})

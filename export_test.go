@@ -1,8 +1,10 @@
 package baton
 
 import (
+	"context"
 	"io"
 
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -29,4 +31,9 @@ func NewRuntime(st store.Store, blobs engine.Blobs) *Runtime {
 		panic(err)
 	}
 	return &Runtime{st: st, eng: eng}
+}
+
+// OpenClock is Open with clk as the engine's clock.
+func OpenClock(ctx context.Context, cfg Config, clk clock.Clock) (*Runtime, error) {
+	return open(ctx, cfg, clk)
 }

@@ -54,18 +54,15 @@ func WaitAll[T any](ctx Context, futures []Future[T]) ([]T, error) {
 func AsCompleted[T any](ctx Context, futures []Future[T]) iter.Seq2[int, Future[T]] {
 	return func(yield func(int, Future[T]) bool) {
 		index := make(map[*engine.Future]int, len(futures))
-		ch := make(chan *engine.Future, len(futures))
+		efs := make([]*engine.Future, len(futures))
 		for i, f := range futures {
 			index[f.f] = i
-			f.f.Notify(ch)
+			efs[i] = f.f
 		}
+		c := engine.Collect(efs)
 		for range futures {
-			select {
-			case f := <-ch:
-				if !yield(index[f], Future[T]{f: f}) {
-					return
-				}
-			case <-ctx.Done():
+			f, ok := c.Next(ctx)
+			if !ok || !yield(index[f], Future[T]{f: f}) {
 				return
 			}
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/cli/progcmd"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/sdkdef"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/storeopen"
 )
@@ -40,12 +42,18 @@ type Runtime struct {
 
 // Open opens the store described by cfg, creating it if needed.
 func Open(ctx context.Context, cfg Config) (*Runtime, error) {
+	return open(ctx, cfg, nil)
+}
+
+// open is Open with the engine's clock (nil: the system clock), which
+// tests set.
+func open(ctx context.Context, cfg Config, clk clock.Clock) (*Runtime, error) {
 	o, err := storeopen.Open(ctx, storeopen.Location{DB: cfg.DB}, true)
 	if err != nil {
 		return nil, err
 	}
 	st := o.Store
-	eng, err := engine.New(engine.Config{Store: st, Blobs: o.Blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency})
+	eng, err := engine.New(engine.Config{Store: st, Blobs: o.Blobs, LogOutput: cfg.LogOutput, MaxConcurrency: cfg.MaxConcurrency, Clock: clk})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -59,7 +67,16 @@ func (rt *Runtime) Close() error {
 	return rt.st.Close()
 }
 
-func init() { progcmd.Definitions = definitions }
+func init() {
+	progcmd.Definitions = definitions
+	sdkdef.Flow = func(f any) (*engine.FlowDef, bool) {
+		af, ok := f.(AnyFlow)
+		if !ok {
+			return nil, false
+		}
+		return af.engineFlow(), true
+	}
+}
 
 // definitions returns the engine definitions of the given flows (AnyFlow
 // values) and of every task defined in this program. It is how Baton's own

@@ -381,7 +381,15 @@ func TestSIGINTCancelsRun(t *testing.T) {
 		for sc.Scan() {
 		}
 	}()
-	time.Sleep(150 * time.Millisecond)
+	// Interrupt it once its steps run (bounded polling of the child's
+	// execution log: the one thing it tells from outside).
+	for deadline := time.Now().Add(30 * time.Second); len(e.execs()) == 0; {
+		if time.Now().After(deadline) {
+			c.Process.Kill()
+			t.Fatal("the run's steps did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	c.Process.Signal(os.Interrupt)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

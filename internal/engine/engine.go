@@ -27,15 +27,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/store"
 )
-
-// Clock tells the time. Engine logic reads time only through it.
-type Clock interface{ Now() time.Time }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // BlobThreshold is the encoded size above which results go to the blob store.
 const BlobThreshold = 64 << 10
@@ -72,8 +66,24 @@ type Config struct {
 	// LogOutput receives a text copy of every user log record. Default os.Stderr;
 	// io.Discard silences it.
 	LogOutput io.Writer
-	// Clock defaults to the system clock.
-	Clock Clock
+	// Clock is the engine's only source of time: the times it records, its
+	// retry delays, task and flow timeouts, graces and polls. Default the
+	// system clock.
+	Clock clock.Clock
+	// Activity, when set, is told of the engine's work in progress: +1 as
+	// a unit starts (a run executing, a task step from its call to its
+	// result, a task function running) and -1 as it ends or waits on the
+	// clock or on a future. A wait's unit is counted again before the
+	// waiter is woken (by the timer's callback, or by the step that
+	// resolves the future), so a count of zero means that the engine's
+	// work waits for the clock to move (package batontest's fake clock
+	// moves then). It must be cheap and must not block.
+	Activity func(delta int)
+	// Replace, when set, is asked for each attempt of a task run executed
+	// in this process: a non-nil function returned for the task's name
+	// runs instead of the task's own, with the task run's recorded input.
+	// Package batontest mocks tasks through it, for one engine only.
+	Replace func(task string) func(ctx context.Context, input json.RawMessage) (any, error)
 	// MaxConcurrency bounds the task runs a flow run executes at once when
 	// the flow sets no bound of its own. Default 64.
 	MaxConcurrency int
@@ -121,9 +131,7 @@ func (c Config) WithDefaults() Config {
 	if c.LogOutput == nil {
 		c.LogOutput = os.Stderr
 	}
-	if c.Clock == nil {
-		c.Clock = realClock{}
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = 64
 	}
@@ -377,6 +385,8 @@ func (e *Engine) Start(ctx context.Context, def *FlowDef, params json.RawMessage
 // worker's runs are cancelled through its heartbeats; subflows through
 // their parent).
 func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run) Outcome {
+	e.act(1) // the run's unit of work (Config.Activity), which execute holds
+	defer e.act(-1)
 	if e.cfg.OnRunStart != nil {
 		e.cfg.OnRunStart(run)
 	}
@@ -396,13 +406,13 @@ func (e *Engine) watchCancel(parent context.Context, runID string) (ctx context.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(e.cfg.CancelPoll)
+		t := e.cfg.Clock.NewTicker(e.cfg.CancelPoll)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.Chan():
 			}
 			r, err := e.cfg.Store.RunGet(ctx, runID)
 			if err == nil && (r.State == store.RunCancelling || r.State == store.RunCancelled) {
@@ -592,7 +602,9 @@ func (e *Engine) retryRefused(ctx context.Context, read store.Run) error {
 		run.ID, run.State, run.Attempt, who), Err: ErrRunActive}
 }
 
-// execute runs attempts of run (RUNNING in the store) until it ends.
+// execute runs attempts of run (RUNNING in the store) until it ends. The
+// caller holds a unit of work (Config.Activity) for it, which execute
+// releases while it waits.
 func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outcome {
 	for {
 		val, steps, err := e.attempt(ctx, def, run)
@@ -647,9 +659,7 @@ func (e *Engine) execute(ctx context.Context, def *FlowDef, run store.Run) Outco
 			}
 			return Outcome{Run: run, Err: err}
 		}
-		select {
-		case <-time.After(def.RetryDelay):
-		case <-ctx.Done():
+		if !e.sleep(ctx.Done(), def.RetryDelay) {
 			// A cancel requested through the store may have ended the run
 			// (CANCELLED) while it waited: report what the store says. A
 			// worker's run is CANCELLING then (it is held): record its end.
@@ -689,7 +699,7 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run) (a
 	defer cancel(nil)
 	if def.Timeout > 0 {
 		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, def.Timeout, &TimeoutError{What: "flow " + def.Name, Timeout: def.Timeout})
+		ctx, stop = withTimeoutCause(ctx, e.cfg.Clock, def.Timeout, &TimeoutError{What: "flow " + def.Name, Timeout: def.Timeout})
 		defer stop()
 	}
 	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,23 +198,69 @@ func TestPoolBoundsConcurrency(t *testing.T) {
 	}
 }
 
-func TestFutureNotify(t *testing.T) {
+func TestCompletions(t *testing.T) {
 	t.Parallel()
-	f := newFuture("k")
-	ch := make(chan *Future, 2)
-	f.Notify(ch)
-	f.resolve(42, nil)
-	f.Notify(ch)
+	a, b := newFuture("a"), newFuture("b")
+	b.resolve(2, nil)
+	c := Collect([]*Future{a, b, a})
+	if f, ok := c.Next(context.Background()); !ok || f != b {
+		t.Fatalf("first Next = %v, %v; want b", f, ok)
+	}
+	a.resolve(1, nil)
 	for range 2 {
-		got := <-ch
-		if v, err := got.Result(); v != 42 || err != nil {
-			t.Fatalf("Result = %v, %v", v, err)
+		if f, ok := c.Next(context.Background()); !ok || f != a {
+			t.Fatalf("Next = %v, %v; want a", f, ok)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	if _, ok := Collect([]*Future{newFuture("x")}).Next(ctx); ok {
+		t.Fatal("Next on a cancelled ctx returned a future")
+	}
 	if _, err := newFuture("x").Wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait on cancelled ctx = %v", err)
+	}
+}
+
+// TestFutureActivityHandoff: a waiter's unit of work is released while it
+// blocks and counted again by the resolver before the waiter wakes, for
+// Wait and for Completions.Next; a waiter given up on counts itself again.
+func TestFutureActivityHandoff(t *testing.T) {
+	t.Parallel()
+	for _, via := range []string{"Wait", "Next", "cancelled"} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int64
+			n.Store(1) // the waiter's unit
+			released := make(chan struct{}, 1)
+			act := func(d int) {
+				if n.Add(int64(d)) == 0 {
+					released <- struct{}{}
+				}
+			}
+			f := newFuture("k")
+			f.act = act
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			woke := make(chan int64)
+			go func() {
+				if via == "Next" {
+					Collect([]*Future{f}).Next(ctx)
+				} else {
+					f.Wait(ctx)
+				}
+				woke <- n.Load()
+			}()
+			<-released
+			if via == "cancelled" {
+				cancel()
+			} else {
+				f.resolve(1, nil)
+			}
+			if got := <-woke; got != 1 {
+				t.Fatalf("count when the waiter woke = %d, want 1", got)
+			}
+		})
 	}
 }
 

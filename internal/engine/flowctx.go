@@ -319,7 +319,8 @@ func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Fu
 		v, err := c.Decode(raw)
 		return resolvedFuture(p.key, v, err)
 	}
-	s := &step{fc: fc, call: c, key: p.key, ident: p.ident, hash: hash, fut: newFuture(p.key)}
+	s := &step{fc: fc, call: c, key: p.key, ident: p.ident, hash: hash, fut: fc.newFuture(p.key)}
+	s.hold()
 	fc.outstanding.Add(1)
 	if fl := p.resume; fl != nil && fl.ChildRunID == "" && fc.e.remote != nil {
 		// An earlier attempt dispatched this step and it is still queued or
@@ -367,21 +368,24 @@ func (fc *FlowCtx) enqueue(job func()) {
 func (fc *FlowCtx) abandon(grace, remoteGrace time.Duration) {
 	done := make(chan struct{})
 	go func() { fc.outstanding.Wait(); close(done) }()
-	start := time.Now()
 	if remoteGrace < grace {
-		select {
-		case <-done:
+		if !fc.e.sleep(done, remoteGrace) {
 			return
-		case <-time.After(remoteGrace):
 		}
 		fc.abandonSteps(func(s *step) bool { return s.isRemote() })
+		grace -= remoteGrace
 	}
-	select {
-	case <-done:
+	if !fc.e.sleep(done, grace) {
 		return
-	case <-time.After(grace - time.Since(start)):
 	}
 	fc.abandonSteps(func(*step) bool { return true })
+}
+
+// newFuture returns the future of a step of this attempt.
+func (fc *FlowCtx) newFuture(key string) *Future {
+	f := newFuture(key)
+	f.act = fc.e.cfg.Activity
+	return f
 }
 
 // abandonSteps abandons the in-flight steps that match.
@@ -420,6 +424,25 @@ type step struct {
 	abandoned bool
 	remote    bool // dispatched to a worker: the store holds its state
 	adopted   bool // dispatched by an earlier attempt, which this one waits for
+
+	// held is true while the step holds its unit of work (Config.Activity):
+	// from its call to its result but for its retry delays. gone refuses
+	// it once the step is finished or abandoned.
+	held, gone atomic.Bool
+}
+
+// hold takes the step's unit of work, unless it holds it or is gone.
+func (s *step) hold() {
+	if !s.gone.Load() && s.held.CompareAndSwap(false, true) {
+		s.fc.e.act(1)
+	}
+}
+
+// letGo releases the step's unit of work, if it holds it.
+func (s *step) letGo() {
+	if s.held.CompareAndSwap(true, false) {
+		s.fc.e.act(-1)
+	}
 }
 
 func (s *step) track(on bool) {
@@ -566,7 +589,11 @@ func (s *step) attempt() {
 	s.mu.Unlock()
 	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
 	fc.e.taskFailed(TaskFailure{RunID: fc.runID, Key: s.key, Task: tr.Task, Attempt: tr.Attempts, Err: err, RetryIn: delay})
-	time.AfterFunc(delay, func() { fc.enqueue(s.attempt) })
+	fc.e.cfg.Clock.AfterFunc(delay, func() {
+		s.hold()
+		fc.enqueue(s.attempt)
+	})
+	s.letGo() // the callback takes it again before the attempt is queued
 }
 
 // moveLocked moves the task run to state to and appends the transition to
@@ -592,12 +619,19 @@ func stateStr(s store.TaskState) string {
 func (s *step) invoke(attempt int) (any, error) {
 	fc := s.fc
 	ctx := context.WithValue(fc.ctx, taskCtxKey{}, &taskInfo{fc: fc, trID: s.tr.ID, key: s.key, attempt: attempt})
+	fn := s.call.Fn
+	if r := fc.e.cfg.Replace; r != nil {
+		if mock := r(s.call.Task.Name); mock != nil {
+			input := s.call.InputJSON
+			fn = func(ctx context.Context) (any, error) { return mock(ctx, input) }
+		}
+	}
 	timeout := s.call.Task.Policy.Timeout
 	if timeout <= 0 {
-		return safeCall(ctx, s.call.Fn)
+		return fc.e.callTask(ctx, fn)
 	}
 	terr := &TimeoutError{What: fmt.Sprintf("task %s attempt %d", s.call.Task.Name, attempt), Timeout: timeout}
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, terr)
+	ctx, cancel := withTimeoutCause(ctx, fc.e.cfg.Clock, timeout, terr)
 	defer cancel()
 	type result struct {
 		v   any
@@ -605,7 +639,7 @@ func (s *step) invoke(attempt int) (any, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		v, err := safeCall(ctx, s.call.Fn)
+		v, err := fc.e.callTask(ctx, fn)
 		ch <- result{v, err}
 	}()
 	select {
@@ -620,6 +654,14 @@ func (s *step) invoke(attempt int) (any, error) {
 		}
 		return nil, terr
 	}
+}
+
+// callTask runs a task function, as a unit of work of its own
+// (Config.Activity) for as long as it runs.
+func (e *Engine) callTask(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+	e.act(1)
+	defer e.act(-1)
+	return safeCall(ctx, fn)
 }
 
 func safeCall(ctx context.Context, fn func(context.Context) (any, error)) (v any, err error) {
@@ -735,7 +777,9 @@ func (fc *FlowCtx) storeFailed(err error) {
 
 func (s *step) finish(v any, err error) {
 	s.track(false)
-	s.fut.resolve(v, err)
+	s.gone.Store(true)
+	s.fut.resolve(v, err) // which counts the flow waiting for it as working
+	s.letGo()
 	s.fc.outstanding.Done()
 }
 
@@ -747,6 +791,8 @@ func (s *step) abandon() {
 		return
 	}
 	s.abandoned = true
+	s.gone.Store(true)
+	s.letGo() // a task function still running holds its own unit
 	if s.remote {
 		// The server owns the state of a dispatched task run; cancelling the
 		// flow run cancels it there.

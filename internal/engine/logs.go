@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -91,10 +90,10 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if len(fields) > 0 {
 		attrs, _ = json.Marshal(fields)
 	}
-	at := r.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
+	// The engine's clock, not the time slog read, so that records agree
+	// with the rest of the run's (a test's fake clock included).
+	at := h.e.now()
+	r.Time = at
 	h.e.w.add(write{logs: []store.LogRecord{{
 		RunID: h.runID, TaskRunID: h.trID, TaskKey: h.key, Level: r.Level.String(), Message: r.Message, Attrs: attrs, At: at,
 	}}}, nil)

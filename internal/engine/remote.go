@@ -110,6 +110,7 @@ func (a *awaiter) loop() {
 	defer close(a.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-a.quit; cancel() }()
+	clk := a.e.cfg.Clock
 	backoff := time.Duration(0)
 	refused := 0       // consecutive polls the store refused (not an outage)
 	var last time.Time // start of the previous poll
@@ -123,9 +124,9 @@ func (a *awaiter) loop() {
 				return
 			}
 		}
-		if wait := pollGap - time.Since(last); wait > 0 {
+		if wait := pollGap - clk.Since(last); wait > 0 {
 			select {
-			case <-time.After(wait):
+			case <-clk.After(wait):
 			case <-a.quit:
 				return
 			}
@@ -137,7 +138,7 @@ func (a *awaiter) loop() {
 			a.interrupt = interrupt
 			a.mu.Unlock()
 		}
-		last = time.Now()
+		last = clk.Now()
 		done, err := a.e.cfg.Store.TaskRunFinished(pctx, refs)
 		a.mu.Lock()
 		a.interrupt = nil
@@ -180,7 +181,7 @@ func (a *awaiter) loop() {
 		}
 		if backoff > 0 {
 			select {
-			case <-time.After(backoff):
+			case <-clk.After(backoff):
 			case <-a.wake:
 			case <-a.quit:
 				return
@@ -300,6 +301,8 @@ func (s *step) remoteDone(tr store.TaskRun) {
 // attempt its policy allows, honouring its timeout, and returns the
 // completion to report. Cancelling ctx cancels the attempt in progress.
 func (e *Engine) RunTask(ctx context.Context, td *TaskDef, tr store.TaskRun) store.TaskRunCompletion {
+	e.act(1) // the task run's unit of work (Config.Activity)
+	defer e.act(-1)
 	fc := &FlowCtx{e: e, runID: tr.RunID, attempt: tr.FlowAttempt, ctx: ctx, inflight: map[*step]struct{}{}}
 	c := store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: e.cfg.Worker}
 	input, err := e.LoadInput(tr.Input, tr.InputRef)
@@ -348,10 +351,7 @@ func (e *Engine) RunTask(ctx context.Context, td *TaskDef, tr store.TaskRun) sto
 		delay := td.Policy.Delay(attempt + 1)
 		e.taskFailed(TaskFailure{RunID: tr.RunID, Key: tr.Key, Task: tr.Task, Attempt: attempt, Err: err, RetryIn: delay})
 		s.moveLocked(store.TaskAwaitingRetry, "policy", fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond)))
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-		}
+		e.sleep(ctx.Done(), delay)
 		s.moveLocked(store.TaskRunning, "worker:"+e.cfg.Worker, fmt.Sprintf("attempt %d", attempt+1))
 	}
 	c.History, c.At = s.tr.History, e.now()

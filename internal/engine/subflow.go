@@ -41,7 +41,8 @@ func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey str
 	// A subflow step of an earlier attempt with this identity that did not
 	// succeed (p.resume) has p.key: its child run is found by that key and
 	// resumed from its own journal.
-	s := &step{fc: fc, key: p.key, ident: p.ident, hash: hash, fut: newFuture(p.key), call: Call{Task: &TaskDef{Name: def.Name}}}
+	s := &step{fc: fc, key: p.key, ident: p.ident, hash: hash, fut: fc.newFuture(p.key), call: Call{Task: &TaskDef{Name: def.Name}}}
+	s.hold() // the child run's unit of work, which execute holds
 	fc.outstanding.Add(1)
 	go s.runChild(def, params, decode)
 	return s.fut
