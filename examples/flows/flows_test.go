@@ -18,7 +18,7 @@ func TestAll(t *testing.T) {
 	for _, d := range defs {
 		names = append(names, d.Name)
 	}
-	if want := []string{"etl", "sweep", "knn"}; !slices.Equal(names, want) {
+	if want := []string{"etl", "sweep", "knn", "campaign"}; !slices.Equal(names, want) {
 		t.Errorf("flows %q, want %q", names, want)
 	}
 
@@ -29,7 +29,7 @@ func TestAll(t *testing.T) {
 		}
 		seen[td.Name] = true
 	}
-	for _, name := range []string{"extract", "transform", "load", "generate-image", "filter", "report", "generate", "evaluate"} {
+	for _, name := range []string{"extract", "transform", "load", "generate-image", "filter", "report", "generate", "evaluate", "ask", "experiment", "decide"} {
 		if !seen[name] {
 			t.Errorf("task %q not registered", name)
 		}

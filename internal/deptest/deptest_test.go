@@ -116,6 +116,7 @@ var sdkForbidden = []struct{ prefix, why string }{
 	{mod + "/postgres", "the PostgreSQL backend: linked only by importing it"},
 	{mod + "/internal/retention", "deleting old runs, a server and baton-command job"},
 	{mod + "/examples", "the bundled examples"},
+	{"gonum.org/v1/gonum", "linear algebra of the campaign example's optimizer (examples/flows/campaign/bo) only"},
 }
 
 // TestSDKDependencies checks the packages a user's program links (package
