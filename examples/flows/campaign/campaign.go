@@ -85,6 +85,7 @@ type Params struct {
 	InstrumentDelay time.Duration `json:"instrument_delay" doc:"about how long the simulated instrument takes per experiment" jsonschema:"minimum=0"`
 	DecisionEvery   int           `json:"decision_every" doc:"a decision point after every N iterations (0: none)" jsonschema:"minimum=0"`
 	Auto            bool          `json:"auto" doc:"take the default decision at decision points instead of waiting for a scientist"`
+	DecisionTimeout time.Duration `json:"decision_timeout" doc:"without auto: how long a decision point waits before it takes the default decision (0: no limit)" jsonschema:"minimum=0"`
 }
 
 // DefaultParams are the flow's defaults: 12 iterations of 4 experiments
@@ -118,9 +119,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("instrument_delay is %v: want 0 to 1h", p.InstrumentDelay)
 	case p.DecisionEvery < 0:
 		return fmt.Errorf("decision_every is %d: want 0 (no decisions) or more", p.DecisionEvery)
-	case p.DecisionEvery > 0 && !p.Auto:
-		return errors.New("auto is false, but waiting for a scientist's decision needs baton.WaitForInput, " +
-			"which this version of Baton does not have yet: set auto=true (or decision_every=0)")
+	case p.DecisionTimeout < 0:
+		return fmt.Errorf("decision_timeout is %v: want 0 (no limit) or more", p.DecisionTimeout)
 	}
 	return p.Bounds.Validate("bounds")
 }

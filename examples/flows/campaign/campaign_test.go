@@ -19,6 +19,8 @@ import (
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/examples/flows/campaign/bo"
 	"github.com/batonhq/baton/internal/params"
+	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlite"
 )
 
 func openRuntime(t *testing.T, logs io.Writer) *baton.Runtime {
@@ -266,7 +268,7 @@ func TestParamsValidate(t *testing.T) {
 		{func(p *Params) { p.FailureRate = math.NaN() }, "failure_rate is NaN"},
 		{func(p *Params) { p.InstrumentDelay = -time.Second }, "instrument_delay is -1s"},
 		{func(p *Params) { p.DecisionEvery = -1 }, "decision_every is -1"},
-		{func(p *Params) { p.Auto = false }, "auto is false"},
+		{func(p *Params) { p.DecisionTimeout = -time.Second }, "decision_timeout is -1s"},
 		{func(p *Params) { p.Bounds.X1 = [2]float64{3, 3} }, "bounds.x1 is [3, 3]"},
 		{func(p *Params) { p.Bounds.X2 = [2]float64{0, math.Inf(1)} }, "bounds.x2 is [0, +Inf]"},
 	} {
@@ -452,5 +454,110 @@ func TestSimulate(t *testing.T) {
 	e.Delay = time.Hour
 	if _, err := simulate(cctx, e, 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// TestScientistDecides: without auto, the campaign waits PAUSED at its
+// decision point for a typed Decision; a decision the schema refuses is
+// not recorded, one whose bounds are empty is refused by the flow, which
+// waits again, and a valid one (a smaller batch, then a stop) is applied
+// and on the run's history.
+func TestScientistDecides(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rt, err := baton.Open(context.Background(), baton.Config{DB: filepath.Join(dir, "baton.db"), LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "baton.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := fast()
+	p.Auto, p.DecisionEvery, p.Iterations = false, 2, 8
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, _, err := Flow.Execute(context.Background(), rt, p)
+		done <- outcome{res, err}
+	}()
+	ctx := context.Background()
+	// waiting returns the run once it waits for a decision with a fresh wait.
+	waits := 0
+	waiting := func() string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			rs, _ := st.RunList(ctx, store.RunListParams{Flow: Flow.Name(), Limit: 1})
+			if len(rs) == 1 && rs[0].State == store.RunPaused {
+				trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: rs[0].ID, States: []store.TaskState{store.TaskWaiting}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				all, _ := st.TaskRunList(ctx, store.TaskRunListParams{RunID: rs[0].ID})
+				n := 0
+				for _, tr := range all {
+					if tr.Task == "input:"+DecisionKey {
+						n++
+					}
+				}
+				if len(trs) == 1 && n > waits {
+					waits = n
+					return rs[0].ID
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the campaign does not wait for decision %d", waits+1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send := func(id, value string) error {
+		_, err := st.InputSend(ctx, store.InputSendParams{RunID: id, Key: DecisionKey, Value: []byte(value),
+			Actor: store.Actor{Name: "scientist"}, Validate: params.ValidateJSON})
+		return err
+	}
+	id := waiting()
+	if err := send(id, `{"action":"maybe"}`); err == nil || !strings.Contains(err.Error(), "/action") {
+		t.Fatalf("decision outside the schema: %v, want a violation at /action", err)
+	}
+	if err := send(id, `{"action":"continue","bounds":{"x1":[3,3],"x2":[0,15]}}`); err != nil {
+		t.Fatal(err)
+	}
+	waiting() // the flow refused the empty interval and waits again
+	if err := send(id, `{"action":"continue","batch_size":2,"reason":"narrow down"}`); err != nil {
+		t.Fatal(err)
+	}
+	waiting()
+	if err := send(id, `{"action":"stop","reason":"good enough"}`); err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	if out.res.Stopped != "decision" || out.res.Iterations != 4 {
+		t.Errorf("campaign stopped by %q after %d iterations, want by the decision after 4", out.res.Stopped, out.res.Iterations)
+	}
+	if n := out.res.Evaluations + out.res.Failed; n != 2*4+2*2 {
+		t.Errorf("%d experiments, want 12 (two batches of 4, then two of 2)", n)
+	}
+	hs, err := st.HistoryList(ctx, store.HistoryListParams{RunID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := 0
+	for _, h := range hs {
+		if h.Action == store.ActionInputReceived && h.Actor.Name == "scientist" {
+			inputs++
+		}
+	}
+	if inputs != 3 {
+		t.Errorf("%d decisions by the scientist in the history, want 3", inputs)
 	}
 }

@@ -60,33 +60,52 @@ func DefaultDecision(s Status) Decision {
 	}
 }
 
+// DecisionKey is the input key of the campaign's decision points:
+//
+//	baton runs resume RUN_ID --key decision --input '{"action":"continue","batch_size":2}'
+const DecisionKey = "decision"
+
 // decide is the campaign's decision point: it returns the decision to apply
-// after s.Iteration and who took it.
-//
-// DECISION WAIT: this is the one function that changes when
-// baton.WaitForInput lands (issue 8). Today only auto mode exists
-// (Params.Validate refuses auto=false while decisions are on), and the
-// default decision is taken by the recorded step autoDecide, so that it is
-// on the run's record like any input. The change is, for !p.Auto:
-//
-//	d, err := baton.WaitForInput[Decision](ctx, fmt.Sprintf("decision-%d", s.Iteration),
-//		baton.Prompt(...the status...), baton.Within(p.DecisionTimeout), ...resume with DefaultDecision(s)...)
-//	return d, "<the sender, from the run's history>", err
-//
-// (the schema checks the fields; the flow's settings.apply then checks the
-// intervals with Decision.Validate).
-//
-// and lifting the refusal in Params.Validate. The rest of the flow applies
-// whatever decide returns and needs no change.
+// after s.Iteration and who took it. In auto mode the default decision is
+// taken by the recorded step autoDecide; otherwise the run waits, PAUSED,
+// for a scientist's typed Decision (its JSON Schema checks the fields as
+// it is sent; Validate then checks the intervals, and a decision that
+// fails waits again with the reason in the prompt). With a
+// DecisionTimeout, the default decision is taken when none arrives in
+// time. Who sent the decision is in the run's history.
 func decide(ctx baton.Context, p Params, s Status) (Decision, string, error) {
-	if !p.Auto {
-		return Decision{}, "", baton.Permanent(errors.New("decisions from a scientist need baton.WaitForInput, which this version of Baton does not have"))
+	if p.Auto {
+		d, err := autoDecide.Run(ctx, s, baton.Key(fmt.Sprintf("decision-%d", s.Iteration)))
+		if err != nil {
+			return Decision{}, "", err
+		}
+		return d, "auto", nil
 	}
-	d, err := autoDecide.Run(ctx, s, baton.Key(fmt.Sprintf("decision-%d", s.Iteration)))
-	if err != nil {
-		return Decision{}, "", err
+	prompt := decisionPrompt(s)
+	for {
+		opts := []baton.WaitOption{baton.Prompt(prompt)}
+		if p.DecisionTimeout > 0 {
+			opts = append(opts, baton.Within(p.DecisionTimeout), baton.Default(DefaultDecision(s)))
+		}
+		d, err := baton.WaitForInput[Decision](ctx, DecisionKey, opts...)
+		if err != nil {
+			return Decision{}, "", err
+		}
+		if verr := d.Validate(); verr != nil {
+			prompt = fmt.Sprintf("the last decision was refused (%v); %s", verr, decisionPrompt(s))
+			continue
+		}
+		return d, "input", nil
 	}
-	return d, "auto", nil
+}
+
+// decisionPrompt tells the scientist where the campaign stands.
+func decisionPrompt(s Status) string {
+	best := "no value yet"
+	if s.Best != nil {
+		best = fmt.Sprintf("best %.6g at (%.4g, %.4g) after %d evaluations", s.Best.Value, s.Best.X1, s.Best.X2, s.Evaluations)
+	}
+	return fmt.Sprintf("iteration %d done (%s): continue (optionally with a new batch_size or bounds) or stop?", s.Iteration, best)
 }
 
 // autoDecide takes the default decision on the status. It is a task only
