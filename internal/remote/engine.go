@@ -66,9 +66,7 @@ func (s *EngineStore) retry(ctx context.Context, send func() error) (resent bool
 			return resent, err
 		}
 		resent = true
-		select {
-		case <-clk.After(backoff):
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, clk, backoff) {
 			return resent, err
 		}
 		backoff = min(2*backoff, 2*time.Second)

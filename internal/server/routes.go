@@ -693,14 +693,17 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 		if s.clk.Since(time.Unix(0, s.lastWork.Load())) < 2*time.Second {
 			recheck = min(recheck, 50*time.Millisecond)
 		}
+		t := s.clk.NewTimer(min(wait, recheck))
 		select {
 		case <-runsCh:
 		case <-tasksCh:
 		case <-mine: // superseded? Look again.
-		case <-s.clk.After(min(wait, recheck)):
+		case <-t.Chan():
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
+		t.Stop()
 	}
 }
 
@@ -1093,12 +1096,15 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 			}
 			return writeJSON(w, 200, api.FinishedResult{TaskRuns: done})
 		}
+		t := s.clk.NewTimer(min(wait, s.cfg.PollInterval))
 		select {
 		case <-ch:
-		case <-s.clk.After(min(wait, s.cfg.PollInterval)):
+		case <-t.Chan():
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
+		t.Stop()
 	}
 }
 

@@ -129,11 +129,11 @@ type Server struct {
 	// stopAdds counts addStops calls; added records, per run addStops put
 	// in stops, the count after it, so that a store read begun before it
 	// (which may miss the run) does not take it out again.
-	stopAdds  int64
-	added     map[string]int64
-	flows     map[string]flowSchema   // parameter schemas registered with this server
-	workers   map[string]store.Worker // registrations seen by this server
-	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
+	stopAdds int64
+	added    map[string]int64
+	flows    map[string]flowSchema   // parameter schemas registered with this server
+	workers  map[string]store.Worker // registrations seen by this server
+	wakes    map[string]*claimOrder  // worker ID -> the order of its claims
 	stopping bool
 }
 
@@ -272,9 +272,7 @@ func (s *Server) flushLeases(ctx context.Context) {
 		if s.clk.Now().Add(backoff).After(deadline) {
 			return // the next flush tries again
 		}
-		select {
-		case <-s.clk.After(backoff):
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, s.clk, backoff) {
 			return
 		}
 		backoff = min(2*backoff, time.Second)

@@ -303,22 +303,26 @@ func (w *Worker) run(ctx context.Context, eng *engine.Engine) {
 
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
+	grace := w.clk.NewTimer(w.cfg.ShutdownGrace)
 	select {
 	case <-done:
-	case <-w.clk.After(w.cfg.ShutdownGrace):
+	case <-grace.Chan():
 		w.log.Warn("shutdown grace over; cancelling work in progress")
 		stopWork(engine.ErrReleased)
 		<-done
 	}
+	grace.Stop()
 	close(w.completions)
+	last := w.clk.NewTimer(5 * time.Second)
 	select {
 	case <-completerDone:
-	case <-w.clk.After(5 * time.Second):
+	case <-last.Chan():
 		// Deregistering gives back the task runs whose reports are still
 		// retried; stop the retries.
 		stopReports()
 		<-completerDone
 	}
+	last.Stop()
 	stopBg()
 	bgWG.Wait()
 	eng.Close()
@@ -345,10 +349,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 		if unsure {
 			if err := w.reportHolding(ctx); err != nil {
 				w.log.Warn("report held work", "err", err)
-				select {
-				case <-w.clk.After(time.Second):
-				case <-ctx.Done():
-				}
+				w.sleep(ctx, time.Second)
 				continue
 			}
 		}
@@ -401,10 +402,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 				w.setUnsure()
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			select {
-			case <-w.clk.After(backoff):
-			case <-ctx.Done():
-			}
+			w.sleep(ctx, backoff)
 			continue
 		}
 		backoff = 0
@@ -665,9 +663,7 @@ func (w *Worker) giveBack(ctx context.Context, runID string, attempt int, reason
 			return
 		}
 		w.log.Warn("give back run", "run", runID, "attempt", attempt, "err", err)
-		select {
-		case <-w.clk.After(backoff):
-		case <-ctx.Done():
+		if !w.sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -932,9 +928,7 @@ func (w *Worker) send(ctx context.Context, cs []store.TaskRunCompletion) error {
 			return err
 		}
 		w.log.Warn("report task runs", "n", len(cs), "err", err)
-		select {
-		case <-w.clk.After(backoff):
-		case <-ctx.Done():
+		if !w.sleep(ctx, backoff) {
 			return err
 		}
 		backoff = min(2*backoff, 3*time.Second)
@@ -1049,10 +1043,5 @@ func (w *Worker) unbufferLocked(runID string, concerned func(attempt int) bool) 
 // sleep waits d on the worker's clock; it reports false when ctx ended
 // first.
 func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-w.clk.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.Sleep(ctx, w.clk, d)
 }
