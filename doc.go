@@ -59,9 +59,10 @@
 // new task). Do not reuse an explicit key for another task; do not change
 // what a task returns, or its result type, without a new Version (a reused
 // result is decoded into the type the code has now); and keep flows
-// deterministic given their parameters and step results (side effects,
-// clocks, files and random numbers belong in tasks): a call whose input
-// differs is a new step.
+// deterministic given their parameters and step results (effects on the
+// world and files belong in tasks; the flow's own readings of the clock and
+// random choices go through Now, Random and SideEffect, which record them
+// once): a call whose input differs is a new step.
 //
 // Tasks and flows receive values as decoded from their recorded JSON, on the
 // first run as on replay and on a worker: a task's input and every result a

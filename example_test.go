@@ -137,3 +137,34 @@ func ExampleSettle() {
 	// skipped example-parse/0.2
 	// 7 <nil>
 }
+
+// A flow records a non-deterministic choice once: its retry takes the same
+// branch without making the choice again.
+func ExampleSideEffect() {
+	var broken = true
+	draws := 0
+	label := baton.Task("example-label", func(_ context.Context, batch string) (string, error) {
+		if broken {
+			return "", baton.Permanent(errors.New("labeller offline"))
+		}
+		return "labelled " + batch, nil
+	})
+	flow := baton.Flow("example-side-effect", func(ctx baton.Context, _ struct{}) (string, error) {
+		batch, err := baton.SideEffect(ctx, "batch", func(context.Context) (string, error) {
+			draws++
+			return fmt.Sprintf("batch-%d", 40+draws), nil
+		})
+		if err != nil {
+			return "", err
+		}
+		return label.Run(ctx, batch)
+	})
+
+	rt, done := openExampleRuntime()
+	defer done()
+	_, run, _ := flow.Execute(context.Background(), rt, struct{}{})
+	broken = false
+	out, _, err := flow.Retry(context.Background(), rt, run.ID)
+	fmt.Println(out, draws, err)
+	// Output: labelled batch-41 1 <nil>
+}

@@ -240,7 +240,9 @@ SELECT pg_notify($21, 'done:' || run_id) FROM done`
 
 // taskRunsCompleteSQL applies the completions of its array parameters (one
 // element each) as taskRunCompleteSQL does without a cache entry, in the
-// arrays' order (the primary-key order), and returns the refs applied.
+// arrays' order (the primary-key order), notifies each run with applied
+// completions once (not once per completion: a worker's report holds
+// hundreds of one run's task runs), and returns the refs applied.
 var taskRunsCompleteSQL = `WITH c AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
 		$8::text[], $9::text[], $10::bigint[], $11::text[]) WITH ORDINALITY
@@ -252,8 +254,10 @@ var taskRunsCompleteSQL = `WITH c AS (
 	WHERE t.run_id = c.run_id AND t.key = c.key AND t.id = c.id AND t.state = 'RUNNING' AND t.worker_id = c.worker_id
 		AND t.worker_id <> ''
 	RETURNING t.run_id, t.key, t.id
+), notified AS (
+	SELECT count(pg_notify($12, 'done:' || run_id)) FROM (SELECT DISTINCT run_id FROM done) r
 )
-SELECT d.run_id, d.key, d.id FROM done d, LATERAL (SELECT pg_notify($12, 'done:' || d.run_id)) n`
+SELECT d.run_id, d.key, d.id FROM done d, notified`
 
 // TaskRunComplete applies the completions whose task run is still RUNNING
 // and leased to the reporting worker, and returns their refs. All
