@@ -95,6 +95,13 @@ func New(urls ...string) (*Client, error) {
 	return &Client{t: t}, nil
 }
 
+// SetActor names who the client's requests act for: the name is sent in
+// the X-Baton-Actor header (apitype.ActorHeader) and recorded in the
+// histories of the runs they change, marked unverified (the API does not
+// authenticate). Empty sends no name. It must be called before the client
+// is used.
+func (c *Client) SetActor(name string) { c.t.SetHeader(apitype.ActorHeader, name) }
+
 // apiError turns the transport's error response into an *Error.
 func apiError(err error) error {
 	if te, ok := err.(*transport.Error); ok {
@@ -182,6 +189,27 @@ func (c *Client) RunLogs(ctx context.Context, id, taskKey string) ([]apitype.Log
 	}
 	err := c.do(ctx, "GET", apitype.Prefix+"/runs/"+url.PathEscape(id)+"/logs"+q, nil, &out)
 	return out.Logs, err
+}
+
+// RunHistory returns a page of a run's append-only history, oldest first:
+// at most limit entries (0: the server's default, 1000) after the entry
+// whose seq is after (0: from the start). When more follow, the page's
+// NextAfter is the after of the next page.
+func (c *Client) RunHistory(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error) {
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", fmt.Sprint(after))
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	path := apitype.Prefix + "/runs/" + url.PathEscape(id) + "/history"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out apitype.HistoryPage
+	err := c.do(ctx, "GET", path, nil, &out)
+	return out, err
 }
 
 // CancelRun cancels a run (a running one moves to CANCELLING until its

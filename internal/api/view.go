@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -286,4 +287,40 @@ func QueueJSON(q store.QueueStats) apitype.Queue {
 		v.OldestWaiting = &t
 	}
 	return v
+}
+
+// HistoryJSON converts a history entry.
+func HistoryJSON(e store.HistoryEntry) apitype.HistoryEntry {
+	p := e.Payload
+	if len(p) == 0 {
+		p = json.RawMessage("null")
+	}
+	return apitype.HistoryEntry{Seq: e.Seq, Time: e.At, Actor: e.Actor.Name, Verified: e.Actor.Verified,
+		Action: e.Action, Reason: e.Reason, Payload: p}
+}
+
+// MaxHistoryLimit is the largest page of GET /runs/{id}/history.
+const MaxHistoryLimit = 10000
+
+// HistoryPage reads the page of a run's history after the cursor after, of
+// at most limit entries (0: store.DefaultHistoryLimit), for the API and the
+// command line. An unknown run is store.ErrNotFound.
+func HistoryPage(ctx context.Context, st store.Store, runID string, after int64, limit int) (apitype.HistoryPage, error) {
+	if limit <= 0 {
+		limit = store.DefaultHistoryLimit
+	}
+	// One more than asked says whether a next page exists.
+	es, err := st.HistoryList(ctx, store.HistoryListParams{RunID: runID, After: after, Limit: limit + 1})
+	if err != nil {
+		return apitype.HistoryPage{}, err
+	}
+	page := apitype.HistoryPage{History: make([]apitype.HistoryEntry, 0, min(len(es), limit))}
+	for i, e := range es {
+		if i == limit {
+			page.NextAfter = es[i-1].Seq
+			break
+		}
+		page.History = append(page.History, HistoryJSON(e))
+	}
+	return page, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/engine"
+	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/transport"
 )
 
@@ -18,6 +20,14 @@ func Client(env *Env) (*client.Client, error) {
 	if err != nil {
 		return nil, &UsageError{Err: fmt.Errorf("--server: %w", err)}
 	}
+	as := env.As
+	if as == "" {
+		as = engine.CurrentUser()
+	}
+	if err := store.CheckIdentifier("--as", as); err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	c.SetActor(as)
 	return c, nil
 }
 

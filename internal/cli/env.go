@@ -22,6 +22,7 @@ import (
 
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/clock"
+	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/storeopen"
 )
@@ -51,6 +52,12 @@ type Env struct {
 	// server (several may be separated by commas). Empty means
 	// BATON_SERVER; when both are empty, commands use the local store.
 	Server string
+	// As is the value of the --as flag: the name recorded as who acts in
+	// the histories of the runs a command changes, marked unverified.
+	// Through a server it is sent as the X-Baton-Actor header; empty sends
+	// the OS user (USER@HOST), and on the store records the OS user,
+	// verified.
+	As string
 	// Command is how hints in messages invoke this program again, such as
 	// "baton" or "go run ./cmd/baton". Empty: detected (SelfCommand).
 	Command string
@@ -80,6 +87,23 @@ func (env *Env) ServerURL() string {
 		return ""
 	}
 	return strings.TrimSpace(env.Getenv("BATON_SERVER"))
+}
+
+// Actor is who a command acting on the store directly acts for: --as
+// (unverified), else the OS user (engine.CurrentActor).
+func (env *Env) Actor() store.Actor {
+	if env.As != "" {
+		return store.Actor{Name: env.As}
+	}
+	return engine.CurrentActor()
+}
+
+// AsFlag adds --as to a command's persistent flags.
+func AsFlag(env *Env, flags interface {
+	StringVar(p *string, name, value, usage string)
+}) {
+	flags.StringVar(&env.As, "as", env.As, "the `NAME` recorded as who acts in run histories, marked unverified "+
+		"(sent to a server as the X-Baton-Actor header; default: the OS user)")
 }
 
 // Location is where --db, --blobs and the environment say the store is.

@@ -87,6 +87,12 @@ type Config struct {
 	// Worker, when set, is the worker executing claimed runs; its ID is
 	// recorded as the runs' owner.
 	Worker string
+	// Actor is who the runs that Start creates and Retry reopens act for,
+	// in their histories. Zero: the OS user of this process (CurrentActor)
+	// for an engine without a Worker, else the system. What the engine
+	// does by itself (ending runs, retries of the flow's policy) is the
+	// system's.
+	Actor store.Actor
 	// OnRunStart, when set, is called as each top-level run (not a subflow)
 	// starts or resumes, before the flow function runs.
 	OnRunStart func(store.Run)
@@ -357,7 +363,7 @@ type Outcome struct {
 // cancels the run, which ends CANCELLED.
 func (e *Engine) Start(ctx context.Context, def *FlowDef, params json.RawMessage) (Outcome, error) {
 	run, _, err := e.cfg.Store.RunCreate(ctx, store.RunCreateParams{
-		Run: e.newRun(def, params, "", ""), Cause: "user",
+		Run: e.newRun(def, params, "", ""), Cause: "user", Actor: e.actor(),
 		Message: fmt.Sprintf("started locally by pid %d on %s", e.self.PID, e.self.Host),
 	})
 	if err != nil {
@@ -501,7 +507,7 @@ func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string, opts Ret
 	if run, err = e.Reconcile(ctx, run); err != nil {
 		return Outcome{}, err
 	}
-	p := store.RunTransitionParams{Cause: "user", Message: "retry requested"}
+	p := store.RunTransitionParams{Cause: "user", Message: "retry requested", Actor: e.actor()}
 	if opts.Parameters != nil {
 		p.Parameters, p.EditBy = opts.Parameters, opts.By
 		p.Message = EditMessage("retry requested", opts.By, run.Parameters, opts.Parameters)
@@ -511,6 +517,17 @@ func (e *Engine) Retry(ctx context.Context, def *FlowDef, runID string, opts Ret
 		return Outcome{}, err
 	}
 	return e.run(ctx, def, run), nil
+}
+
+// actor is who the engine's Start and Retry act for (Config.Actor).
+func (e *Engine) actor() store.Actor {
+	if !e.cfg.Actor.IsZero() {
+		return e.cfg.Actor
+	}
+	if e.cfg.Worker != "" {
+		return store.SystemActor
+	}
+	return CurrentActor()
 }
 
 // EditMessage is the history message of a retry (what, such as "retry

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/batonhq/baton/internal/store"
 )
 
 // Process identifies an OS process across pid reuse: host, pid and the
@@ -68,15 +70,29 @@ func procStart(pid int) int64 {
 // edited a run's parameters: "NAME@HOST" with the OS user name (else $USER,
 // else "unknown") and the host name.
 func CurrentUser() string {
+	name, _ := currentUser()
+	return name
+}
+
+// CurrentActor is the OS user running this process (CurrentUser), for
+// histories: verified when the operating system named it (the user of the
+// process's uid), not when only $USER did.
+func CurrentActor() store.Actor {
+	name, verified := currentUser()
+	return store.Actor{Name: name, Verified: verified}
+}
+
+func currentUser() (string, bool) {
+	verified := false
 	name := os.Getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
+		name, verified = u.Username, true
 	}
 	if name == "" {
 		name = "unknown"
 	}
 	if host, err := os.Hostname(); err == nil && host != "" {
-		return name + "@" + host
+		return name + "@" + host, verified
 	}
-	return name
+	return name, verified
 }

@@ -119,7 +119,7 @@ func build(t reflect.Type, base json.RawMessage, defaults bool, paramsJSON strin
 	// (the API server checks runs created over HTTP the same way), then
 	// against the Go type for what a schema cannot say (`,string` fields,
 	// types that decode themselves).
-	if err := validatorFor(t).check(validatorFor(t).root, tree, ""); err != nil {
+	if err := validatorFor(t).checkAll(tree); err != nil {
 		return nil, err
 	}
 	if err := check(tree, t, false, ""); err != nil {

@@ -23,6 +23,7 @@ type field struct {
 	quoted   bool         // `json:",string"` applies
 	required bool         // `baton:"required"`
 	doc      string       // `doc:"..."`
+	tag      reflect.StructTag
 }
 
 var fieldCache sync.Map // reflect.Type -> []field
@@ -105,6 +106,7 @@ func typeFields(t reflect.Type) []field {
 						quoted:   quoted,
 						required: hasOption(sf.Tag.Get("baton"), "required"),
 						doc:      sf.Tag.Get("doc"),
+						tag:      sf.Tag,
 					})
 					if count[f.typ] > 1 {
 						// Several embedded copies at this depth: add a

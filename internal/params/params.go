@@ -13,6 +13,11 @@
 //		Region string `json:"region" baton:"required" doc:"cloud region to deploy to"`
 //		Count  int    `json:"count,omitempty" doc:"number of replicas"`
 //	}
+//
+// and with the tags of github.com/invopop/jsonschema, whose keywords the
+// schema takes (and the validation checks, listing every violation):
+//
+//	Batch int `json:"batch" jsonschema:"minimum=1,maximum=10,description=experiments per iteration"`
 package params
 
 import "strings"

@@ -175,6 +175,21 @@ func (g *schemaGen) schema(t reflect.Type, nullable bool) map[string]any {
 	return s
 }
 
+// baseType is the JSON type a schema describes besides null ("" for any).
+func baseType(s map[string]any) string {
+	switch t := s["type"].(type) {
+	case string:
+		return t
+	case []string:
+		for _, e := range t {
+			if e != "null" {
+				return e
+			}
+		}
+	}
+	return ""
+}
+
 func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
@@ -191,8 +206,15 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 		if d := strings.TrimSpace(f.doc); d != "" {
 			ps["description"] = d
 		}
+		kw, tagRequired := tagKeywords(f.tag, baseType(ps))
+		for k, v := range kw {
+			if _, doc := ps["description"]; k == "description" && doc {
+				continue // the doc tag wins
+			}
+			ps[k] = v
+		}
 		props[f.name] = ps
-		if f.required {
+		if f.required || tagRequired {
 			required = append(required, f.name)
 		}
 	}

@@ -34,6 +34,7 @@ import (
 // others are ignored.
 type Validator struct {
 	root map[string]any
+	std  *Checker // the whole schema, for the keywords check leaves to it
 }
 
 // maxRefHops bounds how many "$ref"/"anyOf" indirections are followed at one
@@ -56,7 +57,78 @@ func NewValidator(schema map[string]any) (*Validator, error) {
 	if root == nil {
 		root = map[string]any{}
 	}
-	return &Validator{root: root}, nil
+	// A schema that does not compile (a worker may register anything) is
+	// checked by the first pass alone, which accepts what it cannot follow.
+	std, _ := NewChecker(schema)
+	return &Validator{root: root, std: std}, nil
+}
+
+// checkAll validates a parsed document: first in the words Build has always
+// used for what encoding/json would refuse (types, Go ranges, unknown and
+// missing parameters: the first problem), then against the whole schema
+// with the JSON Schema validator (ValidateValue's), which lists every
+// violation of the other keywords (bounds, lengths, patterns, enums from
+// jsonschema tags) with its JSON pointer. The document the second pass
+// sees is the one encoding/json will decode: keys matched to their
+// properties, null members (which leave the Go value untouched) and the
+// elements past a fixed-size array's length left out.
+func (v *Validator) checkAll(tree any) *Error {
+	if perr := v.check(v.root, tree, ""); perr != nil {
+		return perr
+	}
+	if v.std == nil || tree == nil {
+		return nil // null leaves the Go value untouched
+	}
+	if ve := v.std.Check(v.decoded(v.root, v.merge(v.root, nil, tree), 0)); ve != nil {
+		return schemaError(ve)
+	}
+	return nil
+}
+
+// decoded returns node as encoding/json will decode it against schema s
+// (see checkAll).
+func (v *Validator) decoded(s map[string]any, node any, depth int) any {
+	if depth > 256 {
+		return node
+	}
+	s = v.branch(s)
+	switch n := node.(type) {
+	case map[string]any:
+		ps := props(s)
+		ap, _ := s["additionalProperties"].(map[string]any)
+		out := make(map[string]any, len(n))
+		for k, e := range n {
+			if e == nil {
+				continue
+			}
+			var es map[string]any
+			if ps != nil {
+				if _, pschema, ok := lookupProp(ps, k); ok {
+					es = pschema
+				}
+			}
+			if es == nil {
+				es = ap
+			}
+			out[k] = v.decoded(es, e, depth+1)
+		}
+		return out
+	case []any:
+		// A fixed-size array (minItems = maxItems, as Schema describes
+		// Go arrays) ignores extra elements.
+		if max, ok := s["maxItems"].(json.Number); ok && s["minItems"] == max {
+			if m, err := strconv.Atoi(string(max)); err == nil && m >= 0 && m < len(n) {
+				n = n[:m]
+			}
+		}
+		items, _ := s["items"].(map[string]any)
+		out := make([]any, len(n))
+		for i, e := range n {
+			out[i] = v.decoded(items, e, depth+1)
+		}
+		return out
+	}
+	return node
 }
 
 // Validate checks the JSON document doc against the schema. Every error is
@@ -66,7 +138,7 @@ func (v *Validator) Validate(doc json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	if perr := v.check(v.root, tree, ""); perr != nil {
+	if perr := v.checkAll(tree); perr != nil {
 		return perr
 	}
 	return nil
@@ -125,7 +197,7 @@ func (v *Validator) resolve(flow string, base json.RawMessage, baseSource string
 		}
 		tree = v.merge(v.root, tree, p)
 	}
-	if perr := v.check(v.root, tree, ""); perr != nil {
+	if perr := v.checkAll(tree); perr != nil {
 		return nil, perr
 	}
 	out, err := json.Marshal(tree)
@@ -672,7 +744,7 @@ func Explain(t reflect.Type, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	if perr := validatorFor(t).check(validatorFor(t).root, tree, ""); perr != nil {
+	if perr := validatorFor(t).checkAll(tree); perr != nil {
 		return perr
 	}
 	if perr := check(tree, t, false, ""); perr != nil {

@@ -26,7 +26,8 @@ var schemaTypes = map[string]reflect.Type{
 	"RunList": reflect.TypeFor[struct {
 		Runs []apitype.Run `json:"runs"`
 	}](),
-	"RunDetail": reflect.TypeFor[apitype.RunDetail](),
+	"RunDetail":   reflect.TypeFor[apitype.RunDetail](),
+	"HistoryPage": reflect.TypeFor[apitype.HistoryPage](),
 	"LogList": reflect.TypeFor[struct {
 		Logs []apitype.Log `json:"logs"`
 	}](),

@@ -51,6 +51,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
 		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: apitype.PageQueryParams, response: "RunDetail", handle: s.getRun},
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
+		{method: "GET", pattern: p + "/runs/{id}/history", summary: "A run's append-only history, oldest first, paged with after (the seq of the last entry read) and limit", tag: "runs", query: apitype.HistoryQueryParams, response: "HistoryPage", handle: s.runHistory},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
 		{method: "GET", pattern: p + "/workers", summary: "Live workers", tag: "workers", response: "WorkerList", handle: s.listWorkers},
@@ -120,8 +121,12 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	actor, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
 	now := s.clk.Now()
-	run, created, err := s.st.RunCreate(r.Context(), store.RunCreateParams{
+	run, created, err := s.st.RunCreate(r.Context(), store.RunCreateParams{Actor: actor,
 		Run: store.Run{ID: uuid.Must(uuid.NewV7()).String(), Flow: req.Flow, State: store.RunScheduled, Attempt: 1,
 			Parameters: params, Queue: req.Queue, IdempotencyKey: req.IdempotencyKey, CreatedAt: now, UpdatedAt: now},
 		Cause: "user", Message: "created through the API on queue " + req.Queue,
@@ -304,6 +309,56 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]any{"logs": out})
 }
 
+// runHistory serves a page of a run's history.
+func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var after int64
+	if a := q.Get("after"); a != "" {
+		if after, err = strconv.ParseInt(a, 10, 64); err != nil || after < 0 {
+			return errBadRequest("query parameter \"after\" must be a non-negative integer (the seq of the last entry read), got %q", a)
+		}
+	}
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > api.MaxHistoryLimit {
+			return errBadRequest("query parameter \"limit\" must be an integer from 1 to %d, got %q", api.MaxHistoryLimit, l)
+		}
+		limit = n
+	}
+	page, err := api.HistoryPage(ctx, s.st, run.ID, after, limit)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound("unknown run id %q", run.ID) // deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, page)
+}
+
+// apiActor is who a request acts for, for the histories of the runs it
+// changes: the name in the X-Baton-Actor header, else by (a request
+// field that older clients send), else "anonymous"; never verified. A
+// name that is not a valid identifier is a 400.
+func apiActor(r *http.Request, by string) (store.Actor, error) {
+	name := strings.TrimSpace(r.Header.Get(apitype.ActorHeader))
+	if err := store.CheckIdentifier("header "+apitype.ActorHeader, name); err != nil {
+		return store.Actor{}, errBadRequest("%v", err)
+	}
+	if name == "" {
+		name = strings.TrimSpace(by)
+	}
+	if name == "" {
+		name = "anonymous"
+	}
+	return store.Actor{Name: name}, nil
+}
+
 // cancelRun cancels a run: one that has not started (SCHEDULED, claimed but
 // not started, waiting for a retry or paused) becomes CANCELLED at once; a
 // RUNNING one becomes CANCELLING, and whoever executes it stops it: its
@@ -312,6 +367,10 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	actor, err := apiActor(r, "")
 	if err != nil {
 		return err
 	}
@@ -329,7 +388,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	var updated store.Run
 	for try := 0; ; try++ {
 		p := store.RunTransitionParams{ID: run.ID, From: []store.RunState{run.State}, Cause: "user",
-			Message: "cancel requested through the API"}
+			Message: "cancel requested through the API", Actor: actor}
 		switch {
 		case run.State == store.RunAwaitingRetry && run.WorkerID != "":
 			// Its worker waits out the retry delay: it stops and ends it.
@@ -382,6 +441,10 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 	if err := store.CheckIdentifier(`field "by"`, req.By); err != nil {
 		return errBadRequest("%v", err)
 	}
+	actor, err := apiActor(r, req.By)
+	if err != nil {
+		return err
+	}
 	run, err := s.lookupRun(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -395,6 +458,7 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) error {
 	p := store.RunTransitionParams{
 		ID: run.ID, From: []store.RunState{store.RunFailed, store.RunCancelled, store.RunCrashed}, Attempt: run.Attempt,
 		To: store.RunScheduled, NextAttempt: true, Queue: run.Queue, Cause: "user", Message: "retry requested through the API on queue " + run.Queue,
+		Actor: actor,
 	}
 	if given := bytes.TrimSpace(req.Parameters); len(given) > 0 && string(given) != "null" {
 		edited, err := s.editParams(ctx, run, given)

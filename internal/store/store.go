@@ -376,6 +376,17 @@ type RunTransitionParams struct {
 	// back as a non-nil "null".
 	Parameters json.RawMessage `json:",omitzero"`
 	EditBy     string          `json:",omitzero"` // who changed the parameters
+	// Actor is who made the change, for the run's history (zero: the
+	// system). The change is recorded as a history entry of Action (empty:
+	// derived from the states, TransitionAction) with Message as its
+	// reason, and a change of Parameters as a second entry
+	// (ActionParametersEdited, with the old and new values).
+	Actor  Actor  `json:",omitzero"`
+	Action string `json:",omitzero"`
+	// History holds more entries to append in the transaction of the
+	// change (their RunID, At and Actor default to the run's, the change's
+	// and Actor).
+	History []HistoryEntry `json:",omitzero"`
 }
 
 // RunCreateParams creates a run. When Run.IdempotencyKey is set and a run
@@ -384,10 +395,14 @@ type RunTransitionParams struct {
 // its state with Cause and Message, at CreatedAt. A zero CreatedAt is set to
 // now and a zero UpdatedAt to CreatedAt. Creating a run whose ID exists
 // (without a matching idempotency key) fails with ErrConflict.
+//
+// The creation is also the first entry of the run's history (ActionCreated,
+// by Actor, zero meaning the system, with Message as its reason).
 type RunCreateParams struct {
 	Run     Run
 	Cause   string
 	Message string
+	Actor   Actor `json:",omitzero"`
 }
 
 // RunClaimParams claims SCHEDULED runs for a worker: the oldest (by
@@ -774,6 +789,19 @@ type Store interface {
 	// with the History of its task runs (as events with TaskRunID and
 	// TaskKey set). Ties keep events before task-run transitions.
 	EventList(ctx context.Context, runID string) ([]Event, error)
+	// HistoryAppend appends entries to the histories of their runs, in one
+	// transaction, in order; an entry's zero At is the time of the write,
+	// its zero Actor the system. It fails with ErrNotFound when a run does
+	// not exist, and appends nothing then. Changes of state record their
+	// own entries in their transaction (RunCreate, RunTransition and the
+	// take-backs of LeasesExpire, WorkerRelease and LeasesRelease);
+	// HistoryAppend is for actions that change nothing else.
+	HistoryAppend(ctx context.Context, entries []HistoryEntry) error
+	// HistoryList returns a page of a run's history, oldest first (see
+	// HistoryListParams); ErrNotFound when the run does not exist. No
+	// method changes or deletes an entry; RetentionDelete deletes a run's
+	// history with the run.
+	HistoryList(ctx context.Context, p HistoryListParams) ([]HistoryEntry, error)
 	// LogList returns a run's logs in order.
 	LogList(ctx context.Context, p LogListParams) ([]LogRecord, error)
 	// CacheGet returns the unexpired cache entry for key at time now, or ErrNotFound.

@@ -71,9 +71,23 @@ func IsNotFound(err error) bool {
 // moving on to the next when one cannot be reached. It is safe for
 // concurrent use.
 type Client struct {
-	bases []string
-	next  atomic.Int64
-	hc    *http.Client
+	bases  []string
+	next   atomic.Int64
+	hc     *http.Client
+	header http.Header // sent with every request; set before use
+}
+
+// SetHeader sends the header key with value v in every request (an empty v
+// sends none). It must be called before the client is used.
+func (c *Client) SetHeader(key, v string) {
+	if c.header == nil {
+		c.header = http.Header{}
+	}
+	if v == "" {
+		c.header.Del(key)
+		return
+	}
+	c.header.Set(key, v)
 }
 
 // New returns a client for the servers at the given base URLs (such as
@@ -153,6 +167,9 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, payload [
 		req, err := http.NewRequestWithContext(ctx, method, c.bases[i]+path, bytes.NewReader(payload))
 		if err != nil {
 			return err
+		}
+		for k, vs := range c.header {
+			req.Header[k] = vs
 		}
 		if payload != nil {
 			req.Header.Set("Content-Type", ctype)

@@ -38,6 +38,7 @@ func Baton(ctx context.Context, args []string, env *cli.Env, cfg servecmd.Config
 	}
 	root.PersistentFlags().StringVar(&env.Server, "server", env.Server,
 		"base `URL` of a Baton server to talk to, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
+	cli.AsFlag(env, root.PersistentFlags())
 	root.AddCommand(runscmd.Command(env), WorkersCommand(env), QueuesCommand(env), RetentionCommand(env),
 		servecmd.ServerCommand(env, cfg), servecmd.DevCommand(env, cfg), cli.VersionCommand(env))
 	return cli.Execute(ctx, root, args, env)

@@ -124,6 +124,7 @@ func Main(ctx context.Context, args []string, prog Program, env *cli.Env) int {
 	runs := runscmd.Command(env)
 	runs.PersistentFlags().StringVar(&env.Server, "server", env.Server,
 		"base `URL` of a Baton server to read from, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
+	cli.AsFlag(env, root.PersistentFlags())
 	root.AddCommand(runCommand(env, prog), retryCommand(env, prog), flowsCommand(env, prog), taskCommand(env, prog),
 		runs, workerCommand(env, prog), cli.VersionCommand(env))
 	return cli.Execute(ctx, root, args, env)
@@ -203,7 +204,7 @@ func withEngine(ctx context.Context, env *cli.Env, fn func(*engine.Engine, *blob
 	}
 	defer st.Close()
 	eng, err := engine.New(engine.Config{
-		Store: st, Blobs: blobs, LogOutput: env.Stderr,
+		Store: st, Blobs: blobs, LogOutput: env.Stderr, Actor: env.Actor(),
 		OnRunStart: func(r store.Run) {
 			fmt.Fprintf(env.Stderr, "baton: run %s of flow %s started (attempt %d)\n", r.ID, r.Flow, r.Attempt)
 		},

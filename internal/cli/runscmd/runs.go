@@ -53,7 +53,7 @@ func Command(env *cli.Env) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(runsListCommand(env), runsShowCommand(env), runsLogsCommand(env),
-		runsCreateCommand(env), runsCancelCommand(env), runsRetryCommand(env))
+		runsHistoryCommand(env), runsCreateCommand(env), runsCancelCommand(env), runsRetryCommand(env))
 	return cmd
 }
 

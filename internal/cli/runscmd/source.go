@@ -27,6 +27,9 @@ type runsSource interface {
 	// Logs returns a run's logs, optionally of one step key; an unknown id
 	// or step key is a UsageError.
 	Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error)
+	// History returns a page of a run's history (see api.HistoryPage); an
+	// unknown id is a UsageError.
+	History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error)
 	Close() error
 }
 
@@ -168,6 +171,24 @@ func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]apitype.Log
 	return out, nil
 }
 
+func (l *localRuns) History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error) {
+	run, err := l.get(ctx, id)
+	if err != nil {
+		return apitype.HistoryPage{}, err
+	}
+	if after == 0 {
+		runsReconcile(ctx, l.env, l.st, run) // a run whose process is gone: its crash is history too
+	}
+	page, err := api.HistoryPage(ctx, l.st, run.ID, after, limit)
+	if errors.Is(err, store.ErrNotFound) {
+		return page, cli.UnknownRun(id)
+	}
+	if err != nil {
+		return page, fmt.Errorf("read history of %s: %w", run.ID, err)
+	}
+	return page, nil
+}
+
 func unknownTaskKey(runID, key string) error {
 	return &cli.UsageError{Err: &cli.Hint{Format: "run %s has no task with key %q; see the keys with: %s runs show %s",
 		Args: []any{runID, key, cli.HintCommand, runID}}}
@@ -224,4 +245,12 @@ func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]apitype.Lo
 		}
 	}
 	return logs, nil
+}
+
+func (r *remoteRuns) History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error) {
+	page, err := r.c.RunHistory(ctx, id, after, limit)
+	if err != nil {
+		return page, cli.APIError(err, id)
+	}
+	return page, nil
 }

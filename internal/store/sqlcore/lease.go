@@ -80,8 +80,12 @@ func (c *Core) release(ctx context.Context, workerID string, keep *store.LeasesR
 			})
 		}
 		var b store.Batch
+		var h []store.HistoryEntry
 		for _, r := range runs {
-			takeBack(&r, &b, at, cause, false, 0, reason)
+			takeBack(&r, &b, &h, at, cause, false, 0, reason)
+		}
+		if err := appendHistory(ctx, tx, at, h); err != nil {
+			return err
 		}
 		return c.giveBack(ctx, tx, &b, trs, at, cause, cause, func(*store.TaskRun) string { return reason })
 	})
@@ -126,18 +130,22 @@ func (c *Core) LeasesExpire(ctx context.Context, p store.LeasesExpireParams) (st
 			return nil
 		}
 		var b store.Batch
+		var h []store.HistoryEntry
 		for _, r := range runs {
 			reason := fmt.Sprintf("the lease of worker %s expired at %s", r.WorkerID,
 				r.LeaseUntil.Format(time.RFC3339Nano))
 			if p.RunID != "" {
 				reason = store.GiveBackReason(r.WorkerID, p.Reason)
 			}
-			if takeBack(&r, &b, at, cause, true, p.MaxAttempts, reason) {
+			if takeBack(&r, &b, &h, at, cause, true, p.MaxAttempts, reason) {
 				out.Rescheduled++
 			}
 			out.Crashed = append(out.Crashed, RoundRun(r))
 		}
 		out.TaskRuns = len(trs)
+		if err := appendHistory(ctx, tx, at, h); err != nil {
+			return err
+		}
 		return c.giveBack(ctx, tx, &b, trs, at, "lease", "lease", func(t *store.TaskRun) string {
 			return fmt.Sprintf("the lease of worker %s expired at %s", t.WorkerID, t.LeaseUntil.Format(time.RFC3339Nano))
 		})
@@ -200,10 +208,26 @@ func (c *Core) giveBack(ctx context.Context, tx Tx, b *store.Batch, trs []store.
 // takeBack applies to a run held by a worker the transitions that give it
 // back: it appends the events to b and the final row to b.Runs, and reports
 // whether the run was rescheduled. reason names what happened to the worker.
-func takeBack(r *store.Run, b *store.Batch, at time.Time, cause string, crash bool,
+// It appends the history entries of the transitions to h: the first one is
+// the run's lease lost (cause "lease") or given back (a worker's cause).
+func takeBack(r *store.Run, b *store.Batch, h *[]store.HistoryEntry, at time.Time, cause string, crash bool,
 	maxAttempts int, reason string) (rescheduled bool) {
+	first := true
 	step := func(p store.RunTransitionParams) {
-		b.Events = append(b.Events, store.ApplyTransition(r, &p, at))
+		worker := r.WorkerID
+		ev := store.ApplyTransition(r, &p, at)
+		b.Events = append(b.Events, ev)
+		if first && cause != "lease" && p.To != store.RunCancelled {
+			p.Action = store.ActionGivenBack
+		}
+		e := store.TransitionEntry(r, ev, store.Actor{}, p.Action)
+		if first && worker != "" && r.WorkerID == "" {
+			// Entering SCHEDULED cleared it: name the worker it was taken from.
+			e = store.TransitionEntry(&store.Run{ID: r.ID, Attempt: r.Attempt, Queue: r.Queue, WorkerID: worker}, ev,
+				store.Actor{}, p.Action)
+		}
+		*h = append(*h, e)
+		first = false
 	}
 	switch {
 	case r.State == store.RunCancelling:

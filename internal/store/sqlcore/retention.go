@@ -71,7 +71,10 @@ func (c *Core) RetentionDelete(ctx context.Context, p store.RetentionParams) (st
 			Stmt{SQL: "DELETE FROM cache WHERE run_id" + in + " RETURNING result_ref", Args: list, Scan: collect(1)},
 			Stmt{SQL: "DELETE FROM events WHERE run_id" + in, Args: list},
 			Stmt{SQL: "DELETE FROM logs WHERE run_id" + in, Args: list},
-			Stmt{SQL: "DELETE FROM runs WHERE id" + in, Args: list})
+			Stmt{SQL: "DELETE FROM runs WHERE id" + in, Args: list},
+			// After the runs: the table's triggers refuse to delete the
+			// history of a run that exists.
+			Stmt{SQL: "DELETE FROM run_history WHERE run_id" + in, Args: list})
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,15 @@ func (c *Core) RunTransition(ctx context.Context, p store.RunTransitionParams) (
 		return store.Run{}, fmt.Errorf("run transition %s: no target state", p.ID)
 	}
 	at := NowIfZero(p.At)
+	for _, e := range p.History {
+		if e.RunID != "" && e.RunID != p.ID {
+			return store.Run{}, fmt.Errorf("run transition %s: a history entry of run %s", p.ID, e.RunID)
+		}
+		e.RunID = p.ID
+		if err := store.CheckHistoryEntry(e); err != nil {
+			return store.Run{}, fmt.Errorf("run transition %s: %w", p.ID, err)
+		}
+	}
 	var out store.Run
 	err := c.d.WriteTx(ctx, "run transition "+p.ID, func(tx Tx) error {
 		r, err := ScanRun(tx.QueryRow(ctx, "SELECT "+RunCols+" FROM runs WHERE id = $1"+c.sx.ForUpdate, p.ID))
@@ -38,8 +47,12 @@ func (c *Core) RunTransition(ctx context.Context, p store.RunTransitionParams) (
 			return fmt.Errorf("run %s is %s at attempt %d, not attempt %d: %w", p.ID, r.State, r.Attempt,
 				p.Attempt, store.ErrConflict)
 		}
+		old := r
 		ev := store.ApplyTransition(&r, &p, at)
 		if err := tx.WriteBatch(ctx, &store.Batch{Runs: []store.Run{r}, Events: []store.Event{ev}}); err != nil {
+			return err
+		}
+		if err := appendHistory(ctx, tx, at, transitionHistory(&r, &p, ev, old)); err != nil {
 			return err
 		}
 		if err := tx.StopTaskRuns(ctx, &r, p.Cause, at); err != nil {
@@ -80,6 +93,9 @@ func (c *Core) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Ru
 		if err == nil {
 			ev := store.Event{RunID: r.ID, To: string(r.State), Cause: p.Cause, Message: p.Message, At: r.CreatedAt}
 			if err := tx.WriteBatch(ctx, &store.Batch{Events: []store.Event{ev}}); err != nil {
+				return err
+			}
+			if err := appendHistory(ctx, tx, r.CreatedAt, []store.HistoryEntry{store.CreateEntry(&ins, p.Actor, p.Message)}); err != nil {
 				return err
 			}
 			tx.Notes().AddRun(&ins)

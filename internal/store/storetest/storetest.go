@@ -95,6 +95,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReleaseStopsTaskRuns", testReleaseStopsTaskRuns},
 		{"LeasesAwaitingRetry", testLeasesAwaitingRetry},
 		{"Flows", testFlows},
+		{"History", testHistory},
+		{"HistoryLeases", testHistoryLeases},
+		{"HistoryAppendOnly", testHistoryAppendOnly},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
