@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/storeopen"
@@ -67,7 +68,14 @@ type Env struct {
 	// Command is how hints in messages invoke this program again, such as
 	// "baton" or "go run ./cmd/baton". Empty: detected (SelfCommand).
 	Command string
+	// Clock is the commands' source of time: the ages they print and
+	// compute (retention's cut-off, the workers seen lately), and the clock
+	// of the servers and workers they start. Nil means the system clock.
+	Clock clock.Clock
 }
+
+// Clk returns Clock, else the system clock.
+func (env *Env) Clk() clock.Clock { return clock.Or(env.Clock) }
 
 // Cmd returns Command, else "baton".
 func (env *Env) Cmd() string {

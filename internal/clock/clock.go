@@ -11,6 +11,7 @@
 package clock
 
 import (
+	"context"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -18,6 +19,9 @@ import (
 
 // Clock tells the time and makes timers, tickers and sleeps.
 type Clock = clockwork.Clock
+
+// Timer is a timer of a Clock.
+type Timer = clockwork.Timer
 
 // Fake is a clock that moves only when a test advances it.
 type Fake = clockwork.FakeClock
@@ -35,4 +39,18 @@ func Or(c Clock) Clock {
 		return Real()
 	}
 	return c
+}
+
+// Sleep waits d on c, or until ctx ends, and reports whether d passed. Its
+// timer is stopped when ctx ends first, so a fake clock counts only the
+// goroutines still waiting (BlockUntilContext), unlike c.After's.
+func Sleep(ctx context.Context, c Clock, d time.Duration) bool {
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.Chan():
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -47,3 +47,34 @@ func TestOrDefaultsToTheSystemClock(t *testing.T) {
 		t.Fatal("Or(c) did not return c")
 	}
 }
+
+func TestSleep(t *testing.T) {
+	t.Parallel()
+	c := clock.NewFake(time.Unix(0, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan bool)
+	go func() { done <- clock.Sleep(ctx, c, time.Minute) }()
+	if err := c.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	if !<-done {
+		t.Fatal("Sleep reported its context ended; the clock moved")
+	}
+	stop, cancelSleep := context.WithCancel(ctx)
+	go func() { done <- clock.Sleep(stop, c, time.Minute) }()
+	if err := c.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancelSleep()
+	if <-done {
+		t.Fatal("Sleep reported d passed; its context ended")
+	}
+	// A sleep that ended does not count as a waiter any more.
+	blocked, cancelBlock := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelBlock()
+	if err := c.BlockUntilContext(blocked, 1); err == nil {
+		t.Fatal("an ended Sleep still counts as waiting on the clock")
+	}
+}

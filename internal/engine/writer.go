@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/batonhq/baton/internal/startstop"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -20,6 +21,9 @@ const MaxBatchRows = 20000
 // the next commit, or is flushed after lazyDelay) or urgent (it triggers a
 // commit). Callbacks run after the commit that holds their write, so a step's
 // result becomes visible only once it is durable.
+//
+// Its lifecycle is startstop's: newWriter starts it; Stop (close) flushes
+// what is queued and ends its background flusher.
 type writer struct {
 	st        batchWriter
 	lazyDelay time.Duration
@@ -37,8 +41,7 @@ type writer struct {
 	urgent     bool // an urgent write waits in pending
 
 	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	life startstop.Base
 }
 
 type batchWriter interface {
@@ -52,12 +55,36 @@ func newWriter(st batchWriter, lazyDelay time.Duration) *writer {
 		maxRows:   MaxBatchRows,
 		trIdx:     map[string]int{},
 		kick:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
 	}
 	w.room = sync.NewCond(&w.mu)
-	go w.loop()
+	_ = w.Start(context.Background()) // cannot fail
 	return w
+}
+
+// Start starts the background flusher of lazy writes. Safe to call twice;
+// a stopped writer does not start again.
+func (w *writer) Start(ctx context.Context) error {
+	return w.life.Start(ctx, func(ctx context.Context) error {
+		w.life.Go(func() { w.loop(ctx) })
+		return nil
+	})
+}
+
+// Stop commits what is queued, refuses later writes (errWriterClosed) and
+// ends the background flusher; it returns when both are done. Safe to call
+// twice and concurrently.
+func (w *writer) Stop() {
+	w.life.Stop(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.room.Broadcast()
+		for w.committing {
+			w.room.Wait()
+		}
+		w.committing = true
+		w.mu.Unlock()
+		w.commitLoop()
+	}, nil)
 }
 
 // write is the set of records one engine action writes.
@@ -167,12 +194,11 @@ func (w *writer) commitLoop() {
 	}
 }
 
-// loop flushes lazy writes when their timer fires.
-func (w *writer) loop() {
-	defer close(w.done)
+// loop flushes lazy writes when their timer fires, until ctx (Stop) ends.
+func (w *writer) loop(ctx context.Context) {
 	for {
 		select {
-		case <-w.stop:
+		case <-ctx.Done():
 			return
 		case <-w.kick:
 		}
@@ -189,22 +215,6 @@ func (w *writer) loop() {
 	}
 }
 
-// close flushes what is queued and stops the writer. Safe to call twice.
-func (w *writer) close() {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		<-w.done
-		return
-	}
-	w.closed = true
-	w.room.Broadcast()
-	for w.committing {
-		w.room.Wait()
-	}
-	w.committing = true
-	w.mu.Unlock()
-	w.commitLoop()
-	close(w.stop)
-	<-w.done
-}
+// close flushes what is queued and stops the writer (Stop). Safe to call
+// twice.
+func (w *writer) close() { w.Stop() }

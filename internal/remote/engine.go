@@ -19,6 +19,7 @@ import (
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/transport"
 )
@@ -41,6 +42,9 @@ type EngineStore struct {
 	// retrying, because the worker's leases are lost and another worker may
 	// own its runs now.
 	LeaseValid func() bool
+	// Clock times the resends (RetryFor and the backoff). Default the
+	// system clock; a worker sets its own.
+	Clock clock.Clock
 }
 
 // retry runs send until it succeeds, fails permanently, or RetryFor or the
@@ -48,6 +52,7 @@ type EngineStore struct {
 // leaves unknown whether the server applied it.
 func (s *EngineStore) retry(ctx context.Context, send func() error) (resent bool, err error) {
 	var first time.Time
+	clk := clock.Or(s.Clock)
 	backoff := 100 * time.Millisecond
 	for {
 		err = send()
@@ -55,15 +60,13 @@ func (s *EngineStore) retry(ctx context.Context, send func() error) (resent bool
 			return resent, err
 		}
 		if first.IsZero() {
-			first = time.Now()
+			first = clk.Now()
 		}
-		if time.Since(first)+backoff > s.RetryFor || (s.LeaseValid != nil && !s.LeaseValid()) {
+		if clk.Since(first)+backoff > s.RetryFor || (s.LeaseValid != nil && !s.LeaseValid()) {
 			return resent, err
 		}
 		resent = true
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, clk, backoff) {
 			return resent, err
 		}
 		backoff = min(2*backoff, 2*time.Second)

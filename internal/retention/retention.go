@@ -22,16 +22,19 @@ type Blobs interface {
 	Remove(ref string, grace time.Duration) (bool, error)
 }
 
-// Run deletes the runs in a final state that ended more than age ago, with
+// Run deletes the runs in a final state that ended before the cut-off time
+// (callers compute it with their clock: now minus the retention age), with
 // their task runs, events and logs, in small batches with pauses in between,
 // and then the blobs that no remaining record uses: results of runs, task
 // runs and cache entries, and the large parts of task runs' inputs. A blob
 // that nothing references but that was written less than blob.Grace ago is
 // kept: a writer that stored it again (Put) after the store answered which
 // references remain is about to record it.
-func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (apitype.RetentionResult, error) {
+//
+// The pause between batches is real time (it yields to live work, it does
+// not decide anything), so a test with a fake clock needs not advance it.
+func Run(ctx context.Context, st store.Store, blobs Blobs, before time.Time) (apitype.RetentionResult, error) {
 	var out apitype.RetentionResult
-	before := time.Now().Add(-age)
 	for {
 		res, err := st.RetentionDelete(ctx, store.RetentionParams{Before: before, Limit: batch})
 		if err != nil {
@@ -46,10 +49,12 @@ func Run(ctx context.Context, st store.Store, blobs Blobs, age time.Duration) (a
 		if res.Runs < batch {
 			return out, nil
 		}
+		pause := time.NewTimer(10 * time.Millisecond) // let live work in between batches
 		select {
 		case <-ctx.Done():
+			pause.Stop()
 			return out, ctx.Err()
-		case <-time.After(10 * time.Millisecond): // let live work in between batches
+		case <-pause.C:
 		}
 	}
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/batonhq/baton/internal/store/pgtest"
 	"github.com/batonhq/baton/internal/store/postgres"
 	"github.com/batonhq/baton/internal/store/sqlite"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // eachStore runs fn on a fresh SQLite store and, under
 // scripts/with-postgres.sh, on a fresh PostgreSQL schema, each with a blob
@@ -108,7 +111,7 @@ func TestKeepsReferencedBlobs(t *testing.T) {
 		}
 		write(t, st, runWith("old-fresh", store.RunFailed, 48*time.Hour, "", fresh))
 
-		res, err := retention.Run(ctx, st, blobs, 24*time.Hour)
+		res, err := retention.Run(ctx, st, blobs, time.Now().Add(-24*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +130,7 @@ func TestKeepsReferencedBlobs(t *testing.T) {
 
 		// Once the last run that shares the dataset is deleted, so is it.
 		write(t, st, runWith("live", store.RunCompleted, 48*time.Hour, dataset, ""))
-		if res, err = retention.Run(ctx, st, blobs, 24*time.Hour); err != nil || res.DeletedRuns != 1 || res.DeletedBlobs != 1 {
+		if res, err = retention.Run(ctx, st, blobs, time.Now().Add(-24*time.Hour)); err != nil || res.DeletedRuns != 1 || res.DeletedBlobs != 1 {
 			t.Errorf("second pass: %+v, %v; want 1 run and 1 blob", res, err)
 		}
 		if exists(blobs, dataset) {
@@ -173,7 +176,7 @@ func TestRacesPutOfSameContent(t *testing.T) {
 			}
 			write(t, st, runWith("new", store.RunRunning, 0, again, ""))
 		}}
-		if _, err := retention.Run(ctx, rs, blobs, 24*time.Hour); err != nil {
+		if _, err := retention.Run(ctx, rs, blobs, time.Now().Add(-24*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		if !raced {

@@ -92,7 +92,7 @@ func (s *Server) cacheFlows(fss map[string]flowSchema) {
 // worker registered it), from the cache while it is fresh, else from the
 // store.
 func (s *Server) flowSchema(ctx context.Context, name string) (flowSchema, error) {
-	now := time.Now()
+	now := s.clk.Now()
 	s.mu.Lock()
 	cached, ok := s.flows[name]
 	s.mu.Unlock()

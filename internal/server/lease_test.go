@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
@@ -22,9 +24,11 @@ import (
 // and records every call.
 type extendFailStore struct {
 	store.Store
+	clk   *clock.Fake
 	mu    sync.Mutex
 	fail  int // calls left to fail
 	calls []extendCall
+	call  chan struct{} // a value per call
 }
 
 type extendCall struct {
@@ -33,7 +37,7 @@ type extendCall struct {
 	err     error
 }
 
-func (s *extendFailStore) LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error {
+func (s *extendFailStore) LeasesExtend(ctx context.Context, p store.LeasesExtendParams) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
@@ -41,9 +45,10 @@ func (s *extendFailStore) LeasesExtend(ctx context.Context, workerIDs []string, 
 		s.fail--
 		err = errors.New("extend leases: ERROR: deadlock detected (SQLSTATE 40P01): " + store.ErrConflict.Error())
 	} else {
-		err = s.Store.LeasesExtend(ctx, workerIDs, until)
+		err = s.Store.LeasesExtend(ctx, p)
 	}
-	s.calls = append(s.calls, extendCall{at: time.Now(), workers: slices.Clone(workerIDs), err: err})
+	s.calls = append(s.calls, extendCall{at: s.clk.Now(), workers: slices.Clone(p.WorkerIDs), err: err})
+	s.call <- struct{}{}
 	return err
 }
 
@@ -71,9 +76,10 @@ func TestLeaseExtensionRetriedSoon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &extendFailStore{Store: st, fail: 2}
+	clk := clock.NewFake(time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC))
+	fs := &extendFailStore{Store: st, fail: 2, clk: clk, call: make(chan struct{}, 8)}
 	const leaseTimeout = 3 * time.Second // flushes every second
-	srv, err := server.New(server.Config{Store: fs, Blobs: blobs, LeaseTimeout: leaseTimeout})
+	srv, err := server.New(server.Config{Store: fs, Blobs: blobs, LeaseTimeout: leaseTimeout, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,17 +101,34 @@ func TestLeaseExtensionRetriedSoon(t *testing.T) {
 	if _, err := c.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	var calls []extendCall
-	for {
-		calls = fs.snapshot()
-		if len(calls) >= 3 || time.Now().After(deadline) {
-			break
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nextCall := func(what string) {
+		t.Helper()
+		select {
+		case <-fs.call:
+		case <-wctx.Done():
+			t.Fatalf("no %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	// The flush ticker waits; its tick extends the leases and fails.
+	if err := clk.BlockUntilContext(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(leaseTimeout / 3)
+	nextCall("flush after a flush period")
+	// Each retry waits its backoff beside the ticker: moving the clock by
+	// the backoff (well within the period) retries, without a tick.
+	for i, backoff := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		if err := clk.BlockUntilContext(wctx, 2); err != nil {
+			t.Fatalf("retry %d is not waiting beside the ticker: %v", i+1, err)
+		}
+		clk.Advance(backoff)
+		nextCall(fmt.Sprintf("retry %d after %v", i+1, backoff))
+	}
+	calls := fs.snapshot()
 	if len(calls) < 3 {
-		t.Fatalf("%d lease extensions in 10 s, want 3 (two failed, one that succeeds): %+v", len(calls), calls)
+		t.Fatalf("%d lease extensions, want 3 (two failed, one that succeeds): %+v", len(calls), calls)
 	}
 	for i, call := range calls[:3] {
 		if !slices.Equal(call.workers, []string{reg.ID}) {

@@ -128,7 +128,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := s.clk.Now()
 	run, created, err := s.st.RunCreate(r.Context(), store.RunCreateParams{Actor: actor,
 		Run: store.Run{ID: uuid.Must(uuid.NewV7()).String(), Flow: req.Flow, State: store.RunScheduled, Attempt: 1,
 			Parameters: params, Queue: req.Queue, IdempotencyKey: req.IdempotencyKey, CreatedAt: now, UpdatedAt: now},
@@ -198,7 +198,7 @@ func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 }
 
 func (s *Server) waitingReason(ctx context.Context, run store.Run) string {
-	workers, err := s.st.WorkerList(ctx, time.Now().Add(-s.cfg.LeaseTimeout))
+	workers, err := s.st.WorkerList(ctx, s.clk.Now().Add(-s.cfg.LeaseTimeout))
 	if err != nil {
 		return ""
 	}
@@ -557,7 +557,7 @@ func apiUser(r *http.Request, by string) string {
 }
 
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
-	workers, err := s.st.WorkerList(r.Context(), time.Now().Add(-s.cfg.LeaseTimeout))
+	workers, err := s.st.WorkerList(r.Context(), s.clk.Now().Add(-s.cfg.LeaseTimeout))
 	if err != nil {
 		return err
 	}
@@ -581,7 +581,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
-	qs, err := s.st.QueueList(r.Context())
+	qs, err := s.st.QueueList(r.Context(), s.clk.Now().Add(-store.LiveWorkerWindow))
 	if err != nil {
 		return err
 	}
@@ -637,7 +637,7 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if err := checkIdentifiers(ids...); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := s.clk.Now()
 	schemas := make(map[string]flowSchema, len(req.Flows))
 	var flows store.FlowUpsertParams
 	for _, f := range req.Flows {
@@ -688,11 +688,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.mu.Lock()
-	s.seen[id] = time.Now()
+	s.seen[id] = s.clk.Now()
 	s.mu.Unlock()
 	if req.WaitMS > 0 {
 		// Hold the request while the list the worker has is current.
-		timer := time.NewTimer(api.Duration(req.WaitMS))
+		timer := s.clk.NewTimer(api.Duration(req.WaitMS))
 		defer timer.Stop()
 		for {
 			changed := s.stopSig.wait()
@@ -705,7 +705,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 			select {
 			case <-changed:
 				continue
-			case <-timer.C:
+			case <-timer.Chan():
 			case <-r.Context().Done():
 				return r.Context().Err()
 			}
@@ -759,9 +759,9 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	deadline := time.Now().Add(api.Duration(req.WaitMS))
+	deadline := s.clk.Now().Add(api.Duration(req.WaitMS))
 	s.mu.Lock()
-	s.seen[wk.ID] = time.Now()
+	s.seen[wk.ID] = s.clk.Now()
 	s.mu.Unlock()
 	askRuns := req.Runs > 0 && len(wk.Flows) > 0
 	askTasks := false
@@ -794,9 +794,9 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		out.Applied = applied
-		wait := time.Until(deadline)
+		wait := s.clk.Until(deadline)
 		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 {
-			s.lastWork.Store(time.Now().UnixNano()) // more may be waiting
+			s.lastWork.Store(s.clk.Now().UnixNano()) // more may be waiting
 		}
 		if len(out.Runs) > 0 || len(out.TaskRuns) > 0 || wait <= 0 || superseded || s.isStopping() {
 			if short && req.Seq > 0 {
@@ -809,17 +809,20 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			return writeJSON(w, 200, out)
 		}
 		recheck := s.cfg.PollInterval
-		if time.Since(time.Unix(0, s.lastWork.Load())) < 2*time.Second {
+		if s.clk.Since(time.Unix(0, s.lastWork.Load())) < 2*time.Second {
 			recheck = min(recheck, 50*time.Millisecond)
 		}
+		t := s.clk.NewTimer(min(wait, recheck))
 		select {
 		case <-runsCh:
 		case <-tasksCh:
 		case <-mine: // superseded? Look again.
-		case <-time.After(min(wait, recheck)):
+		case <-t.Chan():
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
+		t.Stop()
 	}
 }
 
@@ -827,7 +830,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 // without waiting, in one transaction. short reports that it claimed fewer
 // than asked.
 func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, completions []store.TaskRunCompletion) (out api.Claimed, short bool, err error) {
-	lease, at := time.Now().Add(s.cfg.LeaseTimeout), time.Now()
+	lease, at := s.clk.Now().Add(s.cfg.LeaseTimeout), s.clk.Now()
 	p := store.ClaimParams{Completions: completions}
 	if req.Runs > 0 && len(wk.Flows) > 0 {
 		p.Runs = store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows, Limit: req.Runs, LeaseUntil: lease, At: at}
@@ -974,7 +977,7 @@ func (s *Server) giveBack(w http.ResponseWriter, r *http.Request) error {
 	if err := s.giveBackChildren(ctx, workerID, runID, req.Reason, 0); err != nil {
 		return err
 	}
-	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), MaxAttempts: s.cfg.MaxAttempts,
+	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: s.clk.Now(), MaxAttempts: s.cfg.MaxAttempts,
 		RunID: runID, WorkerID: workerID, Attempt: req.Attempt, Reason: req.Reason})
 	if err != nil {
 		return err
@@ -1004,7 +1007,7 @@ func (s *Server) giveBackChildren(ctx context.Context, workerID, parentID, reaso
 		if err := s.giveBackChildren(ctx, workerID, c.ID, reason, depth+1); err != nil {
 			return err
 		}
-		if _, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), RunID: c.ID, WorkerID: workerID,
+		if _, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: s.clk.Now(), RunID: c.ID, WorkerID: workerID,
 			Reason: "its parent run " + parentID + " was given back: " + reason}); err != nil {
 			return err
 		}
@@ -1169,6 +1172,9 @@ func (s *Server) engineWaitBegin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if tr.State == store.TaskWaiting && !p.Spec.Deadline(tr.CreatedAt).IsZero() {
+		s.kickTimers()
+	}
 	return writeJSON(w, 200, tr)
 }
 
@@ -1198,7 +1204,7 @@ func (s *Server) engineCache(w http.ResponseWriter, r *http.Request) error {
 	if err := checkIdentifiers(identifier{"key", "cache key", r.URL.Query().Get("key")}); err != nil {
 		return err
 	}
-	ce, err := s.st.CacheGet(r.Context(), r.URL.Query().Get("key"), time.Now())
+	ce, err := s.st.CacheGet(r.Context(), r.URL.Query().Get("key"), s.clk.Now())
 	if err != nil {
 		return err
 	}
@@ -1214,14 +1220,14 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 		return errBadRequest("wait_ms must be from 0 to 60000")
 	}
 	ctx := r.Context()
-	deadline := time.Now().Add(api.Duration(req.WaitMS))
+	deadline := s.clk.Now().Add(api.Duration(req.WaitMS))
 	for {
 		ch := s.doneSig.wait()
 		done, err := s.st.TaskRunFinished(ctx, req.Refs)
 		if err != nil {
 			return err
 		}
-		wait := time.Until(deadline)
+		wait := s.clk.Until(deadline)
 		if len(done) > 0 || wait <= 0 || s.isStopping() {
 			if done == nil {
 				done = []store.TaskRun{}
@@ -1231,12 +1237,15 @@ func (s *Server) engineFinished(w http.ResponseWriter, r *http.Request) error {
 			}
 			return writeJSON(w, 200, api.FinishedResult{TaskRuns: done})
 		}
+		t := s.clk.NewTimer(min(wait, s.cfg.PollInterval))
 		select {
 		case <-ch:
-		case <-time.After(min(wait, s.cfg.PollInterval)):
+		case <-t.Chan():
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
+		t.Stop()
 	}
 }
 
@@ -1281,7 +1290,7 @@ type progressDeadline struct {
 }
 
 func (p *progressDeadline) Read(b []byte) (int, error) {
-	_ = p.rc.SetReadDeadline(time.Now().Add(blobIdle)) // not supported: the server's timeout stays
+	_ = p.rc.SetReadDeadline(time.Now().Add(blobIdle)) // a network deadline: the system clock; not supported: the server's timeout stays
 	return p.r.Read(b)
 }
 

@@ -23,6 +23,8 @@ import (
 
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/clock"
+	"github.com/batonhq/baton/internal/startstop"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -57,6 +59,10 @@ type Config struct {
 	// an idle system does close to no database work), the only wake-up when
 	// it does not (default 500ms).
 	PollInterval time.Duration
+	// Clock is the server's only source of time: leases and their expiry,
+	// heartbeats, long polls and their re-checks, retention ages, and the
+	// times it records. Default the system clock; tests pass a clock.Fake.
+	Clock clock.Clock
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -64,6 +70,7 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Clock = clock.Or(c.Clock)
 	if c.LeaseTimeout <= 0 {
 		c.LeaseTimeout = 15 * time.Second
 	}
@@ -101,7 +108,11 @@ type Server struct {
 	cfg    Config
 	st     store.Store
 	log    *slog.Logger
+	clk    clock.Clock
 	routes []route
+	life   startstop.Base
+	// timerKick wakes the timers loop (kickTimers).
+	timerKick chan struct{}
 
 	runsSig, tasksSig, doneSig signal
 	// stopSig is notified when the runs to stop change (held heartbeats answer).
@@ -120,16 +131,12 @@ type Server struct {
 	// stopAdds counts addStops calls; added records, per run addStops put
 	// in stops, the count after it, so that a store read begun before it
 	// (which may miss the run) does not take it out again.
-	stopAdds  int64
-	added     map[string]int64
-	flows     map[string]flowSchema   // parameter schemas registered with this server
-	workers   map[string]store.Worker // registrations seen by this server
-	wakes     map[string]*claimOrder  // worker ID -> the order of its claims
-	stopping  bool
-	cancelBg  context.CancelFunc
-	bgDone    sync.WaitGroup
-	startOnce sync.Once
-	stopOnce  sync.Once
+	stopAdds int64
+	added    map[string]int64
+	flows    map[string]flowSchema   // parameter schemas registered with this server
+	workers  map[string]store.Worker // registrations seen by this server
+	wakes    map[string]*claimOrder  // worker ID -> the order of its claims
+	stopping bool
 }
 
 // New returns a server for cfg.
@@ -138,10 +145,11 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, seen: map[string]time.Time{},
+	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Logger, clk: cfg.Clock, seen: map[string]time.Time{},
 		stops: map[string]int{}, added: map[string]int64{}, flows: map[string]flowSchema{}, workers: map[string]store.Worker{},
 		wakes:    map[string]*claimOrder{},
-		stopKick: make(chan struct{}, 1), stopGen: time.Now().UnixNano()}
+		stopKick: make(chan struct{}, 1), stopGen: cfg.Clock.Now().UnixNano()}
+	s.timerKick = make(chan struct{}, 1)
 	s.stopSig.init()
 	s.runsSig.init()
 	s.tasksSig.init()
@@ -151,36 +159,37 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Start runs the background work: notifications, heartbeat flushes, lease
-// expiry and retention. It returns at once; Stop ends it.
+// expiry and retention. It returns at once; the work goes on until Stop
+// (ctx bounds only the subscription to the store's notifications). Start
+// of a running server does nothing; a stopped server does not start again.
 func (s *Server) Start(ctx context.Context) error {
-	var err error
-	s.startOnce.Do(func() {
-		ctx, s.cancelBg = context.WithCancel(context.WithoutCancel(ctx))
+	return s.life.Start(ctx, func(ctx context.Context) error {
 		if n, ok := s.st.(store.Notifier); ok {
-			ch, serr := n.Subscribe(ctx)
-			if serr != nil {
-				err = fmt.Errorf("subscribe to store notifications: %w", serr)
-				return
+			ch, err := n.Subscribe(ctx)
+			if err != nil {
+				return fmt.Errorf("subscribe to store notifications: %w", err)
 			}
-			s.goBg(func() { s.listen(ch) })
+			s.life.Go(func() { s.listen(ch) })
 		}
-		if rerr := s.refreshStops(ctx); rerr != nil {
-			s.log.Warn("load runs to stop", "err", rerr)
+		if err := s.refreshStops(ctx); err != nil {
+			s.log.Warn("load runs to stop", "err", err)
 		}
-		s.goBg(func() { s.stopRefresher(ctx) })
-		s.goBg(func() { s.every(ctx, s.cfg.LeaseTimeout/3, s.maintain) })
-		s.goBg(func() { s.every(ctx, timerTick, s.fireTimers) })
+		s.life.Go(func() { s.stopRefresher(ctx) })
+		s.life.Go(func() { s.every(ctx, s.cfg.LeaseTimeout/3, s.maintain) })
+		s.life.Go(func() { s.timers(ctx) })
 		if s.cfg.Retention > 0 {
-			s.goBg(func() { s.every(ctx, time.Hour, s.retain) })
+			s.life.Go(func() { s.every(ctx, time.Hour, s.retain) })
 		}
+		return nil
 	})
-	return err
 }
 
-// Stop ends the background work after a final heartbeat flush. Safe to
-// call twice.
+// Stop answers the requests held (long polls and heartbeats) at once, ends
+// the background work and returns when it has ended, after a final
+// heartbeat flush. Safe to call twice and concurrently; Stop of a server
+// never started does nothing.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
+	s.life.Stop(func() {
 		s.mu.Lock()
 		s.stopping = true
 		for id, o := range s.wakes {
@@ -192,29 +201,21 @@ func (s *Server) Stop() {
 		s.tasksSig.notify()
 		s.doneSig.notify()
 		s.stopSig.notify()
-		if s.cancelBg != nil {
-			s.cancelBg()
-		}
-		s.bgDone.Wait()
+	}, func() {
 		if err := s.flushHeartbeats(context.Background()); err != nil {
 			s.log.Warn("extend leases", "err", err)
 		}
 	})
 }
 
-func (s *Server) goBg(fn func()) {
-	s.bgDone.Add(1)
-	go func() { defer s.bgDone.Done(); fn() }()
-}
-
 func (s *Server) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
-	t := time.NewTicker(d)
+	t := s.clk.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 			fn(ctx)
 		}
 	}
@@ -224,10 +225,10 @@ func (s *Server) listen(ch <-chan store.Notification) {
 	for n := range ch {
 		switch n.Kind {
 		case "runs":
-			s.lastWork.Store(time.Now().UnixNano())
+			s.lastWork.Store(s.clk.Now().UnixNano())
 			s.runsSig.notify()
 		case "tasks":
-			s.lastWork.Store(time.Now().UnixNano())
+			s.lastWork.Store(s.clk.Now().UnixNano())
 			s.tasksSig.notify()
 		case "done":
 			s.doneSig.notify()
@@ -242,27 +243,67 @@ func (s *Server) listen(ch <-chan store.Notification) {
 	}
 }
 
-// timerTick is how often a server fires the due timers of waits (sleeps,
-// deadlines): a timer fires at most this late, plus the time to replay
-// its run. Servers sharing a store each fire; a wait is resolved once.
-const timerTick = 200 * time.Millisecond
+// timers fires the timers of waits (sleeps, deadlines) when they are due:
+// it waits on the clock for the earliest due time the store holds, and
+// reads it again when kicked (a wait begun through this server, and every
+// maintenance pass, for the waits begun elsewhere). With no timer pending
+// it waits on nothing but the kick. Servers sharing a store each fire; a
+// wait is resolved once.
+func (s *Server) timers(ctx context.Context) {
+	for {
+		next, err := s.st.TimersNext(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("read the next timer", "err", err)
+		}
+		var due <-chan time.Time
+		var t clock.Timer
+		if err == nil && !next.IsZero() {
+			if d := next.Sub(s.clk.Now()); d > 0 {
+				t = s.clk.NewTimer(d)
+				due = t.Chan()
+			} else if s.fireTimers(ctx) == nil {
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-due:
+			s.fireTimers(ctx)
+		case <-s.timerKick:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// kickTimers makes the timers loop read the next due time again.
+func (s *Server) kickTimers() {
+	select {
+	case s.timerKick <- struct{}{}:
+	default:
+	}
+}
 
 // fireTimers resolves the waits whose deadline passed, in batches.
-func (s *Server) fireTimers(ctx context.Context) {
+func (s *Server) fireTimers(ctx context.Context) error {
 	for {
-		n, err := s.st.TimersFire(ctx, store.TimersFireParams{Now: time.Now(), Limit: timerBatch})
+		n, err := s.st.TimersFire(ctx, store.TimersFireParams{Now: s.clk.Now(), Limit: timerBatch})
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("fire timers", "err", err)
 			}
-			return
+			return err
 		}
 		if n > 0 {
 			s.runsSig.notify()
 			s.doneSig.notify()
 		}
 		if n < timerBatch {
-			return
+			return nil
 		}
 	}
 }
@@ -273,8 +314,9 @@ const timerBatch = 500
 // maintain flushes heartbeats, takes back expired leases and refreshes the
 // set of cancelling runs.
 func (s *Server) maintain(ctx context.Context) {
+	s.kickTimers()
 	s.flushLeases(ctx)
-	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: time.Now(), MaxAttempts: s.cfg.MaxAttempts})
+	exp, err := s.st.LeasesExpire(ctx, store.LeasesExpireParams{At: s.clk.Now(), MaxAttempts: s.cfg.MaxAttempts})
 	if err != nil {
 		s.log.Warn("expire leases", "err", err)
 	} else if len(exp.Crashed) > 0 || exp.TaskRuns > 0 {
@@ -296,16 +338,14 @@ func (s *Server) flushLeases(ctx context.Context) {
 	if err == nil {
 		return
 	}
-	deadline := time.Now().Add(s.cfg.LeaseTimeout / 3)
+	deadline := s.clk.Now().Add(s.cfg.LeaseTimeout / 3)
 	backoff := 100 * time.Millisecond
 	for err != nil {
 		s.log.Warn("extend leases; trying again", "in", backoff, "err", err)
-		if time.Now().Add(backoff).After(deadline) {
+		if s.clk.Now().Add(backoff).After(deadline) {
 			return // the next flush tries again
 		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, s.clk, backoff) {
 			return
 		}
 		backoff = min(2*backoff, time.Second)
@@ -328,7 +368,8 @@ func (s *Server) flushHeartbeats(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.st.LeasesExtend(ctx, ids, time.Now().Add(s.cfg.LeaseTimeout)); err != nil {
+	now := s.clk.Now()
+	if err := s.st.LeasesExtend(ctx, store.LeasesExtendParams{WorkerIDs: ids, Until: now.Add(s.cfg.LeaseTimeout), At: now}); err != nil {
 		s.mu.Lock()
 		for id, at := range taken {
 			if cur, ok := s.seen[id]; !ok || cur.Before(at) {
@@ -425,7 +466,7 @@ func (s *Server) retain(ctx context.Context) {
 // RunRetention deletes finished runs older than age, in small batches that
 // do not block live work, and the blobs only they used.
 func (s *Server) RunRetention(ctx context.Context, age time.Duration) (apitype.RetentionResult, error) {
-	return retention.Run(ctx, s.st, s.cfg.Blobs, age)
+	return retention.Run(ctx, s.st, s.cfg.Blobs, s.clk.Now().Add(-age))
 }
 
 // signal wakes every goroutine waiting on the current generation.

@@ -19,6 +19,7 @@ import (
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
@@ -31,6 +32,8 @@ type bundle struct {
 	st  store.Store
 	c   *client.Client // the public API
 	w   *remote.Client // the worker and engine protocols
+	// clk is the server's clock: it moves only when a test advances it.
+	clk *clock.Fake
 }
 
 func setup(t *testing.T) *bundle {
@@ -50,7 +53,8 @@ func setupWith(t *testing.T, st store.Store) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: st, Blobs: blobs, MaxBodyBytes: 1 << 20, LeaseTimeout: 2 * time.Second})
+	clk := clock.NewFake(time.Now())
+	srv, err := server.New(server.Config{Store: st, Blobs: blobs, MaxBodyBytes: 1 << 20, LeaseTimeout: 2 * time.Second, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +73,7 @@ func setupWith(t *testing.T, st store.Store) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{srv: srv, ts: ts, st: st, c: c, w: w}
+	return &bundle{srv: srv, ts: ts, st: st, c: c, w: w, clk: clk}
 }
 
 // call sends a raw request and returns the status and decoded JSON body.
@@ -356,16 +360,14 @@ func TestHeartbeatLongPollStops(t *testing.T) {
 			hb, err := b.w.Heartbeat(ctx, reg.ID, api.HeartbeatRequest{WaitMS: 10000, Generation: hb.Generation})
 			ch <- answer{hb, err}
 		}()
-		time.Sleep(50 * time.Millisecond) // let it be held
-		start := time.Now()
+		// Held: its timer waits beside the maintenance ticker. The clock
+		// never moves, so only the change can answer it.
+		b.blockUntil(t, 2)
 		act()
 		select {
 		case a := <-ch:
 			if a.err != nil {
 				t.Fatal(a.err)
-			}
-			if took := time.Since(start); took > time.Second {
-				t.Errorf("the held heartbeat answered %s after the change, want at once", took)
 			}
 			return a.hb
 		case <-time.After(5 * time.Second):
@@ -423,12 +425,39 @@ func TestClaimSupersededByShortClaim(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the claim with seq 1 still waits (for 60 s) after a short claim with seq 2")
 	}
-	// A later claim is not superseded: it waits out its wait.
-	start := time.Now()
-	if _, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 200, Seq: 3}); err != nil {
-		t.Fatal(err)
+	// A later claim is not superseded: it waits out its wait, answering
+	// only when the clock has moved by it.
+	later := make(chan error, 1)
+	go func() {
+		_, err := b.w.Claim(ctx, reg.ID, api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 200, Seq: 3})
+		later <- err
+	}()
+	b.blockUntil(t, 2)
+	b.clk.Advance(199 * time.Millisecond)
+	b.blockUntil(t, 2) // waits again, for the last millisecond
+	select {
+	case err := <-later:
+		t.Fatalf("the claim with seq 3 answered (%v) before its wait of 200ms", err)
+	default:
 	}
-	if took := time.Since(start); took < 200*time.Millisecond {
-		t.Errorf("the claim with seq 3 answered after %s, before its wait of 200ms", took)
+	b.clk.Advance(time.Millisecond)
+	select {
+	case err := <-later:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the claim with seq 3 did not answer when its wait was over")
+	}
+}
+
+// blockUntil waits until n timers or tickers wait on the server's clock
+// (its maintenance ticker is one).
+func (b *bundle) blockUntil(t *testing.T, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.clk.BlockUntilContext(ctx, n); err != nil {
+		t.Fatalf("%d waiters on the clock: %v", n, err)
 	}
 }

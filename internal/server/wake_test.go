@@ -12,6 +12,7 @@ import (
 	"github.com/batonhq/baton/client"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
@@ -25,7 +26,8 @@ type silentStore struct{ store.Store }
 // TestOwnWritesWakeWaitingClaims: a run created through a server, and the
 // distributed task runs an engine's batch queues through it, wake that
 // server's waiting claims at once, without waiting for the store's
-// notification (none comes here) or a poll interval (a minute here).
+// notification (none comes here) or a poll interval: the server's clock is
+// a fake one that never moves, so no timer can answer a claim.
 func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -38,7 +40,9 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Store: silentStore{sq}, Blobs: blobs, LeaseTimeout: time.Minute, PollInterval: time.Minute})
+	clk := clock.NewFake(time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC))
+	srv, err := server.New(server.Config{Store: silentStore{sq}, Blobs: blobs, LeaseTimeout: time.Minute, PollInterval: time.Minute,
+		Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +64,8 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A claim waits up to 30 s; the test's writes come 100 ms into it.
+	// A claim waits up to 30 s; the test writes once it waits (on the
+	// clock, beside the server's maintenance ticker).
 	claim := func(req api.Claim) <-chan api.Claimed {
 		out := make(chan api.Claimed, 1)
 		go func() {
@@ -83,10 +88,16 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 		}
 	}
 
+	waiting := func(what string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := clk.BlockUntilContext(wctx, 2); err != nil {
+			t.Fatalf("%s: the claim is not waiting: %v", what, err)
+		}
+	}
 	runs := claim(api.Claim{Runs: 1, WaitMS: 30000})
-	// Let the claim start waiting. Were it late, it would find the run at
-	// once: the test would pass without testing the wake, never fail wrongly.
-	time.Sleep(100 * time.Millisecond)
+	waiting("runs")
 	run, _, err := c.CreateRun(ctx, apitype.CreateRunRequest{Flow: "f"})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +111,7 @@ func TestOwnWritesWakeWaitingClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	tasks := claim(api.Claim{Tasks: map[string]int{"q": 1}, WaitMS: 30000})
-	time.Sleep(100 * time.Millisecond)
+	waiting("tasks")
 	if err := w.EngineStore().BatchWrite(ctx, store.Batch{TaskRuns: []store.TaskRun{{ID: "tr", RunID: run.ID, Key: "t/0", Task: "t",
 		Queue: "q", State: store.TaskPending, FlowAttempt: 1, Input: json.RawMessage(`1`), CreatedAt: time.Now()}}}); err != nil {
 		t.Fatal(err)

@@ -534,6 +534,24 @@ type FlowUpsertParams struct {
 	Flows []Flow
 }
 
+// LeasesExtendParams names the workers whose leases a server extends.
+// The store reads no clock: the caller passes the times, from its own.
+type LeasesExtendParams struct {
+	// WorkerIDs are the workers heard from.
+	WorkerIDs []string
+	// Until is the new end of the leases of everything the workers hold
+	// (runs in LeasedRunStates, task runs RUNNING); a lease never gets
+	// shorter.
+	Until time.Time
+	// At is when the workers were heard from, recorded as their last_seen
+	// (which never goes back). Zero means the system's now.
+	At time.Time
+}
+
+// LiveWorkerWindow is how recently a worker must have been seen for its
+// queues to be listed as served (QueueList's seenSince).
+const LiveWorkerWindow = time.Minute
+
 // LeasesReleaseParams names a worker and what it still holds.
 type LeasesReleaseParams struct {
 	WorkerID     string
@@ -722,14 +740,16 @@ type Store interface {
 	// TimersFire resolves the waits whose deadline passed and returns how
 	// many; see TimersFireParams.
 	TimersFire(ctx context.Context, p TimersFireParams) (int, error)
+	// TimersNext returns the earliest deadline of the open waits, or the
+	// zero time when none has one.
+	TimersNext(ctx context.Context) (time.Time, error)
 	// TaskRunFinished returns those of refs that are in a final state
 	// (COMPLETED, FAILED, TIMED_OUT, CACHED, CANCELLED or CRASHED), in any
 	// order; unknown refs are left out.
 	TaskRunFinished(ctx context.Context, refs []TaskRunRef) ([]TaskRun, error)
-	// LeasesExtend extends to until the leases of everything the workers
-	// hold (runs in LeasedRunStates, task runs RUNNING; a lease
-	// never gets shorter), and records that the workers were seen now.
-	LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error
+	// LeasesExtend extends the leases of everything the workers hold; see
+	// LeasesExtendParams.
+	LeasesExtend(ctx context.Context, p LeasesExtendParams) error
 	// LeasesExpire takes back expired leases; see LeasesExpireParams.
 	LeasesExpire(ctx context.Context, p LeasesExpireParams) (LeaseExpiry, error)
 	// WorkerUpsert registers or updates a worker (keyed by ID; a zero
@@ -762,8 +782,9 @@ type Store interface {
 	RunStopList(ctx context.Context) ([]RunStop, error)
 	// QueueList returns statistics of every queue that has unfinished runs
 	// or PENDING or RUNNING task runs, and of every queue served by a worker
-	// seen within the last minute (with zero counts), ordered by name.
-	QueueList(ctx context.Context) ([]QueueStats, error)
+	// seen at or after seenSince (with zero counts), ordered by name.
+	// Callers pass their clock's now minus LiveWorkerWindow.
+	QueueList(ctx context.Context, seenSince time.Time) ([]QueueStats, error)
 	// RetentionDelete deletes old finished runs in one small transaction.
 	RetentionDelete(ctx context.Context, p RetentionParams) (RetentionResult, error)
 	// RunChildGet returns the subflow run created by the step key of a parent run.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -58,7 +59,7 @@ func TestAverage(t *testing.T) {
 // running them; other runs' task runs stay buffered.
 func TestCancelEmptiesPrefetchBuffer(t *testing.T) {
 	t.Parallel()
-	w := &Worker{id: "w1", ready: map[string][]readyTask{}, taskRuns: map[string]map[store.TaskRunRef]taskHold{},
+	w := &Worker{id: "w1", clk: clock.Real(), ready: map[string][]readyTask{}, taskRuns: map[string]map[store.TaskRunRef]taskHold{},
 		completions: make(chan store.TaskRunCompletion, 4)}
 	buffer := func(run, key string, attempt int) {
 		ctx, cancel := context.WithCancelCause(context.Background())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/store"
@@ -193,7 +194,9 @@ func TestReportCarriesTasksFinishingTogether(t *testing.T) {
 		release[i] = make(chan struct{})
 	}
 	w, err := New(Config{Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard,
-		Slots: map[string]int{"default": n}, ReportLinger: 10 * time.Second,
+		// The linger is on a fake clock that never moves: only the task
+		// runs finishing can end it, however slow the machine.
+		Slots: map[string]int{"default": n}, ReportLinger: 10 * time.Second, Clock: clock.NewFake(time.Now()),
 		Tasks: []*engine.TaskDef{{Name: "t", Invoke: func(ctx context.Context, in json.RawMessage) (any, error) {
 			i, _ := strconv.Atoi(string(in))
 			select {

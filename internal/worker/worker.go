@@ -18,9 +18,11 @@ import (
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
 	"github.com/batonhq/baton/internal/remote"
+	"github.com/batonhq/baton/internal/startstop"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/transport"
 )
@@ -59,6 +61,12 @@ type Config struct {
 	// for more of its task runs in progress to finish before it reports
 	// them (and claims their slots) in one request. Default 2ms.
 	ReportLinger time.Duration
+	// Clock is the worker's only source of time: the heartbeat interval,
+	// the backoff of claims, reports and resends, the shutdown grace, the
+	// report linger, the timing of task runs and reports that sizes the
+	// prefetch, and its engine's clock. Default the system clock; tests
+	// pass a clock.Fake.
+	Clock clock.Clock
 }
 
 // taskHold is a distributed task run executing here: its cancel and the
@@ -75,10 +83,13 @@ type readyTask struct {
 	cancel context.CancelCauseFunc
 }
 
-// Worker executes runs claimed from a server. Create it with New and call Run.
+// Worker executes runs claimed from a server. Create it with New, then
+// Start and Stop it (or Run it until a context ends).
 type Worker struct {
 	cfg   Config
 	log   *slog.Logger
+	clk   clock.Clock
+	life  startstop.Base
 	flows map[string]*engine.FlowDef
 	tasks map[string]*engine.TaskDef
 
@@ -144,6 +155,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.ReportLinger <= 0 {
 		cfg.ReportLinger = 2 * time.Millisecond
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	host, _ := os.Hostname()
 	if cfg.Name == "" {
 		cfg.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -156,7 +168,7 @@ func New(cfg Config) (*Worker, error) {
 		slots[q] = n
 	}
 	cfg.Slots = slots
-	w := &Worker{cfg: cfg, log: cfg.Logger, flows: map[string]*engine.FlowDef{}, tasks: map[string]*engine.TaskDef{},
+	w := &Worker{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, flows: map[string]*engine.FlowDef{}, tasks: map[string]*engine.TaskDef{},
 		runs: map[string]context.CancelCauseFunc{}, attempts: map[string]int{},
 		taskRuns: map[string]map[store.TaskRunRef]taskHold{},
 		held:     map[store.TaskRunRef]struct{}{},
@@ -204,7 +216,7 @@ func (w *Worker) register(ctx context.Context) error {
 	if w.lease <= 0 {
 		w.lease = 15 * time.Second
 	}
-	w.lastBeat = time.Now()
+	w.lastBeat = w.clk.Now()
 	w.mu.Unlock()
 	w.log.Info("worker registered", "id", reg.ID, "name", w.cfg.Name, "queues", w.cfg.Queues,
 		"flows", len(req.Flows), "tasks", len(req.Tasks))
@@ -218,27 +230,54 @@ func (w *Worker) ID() string {
 	return w.id
 }
 
-// Run registers the worker and executes claimed work until ctx is done.
-// Then it stops claiming, waits up to ShutdownGrace for work in progress,
-// cancels what remains and deregisters, so other workers take it over.
+// Run starts the worker and stops it when ctx is done (see Start and Stop).
+// It returns Start's error, or nil once the worker has stopped.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.register(ctx); err != nil {
+	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	// The engine's reads and writes ride out a short outage of the server or
-	// its database: they are resent while the worker's leases last.
-	es := w.cfg.Client.EngineStore()
-	w.mu.Lock()
-	es.RetryFor = w.lease
-	w.mu.Unlock()
-	es.LeaseValid = w.leaseValid
-	eng, err := engine.New(engine.Config{
-		Store: es, Blobs: es, LogOutput: w.cfg.LogOutput,
-		Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// Start registers the worker (ctx bounds the registration) and starts
+// executing claimed work; it returns once registered. The work goes on
+// until Stop. Start of a running worker does nothing; a stopped worker does
+// not start again.
+func (w *Worker) Start(ctx context.Context) error {
+	return w.life.Start(ctx, func(runCtx context.Context) error {
+		if err := w.register(ctx); err != nil {
+			return err
+		}
+		// The engine's reads and writes ride out a short outage of the server or
+		// its database: they are resent while the worker's leases last.
+		es := w.cfg.Client.EngineStore()
+		w.mu.Lock()
+		es.RetryFor = w.lease
+		w.mu.Unlock()
+		es.LeaseValid = w.leaseValid
+		es.Clock = w.clk
+		eng, err := engine.New(engine.Config{
+			Store: es, Blobs: es, LogOutput: w.cfg.LogOutput, Clock: w.clk,
+			Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
+		})
+		if err != nil {
+			return err
+		}
+		w.life.Go(func() { w.run(runCtx, eng) })
+		return nil
 	})
-	if err != nil {
-		return err
-	}
+}
+
+// Stop stops claiming, waits up to ShutdownGrace for work in progress,
+// cancels what remains and deregisters, so other workers take it over; it
+// returns when all that is done. Safe to call twice and concurrently; Stop
+// of a worker never started does nothing.
+func (w *Worker) Stop() { w.life.Stop(nil, nil) }
+
+// run executes claimed work until ctx (Stop) ends, then shuts down.
+func (w *Worker) run(ctx context.Context, eng *engine.Engine) {
 	// Work runs under its own context so that a shutdown can let it finish.
 	workCtx, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
@@ -268,22 +307,26 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
+	grace := w.clk.NewTimer(w.cfg.ShutdownGrace)
 	select {
 	case <-done:
-	case <-time.After(w.cfg.ShutdownGrace):
+	case <-grace.Chan():
 		w.log.Warn("shutdown grace over; cancelling work in progress")
 		stopWork(engine.ErrReleased)
 		<-done
 	}
+	grace.Stop()
 	close(w.completions)
+	last := w.clk.NewTimer(5 * time.Second)
 	select {
 	case <-completerDone:
-	case <-time.After(5 * time.Second):
+	case <-last.Chan():
 		// Deregistering gives back the task runs whose reports are still
 		// retried; stop the retries.
 		stopReports()
 		<-completerDone
 	}
+	last.Stop()
 	stopBg()
 	bgWG.Wait()
 	eng.Close()
@@ -292,7 +335,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.cfg.Client.Deregister(dctx, w.ID()); err != nil {
 		w.log.Warn("deregister", "err", err)
 	}
-	return nil
 }
 
 // claimWait is how long a claim may wait on the server for work. Busy or
@@ -311,10 +353,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 		if unsure {
 			if err := w.reportHolding(ctx); err != nil {
 				w.log.Warn("report held work", "err", err)
-				select {
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-				}
+				w.sleep(ctx, time.Second)
 				continue
 			}
 		}
@@ -367,10 +406,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 				w.setUnsure()
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
+			w.sleep(ctx, backoff)
 			continue
 		}
 		backoff = 0
@@ -612,7 +648,7 @@ func (w *Worker) startRun(workCtx context.Context, eng *engine.Engine, run store
 func (w *Worker) leaseValid() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return time.Since(w.lastBeat) < w.lease
+	return w.clk.Since(w.lastBeat) < w.lease
 }
 
 // giveBack hands a run that nothing executes any more back to the server,
@@ -637,9 +673,7 @@ func (w *Worker) giveBack(ctx context.Context, runID string, attempt int, reason
 			return
 		}
 		w.log.Warn("give back run", "run", runID, "attempt", attempt, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if !w.sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -690,7 +724,7 @@ func (w *Worker) execTask(t readyTask) {
 			w.mu.Unlock()
 		}()
 		var c store.TaskRunCompletion
-		began := time.Now()
+		began := w.clk.Now()
 		if td == nil {
 			c = store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}, WorkerID: w.ID(),
 				State: store.TaskFailed, Attempts: 1, Error: &store.ErrorInfo{Message: "task " + tr.Task + " is not defined by this worker"}}
@@ -704,7 +738,7 @@ func (w *Worker) execTask(t readyTask) {
 		// the completer claims for the slot when it reports the completion.
 		// A task run waiting in the prefetch buffer takes the slot at once.
 		w.mu.Lock()
-		w.taskDur[tr.Queue] = average(w.taskDur[tr.Queue], time.Since(began))
+		w.taskDur[tr.Queue] = average(w.taskDur[tr.Queue], w.clk.Since(began))
 		w.slotsUse[tr.Queue]--
 		w.unreported++
 		next, ok := w.nextReadyLocked(tr.Queue)
@@ -735,7 +769,7 @@ func (w *Worker) completer(ctx context.Context) {
 		// Task runs claimed together finish together: the ones finishing
 		// just after the first go in the same report (and claim), instead of
 		// waiting for its round trip; nothing waits when no task runs.
-		linger := time.NewTimer(w.cfg.ReportLinger)
+		linger := w.clk.NewTimer(w.cfg.ReportLinger)
 	more:
 		for len(batch) < 2000 {
 			select {
@@ -756,7 +790,7 @@ func (w *Worker) completer(ctx context.Context) {
 					break more
 				}
 				batch = append(batch, c)
-			case <-linger.C:
+			case <-linger.Chan():
 				break more
 			}
 		}
@@ -862,9 +896,9 @@ func (w *Worker) claimWithReport(batch []store.TaskRunCompletion) bool {
 	ctx, id, workCtx, eng := w.claimCtx, w.id, w.workCtx, w.eng
 	w.mu.Unlock()
 
-	sent := time.Now()
+	sent := w.clk.Now()
 	claimed, err := w.cfg.Client.Claim(ctx, id, req)
-	rtt := time.Since(sent)
+	rtt := w.clk.Since(sent)
 	if err == nil && ctx.Err() == nil {
 		w.startClaimed(workCtx, eng, claimed) // when shutting down, deregistering gives them back
 	}
@@ -904,9 +938,7 @@ func (w *Worker) send(ctx context.Context, cs []store.TaskRunCompletion) error {
 			return err
 		}
 		w.log.Warn("report task runs", "n", len(cs), "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if !w.sleep(ctx, backoff) {
 			return err
 		}
 		backoff = min(2*backoff, 3*time.Second)
@@ -927,7 +959,7 @@ func (w *Worker) heartbeats(ctx context.Context) {
 		if gen != 0 {
 			req.WaitMS, req.Generation = every.Milliseconds(), gen
 		}
-		start := time.Now()
+		start := w.clk.Now()
 		hb, err := w.cfg.Client.Heartbeat(ctx, w.ID(), req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -935,19 +967,19 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			}
 			w.log.Warn("heartbeat", "err", err)
 			gen = 0
-			if !sleepCtx(ctx, every) {
+			if !w.sleep(ctx, every) {
 				return
 			}
 			continue
 		}
 		w.mu.Lock()
-		w.lastBeat = time.Now()
+		w.lastBeat = w.clk.Now()
 		w.mu.Unlock()
 		w.stopWork(hb)
 		// A server that does not hold heartbeats (or one stopping) answers at
 		// once without news: wait the interval instead of spinning.
-		if hb.Generation == 0 || (hb.Generation == gen && time.Since(start) < every/2) {
-			if !sleepCtx(ctx, every) {
+		if hb.Generation == 0 || (hb.Generation == gen && w.clk.Since(start) < every/2) {
+			if !w.sleep(ctx, every) {
 				return
 			}
 		}
@@ -1007,7 +1039,7 @@ func (w *Worker) unbufferLocked(runID string, concerned func(attempt int) bool) 
 				delete(w.taskRuns, runID)
 			}
 			out = append(out, store.TaskRunCompletion{Ref: ref, WorkerID: w.id, State: store.TaskCancelled,
-				Error: engine.ErrorInfo(engine.ErrCancelRequested), At: time.Now()})
+				Error: engine.ErrorInfo(engine.ErrCancelRequested), At: w.clk.Now()})
 		}
 		clear(buf[len(kept):])
 		if w.ready[q] = kept; len(kept) == 0 {
@@ -1018,12 +1050,8 @@ func (w *Worker) unbufferLocked(runID string, concerned func(attempt int) bool) 
 	return out
 }
 
-// sleepCtx waits d; it reports false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+// sleep waits d on the worker's clock; it reports false when ctx ended
+// first.
+func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
+	return clock.Sleep(ctx, w.clk, d)
 }

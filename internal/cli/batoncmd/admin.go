@@ -39,7 +39,7 @@ func WorkersCommand(env *cli.Env) *cobra.Command {
 			if asJSON {
 				return cli.WriteJSON(env.Stdout, ws)
 			}
-			return workersText(env.Stdout, ws, time.Now())
+			return workersText(env.Stdout, ws, env.Clk().Now())
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of worker objects")
@@ -67,7 +67,7 @@ func listWorkers(ctx context.Context, env *cli.Env) ([]apitype.Worker, error) {
 		return nil, err
 	}
 	defer st.Close()
-	workers, err := st.WorkerList(ctx, time.Now().Add(-localLeaseTimeout))
+	workers, err := st.WorkerList(ctx, env.Clk().Now().Add(-localLeaseTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
 	}
@@ -139,7 +139,7 @@ func QueuesCommand(env *cli.Env) *cobra.Command {
 			if asJSON {
 				return cli.WriteJSON(env.Stdout, qs)
 			}
-			return queuesText(env.Stdout, qs, time.Now())
+			return queuesText(env.Stdout, qs, env.Clk().Now())
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of queue objects")
@@ -167,7 +167,7 @@ func listQueues(ctx context.Context, env *cli.Env) ([]apitype.Queue, error) {
 		return nil, err
 	}
 	defer st.Close()
-	stats, err := st.QueueList(ctx)
+	stats, err := st.QueueList(ctx, env.Clk().Now().Add(-store.LiveWorkerWindow))
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}
@@ -231,7 +231,7 @@ func RetentionCommand(env *cli.Env) *cobra.Command {
 					return err
 				}
 				defer st.Close()
-				if res, err = retention.Run(ctx, st, blobs, age); err != nil {
+				if res, err = retention.Run(ctx, st, blobs, env.Clk().Now().Add(-age)); err != nil {
 					return fmt.Errorf("retention: %w (deleted %d runs before the error)", err, res.DeletedRuns)
 				}
 			}

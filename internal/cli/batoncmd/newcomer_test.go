@@ -406,14 +406,11 @@ func TestRunsShowLargeRunSummary(t *testing.T) {
 // waitOutput waits until b holds want and returns what it holds.
 func waitOutput(t *testing.T, b *syncBuffer, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output lacks %q after 20s:\n%s", want, b.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	out, ok := b.await(20*time.Second, nil, func(s string) bool { return strings.Contains(s, want) })
+	if !ok {
+		t.Fatalf("output lacks %q after 20s:\n%s", want, out)
 	}
-	return b.String()
+	return out
 }
 
 func TestServerHintsNameTheBatonCommandAsRun(t *testing.T) {

@@ -550,14 +550,49 @@ func TestServerRefusesRemoteAddr(t *testing.T) {
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed (and replaced) by each write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// next returns what s holds and a channel closed at the next write.
+func (s *syncBuffer) next() (string, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.b.String(), s.changed
+}
+
+// await returns what s holds once cond holds for it, waiting for writes
+// (not polling), or ok false when stop is closed or d passes first.
+func (s *syncBuffer) await(d time.Duration, stop <-chan int, cond func(string) bool) (out string, ok bool) {
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	for {
+		out, changed := s.next()
+		if cond(out) {
+			return out, true
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			return out, false
+		case <-stop:
+			return s.String(), false
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -580,24 +615,21 @@ func startBaton(t *testing.T, env *cli.Env, run func(ctx context.Context, args [
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, env) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m := servingRE.FindStringSubmatch(errb.String()); m != nil {
-			url = m[1]
-			break
-		}
+	exited := make(chan int)
+	out, ok := errb.await(20*time.Second, exited, func(s string) bool {
 		select {
 		case code := <-done:
-			cancel()
-			t.Fatalf("%v exited with %d before serving: %s", args, code, errb.String())
+			done <- code // for stop
+			close(exited)
 		default:
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("%v did not start serving: %s", args, errb.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+		return servingRE.MatchString(s)
+	})
+	if !ok {
+		cancel()
+		t.Fatalf("%v did not start serving (or exited first): %s", args, out)
 	}
+	url = servingRE.FindStringSubmatch(out)[1]
 	stopped := false
 	stop = func() int {
 		if stopped {
@@ -681,12 +713,7 @@ func TestDevCommand(t *testing.T) {
 	env := &cli.Env{}
 	url, stop, errb := startBaton(t, env, batonWith(servecmd.Config{Examples: helloProgram()}), "--db", db, "dev", "--addr", "127.0.0.1:0")
 	// The welcome is printed just after the "serving" line: wait for all of it.
-	var out string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if out = env.Stdout.(*syncBuffer).String(); strings.Contains(out, "Ctrl+C") {
-			break
-		}
-	}
+	out, _ := env.Stdout.(*syncBuffer).await(10*time.Second, nil, func(s string) bool { return strings.Contains(s, "Ctrl+C") })
 	for _, want := range []string{url, "export BATON_SERVER=" + url, "baton runs create hello", "baton runs list"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("welcome lacks %q:\n%s", want, out)

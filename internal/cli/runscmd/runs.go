@@ -125,7 +125,7 @@ func runsListCommand(env *cli.Env) *cobra.Command {
 			if asJSON {
 				return cli.WriteJSON(env.Stdout, runs)
 			}
-			return runsListText(env.Stdout, runs, time.Now())
+			return runsListText(env.Stdout, runs, env.Clk().Now())
 		},
 	}
 	f := cmd.Flags()
@@ -236,7 +236,7 @@ func runsShowCommand(env *cli.Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runsShowText(env.Stdout, data, time.Now(), o)
+			return runsShowText(env.Stdout, data, env.Clk().Now(), o)
 		},
 	}
 	f := cmd.Flags()

@@ -89,7 +89,7 @@ func serveAPI(ctx context.Context, env *cli.Env, cfg Config, o serveOptions, dur
 			fmt.Fprintf(env.Stderr, "baton: warning: take back the runs of dead workers: %v\n", err)
 		}
 	}
-	srv, err := newServer(server.Config{Store: st, Blobs: blobs, Logger: o.logger,
+	srv, err := newServer(server.Config{Store: st, Blobs: blobs, Logger: o.logger, Clock: env.Clock,
 		LeaseTimeout: o.leaseTimeout, Retention: o.retention, MaxBlobBytes: o.maxBlobBytes})
 	if err != nil {
 		return err
@@ -337,7 +337,7 @@ func DevCommand(env *cli.Env, cfg Config) *cobra.Command {
 					return err
 				}
 				w, err := worker.New(worker.Config{Client: c, Name: "baton-dev", Flows: prog.Flows, Tasks: prog.Tasks,
-					Logger: logger, LogOutput: env.Stderr, ShutdownGrace: 5 * time.Second,
+					Logger: logger, LogOutput: env.Stderr, ShutdownGrace: 5 * time.Second, Clock: env.Clock,
 					OnTaskFailure: cli.PrintTaskFailure(env)})
 				if err != nil {
 					return err

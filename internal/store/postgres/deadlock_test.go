@@ -42,7 +42,9 @@ func TestLeaseExtensionLockOrder(t *testing.T) {
 		return store.TaskRunCompletion{Ref: store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID},
 			WorkerID: tr.WorkerID, State: store.TaskCompleted, Attempts: 1}
 	}
-	extend := func(e env) error { return e.st.LeasesExtend(context.Background(), []string{"w1"}, lease(100)) }
+	extend := func(e env) error {
+		return e.st.LeasesExtend(context.Background(), store.LeasesExtendParams{WorkerIDs: []string{"w1"}, Until: lease(100)})
+	}
 	// Rows are written one batch each, so that their order in the heap is
 	// the order given (not the key order), and with leases in that order.
 	setup := func(t *testing.T, st *Store, b ...store.Batch) {

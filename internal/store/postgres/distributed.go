@@ -400,17 +400,22 @@ func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, ap
 	return nil
 }
 
-// LeasesExtend extends the leases held by the workers to until (never
-// shortening one) and records that they were seen now, in one transaction.
+// LeasesExtend extends the leases held by the workers to p.Until (never
+// shortening one) and records that they were seen at p.At, in one
+// transaction.
 // It locks the rows it updates in the writers' order (see retry): the
 // workers, then their runs by id, then their task runs by primary key; in
 // the order of an index or of the heap, a lease extension deadlocked with
 // batches, completions and releases locking the same rows by key.
-func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error {
+func (s *Store) LeasesExtend(ctx context.Context, p store.LeasesExtendParams) error {
+	workerIDs, until := p.WorkerIDs, p.Until
 	if len(workerIDs) == 0 {
 		return nil
 	}
-	now := time.Now()
+	now := p.At
+	if now.IsZero() {
+		now = time.Now()
+	}
 	err := s.sendBatch(ctx, func(pb *pgx.Batch) error {
 		pb.Queue(leasesExtendWorkersSQL, workerIDs, encTime(now))
 		pb.Queue(leasesExtendRunsSQL, workerIDs, encTime(until))

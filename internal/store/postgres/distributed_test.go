@@ -166,7 +166,7 @@ func TestDistributedLifecycle(t *testing.T) {
 		len(got[0].History) != 2 || got[0].History[1].To != "RUNNING" {
 		t.Fatalf("claimed task run: %+v %v; want its history to end in RUNNING", got, err)
 	}
-	if err := s.LeasesExtend(ctx, []string{"w1"}, lease.Add(time.Hour)); err != nil {
+	if err := s.LeasesExtend(ctx, store.LeasesExtendParams{WorkerIDs: []string{"w1"}, Until: lease.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := s.RunGet(ctx, "r1"); !r.LeaseUntil.Equal(lease.Add(time.Hour)) {
@@ -201,7 +201,7 @@ func TestDistributedLifecycle(t *testing.T) {
 		t.Errorf("CacheGet after completion: %v", err)
 	}
 
-	qs, err := s.QueueList(ctx)
+	qs, err := s.QueueList(ctx, time.Now().Add(-store.LiveWorkerWindow))
 	if err != nil || len(qs) != 2 || qs[0].Queue != "other" || qs[1].Queue != "q" || qs[1].RunsRunning != 1 {
 		t.Fatalf("QueueList: %+v %v", qs, err)
 	}

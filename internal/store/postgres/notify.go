@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/batonhq/baton/internal/startstop"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
@@ -48,8 +48,8 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error
 		return nil, errors.New("postgres store: subscribe: store is closed")
 	}
 	if s.hub == nil {
-		h, err := startHub(ctx, s)
-		if err != nil {
+		h := &hub{s: s}
+		if err := h.Start(ctx); err != nil {
 			return nil, err
 		}
 		s.hub = h
@@ -57,30 +57,33 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan store.Notification, error
 	return s.hub.subs.Subscribe(ctx)
 }
 
-// hub owns the LISTEN connection and fans notifications out.
+// hub owns the LISTEN connection and fans notifications out: the store's
+// notifier. Its lifecycle is startstop's: the first Subscribe starts it and
+// the store's Close stops it.
 type hub struct {
-	s      *Store
-	cancel context.CancelFunc
-	done   chan struct{}
-	subs   sqlcore.Broadcaster
-	stop   func()
+	s    *Store
+	subs sqlcore.Broadcaster
+	life startstop.Base
 }
 
-func startHub(ctx context.Context, s *Store) (*hub, error) {
-	conn, err := s.listen(ctx)
-	if err != nil {
-		return nil, translate(err, "postgres store: listen")
-	}
-	lctx, cancel := context.WithCancel(context.Background())
-	h := &hub{s: s, cancel: cancel, done: make(chan struct{})}
-	h.stop = sync.OnceFunc(func() {
-		cancel()
-		<-h.done
-		h.subs.Close()
+// Start opens the listening connection (ctx bounds the connecting) and
+// starts the goroutine that fans notifications out until Stop. Safe to
+// call twice; a stopped hub does not start again.
+func (h *hub) Start(ctx context.Context) error {
+	return h.life.Start(ctx, func(lctx context.Context) error {
+		conn, err := h.s.listen(ctx)
+		if err != nil {
+			return translate(err, "postgres store: listen")
+		}
+		h.life.Go(func() { h.loop(lctx, conn) })
+		return nil
 	})
-	go h.loop(lctx, conn)
-	return h, nil
 }
+
+// Stop closes the listening connection, waits for the fan-out goroutine to
+// end and closes the subscribers' channels. Safe to call twice and
+// concurrently; Stop before Start does nothing.
+func (h *hub) Stop() { h.life.Stop(nil, h.subs.Close) }
 
 // listen opens a dedicated connection (outside the pool) and LISTENs on the
 // store's channel.
@@ -100,7 +103,6 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 // loop waits for notifications on conn and fans them out; when the
 // connection fails it reconnects with exponential backoff.
 func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
-	defer close(h.done)
 	defer func() {
 		if conn != nil {
 			conn.Close(context.Background())
@@ -120,10 +122,12 @@ func (h *hub) loop(ctx context.Context, conn *pgx.Conn) {
 		conn = nil
 		backoff := 50 * time.Millisecond
 		for conn == nil {
+			t := time.NewTimer(backoff) // real time: the database's recovery
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return
-			case <-time.After(backoff):
+			case <-t.C:
 			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			conn, err = h.s.listen(cctx)

@@ -192,7 +192,7 @@ func (s *Store) Close() error {
 	h := s.hub
 	s.mu.Unlock()
 	if h != nil {
-		h.stop()
+		h.Stop()
 	}
 	s.pool.Close()
 	return nil

@@ -59,16 +59,12 @@ func (c *Core) RunStopList(ctx context.Context) ([]store.RunStop, error) {
 	return out, c.d.Translate(err, "list runs to stop")
 }
 
-// liveWorkerWindow is how recently a worker must have been seen for
-// QueueList to list its queues.
-const liveWorkerWindow = time.Minute
-
 // QueueList returns the statistics of the queues with unfinished work or a
 // live worker, by name. The counts come from one statement (one snapshot):
 // the unfinished runs of queues, the PENDING and the RUNNING distributed
 // task runs (each state on its own, so that each reads its partial index),
-// and the queues of the live workers.
-func (c *Core) QueueList(ctx context.Context) ([]store.QueueStats, error) {
+// and the queues of the workers seen at or after seenSince.
+func (c *Core) QueueList(ctx context.Context, seenSince time.Time) ([]store.QueueStats, error) {
 	out := []store.QueueStats{}
 	err := c.d.Query(ctx, func(rows Rows) error {
 		for rows.Next() {
@@ -105,7 +101,7 @@ func (c *Core) QueueList(ctx context.Context) ([]store.QueueStats, error) {
 		coalesce(tr.n, 0), coalesce(r.oldest, 0)
 	FROM names n LEFT JOIN r ON r.queue = n.queue LEFT JOIN tp ON tp.queue = n.queue
 		LEFT JOIN tr ON tr.queue = n.queue
-	ORDER BY n.queue`+c.sx.ByteOrder, EncTime(time.Now().Add(-liveWorkerWindow)))
+	ORDER BY n.queue`+c.sx.ByteOrder, EncTime(seenSince))
 	if err != nil {
 		return nil, c.d.Translate(err, "list queues")
 	}

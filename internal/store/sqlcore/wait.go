@@ -577,3 +577,16 @@ func (c *Core) checkWaiting(ctx context.Context, tx Tx, runID string, refs []sto
 	}
 	return nil
 }
+
+// TimersNext returns the earliest deadline of the open waits (zero: none).
+func (c *Core) TimersNext(ctx context.Context) (time.Time, error) {
+	var at int64
+	err := c.d.QueryRow(ctx, "SELECT coalesce(min(wake_at), 0) FROM waits WHERE active = 1 AND wake_at <> 0").Scan(&at)
+	if err != nil {
+		return time.Time{}, c.d.Translate(err, "next timer")
+	}
+	if at == 0 {
+		return time.Time{}, nil
+	}
+	return DecTime(at), nil
+}

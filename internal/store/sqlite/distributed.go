@@ -364,13 +364,14 @@ func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCo
 	return applied, ns, nil
 }
 
-// LeasesExtend extends the leases held by the workers to until and records
-// that they were seen now.
-func (s *Store) LeasesExtend(ctx context.Context, workerIDs []string, until time.Time) error {
+// LeasesExtend extends the leases held by the workers to p.Until and
+// records that they were seen at p.At.
+func (s *Store) LeasesExtend(ctx context.Context, p store.LeasesExtendParams) error {
+	workerIDs, until := p.WorkerIDs, p.Until
 	if len(workerIDs) == 0 {
 		return nil
 	}
-	now := time.Now()
+	now := sqlcore.NowIfZero(p.At)
 	return s.inTx(ctx, "extend leases", func(tx *sql.Tx) error {
 		for ids := range slices.Chunk(workerIDs, maxVars) {
 			in := placeholders(len(ids))

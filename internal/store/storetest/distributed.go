@@ -698,15 +698,15 @@ func testLeases(t *testing.T, s store.Store) {
 	}
 
 	// Extending: the leases of w3 move to at(200); unknown workers are fine;
-	// an earlier time never shortens a lease.
-	before := time.Now()
-	if err := s.LeasesExtend(ctx, []string{"w3", "w-unknown"}, at(200)); err != nil {
+	// an earlier time never shortens a lease. The workers are recorded seen
+	// at the time the caller gives (its clock's), not the store's now.
+	if err := s.LeasesExtend(ctx, store.LeasesExtendParams{WorkerIDs: []string{"w3", "w-unknown"}, Until: at(200), At: at(100)}); err != nil {
 		t.Fatalf("LeasesExtend: %v", err)
 	}
-	if err := s.LeasesExtend(ctx, []string{"w3"}, at(150)); err != nil {
+	if err := s.LeasesExtend(ctx, store.LeasesExtendParams{WorkerIDs: []string{"w3"}, Until: at(150), At: at(90)}); err != nil {
 		t.Fatalf("LeasesExtend: %v", err)
 	}
-	if err := s.LeasesExtend(ctx, nil, at(150)); err != nil {
+	if err := s.LeasesExtend(ctx, store.LeasesExtendParams{Until: at(150), At: at(150)}); err != nil {
 		t.Fatalf("LeasesExtend(nil): %v", err)
 	}
 	e := wantRuns["E"]
@@ -717,9 +717,9 @@ func testLeases(t *testing.T, s store.Store) {
 	wantTRs["T2"] = t2
 	checkRun(t, "extended run", getRun(t, s, "E"), wantRuns["E"])
 	checkTaskRun(t, "extended task run", getTaskRun(t, s, "B", "k/T2", "T2"), wantTRs["T2"])
-	ws, err := s.WorkerList(ctx, before.Add(-time.Second))
-	if err != nil || len(ws) != 1 || ws[0].ID != "w3" {
-		t.Fatalf("WorkerList after LeasesExtend = %+v, %v; want w3 seen now", ws, err)
+	ws, err := s.WorkerList(ctx, at(100))
+	if err != nil || len(ws) != 1 || ws[0].ID != "w3" || !ws[0].LastSeen.Equal(at(100)) {
+		t.Fatalf("WorkerList(at(100)) after LeasesExtend = %+v, %v; want w3 seen at %v (a later extension seen earlier does not move it back)", ws, err, at(100))
 	}
 
 	exp, err := s.LeasesExpire(ctx, store.LeasesExpireParams{At: at(20), MaxAttempts: 3})
@@ -973,7 +973,7 @@ func testQueueList(t *testing.T, s store.Store) {
 			taskRun("t7", "q8", store.TaskFailed),
 		},
 	})
-	now := time.Now().Truncate(time.Microsecond)
+	now := at(1000) // the caller's clock: the store reads none
 	for _, w := range []store.Worker{
 		{ID: "live", Queues: []string{"q1", "q6"}, StartedAt: now, LastSeen: now},
 		{ID: "stale", Queues: []string{"q7"}, StartedAt: now.Add(-2 * time.Hour), LastSeen: now.Add(-2 * time.Hour)},
@@ -982,7 +982,7 @@ func testQueueList(t *testing.T, s store.Store) {
 			t.Fatalf("WorkerUpsert: %v", err)
 		}
 	}
-	got, err := s.QueueList(ctx)
+	got, err := s.QueueList(ctx, now.Add(-store.LiveWorkerWindow))
 	if err != nil {
 		t.Fatalf("QueueList: %v", err)
 	}

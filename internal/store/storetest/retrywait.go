@@ -42,7 +42,7 @@ func testLeasesAwaitingRetry(t *testing.T, s store.Store) {
 		}
 	}
 
-	if err := s.LeasesExtend(ctx, []string{"w3"}, at(200)); err != nil {
+	if err := s.LeasesExtend(ctx, store.LeasesExtendParams{WorkerIDs: []string{"w3"}, Until: at(200), At: at(200)}); err != nil {
 		t.Fatalf("LeasesExtend: %v", err)
 	}
 	wantB := runs[1]
