@@ -134,7 +134,6 @@ var stopTaskRunsSQL = `WITH stopped AS (
 )
 SELECT pg_notify($5, 'done:' || $1::text) WHERE EXISTS (SELECT 1 FROM stopped)`
 
-
 // runningTaskRunsNotifySQL notifies "cancel" for run $1 when distributed
 // task runs of it are RUNNING. It looks through the run's own rows (the
 // primary key): written as state = 'RUNNING', the generic plan of the
