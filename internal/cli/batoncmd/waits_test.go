@@ -33,6 +33,10 @@ func pausedOnInput(t *testing.T, st store.Store, id, key string) string {
 		Key: "input:" + key + "/0", Task: "input:" + key, Input: in}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.RunTransition(ctx, store.RunTransitionParams{ID: id, From: []store.RunState{store.RunRunning},
+		To: store.RunPaused}); err != nil {
+		t.Fatal(err)
+	}
 	return id
 }
 
@@ -61,6 +65,14 @@ func TestRunsResumeAndEventsSend(t *testing.T) {
 		}
 		if code, _, errOut := apiTestRun(t, nil, append(where, "runs", "resume", "nope", "--input", `1`)...); code != cli.ExitUsage {
 			t.Fatalf("%s: unknown run: exit %d: %s", name, code, errOut)
+		}
+	}
+	// runs show says what the run waits for and how to give it that.
+	for name, where := range surfaces {
+		code, out, errOut := apiTestRun(t, nil, append(where, "runs", "show", id)...)
+		if code != cli.ExitOK || !strings.Contains(out, "Waiting for:") || !strings.Contains(out, "input decision (input:decision/0)") ||
+			!strings.Contains(out, "baton runs resume "+id+" --key decision --input JSON") {
+			t.Errorf("%s: runs show of a paused run: exit %d:\n%s%s", name, code, out, errOut)
 		}
 	}
 	if msgs["store"] != msgs["server"] {
