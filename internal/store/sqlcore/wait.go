@@ -312,7 +312,7 @@ func (c *Core) keepInput(ctx context.Context, tx Tx, r *store.Run, p store.Input
 }
 
 // insertInput records input sent to a run for key, delivered to the wait
-// step taskRunID ('': kept for a later wait).
+// step taskRunID (”: kept for a later wait).
 func insertInput(ctx context.Context, tx Tx, runID, key string, val json.RawMessage, who store.Actor, at time.Time, taskRunID string) error {
 	return tx.Exec(ctx, `INSERT INTO inputs (run_id, key, value, actor, verified, created_at, task_run_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, runID, key, EncJSON(orNull(val)), store.EncodeText(who.Name),
