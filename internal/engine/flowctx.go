@@ -57,6 +57,9 @@ type FlowCtx struct {
 	// active counts the steps in flight (outstanding's count), calls the
 	// calls the flow made; waits is the attempt's waiting state (wait.go).
 	active, calls atomic.Int64
+	// dispatched counts the steps in flight that are distributed task
+	// runs (executed by workers; this attempt only waits for them).
+	dispatched atomic.Int64
 	waits         flowWaits
 	logger        *slog.Logger
 	// replaying is true from the start of a retried attempt until the flow
@@ -334,8 +337,10 @@ func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Fu
 		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: p.key, Task: fl.Task, Identity: p.ident, State: fl.State,
 			InputHash: hash, Queue: c.Task.Policy.Queue}
 		s.remote, s.adopted = true, true
+		s.markDispatched()
 		s.track(true)
 		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: p.key, ID: fl.ID}, s)
+		fc.stepDone() // the flow may wait for nothing but workers
 		return s.fut
 	}
 	if inline {
@@ -431,6 +436,9 @@ type step struct {
 	remote    bool            // dispatched to a worker: the store holds its state
 	adopted   bool            // dispatched by an earlier attempt, which this one waits for
 	wait      *store.WaitSpec // a wait step's spec (nil for tasks and subflows)
+	// dispatched is true while the step is a distributed task run in
+	// flight, counted in FlowCtx.dispatched.
+	dispatched atomic.Bool
 
 	// held is true while the step holds its unit of work (Config.Activity):
 	// from its call to its result but for its retry delays. gone refuses
@@ -787,6 +795,9 @@ func (s *step) finish(v any, err error) {
 	s.gone.Store(true)
 	s.fut.resolve(v, err) // which counts the flow waiting for it as working
 	s.letGo()
+	if s.dispatched.CompareAndSwap(true, false) {
+		s.fc.dispatched.Add(-1)
+	}
 	s.fc.active.Add(-1)
 	s.fc.outstanding.Done()
 	s.fc.stepDone()

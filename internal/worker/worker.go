@@ -57,6 +57,9 @@ type Config struct {
 	// (input, timers, events) before the worker releases it (PAUSED);
 	// engine.Config.SuspendGrace, default 1s.
 	SuspendGrace time.Duration
+	// RemoteSuspendGrace is the same for a run that also waits for
+	// distributed task runs; engine.Config.RemoteSuspendGrace, default 30s.
+	RemoteSuspendGrace time.Duration
 	// ReportLinger is how long, after a task run finished, the worker waits
 	// for more of its task runs in progress to finish before it reports
 	// them (and claims their slots) in one request. Default 2ms.
@@ -261,6 +264,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		eng, err := engine.New(engine.Config{
 			Store: es, Blobs: es, LogOutput: w.cfg.LogOutput, Clock: w.clk,
 			Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
+			RemoteSuspendGrace: w.cfg.RemoteSuspendGrace,
 		})
 		if err != nil {
 			return err
