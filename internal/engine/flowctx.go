@@ -60,8 +60,8 @@ type FlowCtx struct {
 	// dispatched counts the steps in flight that are distributed task
 	// runs (executed by workers; this attempt only waits for them).
 	dispatched atomic.Int64
-	waits         flowWaits
-	logger        *slog.Logger
+	waits      flowWaits
+	logger     *slog.Logger
 	// replaying is true from the start of a retried attempt until the flow
 	// makes a call that the journal does not answer or has used every
 	// journal entry (counted in replayed).

@@ -69,11 +69,13 @@ func waitDef(task string) *TaskDef {
 
 // flowWaits is the waiting state of a flow attempt.
 type flowWaits struct {
-	mu      sync.Mutex
-	open    map[*step]struct{} // waits in flight
-	paused  bool               // the run is PAUSED in the store (a local run)
-	armed   bool               // a suspension check is pending (a worker's run)
-	stopped bool               // suspended
+	mu     sync.Mutex
+	open   map[*step]struct{} // waits in flight
+	paused bool               // the run is PAUSED in the store (a local run)
+	armed  bool               // a suspension check is pending (a worker's run)
+	// suspending is true while suspend records the suspension; stopped
+	// once it did.
+	suspending, stopped bool
 }
 
 // Wait records a wait of spec and returns its future, resolved with the
@@ -341,10 +343,12 @@ func (fc *FlowCtx) armSuspendLocked() {
 func (fc *FlowCtx) suspend() {
 	w := &fc.waits
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped || !fc.waitingOnly() || fc.ctx.Err() != nil {
+	if w.stopped || w.suspending || !fc.waitingOnly() || fc.ctx.Err() != nil {
+		w.mu.Unlock()
 		return
 	}
+	w.suspending = true
+	w.mu.Unlock()
 	// What it waits for: its waits and the task runs workers execute; the
 	// store suspends it only while none of them has finished.
 	fc.mu.Lock()
@@ -362,21 +366,26 @@ func (fc *FlowCtx) suspend() {
 		}
 	}
 	fc.mu.Unlock()
-	if len(refs) == 0 {
-		return
+	// Not under waits.mu: the writer's callbacks take it (stepDone).
+	err := fc.e.w.sync(write{})
+	if err == nil && len(refs) > 0 {
+		_, err = fc.e.cfg.Store.RunTransition(fc.ctx, store.RunTransitionParams{ID: fc.runID,
+			From: []store.RunState{store.RunRunning}, To: store.RunPaused, Attempt: fc.attempt, Owner: &store.Owner{},
+			WaitingOn: refs, Cause: "worker:" + fc.e.cfg.Worker,
+			Message: fmt.Sprintf("waiting for %s; released by worker %s", names, fc.e.cfg.Worker)})
 	}
-	if err := fc.e.w.sync(write{}); err != nil {
-		return
+	w.mu.Lock()
+	w.suspending = false
+	if err == nil && len(refs) > 0 {
+		w.stopped = true
 	}
-	_, err := fc.e.cfg.Store.RunTransition(fc.ctx, store.RunTransitionParams{ID: fc.runID,
-		From: []store.RunState{store.RunRunning}, To: store.RunPaused, Attempt: fc.attempt, Owner: &store.Owner{},
-		WaitingOn: refs, Cause: "worker:" + fc.e.cfg.Worker,
-		Message: fmt.Sprintf("waiting for %s; released by worker %s", names, fc.e.cfg.Worker)})
-	if err != nil {
-		return // a wait was resolved meanwhile, or the run is being cancelled: go on
+	stopped := w.stopped
+	w.mu.Unlock()
+	if stopped {
+		fc.cancel(ErrSuspended)
 	}
-	w.stopped = true
-	fc.cancel(ErrSuspended)
+	// Else something it waits for arrived meanwhile, or the run is being
+	// cancelled: it goes on.
 }
 
 // stopWaiting ends an attempt whose run waits and is not to be finished

@@ -226,8 +226,11 @@ func TestSuspendedWhileWorkersExecute(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			r, err := st.RunGet(ctx, run.ID)
+			// The task runs first: a PAUSED run read after them is paused
+			// since they were as read (a completion wakes it in the same
+			// transaction).
 			trs, terr := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, States: []store.TaskState{store.TaskRunning}})
+			r, err := st.RunGet(ctx, run.ID)
 			if err == nil && terr == nil && r.State == store.RunPaused && r.WorkerID == "" && len(trs) == running {
 				return
 			}
@@ -264,6 +267,10 @@ func TestSuspendedWhileWorkersExecute(t *testing.T) {
 		}
 	}
 	if resumed < 3 {
-		t.Errorf("%d resumptions in the history, want one per item", resumed)
+		var acts []string
+		for _, h := range hs {
+			acts = append(acts, h.Action+"("+h.Reason+")")
+		}
+		t.Errorf("%d resumptions in the history, want one per item: %s", resumed, strings.Join(acts, "; "))
 	}
 }
