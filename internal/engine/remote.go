@@ -86,12 +86,15 @@ func (a *awaiter) add(ref store.TaskRunRef, s *step) {
 }
 
 // addWait waits for the wait step s, whose deadline is due (zero: none).
+// The caller took a unit of work (Config.Activity), which the first poll
+// that reads the step releases, as for a poke.
 func (a *awaiter) addWait(ref store.TaskRunRef, s *step, due time.Time) {
+	a.mu.Lock()
 	if !due.IsZero() {
-		a.mu.Lock()
 		a.due[ref] = due
-		a.mu.Unlock()
 	}
+	a.pokes++
+	a.mu.Unlock()
 	a.add(ref, s)
 }
 
@@ -115,6 +118,26 @@ func (a *awaiter) poke() {
 	select {
 	case a.wake <- struct{}{}:
 	default:
+	}
+}
+
+// pause waits d on the engine's clock, or until a poke (or, with
+// anyWake, an add), and reports false when the awaiter stops. The timer
+// ends the wait with a poke: the poll that follows counts as work
+// (Config.Activity), so that a fake clock does not move on while it reads
+// the store.
+func (a *awaiter) pause(d time.Duration, anyWake bool) bool {
+	t := a.e.cfg.Clock.AfterFunc(d, a.poke)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.wake:
+			if anyWake || a.poked() {
+				return true
+			}
+		case <-a.quit:
+			return false
+		}
 	}
 }
 
@@ -207,17 +230,13 @@ func (a *awaiter) loop() {
 				return
 			}
 		}
-		// A poke (PollWaits) skips the gap: it counts as work, so a fake
-		// clock would not move to end the gap.
+		// A poke (PollWaits) skips or ends the gap.
 		if poked = a.takePokes(); poked == 0 {
 			if wait := pollGap - clk.Since(last); wait > 0 {
-				t := clk.NewTimer(wait)
-				select {
-				case <-t.Chan():
-				case <-a.quit:
-					t.Stop()
+				if !a.pause(wait, false) {
 					return
 				}
+				poked = a.takePokes()
 				refs = a.oldest()
 			}
 		}
@@ -280,16 +299,8 @@ func (a *awaiter) loop() {
 			// A store without long polling answers at once: do not spin.
 			backoff = a.quiet()
 		}
-		if backoff > 0 && !a.poked() {
-			t := clk.NewTimer(backoff)
-			select {
-			case <-t.Chan():
-			case <-a.wake:
-			case <-a.quit:
-				t.Stop()
-				return
-			}
-			t.Stop()
+		if backoff > 0 && !a.poked() && !a.pause(backoff, true) {
+			return
 		}
 	}
 }

@@ -167,9 +167,14 @@ func (s *step) awaitWait() {
 		due = s.wait.Deadline(s.tr.CreatedAt)
 	}
 	s.mu.Unlock()
+	// Until the poller has read the store for the wait once, that is
+	// work: its unit is taken before the step lets go of its own, so that
+	// a fake clock cannot move past what the store has already resolved.
+	aw := fc.e.waitsAwaiter()
+	fc.e.act(1)
 	s.letGo() // waiting for people, events or the clock is not work
 	fc.waitOpened(s)
-	fc.e.waitsAwaiter().addWait(ref, s, due)
+	aw.addWait(ref, s, due)
 }
 
 // waitDone resolves a wait step from its final task run.
