@@ -30,7 +30,8 @@
 // at 2025-01-01 00:00 UTC (see StartAt) and moves forward by itself, to the
 // next timer, whenever all the environment's work waits on it: when no
 // task function runs and every flow waits for a retry delay, a timeout,
-// or a task run that waits for one. A task with Retries(3) and the
+// a wait's deadline (a sleep's end, Within), or a task run that waits for
+// one. A task with Retries(3) and the
 // default delays (1s, 2s, 4s) thus completes its test in milliseconds,
 // and the times recorded are those a real run would have recorded.
 //
@@ -38,6 +39,29 @@
 // fires when the test moves the clock itself, with Advance, for example
 // from a goroutine that a mock signals once it is running. ManualClock
 // turns off the moving by itself entirely.
+//
+// # Waits
+//
+// A flow's waits run on the same clock: baton.Sleep(ctx, 24*time.Hour),
+// or a WaitForInput with Within(48*time.Hour) and a Default that nothing
+// answers, ends at its time on the clock, in milliseconds of wall time.
+// To answer a wait, start the run with Start, wait until it is PAUSED on
+// the wait, send what it waits for, and read the outcome:
+//
+//	h, err := batontest.Start(env, campaign, params)
+//	...
+//	env.WaitPaused(h.ID, "decision") // its WaitForInput of key "decision"
+//	err = batontest.SendInput(env, h.ID, "decision", Decision{Continue: true})
+//	run, err := h.Wait()
+//
+// SendInput validates the value against the wait's JSON Schema as `baton
+// runs resume` does; Resume answers a baton.Pause and SendEvent sends an
+// event (kept for the waits that begin later). The clock moves by itself
+// only while the test waits (in Run, Retry, a Handle's Wait, or a
+// WaitPaused whose wait has not begun): between, a run of Start that waits
+// holds it still, so a deadline cannot pass before the test answers. The
+// recorded waits are among a run's TaskRuns, named input:KEY, pause,
+// sleep or event:NAME, with their Wait.
 //
 // # Mocks
 //
