@@ -140,6 +140,11 @@ type Config struct {
 	// its run's state to notice a cancel requested through a server that
 	// shares the store (the run is CANCELLING). Default 250ms.
 	CancelPoll time.Duration
+	// WaitPoll is how often the engine of a local run reads the store for
+	// the outcome of its waits (input, a resume, an event) and fires their
+	// due timers; it also reads it at the earliest deadline of the waits,
+	// and at once when told to (PollWaits). Default 250ms.
+	WaitPoll time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -163,6 +168,9 @@ func (c Config) WithDefaults() Config {
 	c.RemoteGrace = min(c.RemoteGrace, c.AbandonGrace)
 	if c.CancelPoll <= 0 {
 		c.CancelPoll = 250 * time.Millisecond
+	}
+	if c.WaitPoll <= 0 {
+		c.WaitPoll = localWaitPoll
 	}
 	if c.SuspendGrace <= 0 {
 		c.SuspendGrace = time.Second
