@@ -104,6 +104,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitEvents", testWaitEvents},
 		{"TimersFire", testTimersFire},
 		{"WaitRunEnd", testWaitRunEnd},
+		{"RunPause", testRunPause},
+		{"RunUpdate", testRunUpdate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
