@@ -136,6 +136,12 @@ type Config struct {
 	// its run's state to notice a cancel requested through a server that
 	// shares the store (the run is CANCELLING). Default 250ms.
 	CancelPoll time.Duration
+	// PausePoll is how often a run's engine reads its run, at the flow's
+	// step boundaries, for a pause asked from outside (runs pause): a
+	// boundary at least PausePoll after the last read reads it again (the
+	// first boundary of an attempt always does). Default 1s; negative: at
+	// every boundary.
+	PausePoll time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -162,6 +168,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SuspendGrace <= 0 {
 		c.SuspendGrace = time.Second
+	}
+	if c.PausePoll == 0 {
+		c.PausePoll = time.Second
 	}
 	if c.ValidateInput == nil {
 		c.ValidateInput = params.ValidateJSON
