@@ -57,6 +57,10 @@ type Config struct {
 	// (input, timers, events) before the worker releases it (PAUSED);
 	// engine.Config.SuspendGrace, default 1s.
 	SuspendGrace time.Duration
+	// PausePoll is how often a run's engine reads its run at the flow's
+	// step boundaries for a pause requested from outside (runs pause);
+	// engine.Config.PausePoll, default 1s.
+	PausePoll time.Duration
 	// ReportLinger is how long, after a task run finished, the worker waits
 	// for more of its task runs in progress to finish before it reports
 	// them (and claims their slots) in one request. Default 2ms.
@@ -261,6 +265,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		eng, err := engine.New(engine.Config{
 			Store: es, Blobs: es, LogOutput: w.cfg.LogOutput, Clock: w.clk,
 			Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
+			PausePoll: w.cfg.PausePoll,
 		})
 		if err != nil {
 			return err
