@@ -67,6 +67,18 @@ func testRunPause(t *testing.T, s store.Store) {
 	if _, err := s.RunPause(ctx, store.RunPauseParams{ID: "run-pz", Actor: alice, At: at(9)}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("RunPause of a finished run: %v, want ErrConflict", err)
 	}
+	// A request still pending when its run ends goes with it.
+	waitRun(t, s, "run-pz2", "q")
+	if _, err := s.RunPause(ctx, store.RunPauseParams{ID: "run-pz2", Actor: alice, At: at(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.RunTransition(ctx, store.RunTransitionParams{ID: "run-pz2", From: []store.RunState{store.RunRunning},
+		To: store.RunFailed, At: at(2)}); err != nil || r.PauseRequest != nil {
+		t.Fatalf("ended with a pending request: %+v, %v; want none", r.PauseRequest, err)
+	}
+	if r, _ := s.RunGet(ctx, "run-pz2"); r.PauseRequest != nil {
+		t.Errorf("a FAILED run keeps its pause request %+v", r.PauseRequest)
+	}
 }
 
 func testRunUpdate(t *testing.T, s store.Store) {
