@@ -3,6 +3,7 @@ package baton
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/engine"
@@ -27,6 +28,16 @@ func Forget(names ...string) {
 // for tests; closing it closes st.
 func NewRuntime(st store.Store, blobs engine.Blobs) *Runtime {
 	eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: io.Discard})
+	if err != nil {
+		panic(err)
+	}
+	return &Runtime{st: st, eng: eng}
+}
+
+// NewRuntimePausePoll is NewRuntime whose engine reads its runs for pause
+// requests every PausePoll (negative: at every step boundary).
+func NewRuntimePausePoll(st store.Store, blobs engine.Blobs, pausePoll time.Duration) *Runtime {
+	eng, err := engine.New(engine.Config{Store: st, Blobs: blobs, LogOutput: io.Discard, PausePoll: pausePoll})
 	if err != nil {
 		panic(err)
 	}

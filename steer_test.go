@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/batonhq/baton"
+	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -18,7 +19,8 @@ import (
 // retry replays the pause without waiting.
 func TestPauseRequested(t *testing.T) {
 	t.Parallel()
-	onBackends(t, func(t *testing.T, rt *baton.Runtime, st store.Store) {
+	everyBoundary := func(st store.Store, blobs *blob.Store) *baton.Runtime { return baton.NewRuntimePausePoll(st, blobs, -1) }
+	onBackendsWith(t, everyBoundary, func(t *testing.T, rt *baton.Runtime, st store.Store) {
 		var ran atomic.Int32
 		broken := atomic.Bool{}
 		broken.Store(true)
@@ -48,10 +50,10 @@ func TestPauseRequested(t *testing.T) {
 		}()
 		ctx := context.Background()
 		run := latestRun(t, st, flow.Name())
-		close(release)
 		if _, err := st.RunPause(ctx, store.RunPauseParams{ID: run.ID, Reason: "check the sensor", Actor: alice}); err != nil {
 			t.Fatal(err)
 		}
+		close(release)
 		run = waitForState(t, st, run.ID, store.RunPaused)
 		if ran.Load() != 0 {
 			t.Fatalf("step ran %d times before the pause, want 0", ran.Load())

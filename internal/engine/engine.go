@@ -298,6 +298,9 @@ type Engine struct {
 	// waits polls for the outcome of wait steps (waitsAwaiter).
 	waits     *awaiter
 	waitsOnce sync.Once
+	// pauses holds the pause requests (*store.PauseRequest) that the cancel
+	// watch of local runs saw, by run ID (steer.go).
+	pauses sync.Map
 	puts      *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
 	inputs    *blob.Cache // cfg.Blobs.Get of inputs' blobs
 }
@@ -435,6 +438,7 @@ func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run, resumed b
 // watchCancel returns a context that is cancelled with ErrCancelRequested
 // when run runID is seen CANCELLING (or CANCELLED while it waits for a
 // retry) in the store, which it reads every CancelPoll; stop ends the watch.
+// It also notes the run's pause request for its step boundaries.
 func (e *Engine) watchCancel(parent context.Context, runID string) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	done := make(chan struct{})
@@ -453,11 +457,15 @@ func (e *Engine) watchCancel(parent context.Context, runID string) (ctx context.
 				cancel(ErrCancelRequested)
 				return
 			}
+			if err == nil {
+				e.notePause(runID, r.PauseRequest)
+			}
 		}
 	}()
 	return ctx, func() {
 		cancel(nil)
 		<-done
+		e.pauses.Delete(runID)
 	}
 }
 
@@ -755,6 +763,7 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run, re
 	}
 	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel,
 		inflight: map[*step]struct{}{}, seen: map[uint64]uint32{}}
+	fc.steer.pending, fc.steer.read = run.PauseRequest, e.now()
 	if run.Attempt > 1 || resumed {
 		if err := fc.loadJournal(); err != nil {
 			return nil, nil, storeFailed(err)

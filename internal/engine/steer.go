@@ -32,14 +32,29 @@ const pauseKeyPrefix = "pause@"
 
 // steering is an attempt's state of pause requests.
 type steering struct {
-	mu   sync.Mutex // held while a boundary reads or makes a pause
-	read time.Time  // the last read of the run for a request
+	mu      sync.Mutex          // held while a boundary reads or makes a pause
+	read    time.Time           // the last read of the run for a request (or the attempt's start)
+	pending *store.PauseRequest // a request seen and not yet made
+	made    *store.PauseRequest // the last request made here: a stale read of it is not made again
+}
+
+// notePause records the pause request of a local run that its cancel
+// watch read (nil: none), for the run's step boundaries.
+func (e *Engine) notePause(runID string, req *store.PauseRequest) {
+	if req == nil {
+		e.pauses.Delete(runID)
+		return
+	}
+	e.pauses.Store(runID, req)
 }
 
 // boundary is called when the flow places a step (p), before the step
 // starts. It replays a pause recorded before the step by an earlier
 // execution, or, when a pause was requested, makes it, and returns when the
-// pause is resolved (or with the error that ended it).
+// pause is resolved (or with the error that ended it). A request is known
+// from the run as the attempt started, from the cancel watch of a local
+// run (every CancelPoll), or from a read of the run at a boundary at least
+// PausePoll after the last one.
 func (fc *FlowCtx) boundary(p placement, explicit bool) error {
 	key := pauseKeyPrefix + p.ident
 	if explicit {
@@ -60,16 +75,24 @@ func (fc *FlowCtx) boundary(p placement, explicit bool) error {
 	st := &fc.steer
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	req := st.pending
+	if v, ok := fc.e.pauses.Load(fc.runID); ok && req == nil {
+		req = v.(*store.PauseRequest)
+	}
 	now := fc.e.now()
-	if poll := fc.e.cfg.PausePoll; !st.read.IsZero() && poll > 0 && now.Sub(st.read) < poll {
+	if poll := fc.e.cfg.PausePoll; req == nil && (poll < 0 || now.Sub(st.read) >= poll) {
+		st.read = now
+		if run, err := fc.e.cfg.Store.RunGet(fc.ctx, fc.runID); err == nil {
+			req = run.PauseRequest // a failed read is read again at a later boundary
+		}
+	}
+	st.pending = nil
+	if req == nil || (st.made != nil && samePause(*st.made, *req)) {
 		return nil
 	}
-	st.read = now
-	run, err := fc.e.cfg.Store.RunGet(fc.ctx, fc.runID)
-	if err != nil || run.PauseRequest == nil {
-		return nil // a failed read is read again at a later boundary
-	}
-	return fc.requestedPause(key, run.PauseRequest, nil)
+	st.made = req
+	fc.e.pauses.CompareAndDelete(fc.runID, req)
+	return fc.requestedPause(key, req, nil)
 }
 
 // requestedPause records the pause wait key for req (or waits again for
@@ -111,6 +134,11 @@ func (fc *FlowCtx) requestedPause(key string, req *store.PauseRequest, resume *s
 		return fmt.Errorf("paused before this step: %w", err)
 	}
 	return nil
+}
+
+// samePause reports whether a and b are one request (read twice).
+func samePause(a, b store.PauseRequest) bool {
+	return a.By == b.By && a.Reason == b.Reason && a.At.Equal(b.At)
 }
 
 func decodeNothing(json.RawMessage) (any, error) { return struct{}{}, nil }
