@@ -19,7 +19,9 @@ import (
 // retry replays the pause without waiting.
 func TestPauseRequested(t *testing.T) {
 	t.Parallel()
-	everyBoundary := func(st store.Store, blobs *blob.Store) *baton.Runtime { return baton.NewRuntimePausePoll(st, blobs, -1) }
+	everyBoundary := func(st store.Store, blobs *blob.Store) *baton.Runtime {
+		return baton.NewRuntimePausePoll(st, blobs, -1)
+	}
 	onBackendsWith(t, everyBoundary, func(t *testing.T, rt *baton.Runtime, st store.Store) {
 		var ran atomic.Int32
 		broken := atomic.Bool{}

@@ -301,8 +301,8 @@ type Engine struct {
 	// pauses holds the pause requests (*store.PauseRequest) that the cancel
 	// watch of local runs saw, by run ID (steer.go).
 	pauses sync.Map
-	puts      *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
-	inputs    *blob.Cache // cfg.Blobs.Get of inputs' blobs
+	puts   *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
+	inputs *blob.Cache // cfg.Blobs.Get of inputs' blobs
 }
 
 // New returns an engine writing to cfg.Store.
