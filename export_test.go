@@ -48,3 +48,10 @@ func NewRuntimePausePoll(st store.Store, blobs engine.Blobs, pausePoll time.Dura
 func OpenClock(ctx context.Context, cfg Config, clk clock.Clock) (*Runtime, error) {
 	return open(ctx, cfg, clk)
 }
+
+// Resume continues PAUSED run runID of flow f in this process from its
+// journal (what a program's `resume RUN_ID` does).
+func Resume[P, R any](ctx context.Context, rt *Runtime, f *FlowDef[P, R], runID string) (store.RunState, error) {
+	out, err := rt.eng.Resume(ctx, f.def, runID)
+	return out.Run.State, err
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/internal/blob"
@@ -174,6 +175,73 @@ func TestSettings(t *testing.T) {
 		out, _, err := flow.RetryWith(ctx, rt, run.ID, knobs{Batch: 16})
 		if err != nil || out != 160408 {
 			t.Fatalf("retry: %d, %v; want 160408 (retried with 16; the calls read 4 then 8)", out, err)
+		}
+	})
+}
+
+// TestPauseRequestedDetached: a local run paused by request whose process
+// stops stays PAUSED; resumed later from its journal, it waits at the
+// recorded pause again (it was not resumed yet), and goes on when resumed.
+func TestPauseRequestedDetached(t *testing.T) {
+	t.Parallel()
+	everyBoundary := func(st store.Store, blobs *blob.Store) *baton.Runtime {
+		return baton.NewRuntimePausePoll(st, blobs, -1)
+	}
+	onBackendsWith(t, everyBoundary, func(t *testing.T, rt *baton.Runtime, st store.Store) {
+		var ran atomic.Int32
+		step := baton.Task(name(t, "step"), func(_ context.Context, n int) (int, error) {
+			ran.Add(1)
+			return n + 1, nil
+		})
+		release := make(chan struct{})
+		flow := baton.Flow(name(t, "flow"), func(ctx baton.Context, _ int) (int, error) {
+			<-release
+			return step.Run(ctx, 1)
+		})
+		ctx := context.Background()
+		procCtx, stopProc := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := flow.Execute(procCtx, rt, 0)
+			done <- err
+		}()
+		run := latestRun(t, st, flow.Name())
+		if _, err := st.RunPause(ctx, store.RunPauseParams{ID: run.ID, Reason: "overnight", Actor: alice}); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		waitForState(t, st, run.ID, store.RunPaused)
+		stopProc()
+		if err := <-done; err == nil {
+			t.Fatal("the interrupted process returned no error")
+		}
+		waitForState(t, st, run.ID, store.RunPaused)
+		resumed := make(chan error, 1)
+		var state store.RunState
+		go func() {
+			var err error
+			state, err = baton.Resume(ctx, rt, flow, run.ID)
+			resumed <- err
+		}()
+		// Resumed (PAUSED -> RUNNING), then paused again at the recorded pause.
+		deadline := time.Now().Add(20 * time.Second)
+		for strings.Count(strings.Join(actionsOf(t, st, run.ID), " "), "paused") < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("history %v: the resumed run did not wait at its pause again", actionsOf(t, st, run.ID))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if ran.Load() != 0 {
+			t.Fatalf("step ran %d times before the resume, want 0", ran.Load())
+		}
+		if _, err := st.InputSend(ctx, store.InputSendParams{RunID: run.ID, Actor: alice}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-resumed; err != nil || state != store.RunCompleted {
+			t.Fatalf("resume: %s, %v; want COMPLETED", state, err)
+		}
+		if ran.Load() != 1 || len(taskRunsOf(t, st, run.ID, "pause")) != 1 {
+			t.Errorf("step ran %d times, %d pause steps; want 1 and 1", ran.Load(), len(taskRunsOf(t, st, run.ID, "pause")))
 		}
 	})
 }
