@@ -30,7 +30,8 @@
 // at 2025-01-01 00:00 UTC (see StartAt) and moves forward by itself, to the
 // next timer, whenever all the environment's work waits on it: when no
 // task function runs and every flow waits for a retry delay, a timeout,
-// or a task run that waits for one. A task with Retries(3) and the
+// a wait's deadline (a sleep's end, Within), or a task run that waits for
+// one. A task with Retries(3) and the
 // default delays (1s, 2s, 4s) thus completes its test in milliseconds,
 // and the times recorded are those a real run would have recorded.
 //
@@ -38,6 +39,29 @@
 // fires when the test moves the clock itself, with Advance, for example
 // from a goroutine that a mock signals once it is running. ManualClock
 // turns off the moving by itself entirely.
+//
+// # Waits
+//
+// A flow's waits run on the same clock: baton.Sleep(ctx, 24*time.Hour),
+// or a WaitForInput with Within(48*time.Hour) and a Default that nothing
+// answers, ends at its time on the clock, in milliseconds of wall time.
+// To answer a wait, start the run with Start, wait until it is PAUSED on
+// the wait, send what it waits for, and read the outcome:
+//
+//	h, err := batontest.Start(env, campaign, params)
+//	...
+//	env.WaitPaused(h.ID, "decision") // its WaitForInput of key "decision"
+//	err = batontest.SendInput(env, h.ID, "decision", Decision{Continue: true})
+//	run, err := h.Wait()
+//
+// SendInput validates the value against the wait's JSON Schema as `baton
+// runs resume` does; Resume answers a baton.Pause and SendEvent sends an
+// event (kept for the waits that begin later). The clock moves by itself
+// only while the test waits (in Run, Retry, a Handle's Wait, or a
+// WaitPaused whose wait has not begun): between, a run of Start that waits
+// holds it still, so a deadline cannot pass before the test answers. The
+// recorded waits are among a run's TaskRuns, named input:KEY, pause,
+// sleep or event:NAME, with their Wait.
 //
 // # Mocks
 //
@@ -89,6 +113,15 @@ type Env struct {
 
 	mu    sync.Mutex
 	mocks map[string]func(context.Context, json.RawMessage) (any, error)
+
+	// The clock's holds (wait.go), under hmu.
+	hmu     sync.Mutex
+	live    map[*started]struct{} // runs of Start that did not end
+	watches []*watch              // WaitPaused calls that wait
+	blocked int                   // the test's goroutines waiting for runs (Run, Wait, WaitPaused)
+	held    bool                  // a WaitPaused returned: still until the test acts
+	closing bool
+	runs    sync.WaitGroup // the goroutines of Start
 }
 
 // Option configures an Env; pass options to New.
@@ -125,13 +158,19 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatalf("batontest: open a store: %v", err)
 	}
-	env := &Env{t: t, st: o.Store, clock: newTestClock(cfg.start, !cfg.manual), mocks: map[string]func(context.Context, json.RawMessage) (any, error){}}
+	env := &Env{t: t, st: o.Store, mocks: map[string]func(context.Context, json.RawMessage) (any, error){},
+		live: map[*started]struct{}{}}
+	env.clock = newTestClock(cfg.start, !cfg.manual, env.holdClock)
 	env.eng, err = engine.New(engine.Config{
-		Store: o.Store, Blobs: o.Blobs, LogOutput: cfg.logOutput,
+		Store: startStore{o.Store}, Blobs: o.Blobs, LogOutput: cfg.logOutput,
 		Clock: env.clock, Activity: env.clock.activity, Replace: env.mock,
 		// Nothing else cancels an environment's runs: its store is its
 		// own. (Each poll would be a timer for the clock to stop at.)
 		CancelPoll: 24 * time.Hour,
+		// Nothing else resolves its waits but the clock, which the engine
+		// polls for at their deadlines, and the helpers of this package,
+		// which tell the engine (PollWaits).
+		WaitPoll: 24 * time.Hour,
 	})
 	if err != nil {
 		env.clock.stop()
@@ -143,6 +182,14 @@ func New(t testing.TB, opts ...Option) *Env {
 }
 
 func (env *Env) close() {
+	env.hmu.Lock()
+	env.closing = true
+	for s := range env.live {
+		s.cancel()
+	}
+	env.hmu.Unlock()
+	env.clock.poke()
+	env.runs.Wait()
 	env.clock.stop()
 	env.eng.Close()
 	env.st.Close()
@@ -154,7 +201,10 @@ func (env *Env) Now() time.Time { return env.clock.Now() }
 // Advance moves the environment's clock forward by d, firing the retry
 // delays and timeouts that fall due meanwhile, in order. It may be called
 // while a run is in progress, from any goroutine.
-func (env *Env) Advance(d time.Duration) { env.clock.advance(d) }
+func (env *Env) Advance(d time.Duration) {
+	env.release()
+	env.clock.advance(d)
+}
 
 // WaitIdle blocks until all the environment's work waits on its clock,
 // or there is none: when the clock would move by itself. With
@@ -220,6 +270,7 @@ func RunContext[P, R any](ctx context.Context, env *Env, flow *baton.FlowDef[P, 
 	if err != nil {
 		return nil, fmt.Errorf("batontest: encode parameters of flow %s: %w", def.Name, err)
 	}
+	defer env.block()()
 	out, err := env.eng.Start(ctx, def, raw)
 	return flowRun[R](env, out, err)
 }
@@ -233,6 +284,7 @@ func Retry[P, R any](env *Env, flow *baton.FlowDef[P, R], runID string) (*FlowRu
 	if err != nil {
 		return nil, err
 	}
+	defer env.block()()
 	out, err := env.eng.Retry(context.Background(), def, runID, engine.RetryOptions{})
 	return flowRun[R](env, out, err)
 }
@@ -256,12 +308,15 @@ func flowRun[R any](env *Env, out engine.Outcome, err error) (*FlowRun[R], error
 	return r, out.Err
 }
 
-// TaskRun is a recorded task run (or subflow step, which has ChildRunID).
+// TaskRun is a recorded task run, subflow step (which has ChildRunID) or
+// wait step (which has Wait).
 type TaskRun struct {
-	ID       string
-	Key      string // the step key, such as "square/0" or "square/1.2"
-	Task     string // the task's (or subflow's) name
-	State    string // COMPLETED, CACHED, FAILED, TIMED_OUT, CANCELLED, ...
+	ID  string
+	Key string // the step key, such as "square/0" or "square/1.2"
+	// Task is the task's (or subflow's) name; a wait step's is input:KEY,
+	// pause, sleep or event:NAME.
+	Task     string
+	State    string // COMPLETED, CACHED, FAILED, TIMED_OUT, CANCELLED, WAITING, ...
 	Attempts int    // attempts made: 1 + the retries
 	// FlowAttempt is the attempt of the flow run that ran it.
 	FlowAttempt int
@@ -276,9 +331,29 @@ type TaskRun struct {
 	ChildRunID string
 	// CachedFromRun is the run whose result a CACHED task run reused.
 	CachedFromRun string
+	// Wait is what a wait step waits for; nil for other steps. Its Input
+	// is the wait's recorded description, its Output the value it
+	// resumed with (JSON null for a pause or a sleep).
+	Wait *Wait
 	// CreatedAt, StartedAt and EndedAt are times on the environment's
 	// clock (zero until set).
 	CreatedAt, StartedAt, EndedAt time.Time
+}
+
+// Wait describes a wait step: what baton.WaitForInput, Pause, Sleep,
+// SleepUntil or WaitForEvent waits for.
+type Wait struct {
+	Kind   string // input, pause, sleep or event
+	Key    string // the input's key, or the event's name
+	Prompt string // the text shown to people (a Pause's reason)
+	// Deadline is when the wait ends by itself (a sleep's end, Within);
+	// zero for none.
+	Deadline time.Time
+	// Schema is the JSON Schema that the input of a WaitForInput must
+	// satisfy.
+	Schema json.RawMessage
+	// Default is the value it resumes with at its deadline, if any.
+	Default json.RawMessage
 }
 
 // TaskRuns returns the run's task runs in the order they were created.
@@ -311,6 +386,7 @@ func (env *Env) taskRuns(runID string) []TaskRun {
 		if tr.Error != nil {
 			v.Error = tr.Error.Message
 		}
+		v.Wait = waitOf(tr)
 		out[i] = v
 	}
 	return out

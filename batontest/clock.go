@@ -27,6 +27,9 @@ const settle = time.Millisecond
 type testClock struct {
 	fake *clock.Fake
 	auto bool
+	// hold, when set, is asked before the clock moves by itself; true
+	// keeps it still (until the next poke). It must not call the clock.
+	hold func() bool
 
 	mu     sync.Mutex
 	timers map[*entry]struct{} // timers and tickers that may still fire
@@ -47,8 +50,8 @@ type entry struct {
 	due    bool          // its callback is counted as work
 }
 
-func newTestClock(start time.Time, auto bool) *testClock {
-	c := &testClock{fake: clock.NewFake(start), auto: auto, timers: map[*entry]struct{}{},
+func newTestClock(start time.Time, auto bool, hold func() bool) *testClock {
+	c := &testClock{fake: clock.NewFake(start), auto: auto, hold: hold, timers: map[*entry]struct{}{},
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	c.idle = sync.NewCond(&c.mu)
 	if auto {
@@ -223,6 +226,9 @@ func (c *testClock) loop() {
 			case <-wait.C:
 			case <-c.quit:
 				return
+			}
+			if c.hold != nil && c.hold() {
+				break // a poke asks again
 			}
 			c.mu.Lock()
 			if c.gen == gen && c.busy <= 0 {

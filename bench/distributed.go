@@ -75,6 +75,12 @@ var distKeys = []string{
 	"runs_per_s",
 	"start_latency_p50_ms",
 	"start_latency_p99_ms",
+	"postgres_input_ceiling_per_s",
+	"paused_runs_resumed_per_s",
+	"postgres_timer_fire_ceiling_ms",
+	"timer_fire_lag_p99_ms",
+	"postgres_paused_run_bytes_floor",
+	"paused_run_bytes",
 }
 
 // envPostgres is the database the suite uses when -pg is not given;
@@ -102,10 +108,13 @@ var distMeasures = []measure{
 	{"slots", measureSlots},
 	{"runs", measureRuns},
 	{"latency", measureLatency},
+	{"waitceiling", measureWaitCeiling},
+	{"paused", measurePaused},
+	{"timers", measureTimers},
 }
 
 // clusterMeasures need the server and the workers.
-var clusterMeasures = []string{"remote", "slots", "runs", "latency"}
+var clusterMeasures = []string{"remote", "slots", "runs", "latency", "paused", "timers"}
 
 // dist is the state of one run of the distributed suite.
 type dist struct {
@@ -121,7 +130,7 @@ type dist struct {
 // parseDistributed parses the flags of the distributed subcommand. Hidden
 // flags for diagnosis: -cpuprofile FILE (the bench process; the server and
 // worker I write FILE.server and FILE.workerI), -only a,b (ceiling,
-// pgfanout, remote, slots, runs, latency), -concurrency N (flow runs per worker)
+// pgfanout, remote, slots, runs, latency, waitceiling, paused, timers), -concurrency N (flow runs per worker)
 // and -keep (keep the PostgreSQL schemas).
 func parseDistributed(args []string, stderr io.Writer) (distConfig, error) {
 	cfg := distConfig{scale: 1, workers: 4, concurrency: 64}
@@ -468,8 +477,10 @@ type cluster struct {
 	dir     string
 	procs   []*proc
 	url     string
+	db      string // the server's database URL (its schema)
 	cl      *client.Client
 	stopped bool
+	waiters []*proc // the workers of the queue waits, started by the first wait measure
 }
 
 // build compiles the server (cmd/baton) and the bench program into the work
@@ -555,7 +566,7 @@ func (d *dist) startCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := &cluster{dir: filepath.Join(d.dir, "cluster")}
+	c := &cluster{dir: filepath.Join(d.dir, "cluster"), db: url}
 	d.cl = c
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err

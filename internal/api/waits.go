@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/params"
@@ -17,6 +18,12 @@ import (
 // the schema is a *params.ValidationError; a key that is not an
 // identifier, or a value that is not JSON, a *BadInputError.
 func SendInput(ctx context.Context, st store.Store, runID string, req apitype.InputRequest, who store.Actor) (apitype.InputResult, error) {
+	return SendInputAt(ctx, st, runID, req, who, time.Time{})
+}
+
+// SendInputAt is SendInput recording the input as sent at at (zero: the
+// store's time): package batontest sends it at its fake clock's time.
+func SendInputAt(ctx context.Context, st store.Store, runID string, req apitype.InputRequest, who store.Actor, at time.Time) (apitype.InputResult, error) {
 	if err := store.CheckIdentifier("key", req.Key); err != nil {
 		return apitype.InputResult{}, &BadInputError{Err: err}
 	}
@@ -24,7 +31,7 @@ func SendInput(ctx context.Context, st store.Store, runID string, req apitype.In
 		return apitype.InputResult{}, &BadInputError{Err: errors.New("value is not JSON")}
 	}
 	res, err := st.InputSend(ctx, store.InputSendParams{RunID: runID, Key: req.Key, Value: req.Value, Actor: who,
-		Validate: params.ValidateJSON})
+		Validate: params.ValidateJSON, At: at})
 	if err != nil {
 		return apitype.InputResult{}, err
 	}
@@ -41,6 +48,12 @@ func SendInput(ctx context.Context, st store.Store, runID string, req apitype.In
 // SendEvent records an event in st and delivers it: what `baton events
 // send` does on the store and POST /api/v1/events does on a server.
 func SendEvent(ctx context.Context, st store.Store, req apitype.EventRequest, who store.Actor) (apitype.EventResult, error) {
+	return SendEventAt(ctx, st, req, who, time.Time{})
+}
+
+// SendEventAt is SendEvent recording the event as sent at at (zero: the
+// store's time).
+func SendEventAt(ctx context.Context, st store.Store, req apitype.EventRequest, who store.Actor, at time.Time) (apitype.EventResult, error) {
 	if req.Name == "" {
 		return apitype.EventResult{}, &BadInputError{Err: errors.New("name: an event needs a name")}
 	}
@@ -50,7 +63,7 @@ func SendEvent(ctx context.Context, st store.Store, req apitype.EventRequest, wh
 	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
 		return apitype.EventResult{}, &BadInputError{Err: errors.New("payload is not JSON")}
 	}
-	res, err := st.EventSend(ctx, store.EventSendParams{Name: req.Name, Payload: req.Payload, Actor: who})
+	res, err := st.EventSend(ctx, store.EventSendParams{Name: req.Name, Payload: req.Payload, Actor: who, At: at})
 	if err != nil {
 		return apitype.EventResult{}, err
 	}

@@ -138,10 +138,15 @@ type Config struct {
 	CancelPoll time.Duration
 	// PausePoll is how often a run's engine reads its run, at the flow's
 	// step boundaries, for a pause asked from outside (runs pause): a
-	// boundary at least PausePoll after the last read reads it again (the
-	// first boundary of an attempt always does). Default 1s; negative: at
-	// every boundary.
+	// boundary at least PausePoll after the last read (or the attempt's
+	// start, whose run record it uses first) reads it again. Default 1s;
+	// negative: at every boundary.
 	PausePoll time.Duration
+	// WaitPoll is how often the engine of a local run reads the store for
+	// the outcome of its waits (input, a resume, an event) and fires their
+	// due timers; it also reads it at the earliest deadline of the waits,
+	// and at once when told to (PollWaits). Default 250ms.
+	WaitPoll time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -165,6 +170,9 @@ func (c Config) WithDefaults() Config {
 	c.RemoteGrace = min(c.RemoteGrace, c.AbandonGrace)
 	if c.CancelPoll <= 0 {
 		c.CancelPoll = 250 * time.Millisecond
+	}
+	if c.WaitPoll <= 0 {
+		c.WaitPoll = localWaitPoll
 	}
 	if c.SuspendGrace <= 0 {
 		c.SuspendGrace = time.Second

@@ -29,7 +29,14 @@ type awaiter struct {
 
 	mu      sync.Mutex
 	waiting map[store.TaskRunRef]*step
-	order   []store.TaskRunRef // FIFO of waiting refs (may hold resolved ones)
+	// due holds the deadlines of waiting wait steps (a sleep's end, a
+	// Within): a poll after a quiet one comes no later than the earliest.
+	// It may hold refs no longer waiting (dropped as it is read).
+	due map[store.TaskRunRef]time.Time
+	// pokes counts the PollWaits calls that the next poll answers; each
+	// holds a unit of work (Config.Activity) until that poll is done.
+	pokes int
+	order []store.TaskRunRef // FIFO of waiting refs (may hold resolved ones)
 	// interrupt ends the poll in flight, which does not hold the refs
 	// added since it started (nil when none or when it holds pollBatch).
 	interrupt context.CancelFunc
@@ -39,7 +46,8 @@ type awaiter struct {
 }
 
 func newAwaiter(e *Engine, idle time.Duration, beforePoll func(context.Context, []store.TaskRunRef)) *awaiter {
-	a := &awaiter{e: e, idle: idle, beforePoll: beforePoll, waiting: map[store.TaskRunRef]*step{}, wake: make(chan struct{}, 1),
+	a := &awaiter{e: e, idle: idle, beforePoll: beforePoll, waiting: map[store.TaskRunRef]*step{},
+		due: map[store.TaskRunRef]time.Time{}, wake: make(chan struct{}, 1),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	go a.loop()
 	return a
@@ -75,6 +83,95 @@ func (a *awaiter) add(ref store.TaskRunRef, s *step) {
 	case a.wake <- struct{}{}:
 	default:
 	}
+}
+
+// addWait waits for the wait step s, whose deadline is due (zero: none).
+// The caller took a unit of work (Config.Activity), which the first poll
+// that reads the step releases, as for a poke.
+func (a *awaiter) addWait(ref store.TaskRunRef, s *step, due time.Time) {
+	a.mu.Lock()
+	if !due.IsZero() {
+		a.due[ref] = due
+	}
+	a.pokes++
+	a.mu.Unlock()
+	a.add(ref, s)
+}
+
+// poke makes the loop poll at once, without waiting for pollGap, and
+// counts a unit of work until that poll is done.
+func (a *awaiter) poke() {
+	select {
+	case <-a.quit:
+		return // stopped: no poll is to come
+	default:
+	}
+	a.e.act(1)
+	a.mu.Lock()
+	a.pokes++
+	interrupt := a.interrupt
+	a.interrupt = nil
+	a.mu.Unlock()
+	if interrupt != nil {
+		interrupt()
+	}
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pause waits d on the engine's clock, or until a poke (or, with
+// anyWake, an add), and reports false when the awaiter stops. The timer
+// ends the wait with a poke: the poll that follows counts as work
+// (Config.Activity), so that a fake clock does not move on while it reads
+// the store.
+func (a *awaiter) pause(d time.Duration, anyWake bool) bool {
+	t := a.e.cfg.Clock.AfterFunc(d, a.poke)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.wake:
+			if anyWake || a.poked() {
+				return true
+			}
+		case <-a.quit:
+			return false
+		}
+	}
+}
+
+// takePokes returns the pokes that the poll about to start answers.
+func (a *awaiter) takePokes() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.pokes
+	a.pokes = 0
+	return n
+}
+
+// poked reports whether PollWaits was called since takePokes.
+func (a *awaiter) poked() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pokes > 0
+}
+
+// quiet returns how long to wait after a poll that found nothing: idle,
+// or less when a deadline of the waits comes sooner (then the timer
+// that ends the wait fires before that poll), but at least pollGap.
+func (a *awaiter) quiet() time.Duration {
+	d := a.idle
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for ref, due := range a.due {
+		if _, ok := a.waiting[ref]; !ok {
+			delete(a.due, ref)
+			continue
+		}
+		d = min(d, max(a.e.cfg.Clock.Until(due), pollGap))
+	}
+	return d
 }
 
 func (a *awaiter) remove(ref store.TaskRunRef) {
@@ -120,9 +217,12 @@ func (a *awaiter) loop() {
 	backoff := time.Duration(0)
 	refused := 0       // consecutive polls the store refused (not an outage)
 	var last time.Time // start of the previous poll
+	poked := 0         // pokes the poll in progress answers
+	defer func() { a.e.act(-poked - a.takePokes()) }()
 	for {
 		refs := a.oldest()
 		if len(refs) == 0 {
+			a.e.act(-a.takePokes()) // nothing to poll for
 			select {
 			case <-a.wake:
 				continue
@@ -130,13 +230,15 @@ func (a *awaiter) loop() {
 				return
 			}
 		}
-		if wait := pollGap - clk.Since(last); wait > 0 {
-			select {
-			case <-clk.After(wait):
-			case <-a.quit:
-				return
+		// A poke (PollWaits) skips or ends the gap.
+		if poked = a.takePokes(); poked == 0 {
+			if wait := pollGap - clk.Since(last); wait > 0 {
+				if !a.pause(wait, false) {
+					return
+				}
+				poked = a.takePokes()
+				refs = a.oldest()
 			}
-			refs = a.oldest()
 		}
 		pctx, interrupt := context.WithCancel(ctx)
 		if len(refs) < pollBatch {
@@ -158,7 +260,13 @@ func (a *awaiter) loop() {
 			return
 		}
 		if interrupted && err != nil {
-			continue // ended for refs added meanwhile: poll again with them
+			// Ended for refs added meanwhile, or for a poke: poll again
+			// with them, answering the pokes this poll did not.
+			a.mu.Lock()
+			a.pokes += poked
+			a.mu.Unlock()
+			poked = 0
+			continue
 		}
 		if err != nil {
 			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
@@ -184,17 +292,15 @@ func (a *awaiter) loop() {
 				s.remoteDone(tr)
 			}
 		}
+		// The steps resolved hold their own units now.
+		a.e.act(-poked)
+		poked = 0
 		if len(done) == 0 && err == nil {
 			// A store without long polling answers at once: do not spin.
-			backoff = a.idle
+			backoff = a.quiet()
 		}
-		if backoff > 0 {
-			select {
-			case <-clk.After(backoff):
-			case <-a.wake:
-			case <-a.quit:
-				return
-			}
+		if backoff > 0 && !a.poked() && !a.pause(backoff, true) {
+			return
 		}
 	}
 }

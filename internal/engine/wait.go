@@ -163,10 +163,19 @@ func (s *step) awaitWait() {
 	s.mu.Lock()
 	s.remote = true
 	ref := store.TaskRunRef{RunID: s.tr.RunID, Key: s.tr.Key, ID: s.tr.ID}
+	var due time.Time
+	if !s.tr.CreatedAt.IsZero() { // unknown for a wait begun by an earlier execution
+		due = s.wait.Deadline(s.tr.CreatedAt)
+	}
 	s.mu.Unlock()
+	// Until the poller has read the store for the wait once, that is
+	// work: its unit is taken before the step lets go of its own, so that
+	// a fake clock cannot move past what the store has already resolved.
+	aw := fc.e.waitsAwaiter()
+	fc.e.act(1)
 	s.letGo() // waiting for people, events or the clock is not work
 	fc.waitOpened(s)
-	fc.e.waitsAwaiter().add(ref, s)
+	aw.addWait(ref, s, due)
 }
 
 // waitDone resolves a wait step from its final task run.
@@ -206,13 +215,25 @@ func (s *step) awaiter() *awaiter {
 }
 
 // localWaitPoll is how often a local run's process reads the store for
-// the outcome of its waits (and fires their due timers).
+// the outcome of its waits (and fires their due timers) by default
+// (Config.WaitPoll).
 const localWaitPoll = 250 * time.Millisecond
+
+// PollWaits makes the engine read the store for the outcome of its waits
+// in flight at once, rather than at its next poll: a program that resolved
+// a wait in the store (sent input or an event) calls it to wake its run
+// without delay. Until that read is done it counts as work
+// (Config.Activity), so a fake clock does not move meanwhile.
+func (e *Engine) PollWaits() {
+	if a := e.waitsAwaiter(); a != nil { // nil once the engine is closed
+		a.poke()
+	}
+}
 
 // waitsAwaiter returns the poller of wait steps, started on first use: the
 // distributed steps' awaiter on a worker (the server long-polls), else one
-// that polls the store every localWaitPoll and fires the due timers of the
-// runs it waits for.
+// that polls the store every Config.WaitPoll, and at the earliest deadline
+// of its waits, and fires the due timers of the runs it waits for.
 func (e *Engine) waitsAwaiter() *awaiter {
 	e.waitsOnce.Do(func() {
 		if e.cfg.Worker != "" && e.remote != nil {
@@ -235,7 +256,7 @@ func (e *Engine) waitsAwaiter() *awaiter {
 				}
 			}
 		}
-		e.waits = newAwaiter(e, localWaitPoll, before)
+		e.waits = newAwaiter(e, e.cfg.WaitPoll, before)
 	})
 	return e.waits
 }

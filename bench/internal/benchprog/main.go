@@ -17,6 +17,11 @@ type MapParams struct {
 	N int `json:"n"`
 }
 
+// SleepParams are the parameters of bench.sleep-until.
+type SleepParams struct {
+	Until time.Time `json:"until"`
+}
+
 // The flows of the suite. Their names are the contract with bench/distributed.go.
 var (
 	// remoteNoop is distributed: its task runs are claimed by the workers
@@ -56,6 +61,18 @@ var (
 		return len(out), err
 	})
 
+	// waitInput waits for an int sent for the key "go" and returns it: the
+	// suite pauses many runs of it, then resumes them through the API.
+	waitInput = baton.Flow("bench.wait-input", func(ctx baton.Context, _ struct{}) (int, error) {
+		return baton.WaitForInput[int](ctx, "go")
+	})
+
+	// sleepUntil sleeps until Until (a durable timer) and returns 0: the
+	// suite makes many of them due in the same second.
+	sleepUntil = baton.Flow("bench.sleep-until", func(ctx baton.Context, p SleepParams) (int, error) {
+		return 0, baton.SleepUntil(ctx, p.Until)
+	})
+
 	// latency returns the time its code started, RFC 3339 with nanoseconds.
 	latency = baton.Flow("bench.latency", func(ctx baton.Context, _ struct{}) (string, error) {
 		return time.Now().Format(time.RFC3339Nano), nil
@@ -63,5 +80,5 @@ var (
 )
 
 func main() {
-	baton.Main(remoteMap, slotMap, small, latency)
+	baton.Main(remoteMap, slotMap, small, latency, waitInput, sleepUntil)
 }

@@ -55,6 +55,23 @@ func ProgramOf[F any](name string, flows ...F) Program {
 	return Program{Name: name, Flows: defs, Tasks: tasks}
 }
 
+// runOf reads run id and the definition of its flow, which this program
+// must define.
+func (p Program) runOf(ctx context.Context, env *cli.Env, eng *engine.Engine, id string) (store.Run, *engine.FlowDef, error) {
+	run, err := eng.Store().RunGet(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return run, nil, cli.Usagef("unknown run id %q; list runs with: %s runs list", id, env.Cmd())
+	}
+	if err != nil {
+		return run, nil, err
+	}
+	def, err := p.flow(run.Flow)
+	if err != nil {
+		return run, nil, cli.Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
+	}
+	return run, def, nil
+}
+
 func (p Program) flow(name string) (*engine.FlowDef, error) {
 	for _, f := range p.Flows {
 		if f.Name == name {
@@ -266,16 +283,9 @@ func resumeCommand(env *cli.Env, prog Program) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return withEngine(ctx, env, func(eng *engine.Engine, blobs *blob.Store) error {
-				run, err := eng.Store().RunGet(ctx, args[0])
-				if errors.Is(err, store.ErrNotFound) {
-					return cli.Usagef("unknown run id %q; list runs with: %s runs list", args[0], env.Cmd())
-				}
+				run, def, err := prog.runOf(ctx, env, eng, args[0])
 				if err != nil {
 					return err
-				}
-				def, err := prog.flow(run.Flow)
-				if err != nil {
-					return cli.Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
 				}
 				out, err := eng.Resume(ctx, def, run.ID)
 				if errors.Is(err, store.ErrConflict) || errors.Is(err, engine.ErrRunActive) {
@@ -323,16 +333,9 @@ func retryCommand(env *cli.Env, prog Program) *cobra.Command {
 				return err
 			}
 			return withEngine(ctx, env, func(eng *engine.Engine, blobs *blob.Store) error {
-				run, err := eng.Store().RunGet(ctx, args[0])
-				if errors.Is(err, store.ErrNotFound) {
-					return cli.Usagef("unknown run id %q; list runs with: %s runs list", args[0], env.Cmd())
-				}
+				run, def, err := prog.runOf(ctx, env, eng, args[0])
 				if err != nil {
 					return err
-				}
-				def, err := prog.flow(run.Flow)
-				if err != nil {
-					return cli.Usagef("run %s is a run of flow %q, which this program does not define", run.ID, run.Flow)
 				}
 				var opts engine.RetryOptions
 				if strings.TrimSpace(paramsJSON) != "" || len(kv) > 0 {

@@ -249,6 +249,66 @@ func runsShowCommand(env *cli.Env) *cobra.Command {
 	return cmd
 }
 
+// runsWaitingFor prints what a PAUSED run waits for, from its WAITING
+// wait steps (of the task runs read: all of them when full), with how to
+// give it that.
+func runsWaitingFor(w io.Writer, d apitype.RunDetail, full bool) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Waiting for:")
+	n := 0
+	for _, tr := range d.TaskRuns {
+		if tr.State != string(store.TaskWaiting) {
+			continue
+		}
+		n++
+		spec, err := store.DecodeWaitSpec(tr.Input)
+		if err != nil {
+			fmt.Fprintf(w, "  %s\n", tr.Key)
+			continue
+		}
+		what, how := "", ""
+		switch spec.Kind {
+		case store.WaitInput:
+			what, how = "input "+spec.Key, fmt.Sprintf("runs resume %s --key %s --input JSON", d.ID, spec.Key)
+		case store.WaitPause:
+			what, how = "a resume", "runs resume "+d.ID
+		case store.WaitSleep:
+			what = "the end of a sleep"
+		case store.WaitEvent:
+			what, how = "event "+spec.Key, "events send "+spec.Key+" --payload JSON"
+			if len(spec.Match) > 0 {
+				m, _ := json.Marshal(spec.Match)
+				what += " matching " + string(m)
+			}
+		}
+		line := "  " + what + " (" + tr.Key + ")"
+		if spec.Prompt != "" {
+			line += ": " + cli.Truncate(cli.OneLine(spec.Prompt), runsNoteMax)
+		}
+		fmt.Fprintln(w, line)
+		if due := spec.Deadline(cli.Deref(tr.StartedAt)); !due.IsZero() {
+			then := "then it fails"
+			switch {
+			case spec.Kind == store.WaitSleep:
+				then = "then the run goes on"
+			case len(spec.Default) > 0:
+				then = "then it takes the default " + cli.Truncate(cli.OneLine(string(spec.Default)), 80)
+			}
+			fmt.Fprintf(w, "    until %s, %s\n", cli.Time(due), then)
+		}
+		if how != "" {
+			fmt.Fprintf(w, "    give it with: baton %s\n", how)
+		}
+	}
+	if n == 0 {
+		if full {
+			fmt.Fprintln(w, "  nothing open (what it waited for arrived: it goes on when resumed)")
+		} else {
+			fmt.Fprintln(w, "  see its WAITING task runs with --steps")
+		}
+	}
+}
+
 // runsPage returns at most limit items of s from offset on.
 func runsPage[T any](s []T, offset, limit int) []T {
 	if offset >= len(s) {
@@ -302,11 +362,14 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 				field("  caused by", cli.OneLine(c))
 			}
 		}
-	} else if d.Result != nil || d.State == string(store.RunCompleted) {
+	} else if (d.Result != nil && string(d.Result) != "null") || d.State == string(store.RunCompleted) {
 		field("Result", runsValue(d.Result))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if d.State == string(store.RunPaused) {
+		runsWaitingFor(w, d, data.full)
 	}
 	if len(d.Attempts) > 0 {
 		fmt.Fprintln(w)

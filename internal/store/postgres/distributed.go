@@ -120,19 +120,19 @@ func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *p
 	})
 }
 
-// stopTaskRunsSQL cancels the PENDING task runs of run $1 and notifies
-// their waiters when there were any.
+// stopTaskRunsSQL cancels the PENDING task runs and the WAITING wait
+// steps of run $1 (the history transition $4 from PENDING, $6 from
+// WAITING), marks its waits inactive, and notifies their waiters when
+// there were any.
 var stopTaskRunsSQL = `WITH stopped AS (
 	UPDATE task_runs SET state = 'CANCELLED', error = $2, ended_at = $3, worker_id = '', lease_until = 0,
-		history = ` + historyAppend("history", "$4::text") + `
-	WHERE run_id = $1 AND state = $6
+		history = ` + historyAppend("history", "(CASE WHEN state = 'WAITING' THEN $6::text ELSE $4::text END)") + `
+	WHERE run_id = $1 AND state IN ('PENDING', 'WAITING')
 	RETURNING 1
+), waits_stopped AS (
+	UPDATE waits SET active = 0 WHERE run_id = $1 AND active = 1
 )
 SELECT pg_notify($5, 'done:' || $1::text) WHERE EXISTS (SELECT 1 FROM stopped)`
-
-// stopWaitsSQL marks the waits of run $1 inactive (their steps were
-// cancelled with the run).
-const stopWaitsSQL = `UPDATE waits SET active = 0 WHERE run_id = $1 AND active = 1`
 
 // runningTaskRunsNotifySQL notifies "cancel" for run $1 when distributed
 // task runs of it are RUNNING. It looks through the run's own rows (the
@@ -155,15 +155,14 @@ func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at 
 	if err != nil {
 		return err
 	}
-	for _, from := range []store.TaskState{store.TaskPending, store.TaskWaiting} {
-		h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(from),
-			To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}})
-		if err != nil {
+	var h [2]any // the history transition from PENDING, and from WAITING
+	for i, from := range []store.TaskState{store.TaskPending, store.TaskWaiting} {
+		if h[i], err = encHistory([]store.Transition{{At: at.UTC(), From: string(from),
+			To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}}); err != nil {
 			return err
 		}
-		pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h, s.channel, string(from))
 	}
-	pb.Queue(stopWaitsSQL, r.ID)
+	pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h[0], s.channel, h[1])
 	if r.State.Final() {
 		pb.Queue(runningTaskRunsNotifySQL, r.ID, s.channel)
 	}

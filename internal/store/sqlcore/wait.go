@@ -256,9 +256,7 @@ func (c *Core) InputSend(ctx context.Context, p store.InputSendParams) (store.In
 				return err
 			}
 		}
-		if err := tx.Exec(ctx, `INSERT INTO inputs (run_id, key, value, actor, verified, created_at, task_run_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.ID, spec.Key, EncJSON(orNull(val)), store.EncodeText(who.Name),
-			boolInt(who.Verified), EncTime(at), tr.ID); err != nil {
+		if err := insertInput(ctx, tx, r.ID, spec.Key, val, who, at, tr.ID); err != nil {
 			return err
 		}
 		what := "input from " + who.String()
@@ -310,14 +308,20 @@ func (c *Core) keepInput(ctx context.Context, tx Tx, r *store.Run, p store.Input
 	if waited {
 		return fmt.Errorf("run %s does not wait for input %s any more: %w", r.ID, p.Key, store.ErrConflict)
 	}
-	if err := tx.Exec(ctx, `INSERT INTO inputs (run_id, key, value, actor, verified, created_at, task_run_id)
-		VALUES ($1, $2, $3, $4, $5, $6, '')`, r.ID, p.Key, EncJSON(orNull(p.Value)), store.EncodeText(who.Name),
-		boolInt(who.Verified), EncTime(at)); err != nil {
+	if err := insertInput(ctx, tx, r.ID, p.Key, p.Value, who, at, ""); err != nil {
 		return err
 	}
 	out.Kept = true
 	return appendHistory(ctx, tx, at, []store.HistoryEntry{inputEntry(r.ID, at, who, p.Key, "", p.Value,
 		"input kept until the run waits for it")})
+}
+
+// insertInput records input sent to a run for key, delivered to the wait
+// step taskRunID (”: kept for a later wait).
+func insertInput(ctx context.Context, tx Tx, runID, key string, val json.RawMessage, who store.Actor, at time.Time, taskRunID string) error {
+	return tx.Exec(ctx, `INSERT INTO inputs (run_id, key, value, actor, verified, created_at, task_run_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, runID, key, EncJSON(orNull(val)), store.EncodeText(who.Name),
+		boolInt(who.Verified), EncTime(at), taskRunID)
 }
 
 // EventSend records an event and resolves the waits it matches; see

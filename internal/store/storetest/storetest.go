@@ -103,6 +103,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitWakesPausedRun", testWaitWakesPausedRun},
 		{"WaitEvents", testWaitEvents},
 		{"TimersFire", testTimersFire},
+		{"WaitManyResumed", testWaitManyResumed},
 		{"WaitRunEnd", testWaitRunEnd},
 		{"RunPause", testRunPause},
 		{"RunUpdate", testRunUpdate},

@@ -258,4 +258,23 @@ var retrywait = baton.Flow("retrywait", func(ctx baton.Context, _ int) (int, err
 	return ctx.Attempt(), nil
 }, baton.FlowRetries(1, flowRetryDelay()))
 
-func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait) }
+// nap sleeps MS milliseconds (a durable timer), then runs one step.
+var nap = baton.Flow("nap", func(ctx baton.Context, ms int) (int, error) {
+	if err := baton.Sleep(ctx, time.Duration(ms)*time.Millisecond); err != nil {
+		return 0, err
+	}
+	return step.Run(ctx, 1)
+}, baton.Defaults(5000))
+
+// approve waits for an int sent for the key "n", then hands it to the
+// gated step of key "use" (GATE_KEYS=use holds it there) and returns what
+// the step returns.
+var approve = baton.Flow("approve", func(ctx baton.Context, _ int) (int, error) {
+	n, err := baton.WaitForInput[int](ctx, "n")
+	if err != nil {
+		return 0, err
+	}
+	return gated.Run(ctx, n, baton.Key("use"))
+}, baton.Defaults(0))
+
+func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait, nap, approve) }
