@@ -132,6 +132,10 @@ type Config struct {
 	// waits (input, timers, events) before the worker releases it: the run
 	// goes PAUSED and is rescheduled when a wait is resolved. Default 1s.
 	SuspendGrace time.Duration
+	// RemoteSuspendGrace is SuspendGrace for a run that also waits for
+	// distributed task runs (AsCompleted or WaitAll over work on other
+	// workers): a completion of one of them reschedules it. Default 30s.
+	RemoteSuspendGrace time.Duration
 	// CancelPoll is how often the engine of a local run (no Worker) reads
 	// its run's state to notice a cancel requested through a server that
 	// shares the store (the run is CANCELLING). Default 250ms.
@@ -179,6 +183,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PausePoll == 0 {
 		c.PausePoll = time.Second
+	}
+	if c.RemoteSuspendGrace <= 0 {
+		c.RemoteSuspendGrace = 30 * time.Second
 	}
 	if c.ValidateInput == nil {
 		c.ValidateInput = params.ValidateJSON
@@ -788,9 +795,13 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run, re
 	if serr := fc.stopWaiting(parent); serr != nil {
 		return nil, fc.steps(), serr
 	}
-	var ke *InvalidKeyError
-	if cause := context.Cause(ctx); err == nil && errors.As(cause, &ke) {
-		err = cause // a call with an invalid key fails the run, even when the flow ignored its error
+	if err == nil && ctx.Err() != nil {
+		// The flow returned nil after its context ended (a cancel, a
+		// timeout, a call with an invalid key, the worker releasing it):
+		// it ignored the error, or stopped early, as AsCompleted does
+		// without one. Its result may be partial, and steps it did not
+		// wait for may never finish: the run ends by that cause.
+		err = context.Cause(ctx)
 	}
 	if err == nil {
 		fc.outstanding.Wait() // submitted work finishes before the run completes

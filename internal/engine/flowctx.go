@@ -57,8 +57,11 @@ type FlowCtx struct {
 	// active counts the steps in flight (outstanding's count), calls the
 	// calls the flow made; waits is the attempt's waiting state (wait.go).
 	active, calls atomic.Int64
-	waits         flowWaits
-	logger        *slog.Logger
+	// dispatched counts the steps in flight that are distributed task
+	// runs (executed by workers; this attempt only waits for them).
+	dispatched atomic.Int64
+	waits      flowWaits
+	logger     *slog.Logger
 	// replaying is true from the start of a retried attempt until the flow
 	// makes a call that the journal does not answer or has used every
 	// journal entry (counted in replayed).
@@ -348,8 +351,10 @@ func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Fu
 		s.tr = store.TaskRun{ID: fl.ID, RunID: fc.runID, Key: p.key, Task: fl.Task, Identity: p.ident, State: fl.State,
 			InputHash: hash, Queue: c.Task.Policy.Queue}
 		s.remote, s.adopted = true, true
+		s.markDispatched()
 		s.track(true)
 		fc.e.remote.add(store.TaskRunRef{RunID: fc.runID, Key: p.key, ID: fl.ID}, s)
+		fc.stepDone() // the flow may wait for nothing but workers
 		return s.fut
 	}
 	if inline {
@@ -448,6 +453,9 @@ type step struct {
 	// consume marks the pause wait made for a pause request
 	// (WaitBeginParams.ConsumePause).
 	consume bool
+	// dispatched is true while the step is a distributed task run in
+	// flight, counted in FlowCtx.dispatched.
+	dispatched atomic.Bool
 
 	// held is true while the step holds its unit of work (Config.Activity):
 	// from its call to its result but for its retry delays. gone refuses
@@ -804,6 +812,9 @@ func (s *step) finish(v any, err error) {
 	s.gone.Store(true)
 	s.fut.resolve(v, err) // which counts the flow waiting for it as working
 	s.letGo()
+	if s.dispatched.CompareAndSwap(true, false) {
+		s.fc.dispatched.Add(-1)
+	}
 	s.fc.active.Add(-1)
 	s.fc.outstanding.Done()
 	s.fc.stepDone()

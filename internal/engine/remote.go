@@ -338,6 +338,7 @@ func (s *step) dispatch() {
 	fc := s.fc
 	s.mu.Lock()
 	s.remote = true
+	s.markDispatched()
 	s.tr.Queue = s.call.Task.Policy.Queue
 	s.moveLocked(store.TaskPending, "engine", "queued on "+s.tr.Queue)
 	tr := s.tr
@@ -354,6 +355,7 @@ func (s *step) dispatch() {
 			return
 		}
 		fc.e.remote.add(ref, s)
+		fc.stepDone() // the flow may now wait for nothing but workers
 	})
 }
 

@@ -69,11 +69,13 @@ func waitDef(task string) *TaskDef {
 
 // flowWaits is the waiting state of a flow attempt.
 type flowWaits struct {
-	mu      sync.Mutex
-	open    map[*step]struct{} // waits in flight
-	paused  bool               // the run is PAUSED in the store (a local run)
-	armed   bool               // a suspension check is pending (a worker's run)
-	stopped bool               // suspended
+	mu     sync.Mutex
+	open   map[*step]struct{} // waits in flight
+	paused bool               // the run is PAUSED in the store (a local run)
+	armed  bool               // a suspension check is pending (a worker's run)
+	// suspending is true while suspend records the suspension; stopped
+	// once it did.
+	suspending, stopped bool
 }
 
 // Wait records a wait of spec and returns its future, resolved with the
@@ -301,34 +303,54 @@ func (fc *FlowCtx) waitClosed(s *step) {
 	}
 }
 
-// stepDone is told of every step that finishes: a worker's run may now
-// wait for nothing but its waits.
+// markDispatched counts the step as a distributed task run in flight.
+func (s *step) markDispatched() {
+	if s.dispatched.CompareAndSwap(false, true) {
+		s.fc.dispatched.Add(1)
+	}
+}
+
+// stepDone is told of every step that finishes, and of every step
+// dispatched to workers: a worker's run may now wait for nothing but its
+// waits and distributed task runs.
 func (fc *FlowCtx) stepDone() {
 	if fc.e.cfg.Worker == "" {
 		return
 	}
 	w := &fc.waits
 	w.mu.Lock()
-	if len(w.open) > 0 {
-		fc.armSuspendLocked()
-	}
+	fc.armSuspendLocked()
 	w.mu.Unlock()
 }
 
-// armSuspendLocked schedules a suspension check after SuspendGrace when
-// the attempt's only steps in flight are waits. The check suspends the run
-// if the flow made no call meanwhile and still waits only.
+// waitingOnly reports whether every step in flight is a wait or a
+// distributed task run, and there is one (the caller holds waits.mu).
+func (fc *FlowCtx) waitingOnly() bool {
+	n := int64(len(fc.waits.open)) + fc.dispatched.Load()
+	return n > 0 && fc.active.Load() == n
+}
+
+// armSuspendLocked schedules a suspension check when the attempt's only
+// steps in flight are waits and distributed task runs: after SuspendGrace
+// when only waits, after RemoteSuspendGrace when workers execute some of
+// them (a run waiting seconds for its tasks would be replayed for
+// nothing). The check suspends the run if the flow made no call meanwhile
+// and still waits only.
 func (fc *FlowCtx) armSuspendLocked() {
 	w := &fc.waits
-	if w.armed || w.stopped || fc.active.Load() > int64(len(w.open)) {
+	if w.armed || w.stopped || !fc.waitingOnly() {
 		return
 	}
 	w.armed = true
 	calls := fc.calls.Load()
-	fc.e.cfg.Clock.AfterFunc(fc.e.cfg.SuspendGrace, func() {
+	grace := fc.e.cfg.SuspendGrace
+	if fc.dispatched.Load() > 0 {
+		grace = fc.e.cfg.RemoteSuspendGrace
+	}
+	fc.e.cfg.Clock.AfterFunc(grace, func() {
 		w.mu.Lock()
 		w.armed = false
-		idle := fc.calls.Load() == calls && len(w.open) > 0 && fc.active.Load() == int64(len(w.open))
+		idle := fc.calls.Load() == calls && fc.waitingOnly()
 		w.mu.Unlock()
 		if idle {
 			fc.suspend()
@@ -343,32 +365,49 @@ func (fc *FlowCtx) armSuspendLocked() {
 func (fc *FlowCtx) suspend() {
 	w := &fc.waits
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped || len(w.open) == 0 || fc.ctx.Err() != nil {
+	if w.stopped || w.suspending || !fc.waitingOnly() || fc.ctx.Err() != nil {
+		w.mu.Unlock()
 		return
 	}
-	refs := make([]store.TaskRunRef, 0, len(w.open))
+	w.suspending = true
+	w.mu.Unlock()
+	// What it waits for: its waits and the task runs workers execute; the
+	// store suspends it only while none of them has finished.
+	fc.mu.Lock()
+	var refs []store.TaskRunRef
 	names := ""
-	for s := range w.open {
+	for s := range fc.inflight {
+		if s.wait == nil && !s.dispatched.Load() {
+			continue
+		}
 		s.mu.Lock()
 		refs = append(refs, store.TaskRunRef{RunID: s.tr.RunID, Key: s.tr.Key, ID: s.tr.ID})
 		s.mu.Unlock()
-		if names == "" {
+		if names == "" || s.wait != nil {
 			names = s.call.Task.Name
 		}
 	}
-	if err := fc.e.w.sync(write{}); err != nil {
-		return
+	fc.mu.Unlock()
+	// Not under waits.mu: the writer's callbacks take it (stepDone).
+	err := fc.e.w.sync(write{})
+	if err == nil && len(refs) > 0 {
+		_, err = fc.e.cfg.Store.RunTransition(fc.ctx, store.RunTransitionParams{ID: fc.runID,
+			From: []store.RunState{store.RunRunning}, To: store.RunPaused, Attempt: fc.attempt, Owner: &store.Owner{},
+			WaitingOn: refs, Cause: "worker:" + fc.e.cfg.Worker,
+			Message: fmt.Sprintf("waiting for %s; released by worker %s", names, fc.e.cfg.Worker)})
 	}
-	_, err := fc.e.cfg.Store.RunTransition(fc.ctx, store.RunTransitionParams{ID: fc.runID,
-		From: []store.RunState{store.RunRunning}, To: store.RunPaused, Attempt: fc.attempt, Owner: &store.Owner{},
-		WaitingOn: refs, Cause: "worker:" + fc.e.cfg.Worker,
-		Message: fmt.Sprintf("waiting for %s; released by worker %s", names, fc.e.cfg.Worker)})
-	if err != nil {
-		return // a wait was resolved meanwhile, or the run is being cancelled: go on
+	w.mu.Lock()
+	w.suspending = false
+	if err == nil && len(refs) > 0 {
+		w.stopped = true
 	}
-	w.stopped = true
-	fc.cancel(ErrSuspended)
+	stopped := w.stopped
+	w.mu.Unlock()
+	if stopped {
+		fc.cancel(ErrSuspended)
+	}
+	// Else something it waits for arrived meanwhile, or the run is being
+	// cancelled: it goes on.
 }
 
 // stopWaiting ends an attempt whose run waits and is not to be finished
@@ -391,7 +430,7 @@ func (fc *FlowCtx) stopWaiting(parent context.Context) error {
 	default:
 		return nil
 	}
-	fc.abandonSteps(func(s *step) bool { return s.wait != nil })
+	fc.abandonSteps(func(s *step) bool { return s.wait != nil || s.dispatched.Load() })
 	fc.abandon(fc.e.cfg.AbandonGrace, 0)
 	return err
 }

@@ -429,7 +429,8 @@ type RunClaimParams struct {
 }
 
 // TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty)
-// of RUNNING runs: the oldest (by CreatedAt) at most Limit whose Queue is in
+// of RUNNING runs, and of PAUSED ones (suspended while workers execute
+// their task runs; a completion reschedules them): the oldest (by CreatedAt) at most Limit whose Queue is in
 // Queues and Task in Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
 // RUNNING of cause "worker:<WorkerID>" appended to History), leased to
 // WorkerID until LeaseUntil. At zero means now. No task run is handed to two

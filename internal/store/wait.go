@@ -231,6 +231,10 @@ type TimersFireParams struct {
 // replays it from its journal; a local run (no queue) stays PAUSED, and the
 // process waiting in it, or a later `resume`, goes on.
 
+// WokenByTaskMessage is the reason recorded when a completion of one of
+// its task runs reschedules a PAUSED run.
+const WokenByTaskMessage = "resumed: a task run it waits for finished"
+
 // WaitTimeoutMessage is the error message of a wait step whose deadline
 // passed.
 func WaitTimeoutMessage(w WaitSpec) string {

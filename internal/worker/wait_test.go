@@ -155,3 +155,122 @@ func TestWaitsReleaseTheWorker(t *testing.T) {
 		t.Errorf("task runs per task: %v; want each step once", steps)
 	}
 }
+
+// releaseItem lets one item of slowItem return.
+var releaseItem = make(chan struct{}, 16)
+
+var slowItem = baton.Task("worker-test.slow-item", func(ctx context.Context, n int) (int, error) {
+	select {
+	case <-releaseItem:
+		return n * 10, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}, baton.Queue("worker-test-items"))
+
+// itemsFlow maps slowItem over three items on workers and sums them as
+// they complete.
+var itemsFlow = baton.Flow("worker-test.items", func(ctx baton.Context, _ int) (int, error) {
+	sum := 0
+	for _, f := range baton.AsCompleted(ctx, slowItem.Map(ctx, []int{1, 2, 3})) {
+		v, err := f.Wait(ctx)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+})
+
+// TestSuspendedWhileWorkersExecute: a run that waits for nothing but its
+// distributed task runs is released by its worker (PAUSED, no owner) while
+// they execute; each completion reschedules it, it replays, attaches to
+// the items still running, and ends with every item run once.
+func TestSuspendedWhileWorkersExecute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, srv := serveSQLite(t)
+	ts := httptest.NewServer(srv.Handler())
+	cl, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", itemsFlow)
+	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue, "worker-test-items"},
+		Flows: p.Flows, Tasks: p.Tasks, Concurrency: 4, ShutdownGrace: 100 * time.Millisecond,
+		RemoteSuspendGrace: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- wk.Run(wctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		ts.Close()
+		srv.Stop()
+		st.Close()
+	})
+	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: itemsFlow.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	suspended := func(running int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			// The task runs first: a PAUSED run read after them is paused
+			// since they were as read (a completion wakes it in the same
+			// transaction).
+			trs, terr := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, States: []store.TaskState{store.TaskRunning}})
+			r, err := st.RunGet(ctx, run.ID)
+			if err == nil && terr == nil && r.State == store.RunPaused && r.WorkerID == "" && len(trs) == running {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run is %s held by %q with %d items running (%v %v), want PAUSED, released, %d running",
+					r.State, r.WorkerID, len(trs), err, terr, running)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for running := 3; running > 0; running-- {
+		suspended(running)
+		releaseItem <- struct{}{}
+	}
+	final, err := cl.WaitRun(ctx, run.ID)
+	if err != nil || final.State != string(store.RunCompleted) || strings.TrimSpace(string(final.Result)) != "60" {
+		t.Fatalf("run: %+v, %v; want COMPLETED with 60", final, err)
+	}
+	trs, err := st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trs) != 3 {
+		t.Errorf("%d task runs, want the 3 items once each", len(trs))
+	}
+	hs, err := st.HistoryList(ctx, store.HistoryListParams{RunID: run.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := 0
+	for _, h := range hs {
+		if h.Action == store.ActionResumed {
+			resumed++
+		}
+	}
+	if resumed < 3 {
+		var acts []string
+		for _, h := range hs {
+			acts = append(acts, h.Action+"("+h.Reason+")")
+		}
+		t.Errorf("%d resumptions in the history, want one per item: %s", resumed, strings.Join(acts, "; "))
+	}
+}

@@ -61,6 +61,9 @@ type Config struct {
 	// step boundaries for a pause requested from outside (runs pause);
 	// engine.Config.PausePoll, default 1s.
 	PausePoll time.Duration
+	// RemoteSuspendGrace is the same for a run that also waits for
+	// distributed task runs; engine.Config.RemoteSuspendGrace, default 30s.
+	RemoteSuspendGrace time.Duration
 	// ReportLinger is how long, after a task run finished, the worker waits
 	// for more of its task runs in progress to finish before it reports
 	// them (and claims their slots) in one request. Default 2ms.
@@ -265,7 +268,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		eng, err := engine.New(engine.Config{
 			Store: es, Blobs: es, LogOutput: w.cfg.LogOutput, Clock: w.clk,
 			Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
-			PausePoll: w.cfg.PausePoll,
+			PausePoll:          w.cfg.PausePoll,
+			RemoteSuspendGrace: w.cfg.RemoteSuspendGrace,
 		})
 		if err != nil {
 			return err

@@ -179,7 +179,7 @@ var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, l
 	history = ` + historyAppend("history", "$7::text") + `
 	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
 		WHERE state = 'PENDING' AND queue <> '' AND ` + sqlClaimQueue + ` AND task = ANY($2)
-		AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) = 'RUNNING'
+		AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) IN ('RUNNING', 'PAUSED')
 		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + strings.Replace(taskRunSelectCols, "history", "NULL::text", 1) // see store.TaskRunClaimParams
 
@@ -264,6 +264,27 @@ var taskRunsCompleteSQL = `WITH c AS (
 	SELECT count(pg_notify($12, 'done:' || run_id)) FROM (SELECT DISTINCT run_id FROM done) r
 )
 SELECT d.run_id, d.key, d.id FROM done d, notified`
+
+// wakeOnCompletionSQL reschedules the runs of $1 that are PAUSED on a
+// worker's queue (suspended while workers executed their task runs, or
+// while they waited): a task run of theirs finished, so their worker
+// replays them. It writes what RunTransition to SCHEDULED writes (the
+// run, its event, its history entry as store.TransitionEntry makes it, the
+// runs notification) at $2 with the reason $3.
+var wakeOnCompletionSQL = `WITH woke AS (
+	UPDATE runs SET state = 'SCHEDULED', owner_host = '', owner_pid = 0, owner_start = 0, worker_id = '',
+		lease_until = 0, ended_at = 0, updated_at = $2
+	WHERE id = ANY($1::text[]) AND state = 'PAUSED' AND queue <> ''
+	RETURNING id, attempt, queue
+), ev AS (
+	INSERT INTO events (run_id, from_state, to_state, cause, message, at)
+	SELECT id, 'PAUSED', 'SCHEDULED', 'task', $3, $2 FROM woke
+), hist AS (
+	INSERT INTO run_history (run_id, at, actor, verified, action, reason, payload)
+	SELECT id, $2, 'system', 1, 'resumed', $3, json_build_object('from', 'PAUSED', 'to', 'SCHEDULED',
+		'attempt', attempt, 'cause', 'task', 'queue', queue)::text FROM woke
+)
+SELECT pg_notify($4, 'runs:' || queue) FROM woke`
 
 // TaskRunComplete applies the completions whose task run is still RUNNING
 // and leased to the reporting worker, and returns their refs. All
@@ -382,6 +403,9 @@ func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, ap
 			return rows.Err()
 		})
 	}
+	if len(cs) > 0 {
+		defer s.queueWakes(pb, cs)
+	}
 	if len(plain) == 0 {
 		return nil
 	}
@@ -397,6 +421,18 @@ func (s *Store) queueCompletions(pb *pgx.Batch, cs []store.TaskRunCompletion, ap
 		return rows.Err()
 	})
 	return nil
+}
+
+// queueWakes adds to pb, after the completions cs, the statement that
+// reschedules their runs that are PAUSED on a worker's queue.
+func (s *Store) queueWakes(pb *pgx.Batch, cs []store.TaskRunCompletion) {
+	ids := make([]string, 0, 1)
+	for _, c := range cs {
+		if !slices.Contains(ids, c.Ref.RunID) {
+			ids = append(ids, c.Ref.RunID)
+		}
+	}
+	pb.Queue(wakeOnCompletionSQL, ids, encTime(nowIfZero(cs[0].At)), store.WokenByTaskMessage, s.channel)
 }
 
 // LeasesExtend extends the leases held by the workers to p.Until (never

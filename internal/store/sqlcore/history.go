@@ -19,10 +19,15 @@ const insertHistorySQL = `INSERT INTO run_history (run_id, at, actor, verified, 
 
 const historyCols = `seq, run_id, at, actor, verified, action, reason, payload`
 
-// appendHistory inserts entries in tx, in order. Zero times are at, zero
-// actors the system. The caller holds the lock of each entry's run (or
-// created it in tx).
-func appendHistory(ctx context.Context, tx Tx, at time.Time, entries []store.HistoryEntry) error {
+// AppendHistory inserts entries with q (a write transaction), in order.
+// Zero times are at, zero actors the system. The caller holds the lock of
+// each entry's run (or created it in the transaction).
+func AppendHistory(ctx context.Context, q Querier, at time.Time, entries []store.HistoryEntry) error {
+	return appendHistory(ctx, q, at, entries)
+}
+
+// appendHistory is AppendHistory.
+func appendHistory(ctx context.Context, tx Querier, at time.Time, entries []store.HistoryEntry) error {
 	for _, e := range entries {
 		if e.At.IsZero() {
 			e.At = at

@@ -567,8 +567,8 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// checkWaiting returns an ErrConflict unless every wait step of refs (of
-// run runID) is WAITING.
+// checkWaiting returns an ErrConflict unless every step of refs (of run
+// runID: wait steps and distributed task runs) is still unfinished.
 func (c *Core) checkWaiting(ctx context.Context, tx Tx, runID string, refs []store.TaskRunRef) error {
 	for _, ref := range refs {
 		if ref.RunID != runID {
@@ -580,8 +580,8 @@ func (c *Core) checkWaiting(ctx context.Context, tx Tx, runID string, refs []sto
 		if err != nil {
 			return c.d.Translate(err, "wait step %s of run %s", ref.Key, runID)
 		}
-		if store.TaskState(state) != store.TaskWaiting {
-			return fmt.Errorf("run %s: wait step %s is %s, not WAITING: %w", runID, ref.Key, state, store.ErrConflict)
+		if store.TaskState(state).Final() {
+			return fmt.Errorf("run %s: step %s it waits for is %s: %w", runID, ref.Key, state, store.ErrConflict)
 		}
 	}
 	return nil

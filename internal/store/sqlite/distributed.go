@@ -222,7 +222,7 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 		trs, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
 			" FROM task_runs WHERE state = 'PENDING' AND queue <> '' AND queue IN ("+placeholders(len(p.Queues))+
 			") AND +task IN ("+placeholders(len(p.Tasks))+")"+
-			" AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state = 'RUNNING')"+
+			" AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state IN ('RUNNING', 'PAUSED'))"+
 			" ORDER BY created_at, run_id, key, id LIMIT ?", args...)
 		if err != nil || len(trs) == 0 {
 			return err
@@ -356,12 +356,51 @@ func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCo
 			applied = append(applied, c.Ref)
 			ns.Add("done", c.Ref.RunID)
 		}
-		return s.writeBatch(ctx, tx, &b)
+		hist, err := wakeOnCompletion(ctx, tx, applied, &b, &ns)
+		if err != nil {
+			return err
+		}
+		if err := s.writeBatch(ctx, tx, &b); err != nil {
+			return err
+		}
+		return sqlcore.AppendHistory(ctx, sqlcore.SQLTx{Tx: tx}, time.Now(), hist)
 	}()
 	if err != nil {
 		return nil, notes{}, err
 	}
 	return applied, ns, nil
+}
+
+// wakeOnCompletion adds to b the rescheduling of the runs of the applied
+// completions that are PAUSED on a worker's queue (suspended while workers
+// executed their task runs), as PostgreSQL's wakeOnCompletionSQL does, and
+// returns their history entries.
+func wakeOnCompletion(ctx context.Context, tx *sql.Tx, applied []store.TaskRunRef, b *store.Batch, ns *notes) ([]store.HistoryEntry, error) {
+	var hist []store.HistoryEntry
+	seen := map[string]bool{}
+	for _, ref := range applied {
+		if seen[ref.RunID] {
+			continue
+		}
+		seen[ref.RunID] = true
+		r, err := sqlcore.ScanRun(tx.QueryRowContext(ctx, "SELECT "+sqlcore.RunCols+" FROM runs WHERE id = ?", ref.RunID))
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.State != store.RunPaused || r.Queue == "" {
+			continue
+		}
+		p := store.RunTransitionParams{ID: r.ID, To: store.RunScheduled, Cause: "task", Action: store.ActionResumed,
+			Message: store.WokenByTaskMessage}
+		ev := store.ApplyTransition(&r, &p, time.Now())
+		b.Runs, b.Events = append(b.Runs, r), append(b.Events, ev)
+		hist = append(hist, store.TransitionEntry(&r, ev, store.Actor{}, store.ActionResumed))
+		ns.Add("runs", r.Queue)
+	}
+	return hist, nil
 }
 
 // LeasesExtend extends the leases held by the workers to p.Until and
