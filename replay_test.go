@@ -29,6 +29,13 @@ import (
 // store of it (and the store, to read what was recorded).
 func onBackends(t *testing.T, fn func(t *testing.T, rt *baton.Runtime, st store.Store)) {
 	t.Helper()
+	onBackendsWith(t, func(st store.Store, blobs *blob.Store) *baton.Runtime { return baton.NewRuntime(st, blobs) }, fn)
+}
+
+// onBackendsWith is onBackends with the runtime that newRuntime makes.
+func onBackendsWith(t *testing.T, newRuntime func(store.Store, *blob.Store) *baton.Runtime,
+	fn func(t *testing.T, rt *baton.Runtime, st store.Store)) {
+	t.Helper()
 	open := map[string]func(t *testing.T) store.Store{
 		"sqlite": func(t *testing.T) store.Store {
 			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "baton.db"))
@@ -60,7 +67,7 @@ func onBackends(t *testing.T, fn func(t *testing.T, rt *baton.Runtime, st store.
 			if err != nil {
 				t.Fatal(err)
 			}
-			rt := baton.NewRuntime(st, blobs)
+			rt := newRuntime(st, blobs)
 			t.Cleanup(func() { rt.Close() })
 			fn(t, rt, st)
 		})

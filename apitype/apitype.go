@@ -194,6 +194,32 @@ type Run struct {
 	// Attempts is what the run recorded of its attempts, oldest first;
 	// absent for runs recorded before attempts were.
 	Attempts []Attempt `json:"attempts,omitempty"`
+	// PauseRequest is a pause asked with POST /api/v1/runs/{id}/pause that
+	// the run has not made yet (it pauses at its next step boundary).
+	PauseRequest *PauseRequest `json:"pause_request,omitempty"`
+}
+
+// PauseRequest is a pending request to pause a run: who asked, why, when.
+type PauseRequest struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// PauseRunRequest is the (optional) body of POST /api/v1/runs/{id}/pause:
+// the reason, shown with the pause and recorded in the history.
+type PauseRunRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// UpdateRunRequest is the body of POST /api/v1/runs/{id}/update: a change
+// of a running or paused run's parameters, merged over the run's current
+// ones and validated against the flow's parameter schema as a retry's
+// edited parameters are. The flow reads them with baton.Settings.
+type UpdateRunRequest struct {
+	Parameters json.RawMessage `json:"parameters"`
+	// Reason says why, recorded in the history.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Attempt is what a run recorded of one attempt: how many steps it reused

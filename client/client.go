@@ -300,3 +300,21 @@ func (c *Client) WaitRun(ctx context.Context, id string) (apitype.Run, error) {
 		wait = min(2*wait, time.Second)
 	}
 }
+
+// PauseRun asks a running run to pause at its next step boundary (with
+// reason, shown with the pause); it resumes with SendInput (no value), as a
+// baton.Pause does. A PAUSED run is left as it is; a finished one is a 409.
+func (c *Client) PauseRun(ctx context.Context, id string, req apitype.PauseRunRequest) (apitype.Run, error) {
+	var out apitype.Run
+	err := c.do(ctx, "POST", apitype.Prefix+"/runs/"+url.PathEscape(id)+"/pause", req, &out)
+	return out, err
+}
+
+// UpdateRun changes a running or paused run's parameters (merged over its
+// current ones and validated by the server); the flow reads them with
+// baton.Settings.
+func (c *Client) UpdateRun(ctx context.Context, id string, req apitype.UpdateRunRequest) (apitype.Run, error) {
+	var out apitype.Run
+	err := c.do(ctx, "POST", apitype.Prefix+"/runs/"+url.PathEscape(id)+"/update", req, &out)
+	return out, err
+}

@@ -85,6 +85,9 @@ func RunViewOf(r store.Run, load ResultLoader) (apitype.Run, error) {
 		WorkerID:      r.WorkerID,
 		Attempts:      AttemptsJSON(r),
 	}
+	if pr := r.PauseRequest; pr != nil {
+		v.PauseRequest = &apitype.PauseRequest{By: pr.By.String(), Reason: pr.Reason, At: pr.At}
+	}
 	res, err := viewResult(r.Result, r.ResultRef, load)
 	v.Result = res
 	if err != nil {

@@ -140,6 +140,12 @@ type Config struct {
 	// its run's state to notice a cancel requested through a server that
 	// shares the store (the run is CANCELLING). Default 250ms.
 	CancelPoll time.Duration
+	// PausePoll is how often a run's engine reads its run, at the flow's
+	// step boundaries, for a pause asked from outside (runs pause): a
+	// boundary at least PausePoll after the last read (or the attempt's
+	// start, whose run record it uses first) reads it again. Default 1s;
+	// negative: at every boundary.
+	PausePoll time.Duration
 	// WaitPoll is how often the engine of a local run reads the store for
 	// the outcome of its waits (input, a resume, an event) and fires their
 	// due timers; it also reads it at the earliest deadline of the waits,
@@ -174,6 +180,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SuspendGrace <= 0 {
 		c.SuspendGrace = time.Second
+	}
+	if c.PausePoll == 0 {
+		c.PausePoll = time.Second
 	}
 	if c.RemoteSuspendGrace <= 0 {
 		c.RemoteSuspendGrace = 30 * time.Second
@@ -304,8 +313,11 @@ type Engine struct {
 	// waits polls for the outcome of wait steps (waitsAwaiter).
 	waits     *awaiter
 	waitsOnce sync.Once
-	puts      *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
-	inputs    *blob.Cache // cfg.Blobs.Get of inputs' blobs
+	// pauses holds the pause requests (*store.PauseRequest) that the cancel
+	// watch of local runs saw, by run ID (steer.go).
+	pauses sync.Map
+	puts   *blob.Puts  // cfg.Blobs.Put, sparing repeated writes of one content
+	inputs *blob.Cache // cfg.Blobs.Get of inputs' blobs
 }
 
 // New returns an engine writing to cfg.Store.
@@ -441,6 +453,7 @@ func (e *Engine) run(ctx context.Context, def *FlowDef, run store.Run, resumed b
 // watchCancel returns a context that is cancelled with ErrCancelRequested
 // when run runID is seen CANCELLING (or CANCELLED while it waits for a
 // retry) in the store, which it reads every CancelPoll; stop ends the watch.
+// It also notes the run's pause request for its step boundaries.
 func (e *Engine) watchCancel(parent context.Context, runID string) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	done := make(chan struct{})
@@ -459,11 +472,15 @@ func (e *Engine) watchCancel(parent context.Context, runID string) (ctx context.
 				cancel(ErrCancelRequested)
 				return
 			}
+			if err == nil {
+				e.notePause(runID, r.PauseRequest)
+			}
 		}
 	}()
 	return ctx, func() {
 		cancel(nil)
 		<-done
+		e.pauses.Delete(runID)
 	}
 }
 
@@ -761,6 +778,7 @@ func (e *Engine) attempt(parent context.Context, def *FlowDef, run store.Run, re
 	}
 	fc := &FlowCtx{e: e, def: def, runID: run.ID, attempt: run.Attempt, ctx: ctx, cancel: cancel,
 		inflight: map[*step]struct{}{}, seen: map[uint64]uint32{}}
+	fc.steer.pending, fc.steer.read = run.PauseRequest, e.now()
 	if run.Attempt > 1 || resumed {
 		if err := fc.loadJournal(); err != nil {
 			return nil, nil, storeFailed(err)

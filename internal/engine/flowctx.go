@@ -69,6 +69,8 @@ type FlowCtx struct {
 	replayed  atomic.Int64
 	// reused and ran count the attempt's steps (store.StepCounts).
 	reused, ran atomic.Int64
+	// steer is the attempt's view of pause requests (steer.go).
+	steer steering
 }
 
 // Context returns the run's context, cancelled when the run is cancelled,
@@ -183,6 +185,18 @@ func content(kind byte, name, version, hash string) [sha256.Size]byte {
 // or at the derived key natural, and what the journal holds for it. A
 // recorded explicit key of another task is a NonDeterminismError.
 func (fc *FlowCtx) place(kind byte, name, version, hash, explicit, natural string) (placement, error) {
+	p, err := fc.placeStep(kind, name, version, hash, explicit, natural)
+	if err != nil {
+		return p, err
+	}
+	if err := fc.boundary(p, explicit != ""); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// placeStep is place without the step boundary (steer.go).
+func (fc *FlowCtx) placeStep(kind byte, name, version, hash, explicit, natural string) (placement, error) {
 	fc.calls.Add(1)
 	c := content(kind, name, version, hash)
 	base := hex.EncodeToString(c[:16])
@@ -436,6 +450,9 @@ type step struct {
 	remote    bool            // dispatched to a worker: the store holds its state
 	adopted   bool            // dispatched by an earlier attempt, which this one waits for
 	wait      *store.WaitSpec // a wait step's spec (nil for tasks and subflows)
+	// consume marks the pause wait made for a pause request
+	// (WaitBeginParams.ConsumePause).
+	consume bool
 	// dispatched is true while the step is a distributed task run in
 	// flight, counted in FlowCtx.dispatched.
 	dispatched atomic.Bool

@@ -140,7 +140,8 @@ func (s *step) beginWait() {
 		return
 	}
 	tr, err := e.cfg.Store.WaitBegin(fc.ctx, store.WaitBeginParams{TaskRun: s.tr, Spec: *s.wait, At: now,
-		EventsSince: now.Add(-store.DefaultEventRetention), Validate: e.cfg.ValidateInput})
+		EventsSince: now.Add(-store.DefaultEventRetention), Validate: e.cfg.ValidateInput,
+		ConsumePause: s.consume})
 	if err != nil {
 		if fc.ctx.Err() == nil {
 			fc.storeFailed(err)

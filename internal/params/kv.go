@@ -245,3 +245,56 @@ func parseValue(text string) (any, error) {
 	}
 	return v, nil
 }
+
+// KVObject builds, without a Go type, the change that `baton runs update`
+// sends: the JSON object paramsJSON (empty: none) with each --param
+// key=value of kv set over it. A value is taken as JSON when it is valid
+// JSON (8, true, "8", {"a":1}) and as a string otherwise; dotted keys set
+// nested fields. The server validates the result against the flow's
+// schema. Every error is an *Error.
+func KVObject(paramsJSON string, kv []string) (json.RawMessage, error) {
+	obj := map[string]any{}
+	if strings.TrimSpace(paramsJSON) != "" {
+		v, err := parseJSON([]byte(paramsJSON), "--params")
+		if err != nil {
+			return nil, err
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, errorf("", nil, "--params: expected a JSON object, got "+gotJSON(v))
+		}
+		obj = m
+	}
+	for _, item := range kv {
+		path, text, err := parseKV(item)
+		if err != nil {
+			return nil, err
+		}
+		val, jerr := parseValue(text)
+		if jerr != nil {
+			val = text
+		}
+		node := obj
+		for i, seg := range path {
+			seg = strings.TrimSpace(seg)
+			if i == len(path)-1 {
+				node[seg] = val
+				break
+			}
+			next, ok := node[seg].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[seg] = next
+			}
+			node = next
+		}
+	}
+	if len(obj) == 0 {
+		return nil, errorf("", nil, "give the parameters to change with --param key=value or --params JSON")
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, errorf("", err, fmt.Sprintf("encode the parameters: %v", err))
+	}
+	return b, nil
+}

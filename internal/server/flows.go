@@ -160,20 +160,7 @@ func (s *Server) editParams(ctx context.Context, run store.Run, given json.RawMe
 	if err != nil {
 		return nil, err
 	}
-	v := fs.v
-	if v == nil {
-		if v, err = params.NewValidator(map[string]any{"type": "object", "additionalProperties": map[string]any{}}); err != nil {
-			return nil, err
-		}
-		var over, base map[string]json.RawMessage
-		if json.Unmarshal(given, &over) != nil || over == nil || json.Unmarshal(run.Parameters, &base) != nil || base == nil {
-			if err := params.CheckJSON(given, "parameters"); err != nil {
-				return nil, errBadRequest("%v", err)
-			}
-			return given, nil
-		}
-	}
-	out, err := v.Edit(run.Flow, run.Parameters, given)
+	out, err := api.MergeParams(fs.v, run, given)
 	if err != nil {
 		return nil, errBadRequest("%v", err)
 	}

@@ -62,6 +62,8 @@ var schemaTypes = map[string]reflect.Type{
 	"WaitBeginParams":     reflect.TypeFor[store.WaitBeginParams](),
 	"TaskRunRecord":       reflect.TypeFor[store.TaskRun](),
 	"InputRequest":        reflect.TypeFor[apitype.InputRequest](),
+	"PauseRun":            reflect.TypeFor[apitype.PauseRunRequest](),
+	"UpdateRun":           reflect.TypeFor[apitype.UpdateRunRequest](),
 	"InputResult":         reflect.TypeFor[apitype.InputResult](),
 	"EventRequest":        reflect.TypeFor[apitype.EventRequest](),
 	"EventResult":         reflect.TypeFor[apitype.EventResult](),

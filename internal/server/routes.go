@@ -53,6 +53,8 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
 		{method: "GET", pattern: p + "/runs/{id}/history", summary: "A run's append-only history, oldest first, paged with after (the seq of the last entry read) and limit", tag: "runs", query: apitype.HistoryQueryParams, response: "HistoryPage", handle: s.runHistory},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
+		{method: "POST", pattern: p + "/runs/{id}/pause", summary: "Pause a running run at its next step boundary (409 for a finished run; a PAUSED run is left as it is)", tag: "runs", request: "PauseRun", optionalBody: true, response: "Run", handle: s.pauseRun},
+		{method: "POST", pattern: p + "/runs/{id}/update", summary: "Change the parameters of a running or paused run, read by the flow with baton.Settings (400 naming the parameter, 409 for a finished run)", tag: "runs", request: "UpdateRun", response: "Run", handle: s.updateRun},
 		{method: "POST", pattern: p + "/runs/{id}/input", summary: "Send input to a run's wait (WaitForInput), or resume a Pause; 422 lists every violation of the wait's JSON Schema", tag: "runs", request: "InputRequest", response: "InputResult", handle: s.runInput},
 		{method: "POST", pattern: p + "/events", summary: "Send an event to the runs that wait for it (WaitForEvent); kept 24 h for waits that begin later", tag: "events", request: "EventRequest", response: "EventResult", handle: s.sendEvent},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
@@ -381,6 +383,51 @@ func (s *Server) runInput(w http.ResponseWriter, r *http.Request) error {
 		return inputError(id, err)
 	}
 	return writeJSON(w, 200, res)
+}
+
+// pauseRun asks a run to pause at its next step boundary (api.PauseRun).
+func (s *Server) pauseRun(w http.ResponseWriter, r *http.Request) error {
+	var req apitype.PauseRunRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	who, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
+	run, err := s.lookupRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	run, err = api.PauseRun(r.Context(), s.st, run.ID, req, who)
+	if err != nil {
+		return inputError(run.ID, err)
+	}
+	return writeJSON(w, 200, s.runView(r.Context(), run))
+}
+
+// updateRun changes a running or paused run's parameters (api.UpdateRun),
+// validated against its flow's schema as a retry's edit is.
+func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
+	var req apitype.UpdateRunRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	who, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
+	run, err := s.lookupRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	run, err = api.UpdateRun(r.Context(), s.st, run.ID, req, who, s.editParams)
+	if err != nil {
+		return inputError(run.ID, err)
+	}
+	return writeJSON(w, 200, s.runView(r.Context(), run))
 }
 
 // inputError maps the refusals of api.SendInput and api.SendEvent to

@@ -142,6 +142,9 @@ type Run struct {
 	// an attempt reused and ran (recorded when it ends) and the parameter
 	// edit that started it. Attempts with nothing recorded are absent.
 	Attempts []AttemptInfo `json:",omitzero"`
+	// PauseRequest is a pause asked from outside (runs pause) that the
+	// engine has not made yet; nil when none.
+	PauseRequest *PauseRequest `json:",omitzero"`
 }
 
 // AttemptInfo is what a run records of one of its attempts.
@@ -736,6 +739,12 @@ type Store interface {
 	// InputSend delivers input (or a resume) to a run's wait, or keeps it
 	// for the run's first wait of its key; see InputSendParams.
 	InputSend(ctx context.Context, p InputSendParams) (InputResult, error)
+	// RunPause asks a run to pause at its next step boundary; see
+	// RunPauseParams.
+	RunPause(ctx context.Context, p RunPauseParams) (Run, error)
+	// RunUpdate changes the parameters of a run that is not finished; see
+	// RunUpdateParams.
+	RunUpdate(ctx context.Context, p RunUpdateParams) (Run, error)
 	// EventSend records an event and resolves the waits it matches.
 	EventSend(ctx context.Context, p EventSendParams) (EventResult, error)
 	// TimersFire resolves the waits whose deadline passed and returns how

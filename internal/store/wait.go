@@ -165,6 +165,9 @@ type WaitBeginParams struct {
 	At          time.Time // the wait's start (zero: now)
 	EventsSince time.Time
 	Validate    func(schema, value json.RawMessage) error `json:"-"`
+	// ConsumePause clears the run's PauseRequest in the same transaction:
+	// the engine sets it on the pause wait it records for a request.
+	ConsumePause bool `json:",omitzero"`
 }
 
 // InputSendParams delivers input to a run's wait for Key: to the WAITING

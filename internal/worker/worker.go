@@ -57,6 +57,10 @@ type Config struct {
 	// (input, timers, events) before the worker releases it (PAUSED);
 	// engine.Config.SuspendGrace, default 1s.
 	SuspendGrace time.Duration
+	// PausePoll is how often a run's engine reads its run at the flow's
+	// step boundaries for a pause requested from outside (runs pause);
+	// engine.Config.PausePoll, default 1s.
+	PausePoll time.Duration
 	// RemoteSuspendGrace is the same for a run that also waits for
 	// distributed task runs; engine.Config.RemoteSuspendGrace, default 30s.
 	RemoteSuspendGrace time.Duration
@@ -264,6 +268,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		eng, err := engine.New(engine.Config{
 			Store: es, Blobs: es, LogOutput: w.cfg.LogOutput, Clock: w.clk,
 			Distributed: true, Worker: w.ID(), OnTaskFailure: w.cfg.OnTaskFailure, SuspendGrace: w.cfg.SuspendGrace,
+			PausePoll:          w.cfg.PausePoll,
 			RemoteSuspendGrace: w.cfg.RemoteSuspendGrace,
 		})
 		if err != nil {

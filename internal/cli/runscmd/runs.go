@@ -54,7 +54,7 @@ func Command(env *cli.Env) *cobra.Command {
 	}
 	cmd.AddCommand(runsListCommand(env), runsShowCommand(env), runsLogsCommand(env),
 		runsHistoryCommand(env), runsCreateCommand(env), runsCancelCommand(env), runsRetryCommand(env),
-		runsResumeCommand(env))
+		runsResumeCommand(env), runsPauseCommand(env), runsUpdateCommand(env))
 	return cmd
 }
 

@@ -2,16 +2,22 @@ package sqlcore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/batonhq/baton/internal/store"
 )
 
-// RunCols are the columns of runs that ScanRun reads, in its order.
-const RunCols = `id, flow, state, attempt, parent_run_id, parent_step_key, parameters, result,
+// RunWriteCols are the columns of runs that RunArgs writes, in its order.
+// pause_request is not among them: only RunPause and WaitBegin change it,
+// so a batch that writes a run never undoes a request.
+const RunWriteCols = `id, flow, state, attempt, parent_run_id, parent_step_key, parameters, result,
 	result_ref, error, created_at, updated_at, started_at, ended_at, owner_host, owner_pid, owner_start,
 	queue, idempotency_key, worker_id, lease_until, attempts`
+
+// RunCols are the columns of runs that ScanRun reads, in its order.
+const RunCols = RunWriteCols + `, pause_request`
 
 // TaskRunCols are the columns of task_runs that ScanTaskRun reads, in its
 // order.
@@ -19,7 +25,7 @@ const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_
 	input_hash, identity, input, input_ref, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until`
 
-// RunArgs appends the values of RunCols for r.
+// RunArgs appends the values of RunWriteCols for r.
 func RunArgs(dst []any, r *store.Run) ([]any, error) {
 	e, err := EncError(r.Error)
 	if err != nil {
@@ -45,7 +51,7 @@ var createRunSQL = func() string {
 	for i := range vals {
 		vals[i] = a.Add(nil)
 	}
-	return "INSERT INTO runs (" + RunCols + ") VALUES (" + strings.Join(vals, ", ") + ") ON CONFLICT DO NOTHING RETURNING " + RunCols
+	return "INSERT INTO runs (" + RunWriteCols + ") VALUES (" + strings.Join(vals, ", ") + ") ON CONFLICT DO NOTHING RETURNING " + RunCols
 }()
 
 // runScan holds the destinations of a row of RunCols, reused from row to
@@ -54,7 +60,7 @@ type runScan struct {
 	r                                            store.Run
 	state                                        string
 	attempt, pid                                 int64
-	params, result, errJSON, attempts            []byte
+	params, result, errJSON, attempts, pause     []byte
 	created, updated, started, ended, own, lease int64
 	dest                                         []any
 }
@@ -64,7 +70,7 @@ func newRunScan() *runScan {
 	r := &x.r
 	x.dest = []any{&r.ID, &r.Flow, &x.state, &x.attempt, &r.ParentRunID, &r.ParentStepKey, &x.params,
 		&x.result, &r.ResultRef, &x.errJSON, &x.created, &x.updated, &x.started, &x.ended, &r.OwnerHost,
-		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease, &x.attempts}
+		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease, &x.attempts, &x.pause}
 	return x
 }
 
@@ -89,6 +95,14 @@ func (x *runScan) scan(sc Row) (store.Run, error) {
 	r.CreatedAt, r.UpdatedAt = DecTime(x.created), DecTime(x.updated)
 	r.StartedAt, r.EndedAt = DecTime(x.started), DecTime(x.ended)
 	r.LeaseUntil = DecTime(x.lease)
+	r.PauseRequest = nil
+	if len(x.pause) > 0 {
+		var pr store.PauseRequest
+		if err := json.Unmarshal(x.pause, &pr); err != nil {
+			return store.Run{}, fmt.Errorf("run %s: pause request: %w", r.ID, err)
+		}
+		r.PauseRequest = &pr
+	}
 	return r, nil
 }
 

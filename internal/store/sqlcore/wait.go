@@ -78,6 +78,11 @@ func (c *Core) WaitBegin(ctx context.Context, p store.WaitBeginParams) (store.Ta
 			active, seq, EncTime(at)); err != nil {
 			return err
 		}
+		if p.ConsumePause && r.PauseRequest != nil {
+			if err := tx.Exec(ctx, "UPDATE runs SET pause_request = NULL WHERE id = $1", r.ID); err != nil {
+				return err
+			}
+		}
 		if err := appendHistory(ctx, tx, at, hist); err != nil {
 			return err
 		}

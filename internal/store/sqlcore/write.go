@@ -58,6 +58,12 @@ func (c *Core) RunTransition(ctx context.Context, p store.RunTransitionParams) (
 		if err := appendHistory(ctx, tx, at, transitionHistory(&r, &p, ev, old)); err != nil {
 			return err
 		}
+		if r.State.Final() && old.PauseRequest != nil { // nothing left to pause
+			if err := tx.Exec(ctx, "UPDATE runs SET pause_request = NULL WHERE id = $1", r.ID); err != nil {
+				return err
+			}
+			r.PauseRequest = nil
+		}
 		if err := tx.StopTaskRuns(ctx, &r, p.Cause, at); err != nil {
 			return err
 		}

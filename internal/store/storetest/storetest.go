@@ -105,6 +105,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TimersFire", testTimersFire},
 		{"WaitManyResumed", testWaitManyResumed},
 		{"WaitRunEnd", testWaitRunEnd},
+		{"RunPause", testRunPause},
+		{"RunUpdate", testRunUpdate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
