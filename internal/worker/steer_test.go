@@ -2,9 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -12,9 +9,6 @@ import (
 
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/apitype"
-	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/cli/progcmd"
-	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/worker"
 )
@@ -57,36 +51,8 @@ var steeredFlow = baton.Flow("worker-test.steered", func(ctx baton.Context, _ bo
 func TestPauseRequestedOnWorker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, srv := serveSQLite(t)
-	ts := httptest.NewServer(srv.Handler())
-	cl, err := client.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := remote.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := progcmd.ProgramOf("", steeredFlow)
-	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
-		Flows: p.Flows, Tasks: p.Tasks, Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
-		SuspendGrace: 20 * time.Millisecond, PausePoll: -1, Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- wk.Run(wctx) }()
-	t.Cleanup(func() {
-		openGate()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-		ts.Close()
-		srv.Stop()
-		st.Close()
-	})
+	st, cl := runWorker(t, steeredFlow, worker.Config{Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
+		SuspendGrace: 20 * time.Millisecond, PausePoll: -1}, openGate)
 	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: steeredFlow.Name(), Parameters: []byte(`{"bonus":1}`)})
 	if err != nil {
 		t.Fatal(err)

@@ -61,35 +61,8 @@ var waitingFlow = baton.Flow("worker-test.waiting", func(ctx baton.Context, _ in
 func TestWaitsReleaseTheWorker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, srv := serveSQLite(t)
-	ts := httptest.NewServer(srv.Handler())
-	cl, err := client.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := remote.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := progcmd.ProgramOf("", waitingFlow)
-	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
-		Flows: p.Flows, Tasks: p.Tasks, Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
-		SuspendGrace: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- wk.Run(wctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-		ts.Close()
-		srv.Stop()
-		st.Close()
-	})
+	st, cl := runWorker(t, waitingFlow, worker.Config{Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
+		SuspendGrace: 20 * time.Millisecond}, nil)
 	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: waitingFlow.Name()})
 	if err != nil {
 		t.Fatal(err)
@@ -189,35 +162,8 @@ var itemsFlow = baton.Flow("worker-test.items", func(ctx baton.Context, _ int) (
 func TestSuspendedWhileWorkersExecute(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, srv := serveSQLite(t)
-	ts := httptest.NewServer(srv.Handler())
-	cl, err := client.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := remote.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := progcmd.ProgramOf("", itemsFlow)
-	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue, "worker-test-items"},
-		Flows: p.Flows, Tasks: p.Tasks, Concurrency: 4, ShutdownGrace: 100 * time.Millisecond,
-		RemoteSuspendGrace: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- wk.Run(wctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-		ts.Close()
-		srv.Stop()
-		st.Close()
-	})
+	st, cl := runWorker(t, itemsFlow, worker.Config{Queues: []string{apitype.DefaultQueue, "worker-test-items"},
+		Concurrency: 4, ShutdownGrace: 100 * time.Millisecond, RemoteSuspendGrace: 20 * time.Millisecond}, nil)
 	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: itemsFlow.Name()})
 	if err != nil {
 		t.Fatal(err)
@@ -273,4 +219,49 @@ func TestSuspendedWhileWorkersExecute(t *testing.T) {
 		}
 		t.Errorf("%d resumptions in the history, want one per item: %s", resumed, strings.Join(acts, "; "))
 	}
+}
+
+// runWorker serves a fresh SQLite store and runs a worker of flow with
+// cfg (Client, Name, Flows, Tasks, Logger and LogOutput are filled in;
+// Queues default to the default queue); before runs when the test ends,
+// before the worker is stopped. It returns the store and a client of the
+// server.
+func runWorker[F any](t *testing.T, flow F, cfg worker.Config, before func()) (store.Store, *client.Client) {
+	t.Helper()
+	st, srv := serveSQLite(t)
+	ts := httptest.NewServer(srv.Handler())
+	cl, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := remote.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progcmd.ProgramOf("", flow)
+	cfg.Client, cfg.Name, cfg.Flows, cfg.Tasks = rc, t.Name(), p.Flows, p.Tasks
+	cfg.Logger, cfg.LogOutput = slog.New(slog.DiscardHandler), io.Discard
+	if len(cfg.Queues) == 0 {
+		cfg.Queues = []string{apitype.DefaultQueue}
+	}
+	wk, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- wk.Run(wctx) }()
+	t.Cleanup(func() {
+		if before != nil {
+			before()
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		ts.Close()
+		srv.Stop()
+		st.Close()
+	})
+	return st, cl
 }
