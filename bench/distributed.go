@@ -746,7 +746,10 @@ func (c *cluster) tailLogs(w io.Writer) {
 // --- the cluster's measures ---
 
 // busyStates are the states of runs that are not finished.
-var busyStates = []store.RunState{store.RunScheduled, store.RunPending, store.RunRunning, store.RunCancelling, store.RunPaused}
+// PAUSED first: a run moves from it back to SCHEDULED (a wait resolved),
+// and the states are read one query at a time, so a later query must not
+// be of a state a run leaves for an earlier one.
+var busyStates = []store.RunState{store.RunPaused, store.RunScheduled, store.RunPending, store.RunRunning, store.RunCancelling}
 
 // waitRuns waits until no run of flow is unfinished, then checks that want
 // runs COMPLETED and none ended otherwise, and returns the completed runs
@@ -755,6 +758,7 @@ func (d *dist) waitRuns(ctx context.Context, flow string, want int) ([]apitype.R
 	c := d.cl
 	t0 := time.Now()
 	next := t0.Add(5 * time.Second)
+	idle := 0 // polls in a row that saw no busy run: two, since a run may still slip between the queries when it pauses again
 	for {
 		busy := ""
 		for _, st := range busyStates {
@@ -768,7 +772,11 @@ func (d *dist) waitRuns(ctx context.Context, flow string, want int) ([]apitype.R
 			}
 		}
 		if busy == "" {
-			break
+			if idle++; idle == 2 {
+				break
+			}
+		} else {
+			idle = 0
 		}
 		if err := c.exited(); err != nil {
 			return nil, time.Time{}, err
