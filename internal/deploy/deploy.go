@@ -40,6 +40,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// BadInput returns a 400 Error.
+func BadInput(format string, args ...any) error { return badInput(format, args...) }
+
 func badInput(format string, args ...any) error {
 	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
 }

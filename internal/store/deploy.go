@@ -251,16 +251,17 @@ type DeploymentStore interface {
 type SchedulerLocker interface {
 	// SchedulerLock tries to become the scheduler without waiting: it
 	// returns a nil lock when another process holds it. The lock lasts
-	// until Release, or until its connection is lost (then Lost is closed,
-	// and another process may take it).
+	// until Release, or until its connection is lost (then another
+	// process may take it).
 	SchedulerLock(ctx context.Context) (SchedulerLock, error)
 }
 
-// SchedulerLock is a held scheduler lock.
+// SchedulerLock is a held scheduler lock. Its methods are safe for
+// concurrent use.
 type SchedulerLock interface {
-	// Lost is closed when the lock is gone (released, or its connection
-	// lost).
-	Lost() <-chan struct{}
+	// Check reports an error when the lock may be gone (its connection
+	// does not answer); the holder then stops scheduling and releases it.
+	Check(ctx context.Context) error
 	// Release gives the lock back; safe to call twice.
 	Release()
 }

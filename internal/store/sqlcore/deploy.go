@@ -73,7 +73,6 @@ func encTags(tags []string) any {
 	return jsonStrings(tags)
 }
 
-
 // readDeployment reads a deployment and its schedules with q (in a write
 // transaction, lock the row first).
 func (c *Core) readDeployment(ctx context.Context, q Querier, name string, lock string) (store.Deployment, error) {
