@@ -96,6 +96,9 @@ func parseRRule(raw, zone string) (Schedule, error) {
 	var lines []string
 	for _, l := range strings.Split(strings.ReplaceAll(raw, "\r\n", "\n"), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
+			if head := l[:strings.IndexAny(l+":", ":;")]; strings.Contains(head, "=") {
+				l = "RRULE:" + l // a bare rule: FREQ=...
+			}
 			lines = append(lines, l)
 		}
 	}
@@ -106,11 +109,6 @@ func parseRRule(raw, zone string) (Schedule, error) {
 		dateLines []icalValue
 	)
 	for _, l := range lines {
-		up := strings.ToUpper(l)
-		if !strings.HasPrefix(up, "RRULE:") && !strings.HasPrefix(up, "DTSTART") &&
-			!strings.HasPrefix(up, "EXDATE") && !strings.HasPrefix(up, "RDATE") && strings.Contains(up, "FREQ=") {
-			l = "RRULE:" + l // a bare rule
-		}
 		v, err := splitICal(l)
 		if err != nil {
 			return nil, rruleError(text, "%s", err)
@@ -441,7 +439,7 @@ func (s *rruleSchedule) rebase(from time.Time) time.Time {
 		unit := map[rrule.Frequency]int64{rrule.WEEKLY: 7 * 86400, rrule.DAILY: 86400, rrule.HOURLY: 3600, rrule.MINUTELY: 60, rrule.SECONDLY: 1}[s.opt.Freq]
 		n = (from.Unix()-base.Unix())/(unit*step) - 1
 		if n > 0 {
-			return base.Add(time.Duration(n*unit*step) * time.Second)
+			return time.Unix(base.Unix()+n*unit*step, 0).UTC()
 		}
 	}
 	return s.dtstart

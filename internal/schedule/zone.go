@@ -33,6 +33,14 @@ func periodOf(t time.Time, loc *time.Location) period {
 	t = t.In(loc)
 	_, off := t.Zone()
 	start, end := t.ZoneBounds()
+	if !end.IsZero() && !end.After(t) {
+		// Past the zone's table of transitions Go derives periods from
+		// its rule per UTC year and, in leap years, reports an end a day
+		// before the year's end (go1.26: ZoneBounds at 2040-12-31T12:00Z
+		// in America/New_York ends at 2040-12-31T00:00Z). The offset is
+		// right; the period goes on at least to the next UTC year.
+		end = time.Date(t.UTC().Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
 	p := period{start: start, end: end, off: off, prevOff: off}
 	if !start.IsZero() {
 		_, p.prevOff = start.Add(-time.Second).In(loc).Zone()
@@ -78,6 +86,10 @@ func nextWall(src civilSource, loc *time.Location, byClock bool, after, limit ti
 		}
 		// c lies beyond this period's wall-clock end: go to the next one.
 		q := periodOf(p.end, loc)
+		// The next period starts where this one ends, whatever the zone's
+		// bounds say (see periodOf); offsets equal on both sides are a
+		// boundary without a transition.
+		q.start, q.prevOff = p.end, p.off
 		if !byClock && q.prevOff < q.off {
 			// A spring gap: wall times [start+prevOff, start+off) do not
 			// exist; a match there fires once, at the gap's end.
