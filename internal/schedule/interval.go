@@ -42,9 +42,11 @@ func (s *intervalSchedule) Next(after time.Time) time.Time {
 		if d < 0 && d%s.every != 0 {
 			k-- // floor
 		}
-		return s.anchor.Add((k + 1) * s.every)
+		if k+1 <= maxD/s.every && k+1 >= minD/s.every {
+			return s.anchor.Add((k + 1) * s.every)
+		}
 	}
-	// More than 292 years apart: big arithmetic on Unix nanoseconds.
+	// About 292 years or more apart: big arithmetic on Unix nanoseconds.
 	nanos := func(t time.Time) *big.Int {
 		n := new(big.Int).Mul(big.NewInt(t.Unix()), big.NewInt(1e9))
 		return n.Add(n, big.NewInt(int64(t.Nanosecond())))

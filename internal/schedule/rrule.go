@@ -203,6 +203,11 @@ func parseRRule(raw, zone string) (Schedule, error) {
 	if len(opt.Bysetpos) > 0 && opt.Freq >= rrule.HOURLY {
 		return nil, rruleError(text, "BYSETPOS is supported with FREQ=DAILY or longer")
 	}
+	for i := range opt.Byweekday {
+		if n := opt.Byweekday[i].N(); opt.Freq == rrule.MONTHLY && (n > 5 || n < -5) {
+			return nil, rruleError(text, "BYDAY %s: a month has at most 5 of each weekday", opt.Byweekday[i].String())
+		}
+	}
 	if opt.Interval < 1 {
 		opt.Interval = 1
 	}
@@ -258,7 +263,11 @@ func parseRRule(raw, zone string) (Schedule, error) {
 		}
 		s.counted = r
 	}
-	s.never = !possible(*opt)
+	ok, err := possible(*opt)
+	if err != nil {
+		return nil, rruleError(text, "%s", err)
+	}
+	s.never = !ok
 	return s, nil
 }
 
@@ -381,15 +390,20 @@ func checkReachable(opt rrule.ROption) error {
 // leap-day combination. Rules that cannot occur (FREQ=YEARLY;BYMONTH=2;
 // BYMONTHDAY=30) would otherwise make rrule-go search to the year 9999 on
 // every Next.
-func possible(opt rrule.ROption) bool {
+func possible(opt rrule.ROption) (ok bool, err error) {
 	opt.Count, opt.Until, opt.Interval = 0, time.Time{}, 1
 	opt.Dtstart = periodStart(time.Date(9971, 1, 1, 0, 0, 0, 0, time.UTC), opt.Freq, opt.Wkst)
 	r, err := rrule.NewRRule(opt)
 	if err != nil {
-		return false
+		return false, err
 	}
-	_, ok := r.Iterator()()
-	return ok
+	defer func() {
+		if p := recover(); p != nil {
+			ok, err = false, fmt.Errorf("the rule cannot be computed (%v)", p)
+		}
+	}()
+	_, ok = r.Iterator()()
+	return ok, nil
 }
 
 // periodStart returns the start of the period of freq that holds t (the
@@ -446,7 +460,11 @@ func (s *rruleSchedule) rebase(from time.Time) time.Time {
 }
 
 // ruleFirst returns the rule's first occurrence at or after from.
-func (s *rruleSchedule) ruleFirst(from time.Time) (time.Time, bool) {
+func (s *rruleSchedule) ruleFirst(from time.Time) (_ time.Time, _ bool) {
+	// rrule-go has panicked on rules it accepted (BYDAY=10FR monthly);
+	// Parse refuses those it knows of and runs each rule once, so this is
+	// a last guard: no fire time rather than a crashed scheduler.
+	defer func() { _ = recover() }()
 	if s.never || (!s.opt.Until.IsZero() && from.After(s.opt.Until)) {
 		return time.Time{}, false
 	}
