@@ -186,9 +186,8 @@ func Jitter(key string, t time.Time, max time.Duration) time.Duration {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(key))
-	var b [9]byte
-	b[0] = 0 // separates key from time, so ("a", t) and ("a\x..", t') differ
-	binary.BigEndian.PutUint64(b[1:], uint64(t.UnixNano()))
+	var b [8]byte // a fixed-size suffix, so key and time cannot run together
+	binary.BigEndian.PutUint64(b[:], uint64(t.UnixNano()))
 	h.Write(b[:])
 	return time.Duration(h.Sum64() % uint64(max))
 }
