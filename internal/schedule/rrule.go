@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/teambition/rrule-go"
@@ -28,10 +29,16 @@ type rruleSchedule struct {
 	byClock bool
 	opt     rrule.ROption // every default made explicit, wall-clock times in UTC
 	dtstart time.Time     // opt.Dtstart
-	counted *rrule.RRule  // a rule with COUNT, iterated from DTSTART
+	counted bool          // the rule has COUNT: iterate it from DTSTART
 	never   bool          // the rule's day and time filters match no time at all
 	exdates map[time.Time]bool
 	rdates  []time.Time // sorted
+
+	// noneFrom is the earliest wall-clock time (Unix seconds, 0: none
+	// known) from which the rule was found to have no occurrence: a rule
+	// impossible only through its INTERVAL's phase makes rrule-go search
+	// to the year 9999 (tens of milliseconds), once instead of each tick.
+	noneFrom atomic.Int64
 }
 
 func rruleError(text, format string, args ...any) error {
@@ -256,13 +263,7 @@ func parseRRule(raw, zone string) (Schedule, error) {
 	}
 	slices.SortFunc(s.rdates, func(a, b time.Time) int { return a.Compare(b) })
 	s.rdates = slices.CompactFunc(s.rdates, time.Time.Equal)
-	if opt.Count > 0 {
-		r, err := rrule.NewRRule(*opt)
-		if err != nil {
-			return nil, rruleError(text, "%s", err)
-		}
-		s.counted = r
-	}
+	s.counted = opt.Count > 0
 	ok, err := possible(*opt)
 	if err != nil {
 		return nil, rruleError(text, "%s", err)
@@ -468,20 +469,33 @@ func (s *rruleSchedule) ruleFirst(from time.Time) (_ time.Time, _ bool) {
 	if s.never || (!s.opt.Until.IsZero() && from.After(s.opt.Until)) {
 		return time.Time{}, false
 	}
-	r := s.counted
-	if r == nil {
-		opt := s.opt
+	// A new RRule each time: rrule-go's iterators write to their RRule,
+	// and a Schedule is shared between goroutines.
+	opt := s.opt
+	if !s.counted {
 		opt.Dtstart = s.rebase(from)
-		var err error
-		if r, err = rrule.NewRRule(opt); err != nil {
-			return time.Time{}, false
-		}
+	}
+	if n := s.noneFrom.Load(); n != 0 && from.Unix() >= n {
+		return time.Time{}, false
+	}
+	r, err := rrule.NewRRule(opt)
+	if err != nil {
+		return time.Time{}, false
 	}
 	next := r.Iterator()
 	for {
 		t, ok := next()
-		if !ok || !t.Before(from) {
-			return t, ok
+		if !ok {
+			// Nothing at or after from, so nothing after any later time.
+			for n := s.noneFrom.Load(); n == 0 || from.Unix() < n; n = s.noneFrom.Load() {
+				if s.noneFrom.CompareAndSwap(n, from.Unix()) {
+					break
+				}
+			}
+			return t, false
+		}
+		if !t.Before(from) {
+			return t, true
 		}
 	}
 }

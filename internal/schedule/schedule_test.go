@@ -560,3 +560,59 @@ func BenchmarkNextRRule(b *testing.B) {
 		t = s.Next(t)
 	}
 }
+
+// TestConcurrentNext calls Next on shared schedules from several
+// goroutines (run with -race): a Schedule is immutable.
+func TestConcurrentNext(t *testing.T) {
+	t.Parallel()
+	specs := []Spec{
+		{Cron: "*/5 * * * *", Timezone: "Europe/Berlin"},
+		{RRule: "DTSTART:20260101T000000Z\nRRULE:FREQ=HOURLY;COUNT=5000", Timezone: "America/New_York"},
+		{RRule: "FREQ=DAILY;BYHOUR=2;BYMINUTE=30\nEXDATE:20260329T023000", Timezone: "Europe/Berlin"},
+		{Interval: time.Minute},
+	}
+	for _, spec := range specs {
+		s := mustParse(t, spec)
+		want := NextN(s, utc("2026-03-01T00:00:00Z"), 200)
+		done := make(chan []time.Time)
+		for range 4 {
+			go func() { done <- NextN(s, utc("2026-03-01T00:00:00Z"), 200) }()
+		}
+		for range 4 {
+			got := <-done
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d fire times concurrently, %d alone", s, len(got), len(want))
+			}
+			for i := range got {
+				if !got[i].Equal(want[i]) {
+					t.Fatalf("%s: fire %d = %s concurrently, %s alone", s, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestRRuleImpossibleByPhase covers rules that never fire only because of
+// their INTERVAL's phase (every 14 days from a Monday, on Tuesdays): the
+// first Next searches, the next ones answer at once.
+func TestRRuleImpossibleByPhase(t *testing.T) {
+	t.Parallel()
+	s := mustParse(t, Spec{RRule: "DTSTART:20010101T000000Z\nRRULE:FREQ=DAILY;INTERVAL=14;BYDAY=TU"})
+	if got := s.Next(utc("2026-01-01T00:00:00Z")); !got.IsZero() {
+		t.Fatalf("Next = %s, want the zero time", got)
+	}
+	start := time.Now()
+	for i := range 100 {
+		if got := s.Next(utc("2026-01-01T00:00:00Z").Add(time.Duration(i) * time.Minute)); !got.IsZero() {
+			t.Fatalf("Next = %s, want the zero time", got)
+		}
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("100 Next calls took %s", d)
+	}
+	// Still a rule that fires when its phase allows: every 14 days from a Tuesday.
+	ok := mustParse(t, Spec{RRule: "DTSTART:20010102T000000Z\nRRULE:FREQ=DAILY;INTERVAL=14;BYDAY=TU"})
+	if got := ok.Next(utc("2026-01-01T00:00:00Z")); got.IsZero() || got.Weekday() != time.Tuesday {
+		t.Errorf("Next = %s, want a Tuesday", got)
+	}
+}
