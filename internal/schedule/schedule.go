@@ -23,6 +23,10 @@ import (
 	"hash/fnv"
 	"strings"
 	"time"
+
+	// The zone database, for machines without one (containers, Windows):
+	// Go uses the system's when there is one.
+	_ "time/tzdata"
 )
 
 // Spec is a schedule as users write it. Exactly one of Cron, Interval and
