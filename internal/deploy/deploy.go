@@ -284,9 +284,9 @@ func buildSchedule(sr apitype.ScheduleRequest, now time.Time) (store.DeploymentS
 	if s.Catchup, err = ParseCatchup(sr.Catchup); err != nil {
 		return s, err
 	}
-	if sr.Jitter != "" && sr.Jitter != "0" {
-		if s.Jitter, err = schedule.ParseInterval(sr.Jitter); err != nil {
-			return s, badInput("field \"jitter\": %v", err)
+	if sr.Jitter != "" {
+		if s.Jitter, err = schedule.ParseDuration("jitter", sr.Jitter); err != nil {
+			return s, badInput("%v", err)
 		}
 	}
 	s.ID = ScheduleID(s)
@@ -304,9 +304,9 @@ func ParseCatchup(v string) (time.Duration, error) {
 	case "all":
 		return store.CatchupAll, nil
 	}
-	d, err := schedule.ParseInterval(v)
+	d, err := schedule.ParseDuration("catchup", v)
 	if err != nil {
-		return 0, badInput("field \"catchup\": expected a duration such as 1h, 0 (only the latest missed run) or all, got %q", v)
+		return 0, badInput("%v (or all: every missed fire time)", err)
 	}
 	return d, nil
 }
