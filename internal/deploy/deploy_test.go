@@ -387,3 +387,74 @@ func TestPauseWithNote(t *testing.T) {
 		}
 	})
 }
+
+// TestDaylightSavingThroughTheScheduler: a daily job at 02:30 in two
+// zones, across both transitions of 2026, gets exactly one run per local
+// day: in the spring gap at 03:00 (the first instant after it), in the
+// autumn overlap once (at the first 02:30).
+func TestDaylightSavingThroughTheScheduler(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		zone           string
+		spring, autumn time.Time // local days of the transitions
+	}{
+		{"Europe/Berlin", time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC)},
+		{"America/New_York", time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.zone, func(t *testing.T) {
+			t.Parallel()
+			loc, err := time.LoadLocation(tc.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, day := range []time.Time{tc.spring, tc.autumn} {
+				ctx := context.Background()
+				st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "baton.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				start := time.Date(day.Year(), day.Month(), day.Day()-2, 12, 0, 0, 0, loc)
+				clk := clock.NewFake(start)
+				svc := deploy.New(deploy.Config{Store: st, Clock: clk})
+				if _, _, err := svc.Put(ctx, store.PutCreate, apitype.DeploymentRequest{Name: "daily", Flow: "f",
+					Schedules: []apitype.ScheduleRequest{{Cron: "30 2 * * *", Timezone: tc.zone, Overlap: "allow_all"}}},
+					store.SourceAPI, store.Actor{}); err != nil {
+					t.Fatal(err)
+				}
+				// Four days of passes every 10 minutes.
+				for clk.Now().Before(start.Add(96 * time.Hour)) {
+					if _, err := svc.Tick(ctx); err != nil {
+						t.Fatal(err)
+					}
+					clk.Advance(10 * time.Minute)
+				}
+				runs, err := st.DeploymentRuns(ctx, store.DeploymentRunsParams{Deployment: "daily"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				perDay := map[string][]string{}
+				for _, r := range runs {
+					l := r.PlannedAt().In(loc)
+					perDay[l.Format("2006-01-02")] = append(perDay[l.Format("2006-01-02")], l.Format("15:04 MST"))
+				}
+				for d, times := range perDay {
+					if len(times) != 1 {
+						t.Errorf("%s %s: %d runs %v, want 1", tc.zone, d, len(times), times)
+					}
+				}
+				key := day.Format("2006-01-02")
+				want := "02:30"
+				if day == tc.spring {
+					want = "03:00"
+				}
+				if got := perDay[key]; len(got) != 1 || !strings.HasPrefix(got[0], want) {
+					t.Errorf("%s %s: runs %v, want one at %s", tc.zone, key, got, want)
+				}
+				if len(perDay) < 4 {
+					t.Errorf("%s: runs on %d days, want at least 4: %v", tc.zone, len(perDay), perDay)
+				}
+			}
+		})
+	}
+}
