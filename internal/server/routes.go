@@ -287,6 +287,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 		if run.State == store.RunScheduled {
 			d.WaitingReason = s.waitingReason(ctx, run)
 		}
+		s.lateView(&d.Run)
 		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
@@ -302,6 +303,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if run.State == store.RunScheduled {
 		d.WaitingReason = s.waitingReason(ctx, run)
 	}
+	s.lateView(&d.Run)
 	return writeJSON(w, 200, d)
 }
 

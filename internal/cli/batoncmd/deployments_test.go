@@ -1,13 +1,18 @@
 package batoncmd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/servecmd"
+	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/store"
 )
 
@@ -94,5 +99,37 @@ func TestDeploymentsCommands(t *testing.T) {
 		if code, _, _ := run("deployments", "show", name); code != cli.ExitUsage {
 			t.Errorf("%s: show after delete: exit %d", mode.name, code)
 		}
+	}
+}
+
+// TestRunsListLate: a run not started by its planned start plus a minute
+// is printed LATE by runs list and show, and --state LATE lists it.
+func TestRunsListLate(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "baton.db")
+	clk := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Clock: clk}
+		code := Baton(context.Background(), append([]string{"--db", db}, args...), env, servecmd.Config{})
+		return code, out.String(), errb.String()
+	}
+	if code, _, errOut := run("deployments", "create", "d", "--flow", "f"); code != cli.ExitOK {
+		t.Fatalf("create: %s", errOut)
+	}
+	code, out, errOut := run("deployments", "run", "d")
+	if code != cli.ExitOK {
+		t.Fatalf("run: %s", errOut)
+	}
+	id := strings.TrimSpace(out)
+	if _, out, _ := run("runs", "list", "--state", "LATE"); strings.Contains(out, id) {
+		t.Fatalf("listed late at once: %s", out)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, out, _ := run("runs", "list", "--state", "late"); !strings.Contains(out, id) || !strings.Contains(out, "LATE") {
+		t.Fatalf("runs list --state LATE: %s", out)
+	}
+	if _, out, _ := run("runs", "show", id); !strings.Contains(out, "LATE") || !strings.Contains(out, "Deployment:") {
+		t.Fatalf("runs show: %s", out)
 	}
 }
