@@ -74,6 +74,9 @@ type Config struct {
 	// Lead is how long before its planned start the scheduler applies the
 	// overlap and concurrency policies to a run. Default 10 seconds.
 	Lead time.Duration
+	// Fired, when set, is called by a pass after each schedule's runs are
+	// committed, with the runs created (benchmarks time it).
+	Fired func(created []store.Run)
 }
 
 // Defaults of Config.

@@ -39,28 +39,50 @@ type TickResult struct {
 	Lag []time.Duration
 }
 
+// fireBatch is how many deployments' planned runs one transaction
+// creates.
+const fireBatch = 100
+
 // Tick runs one pass of the scheduler at the clock's now.
 func (s *Service) Tick(ctx context.Context) (TickResult, error) {
 	var res TickResult
 	now := s.cfg.Clock.Now()
 	var errs []error
+	params := map[string]paramsResult{} // per flow and parameters, for the pass
+	after := ""
 	for {
-		names, err := s.cfg.Store.DeploymentDue(ctx, now.Add(s.cfg.Horizon), 500)
+		ds, err := s.cfg.Store.DeploymentDue(ctx, now.Add(s.cfg.Horizon), after, fireBatch)
 		if err != nil {
 			return res, err
 		}
-		progress := false
-		for _, name := range names {
-			n, err := s.plan(ctx, name, now, &res)
+		var fires []store.DeploymentFireParams
+		for _, d := range ds {
+			fs, err := s.plan(ctx, d, now, params)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("plan deployment %s: %w", name, err))
+				errs = append(errs, fmt.Errorf("plan deployment %s: %w", d.Name, err))
 				continue
 			}
-			progress = progress || n
+			fires = append(fires, fs...)
 		}
-		if len(names) < 500 || !progress {
+		if len(fires) > 0 {
+			created, err := s.cfg.Store.DeploymentFire(ctx, fires...)
+			if err != nil {
+				return res, err
+			}
+			if s.cfg.Fired != nil {
+				s.cfg.Fired(created)
+			}
+			res.Created += len(created)
+			for _, r := range created {
+				if lag := now.Sub(r.PlannedAt()); lag > 0 {
+					res.Lag = append(res.Lag, lag)
+				}
+			}
+		}
+		if len(ds) < fireBatch {
 			break
 		}
+		after = ds[len(ds)-1].Name
 	}
 	names, err := s.cfg.Store.DeploymentGating(ctx, now.Add(s.cfg.Lead), 10000)
 	if err != nil {
@@ -74,35 +96,37 @@ func (s *Service) Tick(ctx context.Context) (TickResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// plan creates the runs of a deployment's due schedules; it reports
-// whether a schedule moved.
-func (s *Service) plan(ctx context.Context, name string, now time.Time, res *TickResult) (bool, error) {
-	d, err := s.cfg.Store.DeploymentGet(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil || d.Paused {
-		return false, err
-	}
+// paramsResult is the outcome of the validation of a deployment's
+// parameters, kept for a pass.
+type paramsResult struct {
+	p   json.RawMessage
+	err error
+}
+
+// plan returns what to create for the due schedules of deployment d.
+func (s *Service) plan(ctx context.Context, d store.Deployment, now time.Time, params map[string]paramsResult) ([]store.DeploymentFireParams, error) {
 	until := now.Add(s.cfg.Horizon)
-	moved := false
-	var p json.RawMessage
+	var out []store.DeploymentFireParams
 	for _, sch := range d.Schedules {
 		if sch.Paused || sch.NextFire.IsZero() || sch.NextFire.After(until) {
 			continue
 		}
-		if p == nil {
-			if p, err = s.cfg.Params(ctx, d.Flow, d.Parameters); err != nil {
-				// The flow's schema changed under the deployment: create
-				// nothing, say so once per fire time.
-				raw, _ := json.Marshal(map[string]any{"schedule": sch.ID, "fire_time": sch.NextFire})
-				return false, errors.Join(err, s.cfg.Store.DeploymentHistoryAppend(ctx, []store.DeploymentHistoryEntry{{Deployment: d.Name,
-					At: now, Action: store.ActionScheduledRunSkip, Reason: "parameters do not fit the flow's schema: " + err.Error(), Payload: raw}}))
-			}
+		key := d.Flow + "\x00" + string(d.Parameters)
+		pr, ok := params[key]
+		if !ok {
+			pr.p, pr.err = s.cfg.Params(ctx, d.Flow, d.Parameters)
+			params[key] = pr
+		}
+		if pr.err != nil {
+			// The flow's schema changed under the deployment: create
+			// nothing, and say so.
+			raw, _ := json.Marshal(map[string]any{"schedule": sch.ID, "fire_time": sch.NextFire})
+			return nil, errors.Join(pr.err, s.cfg.Store.DeploymentHistoryAppend(ctx, []store.DeploymentHistoryEntry{{Deployment: d.Name,
+				At: now, Action: store.ActionScheduledRunSkip, Reason: "parameters do not fit the flow's schema: " + pr.err.Error(), Payload: raw}}))
 		}
 		fires, next, hist, err := s.fireTimes(d, sch, now)
 		if err != nil {
-			return moved, err
+			return nil, err
 		}
 		last := now
 		if len(fires) > 0 {
@@ -110,23 +134,13 @@ func (s *Service) plan(ctx context.Context, name string, now time.Time, res *Tic
 		}
 		runs := make([]store.Run, len(fires))
 		for i, t := range fires {
-			runs[i] = s.plannedRun(d, sch, t, p, now)
+			runs[i] = s.plannedRun(d, sch, t, pr.p, now)
 		}
-		created, err := s.cfg.Store.DeploymentFire(ctx, store.DeploymentFireParams{Deployment: d.Name, ScheduleID: sch.ID,
+		out = append(out, store.DeploymentFireParams{Deployment: d.Name, ScheduleID: sch.ID,
 			Runs: runs, LastFire: maxTime(last, sch.LastFire.Add(time.Nanosecond)), NextFire: next, History: hist,
 			Message: "scheduled by deployment " + d.Name + " (" + sch.ID + ")", At: now})
-		if err != nil {
-			return moved, err
-		}
-		moved = true
-		res.Created += len(created)
-		for _, r := range created {
-			if lag := now.Sub(r.PlannedAt()); lag > 0 {
-				res.Lag = append(res.Lag, lag)
-			}
-		}
 	}
-	return moved, nil
+	return out, nil
 }
 
 // fireTimes returns the fire times of sch to create runs for at now: the

@@ -217,19 +217,23 @@ type DeploymentStore interface {
 	DeploymentDelete(ctx context.Context, name string, actor Actor, at time.Time) error
 	// DeploymentPause pauses or resumes; see DeploymentPauseParams.
 	DeploymentPause(ctx context.Context, p DeploymentPauseParams) (Deployment, error)
-	// DeploymentFire creates planned runs; see DeploymentFireParams. It
-	// returns the runs it created.
-	DeploymentFire(ctx context.Context, p DeploymentFireParams) ([]Run, error)
-	// DeploymentDue returns the names of the deployments, not paused, that
-	// have a schedule, not paused, whose NextFire is at or before until:
-	// those whose planned runs do not reach until yet.
-	DeploymentDue(ctx context.Context, until time.Time, limit int) ([]string, error)
+	// DeploymentFire creates planned runs, for each of ps, in one
+	// transaction; see DeploymentFireParams. It returns the runs it
+	// created.
+	DeploymentFire(ctx context.Context, ps ...DeploymentFireParams) ([]Run, error)
+	// DeploymentDue returns, with their schedules and by name, the
+	// deployments, not paused, that have a schedule, not paused, whose
+	// NextFire is at or before until (those whose planned runs do not reach
+	// until yet), at most limit, after the name after.
+	DeploymentDue(ctx context.Context, until time.Time, after string, limit int) ([]Deployment, error)
 	// DeploymentRuns lists runs of a deployment; see DeploymentRunsParams.
 	DeploymentRuns(ctx context.Context, p DeploymentRunsParams) ([]Run, error)
-	// DeploymentGating returns the deployments with SCHEDULED runs planned
-	// after their GatedUntil and at or before until, or with runs waiting
-	// for a slot (AWAITING_SLOT), by name: those whose overlap and
-	// concurrency policies the scheduler applies next.
+	// DeploymentGating returns the deployments with a policy to apply
+	// (MaxActive set, or a schedule whose overlap is not allow_all) that
+	// have SCHEDULED runs planned after their GatedUntil and at or before
+	// until, and the deployments with runs waiting for a slot
+	// (AWAITING_SLOT), by name: those whose overlap and concurrency
+	// policies the scheduler applies next.
 	DeploymentGating(ctx context.Context, until time.Time, limit int) ([]string, error)
 	// DeploymentTransition applies the conditional state change p to a run
 	// (as RunTransition does) and appends hist to its deployment's history,

@@ -481,51 +481,68 @@ func (c *Core) holdPlanned(ctx context.Context, tx Tx, p store.DeploymentPausePa
 }
 
 // DeploymentFire creates planned runs; see store.DeploymentFireParams.
-func (c *Core) DeploymentFire(ctx context.Context, p store.DeploymentFireParams) ([]store.Run, error) {
-	at := NowIfZero(p.At)
-	argss := make([][]any, len(p.Runs))
-	for i := range p.Runs {
-		r := &p.Runs[i]
-		if r.CreatedAt.IsZero() {
-			r.CreatedAt = at
-		}
-		if r.UpdatedAt.IsZero() {
-			r.UpdatedAt = r.CreatedAt
-		}
-		var err error
-		if argss[i], err = runCreateArgs(r); err != nil {
-			return nil, fmt.Errorf("deployment %s: %w", p.Deployment, err)
+func (c *Core) DeploymentFire(ctx context.Context, ps ...store.DeploymentFireParams) ([]store.Run, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	argss := make([][][]any, len(ps))
+	for j := range ps {
+		p := &ps[j]
+		at := NowIfZero(p.At)
+		argss[j] = make([][]any, len(p.Runs))
+		for i := range p.Runs {
+			r := &p.Runs[i]
+			if r.CreatedAt.IsZero() {
+				r.CreatedAt = at
+			}
+			if r.UpdatedAt.IsZero() {
+				r.UpdatedAt = r.CreatedAt
+			}
+			var err error
+			if argss[j][i], err = runCreateArgs(r); err != nil {
+				return nil, fmt.Errorf("deployment %s: %w", p.Deployment, err)
+			}
 		}
 	}
 	var out []store.Run
-	err := c.d.WriteTx(ctx, "fire deployment "+p.Deployment, func(tx Tx) error {
+	err := c.d.WriteTx(ctx, "fire deployment "+ps[0].Deployment, func(tx Tx) error {
 		out = out[:0]
-		for i := range p.Runs {
-			ins, err := ScanRun(tx.QueryRow(ctx, createRunSQL, argss[i]...))
-			if err != nil {
-				if err = c.d.Translate(err, "insert"); isNotFound(err) {
-					continue // planned already: the uniqueness of (deployment, schedule, planned start)
+		for j := range ps {
+			p := &ps[j]
+			at := NowIfZero(p.At)
+			var b store.Batch
+			var hist []store.HistoryEntry
+			for i := range p.Runs {
+				ins, err := ScanRun(tx.QueryRow(ctx, createRunSQL, argss[j][i]...))
+				if err != nil {
+					if err = c.d.Translate(err, "insert"); isNotFound(err) {
+						continue // planned already: the uniqueness of (deployment, schedule, planned start)
+					}
+					return err
 				}
+				b.Events = append(b.Events, store.Event{RunID: ins.ID, To: string(ins.State), Cause: "deployment", Message: p.Message, At: ins.CreatedAt})
+				hist = append(hist, store.CreateEntry(&ins, store.Actor{}, p.Message))
+				tx.Notes().AddRun(&ins)
+				out = append(out, ins)
+			}
+			if err := tx.WriteBatch(ctx, &b); err != nil {
 				return err
 			}
-			ev := store.Event{RunID: ins.ID, To: string(ins.State), Cause: "deployment", Message: p.Message, At: ins.CreatedAt}
-			if err := tx.WriteBatch(ctx, &store.Batch{Events: []store.Event{ev}}); err != nil {
+			if err := appendHistory(ctx, tx, at, hist); err != nil {
 				return err
 			}
-			if err := appendHistory(ctx, tx, ins.CreatedAt, []store.HistoryEntry{store.CreateEntry(&ins, store.Actor{}, p.Message)}); err != nil {
+			if !p.LastFire.IsZero() {
+				if err := tx.Exec(ctx, `UPDATE deployment_schedules SET last_fire = $3, next_fire = $4
+					WHERE deployment = $1 AND id = $2 AND last_fire < $3`,
+					p.Deployment, p.ScheduleID, EncTime(p.LastFire), EncTime(p.NextFire)); err != nil {
+					return err
+				}
+			}
+			if err := appendDeploymentHistory(ctx, tx, at, p.History); err != nil {
 				return err
 			}
-			tx.Notes().AddRun(&ins)
-			out = append(out, ins)
 		}
-		if !p.LastFire.IsZero() {
-			if err := tx.Exec(ctx, `UPDATE deployment_schedules SET last_fire = $3, next_fire = $4
-				WHERE deployment = $1 AND id = $2 AND last_fire < $3`,
-				p.Deployment, p.ScheduleID, EncTime(p.LastFire), EncTime(p.NextFire)); err != nil {
-				return err
-			}
-		}
-		return appendDeploymentHistory(ctx, tx, at, p.History)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -535,24 +552,46 @@ func (c *Core) DeploymentFire(ctx context.Context, p store.DeploymentFireParams)
 
 // DeploymentDue returns the deployments whose planned runs do not reach
 // until; see store.DeploymentStore.
-func (c *Core) DeploymentDue(ctx context.Context, until time.Time, limit int) ([]string, error) {
+func (c *Core) DeploymentDue(ctx context.Context, until time.Time, after string, limit int) ([]store.Deployment, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	var out []string
-	err := c.d.Query(ctx, func(rows Rows) error {
-		for rows.Next() {
-			var name string
-			var first int64
-			if err := rows.Scan(&name, &first); err != nil {
-				return err
+	due := `SELECT DISTINCT s.deployment FROM deployment_schedules s JOIN deployments d ON d.name = s.deployment
+		WHERE s.next_fire <> 0 AND s.paused = 0 AND s.next_fire <= $1 AND d.paused = 0 AND s.deployment > $2
+		ORDER BY s.deployment` + c.sx.ByteOrder + ` LIMIT $3`
+	args := []any{EncTime(until), after, int64(limit)}
+	var out []store.Deployment
+	idx := map[string]int{}
+	err := c.d.Batch(ctx, Stmt{
+		SQL:  "SELECT " + deploymentCols + " FROM deployments WHERE name IN (" + due + ") ORDER BY name" + c.sx.ByteOrder,
+		Args: args,
+		Scan: func(rows Rows) error {
+			for rows.Next() {
+				d, err := scanDeployment(rows)
+				if err != nil {
+					return err
+				}
+				idx[d.Name] = len(out)
+				out = append(out, d)
 			}
-			out = append(out, name)
-		}
-		return nil
-	}, `SELECT s.deployment, MIN(s.next_fire) FROM deployment_schedules s JOIN deployments d ON d.name = s.deployment
-		WHERE s.next_fire <> 0 AND s.paused = 0 AND s.next_fire <= $1 AND d.paused = 0
-		GROUP BY s.deployment ORDER BY MIN(s.next_fire), s.deployment LIMIT $2`, EncTime(until), int64(limit))
+			return nil
+		},
+	}, Stmt{
+		SQL:  "SELECT " + scheduleCols + " FROM deployment_schedules WHERE deployment IN (" + due + ") ORDER BY deployment, created_at, id",
+		Args: args,
+		Scan: func(rows Rows) error {
+			for rows.Next() {
+				dep, s, err := scanSchedule(rows)
+				if err != nil {
+					return err
+				}
+				if i, ok := idx[dep]; ok {
+					out[i].Schedules = append(out[i].Schedules, s)
+				}
+			}
+			return nil
+		},
+	})
 	if err != nil {
 		return nil, c.d.Translate(err, "due deployments")
 	}
@@ -579,6 +618,8 @@ func (c *Core) DeploymentGating(ctx context.Context, until time.Time, limit int)
 	}, `SELECT name FROM (
 		SELECT DISTINCT r.deployment AS name FROM runs r JOIN deployments d ON d.name = r.deployment
 		WHERE r.state = 'SCHEDULED' AND r.deployment <> '' AND r.scheduled_at <= $1 AND r.scheduled_at > d.gated_until
+			AND (d.max_active > 0 OR EXISTS (SELECT 1 FROM deployment_schedules s
+				WHERE s.deployment = d.name AND s.overlap <> 'allow_all'))
 		UNION SELECT DISTINCT deployment AS name FROM runs WHERE state = 'AWAITING_SLOT'
 	) g ORDER BY name LIMIT $2`, EncTime(until), int64(limit))
 	if err != nil {
