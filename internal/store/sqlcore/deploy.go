@@ -558,7 +558,7 @@ func (c *Core) DeploymentDue(ctx context.Context, until time.Time, after string,
 	}
 	due := `SELECT DISTINCT s.deployment FROM deployment_schedules s JOIN deployments d ON d.name = s.deployment
 		WHERE s.next_fire <> 0 AND s.paused = 0 AND s.next_fire <= $1 AND d.paused = 0 AND s.deployment > $2
-		ORDER BY s.deployment` + c.sx.ByteOrder + ` LIMIT $3`
+		ORDER BY s.deployment LIMIT $3` // a "C" column on PostgreSQL: byte order
 	args := []any{EncTime(until), after, int64(limit)}
 	var out []store.Deployment
 	idx := map[string]int{}
