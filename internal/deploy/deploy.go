@@ -482,12 +482,18 @@ func (s *Service) Run(ctx context.Context, name string, given json.RawMessage, a
 			switch d.Collision {
 			case store.CollisionQueue:
 				r.State = store.RunAwaitingSlot
-				msg += fmt.Sprintf("; waits for a slot: %d of max %d runs active", len(active), d.MaxActive)
+				msg += fmt.Sprintf("; waits for a slot: %d of max %d runs active (collision policy queue)", len(active), d.MaxActive)
+				raw, _ := json.Marshal(map[string]any{"run_id": r.ID})
+				hist = append(hist, store.DeploymentHistoryEntry{Deployment: d.Name, At: now, Actor: actor,
+					Action: store.ActionScheduledRunQueued, Reason: msg, Payload: raw})
 			case store.CollisionSkip:
 				r.State, r.EndedAt = store.RunCancelled, now
 				r.Error = &store.ErrorInfo{Message: fmt.Sprintf("skipped: deployment %s has %d of max %d runs active (collision policy skip)",
 					d.Name, len(active), d.MaxActive), Kind: "cancelled"}
 				msg = r.Error.Message
+				raw, _ := json.Marshal(map[string]any{"run_id": r.ID})
+				hist = append(hist, store.DeploymentHistoryEntry{Deployment: d.Name, At: now, Actor: actor,
+					Action: store.ActionScheduledRunSkip, Reason: msg, Payload: raw})
 			case store.CollisionCancelOldest:
 				if err := s.cancelRuns(ctx, d, active[:len(active)-d.MaxActive+1], now,
 					"cancelled to make room for a newer run (collision policy cancel_oldest)"); err != nil {

@@ -458,3 +458,51 @@ func TestDaylightSavingThroughTheScheduler(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxActiveCollisions: runs started by hand beyond max_active wait
+// (queue, promoted when a slot frees), are skipped, or cancel the oldest.
+func TestMaxActiveCollisions(t *testing.T) {
+	t.Parallel()
+	for _, collision := range []string{"queue", "skip", "cancel_oldest"} {
+		t.Run(collision, func(t *testing.T) {
+			t.Parallel()
+			backends(t, func(t *testing.T, b *bundle) {
+				ctx := context.Background()
+				b.put(t, store.PutCreate, apitype.DeploymentRequest{Name: "m", Flow: "f", MaxActive: 1, Collision: collision})
+				first, err := b.svc.Run(ctx, "m", nil, store.Actor{})
+				if err != nil || first.State != store.RunScheduled {
+					t.Fatalf("first run: %s %v", first.State, err)
+				}
+				second, err := b.svc.Run(ctx, "m", nil, store.Actor{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := b.st.RunGet(ctx, first.ID)
+				switch collision {
+				case "queue":
+					if second.State != store.RunAwaitingSlot {
+						t.Fatalf("second run %s, want AWAITING_SLOT", second.State)
+					}
+					if _, err := b.st.RunTransition(ctx, store.RunTransitionParams{ID: first.ID, From: []store.RunState{store.RunScheduled},
+						To: store.RunCompleted, At: b.clk.Now()}); err != nil {
+						t.Fatal(err)
+					}
+					if res := b.tick(t); res.Promoted != 1 {
+						t.Fatalf("promoted %d, want 1", res.Promoted)
+					}
+					if r, _ := b.st.RunGet(ctx, second.ID); r.State != store.RunScheduled {
+						t.Fatalf("second run after the first ended: %s", r.State)
+					}
+				case "skip":
+					if second.State != store.RunCancelled || got.State != store.RunScheduled {
+						t.Fatalf("states %s, %s; want the second CANCELLED", got.State, second.State)
+					}
+				case "cancel_oldest":
+					if second.State != store.RunScheduled || got.State != store.RunCancelled {
+						t.Fatalf("states %s, %s; want the first CANCELLED", got.State, second.State)
+					}
+				}
+			})
+		})
+	}
+}
