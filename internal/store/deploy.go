@@ -141,8 +141,8 @@ type DeploymentHistoryEntry struct {
 // Hash equals Deployment.Hash). The declaration replaces the stored one;
 // the operational state (Paused, PauseNote, and each kept schedule's
 // Paused, PauseNote, LastFire, NextFire) stays. Schedules absent from the
-// new declaration are deleted, and their runs not started yet
-// (SCHEDULED or AWAITING_SLOT, planned after At) are cancelled. A change
+// new declaration are deleted, and their runs not started yet (SCHEDULED
+// for after At, or AWAITING_SLOT) are cancelled. A change
 // is recorded in the deployment's history by Actor, at At (zero: now).
 type DeploymentPutParams struct {
 	Mode       string

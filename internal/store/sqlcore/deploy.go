@@ -291,10 +291,11 @@ func schedulePayload(s store.DeploymentSchedule) map[string]any {
 }
 
 // cancelPlanned cancels the runs of a deployment (of one schedule when
-// scheduleID is set) not started yet and planned after at, and returns how
+// scheduleID is set) not started yet: those SCHEDULED for after at, and
+// those waiting for a slot (nothing would give them one), and returns how
 // many.
 func (c *Core) cancelPlanned(ctx context.Context, tx Tx, dep, scheduleID string, at time.Time, actor store.Actor, why string) (int, error) {
-	q := "SELECT " + RunCols + " FROM runs WHERE deployment = $1 AND state IN ('SCHEDULED', 'AWAITING_SLOT') AND scheduled_at > $2"
+	q := "SELECT " + RunCols + " FROM runs WHERE deployment = $1 AND (state = 'SCHEDULED' AND scheduled_at > $2 OR state = 'AWAITING_SLOT')"
 	args := []any{dep, EncTime(at)}
 	if scheduleID != "" {
 		q += " AND schedule_id = $3"
