@@ -11,6 +11,7 @@ import (
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/cli/servecmd"
 	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/store"
@@ -131,5 +132,50 @@ func TestRunsListLate(t *testing.T) {
 	}
 	if _, out, _ := run("runs", "show", id); !strings.Contains(out, "LATE") || !strings.Contains(out, "Deployment:") {
 		t.Fatalf("runs show: %s", out)
+	}
+}
+
+// TestWorkerRegistersDeployments: a program's worker registers its
+// deployments when it starts, and the server's scheduler then runs them
+// on their own: a run of the deployment completes on the worker.
+func TestWorkerRegistersDeployments(t *testing.T) {
+	t.Parallel()
+	a := apiTestServer(t)
+	prog := countProgram()
+	prog.Deployments = []apitype.DeploymentRequest{{Name: "every-second", Flow: "count",
+		Parameters: json.RawMessage(`{"count":3}`), Schedules: []apitype.ScheduleRequest{{Interval: "1s", Overlap: "allow_all"}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb syncBuffer
+	go func() {
+		env := &cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+		done <- progcmd.Main(ctx, []string{"worker", "--server", a.URL, "--concurrency", "2"}, prog, env)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs, err := a.St.DeploymentRuns(context.Background(), store.DeploymentRunsParams{Deployment: "every-second",
+			States: []store.RunState{store.RunCompleted}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) > 0 {
+			if !store.SameJSON(runs[0].Parameters, json.RawMessage(`{"count":3,"name":"d"}`)) {
+				t.Fatalf("parameters of the scheduled run: %s", runs[0].Parameters)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no run of the deployment completed in 30s; worker output: %s", errb.String())
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the worker exited with %d: %s", code, errb.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	d, err := a.St.DeploymentGet(context.Background(), "every-second")
+	if err != nil || d.Source != store.SourceCode {
+		t.Fatalf("registered deployment: %+v %v", d, err)
 	}
 }
