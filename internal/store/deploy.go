@@ -137,8 +137,8 @@ type DeploymentHistoryEntry struct {
 
 // DeploymentPutParams writes a deployment's declaration. Mode is
 // "create" (ErrConflict when the name exists), "update" (ErrNotFound when
-// it does not) or "register" (either; nothing is written when the stored
-// Hash equals Deployment.Hash). The declaration replaces the stored one;
+// it does not) or "register" (either); an update or register whose
+// Deployment.Hash equals the stored one writes nothing. The declaration replaces the stored one;
 // the operational state (Paused, PauseNote, and each kept schedule's
 // Paused, PauseNote, LastFire, NextFire) stays. Schedules absent from the
 // new declaration are deleted, and their runs not started yet (SCHEDULED

@@ -164,7 +164,7 @@ func (c *Core) DeploymentPut(ctx context.Context, p store.DeploymentPutParams) (
 			return fmt.Errorf("deployment %q already exists: %w", d.Name, store.ErrConflict)
 		case !exists && p.Mode == store.PutUpdate:
 			return fmt.Errorf("unknown deployment %q: %w", d.Name, store.ErrNotFound)
-		case exists && p.Mode == store.PutRegister && old.Hash == d.Hash:
+		case exists && old.Hash == d.Hash: // the same declaration: nothing to write
 			out = old
 			return nil
 		}
