@@ -361,6 +361,9 @@ func (s *step) dispatch() {
 
 // remoteDone resolves a dispatched step from its final task run.
 func (s *step) remoteDone(tr store.TaskRun) {
+	if s.fc.holdOutcome(func() { s.remoteDone(tr) }) {
+		return // the run's suspension is being recorded, or was
+	}
 	if s.wait != nil {
 		s.waitDone(tr)
 		return

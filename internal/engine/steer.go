@@ -56,6 +56,9 @@ func (e *Engine) notePause(runID string, req *store.PauseRequest) {
 // run (every CancelPoll), or from a read of the run at a boundary at least
 // PausePoll after the last one.
 func (fc *FlowCtx) boundary(p placement, explicit bool) error {
+	if err := fc.awaitSuspension(); err != nil {
+		return err // a worker released the run while this call was made
+	}
 	key := pauseKeyPrefix + p.ident
 	if explicit {
 		key = pauseKeyPrefix + "k." + p.key

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
@@ -76,6 +77,16 @@ type flowWaits struct {
 	// suspending is true while suspend records the suspension; stopped
 	// once it did.
 	suspending, stopped bool
+	// deciding is suspending for the flow's calls, read without the lock
+	// (FlowCtx.awaitSuspension); decided is closed when the suspension in
+	// progress is decided.
+	deciding atomic.Bool
+	decided  chan struct{}
+	// held are the outcomes of waits and distributed task runs that
+	// arrived while the suspension was being recorded: delivered if the
+	// attempt goes on, dropped if it stopped (the run's next execution
+	// reads them from its journal).
+	held []func()
 }
 
 // Wait records a wait of spec and returns its future, resolved with the
@@ -353,7 +364,7 @@ func (fc *FlowCtx) armSuspendLocked() {
 		idle := fc.calls.Load() == calls && fc.waitingOnly()
 		w.mu.Unlock()
 		if idle {
-			fc.suspend()
+			fc.suspend(calls)
 		} else {
 			fc.stepDone()
 		}
@@ -362,7 +373,17 @@ func (fc *FlowCtx) armSuspendLocked() {
 
 // suspend moves the run to PAUSED without a worker, unless a wait of it was
 // resolved meanwhile (then the attempt goes on), and stops the attempt.
-func (fc *FlowCtx) suspend() {
+// calls is the count of the flow's calls when the suspension was armed.
+//
+// While the transition is on its way the attempt stands still: the
+// outcomes of its waits and distributed task runs that arrive are held
+// (holdOutcome), and a call the flow makes waits at its boundary
+// (awaitSuspension). Once the store has the run PAUSED and released,
+// someone may resolve a wait and a worker replay the run: nothing of this
+// attempt may run after that, or a step would run in two executions (the
+// one here cut short by the cancel, recorded CANCELLED, then again in the
+// replay).
+func (fc *FlowCtx) suspend(calls int64) {
 	w := &fc.waits
 	w.mu.Lock()
 	if w.stopped || w.suspending || !fc.waitingOnly() || fc.ctx.Err() != nil {
@@ -370,7 +391,16 @@ func (fc *FlowCtx) suspend() {
 		return
 	}
 	w.suspending = true
+	w.decided = make(chan struct{})
+	w.deciding.Store(true)
 	w.mu.Unlock()
+	// A call counted before deciding was set may have passed its boundary:
+	// the flow is not idle (a call counted after it waits at its boundary).
+	if fc.calls.Load() != calls {
+		fc.decideSuspension(false)
+		fc.stepDone()
+		return
+	}
 	// What it waits for: its waits and the task runs workers execute; the
 	// store suspends it only while none of them has finished.
 	fc.mu.Lock()
@@ -396,18 +426,75 @@ func (fc *FlowCtx) suspend() {
 			WaitingOn: refs, Cause: "worker:" + fc.e.cfg.Worker,
 			Message: fmt.Sprintf("waiting for %s; released by worker %s", names, fc.e.cfg.Worker)})
 	}
+	fc.decideSuspension(err == nil && len(refs) > 0)
+	// Else something it waits for arrived meanwhile, or the run is being
+	// cancelled: it goes on.
+}
+
+// decideSuspension ends the suspension in progress: when stopped, the
+// attempt is cancelled (ErrSuspended) before anything held is let go, and
+// the held outcomes are dropped; else they are delivered.
+func (fc *FlowCtx) decideSuspension(stopped bool) {
+	w := &fc.waits
 	w.mu.Lock()
 	w.suspending = false
-	if err == nil && len(refs) > 0 {
+	if stopped {
 		w.stopped = true
 	}
-	stopped := w.stopped
+	stopped = w.stopped
+	held, decided := w.held, w.decided
+	w.held, w.decided = nil, nil
 	w.mu.Unlock()
 	if stopped {
 		fc.cancel(ErrSuspended)
 	}
-	// Else something it waits for arrived meanwhile, or the run is being
-	// cancelled: it goes on.
+	// Calls pass their boundary again only now: after a suspension, with
+	// the attempt's context cancelled.
+	w.deciding.Store(false)
+	close(decided)
+	if !stopped {
+		for _, deliver := range held {
+			deliver()
+		}
+	}
+}
+
+// holdOutcome reports whether the outcome of a wait or distributed task
+// run of this attempt, which deliver resolves, is not to be delivered now:
+// it is held while a suspension is being recorded, and dropped once the
+// attempt stopped (stopWaiting lets the step go).
+func (fc *FlowCtx) holdOutcome(deliver func()) bool {
+	w := &fc.waits
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.suspending {
+		w.held = append(w.held, deliver)
+		return true
+	}
+	return w.stopped
+}
+
+// awaitSuspension is called at every step boundary, after the call was
+// counted (FlowCtx.calls): while the run's suspension is being recorded
+// the call waits for the outcome, and fails once the attempt stopped.
+func (fc *FlowCtx) awaitSuspension() error {
+	w := &fc.waits
+	if !w.deciding.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	decided := w.decided
+	w.mu.Unlock()
+	if decided != nil {
+		<-decided
+	}
+	w.mu.Lock()
+	stopped := w.stopped
+	w.mu.Unlock()
+	if stopped {
+		return ErrSuspended
+	}
+	return nil
 }
 
 // stopWaiting ends an attempt whose run waits and is not to be finished

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,18 +14,30 @@ import (
 	"github.com/batonhq/baton/internal/worker"
 )
 
-var (
-	gateStarted = make(chan struct{}, 1)
-	gateOpen    = make(chan struct{})
-	openGate    = sync.OnceFunc(func() { close(gateOpen) })
-)
+// gate holds gateStep until the test opens it.
+type gate struct {
+	started chan struct{}
+	open    chan struct{}
+	openIt  func() // opens it (once)
+}
+
+func newGate() *gate {
+	g := &gate{started: make(chan struct{}, 1), open: make(chan struct{})}
+	g.openIt = sync.OnceFunc(func() { close(g.open) })
+	return g
+}
+
+// theGate is the gate of the test running (TestPauseRequestedOnWorker is
+// its only user), new for each run of it (-count).
+var theGate atomic.Pointer[gate]
 
 var gateStep = baton.Task("worker-test.gate-step", func(_ context.Context, n int) (int, error) {
+	g := theGate.Load()
 	select {
-	case gateStarted <- struct{}{}:
+	case g.started <- struct{}{}:
 	default:
 	}
-	<-gateOpen
+	<-g.open
 	return n + 1, nil
 })
 
@@ -51,14 +64,16 @@ var steeredFlow = baton.Flow("worker-test.steered", func(ctx baton.Context, _ bo
 func TestPauseRequestedOnWorker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	g := newGate()
+	theGate.Store(g)
 	st, cl := runWorker(t, steeredFlow, worker.Config{Concurrency: 1, ShutdownGrace: 100 * time.Millisecond,
-		SuspendGrace: 20 * time.Millisecond, PausePoll: -1}, openGate)
+		SuspendGrace: 20 * time.Millisecond, PausePoll: -1}, g.openIt)
 	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: steeredFlow.Name(), Parameters: []byte(`{"bonus":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-gateStarted:
+	case <-g.started:
 	case <-time.After(20 * time.Second):
 		r, _ := st.RunGet(ctx, run.ID)
 		t.Fatalf("the first step did not start: run %s %+v", r.State, r.Error)
@@ -70,7 +85,7 @@ func TestPauseRequestedOnWorker(t *testing.T) {
 	if _, err := cl.UpdateRun(ctx, run.ID, apitype.UpdateRunRequest{Parameters: []byte(`{"bonus":100}`)}); err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	openGate()
+	g.openIt()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		r, err := st.RunGet(ctx, run.ID)
@@ -105,5 +120,27 @@ func TestPauseRequestedOnWorker(t *testing.T) {
 	}
 	if steps[gateStep.Name()] != 1 || steps["pause"] != 1 || steps["settings"] != 1 || steps[waitStep.Name()] != 1 {
 		t.Errorf("task runs per task: %v; want each step once", steps)
+		logRun(ctx, t, st, run.ID, trs)
+	}
+}
+
+// logRun logs a run's task runs with their histories, and the run's
+// history: what a failure needs to tell which execution did what.
+func logRun(ctx context.Context, t *testing.T, st store.Store, runID string, trs []store.TaskRun) {
+	t.Helper()
+	for _, tr := range trs {
+		t.Logf("task run %s %s %s identity %s flow attempt %d, %d attempts", tr.Task, tr.Key, tr.State,
+			tr.Identity, tr.FlowAttempt, tr.Attempts)
+		for _, h := range tr.History {
+			t.Logf("    %s %s -> %s %s: %s", h.At.Format(time.RFC3339Nano), h.From, h.To, h.Cause, h.Message)
+		}
+	}
+	hist, err := st.HistoryList(ctx, store.HistoryListParams{RunID: runID})
+	if err != nil {
+		t.Logf("history: %v", err)
+		return
+	}
+	for _, h := range hist {
+		t.Logf("run %s %s %s: %s %s", h.At.Format(time.RFC3339Nano), h.Actor, h.Action, h.Reason, h.Payload)
 	}
 }
