@@ -69,6 +69,7 @@ func (rt *Runtime) Close() error {
 
 func init() {
 	progcmd.Definitions = definitions
+	progcmd.Deployments = registeredDeployments
 	sdkdef.Flow = func(f any) (*engine.FlowDef, bool) {
 		af, ok := f.(AnyFlow)
 		if !ok {

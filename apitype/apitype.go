@@ -197,6 +197,18 @@ type Run struct {
 	// PauseRequest is a pause asked with POST /api/v1/runs/{id}/pause that
 	// the run has not made yet (it pauses at its next step boundary).
 	PauseRequest *PauseRequest `json:"pause_request,omitempty"`
+	// ScheduledAt is the run's planned start: its creation, or for a run
+	// of a deployment's schedule the fire time (plus jitter). No worker
+	// starts it before.
+	ScheduledAt time.Time `json:"scheduled_at"`
+	// Deployment and Schedule name the deployment and schedule that
+	// created the run.
+	Deployment string `json:"deployment,omitempty"`
+	Schedule   string `json:"schedule,omitempty"`
+	// Late is true for a run that has not started by its ScheduledAt plus
+	// the grace period (a server setting, default 1 minute): SCHEDULED or
+	// AWAITING_SLOT past that time. baton runs list prints it as LATE.
+	Late bool `json:"late,omitempty"`
 }
 
 // PauseRequest is a pending request to pause a run: who asked, why, when.

@@ -51,6 +51,9 @@ var localKeys = []string{
 	"roundtrip_us_1kb",
 	"map_1m_tasks_per_s",
 	"peak_rss_mb_1m",
+	"scheduler_runs_per_s",
+	"scheduler_lag_p99_ms",
+	"scheduler_pass_ms",
 }
 
 type localConfig struct {
@@ -74,6 +77,7 @@ var localMeasures = []measure{
 	{"replay", measureReplay},
 	{"roundtrip", measureRoundtrip},
 	{"map1m", measureMap1M},
+	{"scheduler", measureScheduler},
 }
 
 // bench is the state of one run of the suite.

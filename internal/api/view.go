@@ -66,6 +66,16 @@ func RunJSON(r store.Run, load ResultLoader) apitype.Run {
 	return v
 }
 
+// LateGrace is how long after its planned start a run that has not
+// started is late (apitype.Run.Late), unless a server says otherwise.
+const LateGrace = time.Minute
+
+// MarkLate sets v.Late when the run has not started by its planned start
+// plus grace, at now.
+func MarkLate(v *apitype.Run, now time.Time, grace time.Duration) {
+	v.Late = (v.State == apitype.RunScheduled || v.State == apitype.RunAwaitingSlot) && now.After(v.ScheduledAt.Add(grace))
+}
+
 // RunViewOf is RunJSON that also returns why a blob result could not be read,
 // with a complete view.
 func RunViewOf(r store.Run, load ResultLoader) (apitype.Run, error) {
@@ -84,6 +94,9 @@ func RunViewOf(r store.Run, load ResultLoader) (apitype.Run, error) {
 		Queue:         r.Queue,
 		WorkerID:      r.WorkerID,
 		Attempts:      AttemptsJSON(r),
+		ScheduledAt:   r.PlannedAt(),
+		Deployment:    r.Deployment,
+		Schedule:      r.ScheduleID,
 	}
 	if pr := r.PauseRequest; pr != nil {
 		v.PauseRequest = &apitype.PauseRequest{By: pr.By.String(), Reason: pr.Reason, At: pr.At}

@@ -67,6 +67,17 @@ var schemaTypes = map[string]reflect.Type{
 	"InputResult":         reflect.TypeFor[apitype.InputResult](),
 	"EventRequest":        reflect.TypeFor[apitype.EventRequest](),
 	"EventResult":         reflect.TypeFor[apitype.EventResult](),
+
+	"DeploymentRequest": reflect.TypeFor[apitype.DeploymentRequest](),
+	"Deployment":        reflect.TypeFor[apitype.Deployment](),
+	"DeploymentList": reflect.TypeFor[struct {
+		Deployments []apitype.Deployment `json:"deployments"`
+	}](),
+	"DeploymentPause": reflect.TypeFor[apitype.DeploymentPauseRequest](),
+	"DeploymentRun":   reflect.TypeFor[apitype.DeploymentRunRequest](),
+	"DeploymentNext":  reflect.TypeFor[apitype.DeploymentNext](),
+	"Backfill":        reflect.TypeFor[apitype.BackfillRequest](),
+	"BackfillResult":  reflect.TypeFor[apitype.BackfillResult](),
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)

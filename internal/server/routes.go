@@ -42,6 +42,10 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	p := apitype.Prefix
+	return append(s.coreRoutes(p), s.deploymentRoutes()...)
+}
+
+func (s *Server) coreRoutes(p string) []route {
 	return []route{
 		{method: "GET", pattern: "/healthz", summary: "Liveness: the process serves requests", tag: "health", response: "Status", handle: s.healthz},
 		{method: "GET", pattern: "/readyz", summary: "Readiness: the database answers", tag: "health", response: "Status", handle: s.readyz},
@@ -196,6 +200,7 @@ func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 	if run.State == store.RunScheduled {
 		v.WaitingReason = s.waitingReason(ctx, run)
 	}
+	s.lateView(&v)
 	return v
 }
 
@@ -224,10 +229,13 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 			return errBadRequest("%v", err)
 		}
 	}
+	if st := q.Get("state"); strings.EqualFold(st, apitype.RunLate) {
+		return s.listLateRuns(w, r, p)
+	}
 	if st := q.Get("state"); st != "" {
 		state := store.RunState(strings.ToUpper(st))
 		if !slices.Contains(store.RunStates, state) {
-			return errBadRequest("query parameter \"state\": unknown state %q; valid states: %v", st, store.RunStates)
+			return errBadRequest("query parameter \"state\": unknown state %q; valid states: %v and LATE", st, store.RunStates)
 		}
 		p.State = state
 	}
@@ -279,6 +287,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 		if run.State == store.RunScheduled {
 			d.WaitingReason = s.waitingReason(ctx, run)
 		}
+		s.lateView(&d.Run)
 		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
@@ -294,6 +303,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if run.State == store.RunScheduled {
 		d.WaitingReason = s.waitingReason(ctx, run)
 	}
+	s.lateView(&d.Run)
 	return writeJSON(w, 200, d)
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/clock"
+	"github.com/batonhq/baton/internal/deploy"
 	"github.com/batonhq/baton/internal/startstop"
 	"github.com/batonhq/baton/internal/store"
 )
@@ -63,6 +64,21 @@ type Config struct {
 	// heartbeats, long polls and their re-checks, retention ages, and the
 	// times it records. Default the system clock; tests pass a clock.Fake.
 	Clock clock.Clock
+
+	// Deployments' scheduler (scheduler.go).
+
+	// SchedulerInterval is how often the scheduler runs its pass (when
+	// this server holds the scheduler lock). Zero (the default): with each
+	// maintenance pass (every LeaseTimeout/3); negative: this server never
+	// schedules. The policies of a deployment apply to a run 10 s, or
+	// twice the interval, before its planned start.
+	SchedulerInterval time.Duration
+	// ScheduleHorizon is how far ahead scheduled runs are created (at
+	// least the next fire time of each schedule). Default 5 minutes.
+	ScheduleHorizon time.Duration
+	// LateGrace is how long after its planned start a run that has not
+	// started shows as late. Default 1 minute.
+	LateGrace time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -79,6 +95,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 5
+	}
+	if c.ScheduleHorizon <= 0 {
+		c.ScheduleHorizon = deploy.DefaultHorizon
+	}
+	if c.LateGrace <= 0 {
+		c.LateGrace = api.LateGrace
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 32 << 20
@@ -137,6 +159,9 @@ type Server struct {
 	workers  map[string]store.Worker // registrations seen by this server
 	wakes    map[string]*claimOrder  // worker ID -> the order of its claims
 	stopping bool
+
+	deploy *deploy.Service // deployments (deployments.go)
+	sched  schedulerState  // the scheduler's lock (scheduler.go)
 }
 
 // New returns a server for cfg.
@@ -154,6 +179,12 @@ func New(cfg Config) (*Server, error) {
 	s.runsSig.init()
 	s.tasksSig.init()
 	s.doneSig.init()
+	interval := cfg.SchedulerInterval
+	if interval == 0 {
+		interval = cfg.LeaseTimeout / 3
+	}
+	s.deploy = deploy.New(deploy.Config{Store: cfg.Store, Clock: cfg.Clock, Params: s.deployParams, Horizon: cfg.ScheduleHorizon,
+		Lead: max(deploy.DefaultLead, 2*interval)})
 	s.routes = s.routeTable()
 	return s, nil
 }
@@ -180,6 +211,10 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.cfg.Retention > 0 {
 			s.life.Go(func() { s.every(ctx, time.Hour, s.retain) })
 		}
+		if s.cfg.SchedulerInterval > 0 {
+			s.life.Go(func() { s.scheduler(ctx) })
+		}
+		s.life.Go(func() { <-ctx.Done(); s.releaseScheduler() })
 		return nil
 	})
 }
@@ -326,6 +361,11 @@ func (s *Server) maintain(ctx context.Context) {
 	}
 	if err := s.refreshStops(ctx); err != nil {
 		s.log.Warn("refresh runs to stop", "err", err)
+	}
+	if s.cfg.SchedulerInterval == 0 {
+		if _, _, err := s.SchedulerPass(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduler pass", "err", err)
+		}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // code record. Later features add their own; an action is a short
 // snake_case verb phrase in the past tense, or a noun for a request.
 const (
-	ActionCreated          = "created"           // the run was created (payload: flow, state, queue, parameters, parent)
+	ActionCreated          = "created"           // the run was created (payload: flow, state, queue, parameters, parent, deployment, schedule, planned start)
 	ActionStarted          = "started"           // an attempt started executing
 	ActionCompleted        = "completed"         // the run ended COMPLETED
 	ActionFailed           = "failed"            // the run ended FAILED
@@ -207,7 +207,15 @@ func CreateEntry(r *Run, actor Actor, reason string) HistoryEntry {
 		ParentRunID   string          `json:"parent_run_id,omitempty"`
 		ParentStepKey string          `json:"parent_step_key,omitempty"`
 		Idempotency   string          `json:"idempotency_key,omitempty"`
-	}{r.Flow, r.State, r.Queue, r.Parameters, r.ParentRunID, r.ParentStepKey, r.IdempotencyKey}
+		Deployment    string          `json:"deployment,omitempty"`
+		Schedule      string          `json:"schedule_id,omitempty"`
+		ScheduledAt   *time.Time      `json:"scheduled_at,omitempty"`
+	}{Flow: r.Flow, State: r.State, Queue: r.Queue, Parameters: r.Parameters, ParentRunID: r.ParentRunID,
+		ParentStepKey: r.ParentStepKey, Idempotency: r.IdempotencyKey, Deployment: r.Deployment, Schedule: r.ScheduleID}
+	if r.Deployment != "" {
+		at := r.PlannedAt().UTC()
+		p.ScheduledAt = &at
+	}
 	raw, err := json.Marshal(p)
 	if err != nil {
 		p.Parameters = nil

@@ -70,7 +70,7 @@ var LeasedRunStates = []RunState{RunPending, RunRunning, RunCancelling, RunAwait
 
 // RunStates lists every flow-run state, for validation of user input.
 var RunStates = []RunState{RunScheduled, RunPending, RunRunning, RunCompleted, RunFailed,
-	RunCancelling, RunCancelled, RunCrashed, RunPaused, RunAwaitingRetry}
+	RunCancelling, RunCancelled, RunCrashed, RunPaused, RunAwaitingRetry, RunAwaitingSlot}
 
 // TaskState is the state of a task run (or of a subflow step).
 type TaskState string
@@ -145,6 +145,24 @@ type Run struct {
 	// PauseRequest is a pause asked from outside (runs pause) that the
 	// engine has not made yet; nil when none.
 	PauseRequest *PauseRequest `json:",omitzero"`
+	// Deployment is the deployment that created the run, ScheduleID its
+	// schedule (empty for a run started by hand), both fixed at creation
+	// (RunCreate, DeploymentFire) and never changed by writes.
+	Deployment string `json:",omitzero"`
+	ScheduleID string `json:",omitzero"`
+	// ScheduledAt is the run's planned start when it differs from
+	// CreatedAt (zero: planned at its creation; see PlannedAt): no claim
+	// hands the run out before it.
+	ScheduledAt time.Time `json:",omitzero"`
+}
+
+// PlannedAt is the run's planned start: ScheduledAt, or CreatedAt when
+// that is zero.
+func (r *Run) PlannedAt() time.Time {
+	if r.ScheduledAt.IsZero() {
+		return r.CreatedAt
+	}
+	return r.ScheduledAt
 }
 
 // AttemptInfo is what a run records of one of its attempts.
@@ -412,7 +430,8 @@ type RunCreateParams struct {
 	Actor   Actor `json:",omitzero"`
 }
 
-// RunClaimParams claims SCHEDULED runs for a worker: the oldest (by
+// RunClaimParams claims SCHEDULED runs for a worker whose planned start
+// (ScheduledAt) is at or before At: the first (by ScheduledAt, then
 // CreatedAt, then ID) at most Limit runs whose Queue is in Queues and whose
 // Flow is in Flows move to PENDING, leased to WorkerID until LeaseUntil
 // (the owner process fields are cleared, UpdatedAt is set to At), with an
@@ -705,6 +724,8 @@ type LogListParams struct {
 // Store persists Baton's records. Implementations are safe for concurrent use
 // by multiple goroutines and by multiple processes sharing one database.
 type Store interface {
+	// DeploymentStore keeps deployments and their schedules.
+	DeploymentStore
 	// BatchWrite applies all writes of b in one transaction.
 	BatchWrite(ctx context.Context, b Batch) error
 	// RunGet returns the run with the given ID or ErrNotFound.

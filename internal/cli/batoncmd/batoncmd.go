@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/batonhq/baton/internal/cli"
+	"github.com/batonhq/baton/internal/cli/deploycmd"
 	"github.com/batonhq/baton/internal/cli/runscmd"
 	"github.com/batonhq/baton/internal/cli/servecmd"
 	_ "github.com/batonhq/baton/postgres" // --db postgres://...
@@ -40,6 +41,7 @@ func Baton(ctx context.Context, args []string, env *cli.Env, cfg servecmd.Config
 		"base `URL` of a Baton server to talk to, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
 	cli.AsFlag(env, root.PersistentFlags())
 	root.AddCommand(runscmd.Command(env), runscmd.EventsCommand(env), WorkersCommand(env), QueuesCommand(env), RetentionCommand(env),
-		servecmd.ServerCommand(env, cfg), servecmd.DevCommand(env, cfg), cli.VersionCommand(env))
+		servecmd.ServerCommand(env, cfg), servecmd.DevCommand(env, cfg), cli.VersionCommand(env),
+		deploycmd.Command(env))
 	return cli.Execute(ctx, root, args, env)
 }

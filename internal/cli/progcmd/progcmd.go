@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/blob"
 	"github.com/batonhq/baton/internal/cli"
@@ -33,6 +34,9 @@ type Program struct {
 	Name  string
 	Flows []*engine.FlowDef
 	Tasks []*engine.TaskDef
+	// Deployments are the program's baton.Deploy declarations, registered
+	// by `deploy` and when `worker` starts.
+	Deployments []apitype.DeploymentRequest
 }
 
 // Definitions returns the engine definitions of flows defined with package
@@ -52,7 +56,11 @@ func ProgramOf[F any](name string, flows ...F) Program {
 		in[i] = f
 	}
 	defs, tasks := Definitions(in...)
-	return Program{Name: name, Flows: defs, Tasks: tasks}
+	prog := Program{Name: name, Flows: defs, Tasks: tasks}
+	if Deployments != nil {
+		prog.Deployments = Deployments()
+	}
+	return prog
 }
 
 // runOf reads run id and the definition of its flow, which this program
@@ -146,7 +154,7 @@ func Main(ctx context.Context, args []string, prog Program, env *cli.Env) int {
 	events.PersistentFlags().StringVar(&env.Server, "server", env.Server,
 		"base `URL` of a Baton server to send to (default $BATON_SERVER; none: the store)")
 	root.AddCommand(runCommand(env, prog), retryCommand(env, prog), resumeCommand(env, prog), flowsCommand(env, prog),
-		taskCommand(env, prog), runs, events, workerCommand(env, prog), cli.VersionCommand(env))
+		taskCommand(env, prog), runs, events, workerCommand(env, prog), deployCommand(env, prog), cli.VersionCommand(env))
 	return cli.Execute(ctx, root, args, env)
 }
 

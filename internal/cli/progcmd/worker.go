@@ -57,6 +57,14 @@ func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 			if len(prog.Flows) == 0 && len(prog.Tasks) == 0 {
 				return cli.Usagef("this program defines no flows or tasks to execute")
 			}
+			// The program's deployments, registered with the server before
+			// the worker serves (registering the same ones again changes
+			// nothing).
+			if len(prog.Deployments) > 0 {
+				if _, err := registerDeployments(cmd.Context(), env, prog); err != nil {
+					return err
+				}
+			}
 			w, err := worker.New(worker.Config{Client: c, Name: name, Queues: queues, Concurrency: concurrency,
 				Slots: slotMap, Flows: prog.Flows, Tasks: prog.Tasks, Logger: env.Logger(), LogOutput: env.Stderr,
 				OnTaskFailure: cli.PrintTaskFailure(env)})

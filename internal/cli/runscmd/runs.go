@@ -85,7 +85,7 @@ func parseRunState(s string) (store.RunState, error) {
 	for i, st := range store.RunStates {
 		names[i] = string(st)
 	}
-	return "", cli.Usagef("invalid --state %q; valid states: %s", s, strings.Join(names, ", "))
+	return "", cli.Usagef("invalid --state %q; valid states: %s, LATE", s, strings.Join(names, ", "))
 }
 
 func runsListCommand(env *cli.Env) *cobra.Command {
@@ -103,6 +103,9 @@ func runsListCommand(env *cli.Env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			q := runsQuery{Flow: flow, Limit: limit}
+			if strings.EqualFold(strings.TrimSpace(state), apitype.RunLate) {
+				q.Late, state = true, ""
+			}
 			if state != "" {
 				s, err := parseRunState(state)
 				if err != nil {
@@ -130,10 +133,19 @@ func runsListCommand(env *cli.Env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&flow, "flow", "", "only runs of this flow")
-	f.StringVar(&state, "state", "", "only runs in this state (e.g. RUNNING, FAILED, CRASHED)")
+	f.StringVar(&state, "state", "", "only runs in this state (e.g. RUNNING, FAILED, CRASHED; LATE: not started by their planned start plus a minute)")
 	f.IntVar(&limit, "limit", 50, "show at most this many runs")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array of run objects")
 	return cmd
+}
+
+// shownState is the state `runs list` and `runs show` print: LATE for a
+// run not started by its planned start plus the grace.
+func shownState(r apitype.Run) string {
+	if r.Late {
+		return apitype.RunLate
+	}
+	return r.State
 }
 
 // runsListText prints the table of `runs list`.
@@ -145,7 +157,7 @@ func runsListText(w io.Writer, runs []apitype.Run, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFLOW\tSTATE\tATTEMPT\tCREATED\tDURATION")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, cli.OneLine(r.Flow), r.State, r.Attempt,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, cli.OneLine(r.Flow), shownState(r), r.Attempt,
 			cli.Time(r.CreatedAt), cli.Duration(cli.Deref(r.StartedAt), cli.Deref(r.EndedAt), now))
 	}
 	return tw.Flush()
@@ -324,7 +336,17 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("Run", d.ID)
 	field("Flow", d.Flow)
-	field("State", d.State)
+	field("State", shownState(d.Run))
+	if d.Late || d.ScheduledAt.After(d.CreatedAt) {
+		field("Planned", cli.Time(d.ScheduledAt))
+	}
+	if d.Deployment != "" {
+		dep := d.Deployment
+		if d.Schedule != "" {
+			dep += " (schedule " + d.Schedule + ")"
+		}
+		field("Deployment", dep)
+	}
 	field("Attempt", strconv.Itoa(d.Attempt))
 	if d.ParentRunID != "" {
 		parent := d.ParentRunID

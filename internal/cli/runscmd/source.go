@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/batonhq/baton/apitype"
@@ -37,6 +38,7 @@ type runsSource interface {
 type runsQuery struct {
 	Flow  string
 	State store.RunState // "" for any
+	Late  bool           // only late runs (apitype.Run.Late)
 	Limit int
 }
 
@@ -73,6 +75,9 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]apitype
 		return nil, &cli.UsageError{Err: err}
 	}
 	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
+	if q.Late {
+		return l.listLate(ctx, q, full)
+	}
 	if p.State == store.RunCrashed {
 		// Dead RUNNING runs are only recorded as CRASHED once someone
 		// looks at them: look at the active runs first.
@@ -104,7 +109,33 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]apitype
 		if err != nil && full {
 			fmt.Fprintf(env.Stderr, "baton: warning: %v\n", err)
 		}
+		api.MarkLate(&v, env.Clk().Now(), api.LateGrace)
 		views = append(views, v)
+	}
+	return views, nil
+}
+
+// listLate lists the late runs: SCHEDULED or AWAITING_SLOT past their
+// planned start plus the grace, newest first.
+func (l *localRuns) listLate(ctx context.Context, q runsQuery, full bool) ([]apitype.Run, error) {
+	var views []apitype.Run
+	for _, state := range []store.RunState{store.RunScheduled, store.RunAwaitingSlot} {
+		vs, err := l.List(ctx, runsQuery{Flow: q.Flow, State: state, Limit: 10000}, full)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			if v.Late {
+				views = append(views, v)
+			}
+		}
+	}
+	slices.SortStableFunc(views, func(a, b apitype.Run) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	if q.Limit > 0 && len(views) > q.Limit {
+		views = views[:q.Limit]
+	}
+	if views == nil {
+		views = []apitype.Run{}
 	}
 	return views, nil
 }
@@ -138,6 +169,7 @@ func (l *localRuns) Show(ctx context.Context, id string) (apitype.RunDetail, err
 		return apitype.RunDetail{}, fmt.Errorf("read events of %s: %w", run.ID, err)
 	}
 	d, err := api.RunDetailViewOf(run, trs, evs, l.blobs)
+	api.MarkLate(&d.Run, l.env.Clk().Now(), api.LateGrace)
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(l.env.Stderr, "baton: warning: %s\n", line)
@@ -202,7 +234,11 @@ type remoteRuns struct {
 func (r *remoteRuns) Close() error { return nil }
 
 func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]apitype.Run, error) {
-	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: string(q.State), Limit: q.Limit})
+	state := string(q.State)
+	if q.Late {
+		state = apitype.RunLate
+	}
+	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: state, Limit: q.Limit})
 	if err != nil {
 		return nil, cli.APIError(err, "")
 	}

@@ -40,14 +40,14 @@ var runClaimSQL = `WITH claimed AS (
 	UPDATE runs SET state = 'PENDING', worker_id = $4, lease_until = $5, updated_at = $6,
 		owner_host = '', owner_pid = 0, owner_start = 0
 	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND ` + sqlClaimQueue + ` AND flow = ANY($2)
-		ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+		AND scheduled_at <= $6 ORDER BY scheduled_at, created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 	RETURNING ` + runSelectCols + `
 ), ev AS (
 	INSERT INTO events (run_id, from_state, to_state, cause, message, at)
 	SELECT id, 'SCHEDULED', 'PENDING', $7, 'attempt ' || attempt || ' claimed by worker ' || $4::text, $6
-	FROM claimed ORDER BY created_at, id
+	FROM claimed ORDER BY scheduled_at, created_at, id
 )
-SELECT ` + runSelectCols + ` FROM claimed ORDER BY created_at, id`
+SELECT ` + runSelectCols + ` FROM claimed ORDER BY scheduled_at, created_at, id`
 
 // RunClaim moves the oldest matching SCHEDULED runs to PENDING, leased to
 // p.WorkerID; see store.RunClaimParams.

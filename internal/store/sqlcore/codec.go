@@ -48,6 +48,7 @@ func RoundRun(r store.Run) store.Run {
 	r.CreatedAt, r.UpdatedAt = RoundTime(r.CreatedAt), RoundTime(r.UpdatedAt)
 	r.StartedAt, r.EndedAt = RoundTime(r.StartedAt), RoundTime(r.EndedAt)
 	r.LeaseUntil = RoundTime(r.LeaseUntil)
+	r.ScheduledAt = RoundTime(r.ScheduledAt)
 	return r
 }
 

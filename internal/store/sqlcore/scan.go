@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -17,7 +18,25 @@ const RunWriteCols = `id, flow, state, attempt, parent_run_id, parent_step_key, 
 	queue, idempotency_key, worker_id, lease_until, attempts`
 
 // RunCols are the columns of runs that ScanRun reads, in its order.
-const RunCols = RunWriteCols + `, pause_request`
+const RunCols = RunWriteCols + `, pause_request, deployment, schedule_id, scheduled_at`
+
+// runCreateCols are the columns a run's creation writes: RunWriteCols and
+// the columns fixed at creation (runCreateArgs), which no batch changes.
+const runCreateCols = RunWriteCols + `, deployment, schedule_id, scheduled_at`
+
+// runCreateArgs returns the values of runCreateCols for r; a zero
+// ScheduledAt is its CreatedAt.
+func runCreateArgs(r *store.Run) ([]any, error) {
+	args, err := RunArgs(nil, r)
+	if err != nil {
+		return nil, err
+	}
+	at := r.ScheduledAt
+	if at.IsZero() {
+		at = r.CreatedAt
+	}
+	return append(args, r.Deployment, r.ScheduleID, EncTime(at)), nil
+}
 
 // TaskRunCols are the columns of task_runs that ScanTaskRun reads, in its
 // order.
@@ -47,11 +66,11 @@ func RunArgs(dst []any, r *store.Run) ([]any, error) {
 // it.
 var createRunSQL = func() string {
 	var a Args
-	vals := make([]string, 22)
+	vals := make([]string, 25)
 	for i := range vals {
 		vals[i] = a.Add(nil)
 	}
-	return "INSERT INTO runs (" + RunWriteCols + ") VALUES (" + strings.Join(vals, ", ") + ") ON CONFLICT DO NOTHING RETURNING " + RunCols
+	return "INSERT INTO runs (" + runCreateCols + ") VALUES (" + strings.Join(vals, ", ") + ") ON CONFLICT DO NOTHING RETURNING " + RunCols
 }()
 
 // runScan holds the destinations of a row of RunCols, reused from row to
@@ -62,6 +81,7 @@ type runScan struct {
 	attempt, pid                                 int64
 	params, result, errJSON, attempts, pause     []byte
 	created, updated, started, ended, own, lease int64
+	scheduled                                    int64
 	dest                                         []any
 }
 
@@ -70,7 +90,8 @@ func newRunScan() *runScan {
 	r := &x.r
 	x.dest = []any{&r.ID, &r.Flow, &x.state, &x.attempt, &r.ParentRunID, &r.ParentStepKey, &x.params,
 		&x.result, &r.ResultRef, &x.errJSON, &x.created, &x.updated, &x.started, &x.ended, &r.OwnerHost,
-		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease, &x.attempts, &x.pause}
+		&x.pid, &x.own, &r.Queue, &r.IdempotencyKey, &r.WorkerID, &x.lease, &x.attempts, &x.pause,
+		&r.Deployment, &r.ScheduleID, &x.scheduled}
 	return x
 }
 
@@ -95,6 +116,10 @@ func (x *runScan) scan(sc Row) (store.Run, error) {
 	r.CreatedAt, r.UpdatedAt = DecTime(x.created), DecTime(x.updated)
 	r.StartedAt, r.EndedAt = DecTime(x.started), DecTime(x.ended)
 	r.LeaseUntil = DecTime(x.lease)
+	r.ScheduledAt = time.Time{}
+	if x.scheduled != x.created {
+		r.ScheduledAt = DecTime(x.scheduled)
+	}
 	r.PauseRequest = nil
 	if len(x.pause) > 0 {
 		var pr store.PauseRequest

@@ -88,7 +88,7 @@ func (c *Core) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Ru
 	if r.UpdatedAt.IsZero() {
 		r.UpdatedAt = r.CreatedAt
 	}
-	args, err := RunArgs(nil, &r)
+	args, err := runCreateArgs(&r)
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, err)
 	}

@@ -84,10 +84,12 @@ func (s *Store) claimRunsTx(ctx context.Context, tx *sql.Tx, p store.RunClaimPar
 	at := nowIfZero(p.At)
 	args := strArgs(nil, p.Queues...)
 	args = strArgs(args, p.Flows...)
-	args = append(args, int64(p.Limit))
+	args = append(args, encTime(at), int64(p.Limit))
+	// scheduled_at: no run before its planned start (deployments create
+	// runs ahead); the claim index is in this order.
 	runs, err := queryRuns(ctx, tx, "SELECT "+runSelectCols+" FROM runs WHERE state = 'SCHEDULED' AND queue IN ("+
 		placeholders(len(p.Queues))+") AND +flow IN ("+placeholders(len(p.Flows))+
-		") ORDER BY created_at, id LIMIT ?", args...)
+		") AND scheduled_at <= ? ORDER BY scheduled_at, created_at, id LIMIT ?", args...)
 	if err != nil || len(runs) == 0 {
 		return nil, err
 	}

@@ -107,6 +107,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitRunEnd", testWaitRunEnd},
 		{"RunPause", testRunPause},
 		{"RunUpdate", testRunUpdate},
+		{"DeploymentPut", testDeploymentPut},
+		{"DeploymentFireOnce", testDeploymentFireOnce},
+		{"ClaimWaitsForPlannedStart", testClaimWaitsForPlannedStart},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
