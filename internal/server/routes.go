@@ -1142,7 +1142,7 @@ func (s *Server) wakeForBatch(b *store.Batch) {
 	var tasks, done bool
 	for i := range b.TaskRuns {
 		tr := &b.TaskRuns[i]
-		tasks = tasks || (tr.Queue != "" && tr.State == store.TaskPending)
+		tasks = tasks || (tr.Queue != "" && tr.State.Waiting())
 		done = done || tr.State.Final()
 	}
 	if tasks {

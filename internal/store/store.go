@@ -222,6 +222,10 @@ type TaskRun struct {
 	Queue      string    `json:",omitzero"`
 	WorkerID   string    `json:",omitzero"` // the worker holding the lease of a distributed task run
 	LeaseUntil time.Time `json:",omitzero"` // zero when not leased
+	// Tags are the task's tags (baton.Tags), sorted: a distributed task run
+	// with tags waits in AWAITING_SLOT and starts only holding a slot of
+	// every tag of them that has a concurrency limit (see Limit).
+	Tags []string `json:",omitzero"`
 	// History is the task run's state transitions, oldest first. They live
 	// in the row itself so that a step's commit writes one record; EventList
 	// returns them merged with the run's events.
@@ -832,6 +836,16 @@ type Store interface {
 	HistoryList(ctx context.Context, p HistoryListParams) ([]HistoryEntry, error)
 	// LogList returns a run's logs in order.
 	LogList(ctx context.Context, p LogListParams) ([]LogRecord, error)
+	// LimitSet creates or changes the concurrency limit of a tag; see
+	// LimitSetParams.
+	LimitSet(ctx context.Context, p LimitSetParams) (Limit, error)
+	// LimitDelete removes the limit of a tag (ErrNotFound when it has
+	// none): its task runs start without waiting for a slot.
+	LimitDelete(ctx context.Context, tag string) error
+	// LimitList returns the limits of tags (every limit when tags is
+	// empty), ordered by tag, each with the task runs holding its slots and
+	// the count of those waiting for one.
+	LimitList(ctx context.Context, tags []string) ([]Limit, error)
 	// CacheGet returns the unexpired cache entry for key at time now, or ErrNotFound.
 	CacheGet(ctx context.Context, key string, now time.Time) (CacheEntry, error)
 	// Close releases the store's resources.
