@@ -216,8 +216,8 @@ func (c *runColumns) args() []any {
 
 type taskRunColumns struct {
 	id, runID, key, task, childRunID, state, inputHash, identity, inputRef, resultRef, cachedFrom, cachedFromRun, queue, workerID, tags []string
-	input, result, errJSON, history                                                                                               []*string
-	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                              []int64
+	input, result, errJSON, history                                                                                                     []*string
+	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                                    []int64
 }
 
 func (c *taskRunColumns) add(t *store.TaskRun) error {

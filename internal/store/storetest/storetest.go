@@ -107,6 +107,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitRunEnd", testWaitRunEnd},
 		{"RunPause", testRunPause},
 		{"RunUpdate", testRunUpdate},
+		{"LimitsCRUD", testLimitsCRUD},
+		{"TagsRoundTrip", testTagsRoundTrip},
+		{"SlotClaim", testSlotClaim},
+		{"SlotLimitZero", testSlotLimitZero},
+		{"SlotOrder", testSlotOrder},
+		{"SlotRelease", testSlotRelease},
+		{"SlotClaimConcurrent", testSlotClaimConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
