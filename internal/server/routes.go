@@ -60,6 +60,10 @@ func (s *Server) routeTable() []route {
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
 		{method: "GET", pattern: p + "/workers", summary: "Live workers", tag: "workers", response: "WorkerList", handle: s.listWorkers},
 		{method: "GET", pattern: p + "/queues", summary: "Queue depths", tag: "queues", response: "QueueList", handle: s.listQueues},
+		{method: "GET", pattern: p + "/limits", summary: "Tag concurrency limits, each with the task runs holding its slots", tag: "limits", response: "LimitList", handle: s.listLimits},
+		{method: "GET", pattern: p + "/limits/{tag}", summary: "A tag's concurrency limit with the task runs holding its slots", tag: "limits", response: "Limit", handle: s.getLimit},
+		{method: "PUT", pattern: p + "/limits/{tag}", summary: "Set a tag's concurrency limit: at most limit task runs with the tag RUNNING at once, anywhere (400 naming the field for a negative limit)", tag: "limits", request: "SetLimit", response: "Limit", handle: s.setLimit},
+		{method: "DELETE", pattern: p + "/limits/{tag}", summary: "Remove a tag's concurrency limit", tag: "limits", status: 204, handle: s.deleteLimit},
 		{method: "POST", pattern: p + "/retention", summary: "Delete finished runs older than older_than now", tag: "retention", request: "Retention", response: "RetentionResult", handle: s.retention},
 
 		{method: "POST", pattern: p + "/workers", summary: "Register a worker", tag: "worker protocol", request: "RegisterWorker", response: "Registered", status: 201, handle: s.registerWorker},
@@ -1416,5 +1420,67 @@ func checkBatch(b *store.Batch) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// --- limits ---
+
+func (s *Server) listLimits(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.st.LimitList(r.Context(), nil)
+	if err != nil {
+		return err
+	}
+	out := make([]apitype.Limit, len(ls))
+	for i, l := range ls {
+		out[i] = api.LimitJSON(l)
+	}
+	return writeJSON(w, 200, map[string]any{"limits": out})
+}
+
+func (s *Server) getLimit(w http.ResponseWriter, r *http.Request) error {
+	tag := r.PathValue("tag")
+	if err := api.CheckTag(tag); err != nil {
+		return errBadRequest("%v", err)
+	}
+	ls, err := s.st.LimitList(r.Context(), []string{tag})
+	if err != nil {
+		return err
+	}
+	if len(ls) == 0 {
+		return errNotFound("tag %q has no limit", tag)
+	}
+	return writeJSON(w, 200, api.LimitJSON(ls[0]))
+}
+
+func (s *Server) setLimit(w http.ResponseWriter, r *http.Request) error {
+	var req apitype.SetLimitRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	who, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
+	l, err := api.SetLimit(r.Context(), s.st, r.PathValue("tag"), req, who)
+	if err != nil {
+		return inputError("", err)
+	}
+	s.tasksSig.notify() // freed slots start waiting task runs
+	return writeJSON(w, 200, api.LimitJSON(l))
+}
+
+func (s *Server) deleteLimit(w http.ResponseWriter, r *http.Request) error {
+	tag := r.PathValue("tag")
+	if err := api.CheckTag(tag); err != nil {
+		return errBadRequest("%v", err)
+	}
+	if err := s.st.LimitDelete(r.Context(), tag); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errNotFound("tag %q has no limit", tag)
+		}
+		return err
+	}
+	s.tasksSig.notify()
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -89,6 +89,11 @@ func CheckLimit(tag string, max int) error {
 	if err := CheckTag("tag", tag); err != nil {
 		return err
 	}
+	return CheckLimitMax(max)
+}
+
+// CheckLimitMax validates the number of slots of a limit: 0 or more.
+func CheckLimitMax(max int) error {
 	if max < 0 {
 		return fmt.Errorf("limit: must be 0 or more, got %d", max)
 	}
