@@ -188,8 +188,10 @@ type Run struct {
 	Error    *ErrorInfo      `json:"error"`
 	Queue    string          `json:"queue,omitempty"`
 	WorkerID string          `json:"worker_id,omitempty"`
-	// WaitingReason says why a SCHEDULED run has not started (the server
-	// sets it, e.g. when no live worker serves the run's flow and queue).
+	// WaitingReason says why a SCHEDULED run has not started (no live
+	// worker serves the run's flow and queue, its position in the queue),
+	// or what its waiting distributed task runs wait for (a tag limit's
+	// slots and who holds them, no live worker serving their task).
 	WaitingReason string `json:"waiting_reason,omitempty"`
 	// Attempts is what the run recorded of its attempts, oldest first;
 	// absent for runs recorded before attempts were.
@@ -266,6 +268,10 @@ type TaskRun struct {
 	InputRef      string          `json:"input_ref,omitempty"`
 	Result        json.RawMessage `json:"result"`
 	Error         *ErrorInfo      `json:"error"`
+	// Queue is the work queue of a distributed task run.
+	Queue string `json:"queue,omitempty"`
+	// Tags are the task run's tags (baton.Tags).
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Event is a state change. task_key is empty for run-level events; from is

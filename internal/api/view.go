@@ -118,6 +118,8 @@ func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (apitype.TaskRun, error)
 		ChildRunID:    tr.ChildRunID,
 		InputRef:      tr.InputRef,
 		Error:         ErrorJSON(tr.Error),
+		Queue:         tr.Queue,
+		Tags:          tr.Tags,
 	}
 	in, ierr := viewInput(tr.Input, tr.InputRef, load)
 	v.Input = in

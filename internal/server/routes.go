@@ -203,21 +203,9 @@ func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 	return v
 }
 
+// waitingReason says what a run waits for (api.WaitingReason).
 func (s *Server) waitingReason(ctx context.Context, run store.Run) string {
-	workers, err := s.st.WorkerList(ctx, s.clk.Now().Add(-s.cfg.LeaseTimeout))
-	if err != nil {
-		return ""
-	}
-	serving := 0
-	for _, wk := range workers {
-		if slices.Contains(wk.Flows, run.Flow) && slices.Contains(wk.Queues, run.Queue) {
-			serving++
-		}
-	}
-	if serving == 0 {
-		return fmt.Sprintf("no live worker serves flow %q on queue %q; start one with: <your program> worker --queue %s", run.Flow, run.Queue, run.Queue)
-	}
-	return fmt.Sprintf("waiting for a free slot on %d worker(s) serving flow %q on queue %q", serving, run.Flow, run.Queue)
+	return api.WaitingReason(ctx, s.st, run, s.clk.Now().Add(-s.cfg.LeaseTimeout))
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
@@ -280,9 +268,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.Queue, d.WorkerID = run.Queue, run.WorkerID
-		if run.State == store.RunScheduled {
-			d.WaitingReason = s.waitingReason(ctx, run)
-		}
+		d.WaitingReason = s.waitingReason(ctx, run)
 		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
@@ -295,9 +281,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := api.RunDetailJSON(run, trs, evs, s.cfg.Blobs)
 	d.Queue, d.WorkerID = run.Queue, run.WorkerID
-	if run.State == store.RunScheduled {
-		d.WaitingReason = s.waitingReason(ctx, run)
-	}
+	d.WaitingReason = s.waitingReason(ctx, run)
 	return writeJSON(w, 200, d)
 }
 
