@@ -355,4 +355,23 @@ type Queue struct {
 	TasksPending  int        `json:"tasks_pending"`
 	TasksRunning  int        `json:"tasks_running"`
 	OldestWaiting *time.Time `json:"oldest_waiting"`
+	// Declared is whether the queue was declared (queues create; default
+	// always is); an undeclared queue has priority 0 and is not paused.
+	Declared    bool       `json:"declared"`
+	Priority    int        `json:"priority"`
+	Paused      bool       `json:"paused"`
+	PauseNote   string     `json:"pause_note,omitempty"`
+	PausedBy    string     `json:"paused_by,omitempty"`
+	PausedAt    *time.Time `json:"paused_at,omitempty"`
+	Description string     `json:"description,omitempty"`
+}
+
+// QueueRequest is the body of POST /api/v1/queues (Name required) and of
+// POST /api/v1/queues/{name}[/pause|/resume]; nil fields keep their value.
+type QueueRequest struct {
+	Name        string  `json:"name,omitempty"`
+	Priority    *int    `json:"priority,omitempty"`
+	Description *string `json:"description,omitempty"`
+	// Note says why a queue is paused (pause only).
+	Note string `json:"note,omitempty"`
 }

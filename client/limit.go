@@ -29,3 +29,19 @@ func (c *Client) SetLimit(ctx context.Context, tag string, n int) (apitype.Limit
 func (c *Client) DeleteLimit(ctx context.Context, tag string) error {
 	return c.do(ctx, "DELETE", apitype.Prefix+"/limits/"+url.PathEscape(tag), nil, nil)
 }
+
+// SetQueue declares a queue (create), or changes it: action "" sets the
+// fields of req, "pause" pauses it with req.Note, "resume" resumes it.
+func (c *Client) SetQueue(ctx context.Context, req apitype.QueueRequest, create bool, action string) (apitype.Queue, error) {
+	var out apitype.Queue
+	path := apitype.Prefix + "/queues"
+	if !create {
+		path += "/" + url.PathEscape(req.Name)
+		if action != "" {
+			path += "/" + action
+		}
+		req.Name = ""
+	}
+	err := c.do(ctx, "POST", path, req, &out)
+	return out, err
+}

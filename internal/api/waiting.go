@@ -34,7 +34,28 @@ func WaitingReason(ctx context.Context, st store.Store, run store.Run, seenSince
 	return ""
 }
 
+// pausedReason says that queue is paused, by whom and why ("" when not).
+func pausedReason(ctx context.Context, st store.Store, queue string) string {
+	qs, err := st.QueueDeclared(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, q := range qs {
+		if q.Name == queue && q.Paused {
+			s := fmt.Sprintf("queue %q is paused by %s", q.Name, q.PausedBy)
+			if q.PauseNote != "" {
+				s += ": " + q.PauseNote
+			}
+			return s + fmt.Sprintf(" (since %s); resume it with: baton queues resume %s", q.PausedAt.UTC().Format(time.RFC3339), q.Name)
+		}
+	}
+	return ""
+}
+
 func scheduledReason(ctx context.Context, st store.Store, run store.Run, workers []store.Worker) string {
+	if p := pausedReason(ctx, st, run.Queue); p != "" {
+		return p
+	}
 	serving := 0
 	for _, wk := range workers {
 		if slices.Contains(wk.Flows, run.Flow) && slices.Contains(wk.Queues, run.Queue) {
@@ -113,6 +134,15 @@ func taskRunsReason(ctx context.Context, st store.Store, run store.Run, workers 
 	}
 	if len(noWork) > 0 {
 		parts = append(parts, "no live worker serves "+strings.Join(noWork, ", "))
+	}
+	var queues []string
+	for _, t := range trs {
+		if t.Queue != "" && !slices.Contains(queues, t.Queue) {
+			queues = append(queues, t.Queue)
+			if p := pausedReason(ctx, st, t.Queue); p != "" {
+				parts = append(parts, p)
+			}
+		}
 	}
 	if slotted > 0 {
 		slices.Sort(tags)

@@ -41,6 +41,8 @@ var schemaTypes = map[string]reflect.Type{
 		Limits []apitype.Limit `json:"limits"`
 	}](),
 	"Limit":               reflect.TypeFor[apitype.Limit](),
+	"QueueRequest":        reflect.TypeFor[apitype.QueueRequest](),
+	"QueueInfo":           reflect.TypeFor[apitype.Queue](),
 	"SetLimit":            reflect.TypeFor[apitype.SetLimitRequest](),
 	"Retention":           reflect.TypeFor[apitype.RetentionRequest](),
 	"RetentionResult":     reflect.TypeFor[apitype.RetentionResult](),

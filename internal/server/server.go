@@ -137,6 +137,8 @@ type Server struct {
 	workers  map[string]store.Worker // registrations seen by this server
 	wakes    map[string]*claimOrder  // worker ID -> the order of its claims
 	stopping bool
+
+	queueInfo queueCache // the declared work queues (queues.go)
 }
 
 // New returns a server for cfg.
@@ -232,6 +234,10 @@ func (s *Server) listen(ch <-chan store.Notification) {
 			s.tasksSig.notify()
 		case "done":
 			s.doneSig.notify()
+		case "queues":
+			s.queueInfo.invalidate()
+			s.runsSig.notify()
+			s.tasksSig.notify()
 		case "cancel":
 			// A run is being cancelled, or ended while task runs of it still
 			// run: re-read the runs to stop (with their attempts).

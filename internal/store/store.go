@@ -846,6 +846,10 @@ type Store interface {
 	// empty), ordered by tag, each with the task runs holding its slots and
 	// the count of those waiting for one.
 	LimitList(ctx context.Context, tags []string) ([]Limit, error)
+	// QueueSet declares or changes a work queue; see QueueSetParams.
+	QueueSet(ctx context.Context, p QueueSetParams) (WorkQueue, error)
+	// QueueDeclared returns the declared work queues, ordered by name.
+	QueueDeclared(ctx context.Context) ([]WorkQueue, error)
 	// CacheGet returns the unexpired cache entry for key at time now, or ErrNotFound.
 	CacheGet(ctx context.Context, key string, now time.Time) (CacheEntry, error)
 	// Close releases the store's resources.

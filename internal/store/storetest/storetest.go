@@ -114,6 +114,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotOrder", testSlotOrder},
 		{"SlotRelease", testSlotRelease},
 		{"SlotClaimConcurrent", testSlotClaimConcurrent},
+		{"WorkQueues", testWorkQueues},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
