@@ -79,4 +79,3 @@ func TestQueuePriorityAndPause(t *testing.T) {
 		}
 	})
 }
-

@@ -620,7 +620,6 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]any{"workers": out})
 }
 
-
 func (s *Server) retention(w http.ResponseWriter, r *http.Request) error {
 	var req apitype.RetentionRequest
 	if err := decode(r, &req); err != nil {
