@@ -10,9 +10,13 @@ import (
 
 // Slot claims: the task-run claims of task runs that carry tags
 // (AWAITING_SLOT). A claim's first batch (claimTx) ends with slotLockSQL:
-// it locks, FOR UPDATE in tag order, the concurrency_limits rows of the
-// tags of the oldest AWAITING_SLOT task runs the claim could start, and
-// returns how many there are and which tags it locked. Only when there are
+// it locks, FOR UPDATE SKIP LOCKED in tag order, the concurrency_limits
+// rows of the tags of the oldest AWAITING_SLOT task runs the claim could
+// start, and returns how many there are and which tags it locked. A limit
+// row another claim holds is skipped, not waited for: that claim takes the
+// free slots of the tag, and this one starts none of its task runs (they
+// stay for the next claim) instead of queueing behind it; every idle
+// worker's claim contended for the row otherwise. Only when there are
 // any, the second round trip (the one that carries COMMIT) holds a
 // slotClaimSQL per task-run claim: a statement that starts after the lock
 // was granted, so its snapshot holds every slot that the claims before it
@@ -74,7 +78,7 @@ func queueSlotLock(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock) 
 	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lk AS (
 		SELECT tag FROM concurrency_limits WHERE tag IN
 			(SELECT json_array_elements_text(NULLIF(tags, '')::json) FROM cand)
-		ORDER BY tag FOR UPDATE
+		ORDER BY tag FOR UPDATE SKIP LOCKED
 	)
 	SELECT (SELECT count(*) FROM cand), ARRAY(SELECT tag FROM lk)`
 	pb.Queue(q, args...).QueryRow(func(row pgx.Row) error {
