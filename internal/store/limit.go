@@ -70,7 +70,7 @@ func CheckTag(field, tag string) error {
 		return fmt.Errorf("%s: must not be empty", field)
 	}
 	if len(tag) > MaxTagBytes {
-		return fmt.Errorf("%s: %q is longer than %d bytes", field, tag[:20]+"…", MaxTagBytes)
+		return fmt.Errorf("%s: %q is longer than %d bytes", field, strings.ToValidUTF8(tag[:20], "")+"…", MaxTagBytes)
 	}
 	if err := CheckIdentifier(field, tag); err != nil {
 		return err

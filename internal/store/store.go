@@ -432,7 +432,10 @@ type RunClaimParams struct {
 	At         time.Time
 }
 
-// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty)
+// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty),
+// then for what is left of Limit AWAITING_SLOT ones that have a free slot of
+// every limited tag they carry (see Limit; oldest first, transition
+// AWAITING_SLOT -> RUNNING),
 // of RUNNING runs, and of PAUSED ones (suspended while workers execute
 // their task runs; a completion reschedules them): the oldest (by CreatedAt) at most Limit whose Queue is in
 // Queues and Task in Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
@@ -571,7 +574,7 @@ type LeasesReleaseParams struct {
 type LeaseExpiry struct {
 	Crashed     []Run // runs whose lease expired (now CRASHED, SCHEDULED or CANCELLED)
 	Rescheduled int   // of which went back to SCHEDULED for a new attempt
-	TaskRuns    int   // distributed task runs put back to PENDING
+	TaskRuns    int   // distributed task runs put back to PENDING (AWAITING_SLOT when they carry tags)
 }
 
 // RunStop names a run whose work must stop, at the attempt it had then:
@@ -589,7 +592,8 @@ type RunStop struct {
 // naming the worker) and, while its attempt is below MaxAttempts, goes
 // through AWAITING_RETRY back to SCHEDULED with the next attempt number and
 // no owner. Events have cause "lease" (and "policy" for the retry). Task
-// runs go back to PENDING without a worker, with a History transition of
+// runs go back to PENDING (AWAITING_SLOT when they carry tags: their slots
+// are free) without a worker, with a History transition of
 // cause "lease". Then the PENDING task runs of every run that is CANCELLING
 // or ended (among them those taken back as CANCELLED, or CRASHED without a
 // new attempt) are cancelled as RunTransition does. WorkerRelease and
