@@ -29,9 +29,12 @@ import (
 // slotWindow is how many of the oldest AWAITING_SLOT task runs of a queue a
 // slot claim considers for a claim of limit task runs: the ones behind it
 // wait for the next claim.
-func slotWindow(limit int) int { return min(64+4*limit, 1000) }
+func slotWindow(limit int) int { return min(16+2*limit, 1000) }
 
-// slotLock is what slotLockSQL returned.
+// slotLock is what slotLockSQL returned: how many candidates the claim
+// may start (their limited tags are locked by it), and the tags it locked.
+// A claim that found every candidate's limit held by another claim runs no
+// slot claim: it would lock candidates it cannot start.
 type slotLock struct {
 	waiting int64
 	locked  []string
@@ -75,12 +78,18 @@ func queueSlotLock(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock) 
 	if len(parts) == 0 {
 		return
 	}
-	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lk AS (
+	// waiting counts the candidates the claim may start: those whose
+	// limited tags it all locked (none for tags without limits).
+	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lk AS MATERIALIZED (
 		SELECT tag FROM concurrency_limits WHERE tag IN
 			(SELECT json_array_elements_text(NULLIF(tags, '')::json) FROM cand)
 		ORDER BY tag FOR UPDATE SKIP LOCKED
 	)
-	SELECT (SELECT count(*) FROM cand), ARRAY(SELECT tag FROM lk)`
+	SELECT (SELECT count(*) FROM cand c WHERE NOT EXISTS (
+			SELECT 1 FROM json_array_elements_text(NULLIF(c.tags, '')::json) AS t(tag)
+			JOIN concurrency_limits l ON l.tag = t.tag
+			WHERE NOT EXISTS (SELECT 1 FROM lk WHERE lk.tag = t.tag))),
+		ARRAY(SELECT tag FROM lk)`
 	pb.Queue(q, args...).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&out.waiting, &out.locked)
 	})

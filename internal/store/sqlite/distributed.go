@@ -267,7 +267,7 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, limit int, at time.Time) ([]store.TaskRun, error) {
 	args := strArgs(nil, p.Queues...)
 	args = strArgs(args, p.Tasks...)
-	args = append(args, int64(min(64+4*p.Limit, 1000)))
+	args = append(args, int64(min(16+2*p.Limit, 1000)))
 	cands, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
 		" FROM task_runs WHERE state = 'AWAITING_SLOT' AND queue IN ("+placeholders(len(p.Queues))+
 		") AND +task IN ("+placeholders(len(p.Tasks))+")"+
