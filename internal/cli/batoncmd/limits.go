@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"text/tabwriter"
 	"time"
 
@@ -29,13 +30,8 @@ func LimitsCommand(env *cli.Env) *cobra.Command {
 	set := &cobra.Command{
 		Use:   "set TAG N",
 		Short: "Set the limit of a tag to N slots (0 or more; 0 lets none start)",
-		// Flags end at TAG, so that a negative N reaches the check that
-		// names the field rather than the flag parser; --json may follow.
-		Args: func(cmd *cobra.Command, args []string) error {
-			return cli.ExactArgs(2, "a TAG and a limit N")(cmd, jsonArg(args, &asJSON))
-		},
+		Args: cli.ExactArgs(2, "a TAG and a limit N"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			args = jsonArg(args, &asJSON)
 			tag := args[0]
 			if err := store.CheckTag("tag", tag); err != nil {
 				return &cli.UsageError{Err: err}
@@ -56,7 +52,14 @@ func LimitsCommand(env *cli.Env) *cobra.Command {
 		},
 	}
 	set.Flags().BoolVar(&asJSON, "json", false, "print the limit as a JSON object")
-	set.Flags().SetInterspersed(false)
+	// The flag parser takes a negative N for flags: say what the API says.
+	set.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if m := negativeArg.FindStringSubmatch(err.Error()); m != nil {
+			_, perr := api.ParseLimit(m[1])
+			return &cli.UsageError{Err: perr}
+		}
+		return c.Root().FlagErrorFunc()(c, err)
+	})
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the limits, with who holds each slot",
@@ -93,18 +96,9 @@ func LimitsCommand(env *cli.Env) *cobra.Command {
 	return cmd
 }
 
-// jsonArg removes the --json arguments of args, setting *on.
-func jsonArg(args []string, on *bool) []string {
-	var out []string
-	for _, a := range args {
-		if a == "--json" {
-			*on = true
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
+// negativeArg matches the flag parser's error for a negative number given
+// as an argument ("unknown shorthand flag: '1' in -1").
+var negativeArg = regexp.MustCompile(`^unknown shorthand flag: '\d' in (-\d+)$`)
 
 func setLimit(ctx context.Context, env *cli.Env, tag string, n int) (apitype.Limit, error) {
 	if env.ServerURL() != "" {
