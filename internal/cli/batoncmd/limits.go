@@ -30,7 +30,7 @@ func LimitsCommand(env *cli.Env) *cobra.Command {
 	set := &cobra.Command{
 		Use:   "set TAG N",
 		Short: "Set the limit of a tag to N slots (0 or more; 0 lets none start)",
-		Args: cli.ExactArgs(2, "a TAG and a limit N"),
+		Args:  cli.ExactArgs(2, "a TAG and a limit N"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tag := args[0]
 			if err := store.CheckTag("tag", tag); err != nil {
