@@ -32,13 +32,14 @@ var (
 		"created_at", "expires_at"}
 )
 
-// taskRunLocalCols are the columns of a local task run (no queue, worker or
-// lease): BatchWrite sets the distributed ones to their zero values with
-// constants when no task run of the batch is distributed, which spares
-// binding three arguments per row on its hot path (about 5% of its time).
+// taskRunLocalCols are the columns of a local task run without tags (no
+// tags, queue, worker or lease): BatchWrite sets the others to their zero
+// values with constants when no task run of the batch is distributed or
+// tagged, which spares binding four arguments per row on its hot path
+// (about 5% of its time).
 var (
-	taskRunLocalCols     = taskRunCols[:len(taskRunCols)-3]
-	taskRunLocalDefaults = map[string]string{"queue": "''", "worker_id": "''", "lease_until": "0"}
+	taskRunLocalCols     = taskRunCols[:len(taskRunCols)-4]
+	taskRunLocalDefaults = map[string]string{"tags": "''", "queue": "''", "worker_id": "''", "lease_until": "0"}
 )
 
 // chunkRows is the number of rows of one multi-row INSERT statement. Fewer
@@ -223,7 +224,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, b *store.Batch) erro
 	// of an ID wins: the shorter one when none is distributed.
 	local := true
 	for i := range b.TaskRuns {
-		if t := &b.TaskRuns[i]; t.Queue != "" || t.WorkerID != "" || !t.LeaseUntil.IsZero() {
+		if t := &b.TaskRuns[i]; t.Queue != "" || t.WorkerID != "" || !t.LeaseUntil.IsZero() || len(t.Tags) > 0 {
 			local = false
 			break
 		}
@@ -256,7 +257,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, b *store.Batch) erro
 }
 
 // taskRunArgs appends the values of taskRunCols, or of taskRunLocalCols
-// unless distributed is set.
+// unless distributed (or tagged) is set.
 func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 	e, err := sqlcore.EncError(t.Error)
 	if err != nil {
@@ -269,9 +270,9 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
 		int64(t.FlowAttempt), t.InputHash, t.Identity, sqlcore.EncJSON(t.Input), t.InputRef, sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, sqlcore.EncTime(t.CreatedAt), sqlcore.EncTime(t.StartedAt),
-		sqlcore.EncTime(t.EndedAt), h, store.EncTags(t.Tags))
+		sqlcore.EncTime(t.EndedAt), h)
 	if distributed {
-		dst = append(dst, t.Queue, t.WorkerID, sqlcore.EncTime(t.LeaseUntil))
+		dst = append(dst, store.EncTags(t.Tags), t.Queue, t.WorkerID, sqlcore.EncTime(t.LeaseUntil))
 	}
 	return dst, nil
 }
