@@ -273,7 +273,11 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.Queue, d.WorkerID = run.Queue, run.WorkerID
-		d.WaitingReason = s.waitingReason(ctx, run)
+		if run.State == store.RunScheduled || q.Summary {
+			// A page without the summary is what clients poll (WaitRun):
+			// the task runs' reason is read only for a summary.
+			d.WaitingReason = s.waitingReason(ctx, run)
+		}
 		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
