@@ -355,6 +355,9 @@ type Queue struct {
 	TasksPending  int        `json:"tasks_pending"`
 	TasksRunning  int        `json:"tasks_running"`
 	OldestWaiting *time.Time `json:"oldest_waiting"`
+	// TasksAwaitingSlot counts the task runs with tags that wait
+	// (AWAITING_SLOT), besides TasksPending.
+	TasksAwaitingSlot int `json:"tasks_awaiting_slot"`
 	// Declared is whether the queue was declared (queues create; default
 	// always is); an undeclared queue has priority 0 and is not paused.
 	Declared    bool       `json:"declared"`

@@ -286,7 +286,7 @@ func nonNil(s []string) []string {
 // QueueJSON converts queue statistics.
 func QueueJSON(q store.QueueStats) apitype.Queue {
 	v := apitype.Queue{Queue: q.Queue, RunsScheduled: q.RunsScheduled, RunsRunning: q.RunsRunning,
-		TasksPending: q.TasksPending, TasksRunning: q.TasksRunning}
+		TasksPending: q.TasksPending, TasksRunning: q.TasksRunning, TasksAwaitingSlot: q.TasksAwaitingSlot}
 	if !q.OldestWaiting.IsZero() {
 		t := q.OldestWaiting
 		v.OldestWaiting = &t

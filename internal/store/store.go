@@ -638,7 +638,10 @@ type QueueStats struct {
 	RunsRunning   int // PENDING, RUNNING or CANCELLING
 	TasksPending  int
 	TasksRunning  int
-	OldestWaiting time.Time // creation time of the oldest SCHEDULED run; zero if none
+	// TasksAwaitingSlot counts the task runs with tags waiting (see
+	// TaskAwaitingSlot).
+	TasksAwaitingSlot int
+	OldestWaiting     time.Time // creation time of the oldest SCHEDULED run; zero if none
 }
 
 // RetentionParams deletes up to Limit (0: 1000) runs in a final state that

@@ -195,7 +195,7 @@ func queuesText(w io.Writer, qs []apitype.Queue, now time.Time) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", cli.OneLine(q.Queue), q.Priority, q.RunsScheduled, q.RunsRunning,
-			q.TasksPending, q.TasksRunning, oldest, paused)
+			q.TasksPending+q.TasksAwaitingSlot, q.TasksRunning, oldest, paused)
 	}
 	return tw.Flush()
 }

@@ -135,6 +135,10 @@ func testSlotClaim(t *testing.T, s store.Store) {
 		slotTaskRun("r4", 4, "robot"), slotTaskRun("r5", 5, "robot"),
 		slotTaskRun("free", 6, "unlimited"), slotTaskRun("plain", 7),
 	}})
+	qs, err := s.QueueList(ctx, at(0))
+	if err != nil || len(qs) != 1 || qs[0].Queue != "q" || qs[0].TasksPending != 1 || qs[0].TasksAwaitingSlot != 6 {
+		t.Fatalf("QueueList = %+v, %v; want q with 1 pending and 6 awaiting a slot", qs, err)
+	}
 	// Untagged task runs and tags without a limit start at once; robot
 	// task runs oldest first while slots are free.
 	wantClaim(t, s, "w1", 10, "plain", "r1", "r2", "free")
