@@ -367,7 +367,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 				return err
 			}
 		}
-		queueSlotLock(pb, p.Tasks, &slots)
+		queueSlotProbe(pb, p.Tasks, &slots)
 		return nil
 	}, func(pb *pgx.Batch) error {
 		return queueSlotClaims(pb, p.Tasks, &slots, out.TaskRuns)

@@ -9,32 +9,32 @@ import (
 )
 
 // Slot claims: the task-run claims of task runs that carry tags
-// (AWAITING_SLOT). A claim's first batch (claimTx) ends with slotLockSQL:
-// it locks, FOR UPDATE SKIP LOCKED in tag order, the concurrency_limits
-// rows of the tags of the oldest AWAITING_SLOT task runs the claim could
-// start, and returns how many there are and which tags it locked. A limit
-// row another claim holds is skipped, not waited for: that claim takes the
-// free slots of the tag, and this one starts none of its task runs (they
-// stay for the next claim) instead of queueing behind it; every idle
-// worker's claim contended for the row otherwise. Only when there are
-// any, the second round trip (the one that carries COMMIT) holds a
-// slotClaimSQL per task-run claim: a statement that starts after the lock
-// was granted, so its snapshot holds every slot that the claims before it
-// took and committed. Two claims of one limited tag therefore never count
-// its slots at once, on any number of servers: at most max_running task
-// runs with the tag are RUNNING at any instant. Without AWAITING_SLOT task
-// runs (task runs without tags) a claim pays one statement that reads an
-// empty partial index, and no round trip.
+// (AWAITING_SLOT). A claim's first batch (claimTx) ends with the probe
+// (queueSlotProbe): a read, locking nothing, of how many of the oldest
+// AWAITING_SLOT task runs the claim could start had every limited tag they
+// carry a free slot as the probe sees it, and which of those tags have one.
+// Only when there are any, the second round trip (the one that carries
+// COMMIT) holds, in order: slotLockSQL, which locks those tags'
+// concurrency_limits rows FOR UPDATE in tag order (waiting for a claim that
+// holds one: claims hold them only while the database executes their last
+// statements, never across a round trip), then a slotClaimSQL per task-run
+// claim: a statement that starts after the lock was granted, so its snapshot
+// holds every slot that the claims before it took and committed. Two claims
+// of one limited tag therefore never count its slots at once, on any number
+// of servers: at most max_running task runs with the tag are RUNNING at any
+// instant. An idle worker's claim while the tag is full reads and locks
+// nothing more. Without AWAITING_SLOT task runs (task runs without tags) a
+// claim pays one statement that reads an empty partial index, and no round
+// trip.
 
 // slotWindow is how many of the oldest AWAITING_SLOT task runs of a queue a
 // slot claim considers for a claim of limit task runs: the ones behind it
 // wait for the next claim.
 func slotWindow(limit int) int { return min(16+2*limit, 1000) }
 
-// slotLock is what slotLockSQL returned: how many candidates the claim
-// may start (their limited tags are locked by it), and the tags it locked.
-// A claim that found every candidate's limit held by another claim runs no
-// slot claim: it would lock candidates it cannot start.
+// slotLock is what the probe returned: how many candidates the claim may
+// start, and the limited tags with a free slot, which the claim then locks.
+// A claim that found every candidate's limit full runs no slot claim.
 type slotLock struct {
 	waiting int64
 	locked  []string
@@ -61,9 +61,12 @@ func slotCandidatesSQL(cols string, p store.TaskRunClaimParams, args *[]any) str
 		" ORDER BY created_at, run_id, key, id LIMIT " + add(int64(slotWindow(p.Limit))) + "::bigint"
 }
 
-// queueSlotLock adds to pb the statement that locks the limits of the
-// candidates of the task-run claims ps; its result lands in *out.
-func queueSlotLock(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock) {
+// queueSlotProbe adds to pb the statement that reads, without locking
+// anything, which candidates of the task-run claims ps could start: those
+// whose limited tags all have a free slot as the statement sees them. Its
+// result lands in *out: the count, and the limited tags with a free slot,
+// which the second round trip locks (slotLockSQL).
+func queueSlotProbe(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock) {
 	*out = slotLock{}
 	var (
 		args  []any
@@ -78,22 +81,37 @@ func queueSlotLock(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock) 
 	if len(parts) == 0 {
 		return
 	}
-	// waiting counts the candidates the claim may start: those whose
-	// limited tags it all locked (none for tags without limits).
-	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lk AS MATERIALIZED (
-		SELECT tag FROM concurrency_limits WHERE tag IN
+	// free holds the candidates' limited tags with a slot free; waiting
+	// counts the candidates none of whose limited tags is full.
+	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lim AS MATERIALIZED (
+		SELECT l.tag, l.max_running FROM concurrency_limits l WHERE l.tag IN
 			(SELECT json_array_elements_text(NULLIF(tags, '')::json) FROM cand)
-		ORDER BY tag FOR UPDATE SKIP LOCKED
+	), free AS MATERIALIZED (
+		SELECT lim.tag FROM lim LEFT JOIN (
+			SELECT tg.tag, count(*) AS n
+			FROM task_runs t CROSS JOIN LATERAL json_array_elements_text(NULLIF(t.tags, '')::json) AS tg(tag)
+			WHERE t.state = 'RUNNING' AND t.tags <> '' AND tg.tag IN (SELECT tag FROM lim)
+			GROUP BY tg.tag
+		) u ON u.tag = lim.tag
+		WHERE coalesce(u.n, 0) < lim.max_running
 	)
 	SELECT (SELECT count(*) FROM cand c WHERE NOT EXISTS (
 			SELECT 1 FROM json_array_elements_text(NULLIF(c.tags, '')::json) AS t(tag)
-			JOIN concurrency_limits l ON l.tag = t.tag
-			WHERE NOT EXISTS (SELECT 1 FROM lk WHERE lk.tag = t.tag))),
-		ARRAY(SELECT tag FROM lk)`
+			JOIN lim ON lim.tag = t.tag
+			WHERE NOT EXISTS (SELECT 1 FROM free WHERE free.tag = t.tag))),
+		ARRAY(SELECT tag FROM free ORDER BY tag)`
 	pb.Queue(q, args...).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&out.waiting, &out.locked)
 	})
 }
+
+// slotLockSQL locks the limit rows $1 (sorted) until the claim commits. It
+// is a statement of its own in the round trip that carries the slot claims
+// and COMMIT, so the slot claims start after it was granted (their
+// snapshots hold every slot that the claims before took and committed), and
+// the lock is held only while the database executes them, never across a
+// round trip to the server.
+const slotLockSQL = `SELECT tag FROM concurrency_limits WHERE tag = ANY($1::text[]) ORDER BY tag FOR UPDATE`
 
 // slotClaimSQL starts, among the candidates of a claim (slotCandidatesSQL,
 // locked, skipping rows that other claims hold), the oldest ones that have
@@ -144,6 +162,7 @@ func queueSlotClaims(pb *pgx.Batch, ps []store.TaskRunClaimParams, lk *slotLock,
 	if lk.waiting == 0 {
 		return nil
 	}
+	pb.Queue(slotLockSQL, lk.locked)
 	for i, p := range ps {
 		if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
 			continue
