@@ -168,3 +168,23 @@ func ExampleSideEffect() {
 	fmt.Println(out, draws, err)
 	// Output: labelled batch-41 1 <nil>
 }
+
+// Tags attaches tags to a task's runs. With a concurrency limit on a tag
+// (`baton limits set robot 4`), at most four distributed task runs (tasks
+// with Queue, run by workers) carrying it are RUNNING at once, anywhere;
+// the others wait AWAITING_SLOT. In a local run the task runs in-process
+// and its tags are only recorded.
+func ExampleTags() {
+	arm := baton.Task("example-arm", func(_ context.Context, well int) (string, error) {
+		return fmt.Sprintf("sampled well %d", well), nil
+	}, baton.Queue("lab"), baton.Tags("robot"))
+	flow := baton.Flow("example-tags", func(ctx baton.Context, _ struct{}) (string, error) {
+		return arm.Run(ctx, 7)
+	})
+
+	rt, done := openExampleRuntime()
+	defer done()
+	out, _, err := flow.Execute(context.Background(), rt, struct{}{})
+	fmt.Println(out, err)
+	// Output: sampled well 7 <nil>
+}

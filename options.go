@@ -66,6 +66,19 @@ func Timeout(d time.Duration) TaskOption { return func(c *taskConfig) { c.policy
 // ignored and the task runs in-process.
 func Queue(name string) TaskOption { return func(c *taskConfig) { c.policy.Queue = name } }
 
+// Tags attaches tags to the task's runs (recorded on every task run, shown
+// by `runs show`). A tag can carry a global concurrency limit (`baton limits
+// set TAG N`): at most N distributed task runs (tasks with Queue) carrying
+// the tag are RUNNING at any instant, across every worker and server; the
+// others wait in state AWAITING_SLOT and start oldest first as slots free.
+// A slot is held by the task run's lease: when its worker dies, the slot is
+// free once the lease expires. Tags must be non-empty printable strings of
+// at most 200 bytes; Task panics on an invalid one. Tags adds to the tags of
+// earlier Tags options.
+func Tags(tags ...string) TaskOption {
+	return func(c *taskConfig) { c.policy.Tags = append(c.policy.Tags, tags...) }
+}
+
 // Version marks a version of the task's code. It is part of the identity
 // of the task's steps and of its cache keys: after a change of version, a
 // retried run runs the task's completed steps again (and the cache misses),

@@ -63,6 +63,11 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	if err := store.CheckIdentifier("version", cfg.policy.Version); err != nil {
 		panic("baton.Task " + name + ": " + err.Error())
 	}
+	tags, err := store.NormalizeTags(cfg.policy.Tags)
+	if err != nil {
+		panic("baton.Task " + name + ": " + err.Error())
+	}
+	cfg.policy.Tags = tags
 	t := &TaskDef[In, Out]{fn: fn}
 	t.def = &engine.TaskDef{
 		Name:      name,

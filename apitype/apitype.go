@@ -188,8 +188,10 @@ type Run struct {
 	Error    *ErrorInfo      `json:"error"`
 	Queue    string          `json:"queue,omitempty"`
 	WorkerID string          `json:"worker_id,omitempty"`
-	// WaitingReason says why a SCHEDULED run has not started (the server
-	// sets it, e.g. when no live worker serves the run's flow and queue).
+	// WaitingReason says why a SCHEDULED run has not started (no live
+	// worker serves the run's flow and queue, its position in the queue),
+	// or what its waiting distributed task runs wait for (a tag limit's
+	// slots and who holds them, no live worker serving their task).
 	WaitingReason string `json:"waiting_reason,omitempty"`
 	// Attempts is what the run recorded of its attempts, oldest first;
 	// absent for runs recorded before attempts were.
@@ -278,6 +280,10 @@ type TaskRun struct {
 	InputRef      string          `json:"input_ref,omitempty"`
 	Result        json.RawMessage `json:"result"`
 	Error         *ErrorInfo      `json:"error"`
+	// Queue is the work queue of a distributed task run.
+	Queue string `json:"queue,omitempty"`
+	// Tags are the task run's tags (baton.Tags).
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Event is a state change. task_key is empty for run-level events; from is
@@ -361,4 +367,26 @@ type Queue struct {
 	TasksPending  int        `json:"tasks_pending"`
 	TasksRunning  int        `json:"tasks_running"`
 	OldestWaiting *time.Time `json:"oldest_waiting"`
+	// TasksAwaitingSlot counts the task runs with tags that wait
+	// (AWAITING_SLOT), besides TasksPending.
+	TasksAwaitingSlot int `json:"tasks_awaiting_slot"`
+	// Declared is whether the queue was declared (queues create; default
+	// always is); an undeclared queue has priority 0 and is not paused.
+	Declared    bool       `json:"declared"`
+	Priority    int        `json:"priority"`
+	Paused      bool       `json:"paused"`
+	PauseNote   string     `json:"pause_note,omitempty"`
+	PausedBy    string     `json:"paused_by,omitempty"`
+	PausedAt    *time.Time `json:"paused_at,omitempty"`
+	Description string     `json:"description,omitempty"`
+}
+
+// QueueRequest is the body of POST /api/v1/queues (Name required) and of
+// POST /api/v1/queues/{name}[/pause|/resume]; nil fields keep their value.
+type QueueRequest struct {
+	Name        string  `json:"name,omitempty"`
+	Priority    *int    `json:"priority,omitempty"`
+	Description *string `json:"description,omitempty"`
+	// Note says why a queue is paused (pause only).
+	Note string `json:"note,omitempty"`
 }

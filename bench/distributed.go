@@ -46,6 +46,9 @@ const (
 	slotWorkers    = 4     // workers serving the queue slots, each with --slots slots=slotsPerWorker
 	slotsPerWorker = 8
 	slotTask       = 10 * time.Millisecond // what bench.slot-sleep sleeps
+	tagItems       = 50_000                // items of each map of the tag-limit measure
+	tagWorkers     = 16                    // workers serving the queue tagged, each with slotsPerWorker slots
+	tagLimit       = 100                   // the limit of bench-tag (below tagWorkers*slotsPerWorker)
 	leaseTimeout   = "10s"
 	// measureTimeout bounds each measure of the distributed suite.
 	measureTimeout = 15 * time.Minute
@@ -59,6 +62,11 @@ const (
 	flowSmall   = "bench.small"
 	flowLatency = "bench.latency"
 	flowSlots   = "bench.slot-map"
+	flowTag     = "bench.tag-map"
+	flowTagFree = "bench.tag-map-unlimited"
+	flowTagless = "bench.tagless-map"
+	tagQueue    = "tagged"
+	benchTag    = "bench-tag"
 	benchQueue  = "bench"
 	slotsQueue  = "slots"
 )
@@ -72,6 +80,10 @@ var distKeys = []string{
 	"local_pg_fanout_tasks_per_s",
 	"remote_tasks_per_s",
 	"remote_slot_efficiency",
+	"tag_limited_tasks_per_s",
+	"tag_unlimited_tasks_per_s",
+	"untagged_tasks_per_s",
+	"tag_limited_vs_unlimited",
 	"runs_per_s",
 	"start_latency_p50_ms",
 	"start_latency_p99_ms",
@@ -106,6 +118,7 @@ var distMeasures = []measure{
 	{"pgfanout", measurePGFanout},
 	{"remote", measureRemote},
 	{"slots", measureSlots},
+	{"taglimit", measureTagLimit},
 	{"runs", measureRuns},
 	{"latency", measureLatency},
 	{"waitceiling", measureWaitCeiling},
@@ -114,7 +127,7 @@ var distMeasures = []measure{
 }
 
 // clusterMeasures need the server and the workers.
-var clusterMeasures = []string{"remote", "slots", "runs", "latency", "paused", "timers"}
+var clusterMeasures = []string{"remote", "slots", "taglimit", "runs", "latency", "paused", "timers"}
 
 // dist is the state of one run of the distributed suite.
 type dist struct {
@@ -130,7 +143,7 @@ type dist struct {
 // parseDistributed parses the flags of the distributed subcommand. Hidden
 // flags for diagnosis: -cpuprofile FILE (the bench process; the server and
 // worker I write FILE.server and FILE.workerI), -only a,b (ceiling,
-// pgfanout, remote, slots, runs, latency, waitceiling, paused, timers), -concurrency N (flow runs per worker)
+// pgfanout, remote, slots, taglimit, runs, latency, waitceiling, paused, timers), -concurrency N (flow runs per worker)
 // and -keep (keep the PostgreSQL schemas).
 func parseDistributed(args []string, stderr io.Writer) (distConfig, error) {
 	cfg := distConfig{scale: 1, workers: 4, concurrency: 64}
@@ -909,6 +922,85 @@ func measureSlots(ctx context.Context, b *bench) error {
 	b.progress("slots: %d task runs of %s on %d workers x %d slots in %s: %.0f tasks/s, ideal %.0f/s",
 		n, slotTask, slotWorkers, slotsPerWorker, dur.Round(time.Millisecond), rate, ideal)
 	b.report("remote_slot_efficiency", rate/ideal, 3)
+	return nil
+}
+
+// measureTagLimit measures what a tag concurrency limit costs: tagWorkers
+// extra workers of slotsPerWorker slots each (more slots in all than the
+// limit) serve the queue tagged, and three maps of tagItems no-op task runs
+// run one after the other: of a task tagged bench-tag under a limit of
+// tagLimit, of the same task with no limit on the tag, and of an untagged
+// task (the claim path without slots).
+func measureTagLimit(ctx context.Context, b *bench) error {
+	d := distOf(b)
+	c := d.cl
+	var extra []*proc
+	defer func() {
+		for _, p := range extra {
+			terminate(p.cmd.Process)
+		}
+		for _, p := range extra {
+			select {
+			case <-p.done:
+			case <-time.After(20 * time.Second):
+				_ = p.cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		c.procs = slices.DeleteFunc(c.procs, func(p *proc) bool { return slices.Contains(extra, p) })
+	}()
+	bin := filepath.Join(d.dir, "bin")
+	base := []string{"BATON_HOME=" + filepath.Join(c.dir, "home"), "BATON_DB=", "BATON_SERVER=", "BENCH_CPUPROFILE="}
+	for i := range tagWorkers {
+		name := fmt.Sprintf("tagworker%d", i)
+		p, err := c.start(name, filepath.Join(bin, "benchprog"), base,
+			"worker", "--server", c.url, "--queue", tagQueue, "--concurrency", "1",
+			"--slots", fmt.Sprintf("%s=%d", tagQueue, slotsPerWorker), "--name", "bench-"+name)
+		if err != nil {
+			return err
+		}
+		extra = append(extra, p)
+	}
+	want := d.dcfg.workers + tagWorkers
+	if err := c.waitFor(ctx, fmt.Sprintf("%d tag workers to register", tagWorkers), func(ctx context.Context) (bool, error) {
+		ws, err := c.cl.Workers(ctx)
+		return err == nil && len(ws) >= want, nil
+	}); err != nil {
+		return err
+	}
+	n := b.n(tagItems)
+	rate := func(what, flow string) (float64, error) {
+		dur, err := d.timeMap(ctx, c.cl, flow, n)
+		if err != nil {
+			return 0, err
+		}
+		r := float64(n) / dur.Seconds()
+		b.progress("taglimit: %d task runs %s on %d workers x %d slots in %s: %.0f tasks/s",
+			n, what, tagWorkers, slotsPerWorker, dur.Round(time.Millisecond), r)
+		return r, nil
+	}
+	if _, err := c.cl.SetLimit(ctx, benchTag, tagLimit); err != nil {
+		return fmt.Errorf("set the limit: %w", err)
+	}
+	limited, err := rate(fmt.Sprintf("tagged %s, limit %d", benchTag, tagLimit), flowTag)
+	if err != nil {
+		return err
+	}
+	if err := c.cl.DeleteLimit(ctx, benchTag); err != nil {
+		return fmt.Errorf("delete the limit: %w", err)
+	}
+	unlimited, err := rate(fmt.Sprintf("tagged %s, no limit", benchTag), flowTagFree)
+	if err != nil {
+		return err
+	}
+	untagged, err := rate("untagged", flowTagless)
+	if err != nil {
+		return err
+	}
+	b.report("tag_limited_tasks_per_s", limited, 0)
+	b.report("tag_unlimited_tasks_per_s", unlimited, 0)
+	b.report("untagged_tasks_per_s", untagged, 0)
+	b.report("tag_limited_vs_unlimited", limited/unlimited, 3)
 	return nil
 }
 

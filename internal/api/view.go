@@ -131,6 +131,8 @@ func TaskRunViewOf(tr store.TaskRun, load ResultLoader) (apitype.TaskRun, error)
 		ChildRunID:    tr.ChildRunID,
 		InputRef:      tr.InputRef,
 		Error:         ErrorJSON(tr.Error),
+		Queue:         tr.Queue,
+		Tags:          tr.Tags,
 	}
 	in, ierr := viewInput(tr.Input, tr.InputRef, load)
 	v.Input = in
@@ -297,7 +299,7 @@ func nonNil(s []string) []string {
 // QueueJSON converts queue statistics.
 func QueueJSON(q store.QueueStats) apitype.Queue {
 	v := apitype.Queue{Queue: q.Queue, RunsScheduled: q.RunsScheduled, RunsRunning: q.RunsRunning,
-		TasksPending: q.TasksPending, TasksRunning: q.TasksRunning}
+		TasksPending: q.TasksPending, TasksRunning: q.TasksRunning, TasksAwaitingSlot: q.TasksAwaitingSlot}
 	if !q.OldestWaiting.IsZero() {
 		t := q.OldestWaiting
 		v.OldestWaiting = &t

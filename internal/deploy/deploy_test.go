@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/batonhq/baton/apitype"
+	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/clock"
 	"github.com/batonhq/baton/internal/deploy"
 	"github.com/batonhq/baton/internal/store"
@@ -482,6 +483,9 @@ func TestMaxActiveCollisions(t *testing.T) {
 				case "queue":
 					if second.State != store.RunAwaitingSlot {
 						t.Fatalf("second run %s, want AWAITING_SLOT", second.State)
+					}
+					if why := api.WaitingReason(ctx, b.st, second, b.clk.Now()); !strings.Contains(why, `deployment "m": 1 of its runs are active`) {
+						t.Errorf("waiting reason %q, want one naming the deployment and its active run", why)
 					}
 					if _, err := b.st.RunTransition(ctx, store.RunTransitionParams{ID: first.ID, From: []store.RunState{store.RunScheduled},
 						To: store.RunCompleted, At: b.clk.Now()}); err != nil {

@@ -229,6 +229,10 @@ type TaskPolicy struct {
 	Timeout    time.Duration // per attempt; 0 means none
 	Cache      *CachePolicy
 	Queue      string // distributed: run on a worker serving this queue
+	// Tags are recorded on the task's runs (sorted, without duplicates); a
+	// distributed task run with tags waits AWAITING_SLOT and starts only
+	// with a slot of each of its tags that has a concurrency limit.
+	Tags []string
 	// Version is part of the task's step identities and cache keys: a new
 	// version makes a retry run the task's steps again.
 	Version string

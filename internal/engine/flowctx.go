@@ -498,7 +498,7 @@ func (s *step) start() {
 	fc.ran.Add(1)
 	s.tr = store.TaskRun{
 		ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, Identity: s.ident, State: store.TaskPending,
-		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now,
+		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now, Tags: s.call.Task.Policy.Tags,
 	}
 	s.tr.Input, s.tr.InputRef = fc.e.storeInput(s.call.InputJSON)
 	if s.call.Task.Policy.Cache != nil && s.fromCache() {

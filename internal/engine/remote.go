@@ -340,7 +340,11 @@ func (s *step) dispatch() {
 	s.remote = true
 	s.markDispatched()
 	s.tr.Queue = s.call.Task.Policy.Queue
-	s.moveLocked(store.TaskPending, "engine", "queued on "+s.tr.Queue)
+	if len(s.tr.Tags) > 0 {
+		s.moveLocked(store.TaskAwaitingSlot, "engine", "queued on "+s.tr.Queue+", awaiting a slot")
+	} else {
+		s.moveLocked(store.TaskPending, "engine", "queued on "+s.tr.Queue)
+	}
 	tr := s.tr
 	s.mu.Unlock()
 	ref := store.TaskRunRef{RunID: tr.RunID, Key: tr.Key, ID: tr.ID}

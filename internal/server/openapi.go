@@ -37,6 +37,13 @@ var schemaTypes = map[string]reflect.Type{
 	"QueueList": reflect.TypeFor[struct {
 		Queues []apitype.Queue `json:"queues"`
 	}](),
+	"LimitList": reflect.TypeFor[struct {
+		Limits []apitype.Limit `json:"limits"`
+	}](),
+	"Limit":               reflect.TypeFor[apitype.Limit](),
+	"QueueRequest":        reflect.TypeFor[apitype.QueueRequest](),
+	"QueueInfo":           reflect.TypeFor[apitype.Queue](),
+	"SetLimit":            reflect.TypeFor[apitype.SetLimitRequest](),
 	"Retention":           reflect.TypeFor[apitype.RetentionRequest](),
 	"RetentionResult":     reflect.TypeFor[apitype.RetentionResult](),
 	"RegisterWorker":      reflect.TypeFor[api.RegisterWorker](),

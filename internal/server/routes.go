@@ -63,7 +63,16 @@ func (s *Server) coreRoutes(p string) []route {
 		{method: "POST", pattern: p + "/events", summary: "Send an event to the runs that wait for it (WaitForEvent); kept 24 h for waits that begin later", tag: "events", request: "EventRequest", response: "EventResult", handle: s.sendEvent},
 		{method: "POST", pattern: p + "/runs/{id}/retry", summary: "Schedule a new attempt of a FAILED, CANCELLED or CRASHED run, with edited parameters when given", tag: "runs", request: "RetryRun", optionalBody: true, response: "Run", handle: s.retryRun},
 		{method: "GET", pattern: p + "/workers", summary: "Live workers", tag: "workers", response: "WorkerList", handle: s.listWorkers},
-		{method: "GET", pattern: p + "/queues", summary: "Queue depths", tag: "queues", response: "QueueList", handle: s.listQueues},
+		{method: "GET", pattern: p + "/queues", summary: "Queues: depths, priority and pause, of every declared queue and every queue with work or a live worker", tag: "queues", response: "QueueList", handle: s.listQueues},
+		{method: "POST", pattern: p + "/queues", summary: "Declare a work queue (priority, description); 409 when it is declared already", tag: "queues", request: "QueueRequest", response: "QueueInfo", status: 201, handle: s.setQueue(true, "")},
+		{method: "GET", pattern: p + "/queues/{name}", summary: "A queue: depths, priority and pause", tag: "queues", response: "QueueInfo", handle: s.getQueue},
+		{method: "POST", pattern: p + "/queues/{name}", summary: "Change a queue's priority or description (declaring it if it was implicit)", tag: "queues", request: "QueueRequest", optionalBody: true, response: "QueueInfo", handle: s.setQueue(false, "")},
+		{method: "POST", pattern: p + "/queues/{name}/pause", summary: "Pause a queue: claims hand out nothing of it until it is resumed", tag: "queues", request: "QueueRequest", optionalBody: true, response: "QueueInfo", handle: s.setQueue(false, "pause")},
+		{method: "POST", pattern: p + "/queues/{name}/resume", summary: "Resume a paused queue", tag: "queues", request: "QueueRequest", optionalBody: true, response: "QueueInfo", handle: s.setQueue(false, "resume")},
+		{method: "GET", pattern: p + "/limits", summary: "Tag concurrency limits, each with the task runs holding its slots", tag: "limits", response: "LimitList", handle: s.listLimits},
+		{method: "GET", pattern: p + "/limits/{tag}", summary: "A tag's concurrency limit with the task runs holding its slots", tag: "limits", response: "Limit", handle: s.getLimit},
+		{method: "PUT", pattern: p + "/limits/{tag}", summary: "Set a tag's concurrency limit: at most limit task runs with the tag RUNNING at once, anywhere (400 naming the field for a negative limit)", tag: "limits", request: "SetLimit", response: "Limit", handle: s.setLimit},
+		{method: "DELETE", pattern: p + "/limits/{tag}", summary: "Remove a tag's concurrency limit", tag: "limits", status: 204, handle: s.deleteLimit},
 		{method: "POST", pattern: p + "/retention", summary: "Delete finished runs older than older_than now", tag: "retention", request: "Retention", response: "RetentionResult", handle: s.retention},
 
 		{method: "POST", pattern: p + "/workers", summary: "Register a worker", tag: "worker protocol", request: "RegisterWorker", response: "Registered", status: 201, handle: s.registerWorker},
@@ -197,28 +206,16 @@ func clip(raw json.RawMessage) string {
 // runView renders a run, saying why a SCHEDULED run waits.
 func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 	v := api.RunJSON(run, s.cfg.Blobs)
-	if run.State == store.RunScheduled {
+	if run.State == store.RunScheduled || run.State == store.RunAwaitingSlot {
 		v.WaitingReason = s.waitingReason(ctx, run)
 	}
 	s.lateView(&v)
 	return v
 }
 
+// waitingReason says what a run waits for (api.WaitingReason).
 func (s *Server) waitingReason(ctx context.Context, run store.Run) string {
-	workers, err := s.st.WorkerList(ctx, s.clk.Now().Add(-s.cfg.LeaseTimeout))
-	if err != nil {
-		return ""
-	}
-	serving := 0
-	for _, wk := range workers {
-		if slices.Contains(wk.Flows, run.Flow) && slices.Contains(wk.Queues, run.Queue) {
-			serving++
-		}
-	}
-	if serving == 0 {
-		return fmt.Sprintf("no live worker serves flow %q on queue %q; start one with: <your program> worker --queue %s", run.Flow, run.Queue, run.Queue)
-	}
-	return fmt.Sprintf("waiting for a free slot on %d worker(s) serving flow %q on queue %q", serving, run.Flow, run.Queue)
+	return api.WaitingReason(ctx, s.st, run, s.clk.Now().Add(-s.cfg.LeaseTimeout))
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
@@ -284,7 +281,9 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.Queue, d.WorkerID = run.Queue, run.WorkerID
-		if run.State == store.RunScheduled {
+		if run.State == store.RunScheduled || run.State == store.RunAwaitingSlot || q.Summary {
+			// A page without the summary is what clients poll (WaitRun):
+			// the task runs' reason is read only for a summary.
 			d.WaitingReason = s.waitingReason(ctx, run)
 		}
 		s.lateView(&d.Run)
@@ -300,9 +299,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := api.RunDetailJSON(run, trs, evs, s.cfg.Blobs)
 	d.Queue, d.WorkerID = run.Queue, run.WorkerID
-	if run.State == store.RunScheduled {
-		d.WaitingReason = s.waitingReason(ctx, run)
-	}
+	d.WaitingReason = s.waitingReason(ctx, run)
 	s.lateView(&d.Run)
 	return writeJSON(w, 200, d)
 }
@@ -637,18 +634,6 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]any{"workers": out})
 }
 
-func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
-	qs, err := s.st.QueueList(r.Context(), s.clk.Now().Add(-store.LiveWorkerWindow))
-	if err != nil {
-		return err
-	}
-	out := make([]apitype.Queue, len(qs))
-	for i, q := range qs {
-		out[i] = api.QueueJSON(q)
-	}
-	return writeJSON(w, 200, map[string]any{"queues": out})
-}
-
 func (s *Server) retention(w http.ResponseWriter, r *http.Request) error {
 	var req apitype.RetentionRequest
 	if err := decode(r, &req); err != nil {
@@ -885,15 +870,23 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 
 // claimNow applies completions and claims for a worker what req asks,
 // without waiting, in one transaction. short reports that it claimed fewer
-// than asked.
+// than asked. Paused queues hand out nothing; flow runs come from the
+// worker's queues of the highest priority first: the queues of the next
+// priority are claimed (in a transaction of their own) only for what the
+// higher ones left of req.Runs.
 func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, completions []store.TaskRunCompletion) (out api.Claimed, short bool, err error) {
 	lease, at := s.clk.Now().Add(s.cfg.LeaseTimeout), s.clk.Now()
 	p := store.ClaimParams{Completions: completions}
-	if req.Runs > 0 && len(wk.Flows) > 0 {
-		p.Runs = store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows, Limit: req.Runs, LeaseUntil: lease, At: at}
+	declared := s.queues(ctx)
+	groups := store.QueuesByPriority(wk.Queues, declared)
+	if req.Runs > 0 && len(wk.Flows) > 0 && len(groups) > 0 {
+		p.Runs = store.RunClaimParams{WorkerID: wk.ID, Queues: groups[0], Flows: wk.Flows, Limit: req.Runs, LeaseUntil: lease, At: at}
 	}
 	if len(wk.Tasks) > 0 {
 		for queue, n := range req.Tasks {
+			if declared[queue].Paused {
+				continue
+			}
 			if n > 0 {
 				p.Tasks = append(p.Tasks, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
 					Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: at})
@@ -905,7 +898,21 @@ func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, c
 		return out, false, err
 	}
 	out = api.Claimed{Runs: append([]store.Run{}, res.Runs...), TaskRuns: []store.TaskRun{}, Applied: res.Applied}
-	short = len(res.Runs) < p.Runs.Limit
+	for _, g := range groups[min(1, len(groups)):] {
+		left := p.Runs.Limit - len(out.Runs)
+		if left < 1 {
+			break
+		}
+		more, err := s.st.Claim(ctx, store.ClaimParams{Runs: store.RunClaimParams{WorkerID: wk.ID, Queues: g,
+			Flows: wk.Flows, Limit: left, LeaseUntil: lease, At: at}})
+		if err != nil {
+			// What the first claim took is the worker's now: answer it.
+			s.log.Warn("claim of lower-priority queues failed", "worker", wk.ID, "err", err)
+			break
+		}
+		out.Runs = append(out.Runs, more.Runs...)
+	}
+	short = len(out.Runs) < p.Runs.Limit
 	for i, trs := range res.TaskRuns {
 		out.TaskRuns = append(out.TaskRuns, trs...)
 		short = short || len(trs) < p.Tasks[i].Limit
@@ -1152,7 +1159,7 @@ func (s *Server) wakeForBatch(b *store.Batch) {
 	var tasks, done bool
 	for i := range b.TaskRuns {
 		tr := &b.TaskRuns[i]
-		tasks = tasks || (tr.Queue != "" && tr.State == store.TaskPending)
+		tasks = tasks || (tr.Queue != "" && tr.State.Waiting())
 		done = done || tr.State.Final()
 	}
 	if tasks {
@@ -1426,5 +1433,67 @@ func checkBatch(b *store.Batch) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// --- limits ---
+
+func (s *Server) listLimits(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.st.LimitList(r.Context(), nil)
+	if err != nil {
+		return err
+	}
+	out := make([]apitype.Limit, len(ls))
+	for i, l := range ls {
+		out[i] = api.LimitJSON(l)
+	}
+	return writeJSON(w, 200, map[string]any{"limits": out})
+}
+
+func (s *Server) getLimit(w http.ResponseWriter, r *http.Request) error {
+	tag := r.PathValue("tag")
+	if err := api.CheckTag(tag); err != nil {
+		return errBadRequest("%v", err)
+	}
+	ls, err := s.st.LimitList(r.Context(), []string{tag})
+	if err != nil {
+		return err
+	}
+	if len(ls) == 0 {
+		return errNotFound("tag %q has no limit", tag)
+	}
+	return writeJSON(w, 200, api.LimitJSON(ls[0]))
+}
+
+func (s *Server) setLimit(w http.ResponseWriter, r *http.Request) error {
+	var req apitype.SetLimitRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	who, err := apiActor(r, "")
+	if err != nil {
+		return err
+	}
+	l, err := api.SetLimit(r.Context(), s.st, r.PathValue("tag"), req, who)
+	if err != nil {
+		return inputError("", err)
+	}
+	s.tasksSig.notify() // freed slots start waiting task runs
+	return writeJSON(w, 200, api.LimitJSON(l))
+}
+
+func (s *Server) deleteLimit(w http.ResponseWriter, r *http.Request) error {
+	tag := r.PathValue("tag")
+	if err := api.CheckTag(tag); err != nil {
+		return errBadRequest("%v", err)
+	}
+	if err := s.st.LimitDelete(r.Context(), tag); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errNotFound("tag %q has no limit", tag)
+		}
+		return err
+	}
+	s.tasksSig.notify()
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -160,8 +160,9 @@ type Server struct {
 	wakes    map[string]*claimOrder  // worker ID -> the order of its claims
 	stopping bool
 
-	deploy *deploy.Service // deployments (deployments.go)
-	sched  schedulerState  // the scheduler's lock (scheduler.go)
+	deploy    *deploy.Service // deployments (deployments.go)
+	sched     schedulerState  // the scheduler's lock (scheduler.go)
+	queueInfo queueCache      // the declared work queues (queues.go)
 }
 
 // New returns a server for cfg.
@@ -267,6 +268,10 @@ func (s *Server) listen(ch <-chan store.Notification) {
 			s.tasksSig.notify()
 		case "done":
 			s.doneSig.notify()
+		case "queues":
+			s.queueInfo.invalidate()
+			s.runsSig.notify()
+			s.tasksSig.notify()
 		case "cancel":
 			// A run is being cancelled, or ended while task runs of it still
 			// run: re-read the runs to stop (with their attempts).

@@ -240,6 +240,10 @@ type TaskRun struct {
 	Queue      string    `json:",omitzero"`
 	WorkerID   string    `json:",omitzero"` // the worker holding the lease of a distributed task run
 	LeaseUntil time.Time `json:",omitzero"` // zero when not leased
+	// Tags are the task's tags (baton.Tags), sorted: a distributed task run
+	// with tags waits in AWAITING_SLOT and starts only holding a slot of
+	// every tag of them that has a concurrency limit (see Limit).
+	Tags []string `json:",omitzero"`
 	// History is the task run's state transitions, oldest first. They live
 	// in the row itself so that a step's commit writes one record; EventList
 	// returns them merged with the run's events.
@@ -447,7 +451,10 @@ type RunClaimParams struct {
 	At         time.Time
 }
 
-// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty)
+// TaskRunClaimParams claims PENDING distributed task runs (Queue non-empty),
+// then for what is left of Limit AWAITING_SLOT ones that have a free slot of
+// every limited tag they carry (see Limit; oldest first, transition
+// AWAITING_SLOT -> RUNNING),
 // of RUNNING runs, and of PAUSED ones (suspended while workers execute
 // their task runs; a completion reschedules them): the oldest (by CreatedAt) at most Limit whose Queue is in
 // Queues and Task in Tasks move to RUNNING (StartedAt set when zero, a transition PENDING ->
@@ -586,7 +593,7 @@ type LeasesReleaseParams struct {
 type LeaseExpiry struct {
 	Crashed     []Run // runs whose lease expired (now CRASHED, SCHEDULED or CANCELLED)
 	Rescheduled int   // of which went back to SCHEDULED for a new attempt
-	TaskRuns    int   // distributed task runs put back to PENDING
+	TaskRuns    int   // distributed task runs put back to PENDING (AWAITING_SLOT when they carry tags)
 }
 
 // RunStop names a run whose work must stop, at the attempt it had then:
@@ -604,7 +611,8 @@ type RunStop struct {
 // naming the worker) and, while its attempt is below MaxAttempts, goes
 // through AWAITING_RETRY back to SCHEDULED with the next attempt number and
 // no owner. Events have cause "lease" (and "policy" for the retry). Task
-// runs go back to PENDING without a worker, with a History transition of
+// runs go back to PENDING (AWAITING_SLOT when they carry tags: their slots
+// are free) without a worker, with a History transition of
 // cause "lease". Then the PENDING task runs of every run that is CANCELLING
 // or ended (among them those taken back as CANCELLED, or CRASHED without a
 // new attempt) are cancelled as RunTransition does. WorkerRelease and
@@ -649,7 +657,10 @@ type QueueStats struct {
 	RunsRunning   int // PENDING, RUNNING or CANCELLING
 	TasksPending  int
 	TasksRunning  int
-	OldestWaiting time.Time // creation time of the oldest SCHEDULED run; zero if none
+	// TasksAwaitingSlot counts the task runs with tags waiting (see
+	// TaskAwaitingSlot).
+	TasksAwaitingSlot int
+	OldestWaiting     time.Time // creation time of the oldest SCHEDULED run; zero if none
 }
 
 // RetentionParams deletes up to Limit (0: 1000) runs in a final state that
@@ -853,6 +864,20 @@ type Store interface {
 	HistoryList(ctx context.Context, p HistoryListParams) ([]HistoryEntry, error)
 	// LogList returns a run's logs in order.
 	LogList(ctx context.Context, p LogListParams) ([]LogRecord, error)
+	// LimitSet creates or changes the concurrency limit of a tag; see
+	// LimitSetParams.
+	LimitSet(ctx context.Context, p LimitSetParams) (Limit, error)
+	// LimitDelete removes the limit of a tag (ErrNotFound when it has
+	// none): its task runs start without waiting for a slot.
+	LimitDelete(ctx context.Context, tag string) error
+	// LimitList returns the limits of tags (every limit when tags is
+	// empty), ordered by tag, each with the task runs holding its slots and
+	// the count of those waiting for one.
+	LimitList(ctx context.Context, tags []string) ([]Limit, error)
+	// QueueSet declares or changes a work queue; see QueueSetParams.
+	QueueSet(ctx context.Context, p QueueSetParams) (WorkQueue, error)
+	// QueueDeclared returns the declared work queues, ordered by name.
+	QueueDeclared(ctx context.Context) ([]WorkQueue, error)
 	// CacheGet returns the unexpired cache entry for key at time now, or ErrNotFound.
 	CacheGet(ctx context.Context, key string, now time.Time) (CacheEntry, error)
 	// Close releases the store's resources.

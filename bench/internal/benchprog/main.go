@@ -53,6 +53,33 @@ var (
 		return len(out), err
 	})
 
+	// tagNoop and taglessNoop are no-ops on the queue tagged; tagNoop
+	// carries the tag bench-tag, whose limit the suite sets to 100 (and
+	// deletes), to measure what the slot claim costs.
+	tagNoop = baton.Task("bench.tag-noop", func(_ context.Context, n int) (int, error) { return n, nil },
+		baton.Queue("tagged"), baton.Tags("bench-tag"))
+	taglessNoop = baton.Task("bench.tagless-noop", func(_ context.Context, n int) (int, error) { return n, nil },
+		baton.Queue("tagged"))
+
+	// tagMap maps tagNoop over N items; it returns N.
+	tagMap = baton.Flow("bench.tag-map", func(ctx baton.Context, p MapParams) (int, error) {
+		out, err := baton.WaitAll(ctx, tagNoop.Map(ctx, make([]int, p.N)))
+		return len(out), err
+	})
+
+	// tagMapUnlimited is tagMap under another name: the suite runs it after
+	// deleting the limit (one completed run per flow).
+	tagMapUnlimited = baton.Flow("bench.tag-map-unlimited", func(ctx baton.Context, p MapParams) (int, error) {
+		out, err := baton.WaitAll(ctx, tagNoop.Map(ctx, make([]int, p.N)))
+		return len(out), err
+	})
+
+	// taglessMap maps taglessNoop over N items; it returns N.
+	taglessMap = baton.Flow("bench.tagless-map", func(ctx baton.Context, p MapParams) (int, error) {
+		out, err := baton.WaitAll(ctx, taglessNoop.Map(ctx, make([]int, p.N)))
+		return len(out), err
+	})
+
 	localNoop = baton.Task("bench.noop", func(_ context.Context, n int) (int, error) { return n, nil })
 
 	// small runs 5 local no-op tasks.
@@ -80,5 +107,5 @@ var (
 )
 
 func main() {
-	baton.Main(remoteMap, slotMap, small, latency, waitInput, sleepUntil)
+	baton.Main(remoteMap, slotMap, small, latency, waitInput, sleepUntil, tagMap, tagMapUnlimited, taglessMap)
 }

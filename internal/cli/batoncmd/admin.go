@@ -123,9 +123,9 @@ func adminAgo(t, now time.Time) string {
 	return d.String() + " ago"
 }
 
-// QueuesCommand returns `queues list`.
+// QueuesCommand returns `queues list|show|create|update|pause|resume`.
 func QueuesCommand(env *cli.Env) *cobra.Command {
-	cmd := cli.Group("queues", "List queue depths")
+	cmd := cli.Group("queues", "Work queues: depths, priority and pause")
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
@@ -144,6 +144,7 @@ func QueuesCommand(env *cli.Env) *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of queue objects")
 	cmd.AddCommand(list)
+	addQueueCommands(cmd, env)
 	return cmd
 }
 
@@ -167,13 +168,9 @@ func listQueues(ctx context.Context, env *cli.Env) ([]apitype.Queue, error) {
 		return nil, err
 	}
 	defer st.Close()
-	stats, err := st.QueueList(ctx, env.Clk().Now().Add(-store.LiveWorkerWindow))
+	out, err := api.QueueList(ctx, st, env.Clk().Now().Add(-store.LiveWorkerWindow))
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
-	}
-	out := make([]apitype.Queue, len(stats))
-	for i, q := range stats {
-		out[i] = api.QueueJSON(q)
 	}
 	return out, nil
 }
@@ -184,14 +181,21 @@ func queuesText(w io.Writer, qs []apitype.Queue, now time.Time) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "QUEUE\tSCHEDULED\tRUNNING\tTASKS PENDING\tTASKS RUNNING\tOLDEST WAITING")
+	fmt.Fprintln(tw, "QUEUE\tPRIORITY\tSCHEDULED\tRUNNING\tTASKS PENDING\tTASKS RUNNING\tOLDEST WAITING\tPAUSED")
 	for _, q := range qs {
 		oldest := "-"
 		if q.OldestWaiting != nil {
 			oldest = cli.Time(*q.OldestWaiting) + " (" + adminAgo(*q.OldestWaiting, now) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", cli.OneLine(q.Queue), q.RunsScheduled, q.RunsRunning,
-			q.TasksPending, q.TasksRunning, oldest)
+		paused := "-"
+		if q.Paused {
+			paused = "paused by " + cli.OneLine(q.PausedBy)
+			if q.PauseNote != "" {
+				paused += ": " + cli.Truncate(cli.OneLine(q.PauseNote), 60)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", cli.OneLine(q.Queue), q.Priority, q.RunsScheduled, q.RunsRunning,
+			q.TasksPending+q.TasksAwaitingSlot, q.TasksRunning, oldest, paused)
 	}
 	return tw.Flush()
 }

@@ -40,7 +40,7 @@ func Baton(ctx context.Context, args []string, env *cli.Env, cfg servecmd.Config
 	root.PersistentFlags().StringVar(&env.Server, "server", env.Server,
 		"base `URL` of a Baton server to talk to, such as http://127.0.0.1:8420 (default $BATON_SERVER; none: read the store)")
 	cli.AsFlag(env, root.PersistentFlags())
-	root.AddCommand(runscmd.Command(env), runscmd.EventsCommand(env), WorkersCommand(env), QueuesCommand(env), RetentionCommand(env),
+	root.AddCommand(runscmd.Command(env), runscmd.EventsCommand(env), WorkersCommand(env), QueuesCommand(env), RetentionCommand(env), LimitsCommand(env),
 		servecmd.ServerCommand(env, cfg), servecmd.DevCommand(env, cfg), cli.VersionCommand(env),
 		deploycmd.Command(env))
 	return cli.Execute(ctx, root, args, env)

@@ -387,6 +387,9 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 	} else if (d.Result != nil && string(d.Result) != "null") || d.State == string(store.RunCompleted) {
 		field("Result", runsValue(d.Result))
 	}
+	if d.WaitingReason != "" {
+		field("Waiting", cli.OneLine(d.WaitingReason))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -569,6 +572,7 @@ func runsPageOf(ctx context.Context, src runsSource, id string, q apitype.PageQu
 				fmt.Fprintf(src.env.Stderr, "baton: warning: %s\n", line)
 			}
 		}
+		p.WaitingReason = api.WaitingReason(ctx, src.st, run, src.env.Clk().Now().Add(-store.LiveWorkerWindow))
 		return p, err
 	case *remoteRuns:
 		p, err := src.c.GetRunPage(ctx, id, q)

@@ -175,6 +175,7 @@ func (l *localRuns) Show(ctx context.Context, id string) (apitype.RunDetail, err
 			fmt.Fprintf(l.env.Stderr, "baton: warning: %s\n", line)
 		}
 	}
+	d.WaitingReason = api.WaitingReason(ctx, l.st, run, l.env.Clk().Now().Add(-store.LiveWorkerWindow))
 	return d, nil
 }
 

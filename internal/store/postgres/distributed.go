@@ -92,8 +92,12 @@ const (
 // claimTx runs the claim statements that queue adds for worker in one
 // transaction that first takes the worker's claim lock shared. BEGIN rides
 // in the statements' batch (a transaction opened in a batch outlasts it),
-// so a claim costs two round trips: the batch, then COMMIT.
-func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error) error {
+// so a claim costs two round trips: the batch, then COMMIT. When then is
+// set, it is called after the batch with its results read, and the
+// statements it adds (the slot claims, which need what the batch locked)
+// ride with the COMMIT.
+func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error,
+	then func(pb *pgx.Batch) error) error {
 	return s.retry(ctx, func() error {
 		var pb pgx.Batch
 		pb.Queue("BEGIN")
@@ -112,6 +116,24 @@ func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *p
 			c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 			return translate(err, "%s", op)
 		}
+		if then != nil {
+			var pb2 pgx.Batch
+			if err := then(&pb2); err != nil {
+				c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				return err
+			}
+			if pb2.Len() > 0 {
+				if s.claimed != nil {
+					s.claimed()
+				}
+				pb2.Queue("COMMIT")
+				if err := c.SendBatch(ctx, &pb2).Close(); err != nil {
+					c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+					return translate(err, "%s", op)
+				}
+				return nil
+			}
+		}
 		if s.claimed != nil {
 			s.claimed()
 		}
@@ -120,14 +142,15 @@ func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *p
 	})
 }
 
-// stopTaskRunsSQL cancels the PENDING task runs and the WAITING wait
-// steps of run $1 (the history transition $4 from PENDING, $6 from
-// WAITING), marks its waits inactive, and notifies their waiters when
+// stopTaskRunsSQL cancels the PENDING and AWAITING_SLOT task runs and the
+// WAITING wait steps of run $1 (the history transition $4 from PENDING, $6
+// from WAITING, $7 from AWAITING_SLOT), marks its waits inactive, and notifies their waiters when
 // there were any.
 var stopTaskRunsSQL = `WITH stopped AS (
 	UPDATE task_runs SET state = 'CANCELLED', error = $2, ended_at = $3, worker_id = '', lease_until = 0,
-		history = ` + historyAppend("history", "(CASE WHEN state = 'WAITING' THEN $6::text ELSE $4::text END)") + `
-	WHERE run_id = $1 AND state IN ('PENDING', 'WAITING')
+		history = ` + historyAppend("history",
+	"(CASE state WHEN 'WAITING' THEN $6::text WHEN 'AWAITING_SLOT' THEN $7::text ELSE $4::text END)") + `
+	WHERE run_id = $1 AND state IN ('PENDING', 'WAITING', 'AWAITING_SLOT')
 	RETURNING 1
 ), waits_stopped AS (
 	UPDATE waits SET active = 0 WHERE run_id = $1 AND active = 1
@@ -155,14 +178,14 @@ func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at 
 	if err != nil {
 		return err
 	}
-	var h [2]any // the history transition from PENDING, and from WAITING
-	for i, from := range []store.TaskState{store.TaskPending, store.TaskWaiting} {
+	var h [3]any // the history transition from PENDING, from WAITING and from AWAITING_SLOT
+	for i, from := range []store.TaskState{store.TaskPending, store.TaskWaiting, store.TaskAwaitingSlot} {
 		if h[i], err = encHistory([]store.Transition{{At: at.UTC(), From: string(from),
 			To: string(store.TaskCancelled), Cause: cause, Message: store.StoppedMessage(r.State)}}); err != nil {
 			return err
 		}
 	}
-	pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h[0], s.channel, h[1])
+	pb.Queue(stopTaskRunsSQL, r.ID, e, encTime(at), h[0], s.channel, h[1], h[2])
 	if r.State.Final() {
 		pb.Queue(runningTaskRunsNotifySQL, r.ID, s.channel)
 	}
@@ -234,7 +257,9 @@ var taskRunCompleteSQL = `WITH done AS (
 	UPDATE task_runs SET state = $5, attempts = $6, result = $7, result_ref = $8, error = $9,
 		ended_at = $10, lease_until = 0, history = ` + historyAppend("history", "$11::text") + `
 	WHERE run_id = $1 AND key = $2 AND id = $3 AND state = 'RUNNING' AND worker_id = $4 AND worker_id <> ''
-	RETURNING run_id
+	RETURNING run_id, tags, queue
+), freed AS (
+	SELECT pg_notify($21, 'tasks:' || queue) FROM done WHERE tags <> ''
 ), cached AS (
 	INSERT INTO cache (key, task, result, result_ref, run_id, task_run_id, created_at, expires_at)
 	SELECT $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::bigint, $19::bigint FROM done WHERE $20::bool
@@ -242,13 +267,15 @@ var taskRunCompleteSQL = `WITH done AS (
 		result_ref = excluded.result_ref, run_id = excluded.run_id, task_run_id = excluded.task_run_id,
 		created_at = excluded.created_at, expires_at = excluded.expires_at
 )
-SELECT pg_notify($21, 'done:' || run_id) FROM done`
+SELECT pg_notify($21, 'done:' || run_id) FROM done, (SELECT count(*) FROM freed) f`
 
 // taskRunsCompleteSQL applies the completions of its array parameters (one
 // element each) as taskRunCompleteSQL does without a cache entry, in the
 // arrays' order (the primary-key order), notifies each run with applied
 // completions once (not once per completion: a worker's report holds
-// hundreds of one run's task runs), and returns the refs applied.
+// hundreds of one run's task runs), notifies "tasks" for the queues of
+// applied task runs that carry tags (their slots are free: claims waiting
+// for one may start a task run now), and returns the refs applied.
 var taskRunsCompleteSQL = `WITH c AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
 		$8::text[], $9::text[], $10::bigint[], $11::text[]) WITH ORDINALITY
@@ -259,11 +286,13 @@ var taskRunsCompleteSQL = `WITH c AS (
 	FROM (SELECT * FROM c ORDER BY n) c
 	WHERE t.run_id = c.run_id AND t.key = c.key AND t.id = c.id AND t.state = 'RUNNING' AND t.worker_id = c.worker_id
 		AND t.worker_id <> ''
-	RETURNING t.run_id, t.key, t.id
+	RETURNING t.run_id, t.key, t.id, t.tags, t.queue
 ), notified AS (
 	SELECT count(pg_notify($12, 'done:' || run_id)) FROM (SELECT DISTINCT run_id FROM done) r
+), freed AS (
+	SELECT count(pg_notify($12, 'tasks:' || queue)) FROM (SELECT DISTINCT queue FROM done WHERE tags <> '') q
 )
-SELECT d.run_id, d.key, d.id FROM done d, notified`
+SELECT d.run_id, d.key, d.id FROM done d, notified, freed`
 
 // wakeOnCompletionSQL reschedules the runs of $1 that are PAUSED on a
 // worker's queue (suspended while workers executed their task runs, or
@@ -326,6 +355,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	cs := sortCompletions(p.Completions)
 	var out store.ClaimResult
 	worker := p.Worker()
+	var slots slotLock
 	err := s.claimTx(ctx, "claim for worker "+worker, worker, func(pb *pgx.Batch) error {
 		out = store.ClaimResult{TaskRuns: make([][]store.TaskRun, len(p.Tasks))} // a retried transaction starts again
 		if err := s.queueCompletions(pb, cs, &out.Applied); err != nil {
@@ -337,7 +367,10 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 				return err
 			}
 		}
+		queueSlotProbe(pb, p.Tasks, &slots)
 		return nil
+	}, func(pb *pgx.Batch) error {
+		return queueSlotClaims(pb, p.Tasks, &slots, out.TaskRuns)
 	})
 	if err != nil {
 		return store.ClaimResult{}, err
@@ -477,11 +510,12 @@ var (
 	AND state = 'RUNNING' AND queue <> '' AND worker_id = ANY($1)`
 )
 
-// releaseTaskRunsSQL puts RUNNING task runs (by key) back to PENDING without
-// a worker, appending a transition to each one's history.
-var releaseTaskRunsSQL = `UPDATE task_runs t SET state = 'PENDING', worker_id = '', lease_until = 0,
+// releaseTaskRunsSQL puts RUNNING task runs (by key) back to PENDING (to
+// AWAITING_SLOT when they carry tags: store.WaitingState) without a worker,
+// appending a transition to each one's history.
+var releaseTaskRunsSQL = `UPDATE task_runs t SET state = r.state, worker_id = '', lease_until = 0,
 	history = ` + historyAppend("t.history", "r.h") + `
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(run_id, key, id, h)
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(run_id, key, id, h, state)
 	WHERE t.run_id = r.run_id AND t.key = r.key AND t.id = r.id AND t.state = 'RUNNING'`
 
 // releaseTaskRuns queues the statement that puts trs (RUNNING, locked) back
@@ -491,17 +525,19 @@ func releaseTaskRuns(pb *pgx.Batch, trs []store.TaskRun, ns *notes, at time.Time
 	if len(trs) == 0 {
 		return nil
 	}
-	var runIDs, keys, ids, hs []string
+	var runIDs, keys, ids, hs, states []string
 	for i := range trs {
 		t := &trs[i]
+		to := store.WaitingState(t.Tags)
 		h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskRunning),
-			To: string(store.TaskPending), Cause: cause, Message: message(t)}})
+			To: string(to), Cause: cause, Message: message(t)}})
 		if err != nil {
 			return err
 		}
 		runIDs, keys, ids, hs = append(runIDs, t.RunID), append(keys, t.Key), append(ids, t.ID), append(hs, *h)
+		states = append(states, string(to))
 		ns.Add("tasks", t.Queue)
 	}
-	pb.Queue(releaseTaskRunsSQL, runIDs, keys, ids, hs)
+	pb.Queue(releaseTaskRunsSQL, runIDs, keys, ids, hs, states)
 	return nil
 }

@@ -45,7 +45,7 @@ func queueBatch(pb *pgx.Batch, b *store.Batch, ns *notes) error {
 			if err := c.add(&trs[i]); err != nil {
 				return err
 			}
-			if t := &trs[i]; t.Queue != "" && t.State == store.TaskPending {
+			if t := &trs[i]; t.Queue != "" && t.State.Waiting() {
 				ns.Add("tasks", t.Queue)
 			}
 		}
@@ -115,7 +115,7 @@ var (
 		{"input_hash", "text"}, {"identity", "text"}, {"input", "text"}, {"input_ref", "text"}, {"result", "text"}, {"result_ref", "text"},
 		{"error", "text"}, {"cached_from", "text"}, {"cached_from_run", "text"}, {"created_at", "int8"},
 		{"started_at", "int8"}, {"ended_at", "int8"}, {"history", "text"}, {"queue", "text"},
-		{"worker_id", "text"}, {"lease_until", "int8"}}
+		{"worker_id", "text"}, {"lease_until", "int8"}, {"tags", "text"}}
 	eventColumnList = []column{{"run_id", "text"}, {"task_run_id", "text"}, {"task_key", "text"},
 		{"from_state", "text"}, {"to_state", "text"}, {"cause", "text"}, {"message", "text"}, {"at", "int8"}}
 	logColumnList = []column{{"run_id", "text"}, {"task_run_id", "text"}, {"task_key", "text"},
@@ -215,9 +215,9 @@ func (c *runColumns) args() []any {
 }
 
 type taskRunColumns struct {
-	id, runID, key, task, childRunID, state, inputHash, identity, inputRef, resultRef, cachedFrom, cachedFromRun, queue, workerID []string
-	input, result, errJSON, history                                                                                               []*string
-	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                              []int64
+	id, runID, key, task, childRunID, state, inputHash, identity, inputRef, resultRef, cachedFrom, cachedFromRun, queue, workerID, tags []string
+	input, result, errJSON, history                                                                                                     []*string
+	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                                    []int64
 }
 
 func (c *taskRunColumns) add(t *store.TaskRun) error {
@@ -253,13 +253,14 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 	c.queue = append(c.queue, t.Queue)
 	c.workerID = append(c.workerID, t.WorkerID)
 	c.leaseUntil = append(c.leaseUntil, encTime(t.LeaseUntil))
+	c.tags = append(c.tags, store.EncTags(t.Tags))
 	return nil
 }
 
 func (c *taskRunColumns) args() []any {
 	return []any{c.id, c.runID, c.key, c.task, c.childRunID, c.state, c.attempts, c.flowAttempt, c.inputHash,
 		c.identity, c.input, c.inputRef, c.result, c.resultRef, c.errJSON, c.cachedFrom, c.cachedFromRun, c.createdAt, c.startedAt,
-		c.endedAt, c.history, c.queue, c.workerID, c.leaseUntil}
+		c.endedAt, c.history, c.queue, c.workerID, c.leaseUntil, c.tags}
 }
 
 type eventColumns struct {

@@ -74,7 +74,8 @@ type Tx interface {
 	// that servers tell their workers to stop them.
 	StopTaskRuns(ctx context.Context, r *store.Run, cause string, at time.Time) error
 	// ReleaseTaskRuns puts the RUNNING task runs trs, which the transaction
-	// read (and locked), back to PENDING without a worker or a lease, with a
+	// read (and locked), back to PENDING (AWAITING_SLOT when they carry
+	// tags: store.WaitingState) without a worker or a lease, with a
 	// History transition of cause at at whose message is message(t), and
 	// notes "tasks" for their queues.
 	ReleaseTaskRuns(ctx context.Context, trs []store.TaskRun, at time.Time, cause string,

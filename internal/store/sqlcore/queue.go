@@ -69,14 +69,14 @@ func (c *Core) QueueList(ctx context.Context, seenSince time.Time) ([]store.Queu
 	err := c.d.Query(ctx, func(rows Rows) error {
 		for rows.Next() {
 			var (
-				x                                              store.QueueStats
-				scheduled, running, tpending, trunning, oldest int64
+				x                                                     store.QueueStats
+				scheduled, running, tpending, tslot, trunning, oldest int64
 			)
-			if err := rows.Scan(&x.Queue, &scheduled, &running, &tpending, &trunning, &oldest); err != nil {
+			if err := rows.Scan(&x.Queue, &scheduled, &running, &tpending, &trunning, &oldest, &tslot); err != nil {
 				return err
 			}
 			x.RunsScheduled, x.RunsRunning = int(scheduled), int(running)
-			x.TasksPending, x.TasksRunning = int(tpending), int(trunning)
+			x.TasksPending, x.TasksRunning, x.TasksAwaitingSlot = int(tpending), int(trunning), int(tslot)
 			x.OldestWaiting = DecTime(oldest)
 			out = append(out, x)
 		}
@@ -91,16 +91,19 @@ func (c *Core) QueueList(ctx context.Context, seenSince time.Time) ([]store.Queu
 		SELECT queue, count(*) AS n FROM task_runs WHERE state = 'PENDING' AND queue <> '' GROUP BY queue
 	), tr AS (
 		SELECT queue, count(*) AS n FROM task_runs WHERE state = 'RUNNING' AND queue <> '' GROUP BY queue
+	), ts AS (
+		SELECT queue, count(*) AS n FROM task_runs WHERE state = 'AWAITING_SLOT' GROUP BY queue
 	), w AS (
 		SELECT DISTINCT value AS queue FROM workers, `+c.sx.JSONStrings("workers.queues")+`
 		WHERE last_seen >= $1 AND queues IS NOT NULL AND value <> ''
 	), names AS (
-		SELECT queue FROM r UNION SELECT queue FROM tp UNION SELECT queue FROM tr UNION SELECT queue FROM w
+		SELECT queue FROM r UNION SELECT queue FROM tp UNION SELECT queue FROM tr UNION SELECT queue FROM ts
+		UNION SELECT queue FROM w
 	)
 	SELECT n.queue, coalesce(r.scheduled, 0), coalesce(r.running, 0), coalesce(tp.n, 0),
-		coalesce(tr.n, 0), coalesce(r.oldest, 0)
+		coalesce(tr.n, 0), coalesce(r.oldest, 0), coalesce(ts.n, 0)
 	FROM names n LEFT JOIN r ON r.queue = n.queue LEFT JOIN tp ON tp.queue = n.queue
-		LEFT JOIN tr ON tr.queue = n.queue
+		LEFT JOIN tr ON tr.queue = n.queue LEFT JOIN ts ON ts.queue = n.queue
 	ORDER BY n.queue`+c.sx.ByteOrder, EncTime(seenSince))
 	if err != nil {
 		return nil, c.d.Translate(err, "list queues")

@@ -156,7 +156,7 @@ func (c *Core) JournalList(ctx context.Context, runID string) ([]store.JournalEn
 		x.Result, x.State = DecJSON(result), store.TaskState(state)
 		return x, nil
 	}, `SELECT key, task, identity, input_hash, result, result_ref, child_run_id, id, state
-		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED', 'WAITING') OR (queue <> '' AND state IN ('PENDING', 'RUNNING')) OR child_run_id <> '')
+		FROM task_runs WHERE run_id = $1 AND (state IN ('COMPLETED', 'CACHED', 'WAITING') OR (queue <> '' AND state IN ('PENDING', 'AWAITING_SLOT', 'RUNNING')) OR child_run_id <> '')
 		ORDER BY key, created_at, id`, runID)
 	if err != nil {
 		return nil, c.d.Translate(err, "journal of run %s", runID)

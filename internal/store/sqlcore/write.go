@@ -13,7 +13,7 @@ import (
 // task_runs) under which a batch may overwrite a task run; see
 // store.Batch.
 const TaskRunUpsertGuard = "task_runs.state NOT IN ('COMPLETED', 'CACHED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'CRASHED')" +
-	" AND (task_runs.queue = '' OR task_runs.state = 'PENDING')"
+	" AND (task_runs.queue = '' OR task_runs.state IN ('PENDING', 'AWAITING_SLOT'))"
 
 // RunTransition applies the conditional state change p (see
 // store.RunTransitionParams) and records its event, in one transaction that

@@ -100,7 +100,7 @@ func (t *tx) WriteBatch(ctx context.Context, b *store.Batch) error {
 			t.notes.AddRun(&b.Runs[i])
 		}
 		for i := range b.TaskRuns {
-			if tr := &b.TaskRuns[i]; tr.Queue != "" && tr.State == store.TaskPending {
+			if tr := &b.TaskRuns[i]; tr.Queue != "" && tr.State.Waiting() {
 				t.notes.Add("tasks", tr.Queue)
 			}
 		}

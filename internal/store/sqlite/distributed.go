@@ -160,7 +160,7 @@ func (t *tx) StopTaskRuns(ctx context.Context, r *store.Run, cause string, at ti
 	if err := t.Query(ctx, func(rows sqlcore.Rows) (err error) {
 		trs, err = sqlcore.CollectTaskRuns(rows)
 		return err
-	}, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE run_id = ? AND state IN ('PENDING', 'WAITING')", r.ID); err != nil {
+	}, "SELECT "+taskRunSelectCols+" FROM task_runs WHERE run_id = ? AND state IN ('PENDING', 'WAITING', 'AWAITING_SLOT')", r.ID); err != nil {
 		return err
 	}
 	if len(trs) > 0 {
@@ -251,6 +251,110 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 	}()
 	if err != nil {
 		return nil, err
+	}
+	if left := p.Limit - len(out); left > 0 {
+		more, err := claimSlotsTx(ctx, tx, p, left, at)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
+}
+
+// claimSlotsTx starts up to limit of the oldest AWAITING_SLOT task runs
+// of claim p that have a free slot of every limited tag they carry
+// (sqlcore.AdmitSlots). The write transaction excludes every other writer,
+// so the slots it counts are all the slots in use.
+func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, limit int, at time.Time) ([]store.TaskRun, error) {
+	args := strArgs(nil, p.Queues...)
+	args = strArgs(args, p.Tasks...)
+	args = append(args, int64(min(16+2*p.Limit, 1000)))
+	cands, err := queryTaskRuns(ctx, tx, "SELECT "+taskRunSelectCols+
+		" FROM task_runs WHERE state = 'AWAITING_SLOT' AND queue IN ("+placeholders(len(p.Queues))+
+		") AND +task IN ("+placeholders(len(p.Tasks))+")"+
+		" AND EXISTS (SELECT 1 FROM runs WHERE runs.id = task_runs.run_id AND runs.state IN ('RUNNING', 'PAUSED'))"+
+		" ORDER BY created_at, run_id, key, id LIMIT ?", args...)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	var tags []string
+	sc := make([]sqlcore.SlotCandidate, len(cands))
+	for i, c := range cands {
+		sc[i] = sqlcore.SlotCandidate{Ref: store.TaskRunRef{RunID: c.RunID, Key: c.Key, ID: c.ID}, Tags: c.Tags, CreatedAt: c.CreatedAt}
+		for _, t := range c.Tags {
+			if !slices.Contains(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	limits, used, locked := map[string]int{}, map[string]int{}, map[string]bool{}
+	tagList := sqlcore.JSONStrings(tags)
+	rows, err := tx.QueryContext(ctx, "SELECT tag, max_running FROM concurrency_limits WHERE tag IN (SELECT value FROM json_each(?))", tagList)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var (
+			tag string
+			n   int64
+		)
+		if err := rows.Scan(&tag, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		limits[tag], locked[tag] = int(n), true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(limits) > 0 {
+		rows, err := tx.QueryContext(ctx, "SELECT value, count(*) FROM task_runs t, json_each(NULLIF(t.tags, ''))"+
+			" WHERE t.state = 'RUNNING' AND t.tags <> '' AND value IN (SELECT tag FROM concurrency_limits"+
+			" WHERE tag IN (SELECT value FROM json_each(?))) GROUP BY value", tagList)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				tag string
+				n   int64
+			)
+			if err := rows.Scan(&tag, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			used[tag] = int(n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	admit := sqlcore.AdmitSlots(sc, limits, used, locked, limit)
+	if len(admit) == 0 {
+		return nil, nil
+	}
+	upd, err := tx.PrepareContext(ctx, updateTaskRunSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer upd.Close()
+	out := make([]store.TaskRun, 0, len(admit))
+	for _, i := range admit {
+		t := cands[i]
+		t.State, t.WorkerID, t.LeaseUntil = store.TaskRunning, p.WorkerID, p.LeaseUntil
+		if t.StartedAt.IsZero() {
+			t.StartedAt = at
+		}
+		t.History = append(t.History, store.Transition{At: at.UTC(), From: string(store.TaskAwaitingSlot),
+			To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID + " with a slot"})
+		if err := updateTaskRun(ctx, upd, &t, store.TaskAwaitingSlot); err != nil {
+			return nil, err
+		}
+		t.History = nil // see store.TaskRunClaimParams
+		out = append(out, roundTaskRun(t))
 	}
 	return out, nil
 }
@@ -357,6 +461,9 @@ func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCo
 			}
 			applied = append(applied, c.Ref)
 			ns.Add("done", c.Ref.RunID)
+			if len(t.Tags) > 0 {
+				ns.Add("tasks", t.Queue) // its slots are free
+			}
 		}
 		hist, err := wakeOnCompletion(ctx, tx, applied, &b, &ns)
 		if err != nil {
@@ -447,9 +554,10 @@ func (t *tx) ReleaseTaskRuns(ctx context.Context, trs []store.TaskRun, at time.T
 		return err
 	}
 	for _, tr := range trs {
+		to := store.WaitingState(tr.Tags)
 		tr.History = append(tr.History, store.Transition{At: at.UTC(), From: string(store.TaskRunning),
-			To: string(store.TaskPending), Cause: cause, Message: message(&tr)})
-		tr.State, tr.WorkerID, tr.LeaseUntil = store.TaskPending, "", time.Time{}
+			To: string(to), Cause: cause, Message: message(&tr)})
+		tr.State, tr.WorkerID, tr.LeaseUntil = to, "", time.Time{}
 		if err := updateTaskRun(ctx, upd, &tr, store.TaskRunning); err != nil {
 			return err
 		}

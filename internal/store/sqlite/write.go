@@ -23,7 +23,7 @@ var (
 		"lease_until", "attempts"}
 	taskRunCols = []string{"id", "run_id", "key", "task", "child_run_id", "state", "attempts",
 		"flow_attempt", "input_hash", "identity", "input", "input_ref", "result", "result_ref", "error", "cached_from",
-		"cached_from_run", "created_at", "started_at", "ended_at", "history", "queue", "worker_id",
+		"cached_from_run", "created_at", "started_at", "ended_at", "history", "tags", "queue", "worker_id",
 		"lease_until"}
 	eventCols = []string{"run_id", "id", "task_run_id", "task_key", "from_state", "to_state", "cause",
 		"message", "at"}
@@ -32,13 +32,14 @@ var (
 		"created_at", "expires_at"}
 )
 
-// taskRunLocalCols are the columns of a local task run (no queue, worker or
-// lease): BatchWrite sets the distributed ones to their zero values with
-// constants when no task run of the batch is distributed, which spares
-// binding three arguments per row on its hot path (about 5% of its time).
+// taskRunLocalCols are the columns of a local task run without tags (no
+// tags, queue, worker or lease): BatchWrite sets the others to their zero
+// values with constants when no task run of the batch is distributed or
+// tagged, which spares binding four arguments per row on its hot path
+// (about 5% of its time).
 var (
-	taskRunLocalCols     = taskRunCols[:len(taskRunCols)-3]
-	taskRunLocalDefaults = map[string]string{"queue": "''", "worker_id": "''", "lease_until": "0"}
+	taskRunLocalCols     = taskRunCols[:len(taskRunCols)-4]
+	taskRunLocalDefaults = map[string]string{"tags": "''", "queue": "''", "worker_id": "''", "lease_until": "0"}
 )
 
 // chunkRows is the number of rows of one multi-row INSERT statement. Fewer
@@ -223,7 +224,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, b *store.Batch) erro
 	// of an ID wins: the shorter one when none is distributed.
 	local := true
 	for i := range b.TaskRuns {
-		if t := &b.TaskRuns[i]; t.Queue != "" || t.WorkerID != "" || !t.LeaseUntil.IsZero() {
+		if t := &b.TaskRuns[i]; t.Queue != "" || t.WorkerID != "" || !t.LeaseUntil.IsZero() || len(t.Tags) > 0 {
 			local = false
 			break
 		}
@@ -256,7 +257,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, b *store.Batch) erro
 }
 
 // taskRunArgs appends the values of taskRunCols, or of taskRunLocalCols
-// unless distributed is set.
+// unless distributed (or tagged) is set.
 func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 	e, err := sqlcore.EncError(t.Error)
 	if err != nil {
@@ -271,7 +272,7 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 		t.CachedFrom, t.CachedFromRun, sqlcore.EncTime(t.CreatedAt), sqlcore.EncTime(t.StartedAt),
 		sqlcore.EncTime(t.EndedAt), h)
 	if distributed {
-		dst = append(dst, t.Queue, t.WorkerID, sqlcore.EncTime(t.LeaseUntil))
+		dst = append(dst, store.EncTags(t.Tags), t.Queue, t.WorkerID, sqlcore.EncTime(t.LeaseUntil))
 	}
 	return dst, nil
 }

@@ -110,6 +110,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeploymentPut", testDeploymentPut},
 		{"DeploymentFireOnce", testDeploymentFireOnce},
 		{"ClaimWaitsForPlannedStart", testClaimWaitsForPlannedStart},
+		{"LimitsCRUD", testLimitsCRUD},
+		{"TagsRoundTrip", testTagsRoundTrip},
+		{"SlotClaim", testSlotClaim},
+		{"SlotLimitZero", testSlotLimitZero},
+		{"SlotOrder", testSlotOrder},
+		{"SlotRelease", testSlotRelease},
+		{"SlotClaimConcurrent", testSlotClaimConcurrent},
+		{"WorkQueues", testWorkQueues},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

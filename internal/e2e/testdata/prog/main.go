@@ -126,6 +126,35 @@ var chaos = baton.Flow("chaos", func(ctx baton.Context, n int) (int, error) {
 	return sum, nil
 }, baton.Defaults(0))
 
+// robotStep holds the lab robot: at most $ROBOT_LIMIT of them may run at
+// once (baton limits set robot N). It records its start and end with the
+// process and the time, as traced does, under "robot".
+var robotStep = baton.Task("robot-step", func(ctx context.Context, i int) (int, error) {
+	info, _ := baton.TaskRunFrom(ctx)
+	logExec(fmt.Sprintf("robot-start %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	select {
+	case <-time.After(time.Duration(sleepMS()) * time.Millisecond):
+	case <-ctx.Done():
+		logExec(fmt.Sprintf("robot-end %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+		return 0, ctx.Err()
+	}
+	logExec(fmt.Sprintf("robot-end %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	return i, nil
+}, baton.Queue("robot"), baton.Tags("robot"))
+
+// robots maps n items over robotStep.
+var robots = baton.Flow("robots", func(ctx baton.Context, n int) (int, error) {
+	items := make([]int, n)
+	for i := range items {
+		items[i] = i
+	}
+	vs, err := baton.WaitAll(ctx, robotStep.Map(ctx, items))
+	if err != nil {
+		return 0, err
+	}
+	return len(vs), nil
+}, baton.Defaults(10))
+
 // gated is a step that takes $GATE_DIR in hand: when its step key is named
 // by $GATE_KEYS it writes GATE_DIR/at-KEY as it is about to return and
 // waits for GATE_DIR/go-KEY, so a test can cut the server or the database
@@ -277,4 +306,4 @@ var approve = baton.Flow("approve", func(ctx baton.Context, _ int) (int, error) 
 	return gated.Run(ctx, n, baton.Key("use"))
 }, baton.Defaults(0))
 
-func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait, nap, approve) }
+func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait, nap, approve, robots) }

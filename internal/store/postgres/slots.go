@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/batonhq/baton/internal/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// Slot claims: the task-run claims of task runs that carry tags
+// (AWAITING_SLOT). A claim's first batch (claimTx) ends with the probe
+// (queueSlotProbe): a read, locking nothing, of how many of the oldest
+// AWAITING_SLOT task runs the claim could start had every limited tag they
+// carry a free slot as the probe sees it, and which of those tags have one.
+// Only when there are any, the second round trip (the one that carries
+// COMMIT) holds, in order: slotLockSQL, which locks those tags'
+// concurrency_limits rows FOR UPDATE in tag order (waiting for a claim that
+// holds one: claims hold them only while the database executes their last
+// statements, never across a round trip), then a slotClaimSQL per task-run
+// claim: a statement that starts after the lock was granted, so its snapshot
+// holds every slot that the claims before it took and committed. Two claims
+// of one limited tag therefore never count its slots at once, on any number
+// of servers: at most max_running task runs with the tag are RUNNING at any
+// instant. An idle worker's claim while the tag is full reads and locks
+// nothing more. Without AWAITING_SLOT task runs (task runs without tags) a
+// claim pays one statement that reads an empty partial index, and no round
+// trip.
+
+// slotWindow is how many of the oldest AWAITING_SLOT task runs of a queue a
+// slot claim considers for a claim of limit task runs: the ones behind it
+// wait for the next claim.
+func slotWindow(limit int) int { return min(16+2*limit, 1000) }
+
+// slotLock is what the probe returned: how many candidates the claim may
+// start, and the limited tags with a free slot, which the claim then locks.
+// A claim that found every candidate's limit full runs no slot claim.
+type slotLock struct {
+	waiting int64
+	locked  []string
+}
+
+// slotCandidatesSQL returns the SELECT of the oldest AWAITING_SLOT task runs
+// of claim p (columns cols), with p's parameters appended to args. A claim
+// of one queue compares with it, so that task_runs_slot_claim yields the
+// rows in claim order and the scan stops at the LIMIT.
+func slotCandidatesSQL(cols string, p store.TaskRunClaimParams, args *[]any) string {
+	add := func(v any) string {
+		*args = append(*args, v)
+		return fmt.Sprintf("$%d", len(*args))
+	}
+	var queue string
+	if len(p.Queues) == 1 {
+		queue = "queue = " + add(p.Queues[0]) + "::text"
+	} else {
+		queue = "queue = ANY(" + add(p.Queues) + "::text[])"
+	}
+	return "SELECT " + cols + " FROM task_runs WHERE state = 'AWAITING_SLOT' AND " + queue +
+		" AND task = ANY(" + add(p.Tasks) + "::text[])" +
+		" AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) IN ('RUNNING', 'PAUSED')" +
+		" ORDER BY created_at, run_id, key, id LIMIT " + add(int64(slotWindow(p.Limit))) + "::bigint"
+}
+
+// queueSlotProbe adds to pb the statement that reads, without locking
+// anything, which candidates of the task-run claims ps could start: those
+// whose limited tags all have a free slot as the statement sees them. Its
+// result lands in *out: the count, and the limited tags with a free slot,
+// which the second round trip locks (slotLockSQL).
+func queueSlotProbe(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock) {
+	*out = slotLock{}
+	var (
+		args  []any
+		parts []string
+	)
+	for _, p := range ps {
+		if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
+			continue
+		}
+		parts = append(parts, "("+slotCandidatesSQL("tags", p, &args)+")")
+	}
+	if len(parts) == 0 {
+		return
+	}
+	// free holds the candidates' limited tags with a slot free; waiting
+	// counts the candidates none of whose limited tags is full.
+	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lim AS MATERIALIZED (
+		SELECT l.tag, l.max_running FROM concurrency_limits l WHERE l.tag IN
+			(SELECT json_array_elements_text(NULLIF(tags, '')::json) FROM cand)
+	), free AS MATERIALIZED (
+		SELECT lim.tag FROM lim LEFT JOIN (
+			SELECT tg.tag, count(*) AS n
+			FROM task_runs t CROSS JOIN LATERAL json_array_elements_text(NULLIF(t.tags, '')::json) AS tg(tag)
+			WHERE t.state = 'RUNNING' AND t.tags <> '' AND tg.tag IN (SELECT tag FROM lim)
+			GROUP BY tg.tag
+		) u ON u.tag = lim.tag
+		WHERE coalesce(u.n, 0) < lim.max_running
+	)
+	SELECT (SELECT count(*) FROM cand c WHERE NOT EXISTS (
+			SELECT 1 FROM json_array_elements_text(NULLIF(c.tags, '')::json) AS t(tag)
+			JOIN lim ON lim.tag = t.tag
+			WHERE NOT EXISTS (SELECT 1 FROM free WHERE free.tag = t.tag))),
+		ARRAY(SELECT tag FROM free ORDER BY tag)`
+	pb.Queue(q, args...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&out.waiting, &out.locked)
+	})
+}
+
+// slotLockSQL locks the limit rows $1 (sorted) until the claim commits. It
+// is a statement of its own in the round trip that carries the slot claims
+// and COMMIT, so the slot claims start after it was granted (their
+// snapshots hold every slot that the claims before took and committed), and
+// the lock is held only while the database executes them, never across a
+// round trip to the server.
+const slotLockSQL = `SELECT tag FROM concurrency_limits WHERE tag = ANY($1::text[]) ORDER BY tag FOR UPDATE`
+
+// slotClaimSQL starts, among the candidates of a claim (slotCandidatesSQL,
+// locked, skipping rows that other claims hold), the oldest ones that have
+// a free slot of every limited tag they carry, as sqlcore.AdmitSlots
+// decides: a candidate whose tag is full still counts against the
+// candidates of the tag behind it, and a limited tag whose row the claim
+// did not lock ($n, slotLock.locked) keeps its candidate waiting.
+func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker string, lease, at int64,
+	hist *string) (string, []any) {
+	var args []any
+	cand := slotCandidatesSQL("run_id, key, id, tags, created_at", p, &args)
+	add := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	lockedP, limitP := add(locked), add(int64(limit))
+	q := `WITH cand AS (` + cand + ` FOR UPDATE SKIP LOCKED
+	), ct AS (
+		SELECT c.run_id, c.key, c.id, tg.tag, l.max_running,
+			row_number() OVER (PARTITION BY tg.tag ORDER BY c.created_at, c.run_id, c.key, c.id) - 1 AS ahead
+		FROM cand c CROSS JOIN LATERAL json_array_elements_text(NULLIF(c.tags, '')::json) AS tg(tag)
+		JOIN concurrency_limits l ON l.tag = tg.tag
+	), used AS (
+		SELECT tg.tag, count(*) AS n
+		FROM task_runs t CROSS JOIN LATERAL json_array_elements_text(NULLIF(t.tags, '')::json) AS tg(tag)
+		WHERE t.state = 'RUNNING' AND t.tags <> '' AND tg.tag IN (SELECT tag FROM ct)
+		GROUP BY tg.tag
+	), blocked AS (
+		SELECT DISTINCT ct.run_id, ct.key, ct.id FROM ct LEFT JOIN used u ON u.tag = ct.tag
+		WHERE NOT (ct.tag = ANY(` + lockedP + `::text[])) OR coalesce(u.n, 0) + ct.ahead >= ct.max_running
+	), admit AS (
+		SELECT c.run_id, c.key, c.id FROM cand c
+		WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.run_id = c.run_id AND b.key = c.key AND b.id = c.id)
+		ORDER BY c.created_at, c.run_id, c.key, c.id LIMIT ` + limitP + `::bigint
+	)
+	UPDATE task_runs SET state = 'RUNNING', worker_id = ` + add(worker) + `::text, lease_until = ` + add(lease) + `::bigint,
+		started_at = CASE WHEN started_at = 0 THEN ` + add(at) + `::bigint ELSE started_at END,
+		history = ` + historyAppend("history", add(hist)+"::text") + `
+	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM admit) AND state = 'AWAITING_SLOT'
+	RETURNING ` + strings.Replace(taskRunSelectCols, "history", "NULL::text", 1)
+	return q, args
+}
+
+// queueSlotClaims adds to pb, when the lock found candidates, the slot
+// claim of each task-run claim of ps for what its plain claim left of its
+// limit; the task runs started are appended to out[i].
+func queueSlotClaims(pb *pgx.Batch, ps []store.TaskRunClaimParams, lk *slotLock, out [][]store.TaskRun) error {
+	if lk.waiting == 0 {
+		return nil
+	}
+	pb.Queue(slotLockSQL, lk.locked)
+	for i, p := range ps {
+		if p.Limit < 1 || len(p.Queues) == 0 || len(p.Tasks) == 0 {
+			continue
+		}
+		left := p.Limit - len(out[i])
+		if left < 1 {
+			continue
+		}
+		at := nowIfZero(p.At)
+		h, err := encHistory([]store.Transition{{At: at.UTC(), From: string(store.TaskAwaitingSlot),
+			To: string(store.TaskRunning), Cause: "worker:" + p.WorkerID, Message: "claimed by worker " + p.WorkerID + " with a slot"}})
+		if err != nil {
+			return err
+		}
+		q, args := slotClaimSQL(p, left, lk.locked, p.WorkerID, encTime(p.LeaseUntil), encTime(at), h)
+		dst := &out[i]
+		pb.Queue(q, args...).Query(func(rows pgx.Rows) error {
+			trs, err := collectTaskRuns(rows, nil)
+			*dst = append(*dst, trs...)
+			return err
+		})
+	}
+	return nil
+}
