@@ -444,6 +444,12 @@ type TaskRunClaimParams struct {
 	Limit      int
 	LeaseUntil time.Time
 	At         time.Time
+	// Need, when not zero, is what each task run of Tasks needs (see
+	// ClaimParams.Free): the entry is claimed after every entry without a
+	// Need, and takes at most its Limit less what the earlier entries of
+	// the same Queues took in this claim (they share the queue's free
+	// slots), and at most as many as fit in what is left of Free.
+	Need Resources
 }
 
 // ClaimParams is one claim of a worker (see Store.Claim). A zero Runs (or
@@ -453,6 +459,9 @@ type ClaimParams struct {
 	Completions []TaskRunCompletion
 	Runs        RunClaimParams
 	Tasks       []TaskRunClaimParams
+	// Free is what the worker has free for the entries of Tasks with a
+	// Need, taken in their order: a claim never hands out more than it.
+	Free Resources
 }
 
 // Worker returns the ID of the worker the claim is for.
@@ -518,6 +527,11 @@ type Worker struct {
 	Tasks     []string
 	Capacity  int            // flow runs it executes at once
 	Slots     map[string]int // distributed task runs it executes at once, per queue
+	// Resources is what the worker has for the task runs it claims, and
+	// TaskSpecs what its code says of those of its tasks that need
+	// resources or have a fallback (nil when none).
+	Resources Resources
+	TaskSpecs map[string]TaskSpec
 	StartedAt time.Time
 	LastSeen  time.Time
 }
@@ -773,6 +787,9 @@ type Store interface {
 	// WorkerList returns the registered workers seen at or after the given
 	// time, ordered by ID.
 	WorkerList(ctx context.Context, seenSince time.Time) ([]Worker, error)
+	// TaskRunFallback moves PENDING task runs to their fallback task; see
+	// TaskRunFallbackParams.
+	TaskRunFallback(ctx context.Context, p TaskRunFallbackParams) (int, error)
 	// WorkerRelease deregisters a worker and gives back what it holds: its
 	// PENDING, RUNNING and AWAITING_RETRY runs go back to SCHEDULED (next attempt, events of
 	// cause "worker:<id>"), its CANCELLING runs become CANCELLED (cancelling

@@ -10,6 +10,7 @@ import (
 
 	"github.com/batonhq/baton/internal/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The distributed mode of this backend: claims of runs and task runs by
@@ -93,7 +94,12 @@ const (
 // transaction that first takes the worker's claim lock shared. BEGIN rides
 // in the statements' batch (a transaction opened in a batch outlasts it),
 // so a claim costs two round trips: the batch, then COMMIT.
-func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error) error {
+//
+// then, when not nil, runs on the transaction's connection after the
+// batch, before COMMIT (the claims of task runs that need resources, which
+// depend on what the batch claimed).
+func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error,
+	then func(ctx context.Context, c *pgxpool.Conn) error) error {
 	return s.retry(ctx, func() error {
 		var pb pgx.Batch
 		pb.Queue("BEGIN")
@@ -111,6 +117,12 @@ func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *p
 		if err := c.SendBatch(ctx, &pb).Close(); err != nil {
 			c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 			return translate(err, "%s", op)
+		}
+		if then != nil {
+			if err := then(ctx, c); err != nil {
+				c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				return translate(err, "%s", op)
+			}
 		}
 		if s.claimed != nil {
 			s.claimed()
@@ -333,12 +345,15 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 		}
 		queueRunClaim(pb, p.Runs, &out.Runs)
 		for i, tp := range p.Tasks {
+			if !tp.Need.IsZero() {
+				continue // see store.TaskRunClaimParams.Need and claimNeeds
+			}
 			if err := queueTaskRunClaim(pb, tp, &out.TaskRuns[i]); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}, claimNeeds(p, &out))
 	if err != nil {
 		return store.ClaimResult{}, err
 	}

@@ -108,6 +108,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RunPause", testRunPause},
 		{"RunUpdate", testRunUpdate},
 	}
+	tests = append(tests, resourceTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
