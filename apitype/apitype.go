@@ -189,7 +189,9 @@ type Run struct {
 	Queue    string          `json:"queue,omitempty"`
 	WorkerID string          `json:"worker_id,omitempty"`
 	// WaitingReason says why a SCHEDULED run has not started (the server
-	// sets it, e.g. when no live worker serves the run's flow and queue).
+	// sets it, e.g. when no live worker serves the run's flow and queue),
+	// or why task runs of a RUNNING or PAUSED run may never start (no live
+	// worker serving their queue could ever fit what they need).
 	WaitingReason string `json:"waiting_reason,omitempty"`
 	// Attempts is what the run recorded of its attempts, oldest first;
 	// absent for runs recorded before attempts were.
@@ -266,6 +268,11 @@ type TaskRun struct {
 	InputRef      string          `json:"input_ref,omitempty"`
 	Result        json.RawMessage `json:"result"`
 	Error         *ErrorInfo      `json:"error"`
+
+	// WaitingReason says why a PENDING task run of a task that needs
+	// resources may never start: no live worker serving its queue could
+	// ever fit it (and whether it falls back to another task).
+	WaitingReason string `json:"waiting_reason,omitempty"`
 }
 
 // Event is a state change. task_key is empty for run-level events; from is

@@ -279,6 +279,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 		if run.State == store.RunScheduled {
 			d.WaitingReason = s.waitingReason(ctx, run)
 		}
+		s.explainPlacement(ctx, run, &d.RunDetail)
 		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
@@ -294,6 +295,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if run.State == store.RunScheduled {
 		d.WaitingReason = s.waitingReason(ctx, run)
 	}
+	s.explainPlacement(ctx, run, &d)
 	return writeJSON(w, 200, d)
 }
 
@@ -684,6 +686,9 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if err := checkIdentifiers(ids...); err != nil {
 		return err
 	}
+	if err := checkResources(req); err != nil {
+		return err
+	}
 	now := s.clk.Now()
 	schemas := make(map[string]flowSchema, len(req.Flows))
 	var flows store.FlowUpsertParams
@@ -700,7 +705,11 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 		flows.Flows = append(flows.Flows, rec)
 	}
 	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
-		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now}
+		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now,
+		TaskSpecs: req.TaskSpecs}
+	if req.Resources != nil {
+		wk.Resources = *req.Resources
+	}
 	for _, f := range req.Flows {
 		wk.Flows = append(wk.Flows, f.Name)
 	}
@@ -802,6 +811,11 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	if req.Runs < 0 || req.WaitMS < 0 || req.WaitMS > 60000 {
 		return errBadRequest("runs must be >= 0 and wait_ms from 0 to 60000")
 	}
+	if req.Free != nil {
+		if err := req.Free.Check(); err != nil {
+			return errBadRequest("field \"free\": %v", err)
+		}
+	}
 	if err := checkCompletions(wk.ID, req.Completions); err != nil {
 		return err
 	}
@@ -879,14 +893,16 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, completions []store.TaskRunCompletion) (out api.Claimed, short bool, err error) {
 	lease, at := s.clk.Now().Add(s.cfg.LeaseTimeout), s.clk.Now()
 	p := store.ClaimParams{Completions: completions}
+	if req.Free != nil {
+		p.Free = *req.Free
+	}
 	if req.Runs > 0 && len(wk.Flows) > 0 {
 		p.Runs = store.RunClaimParams{WorkerID: wk.ID, Queues: wk.Queues, Flows: wk.Flows, Limit: req.Runs, LeaseUntil: lease, At: at}
 	}
 	if len(wk.Tasks) > 0 {
 		for queue, n := range req.Tasks {
 			if n > 0 {
-				p.Tasks = append(p.Tasks, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
-					Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: at})
+				p.Tasks = append(p.Tasks, taskClaims(wk, queue, n, lease, at)...)
 			}
 		}
 	}

@@ -327,6 +327,7 @@ func (s *Server) maintain(ctx context.Context) {
 	if err := s.refreshStops(ctx); err != nil {
 		s.log.Warn("refresh runs to stop", "err", err)
 	}
+	s.fallBack(ctx)
 }
 
 // flushLeases flushes heartbeats and, when the write fails, tries again

@@ -99,12 +99,14 @@ func (r Resources) String() string {
 // TaskSpec is what a worker's code says about one of its tasks that the
 // server needs for placement: the task's queue, the resources each of its
 // task runs needs, and its fallback (another task with the same input and
-// output types, run instead when no live worker that could fit Need serves
-// Queue once a task run has waited FallbackAfterMS).
+// output types, run instead, on FallbackQueue or else Queue, when no live
+// worker that could fit Need serves Queue once a task run has waited
+// FallbackAfterMS).
 type TaskSpec struct {
 	Queue           string    `json:"queue,omitempty"`
 	Need            Resources `json:"need,omitzero"`
 	Fallback        string    `json:"fallback,omitempty"`
+	FallbackQueue   string    `json:"fallback_queue,omitempty"`
 	FallbackAfterMS int64     `json:"fallback_after_ms,omitempty"`
 }
 

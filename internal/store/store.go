@@ -444,6 +444,7 @@ type TaskRunClaimParams struct {
 	Limit      int
 	LeaseUntil time.Time
 	At         time.Time
+
 	// Need, when not zero, is what each task run of Tasks needs (see
 	// ClaimParams.Free): the entry is claimed after every entry without a
 	// Need, and takes at most its Limit less what the earlier entries of
@@ -459,6 +460,7 @@ type ClaimParams struct {
 	Completions []TaskRunCompletion
 	Runs        RunClaimParams
 	Tasks       []TaskRunClaimParams
+
 	// Free is what the worker has free for the entries of Tasks with a
 	// Need, taken in their order: a claim never hands out more than it.
 	Free Resources
@@ -527,13 +529,14 @@ type Worker struct {
 	Tasks     []string
 	Capacity  int            // flow runs it executes at once
 	Slots     map[string]int // distributed task runs it executes at once, per queue
+	StartedAt time.Time
+	LastSeen  time.Time
+
 	// Resources is what the worker has for the task runs it claims, and
 	// TaskSpecs what its code says of those of its tasks that need
 	// resources or have a fallback (nil when none).
 	Resources Resources
 	TaskSpecs map[string]TaskSpec
-	StartedAt time.Time
-	LastSeen  time.Time
 }
 
 // Flow is what the latest worker registration (with any server sharing the
