@@ -344,6 +344,9 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		field("Running for", cli.Duration(started, ended, now))
 	}
 	field("Parameters", runsValue(d.Parameters))
+	if d.WaitingReason != "" {
+		field("Waiting", cli.OneLine(d.WaitingReason))
+	}
 	if d.Error != nil {
 		msg := cli.OneLine(d.Error.Message)
 		var tags []string
