@@ -346,6 +346,18 @@ type Worker struct {
 	StartedAt time.Time      `json:"started_at"`
 	LastSeen  time.Time      `json:"last_seen"`
 	Runs      []string       `json:"runs"` // runs it holds now
+
+	// Resources is what the worker has for task runs that need resources
+	// (absent when it registered none).
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// Resources is an amount of compute: CPUs (fractions down to a
+// thousandth), memory in bytes, GPUs.
+type Resources struct {
+	CPU         float64 `json:"cpu"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	GPU         int64   `json:"gpu"`
 }
 
 // Queue is a queue's depth.

@@ -214,6 +214,15 @@ func TestGPUTasksOnlyOnGPUWorkers(t *testing.T) {
 	if peak := tracker(t.Name()).peak.Load(); peak != 1 {
 		t.Errorf("at most %d GPU task runs at once on a worker with one GPU, want 1", peak)
 	}
+	ws, err := p.cl.Workers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		if w.ID == gpu.ID() && (w.Resources == nil || *w.Resources != apitype.Resources{CPU: 8, MemoryBytes: 16 << 30, GPU: 1}) {
+			t.Errorf("the GPU worker's listed resources: %+v", w.Resources)
+		}
+	}
 	hist, err := p.cl.RunHistory(context.Background(), id, 0, 0)
 	if err != nil {
 		t.Fatal(err)

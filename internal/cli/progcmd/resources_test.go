@@ -2,6 +2,7 @@ package progcmd
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,5 +73,23 @@ func TestDetectionParsers(t *testing.T) {
 	}
 	if r := detectResources(); r.CPUMilli <= 0 || r.GPU < 0 || r.Memory < 0 {
 		t.Errorf("detectResources = %v", r)
+	}
+}
+
+// TestWorkerRefusesBadResources: the worker command refuses resources it
+// cannot read with exit 2, naming the flag, before it contacts a server.
+func TestWorkerRefusesBadResources(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--memory", "4 G", `invalid --memory "4 G": "4 G": unknown unit: use B, KiB, MiB, GiB, TiB`},
+		{"--memory", "-1GiB", `invalid --memory "-1GiB": must not be negative`},
+		{"--cpu", "-1", `invalid --cpu "-1": must not be negative`},
+		{"--gpu", "two", `invalid --gpu "two": want a number of GPUs, 0 or more`},
+	} {
+		code, _, errOut := mainRun(t, helloProgram(), filepath.Join(t.TempDir(), "x.db"), "worker",
+			"--server", "http://127.0.0.1:1", tc.flag, tc.value)
+		if code != cli.ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("worker %s %q: exit %d, stderr %q; want exit 2 with %q", tc.flag, tc.value, code, errOut, tc.want)
+		}
 	}
 }
