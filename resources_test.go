@@ -2,8 +2,13 @@ package baton
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,4 +76,51 @@ func TestResourcesOption(t *testing.T) {
 		Forget("resources-test.self")
 		Task("resources-test.self", noop, Fallback(self, 0))
 	}()
+}
+
+// TestFallbackStepReplays: a step recorded under an explicit key whose
+// task run ran the task's fallback (its record names the fallback) is
+// reused by a retry that calls the task under that key, not a
+// non-determinism error.
+func TestFallbackStepReplays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "baton.db")
+	rt, err := Open(ctx, Config{DB: db, LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	var gpuCalls atomic.Int32
+	cpu := Task("fallback-replay.cpu", func(_ context.Context, n int) (int, error) { return -n, nil }, Queue("cpu"))
+	gpu := Task("fallback-replay.gpu", func(_ context.Context, n int) (int, error) { gpuCalls.Add(1); return n, nil },
+		Queue("gpu"), Resources{GPU: 1}, Fallback(cpu, 0))
+	var fail atomic.Bool
+	fail.Store(true)
+	flow := Flow("fallback-replay.flow", func(ctx Context, n int) (int, error) {
+		v, err := gpu.Run(ctx, n, Key("train"))
+		if err != nil || fail.Load() {
+			return 0, errors.Join(err, errors.New("fail"))
+		}
+		return v, nil
+	})
+	_, info, _ := flow.Execute(ctx, rt, 2)
+	// The step ran as its fallback (what a worker's TaskRunFallback leaves).
+	sqlDB, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlDB.Exec(`UPDATE task_runs SET task = 'fallback-replay.cpu', result = '-2' WHERE run_id = ? AND key = 'train'`,
+		info.ID); err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.Close()
+	fail.Store(false)
+	got, _, err := flow.Retry(ctx, rt, info.ID)
+	if err != nil || got != -2 {
+		t.Fatalf("retry = %d, %v; want the fallback's recorded -2", got, err)
+	}
+	if n := gpuCalls.Load(); n != 1 {
+		t.Errorf("the GPU implementation ran %d times, want once (the first attempt)", n)
+	}
 }
