@@ -122,6 +122,56 @@ func TestFallbackOnFakeClock(t *testing.T) {
 	})
 }
 
+// TestFallbackAfterGPUWorkerDies: a task run waits past its fallback's
+// wait while a GPU worker is alive, and falls back at the first pass after
+// that worker is no longer seen.
+func TestFallbackAfterGPUWorkerDies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t) // leases of 2 s: a worker not seen for 2 s is not live
+	cpuWorker := api.RegisterWorker{Name: "cpu", Queues: []string{"gpu", "cpu"}, Tasks: []string{"train", "train_cpu"},
+		Capacity: 1, Resources: &store.Resources{CPUMilli: 4000}, TaskSpecs: gpuSpec}
+	gpuWorker := cpuWorker
+	gpuWorker.Name, gpuWorker.Queues, gpuWorker.Resources = "gpu", []string{"gpu"}, &store.Resources{GPU: 1}
+	var cpuID string
+	for _, w := range []api.RegisterWorker{cpuWorker, gpuWorker} {
+		reg, err := b.w.RegisterWorker(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Name == "cpu" {
+			cpuID = reg.ID
+		}
+	}
+	pendingTrain(t, b, "r1")
+	b.clk.Advance(1500 * time.Millisecond)
+	b.srv.FallBack(ctx)
+	if tr := taskOf(t, b, "r1"); tr.Task != "train" {
+		t.Fatalf("moved to %s while a GPU worker is alive", tr.Task)
+	}
+	// The CPU worker is seen again; the GPU worker is not.
+	ws, err := b.st.WorkerList(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		if w.ID == cpuID {
+			w.LastSeen = b.clk.Now()
+			if err := b.st.WorkerUpsert(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.clk.Advance(time.Second)
+	b.srv.FallBack(ctx)
+	if tr := taskOf(t, b, "r1"); tr.Task != "train_cpu" {
+		t.Fatalf("still %s after the GPU worker died", tr.Task)
+	}
+	if es := fallbacks(t, b, "r1"); len(es) != 1 {
+		t.Errorf("fallback entries %+v", es)
+	}
+}
+
 // TestResourcesBadInput: negative resources in a registration or a claim
 // are refused naming the field.
 func TestResourcesBadInput(t *testing.T) {
