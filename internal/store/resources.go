@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -265,6 +266,9 @@ type TaskRunFallbackParams struct {
 // earlier entries of its queues left of it and to what fits in what is
 // left of p.Free, through claim. Backends call it from Claim.
 func ClaimNeeds(p ClaimParams, taken [][]TaskRun, claim func(tp TaskRunClaimParams) ([]TaskRun, error)) error {
+	if !slices.ContainsFunc(p.Tasks, func(tp TaskRunClaimParams) bool { return !tp.Need.IsZero() }) {
+		return nil // the claims of workers without needs cost nothing more
+	}
 	used := map[string]int{} // per queue list: task runs claimed so far
 	key := func(tp TaskRunClaimParams) string { return strings.Join(tp.Queues, "\x00") }
 	for i, tp := range p.Tasks {

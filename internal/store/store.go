@@ -746,7 +746,8 @@ type Store interface {
 	// Claim applies a worker's claim in one transaction (and, on
 	// PostgreSQL, one round trip for its statements): completions as
 	// TaskRunComplete does, then runs as RunClaim does, then task runs as
-	// TaskRunClaim does for each entry of p.Tasks. It is a worker's report
+	// TaskRunClaim does for each entry of p.Tasks (those with a Need last,
+	// within p.Free: see TaskRunClaimParams.Need). It is a worker's report
 	// that claims the slots it freed, or a claim for several kinds of
 	// capacity at once. On error nothing is applied.
 	Claim(ctx context.Context, p ClaimParams) (ClaimResult, error)
