@@ -188,3 +188,27 @@ func ExampleTags() {
 	fmt.Println(out, err)
 	// Output: sampled well 7 <nil>
 }
+
+// A task declares what each of its runs needs, and a fallback for when no
+// live worker has it: on workers (the worker command's --cpu, --memory
+// and --gpu), a task run of train waits for a worker with a free GPU, and
+// runs trainOnCPU instead when none serving the gpu queue is alive after
+// five minutes. In a local run, as here, queues and resources do not
+// apply: the task runs in the process.
+func ExampleResources() {
+	trainOnCPU := baton.Task("example-train-cpu", func(_ context.Context, epochs int) (string, error) {
+		return fmt.Sprintf("model after %d epochs (CPU)", epochs), nil
+	}, baton.Queue("cpu"))
+	train := baton.Task("example-train", func(_ context.Context, epochs int) (string, error) {
+		return fmt.Sprintf("model after %d epochs (GPU)", epochs), nil
+	}, baton.Queue("gpu"), baton.Resources{CPU: 2, Memory: "4GiB", GPU: 1}, baton.Fallback(trainOnCPU, 5*time.Minute))
+	nightly := baton.Flow("example-nightly-training", func(ctx baton.Context, epochs int) (string, error) {
+		return train.Run(ctx, epochs)
+	})
+
+	rt, done := openExampleRuntime()
+	defer done()
+	model, run, err := nightly.Execute(context.Background(), rt, 3)
+	fmt.Println(model, run.State, err)
+	// Output: model after 3 epochs (GPU) COMPLETED <nil>
+}

@@ -3,6 +3,7 @@ package baton
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/batonhq/baton/internal/engine"
@@ -16,55 +17,72 @@ const (
 	DefaultJitter     = 0.1
 )
 
-// TaskOption configures a task; pass options to Task.
-type TaskOption func(*taskConfig)
+// TaskOption configures a task; pass options to Task. The functions of
+// this file return them, and a Resources value is one.
+type TaskOption interface {
+	applyTask(*taskConfig)
+}
+
+// taskOptionFunc is a TaskOption that is a function.
+type taskOptionFunc func(*taskConfig)
+
+func (f taskOptionFunc) applyTask(c *taskConfig) { f(c) }
 
 type taskConfig struct {
 	policy                          engine.TaskPolicy
 	delaySet, backoffSet, jitterSet bool
 	cacheKey                        func(any) (string, error)
+	// Placement (resources.go).
+	resources               *Resources
+	fallback                *engine.TaskDef
+	fallbackWait            time.Duration
+	fallbackIn, fallbackOut reflect.Type
 }
 
 // Retries makes a failed attempt run again up to n more times. Retries wait
 // 1s, then twice as long each time (capped at a minute), with ±10% jitter;
 // RetryDelay, Backoff and Jitter each change one of those defaults.
-func Retries(n int) TaskOption { return func(c *taskConfig) { c.policy.Retries = n } }
+func Retries(n int) TaskOption { return taskOptionFunc(func(c *taskConfig) { c.policy.Retries = n }) }
 
 // RetryDelay sets the wait before the first retry.
 func RetryDelay(d time.Duration) TaskOption {
-	return func(c *taskConfig) { c.policy.RetryDelay, c.delaySet = d, true }
+	return taskOptionFunc(func(c *taskConfig) { c.policy.RetryDelay, c.delaySet = d, true })
 }
 
 // Backoff multiplies the retry delay by factor after each retry, up to max
 // (0: no cap). A factor of 1 keeps the delay constant.
 func Backoff(factor float64, max time.Duration) TaskOption {
-	return func(c *taskConfig) { c.policy.Backoff, c.policy.MaxDelay, c.backoffSet = factor, max, true }
+	return taskOptionFunc(func(c *taskConfig) { c.policy.Backoff, c.policy.MaxDelay, c.backoffSet = factor, max, true })
 }
 
 // Jitter spreads each retry delay randomly by ±fraction of it (0..1), so that
 // many failing tasks do not retry in lockstep.
 func Jitter(fraction float64) TaskOption {
-	return func(c *taskConfig) { c.policy.Jitter, c.jitterSet = fraction, true }
+	return taskOptionFunc(func(c *taskConfig) { c.policy.Jitter, c.jitterSet = fraction, true })
 }
 
 // RetryIf retries only the errors for which cond returns true. Errors marked
 // with Permanent are never retried, whatever cond says.
 func RetryIf(cond func(error) bool) TaskOption {
-	return func(c *taskConfig) { c.policy.RetryIf = cond }
+	return taskOptionFunc(func(c *taskConfig) { c.policy.RetryIf = cond })
 }
 
 // Timeout bounds each attempt. When it expires the attempt's context is
 // cancelled, the task run is marked TIMED_OUT (or retried), and the flow moves
 // on at once even if the task's code ignores its context: that goroutine is
 // left to finish on its own and whatever it returns is discarded.
-func Timeout(d time.Duration) TaskOption { return func(c *taskConfig) { c.policy.Timeout = d } }
+func Timeout(d time.Duration) TaskOption {
+	return taskOptionFunc(func(c *taskConfig) { c.policy.Timeout = d })
+}
 
 // Queue makes the task distributed: when its flow runs on a worker (see the
 // `worker` command), each task run is queued on the named work queue and
 // executed by any worker serving that queue that has the task, so a Map
 // spreads over the fleet. In a local run (`run`, Execute) the option is
 // ignored and the task runs in-process.
-func Queue(name string) TaskOption { return func(c *taskConfig) { c.policy.Queue = name } }
+func Queue(name string) TaskOption {
+	return taskOptionFunc(func(c *taskConfig) { c.policy.Queue = name })
+}
 
 // Tags attaches tags to the task's runs (recorded on every task run, shown
 // by `runs show`). A tag can carry a global concurrency limit (`baton limits
@@ -76,7 +94,7 @@ func Queue(name string) TaskOption { return func(c *taskConfig) { c.policy.Queue
 // at most 200 bytes; Task panics on an invalid one. Tags adds to the tags of
 // earlier Tags options.
 func Tags(tags ...string) TaskOption {
-	return func(c *taskConfig) { c.policy.Tags = append(c.policy.Tags, tags...) }
+	return taskOptionFunc(func(c *taskConfig) { c.policy.Tags = append(c.policy.Tags, tags...) })
 }
 
 // Version marks a version of the task's code. It is part of the identity
@@ -84,7 +102,9 @@ func Tags(tags ...string) TaskOption {
 // retried run runs the task's completed steps again (and the cache misses),
 // while the steps of every other task are still reused. Bump it when a fix
 // changes what the task returns; leave it alone for changes that do not.
-func Version(v string) TaskOption { return func(c *taskConfig) { c.policy.Version = v } }
+func Version(v string) TaskOption {
+	return taskOptionFunc(func(c *taskConfig) { c.policy.Version = v })
+}
 
 // CachePolicy says how a task's results are reused across runs.
 type CachePolicy struct {
@@ -100,18 +120,18 @@ type CachePolicy struct {
 // A task run answered from the cache is recorded as CACHED with the run and
 // task run the result came from.
 func Cache(p CachePolicy) TaskOption {
-	return func(c *taskConfig) {
+	return taskOptionFunc(func(c *taskConfig) {
 		if c.policy.Cache == nil {
 			c.policy.Cache = &engine.CachePolicy{}
 		}
 		c.policy.Cache.Expiry, c.policy.Cache.Version = p.Expiry, p.Version
-	}
+	})
 }
 
 // CacheKey computes the cache key from the task's input instead of hashing
 // it, and turns caching on. In must be the task's input type.
 func CacheKey[In any](key func(In) string) TaskOption {
-	return func(c *taskConfig) {
+	return taskOptionFunc(func(c *taskConfig) {
 		if c.policy.Cache == nil {
 			c.policy.Cache = &engine.CachePolicy{}
 		}
@@ -122,7 +142,7 @@ func CacheKey[In any](key func(In) string) TaskOption {
 			}
 			return key(in), nil
 		}
-	}
+	})
 }
 
 // FlowOption configures a flow; pass options to Flow.

@@ -43,8 +43,9 @@ func Task[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	site := callSite(2)
 	var cfg taskConfig
 	for _, o := range opts {
-		o(&cfg)
+		o.applyTask(&cfg)
 	}
+	applyPlacement[In, Out](name, &cfg)
 	if !cfg.delaySet {
 		cfg.policy.RetryDelay = DefaultRetryDelay
 	}

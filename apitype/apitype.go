@@ -189,9 +189,11 @@ type Run struct {
 	Queue    string          `json:"queue,omitempty"`
 	WorkerID string          `json:"worker_id,omitempty"`
 	// WaitingReason says why a SCHEDULED run has not started (no live
-	// worker serves the run's flow and queue, its position in the queue),
-	// or what its waiting distributed task runs wait for (a tag limit's
-	// slots and who holds them, no live worker serving their task).
+	// worker serves the run's flow and queue, its position in the queue,
+	// a paused queue), or what its waiting task runs wait for (a tag
+	// limit's slots and who holds them, no live worker serving their task,
+	// no live worker serving their queue that could ever fit what they
+	// need).
 	WaitingReason string `json:"waiting_reason,omitempty"`
 	// Attempts is what the run recorded of its attempts, oldest first;
 	// absent for runs recorded before attempts were.
@@ -284,6 +286,11 @@ type TaskRun struct {
 	Queue string `json:"queue,omitempty"`
 	// Tags are the task run's tags (baton.Tags).
 	Tags []string `json:"tags,omitempty"`
+
+	// WaitingReason says why a PENDING task run of a task that needs
+	// resources may never start: no live worker serving its queue could
+	// ever fit it (and whether it falls back to another task).
+	WaitingReason string `json:"waiting_reason,omitempty"`
 }
 
 // Event is a state change. task_key is empty for run-level events; from is
@@ -357,6 +364,18 @@ type Worker struct {
 	StartedAt time.Time      `json:"started_at"`
 	LastSeen  time.Time      `json:"last_seen"`
 	Runs      []string       `json:"runs"` // runs it holds now
+
+	// Resources is what the worker has for task runs that need resources
+	// (absent when it registered none).
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// Resources is an amount of compute: CPUs (fractions down to a
+// thousandth), memory in bytes, GPUs.
+type Resources struct {
+	CPU         float64 `json:"cpu"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	GPU         int64   `json:"gpu"`
 }
 
 // Queue is a queue's depth.

@@ -29,6 +29,7 @@ type HistoryEntry struct {
 	// Action is what happened: created, started, completed, failed,
 	// crashed, cancel_requested, cancelled, retry_scheduled, retried,
 	// rescheduled, parameters_edited, lease_lost, given_back, state_changed,
+	// fallback (task runs moved to their task's fallback, baton.Fallback),
 	// and those of later features.
 	Action string `json:"action"`
 	// Reason says why, in words.

@@ -33,6 +33,12 @@ type RegisterWorker struct {
 	Tasks    []string       `json:"tasks"`
 	Capacity int            `json:"capacity"`
 	Slots    map[string]int `json:"slots,omitempty"` // distributed task runs at once per queue
+
+	// Resources is what the worker has for distributed task runs (absent:
+	// nothing), and TaskSpecs what its code says of those of its tasks
+	// that need resources or have a fallback.
+	Resources *store.Resources          `json:"resources,omitempty"`
+	TaskSpecs map[string]store.TaskSpec `json:"task_specs,omitempty"`
 }
 
 // Registered is the response to RegisterWorker.
@@ -79,6 +85,11 @@ type Claim struct {
 	WaitMS      int64                     `json:"wait_ms"`
 	Seq         int64                     `json:"seq,omitempty"`
 	Completions []store.TaskRunCompletion `json:"completions,omitempty"`
+
+	// Free is what the worker has free for the task runs of its tasks
+	// that need resources (absent: nothing); the server never hands it
+	// more than fits.
+	Free *store.Resources `json:"free,omitempty"`
 }
 
 // Claimed is the response to Claim. Applied lists the completions of the

@@ -285,8 +285,13 @@ func WorkerJSON(w store.Worker, runs []string) apitype.Worker {
 	if runs == nil {
 		runs = []string{}
 	}
-	return apitype.Worker{ID: w.ID, Name: w.Name, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues), Flows: nonNil(w.Flows),
+	v := apitype.Worker{ID: w.ID, Name: w.Name, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues), Flows: nonNil(w.Flows),
 		Tasks: nonNil(w.Tasks), Capacity: w.Capacity, Slots: w.Slots, StartedAt: w.StartedAt, LastSeen: w.LastSeen, Runs: runs}
+	if !w.Resources.IsZero() {
+		v.Resources = &apitype.Resources{CPU: float64(w.Resources.CPUMilli) / 1000, MemoryBytes: w.Resources.Memory,
+			GPU: w.Resources.GPU}
+	}
+	return v
 }
 
 func nonNil(s []string) []string {

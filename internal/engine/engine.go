@@ -236,6 +236,15 @@ type TaskPolicy struct {
 	// Version is part of the task's step identities and cache keys: a new
 	// version makes a retry run the task's steps again.
 	Version string
+
+	// Resources is what each distributed task run of the task needs on
+	// the worker that claims it (zero: nothing).
+	Resources store.Resources
+	// Fallback, when set, is the task (same input and output types) that a
+	// distributed task run becomes when it has waited FallbackAfter and no
+	// live worker that could fit Resources serves Queue.
+	Fallback      *TaskDef
+	FallbackAfter time.Duration
 }
 
 // Delay returns the wait before attempt number next (2 for the first retry).

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,9 +184,11 @@ func content(kind byte, name, version, hash string) [sha256.Size]byte {
 // place finds the key and identity of a call of the named task (or
 // subflow) with the given version and input hash, under an explicit key
 // or at the derived key natural, and what the journal holds for it. A
-// recorded explicit key of another task is a NonDeterminismError.
-func (fc *FlowCtx) place(kind byte, name, version, hash, explicit, natural string) (placement, error) {
-	p, err := fc.placeStep(kind, name, version, hash, explicit, natural)
+// recorded explicit key of another task is a NonDeterminismError, unless
+// that task is one of also (the task's fallback, which a distributed task
+// run may have become).
+func (fc *FlowCtx) place(kind byte, name, version, hash, explicit, natural string, also ...string) (placement, error) {
+	p, err := fc.placeStep(kind, name, version, hash, explicit, natural, also...)
 	if err != nil {
 		return p, err
 	}
@@ -196,7 +199,7 @@ func (fc *FlowCtx) place(kind byte, name, version, hash, explicit, natural strin
 }
 
 // placeStep is place without the step boundary (steer.go).
-func (fc *FlowCtx) placeStep(kind byte, name, version, hash, explicit, natural string) (placement, error) {
+func (fc *FlowCtx) placeStep(kind byte, name, version, hash, explicit, natural string, also ...string) (placement, error) {
 	fc.calls.Add(1)
 	c := content(kind, name, version, hash)
 	base := hex.EncodeToString(c[:16])
@@ -206,7 +209,7 @@ func (fc *FlowCtx) placeStep(kind byte, name, version, hash, explicit, natural s
 			return p, nil
 		}
 		if j, ok := fc.byKey[explicit]; ok {
-			if j.Task != name {
+			if j.Task != name && !slices.Contains(also, j.Task) {
 				return p, &NonDeterminismError{Key: explicit, Recorded: j.Task, Called: name}
 			}
 			if j.Identity == base || (j.Identity == "" && version == "" && j.InputHash == hash) {
@@ -214,7 +217,7 @@ func (fc *FlowCtx) placeStep(kind byte, name, version, hash, explicit, natural s
 				return p, nil
 			}
 		}
-		if fl, ok := fc.flying["k:"+explicit]; ok && fl.Task == name && fl.Identity == base {
+		if fl, ok := fc.flying["k:"+explicit]; ok && (fl.Task == name || slices.Contains(also, fl.Task)) && fl.Identity == base {
 			p.resume = &fl
 		}
 		fc.mu.Lock()
@@ -325,7 +328,11 @@ func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Fu
 			return resolvedFuture(explicit, nil, err)
 		}
 	}
-	p, err := fc.place(kindTask, c.Task.Name, c.Task.Policy.Version, hash, explicit, natural)
+	var also []string
+	if fb := c.Task.Policy.Fallback; fb != nil && c.Task.Policy.Queue != "" {
+		also = []string{fb.Name}
+	}
+	p, err := fc.place(kindTask, c.Task.Name, c.Task.Policy.Version, hash, explicit, natural, also...)
 	if err != nil {
 		fc.cancel(err)
 		return resolvedFuture(p.key, nil, err)

@@ -286,6 +286,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 			// the task runs' reason is read only for a summary.
 			d.WaitingReason = s.waitingReason(ctx, run)
 		}
+		s.explainPlacement(ctx, run, &d.RunDetail)
 		s.lateView(&d.Run)
 		return writeJSON(w, 200, d)
 	}
@@ -300,6 +301,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	d := api.RunDetailJSON(run, trs, evs, s.cfg.Blobs)
 	d.Queue, d.WorkerID = run.Queue, run.WorkerID
 	d.WaitingReason = s.waitingReason(ctx, run)
+	s.explainPlacement(ctx, run, &d)
 	s.lateView(&d.Run)
 	return writeJSON(w, 200, d)
 }
@@ -679,6 +681,9 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	if err := checkIdentifiers(ids...); err != nil {
 		return err
 	}
+	if err := checkResources(req); err != nil {
+		return err
+	}
 	now := s.clk.Now()
 	schemas := make(map[string]flowSchema, len(req.Flows))
 	var flows store.FlowUpsertParams
@@ -695,7 +700,11 @@ func (s *Server) registerWorker(w http.ResponseWriter, r *http.Request) error {
 		flows.Flows = append(flows.Flows, rec)
 	}
 	wk := store.Worker{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Host: req.Host, PID: req.PID,
-		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now}
+		Queues: req.Queues, Tasks: req.Tasks, Capacity: req.Capacity, Slots: req.Slots, StartedAt: now, LastSeen: now,
+		TaskSpecs: req.TaskSpecs}
+	if req.Resources != nil {
+		wk.Resources = *req.Resources
+	}
 	for _, f := range req.Flows {
 		wk.Flows = append(wk.Flows, f.Name)
 	}
@@ -797,6 +806,11 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 	if req.Runs < 0 || req.WaitMS < 0 || req.WaitMS > 60000 {
 		return errBadRequest("runs must be >= 0 and wait_ms from 0 to 60000")
 	}
+	if req.Free != nil {
+		if err := req.Free.Check(); err != nil {
+			return errBadRequest("field \"free\": %v", err)
+		}
+	}
 	if err := checkCompletions(wk.ID, req.Completions); err != nil {
 		return err
 	}
@@ -879,6 +893,9 @@ func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, c
 	p := store.ClaimParams{Completions: completions}
 	declared := s.queues(ctx)
 	groups := store.QueuesByPriority(wk.Queues, declared)
+	if req.Free != nil {
+		p.Free = *req.Free
+	}
 	if req.Runs > 0 && len(wk.Flows) > 0 && len(groups) > 0 {
 		p.Runs = store.RunClaimParams{WorkerID: wk.ID, Queues: groups[0], Flows: wk.Flows, Limit: req.Runs, LeaseUntil: lease, At: at}
 	}
@@ -888,8 +905,7 @@ func (s *Server) claimNow(ctx context.Context, wk store.Worker, req api.Claim, c
 				continue
 			}
 			if n > 0 {
-				p.Tasks = append(p.Tasks, store.TaskRunClaimParams{WorkerID: wk.ID, Queues: []string{queue},
-					Tasks: wk.Tasks, Limit: n, LeaseUntil: lease, At: at})
+				p.Tasks = append(p.Tasks, taskClaims(wk, queue, n, lease, at)...)
 			}
 		}
 	}

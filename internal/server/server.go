@@ -372,6 +372,7 @@ func (s *Server) maintain(ctx context.Context) {
 			s.log.Warn("scheduler pass", "err", err)
 		}
 	}
+	s.fallBack(ctx)
 }
 
 // flushLeases flushes heartbeats and, when the write fails, tries again

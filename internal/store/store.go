@@ -470,6 +470,13 @@ type TaskRunClaimParams struct {
 	Limit      int
 	LeaseUntil time.Time
 	At         time.Time
+
+	// Need, when not zero, is what each task run of Tasks needs (see
+	// ClaimParams.Free): the entry is claimed after every entry without a
+	// Need, and takes at most its Limit less what the earlier entries of
+	// the same Queues took in this claim (they share the queue's free
+	// slots), and at most as many as fit in what is left of Free.
+	Need Resources
 }
 
 // ClaimParams is one claim of a worker (see Store.Claim). A zero Runs (or
@@ -479,6 +486,10 @@ type ClaimParams struct {
 	Completions []TaskRunCompletion
 	Runs        RunClaimParams
 	Tasks       []TaskRunClaimParams
+
+	// Free is what the worker has free for the entries of Tasks with a
+	// Need, taken in their order: a claim never hands out more than it.
+	Free Resources
 }
 
 // Worker returns the ID of the worker the claim is for.
@@ -546,6 +557,12 @@ type Worker struct {
 	Slots     map[string]int // distributed task runs it executes at once, per queue
 	StartedAt time.Time
 	LastSeen  time.Time
+
+	// Resources is what the worker has for the task runs it claims, and
+	// TaskSpecs what its code says of those of its tasks that need
+	// resources or have a fallback (nil when none).
+	Resources Resources
+	TaskSpecs map[string]TaskSpec
 }
 
 // Flow is what the latest worker registration (with any server sharing the
@@ -761,7 +778,8 @@ type Store interface {
 	// Claim applies a worker's claim in one transaction (and, on
 	// PostgreSQL, one round trip for its statements): completions as
 	// TaskRunComplete does, then runs as RunClaim does, then task runs as
-	// TaskRunClaim does for each entry of p.Tasks. It is a worker's report
+	// TaskRunClaim does for each entry of p.Tasks (those with a Need last,
+	// within p.Free: see TaskRunClaimParams.Need). It is a worker's report
 	// that claims the slots it freed, or a claim for several kinds of
 	// capacity at once. On error nothing is applied.
 	Claim(ctx context.Context, p ClaimParams) (ClaimResult, error)
@@ -805,6 +823,9 @@ type Store interface {
 	// WorkerList returns the registered workers seen at or after the given
 	// time, ordered by ID.
 	WorkerList(ctx context.Context, seenSince time.Time) ([]Worker, error)
+	// TaskRunFallback moves PENDING task runs to their fallback task; see
+	// TaskRunFallbackParams.
+	TaskRunFallback(ctx context.Context, p TaskRunFallbackParams) (int, error)
 	// WorkerRelease deregisters a worker and gives back what it holds: its
 	// PENDING, RUNNING and AWAITING_RETRY runs go back to SCHEDULED (next attempt, events of
 	// cause "worker:<id>"), its CANCELLING runs become CANCELLED (cancelling

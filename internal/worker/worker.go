@@ -40,6 +40,11 @@ type Config struct {
 	// Slots bounds the distributed task runs it executes at once, per queue.
 	// Queues without an entry get Concurrency slots.
 	Slots map[string]int
+	// Resources is what the worker has for distributed task runs of tasks
+	// that need resources (baton.Resources): it claims one only when its
+	// need fits in what is free. Zero: nothing, so it claims none of them
+	// (the worker command detects CPUs and memory by default).
+	Resources store.Resources
 	// Flows and Tasks are what the program defines.
 	Flows []*engine.FlowDef
 	Tasks []*engine.TaskDef
@@ -135,6 +140,12 @@ type Worker struct {
 	unreported int            // completions queued or being claimed with: their slots are the completer's to refill
 	seq        int64          // of the last claim computed (api.Claim.Seq)
 
+	// Resources (resources.go): what the task runs held here need (from
+	// their claim to their end, prefetched ones included), and what claims
+	// in flight offered of the rest.
+	resUsed, resAsked store.Resources
+	needs             bool // some task of the worker needs resources
+
 	completions chan store.TaskRunCompletion
 	wg          sync.WaitGroup
 }
@@ -194,6 +205,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	for _, t := range cfg.Tasks {
 		w.tasks[t.Name] = t
+		w.needs = w.needs || !t.Policy.Resources.IsZero()
 	}
 	return w, nil
 }
@@ -202,6 +214,7 @@ func (w *Worker) register(ctx context.Context) error {
 	host, _ := os.Hostname()
 	req := api.RegisterWorker{Name: w.cfg.Name, Host: host, PID: os.Getpid(), Queues: w.cfg.Queues,
 		Capacity: w.cfg.Concurrency, Slots: w.cfg.Slots}
+	w.registerResources(&req)
 	for _, f := range w.cfg.Flows {
 		fi := api.FlowInfo{Name: f.Name, Defaults: f.Defaults}
 		if f.ParamsType != nil {
@@ -387,6 +400,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 		w.polling = true
 		w.seq++
 		req := api.Claim{Runs: runs, Tasks: tasks, WaitMS: claimWait.Milliseconds(), Seq: w.seq}
+		free := w.offerLocked(&req)
 		w.mu.Unlock()
 		w.gate.Unlock()
 		claimed, err := w.cfg.Client.Claim(ctx, w.ID(), req)
@@ -396,6 +410,7 @@ func (w *Worker) claimLoop(ctx, workCtx context.Context, eng *engine.Engine) {
 		w.mu.Lock()
 		w.polling = false
 		w.reserveLocked(runs, tasks, -1)
+		w.resAsked = w.resAsked.Add(free, -1)
 		w.mu.Unlock()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -581,6 +596,7 @@ func (w *Worker) dropReady() {
 				delete(w.taskRuns, t.tr.RunID)
 			}
 			delete(w.held, ref)
+			w.resUsed = w.resUsed.Add(w.needOf(t.tr.Task), -1)
 		}
 		delete(w.ready, q)
 	}
@@ -701,6 +717,7 @@ func (w *Worker) startTask(workCtx context.Context, tr store.TaskRun) {
 	}
 	w.taskRuns[tr.RunID][ref] = taskHold{cancel: cancel, attempt: tr.FlowAttempt}
 	w.held[ref] = struct{}{}
+	w.resUsed = w.resUsed.Add(w.needOf(tr.Task), 1)
 	w.ready[tr.Queue] = append(w.ready[tr.Queue], t)
 	next, ok := w.nextReadyLocked(tr.Queue)
 	w.mu.Unlock()
@@ -721,6 +738,9 @@ func (w *Worker) execTask(t readyTask) {
 		queued := false // the completion is queued: the slot was freed with it
 		defer func() {
 			if !queued {
+				w.mu.Lock()
+				w.resUsed = w.resUsed.Add(w.needOf(tr.Task), -1)
+				w.mu.Unlock()
 				w.release(tr.Queue)
 			}
 		}()
@@ -749,6 +769,7 @@ func (w *Worker) execTask(t readyTask) {
 		w.mu.Lock()
 		w.taskDur[tr.Queue] = average(w.taskDur[tr.Queue], w.clk.Since(began))
 		w.slotsUse[tr.Queue]--
+		w.resUsed = w.resUsed.Add(w.needOf(tr.Task), -1)
 		w.unreported++
 		next, ok := w.nextReadyLocked(tr.Queue)
 		w.mu.Unlock()
@@ -902,6 +923,7 @@ func (w *Worker) claimWithReport(batch []store.TaskRunCompletion) bool {
 	w.reserveLocked(runs, tasks, 1)
 	w.seq++
 	req := api.Claim{Runs: runs, Tasks: tasks, Completions: batch, Seq: w.seq}
+	free := w.offerLocked(&req)
 	ctx, id, workCtx, eng := w.claimCtx, w.id, w.workCtx, w.eng
 	w.mu.Unlock()
 
@@ -916,6 +938,7 @@ func (w *Worker) claimWithReport(batch []store.TaskRunCompletion) bool {
 		w.rtt = average(w.rtt, rtt)
 	}
 	w.reserveLocked(runs, tasks, -1)
+	w.resAsked = w.resAsked.Add(free, -1)
 	w.handOverLocked(len(batch))
 	var apiErr *transport.Error
 	if err != nil && ctx.Err() == nil && !errors.As(err, &apiErr) {
@@ -1047,6 +1070,7 @@ func (w *Worker) unbufferLocked(runID string, concerned func(attempt int) bool) 
 			if delete(w.taskRuns[runID], ref); len(w.taskRuns[runID]) == 0 {
 				delete(w.taskRuns, runID)
 			}
+			w.resUsed = w.resUsed.Add(w.needOf(t.tr.Task), -1)
 			out = append(out, store.TaskRunCompletion{Ref: ref, WorkerID: w.id, State: store.TaskCancelled,
 				Error: engine.ErrorInfo(engine.ErrCancelRequested), At: w.clk.Now()})
 		}

@@ -17,12 +17,13 @@ import (
 // the context ends (SIGINT, SIGTERM).
 func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 	var (
-		queues, slots []string
-		concurrency   int
-		name          string
+		queues, slots    []string
+		concurrency      int
+		name             string
+		cpu, memory, gpu string
 	)
 	cmd := &cobra.Command{
-		Use:   "worker [--server URL] [--queue Q]... [--concurrency N] [--slots queue=N]... [--name NAME]",
+		Use:   "worker [--server URL] [--queue Q]... [--concurrency N] [--slots queue=N]... [--name NAME] [--cpu N] [--memory SIZE] [--gpu N]",
 		Short: "Execute this program's flows for a Baton server: the runs created on its queues",
 		Long: "Register this program's flows and tasks with the Baton server at --server (default\n" +
 			"$BATON_SERVER) and execute the runs created on the given queues (default: default)\n" +
@@ -54,9 +55,14 @@ func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 				}
 				slotMap[strings.TrimSpace(q)] = v
 			}
+			res, err := workerResources(cpu, memory, gpu, detectResources)
+			if err != nil {
+				return err
+			}
 			if len(prog.Flows) == 0 && len(prog.Tasks) == 0 {
 				return cli.Usagef("this program defines no flows or tasks to execute")
 			}
+			env.Logger().Info("worker resources", "has", describeResources(res))
 			// The program's deployments, registered with the server before
 			// the worker serves (registering the same ones again changes
 			// nothing).
@@ -67,7 +73,7 @@ func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 			}
 			w, err := worker.New(worker.Config{Client: c, Name: name, Queues: queues, Concurrency: concurrency,
 				Slots: slotMap, Flows: prog.Flows, Tasks: prog.Tasks, Logger: env.Logger(), LogOutput: env.Stderr,
-				OnTaskFailure: cli.PrintTaskFailure(env)})
+				OnTaskFailure: cli.PrintTaskFailure(env), Resources: res})
 			if err != nil {
 				return err
 			}
@@ -83,5 +89,8 @@ func workerCommand(env *cli.Env, prog Program) *cobra.Command {
 	f.IntVar(&concurrency, "concurrency", 8, "flow runs executed at once")
 	f.StringArrayVar(&slots, "slots", nil, "distributed task runs executed at once on a queue, as QUEUE=N (repeatable; default --concurrency)")
 	f.StringVar(&name, "name", "", "name of the worker in listings (default HOST-PID)")
+	f.StringVar(&cpu, "cpu", "", "CPUs for task runs that need them, such as 16, 0.5 or 500m (default: the CPUs of the machine or its cgroup quota)")
+	f.StringVar(&memory, "memory", "", "memory for task runs that need it, such as 64GiB or 512MB (default: MemTotal or the cgroup's memory.max)")
+	f.StringVar(&gpu, "gpu", "", "GPUs for task runs that need them (default: the /dev/nvidia[0-9]* devices, usually 0)")
 	return cmd
 }

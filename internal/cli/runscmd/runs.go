@@ -366,6 +366,9 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		field("Running for", cli.Duration(started, ended, now))
 	}
 	field("Parameters", runsValue(d.Parameters))
+	if d.WaitingReason != "" {
+		field("Waiting", cli.OneLine(d.WaitingReason))
+	}
 	if d.Error != nil {
 		msg := cli.OneLine(d.Error.Message)
 		var tags []string
@@ -386,9 +389,6 @@ func runsShowText(w io.Writer, data runsShowData, now time.Time, o runsShowOpts)
 		}
 	} else if (d.Result != nil && string(d.Result) != "null") || d.State == string(store.RunCompleted) {
 		field("Result", runsValue(d.Result))
-	}
-	if d.WaitingReason != "" {
-		field("Waiting", cli.OneLine(d.WaitingReason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

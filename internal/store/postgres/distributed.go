@@ -10,6 +10,7 @@ import (
 
 	"github.com/batonhq/baton/internal/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // The distributed mode of this backend: claims of runs and task runs by
@@ -93,11 +94,13 @@ const (
 // transaction that first takes the worker's claim lock shared. BEGIN rides
 // in the statements' batch (a transaction opened in a batch outlasts it),
 // so a claim costs two round trips: the batch, then COMMIT. When then is
-// set, it is called after the batch with its results read, and the
-// statements it adds (the slot claims, which need what the batch locked)
-// ride with the COMMIT.
+// set, it is called after the batch with its results read: it may run
+// statements of its own on the transaction's connection (the claims of
+// task runs that need resources, which depend on what the batch claimed),
+// and the statements it adds to its batch (the slot claims, which need
+// what the batch read) ride with the COMMIT.
 func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *pgx.Batch) error,
-	then func(pb *pgx.Batch) error) error {
+	then func(ctx context.Context, c *pgxpool.Conn, pb *pgx.Batch) error) error {
 	return s.retry(ctx, func() error {
 		var pb pgx.Batch
 		pb.Queue("BEGIN")
@@ -118,9 +121,9 @@ func (s *Store) claimTx(ctx context.Context, op, worker string, queue func(pb *p
 		}
 		if then != nil {
 			var pb2 pgx.Batch
-			if err := then(&pb2); err != nil {
+			if err := then(ctx, c, &pb2); err != nil {
 				c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-				return err
+				return translate(err, "%s", op)
 			}
 			if pb2.Len() > 0 {
 				if s.claimed != nil {
@@ -356,6 +359,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	var out store.ClaimResult
 	worker := p.Worker()
 	var slots slotLock
+	plain := withoutNeeds(p.Tasks) // the entries with a Need are claimNeeds'
 	err := s.claimTx(ctx, "claim for worker "+worker, worker, func(pb *pgx.Batch) error {
 		out = store.ClaimResult{TaskRuns: make([][]store.TaskRun, len(p.Tasks))} // a retried transaction starts again
 		if err := s.queueCompletions(pb, cs, &out.Applied); err != nil {
@@ -363,14 +367,20 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 		}
 		queueRunClaim(pb, p.Runs, &out.Runs)
 		for i, tp := range p.Tasks {
+			if !tp.Need.IsZero() {
+				continue // see store.TaskRunClaimParams.Need and claimNeeds
+			}
 			if err := queueTaskRunClaim(pb, tp, &out.TaskRuns[i]); err != nil {
 				return err
 			}
 		}
-		queueSlotProbe(pb, p.Tasks, &slots)
+		queueSlotProbe(pb, plain, &slots)
 		return nil
-	}, func(pb *pgx.Batch) error {
-		return queueSlotClaims(pb, p.Tasks, &slots, out.TaskRuns)
+	}, func(ctx context.Context, c *pgxpool.Conn, pb *pgx.Batch) error {
+		if err := claimNeeds(ctx, c, p, &out); err != nil {
+			return err
+		}
+		return queueSlotClaims(pb, plain, &slots, out.TaskRuns)
 	})
 	if err != nil {
 		return store.ClaimResult{}, err

@@ -16,9 +16,13 @@ func (c *Core) WorkerList(ctx context.Context, seenSince time.Time) ([]store.Wor
 			w                            store.Worker
 			pid, capacity, started, seen int64
 			queues, flows, tasks, slots  []byte
+			res                          []byte
 		)
 		if err := sc.Scan(&w.ID, &w.Name, &w.Host, &pid, &queues, &flows, &tasks, &slots, &capacity,
-			&started, &seen); err != nil {
+			&started, &seen, &res); err != nil {
+			return w, err
+		}
+		if err := decWorkerResources(&w, res); err != nil {
 			return w, err
 		}
 		w.PID, w.Capacity = int(pid), int(capacity)
@@ -35,7 +39,7 @@ func (c *Core) WorkerList(ctx context.Context, seenSince time.Time) ([]store.Wor
 			}
 		}
 		return w, nil
-	}, `SELECT id, name, host, pid, queues, flows, tasks, slots, capacity, started_at, last_seen
+	}, `SELECT id, name, host, pid, queues, flows, tasks, slots, capacity, started_at, last_seen, resources
 		FROM workers WHERE last_seen >= $1 ORDER BY id`, EncTime(seenSince))
 	return out, c.d.Translate(err, "list workers")
 }

@@ -149,14 +149,19 @@ func (c *Core) WorkerUpsert(ctx context.Context, w store.Worker) error {
 			return fmt.Errorf("register worker %s: %w", w.ID, err)
 		}
 	}
+	res, err := encWorkerResources(w)
+	if err != nil {
+		return fmt.Errorf("register worker %s: %w", w.ID, err)
+	}
 	return c.d.WriteTx(ctx, "register worker "+w.ID, func(tx Tx) error {
 		return tx.Exec(ctx, `INSERT INTO workers (id, name, host, pid, queues, flows, tasks, slots,
-			capacity, started_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			capacity, started_at, last_seen, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, host = excluded.host, pid = excluded.pid,
 			queues = excluded.queues, flows = excluded.flows, tasks = excluded.tasks, slots = excluded.slots,
-			capacity = excluded.capacity, started_at = excluded.started_at, last_seen = excluded.last_seen`,
+			capacity = excluded.capacity, started_at = excluded.started_at, last_seen = excluded.last_seen,
+			resources = excluded.resources`,
 			w.ID, w.Name, w.Host, int64(w.PID), vals[0], vals[1], vals[2], vals[3], int64(w.Capacity),
-			EncTime(w.StartedAt), EncTime(w.LastSeen))
+			EncTime(w.StartedAt), EncTime(w.LastSeen), res)
 	})
 }
 

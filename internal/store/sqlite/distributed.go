@@ -395,11 +395,16 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 			return err
 		}
 		for i, tp := range p.Tasks {
+			if !tp.Need.IsZero() {
+				continue // see store.TaskRunClaimParams.Need
+			}
 			if out.TaskRuns[i], err = claimTaskRunsTx(ctx, tx, tp); err != nil {
 				return err
 			}
 		}
-		return nil
+		return store.ClaimNeeds(p, out.TaskRuns, func(tp store.TaskRunClaimParams) ([]store.TaskRun, error) {
+			return claimTaskRunsTx(ctx, tx, tp)
+		})
 	})
 	if err != nil {
 		return store.ClaimResult{}, err

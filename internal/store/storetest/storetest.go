@@ -119,6 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotClaimConcurrent", testSlotClaimConcurrent},
 		{"WorkQueues", testWorkQueues},
 	}
+	tests = append(tests, resourceTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,11 @@
+-- 0011: resource-aware placement (the same change in both dialects).
+--
+-- workers.resources holds what a worker has and what its code says of its
+-- tasks that need resources or have a fallback: a JSON object
+-- {"total": store.Resources, "tasks": {name: store.TaskSpec}}, or NULL
+-- for a worker registered without (all zero, no specs). Task runs record
+-- no need of their own: the server reads a task's need and fallback from
+-- the registrations of the live workers that have the task, and a task
+-- run that moved to its fallback says so in its task, its history and its
+-- run's history (action "fallback").
+ALTER TABLE workers ADD COLUMN resources TEXT;
