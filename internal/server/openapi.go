@@ -67,6 +67,7 @@ var schemaTypes = map[string]reflect.Type{
 	"InputResult":         reflect.TypeFor[apitype.InputResult](),
 	"EventRequest":        reflect.TypeFor[apitype.EventRequest](),
 	"EventResult":         reflect.TypeFor[apitype.EventResult](),
+	"Inbox":               reflect.TypeFor[apitype.Inbox](),
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
@@ -98,7 +99,9 @@ func (s *Server) OpenAPI() map[string]any {
 			status = http.StatusOK
 		}
 		ok := map[string]any{"description": http.StatusText(status)}
-		if rt.response != "" {
+		if rt.stream {
+			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}
+		} else if rt.response != "" {
 			used[rt.response] = true
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.response)}}
 		} else if rt.method == "GET" {

@@ -107,6 +107,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitRunEnd", testWaitRunEnd},
 		{"RunPause", testRunPause},
 		{"RunUpdate", testRunUpdate},
+		{"RunListSearch", testRunListSearch}, // ui.go
+		{"LogListAfter", testLogListAfter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
