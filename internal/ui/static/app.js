@@ -1,6 +1,10 @@
 // Baton web UI: makes the server-rendered pages live. Plain ES module, no
 // dependencies: Server-Sent Events from /api/v1/.../stream update what the
-// page shows; actions and inputs are sent to the public API.
+// page shows; actions and inputs are sent to the public API. Input is
+// checked in the browser against the wait's JSON Schema with the vendored
+// @cfworker/json-schema (see vendor/VERSIONS.md), and again by the server.
+
+import { Validator } from "./vendor/cfworker-json-schema/index.js";
 
 const icons = {
   SCHEDULED: "◷", PENDING: "…", RUNNING: "▶", PAUSED: "⏸", AWAITING_RETRY: "↻", CANCELLING: "⊘",
@@ -101,7 +105,33 @@ function formValue(form) {
     if (form.dataset.whole === "true") whole = v;
     else value[f.name] = v;
   }
-  return { problems, value: form.dataset.whole === "true" ? whole : value };
+  const result = form.dataset.whole === "true" ? whole : value;
+  if (!problems.length && form.dataset.schema) problems.push(...schemaProblems(form, result));
+  return { problems, value: result };
+}
+
+// Keywords whose errors only say that a part of the value failed: the
+// errors of that part say how.
+const wrapperKeywords = new Set(["properties", "items", "prefixItems", "allOf", "$ref", "if", "then", "else",
+  "dependentSchemas", "unevaluatedProperties", "unevaluatedItems"]);
+
+// schemaProblems checks value against the form's JSON Schema.
+function schemaProblems(form, value) {
+  let schema;
+  try { schema = JSON.parse(form.dataset.schema); } catch { return []; }
+  const draft = String(schema.$schema || "").includes("draft-07") ? "7" : "2020-12";
+  const res = new Validator(schema, draft, false).validate(value);
+  if (res.valid) return [];
+  const out = [];
+  for (const e of res.errors) {
+    if (wrapperKeywords.has(e.keyword)) continue;
+    const name = e.instanceLocation.replace(/^#\/?/, "").split("/")[0];
+    const f = [...form.querySelectorAll("[data-type]")].find((x) => x.name === name) || form.querySelector("[data-type]");
+    const where = name || "value";
+    out.push({ f, msg: `${where}: ${e.error}` });
+  }
+  if (!out.length) out.push({ f: form.querySelector("[data-type]"), msg: res.errors[0].error });
+  return out;
 }
 
 function setupWaitForms() {
@@ -231,6 +261,7 @@ function setupRunsStream() {
   const note = document.querySelector(".live-note[data-stream]");
   if (!note || !note.dataset.stream || !window.EventSource) return;
   const es = new EventSource(note.dataset.stream);
+  es.addEventListener("open", () => { note.dataset.live = "open"; });
   es.addEventListener("runs", (ev) => {
     let fresh = 0;
     for (const r of JSON.parse(ev.data).runs) {
