@@ -132,7 +132,8 @@ func stateIs(state string) string {
 }
 
 // TestBrowserFailedRun: the dashboard lists a failed run with its error;
-// its link opens the run page, which shows the error.
+// its link opens the run page, which shows the error; its Retry button
+// starts a new attempt, which the page follows.
 func TestBrowserFailedRun(t *testing.T) {
 	c := newCluster(t)
 	id := c.create(t, failingFlow.Name(), "3")
@@ -151,6 +152,15 @@ func TestBrowserFailedRun(t *testing.T) {
 	loc := value(t, ctx, "location", chromedp.Location())
 	if !strings.HasSuffix(loc, "/runs/"+id) {
 		t.Errorf("the link opened %s, want the run %s", loc, id)
+	}
+	// Retry from the page: the new attempt fails again, shown live.
+	run(t, ctx, "retry it",
+		click(`button[data-action="retry"]`),
+		until(`document.getElementById("run-attempt").textContent === "2"`),
+		until(stateIs("FAILED")),
+		until(`document.getElementById("live-note").textContent.includes("finished")`))
+	if d := c.waitState(t, id, "FAILED"); d.Attempt != 2 {
+		t.Fatalf("after the retry the run is at attempt %d, want 2", d.Attempt)
 	}
 }
 

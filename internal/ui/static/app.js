@@ -65,7 +65,7 @@ function setupActions() {
       try {
         const run = await api("POST", `/api/v1/runs/${encodeURIComponent(id)}/${action}`);
         status.textContent = `${action === "cancel" ? "Cancel" : "Retry"} requested: the run is ${run.state}.`;
-        if (action === "retry") location.reload();
+        if (action === "retry") followRun(); // the new attempt, live
       } catch (e) {
         status.textContent = e.message;
       } finally {
@@ -176,11 +176,19 @@ function setupWaitForms() {
 
 // --- live run page ---
 
-function setupRunStream() {
-  const root = document.querySelector(".run[data-stream]");
-  if (!root || !root.dataset.stream || !window.EventSource) return;
+let runStream = null;
+
+// followRun follows the run of the page through its event stream (the
+// page's, or one made from the run's ID and the last log line shown).
+function followRun() {
+  const root = document.querySelector(".run[data-run]");
+  if (!root || !window.EventSource || (runStream && runStream.readyState !== EventSource.CLOSED)) return;
+  const after = document.getElementById("log-lines").dataset.after || "0";
+  const url = root.dataset.stream || `/api/v1/runs/${encodeURIComponent(root.dataset.run)}/stream?after=${after}`;
+  root.dataset.stream = "";
   const note = document.getElementById("live-note");
-  const es = new EventSource(root.dataset.stream);
+  const es = new EventSource(url);
+  runStream = es;
   es.addEventListener("open", () => { note.textContent = "Live: updates as the run goes."; });
   es.addEventListener("error", () => { if (es.readyState !== EventSource.CLOSED) note.textContent = "Reconnecting…"; });
   es.addEventListener("run", (ev) => updateRun(JSON.parse(ev.data)));
@@ -189,6 +197,11 @@ function setupRunStream() {
     es.close();
     note.textContent = `This run is finished: ${JSON.parse(ev.data).state}.`;
   });
+}
+
+function setupRunStream() {
+  const root = document.querySelector(".run[data-stream]");
+  if (root && root.dataset.stream) followRun();
 }
 
 function updateRun(r) {
