@@ -99,7 +99,9 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 // text is the text of the element sel selects.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	return value(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+	// One evaluation reads the text: no node ID to go stale while the
+	// page loads or a stream event replaces the element.
+	return value(t, ctx, "text of "+sel, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.innerText ?? ""`, sel)))
 }
 
 // until polls a JavaScript condition on the page.
@@ -139,12 +141,13 @@ func TestBrowserFailedRun(t *testing.T) {
 	id := c.create(t, failingFlow.Name(), "3")
 	c.waitState(t, id, "FAILED")
 	ctx := tab(t)
-	run(t, ctx, "open the dashboard", chromedp.Navigate(c.url+"/"))
+	run(t, ctx, "open the dashboard", chromedp.Navigate(c.url+"/"), chromedp.WaitVisible(chromedp.CSS("#h-failed")))
 	dash, msg := text(t, ctx, "#h-failed"), text(t, ctx, ".failures li .error-message")
 	if !strings.Contains(dash, "Failures of the last day 1") || !strings.Contains(msg, "the ledger does not balance") {
 		t.Fatalf("dashboard: %q, %q", dash, msg)
 	}
-	run(t, ctx, "open the failed run", click(`.failures li a`), chromedp.WaitVisible(chromedp.CSS("#run-error-section")))
+	run(t, ctx, "open the failed run", click(`.failures li a`), chromedp.WaitVisible(chromedp.CSS("#run-error-section")),
+		until(stateIs("FAILED")))
 	state, errText := text(t, ctx, "#run-state"), text(t, ctx, "#run-error")
 	if !strings.Contains(state, "FAILED") || !strings.Contains(state, "✗") || !strings.Contains(errText, "the ledger does not balance") {
 		t.Fatalf("run page: state %q, error %q", state, errText)
@@ -168,7 +171,7 @@ func TestBrowserFailedRun(t *testing.T) {
 // shows it CANCELLED without a reload.
 func TestBrowserCancel(t *testing.T) {
 	c := newCluster(t)
-	id := c.create(t, gatedFlow.Name(), `{"gate":"`+t.Name()+`"}`)
+	id := c.create(t, gatedFlow.Name(), `{"gate":"`+newGate(t)+`"}`)
 	c.waitState(t, id, "RUNNING")
 	ctx := tab(t)
 	run(t, ctx, "cancel from the run page",
@@ -244,7 +247,7 @@ func TestBrowserAnswerInput(t *testing.T) {
 // state, task-run counts and new log lines.
 func TestBrowserLive(t *testing.T) {
 	c := newCluster(t)
-	name := t.Name()
+	name := newGate(t)
 	id := c.create(t, gatedFlow.Name(), `{"gate":"`+name+`"}`)
 	c.waitState(t, id, "RUNNING")
 	ctx := tab(t)
@@ -275,7 +278,7 @@ func TestBrowserLive(t *testing.T) {
 // TestBrowserRunsListLive: the runs list updates a run's state live.
 func TestBrowserRunsListLive(t *testing.T) {
 	c := newCluster(t)
-	name := t.Name()
+	name := newGate(t)
 	id := c.create(t, gatedFlow.Name(), `{"gate":"`+name+`"}`)
 	c.waitState(t, id, "RUNNING")
 	ctx := tab(t)

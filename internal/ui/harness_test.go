@@ -3,11 +3,13 @@ package ui_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +35,13 @@ type gateParams struct {
 // gates are the channels the gated flows wait on, by name: a test closes
 // one to let its run go on.
 var gates sync.Map
+
+var gateSeq atomic.Int64
+
+// newGate names a gate of its own for a test (also under -count).
+func newGate(t *testing.T) string {
+	return fmt.Sprintf("%s-%d", t.Name(), gateSeq.Add(1))
+}
 
 func gate(name string) chan struct{} {
 	ch, _ := gates.LoadOrStore(name, make(chan struct{}))

@@ -125,7 +125,7 @@ func TestPagesWithoutScripts(t *testing.T) {
 func TestRunStream(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	name := t.Name()
+	name := newGate(t)
 	id := c.create(t, gatedFlow.Name(), `{"gate":"`+name+`"}`)
 	c.wait(t, id, "at its gate", func(d apitype.RunDetail) bool {
 		for _, tr := range d.TaskRuns {
