@@ -4,13 +4,13 @@ GO ?= go
 # use (no install step); staticcheck.conf says which checks run.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help test lint fmt-check bench bench-smoke dev-example
+.PHONY: help test lint fmt-check bench bench-smoke dev-example ui-assets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-test: lint ## run every test with the race detector, with a throwaway PostgreSQL (what CI runs)
-	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
+test: lint ## run every test with the race detector, with a throwaway PostgreSQL and Chromium (what CI runs)
+	scripts/with-chromium.sh scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 
 lint: fmt-check ## gofmt, go vet, staticcheck and go mod tidy must be clean (also in the example module)
 	$(GO) vet ./...
@@ -26,6 +26,9 @@ bench: ## run the local benchmark suite (several minutes)
 
 bench-smoke: ## run the benchmark suite once at a tiny scale
 	$(GO) run ./bench local -scale 0.001
+
+ui-assets: ## refresh the web UI's vendored JavaScript from the npm registry (needs npm; go build does not)
+	scripts/ui-assets.sh
 
 dev-example: ## run the ETL example on the embedded store
 	$(GO) run ./examples/etl

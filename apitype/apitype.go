@@ -342,6 +342,9 @@ type RunPage struct {
 
 // Log is a log record of a run.
 type Log struct {
+	// ID orders a run's logs: GET /api/v1/runs/{id}/logs?after=ID lists
+	// the ones after it.
+	ID        int64           `json:"id,omitempty"`
 	At        time.Time       `json:"at"`
 	Level     string          `json:"level"`
 	Message   string          `json:"message"`

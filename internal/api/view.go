@@ -277,7 +277,7 @@ func viewResult(inline json.RawMessage, ref string, load ResultLoader) (json.Raw
 
 // LogJSON converts a log record.
 func LogJSON(l store.LogRecord) apitype.Log {
-	return apitype.Log{At: l.At, Level: l.Level, Message: l.Message, TaskKey: l.TaskKey, TaskRunID: l.TaskRunID, Attrs: l.Attrs}
+	return apitype.Log{ID: l.ID, At: l.At, Level: l.Level, Message: l.Message, TaskKey: l.TaskKey, TaskRunID: l.TaskRunID, Attrs: l.Attrs}
 }
 
 // WorkerJSON converts a worker and the runs it holds.

@@ -237,41 +237,28 @@ func (s *Server) backfillDeployment(w http.ResponseWriter, r *http.Request) erro
 // lateView marks a run view late at the server's now.
 func (s *Server) lateView(v *apitype.Run) { api.MarkLate(v, s.clk.Now(), s.cfg.LateGrace) }
 
-// listLateRuns serves GET /runs?state=LATE: the SCHEDULED and
-// AWAITING_SLOT runs past their planned start plus the grace, newest
-// first.
-func (s *Server) listLateRuns(w http.ResponseWriter, r *http.Request, p store.RunListParams) error {
-	q := r.URL.Query()
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 10000 {
-			return errBadRequest("query parameter \"limit\" must be an integer from 1 to 10000, got %q", l)
-		}
-		p.Limit = n
-	}
-	limit := p.Limit
+// lateRuns reads GET /runs?state=LATE: the SCHEDULED and AWAITING_SLOT
+// runs past their planned start plus the grace, newest first, matching
+// the other filters of p, from p.Offset on, at most p.Limit (100 when 0).
+func (s *Server) lateRuns(ctx context.Context, p store.RunListParams) ([]apitype.Run, error) {
+	limit, offset := p.Limit, p.Offset
 	if limit == 0 {
 		limit = 100
 	}
-	var views []apitype.Run
+	views := []apitype.Run{}
 	for _, state := range []store.RunState{store.RunScheduled, store.RunAwaitingSlot} {
-		p.State, p.Limit = state, 10000
-		runs, err := s.st.RunList(r.Context(), p)
+		p.State, p.Limit, p.Offset = state, 10000, 0
+		runs, err := s.st.RunList(ctx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, run := range runs {
-			if v := s.runView(r.Context(), run); v.Late {
+			if v := s.runView(ctx, run); v.Late {
 				views = append(views, v)
 			}
 		}
 	}
 	slices.SortStableFunc(views, func(a, b apitype.Run) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	if len(views) > limit {
-		views = views[:limit]
-	}
-	if views == nil {
-		views = []apitype.Run{}
-	}
-	return writeJSON(w, 200, map[string]any{"runs": views})
+	views = views[min(offset, len(views)):]
+	return views[:min(limit, len(views))], nil
 }

@@ -85,6 +85,7 @@ var schemaTypes = map[string]reflect.Type{
 	"DeploymentNext":  reflect.TypeFor[apitype.DeploymentNext](),
 	"Backfill":        reflect.TypeFor[apitype.BackfillRequest](),
 	"BackfillResult":  reflect.TypeFor[apitype.BackfillResult](),
+	"Inbox":           reflect.TypeFor[apitype.Inbox](),
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
@@ -116,7 +117,9 @@ func (s *Server) OpenAPI() map[string]any {
 			status = http.StatusOK
 		}
 		ok := map[string]any{"description": http.StatusText(status)}
-		if rt.response != "" {
+		if rt.stream {
+			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}
+		} else if rt.response != "" {
 			used[rt.response] = true
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.response)}}
 		} else if rt.method == "GET" {

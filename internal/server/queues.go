@@ -67,7 +67,7 @@ func (s *Server) queues(ctx context.Context) map[string]store.WorkQueue {
 // listQueues serves the queues: the statistics of every queue with work or
 // a live worker, and every declared queue, with priority and pause.
 func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) error {
-	qs, err := api.QueueList(r.Context(), s.st, s.clk.Now().Add(-store.LiveWorkerWindow))
+	qs, err := s.queuesList(r.Context())
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,16 @@ type route struct {
 	handle          handler
 	// maxBody, when set, bounds the request body instead of MaxBodyBytes.
 	maxBody func(Config) int64
+	// stream marks a text/event-stream response (Server-Sent Events).
+	stream bool
+	// quiet marks a write that changes no run (heartbeats): it does not
+	// wake the web UI's streams.
+	quiet bool
 }
 
 func (s *Server) routeTable() []route {
 	p := apitype.Prefix
-	return append(s.coreRoutes(p), s.deploymentRoutes()...)
+	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes())
 }
 
 func (s *Server) coreRoutes(p string) []route {
@@ -52,9 +57,9 @@ func (s *Server) coreRoutes(p string) []route {
 		{method: "GET", pattern: p + "/openapi.json", summary: "This document", tag: "health", response: "Object", handle: s.openapi},
 
 		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
-		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first", tag: "runs", query: []string{"flow", "state", "queue", "limit"}, response: "RunList", handle: s.listRuns},
+		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first (filters flow, state, queue, q: text in the id, flow or parameters; page with limit and offset)", tag: "runs", query: apitype.RunsQueryParams, response: "RunList", handle: s.listRuns},
 		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: apitype.PageQueryParams, response: "RunDetail", handle: s.getRun},
-		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs", tag: "runs", query: []string{"task"}, response: "LogList", handle: s.runLogs},
+		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs, oldest first (after: the id of the last log read; limit)", tag: "runs", query: []string{"task", "after", "limit"}, response: "LogList", handle: s.runLogs},
 		{method: "GET", pattern: p + "/runs/{id}/history", summary: "A run's append-only history, oldest first, paged with after (the seq of the last entry read) and limit", tag: "runs", query: apitype.HistoryQueryParams, response: "HistoryPage", handle: s.runHistory},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/pause", summary: "Pause a running run at its next step boundary (409 for a finished run; a PAUSED run is left as it is)", tag: "runs", request: "PauseRun", optionalBody: true, response: "Run", handle: s.pauseRun},
@@ -76,7 +81,7 @@ func (s *Server) coreRoutes(p string) []route {
 		{method: "POST", pattern: p + "/retention", summary: "Delete finished runs older than older_than now", tag: "retention", request: "Retention", response: "RetentionResult", handle: s.retention},
 
 		{method: "POST", pattern: p + "/workers", summary: "Register a worker", tag: "worker protocol", request: "RegisterWorker", response: "Registered", status: 201, handle: s.registerWorker},
-		{method: "POST", pattern: p + "/workers/{id}/heartbeat", summary: "Keep a worker's leases; returns runs to cancel (long poll with wait_ms)", tag: "worker protocol", request: "HeartbeatRequest", response: "Heartbeat", handle: s.heartbeat},
+		{method: "POST", pattern: p + "/workers/{id}/heartbeat", summary: "Keep a worker's leases; returns runs to cancel (long poll with wait_ms)", tag: "worker protocol", request: "HeartbeatRequest", response: "Heartbeat", handle: s.heartbeat, quiet: true},
 		{method: "DELETE", pattern: p + "/workers/{id}", summary: "Deregister a worker and release what it holds", tag: "worker protocol", status: 204, handle: s.deregister},
 		{method: "POST", pattern: p + "/workers/{id}/claim", summary: "Claim flow runs and task runs (long poll)", tag: "worker protocol", request: "Claim", response: "Claimed", handle: s.claim},
 		{method: "POST", pattern: p + "/workers/{id}/holding", summary: "Report what the worker holds; the rest of its claims go back to their queues", tag: "worker protocol", request: "Holding", status: 204, handle: s.holding},
@@ -219,37 +224,9 @@ func (s *Server) waitingReason(ctx context.Context, run store.Run) string {
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	p := store.RunListParams{Flow: q.Get("flow"), Queue: q.Get("queue")}
-	for _, k := range []string{"flow", "queue"} {
-		if err := store.CheckIdentifier(fmt.Sprintf("query parameter %q", k), q.Get(k)); err != nil {
-			return errBadRequest("%v", err)
-		}
-	}
-	if st := q.Get("state"); strings.EqualFold(st, apitype.RunLate) {
-		return s.listLateRuns(w, r, p)
-	}
-	if st := q.Get("state"); st != "" {
-		state := store.RunState(strings.ToUpper(st))
-		if !slices.Contains(store.RunStates, state) {
-			return errBadRequest("query parameter \"state\": unknown state %q; valid states: %v and LATE", st, store.RunStates)
-		}
-		p.State = state
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 10000 {
-			return errBadRequest("query parameter \"limit\" must be an integer from 1 to 10000, got %q", l)
-		}
-		p.Limit = n
-	}
-	runs, err := s.st.RunList(r.Context(), p)
+	views, err := s.runsList(r.Context(), r.URL.Query())
 	if err != nil {
 		return err
-	}
-	views := make([]apitype.Run, len(runs))
-	for i, run := range runs {
-		views[i] = s.runView(r.Context(), run)
 	}
 	return writeJSON(w, 200, map[string]any{"runs": views})
 }
@@ -307,18 +284,9 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	run, err := s.lookupRun(ctx, r.PathValue("id"))
+	out, err := s.logsList(r.Context(), r.PathValue("id"), r.URL.Query())
 	if err != nil {
 		return err
-	}
-	logs, err := s.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: r.URL.Query().Get("task")})
-	if err != nil {
-		return err
-	}
-	out := make([]apitype.Log, len(logs))
-	for i, l := range logs {
-		out[i] = api.LogJSON(l)
 	}
 	return writeJSON(w, 200, map[string]any{"logs": out})
 }
@@ -613,25 +581,9 @@ func apiUser(r *http.Request, by string) string {
 }
 
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request) error {
-	workers, err := s.st.WorkerList(r.Context(), s.clk.Now().Add(-s.cfg.LeaseTimeout))
+	out, err := s.workersList(r.Context())
 	if err != nil {
 		return err
-	}
-	held := map[string][]string{}
-	for _, state := range store.LeasedRunStates {
-		runs, err := s.st.RunList(r.Context(), store.RunListParams{State: state, Limit: 10000})
-		if err != nil {
-			return err
-		}
-		for _, run := range runs {
-			if run.WorkerID != "" {
-				held[run.WorkerID] = append(held[run.WorkerID], run.ID)
-			}
-		}
-	}
-	out := make([]apitype.Worker, len(workers))
-	for i, wk := range workers {
-		out[i] = api.WorkerJSON(wk, held[wk.ID])
 	}
 	return writeJSON(w, 200, map[string]any{"workers": out})
 }

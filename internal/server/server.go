@@ -137,6 +137,9 @@ type Server struct {
 	timerKick chan struct{}
 
 	runsSig, tasksSig, doneSig signal
+	// changeSig is notified when runs may have changed (writes through this
+	// server, store notifications, timers): the web UI's streams re-read.
+	changeSig signal
 	// stopSig is notified when the runs to stop change (held heartbeats answer).
 	stopSig signal
 	// stopKick asks the background refresher to re-read the runs to stop.
@@ -186,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.deploy = deploy.New(deploy.Config{Store: cfg.Store, Clock: cfg.Clock, Params: s.deployParams, Horizon: cfg.ScheduleHorizon,
 		Lead: max(deploy.DefaultLead, 2*interval)})
+	s.changeSig.init()
 	s.routes = s.routeTable()
 	return s, nil
 }
@@ -237,6 +241,7 @@ func (s *Server) Stop() {
 		s.tasksSig.notify()
 		s.doneSig.notify()
 		s.stopSig.notify()
+		s.changeSig.notify()
 	}, func() {
 		if err := s.flushHeartbeats(context.Background()); err != nil {
 			s.log.Warn("extend leases", "err", err)
@@ -259,6 +264,7 @@ func (s *Server) every(ctx context.Context, d time.Duration, fn func(context.Con
 
 func (s *Server) listen(ch <-chan store.Notification) {
 	for n := range ch {
+		s.changeSig.notify()
 		switch n.Kind {
 		case "runs":
 			s.lastWork.Store(s.clk.Now().UnixNano())
@@ -341,6 +347,7 @@ func (s *Server) fireTimers(ctx context.Context) error {
 		if n > 0 {
 			s.runsSig.notify()
 			s.doneSig.notify()
+			s.changeSig.notify()
 		}
 		if n < timerBatch {
 			return nil
@@ -363,6 +370,7 @@ func (s *Server) maintain(ctx context.Context) {
 		s.log.Info("took back expired leases", "runs", len(exp.Crashed), "rescheduled", exp.Rescheduled, "task_runs", exp.TaskRuns)
 		s.runsSig.notify()
 		s.tasksSig.notify()
+		s.changeSig.notify()
 	}
 	if err := s.refreshStops(ctx); err != nil {
 		s.log.Warn("refresh runs to stop", "err", err)
@@ -549,10 +557,19 @@ func (s *Server) Handler() http.Handler {
 			if err := checkQuery(rt, r); err != nil {
 				return err
 			}
-			return rt.handle(w, r)
+			err := rt.handle(w, r)
+			if rt.method != "GET" && !rt.quiet {
+				s.changeSig.notify() // a write: the UI's streams look again
+			}
+			return err
 		}, limit))
 	}
+	ui := s.uiHandler()
 	mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		if isUIPath(r.URL.Path) {
+			ui.ServeHTTP(w, r)
+			return nil
+		}
 		return s.noRoute(mux, w, r)
 	}))
 	mux.Handle(api.MalformedURLPath, s.wrap(func(w http.ResponseWriter, r *http.Request) error {

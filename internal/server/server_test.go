@@ -243,7 +243,10 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(r.Body)
+			var body []byte
+			if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") { // a stream does not end
+				body, _ = io.ReadAll(r.Body)
+			}
 			r.Body.Close()
 			if r.StatusCode == 405 || (r.StatusCode == 404 && strings.Contains(string(body), "no route")) {
 				t.Errorf("documented %s %s is not routed: %d %s", method, path, r.StatusCode, body)

@@ -338,6 +338,11 @@ type RunListParams struct {
 	ParentRunID string
 	Queue       string
 	Limit       int // 0 means 100
+	// Search, when set, keeps the runs whose ID, flow name or parameters
+	// contain it (case-insensitive for ASCII); Offset skips that many runs
+	// of the list (the web UI's pages).
+	Search string
+	Offset int
 }
 
 // Owner is who executes a run: a local process, or a worker with a lease.
@@ -747,6 +752,9 @@ type LogListParams struct {
 	RunID   string
 	TaskKey string // optional: only this task run's logs (by step key)
 	Limit   int    // 0: no limit
+	// After, when set, lists only the records after the one with this ID
+	// (LogRecord.ID): the next page, or the lines written since.
+	After int64
 }
 
 // Store persists Baton's records. Implementations are safe for concurrent use

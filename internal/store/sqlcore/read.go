@@ -52,6 +52,11 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		// The literal term lets SQLite use its partial index on queue.
 		where = append(where, "queue = "+a.Add(p.Queue)+" AND queue <> ''")
 	}
+	if p.Search != "" {
+		pat := "%" + likeEscape(strings.ToLower(p.Search)) + "%"
+		where = append(where, "(LOWER(id) LIKE "+a.Add(pat)+" ESCAPE '\\' OR LOWER(flow) LIKE "+a.Add(pat)+
+			" ESCAPE '\\' OR LOWER(COALESCE(parameters, '')) LIKE "+a.Add(pat)+" ESCAPE '\\')")
+	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 100
@@ -61,6 +66,9 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY created_at DESC, " + c.sx.RunTieBreak + " DESC LIMIT " + a.Add(int64(limit))
+	if p.Offset > 0 {
+		q += " OFFSET " + a.Add(int64(p.Offset))
+	}
 	out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
 	return out, c.d.Translate(err, "list runs")
 }
@@ -223,6 +231,9 @@ func (c *Core) LogList(ctx context.Context, p store.LogListParams) ([]store.LogR
 	if p.TaskKey != "" {
 		q += " AND task_key = " + a.Add(p.TaskKey)
 	}
+	if p.After > 0 {
+		q += " AND id > " + a.Add(p.After)
+	}
 	q += " ORDER BY id"
 	if p.Limit > 0 {
 		q += " LIMIT " + a.Add(int64(p.Limit))
@@ -306,3 +317,9 @@ func (c *Core) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]
 
 // isNotFound reports whether a translated error means that no row matched.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// likeEscape escapes the LIKE wildcards of s (with backslash, the ESCAPE
+// character of RunList's search).
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
+}

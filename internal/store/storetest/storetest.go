@@ -118,6 +118,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotRelease", testSlotRelease},
 		{"SlotClaimConcurrent", testSlotClaimConcurrent},
 		{"WorkQueues", testWorkQueues},
+		{"RunListSearch", testRunListSearch}, // ui.go
+		{"LogListAfter", testLogListAfter},
 	}
 	tests = append(tests, resourceTests...)
 	for _, tc := range tests {

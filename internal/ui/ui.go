@@ -1,0 +1,158 @@
+// Package ui is Baton's web UI: pages rendered on the server from
+// html/template, readable with scripts off, made live by a small ES module
+// (static/app.js) that follows the API's Server-Sent Event streams and
+// sends the pages' actions to the API. Templates and static files are
+// embedded in the binary; nothing is fetched from the network.
+//
+// The pages read only through a Source, which the server implements with
+// the code paths of its public API, so that each page shows what its JSON
+// twin under /api/v1 returns:
+//
+//	/            dashboard   GET /api/v1/runs, /api/v1/inbox, /api/v1/workers, /api/v1/queues
+//	/runs        runs list   GET /api/v1/runs?flow=&state=&q=&limit=&offset= (live: /api/v1/runs/stream)
+//	/runs/{id}   run detail  GET /api/v1/runs/{id}?summary=true&task_runs_offset=&task_runs_limit=,
+//	                         /api/v1/runs/{id}/logs, /api/v1/inbox?run={id} (live: /api/v1/runs/{id}/stream)
+//	/inbox       needs you   GET /api/v1/inbox
+package ui
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/batonhq/baton/apitype"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// StaticPrefix is where the embedded static files are served.
+const StaticPrefix = "/ui/static/"
+
+// Source is what the pages read: the documents of the public API.
+type Source interface {
+	// Runs is GET /api/v1/runs with the query q.
+	Runs(ctx context.Context, q url.Values) ([]apitype.Run, error)
+	// Run is GET /api/v1/runs/{id} with the paging query q.
+	Run(ctx context.Context, id string, q apitype.PageQuery) (apitype.RunPage, error)
+	// Logs is GET /api/v1/runs/{id}/logs with the query q.
+	Logs(ctx context.Context, id string, q url.Values) ([]apitype.Log, error)
+	// Inbox is GET /api/v1/inbox (?run=runID when runID is set).
+	Inbox(ctx context.Context, runID string) (apitype.Inbox, error)
+	// Workers is GET /api/v1/workers.
+	Workers(ctx context.Context) ([]apitype.Worker, error)
+	// Queues is GET /api/v1/queues.
+	Queues(ctx context.Context) ([]apitype.Queue, error)
+}
+
+// Serves reports whether the UI serves path: its pages and static files.
+func Serves(path string) bool {
+	switch {
+	case path == "/", path == "/runs", path == "/runs/", path == "/inbox":
+		return true
+	case strings.HasPrefix(path, "/runs/"):
+		return !strings.Contains(strings.TrimPrefix(path, "/runs/"), "/")
+	case strings.HasPrefix(path, StaticPrefix):
+		return true
+	}
+	return false
+}
+
+// Handler serves the UI.
+type Handler struct {
+	src   Source
+	now   func() time.Time
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+}
+
+// New returns the UI's handler reading from src; now is its clock (nil:
+// the system clock), for what it shows relative to now.
+func New(src Source, now func() time.Time) *Handler {
+	if now == nil {
+		now = time.Now
+	}
+	h := &Handler{src: src, now: now, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	for _, name := range []string{"dashboard", "runs", "run", "inbox", "error"} {
+		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
+			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html"))
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
+	}
+	files := http.StripPrefix(StaticPrefix, http.FileServerFS(static))
+	h.mux.Handle("GET "+StaticPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}))
+	h.mux.HandleFunc("GET /{$}", h.page(h.dashboard))
+	h.mux.HandleFunc("GET /runs", h.page(h.runs))
+	h.mux.HandleFunc("GET /runs/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/runs", http.StatusMovedPermanently)
+	})
+	h.mux.HandleFunc("GET /runs/{id}", h.page(h.run))
+	h.mux.HandleFunc("GET /inbox", h.page(h.inbox))
+	return h
+}
+
+// ServeHTTP serves the UI's pages and static files (GET and HEAD only).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method "+r.Method+" is not allowed on "+r.URL.Path+"; the UI's pages are read with GET (actions go to the API under /api/v1)", http.StatusMethodNotAllowed)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// view is what a page template renders.
+type view struct {
+	Title string
+	Nav   string // the current section: dashboard, runs, inbox
+	Page  string // the script's mode: dashboard, runs, run, inbox
+	Data  any
+}
+
+// statusError is an error with an HTTP status (the server's API errors).
+type statusError interface{ HTTPStatus() int }
+
+func (h *Handler) page(fn func(r *http.Request) (string, view, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, v, err := fn(r)
+		status := http.StatusOK
+		if err != nil {
+			status = http.StatusInternalServerError
+			var se statusError
+			if errors.As(err, &se) {
+				status = se.HTTPStatus()
+			}
+			if r.Context().Err() != nil {
+				return
+			}
+			name, v = "error", view{Title: http.StatusText(status), Data: map[string]any{"Status": status, "Message": err.Error()}}
+		}
+		var buf bytes.Buffer
+		if err := h.pages[name].Execute(&buf, v); err != nil {
+			http.Error(w, fmt.Sprintf("render %s: %v", name, err), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(status)
+		_, _ = w.Write(buf.Bytes())
+	}
+}
