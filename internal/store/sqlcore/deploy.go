@@ -103,10 +103,22 @@ func (c *Core) DeploymentGet(ctx context.Context, name string) (store.Deployment
 
 // DeploymentList returns every deployment, by name; see store.DeploymentStore.
 func (c *Core) DeploymentList(ctx context.Context) ([]store.Deployment, error) {
+	return c.deploymentsWhere(ctx, "list deployments", "", nil)
+}
+
+// deploymentsWhere reads the deployments whose name is in the subquery in
+// (every deployment when empty), by name, with their schedules, in one
+// batch; args are the subquery's.
+func (c *Core) deploymentsWhere(ctx context.Context, op, in string, args []any) ([]store.Deployment, error) {
+	depWhere, schedWhere := "", ""
+	if in != "" {
+		depWhere, schedWhere = " WHERE name IN ("+in+")", " WHERE deployment IN ("+in+")"
+	}
 	var out []store.Deployment
 	idx := map[string]int{}
 	err := c.d.Batch(ctx, Stmt{
-		SQL: "SELECT " + deploymentCols + " FROM deployments ORDER BY name" + c.sx.ByteOrder,
+		SQL:  "SELECT " + deploymentCols + " FROM deployments" + depWhere + " ORDER BY name" + c.sx.ByteOrder,
+		Args: args,
 		Scan: func(rows Rows) error {
 			for rows.Next() {
 				d, err := scanDeployment(rows)
@@ -119,7 +131,8 @@ func (c *Core) DeploymentList(ctx context.Context) ([]store.Deployment, error) {
 			return nil
 		},
 	}, Stmt{
-		SQL: "SELECT " + scheduleCols + " FROM deployment_schedules ORDER BY deployment, created_at, id",
+		SQL:  "SELECT " + scheduleCols + " FROM deployment_schedules" + schedWhere + " ORDER BY deployment, created_at, id",
+		Args: args,
 		Scan: func(rows Rows) error {
 			for rows.Next() {
 				dep, s, err := scanSchedule(rows)
@@ -134,7 +147,7 @@ func (c *Core) DeploymentList(ctx context.Context) ([]store.Deployment, error) {
 		},
 	})
 	if err != nil {
-		return nil, c.d.Translate(err, "list deployments")
+		return nil, c.d.Translate(err, op)
 	}
 	return out, nil
 }
@@ -560,43 +573,7 @@ func (c *Core) DeploymentDue(ctx context.Context, until time.Time, after string,
 	due := `SELECT DISTINCT s.deployment FROM deployment_schedules s JOIN deployments d ON d.name = s.deployment
 		WHERE s.next_fire <> 0 AND s.paused = 0 AND s.next_fire <= $1 AND d.paused = 0 AND s.deployment > $2
 		ORDER BY s.deployment LIMIT $3` // a "C" column on PostgreSQL: byte order
-	args := []any{EncTime(until), after, int64(limit)}
-	var out []store.Deployment
-	idx := map[string]int{}
-	err := c.d.Batch(ctx, Stmt{
-		SQL:  "SELECT " + deploymentCols + " FROM deployments WHERE name IN (" + due + ") ORDER BY name" + c.sx.ByteOrder,
-		Args: args,
-		Scan: func(rows Rows) error {
-			for rows.Next() {
-				d, err := scanDeployment(rows)
-				if err != nil {
-					return err
-				}
-				idx[d.Name] = len(out)
-				out = append(out, d)
-			}
-			return nil
-		},
-	}, Stmt{
-		SQL:  "SELECT " + scheduleCols + " FROM deployment_schedules WHERE deployment IN (" + due + ") ORDER BY deployment, created_at, id",
-		Args: args,
-		Scan: func(rows Rows) error {
-			for rows.Next() {
-				dep, s, err := scanSchedule(rows)
-				if err != nil {
-					return err
-				}
-				if i, ok := idx[dep]; ok {
-					out[i].Schedules = append(out[i].Schedules, s)
-				}
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return nil, c.d.Translate(err, "due deployments")
-	}
-	return out, nil
+	return c.deploymentsWhere(ctx, "due deployments", due, []any{EncTime(until), after, int64(limit)})
 }
 
 // DeploymentGating returns the deployments with SCHEDULED runs planned
