@@ -24,8 +24,9 @@ import (
 // the UPDATE moves them to PENDING; the creation of their events rides along.
 // sqlClaimQueue matches the queues $1 of a claim. Claims of one queue (what
 // servers send) compare with its single element, so that the claim index
-// (queue, created_at, key...) yields the rows in claim order and the scan
-// stops at the LIMIT; with = ANY the planner reads and sorts every candidate.
+// (runs_claim, on queue then the claim order; the task runs' likewise)
+// yields the rows in claim order and the scan stops at the LIMIT; with
+// = ANY the planner reads and sorts every candidate.
 // Claims of several queues take the sorting path (claimSQL).
 const sqlClaimQueue = `queue = ($1::text[])[1]`
 
