@@ -326,18 +326,29 @@ func TestCancelRequestedWhileAwaitingRetry(t *testing.T) {
 	}, baton.FlowRetries(1, 30*time.Second))
 	go func() {
 		id := <-runID
-		// The run's waiters: its poll of the store for cancels, and its
-		// retry delay once it awaits its retry.
-		if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
-			t.Error(err)
-			return
-		}
 		st, err := sqlite.Open(context.Background(), db)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer st.Close()
+		// The run awaits its retry once the store says so (the fake
+		// clock's waiters alone do not tell: other timers of the engine
+		// wait on it during the attempt too) and its waiters are armed:
+		// its poll of the store for cancels and its retry delay.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if r, err := st.RunGet(context.Background(), id); err == nil && r.State == store.RunAwaitingRetry {
+				break
+			} else if time.Now().After(deadline) {
+				t.Errorf("run %s never reached AWAITING_RETRY: %s %v", id, r.State, err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := clk.BlockUntilContext(context.Background(), 2); err != nil {
+			t.Error(err)
+			return
+		}
 		if _, err = st.RunTransition(context.Background(), store.RunTransitionParams{ID: id,
 			From: []store.RunState{store.RunAwaitingRetry}, To: store.RunCancelled, Cause: "user"}); err != nil {
 			t.Errorf("cancel the run awaiting its retry: %v", err)
