@@ -97,3 +97,7 @@ func (p *MapItemListParams) Check() error {
 	}
 	return nil
 }
+
+// TaskStates lists every task-run state, for validation of user input.
+var TaskStates = []TaskState{TaskPending, TaskAwaitingSlot, TaskWaiting, TaskRunning, TaskCompleted, TaskFailed,
+	TaskTimedOut, TaskCached, TaskAwaitingRetry, TaskCancelled, TaskCrashed}
