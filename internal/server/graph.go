@@ -95,3 +95,11 @@ func (s *Server) mapItems(ctx context.Context, id, key string, q url.Values) (ap
 	}
 	return page, nil
 }
+
+func (u uiSource) Graph(ctx context.Context, id string) (apitype.RunGraph, error) {
+	return u.s.runGraph(ctx, id)
+}
+
+func (u uiSource) MapItems(ctx context.Context, id, key string, q url.Values) (apitype.MapItems, error) {
+	return u.s.mapItems(ctx, id, key, q)
+}
