@@ -82,7 +82,9 @@ func TestBrowserGraph(t *testing.T) {
 	c := newCluster(t)
 	id, gateName := startMapped(t, c)
 	ctx := tab(t)
-	row := func(node string) string { return fmt.Sprintf(`document.querySelector('#graph-body tr[data-node=%q]')`, node) }
+	row := func(node string) string {
+		return fmt.Sprintf(`document.querySelector('#graph-body tr[data-node=%q]')`, node)
+	}
 	run(t, ctx, "open the run's graph",
 		chromedp.Navigate(c.url+"/runs/"+id),
 		until(`document.getElementById("graph").dataset.version >= "1"`),
