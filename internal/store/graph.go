@@ -57,7 +57,8 @@ type GraphMap struct {
 	Task string
 	// Deps is the union of its items' Deps, sorted.
 	Deps []string
-	// Counts are the items per state, ordered by state; Total their sum.
+	// Counts are the items per state (those with any), in the order of
+	// TaskStates; Total their sum.
 	Counts []StateCount
 	Total  int
 	// CreatedAt is the first item's creation, StartedAt the first start

@@ -13,7 +13,8 @@ import (
 
 // graphRun writes a run with steps a/0 and b/2 (b after a, retried: its
 // first task run FAILED, its second COMPLETED), a map sq/1 of five items
-// (one of them retried), a subflow step and another run's task runs.
+// (one of them run again by a second attempt), a subflow step, a step
+// whose key sorts after the map's items, and another run's task runs.
 func graphRun(t *testing.T, s store.Store) {
 	t.Helper()
 	trs := []store.TaskRun{
@@ -22,6 +23,7 @@ func graphRun(t *testing.T, s store.Store) {
 			Error: &store.ErrorInfo{Message: "boom", Chain: []string{"boom"}}},
 		{ID: "t-b2", RunID: "g", Key: "b/2", Task: "b", State: store.TaskCompleted, Attempts: 1, Deps: []string{"sq/1"}, FlowAttempt: 2, CreatedAt: at(20), StartedAt: at(20), EndedAt: at(22)},
 		{ID: "t-c", RunID: "g", Key: "child/3", Task: "child", ChildRunID: "g-child", State: store.TaskRunning, Attempts: 1, Deps: []string{"a/0", "b/2"}, CreatedAt: at(23), StartedAt: at(23)},
+		{ID: "t-tail", RunID: "g", Key: "tail/5", Task: "tail", State: store.TaskPending, Deps: []string{"child/3"}, CreatedAt: at(24)},
 		{ID: "other", RunID: "h", Key: "sq/1.0", Task: "sq", Map: "sq/1", State: store.TaskCompleted, CreatedAt: at(1)},
 	}
 	for i := range 5 {
@@ -56,8 +58,8 @@ func testGraphGet(t *testing.T, s store.Store) {
 	for _, st := range g.Steps {
 		keys = append(keys, st.Key+"="+st.ID+":"+string(st.State))
 	}
-	if want := []string{"a/0=t-a:COMPLETED", "b/2=t-b2:COMPLETED", "child/3=t-c:RUNNING"}; !slices.Equal(keys, want) || g.StepsTotal != 3 {
-		t.Fatalf("steps %v (total %d), want %v (3)", keys, g.StepsTotal, want)
+	if want := []string{"a/0=t-a:COMPLETED", "b/2=t-b2:COMPLETED", "child/3=t-c:RUNNING", "tail/5=t-tail:PENDING"}; !slices.Equal(keys, want) || g.StepsTotal != 4 {
+		t.Fatalf("steps %v (total %d), want %v (4)", keys, g.StepsTotal, want)
 	}
 	c := g.Steps[2]
 	if c.ChildRunID != "g-child" || !slices.Equal(c.Deps, []string{"a/0", "b/2"}) || !c.StartedAt.Equal(at(23)) || !c.EndedAt.IsZero() || c.Attempts != 1 {
@@ -70,7 +72,7 @@ func testGraphGet(t *testing.T, s store.Store) {
 		t.Fatalf("maps: %+v, want one", g.Maps)
 	}
 	m := g.Maps[0]
-	wantCounts := []store.StateCount{{State: store.TaskCompleted, N: 3}, {State: store.TaskRunning, N: 2}}
+	wantCounts := []store.StateCount{{State: store.TaskRunning, N: 2}, {State: store.TaskCompleted, N: 3}}
 	if m.Key != "sq/1" || m.Task != "sq" || m.Total != 5 || !reflect.DeepEqual(m.Counts, wantCounts) || !slices.Equal(m.Deps, []string{"a/0"}) {
 		t.Errorf("map: %+v, want sq/1 of 5 items %v after a/0", m, wantCounts)
 	}
@@ -83,7 +85,7 @@ func testGraphGet(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("GraphGet(Steps 2): %v", err)
 	}
-	if len(g.Steps) != 2 || g.StepsTotal != 3 || g.Steps[1].Key != "b/2" {
+	if len(g.Steps) != 2 || g.StepsTotal != 4 || g.Steps[1].Key != "b/2" {
 		t.Errorf("GraphGet(Steps 2): %d steps (total %d)", len(g.Steps), g.StepsTotal)
 	}
 	g, err = s.GraphGet(ctx, store.GraphGetParams{RunID: "nope"})
