@@ -11,9 +11,14 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// childFlow is the subflow of mappedFlow: one quick step.
+var childFlow = baton.Flow("ui-test.child", func(ctx baton.Context, n int) (int, error) {
+	return quickStep.Run(ctx, n)
+})
+
 // mappedFlow maps the quick step over six items, then the gated step over
-// two (behind one gate): its graph has two map nodes, the second RUNNING
-// until the gate opens.
+// two (behind one gate), then runs childFlow: its graph has two map nodes,
+// the second RUNNING until the gate opens, then a subflow node.
 var mappedFlow = baton.Flow("ui-test.mapped", func(ctx baton.Context, p gateParams) (int, error) {
 	vs, err := baton.WaitAll(ctx, quickStep.Map(ctx, []int{1, 2, 3, 4, 5, 6}))
 	if err != nil {
@@ -23,13 +28,14 @@ var mappedFlow = baton.Flow("ui-test.mapped", func(ctx baton.Context, p gatePara
 	if err != nil {
 		return 0, err
 	}
-	return vs[5] + len(outs), nil
+	return childFlow.Run(ctx, vs[5]+len(outs))
 })
 
-// The map nodes of mappedFlow's graph.
+// The nodes of mappedFlow's graph.
 var (
 	quickMap = quickStep.Name() + "/0"
 	gatedMap = gatedStep.Name() + "/1"
+	subflow  = childFlow.Name() + "/2"
 )
 
 // startMapped starts mappedFlow and waits until its gated items run.
@@ -76,8 +82,9 @@ func TestGraphWithoutScripts(t *testing.T) {
 }
 
 // TestBrowserGraph: the run page draws the graph of a run with maps (each
-// one node with its counts), opens a map's items on click, and shows the
-// running map turn COMPLETED live, without a reload.
+// one node with its counts), opens a map's items on click, shows the
+// running map turn COMPLETED and the subflow appear live, without a
+// reload, and expands the subflow in place.
 func TestBrowserGraph(t *testing.T) {
 	c := newCluster(t)
 	id, gateName := startMapped(t, c)
@@ -101,7 +108,15 @@ func TestBrowserGraph(t *testing.T) {
 	run(t, ctx, "watch the gated map finish",
 		until(row(gatedMap)+`?.dataset.state === "COMPLETED"`),
 		until(row(gatedMap)+`.querySelector(".items-cell").textContent.includes("COMPLETED 2")`),
+		until(row(subflow)+`?.dataset.state === "COMPLETED"`),
 		until(`document.querySelector("#timeline-svg .running") === null`),
+		until(`Number(document.getElementById("graph-canvas").dataset.drawn) === 3`),
 		until(`window.notReloaded === true`))
+	run(t, ctx, "expand the subflow",
+		click(`#graph-body button[data-node="`+subflow+`"]`),
+		until(`[...document.querySelectorAll("#graph-detail button")].some((b) => b.textContent === "Expand the subflow")`),
+		eval(`[...document.querySelectorAll("#graph-detail button")].find((b) => b.textContent === "Expand the subflow").click()`),
+		until(`Number(document.getElementById("graph-canvas").dataset.drawn) === 4`),
+		until(`window.batonGraph.layout.groups.length === 1`))
 	c.waitState(t, id, "COMPLETED")
 }

@@ -91,6 +91,8 @@ class GraphView {
     this.loading = null;
     this.again = false;
     this.itemsOffset = 0;
+    this.lastRead = 0;
+    this.es = null;
   }
 
   async start() {
@@ -101,16 +103,32 @@ class GraphView {
     new ResizeObserver(() => this.draw()).observe(this.canvas.parentElement);
     this.tableButtons();
     await this.refresh();
-    const stream = this.root.dataset.stream;
-    if (stream && window.EventSource) {
-      const es = new EventSource(stream);
-      es.addEventListener("run", () => this.refresh());
-      es.addEventListener("end", () => { es.close(); this.refresh(); });
+    if (this.root.dataset.stream) this.follow(this.root.dataset.stream);
+    // A retry (the page's Retry button) makes a finished run live again:
+    // follow it when the page shows a new attempt.
+    const attempt = document.getElementById("run-attempt");
+    if (attempt) {
+      new MutationObserver(() => {
+        this.follow(`/api/v1/runs/${encodeURIComponent(this.root.dataset.run)}/stream`);
+        this.refresh();
+      }).observe(attempt, { childList: true, characterData: true, subtree: true });
     }
   }
 
+  // follow re-reads the graph on each change of the run's event stream,
+  // unless it follows it already.
+  follow(url) {
+    if (!window.EventSource || (this.es && this.es.readyState !== EventSource.CLOSED)) return;
+    const es = new EventSource(url);
+    this.es = es;
+    es.addEventListener("run", () => this.refresh());
+    es.addEventListener("end", () => { es.close(); this.refresh(); });
+  }
+
   // refresh re-reads the graph (and the expanded subflows'); calls while a
-  // read is in flight share one more read after it.
+  // read is in flight share one more read after it, which waits at least
+  // twice as long as the last read took (300 ms at least), so a page
+  // watching a busy map does not keep the server reading.
   refresh() {
     if (this.loading) {
       this.again = true;
@@ -118,9 +136,14 @@ class GraphView {
     }
     this.loading = (async () => {
       try {
+        let first = true;
         do {
+          if (!first) await new Promise((r) => setTimeout(r, Math.max(300, 2 * this.lastRead)));
+          first = false;
           this.again = false;
+          const t0 = performance.now();
           const g = await getJSON(this.root.dataset.graph);
+          this.lastRead = performance.now() - t0;
           for (const id of this.expanded) {
             const n = g.nodes.find((x) => x.id === id);
             const old = this.children.get(id);
