@@ -35,8 +35,9 @@ type RunGraph struct {
 	// steps among Nodes (Truncated), the oldest ones are shown.
 	StepsTotal int  `json:"steps_total"`
 	Truncated  bool `json:"truncated"`
-	// TaskRunsTotal counts the task runs the nodes stand for (a map's
-	// items included).
+	// TaskRunsTotal counts the run's steps of their own and its maps'
+	// items (the latest task run of each step key), also those of steps
+	// left out.
 	TaskRunsTotal int      `json:"task_runs_total"`
 	Timeline      Timeline `json:"timeline"`
 	// CriticalPath lists the node IDs of the critical path, first to

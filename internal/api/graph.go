@@ -83,10 +83,10 @@ func GraphJSON(run store.Run, g store.Graph, now time.Time) apitype.RunGraph {
 		if s.ChildRunID != "" {
 			n.Subflow = &apitype.SubflowGroup{RunID: s.ChildRunID, Graph: apitype.Prefix + "/runs/" + url.PathEscape(s.ChildRunID) + "/graph"}
 		}
-		out.TaskRunsTotal++
 		deps[s.Key] = s.Deps
 		out.Nodes = append(out.Nodes, n)
 	}
+	out.TaskRunsTotal += g.StepsTotal
 	// Nodes in the order they were created (a map by its first item).
 	created := map[string]time.Time{}
 	for _, m := range g.Maps {

@@ -32,38 +32,50 @@ const graphDepsMax = 64
 const graphSearchMax = 256
 
 // flowGraph is what one attempt of a flow run knows of its graph. Safe for
-// concurrent use; the zero value is ready.
+// concurrent use; the zero value is ready. A node can depend only on
+// nodes made before it, so the order nodes were made in bounds every
+// search: receiving the result of a chain's next step costs O(1).
 type flowGraph struct {
-	mu  sync.Mutex
-	seq uint64
+	mu   sync.Mutex
+	seq  uint64
+	made uint64
 	// front holds the received nodes that no other received node is known
 	// to depend on, each with the order it was received in.
 	front map[string]uint64
-	// deps is the dependencies of each node of the attempt.
-	deps map[string][]string
+	// nodes holds each node of the attempt: its dependencies and the order
+	// it was made in.
+	nodes map[string]graphNode
+}
+
+type graphNode struct {
+	deps []string
+	made uint64
 }
 
 // depsFor returns the nodes a call made now depends on: the frontier and
 // the nodes of after, sorted, at most graphDepsMax of the frontier.
 func (g *flowGraph) depsFor(after []*Future) []string {
 	g.mu.Lock()
-	type rec struct {
-		node string
-		seq  uint64
-	}
-	fr := make([]rec, 0, len(g.front))
-	for n, s := range g.front {
-		fr = append(fr, rec{n, s})
+	out := make([]string, 0, min(len(g.front), graphDepsMax)+len(after))
+	if len(g.front) <= graphDepsMax {
+		for n := range g.front {
+			out = append(out, n)
+		}
+	} else {
+		type rec struct {
+			node string
+			seq  uint64
+		}
+		fr := make([]rec, 0, len(g.front))
+		for n, s := range g.front {
+			fr = append(fr, rec{n, s})
+		}
+		slices.SortFunc(fr, func(a, b rec) int { return cmp.Compare(b.seq, a.seq) })
+		for _, r := range fr[:graphDepsMax] {
+			out = append(out, r.node)
+		}
 	}
 	g.mu.Unlock()
-	if len(fr) > graphDepsMax {
-		slices.SortFunc(fr, func(a, b rec) int { return cmp.Compare(b.seq, a.seq) })
-		fr = fr[:graphDepsMax]
-	}
-	out := make([]string, 0, len(fr)+len(after))
-	for _, r := range fr {
-		out = append(out, r.node)
-	}
 	for _, f := range after {
 		if f != nil && f.node != "" {
 			out = append(out, f.node)
@@ -81,11 +93,12 @@ func (g *flowGraph) depsFor(after []*Future) []string {
 func (g *flowGraph) record(node string, deps []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.deps == nil {
-		g.deps = map[string][]string{}
+	if g.nodes == nil {
+		g.nodes = map[string]graphNode{}
 	}
-	if _, ok := g.deps[node]; !ok {
-		g.deps[node] = deps
+	if _, ok := g.nodes[node]; !ok {
+		g.made++
+		g.nodes[node] = graphNode{deps: deps, made: g.made}
 	}
 }
 
@@ -99,34 +112,55 @@ func (g *flowGraph) received(node string) {
 	if g.front == nil {
 		g.front = map[string]uint64{}
 	}
+	made := g.nodes[node].made
 	// A node that a received one depends on adds nothing to the frontier;
-	// the received ones that node depends on leave it.
+	// the received ones that node depends on (made before it) leave it.
+	var older []uint64
 	for f := range g.front {
-		if g.reaches(f, node) {
+		fm := g.nodes[f].made
+		if fm > made && g.reaches(f, node, made) {
 			return
 		}
-	}
-	seen := map[string]bool{}
-	stack := slices.Clone(g.deps[node])
-	for len(stack) > 0 && len(seen) < graphSearchMax {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[n] {
-			continue
+		if fm < made {
+			older = append(older, fm)
 		}
-		seen[n] = true
-		delete(g.front, n)
-		stack = append(stack, g.deps[n]...)
+	}
+	left := len(older)
+	for _, d := range g.nodes[node].deps { // the usual case: the direct dependencies
+		if _, ok := g.front[d]; ok && left > 0 {
+			delete(g.front, d)
+			left--
+		}
+	}
+	if left > 0 {
+		oldest := slices.Min(older)
+		seen := map[string]bool{}
+		stack := slices.Clone(g.nodes[node].deps)
+		for len(stack) > 0 && len(seen) < graphSearchMax && left > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			if _, ok := g.front[n]; ok {
+				delete(g.front, n)
+				left--
+			}
+			if x := g.nodes[n]; x.made > oldest { // older nodes have only older ancestors
+				stack = append(stack, x.deps...)
+			}
+		}
 	}
 	g.seq++
 	g.front[node] = g.seq
 }
 
-// reaches reports whether from depends on to, directly or not, within
-// graphSearchMax nodes. g.mu is held.
-func (g *flowGraph) reaches(from, to string) bool {
+// reaches reports whether from depends on to (made at made), directly or
+// not, within graphSearchMax nodes. g.mu is held.
+func (g *flowGraph) reaches(from, to string, made uint64) bool {
 	seen := map[string]bool{}
-	stack := slices.Clone(g.deps[from])
+	stack := slices.Clone(g.nodes[from].deps)
 	for len(stack) > 0 && len(seen) < graphSearchMax {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -137,7 +171,9 @@ func (g *flowGraph) reaches(from, to string) bool {
 			continue
 		}
 		seen[n] = true
-		stack = append(stack, g.deps[n]...)
+		if x := g.nodes[n]; x.made > made { // to can be an ancestor only of nodes made after it
+			stack = append(stack, x.deps...)
+		}
 	}
 	return false
 }
