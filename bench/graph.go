@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/internal/api"
+	"github.com/batonhq/baton/internal/blob"
+	"github.com/batonhq/baton/internal/server"
 	"github.com/batonhq/baton/internal/store"
 	"github.com/batonhq/baton/internal/store/sqlite"
 )
@@ -90,9 +97,57 @@ func measureGraph(ctx context.Context, b *bench) error {
 	if len(page) != min(n, api.MapItemsDefault) {
 		return fmt.Errorf("last page of the map: %d items", len(page))
 	}
-	b.progress("graph: %d task runs: read in %s (median of %d), %d bytes; last items page in %s", n+2, med.Round(time.Microsecond), graphReads, len(doc), last.Round(time.Microsecond))
+	pageTime, pageBytes, err := runPageOverHTTP(ctx, dir, st, run.ID)
+	if err != nil {
+		return err
+	}
+	b.progress("graph: %d task runs: read in %s (median of %d), %d bytes; last items page in %s; run page (HTML) in %s, %d bytes",
+		n+2, med.Round(time.Microsecond), graphReads, len(doc), last.Round(time.Microsecond), pageTime.Round(time.Microsecond), pageBytes)
+	b.report("run_page_ms_100k", float64(pageTime.Microseconds())/1000, 1)
+	b.report("run_page_bytes_100k", float64(pageBytes), 0)
 	b.report("graph_ms_100k", float64(med.Microseconds())/1000, 1)
 	b.report("graph_bytes_100k", float64(len(doc)), 0)
 	b.report("graph_items_last_page_ms_100k", float64(last.Microseconds())/1000, 1)
 	return nil
+}
+
+// runPageOverHTTP serves st and returns the median time and the bytes of
+// the run page /runs/{id} (its first HTML, graph section included, as the
+// browser receives it before any script or asset).
+func runPageOverHTTP(ctx context.Context, dir string, st store.Store, runID string) (time.Duration, int, error) {
+	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return 0, 0, err
+	}
+	srv, err := server.New(server.Config{Store: st, Blobs: blobs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return 0, 0, err
+	}
+	defer srv.Stop()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	var times []time.Duration
+	size := 0
+	for range graphReads {
+		t0 := time.Now()
+		resp, err := http.Get(ts.URL + "/runs/" + runID)
+		if err != nil {
+			return 0, 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		times = append(times, time.Since(t0))
+		if err != nil {
+			return 0, 0, err
+		}
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `id="graph"`) {
+			return 0, 0, fmt.Errorf("GET /runs/%s: %d without its graph", runID, resp.StatusCode)
+		}
+		size = len(body)
+	}
+	slices.Sort(times)
+	return times[len(times)/2], size, nil
 }

@@ -57,6 +57,8 @@ var localKeys = []string{
 	"graph_ms_100k",
 	"graph_bytes_100k",
 	"graph_items_last_page_ms_100k",
+	"run_page_ms_100k",
+	"run_page_bytes_100k",
 }
 
 type localConfig struct {
