@@ -28,7 +28,7 @@ func (f Future[T]) Done() <-chan struct{} { return f.f.Done() }
 
 // Wait blocks until the result is available or ctx is cancelled.
 func (f Future[T]) Wait(ctx Context) (T, error) {
-	v, err := f.f.Wait(ctx)
+	v, err := f.f.Take(ctx)
 	out, _ := v.(T)
 	return out, err
 }

@@ -54,6 +54,11 @@ var localKeys = []string{
 	"scheduler_runs_per_s",
 	"scheduler_lag_p99_ms",
 	"scheduler_pass_ms",
+	"graph_ms_100k",
+	"graph_bytes_100k",
+	"graph_items_last_page_ms_100k",
+	"run_page_ms_100k",
+	"run_page_bytes_100k",
 }
 
 type localConfig struct {
@@ -78,6 +83,7 @@ var localMeasures = []measure{
 	{"roundtrip", measureRoundtrip},
 	{"map1m", measureMap1M},
 	{"scheduler", measureScheduler},
+	{"graph", measureGraph}, // graph.go
 }
 
 // bench is the state of one run of the suite.

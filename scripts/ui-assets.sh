@@ -13,8 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # name@version  directory of the package to copy  vendor directory name
+# [the files of that directory to copy; default *.js]
 PACKAGES=(
 	"@cfworker/json-schema@4.1.6 dist/esm cfworker-json-schema"
+	"@dagrejs/dagre@3.1.3 dist dagre dagre.esm.js"
 )
 
 VENDOR=internal/ui/static/vendor
@@ -34,7 +36,8 @@ mkdir -p "$VENDOR"
 } >"$TMP/VERSIONS.md"
 
 for entry in "${PACKAGES[@]}"; do
-	read -r spec dir name <<<"$entry"
+	read -r spec dir name files <<<"$entry"
+	files=${files:-*.js}
 	pkg=${spec%@*}
 	version=${spec##*@}
 	work="$TMP/$name"
@@ -51,7 +54,8 @@ for entry in "${PACKAGES[@]}"; do
 	esac
 	dest="$VENDOR/$name"
 	mkdir -p "$dest"
-	cp "$work/package/$dir"/*.js "$dest/"
+	# shellcheck disable=SC2086 # $files is a glob on purpose
+	(cd "$work/package/$dir" && cp $files "$OLDPWD/$dest/")
 	lic=$(ls "$work/package" | grep -i -E '^(licen[cs]e|copying)' | head -1 || true)
 	if [ -n "$lic" ]; then
 		cp "$work/package/$lic" "$dest/LICENSE"
@@ -75,8 +79,8 @@ for entry in "${PACKAGES[@]}"; do
 			fi
 		} >"$dest/LICENSE"
 	fi
-	files=$(cd "$dest" && ls | tr '\n' ' ')
-	echo "| $pkg | $version | $license | npm registry, \`npm pack $spec\` (\`$dir\`) | $files| \`$sum\` |" >>"$TMP/VERSIONS.md"
+	copied=$(cd "$dest" && ls | tr '\n' ' ')
+	echo "| $pkg | $version | $license | npm registry, \`npm pack $spec\` (\`$dir\`) | $copied| \`$sum\` |" >>"$TMP/VERSIONS.md"
 	echo "ui-assets: $spec -> $dest" >&2
 done
 cp "$TMP/VERSIONS.md" "$VENDOR/VERSIONS.md"

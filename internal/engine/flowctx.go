@@ -72,6 +72,8 @@ type FlowCtx struct {
 	reused, ran atomic.Int64
 	// steer is the attempt's view of pause requests (steer.go).
 	steer steering
+	// graph is what the attempt knows of the run graph (graph.go).
+	graph flowGraph
 }
 
 // Context returns the run's context, cancelled when the run is cancelled,
@@ -280,7 +282,7 @@ func (fc *FlowCtx) replayedOne(hit bool) {
 // Submit schedules a task call and returns its future at once.
 func (fc *FlowCtx) Submit(c Call) *Future {
 	idx := fc.reserve()
-	return fc.submitMode(c, c.Key, c.Task.Name+"/"+strconv.Itoa(idx), false)
+	return fc.submitMode(c, c.Key, c.Task.Name+"/"+strconv.Itoa(idx), false, nil)
 }
 
 // Call runs a task call on the calling goroutine (a sequential Run saves the
@@ -288,14 +290,17 @@ func (fc *FlowCtx) Submit(c Call) *Future {
 // with dependencies still go through the pool.
 func (fc *FlowCtx) Call(c Call) *Future {
 	idx := fc.reserve()
-	return fc.submitMode(c, c.Key, c.Task.Name+"/"+strconv.Itoa(idx), len(c.After) == 0)
+	return fc.submitMode(c, c.Key, c.Task.Name+"/"+strconv.Itoa(idx), len(c.After) == 0, nil)
 }
 
 // SubmitMap schedules n calls of one task, one per item, under one call
-// index; mk builds the i-th call.
+// index; mk builds the i-th call. The items are one node of the run graph,
+// keyed by their keys' common prefix (the map's explicit key, or
+// "task/N"), which they record as their Map.
 func (fc *FlowCtx) SubmitMap(n int, mk func(i int) Call) []*Future {
 	idx := fc.reserve()
 	prefix := ""
+	var m *mapItem
 	futs := make([]*Future, n)
 	for i := range n {
 		c := mk(i)
@@ -312,15 +317,22 @@ func (fc *FlowCtx) SubmitMap(n int, mk func(i int) Call) []*Future {
 		if prefix == "" {
 			prefix = c.Task.Name + "/" + strconv.Itoa(idx) + "."
 		}
-		futs[i] = fc.submitMode(c, explicit, prefix+item, false)
+		if m == nil {
+			m = &mapItem{key: strings.TrimSuffix(prefix, "."), deps: fc.graph.depsFor(c.After)}
+			if c.Key != "" {
+				m.key = c.Key
+			}
+			fc.graph.record(m.key, m.deps)
+		}
+		futs[i] = fc.submitMode(c, explicit, prefix+item, false, m)
 	}
 	return futs
 }
 
 // submitMode places a call (under the explicit key, or at the derived key
 // natural) and answers it from the journal or starts its step: inline on
-// the calling goroutine, or on the pool.
-func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Future {
+// the calling goroutine, or on the pool. m is set for the items of a map.
+func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool, m *mapItem) *Future {
 	hash := Hash(c.InputJSON)
 	if explicit != "" {
 		if err := checkKey(explicit); err != nil {
@@ -340,15 +352,22 @@ func (fc *FlowCtx) submitMode(c Call, explicit, natural string, inline bool) *Fu
 	if fc.byKey != nil {
 		fc.replayedOne(p.hit != nil)
 	}
+	node, deps, mapKey := p.key, []string(nil), ""
+	if m != nil {
+		node, deps, mapKey = m.key, m.deps, m.key
+	} else {
+		deps = fc.graph.depsFor(c.After)
+		fc.graph.record(node, deps)
+	}
 	if p.hit != nil {
 		raw, err := fc.e.LoadResult(p.hit.Result, p.hit.ResultRef)
 		if err != nil {
-			return resolvedFuture(p.key, nil, err)
+			return fc.fromJournal(p.key, node, nil, err)
 		}
 		v, err := c.Decode(raw)
-		return resolvedFuture(p.key, v, err)
+		return fc.fromJournal(p.key, node, v, err)
 	}
-	s := &step{fc: fc, call: c, key: p.key, ident: p.ident, hash: hash, fut: fc.newFuture(p.key)}
+	s := &step{fc: fc, call: c, key: p.key, ident: p.ident, hash: hash, fut: fc.stepFuture(p.key, node), deps: deps, mapKey: mapKey}
 	s.hold()
 	fc.outstanding.Add(1)
 	fc.active.Add(1)
@@ -449,6 +468,9 @@ type step struct {
 	ident string // see store.TaskRun.Identity
 	hash  string
 	fut   *Future
+	// deps and mapKey are the step's store.TaskRun.Deps and Map.
+	deps   []string
+	mapKey string
 
 	mu        sync.Mutex
 	tr        store.TaskRun
@@ -506,6 +528,7 @@ func (s *step) start() {
 	s.tr = store.TaskRun{
 		ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, Identity: s.ident, State: store.TaskPending,
 		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now, Tags: s.call.Task.Policy.Tags,
+		Deps: s.deps, Map: s.mapKey,
 	}
 	s.tr.Input, s.tr.InputRef = fc.e.storeInput(s.call.InputJSON)
 	if s.call.Task.Policy.Cache != nil && s.fromCache() {

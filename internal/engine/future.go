@@ -18,6 +18,12 @@ type Future struct {
 	// waiter before waking it.
 	act func(int)
 
+	// node is the run-graph node of the step (its key, or its map's), and
+	// recv notes that the flow received its result (nil for futures that
+	// are no step of a flow).
+	node string
+	recv func(node string)
+
 	mu      sync.Mutex
 	subs    []func(*Future)
 	waiters int // blocked in Wait, their units released
@@ -95,6 +101,27 @@ func (f *Future) Wait(ctx context.Context) (any, error) {
 		}
 		f.mu.Unlock()
 		return nil, context.Cause(ctx)
+	}
+}
+
+// Take is Wait for the flow code: a result it returns counts as received
+// by the flow, so that the calls the flow makes afterwards depend on the
+// future's step in the run graph.
+func (f *Future) Take(ctx context.Context) (any, error) {
+	v, err := f.Wait(ctx)
+	f.taken()
+	return v, err
+}
+
+// taken notes that the flow received f's result, once f is resolved.
+func (f *Future) taken() {
+	if f.recv == nil {
+		return
+	}
+	select {
+	case <-f.done:
+		f.recv(f.node)
+	default:
 	}
 }
 
@@ -178,5 +205,6 @@ func (c *Completions) Next(ctx context.Context) (*Future, bool) {
 	f := c.ready[0]
 	c.ready = c.ready[1:]
 	c.mu.Unlock()
+	f.taken()
 	return f, true
 }

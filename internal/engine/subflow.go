@@ -30,18 +30,21 @@ func (fc *FlowCtx) Subflow(def *FlowDef, params json.RawMessage, explicitKey str
 	if fc.byKey != nil {
 		fc.replayedOne(p.hit != nil)
 	}
+	deps := fc.graph.depsFor(nil)
+	fc.graph.record(p.key, deps)
 	if p.hit != nil {
 		raw, err := fc.e.LoadResult(p.hit.Result, p.hit.ResultRef)
 		if err != nil {
-			return resolvedFuture(p.key, nil, err)
+			return fc.fromJournal(p.key, p.key, nil, err)
 		}
 		v, err := decode(raw)
-		return resolvedFuture(p.key, v, err)
+		return fc.fromJournal(p.key, p.key, v, err)
 	}
 	// A subflow step of an earlier attempt with this identity that did not
 	// succeed (p.resume) has p.key: its child run is found by that key and
 	// resumed from its own journal.
-	s := &step{fc: fc, key: p.key, ident: p.ident, hash: hash, fut: fc.newFuture(p.key), call: Call{Task: &TaskDef{Name: def.Name}}}
+	s := &step{fc: fc, key: p.key, ident: p.ident, hash: hash, fut: fc.stepFuture(p.key, p.key), deps: deps,
+		call: Call{Task: &TaskDef{Name: def.Name}}}
 	s.hold() // the child run's unit of work, which execute holds
 	fc.outstanding.Add(1)
 	fc.active.Add(1)
@@ -55,7 +58,7 @@ func (s *step) runChild(def *FlowDef, params json.RawMessage, decode func(json.R
 	fc.ran.Add(1)
 	s.tr = store.TaskRun{
 		ID: NewID(), RunID: fc.runID, Key: s.key, Task: def.Name, Identity: s.ident, State: store.TaskPending,
-		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now,
+		FlowAttempt: fc.attempt, InputHash: s.hash, CreatedAt: now, Deps: s.deps,
 	}
 	s.tr.Input, s.tr.InputRef = e.storeInput(params)
 	child, done, err := e.childRun(fc.ctx, fc.runID, s.key, def, params, s.hash)

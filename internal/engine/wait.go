@@ -111,12 +111,14 @@ func (fc *FlowCtx) Wait(spec store.WaitSpec, decode func(json.RawMessage) (any, 
 	if fc.byKey != nil {
 		fc.replayedOne(p.hit != nil)
 	}
+	deps := fc.graph.depsFor(nil)
+	fc.graph.record(p.key, deps)
 	if p.hit != nil {
 		v, err := decode(p.hit.Result)
-		return resolvedFuture(p.key, v, err)
+		return fc.fromJournal(p.key, p.key, v, err)
 	}
 	s := &step{fc: fc, call: Call{Task: waitDef(task), InputJSON: in, Decode: decode}, key: p.key, ident: p.ident,
-		hash: hash, fut: fc.newFuture(p.key), wait: &spec}
+		hash: hash, fut: fc.stepFuture(p.key, p.key), wait: &spec, deps: deps}
 	s.hold()
 	fc.outstanding.Add(1)
 	fc.active.Add(1)
@@ -143,7 +145,8 @@ func (s *step) beginWait() {
 	now := e.now()
 	fc.ran.Add(1)
 	s.tr = store.TaskRun{ID: NewID(), RunID: fc.runID, Key: s.key, Task: s.call.Task.Name, Identity: s.ident,
-		State: store.TaskWaiting, FlowAttempt: fc.attempt, InputHash: s.hash, Input: s.call.InputJSON, CreatedAt: now}
+		State: store.TaskWaiting, FlowAttempt: fc.attempt, InputHash: s.hash, Input: s.call.InputJSON, CreatedAt: now,
+		Deps: s.deps}
 	// Steps recorded lazily land first: the journal keeps the flow's order.
 	if err := e.w.sync(write{}); err != nil {
 		fc.storeFailed(err)

@@ -74,6 +74,8 @@ var schemaTypes = map[string]reflect.Type{
 	"InputResult":         reflect.TypeFor[apitype.InputResult](),
 	"EventRequest":        reflect.TypeFor[apitype.EventRequest](),
 	"EventResult":         reflect.TypeFor[apitype.EventResult](),
+	"RunGraph":            reflect.TypeFor[apitype.RunGraph](),
+	"MapItems":            reflect.TypeFor[apitype.MapItems](),
 
 	"DeploymentRequest": reflect.TypeFor[apitype.DeploymentRequest](),
 	"Deployment":        reflect.TypeFor[apitype.Deployment](),

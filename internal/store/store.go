@@ -244,6 +244,15 @@ type TaskRun struct {
 	// with tags waits in AWAITING_SLOT and starts only holding a slot of
 	// every tag of them that has a concurrency limit (see Limit).
 	Tags []string `json:",omitzero"`
+	// Deps are the nodes of the run graph this step depends on (see
+	// docs/architecture.md, "The run graph"): the keys of the steps whose
+	// results the flow code had received when it made the call and of the
+	// steps it waited for (baton.WaitFor), a map named by its Map key. Nil
+	// when none (and for rows written before the graph was recorded).
+	Deps []string `json:",omitzero"`
+	// Map is the key of the map (one Map call) the step is an item of; ""
+	// for a step of its own. The graph draws a map as one node.
+	Map string `json:",omitzero"`
 	// History is the task run's state transitions, oldest first. They live
 	// in the row itself so that a step's commit writes one record; EventList
 	// returns them merged with the run's events.
@@ -874,6 +883,15 @@ type Store interface {
 	// there is none). Entries are ordered by key, a key's successful entry
 	// first.
 	JournalList(ctx context.Context, runID string) ([]JournalEntry, error)
+	// GraphGet returns the aggregated graph of a run (see Graph): its steps
+	// of their own, and its maps with their items counted per state in the
+	// database. An unknown run, or one without task runs, has an empty
+	// graph.
+	GraphGet(ctx context.Context, p GraphGetParams) (Graph, error)
+	// MapItemList returns a page of the items of a map of a run: the
+	// latest task run of each item key of p.Map, in creation order (then
+	// ID).
+	MapItemList(ctx context.Context, p MapItemListParams) ([]TaskRun, error)
 	// EventList returns a run's history in time order: its events merged
 	// with the History of its task runs (as events with TaskRunID and
 	// TaskKey set). Ties keep events before task-run transitions.

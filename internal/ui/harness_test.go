@@ -136,7 +136,7 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := progcmd.ProgramOf[baton.AnyFlow]("", failingFlow, gatedFlow, approvalFlow)
+	p := progcmd.ProgramOf[baton.AnyFlow]("", failingFlow, gatedFlow, approvalFlow, mappedFlow)
 	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue}, Flows: p.Flows,
 		Tasks: p.Tasks, Concurrency: 4, ShutdownGrace: 100 * time.Millisecond, SuspendGrace: 20 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})

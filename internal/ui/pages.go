@@ -169,6 +169,7 @@ type runData struct {
 	LogsFrom     int64 // the id after which the page's logs start
 	Stream       string
 	CountsByTask []taskCounts
+	Graph        *graphView // the graph section (graph.go); nil without a GraphSource
 }
 
 type taskCounts struct {
@@ -249,6 +250,9 @@ func (h *Handler) run(r *http.Request) (string, view, error) {
 	}
 	if !d.Finished && d.LogsNext == "" {
 		d.Stream = apitype.Prefix + "/runs/" + url.PathEscape(page.ID) + "/stream?after=" + strconv.FormatInt(d.LogsAfter, 10)
+	}
+	if d.Graph, err = h.runGraph(r, page.ID, d.Finished); err != nil {
+		return "", view{}, err
 	}
 	title := page.Flow + " " + shortID(page.ID)
 	return "run", view{Title: title, Nav: "runs", Page: "run", Data: d}, nil

@@ -86,7 +86,7 @@ func New(src Source, now func() time.Time) *Handler {
 	h := &Handler{src: src, now: now, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	for _, name := range []string{"dashboard", "runs", "run", "inbox", "error"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html"))
+			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/graph.html", "templates/"+name+".html"))
 	}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {

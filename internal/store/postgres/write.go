@@ -115,7 +115,7 @@ var (
 		{"input_hash", "text"}, {"identity", "text"}, {"input", "text"}, {"input_ref", "text"}, {"result", "text"}, {"result_ref", "text"},
 		{"error", "text"}, {"cached_from", "text"}, {"cached_from_run", "text"}, {"created_at", "int8"},
 		{"started_at", "int8"}, {"ended_at", "int8"}, {"history", "text"}, {"queue", "text"},
-		{"worker_id", "text"}, {"lease_until", "int8"}, {"tags", "text"}}
+		{"worker_id", "text"}, {"lease_until", "int8"}, {"tags", "text"}, {"deps", "text"}, {"map_key", "text"}}
 	eventColumnList = []column{{"run_id", "text"}, {"task_run_id", "text"}, {"task_key", "text"},
 		{"from_state", "text"}, {"to_state", "text"}, {"cause", "text"}, {"message", "text"}, {"at", "int8"}}
 	logColumnList = []column{{"run_id", "text"}, {"task_run_id", "text"}, {"task_key", "text"},
@@ -215,9 +215,9 @@ func (c *runColumns) args() []any {
 }
 
 type taskRunColumns struct {
-	id, runID, key, task, childRunID, state, inputHash, identity, inputRef, resultRef, cachedFrom, cachedFromRun, queue, workerID, tags []string
-	input, result, errJSON, history                                                                                                     []*string
-	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                                    []int64
+	id, runID, key, task, childRunID, state, inputHash, identity, inputRef, resultRef, cachedFrom, cachedFromRun, queue, workerID, tags, deps, mapKey []string
+	input, result, errJSON, history                                                                                                                   []*string
+	attempts, flowAttempt, createdAt, startedAt, endedAt, leaseUntil                                                                                  []int64
 }
 
 func (c *taskRunColumns) add(t *store.TaskRun) error {
@@ -254,13 +254,15 @@ func (c *taskRunColumns) add(t *store.TaskRun) error {
 	c.workerID = append(c.workerID, t.WorkerID)
 	c.leaseUntil = append(c.leaseUntil, encTime(t.LeaseUntil))
 	c.tags = append(c.tags, store.EncTags(t.Tags))
+	c.deps = append(c.deps, store.EncTags(t.Deps))
+	c.mapKey = append(c.mapKey, t.Map)
 	return nil
 }
 
 func (c *taskRunColumns) args() []any {
 	return []any{c.id, c.runID, c.key, c.task, c.childRunID, c.state, c.attempts, c.flowAttempt, c.inputHash,
 		c.identity, c.input, c.inputRef, c.result, c.resultRef, c.errJSON, c.cachedFrom, c.cachedFromRun, c.createdAt, c.startedAt,
-		c.endedAt, c.history, c.queue, c.workerID, c.leaseUntil, c.tags}
+		c.endedAt, c.history, c.queue, c.workerID, c.leaseUntil, c.tags, c.deps, c.mapKey}
 }
 
 type eventColumns struct {

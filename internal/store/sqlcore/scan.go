@@ -42,7 +42,7 @@ func runCreateArgs(r *store.Run) ([]any, error) {
 // order.
 const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_attempt,
 	input_hash, identity, input, input_ref, result, result_ref, error, cached_from, cached_from_run, created_at,
-	started_at, ended_at, history, queue, worker_id, lease_until, tags`
+	started_at, ended_at, history, queue, worker_id, lease_until, tags, deps, map_key`
 
 // RunArgs appends the values of RunWriteCols for r.
 func RunArgs(dst []any, r *store.Run) ([]any, error) {
@@ -141,7 +141,7 @@ type taskRunScan struct {
 	state                          string
 	attempts, flowAttempt          int64
 	input, result, errJSON, hist   []byte
-	tags                           string
+	tags, deps                     string
 	created, started, ended, lease int64
 	dest                           []any
 }
@@ -151,7 +151,7 @@ func newTaskRunScan() *taskRunScan {
 	t := &x.t
 	x.dest = []any{&t.ID, &t.RunID, &t.Key, &t.Task, &t.ChildRunID, &x.state, &x.attempts,
 		&x.flowAttempt, &t.InputHash, &t.Identity, &x.input, &t.InputRef, &x.result, &t.ResultRef, &x.errJSON, &t.CachedFrom,
-		&t.CachedFromRun, &x.created, &x.started, &x.ended, &x.hist, &t.Queue, &t.WorkerID, &x.lease, &x.tags}
+		&t.CachedFromRun, &x.created, &x.started, &x.ended, &x.hist, &t.Queue, &t.WorkerID, &x.lease, &x.tags, &x.deps, &t.Map}
 	return x
 }
 
@@ -175,6 +175,9 @@ func (x *taskRunScan) scan(sc Row) (store.TaskRun, error) {
 	t.CreatedAt, t.StartedAt, t.EndedAt = DecTime(x.created), DecTime(x.started), DecTime(x.ended)
 	t.LeaseUntil = DecTime(x.lease)
 	if t.Tags, err = store.DecTags(x.tags); err != nil {
+		return store.TaskRun{}, err
+	}
+	if t.Deps, err = store.DecTags(x.deps); err != nil {
 		return store.TaskRun{}, err
 	}
 	return t, nil

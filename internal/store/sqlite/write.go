@@ -23,8 +23,8 @@ var (
 		"lease_until", "attempts"}
 	taskRunCols = []string{"id", "run_id", "key", "task", "child_run_id", "state", "attempts",
 		"flow_attempt", "input_hash", "identity", "input", "input_ref", "result", "result_ref", "error", "cached_from",
-		"cached_from_run", "created_at", "started_at", "ended_at", "history", "tags", "queue", "worker_id",
-		"lease_until"}
+		"cached_from_run", "created_at", "started_at", "ended_at", "history", "deps", "map_key", "tags", "queue",
+		"worker_id", "lease_until"}
 	eventCols = []string{"run_id", "id", "task_run_id", "task_key", "from_state", "to_state", "cause",
 		"message", "at"}
 	logCols   = []string{"run_id", "task_run_id", "task_key", "level", "message", "attrs", "at"}
@@ -270,7 +270,7 @@ func taskRunArgs(dst []any, t *store.TaskRun, distributed bool) ([]any, error) {
 	dst = append(dst, t.ID, t.RunID, t.Key, t.Task, t.ChildRunID, string(t.State), int64(t.Attempts),
 		int64(t.FlowAttempt), t.InputHash, t.Identity, sqlcore.EncJSON(t.Input), t.InputRef, sqlcore.EncResult(t.Result, t.ResultRef), t.ResultRef, e,
 		t.CachedFrom, t.CachedFromRun, sqlcore.EncTime(t.CreatedAt), sqlcore.EncTime(t.StartedAt),
-		sqlcore.EncTime(t.EndedAt), h)
+		sqlcore.EncTime(t.EndedAt), h, store.EncTags(t.Deps), t.Map)
 	if distributed {
 		dst = append(dst, store.EncTags(t.Tags), t.Queue, t.WorkerID, sqlcore.EncTime(t.LeaseUntil))
 	}

@@ -120,6 +120,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WorkQueues", testWorkQueues},
 		{"RunListSearch", testRunListSearch}, // ui.go
 		{"LogListAfter", testLogListAfter},
+		{"GraphGet", testGraphGet},       // graph.go
+		{"MapItemList", testMapItemList}, // graph.go
 	}
 	tests = append(tests, resourceTests...)
 	for _, tc := range tests {
@@ -390,6 +392,8 @@ func testTaskRunUpsertRoundTrip(t *testing.T, s store.Store) {
 		Queue:         "gpu", // PENDING on a queue: still overwritable
 		WorkerID:      "worker-b",
 		LeaseUntil:    at(4),
+		Deps:          []string{"load/0", "square/1"},
+		Map:           "fetch",
 		History: []store.Transition{
 			{At: at(2), To: "RUNNING", Cause: "engine", Message: "attempt 1"},
 			{At: at(3), From: "RUNNING", To: "FAILED", Cause: "engine", Message: "timeout"},
