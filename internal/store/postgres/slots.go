@@ -122,12 +122,12 @@ const slotLockSQL = `SELECT tag FROM concurrency_limits WHERE tag = ANY($1::text
 func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker string, lease, at int64,
 	hist *string) (string, []any) {
 	var args []any
-	cand := slotCandidatesSQL("run_id, key, id, tags, created_at", p, &args)
+	cand := slotCandidatesSQL("run_id, key, id, tags, created_at, queue", p, &args)
 	add := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	lockedP, limitP := add(locked), add(int64(limit))
+	lockedP, limitP, queuesP := add(locked), add(int64(limit)), add(p.Queues)
 	q := `WITH cand AS (` + cand + ` FOR UPDATE SKIP LOCKED
 	), ct AS (
 		SELECT c.run_id, c.key, c.id, tg.tag, l.max_running,
@@ -142,9 +142,12 @@ func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker
 	), blocked AS (
 		SELECT DISTINCT ct.run_id, ct.key, ct.id FROM ct LEFT JOIN used u ON u.tag = ct.tag
 		WHERE NOT (ct.tag = ANY(` + lockedP + `::text[])) OR coalesce(u.n, 0) + ct.ahead >= ct.max_running
-	), admit AS (
-		SELECT c.run_id, c.key, c.id FROM cand c
+	), free AS (
+		SELECT c.run_id, c.key, c.id, c.created_at, c.queue FROM cand c
 		WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.run_id = c.run_id AND b.key = c.key AND b.id = c.id)
+	), qleft AS (` + queueLeftCTE(queuesP+"::text[]", queueTaskHoldersSQL) + `
+	), admit AS (
+		` + queueCapSQL("c.run_id, c.key, c.id", "free", "created_at, run_id, key, id", "qleft") + `
 		ORDER BY c.created_at, c.run_id, c.key, c.id LIMIT ` + limitP + `::bigint
 	)
 	UPDATE task_runs SET state = 'RUNNING', worker_id = ` + add(worker) + `::text, lease_until = ` + add(lease) + `::bigint,
