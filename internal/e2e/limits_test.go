@@ -24,6 +24,13 @@ type robotExec struct {
 // robotExecs reads the robot-step executions of the log.
 func robotExecs(t *testing.T, e *env) []robotExec {
 	t.Helper()
+	return stepExecs(t, e, "robot")
+}
+
+// stepExecs reads the executions that the log records under kind
+// ("robot": robot-start and robot-end lines).
+func stepExecs(t *testing.T, e *env, kind string) []robotExec {
+	t.Helper()
 	b, err := os.ReadFile(e.execLog)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func robotExecs(t *testing.T, e *env) []robotExec {
 	var out []robotExec
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) != 5 || (f[0] != "robot-start" && f[0] != "robot-end") {
+		if len(f) != 5 || (f[0] != kind+"-start" && f[0] != kind+"-end") {
 			continue
 		}
 		at, err := strconv.ParseInt(f[4], 10, 64)
@@ -40,7 +47,7 @@ func robotExecs(t *testing.T, e *env) []robotExec {
 			t.Fatalf("bad log line %q", l)
 		}
 		id := f[1] + " " + f[2] + " " + f[3]
-		if f[0] == "robot-start" {
+		if f[0] == kind+"-start" {
 			open[id] = len(out)
 			out = append(out, robotExec{run: f[1], key: f[2], pid: f[3], start: at})
 			continue
