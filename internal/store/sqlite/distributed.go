@@ -351,8 +351,8 @@ func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, l
 	}
 	if len(limits) > 0 {
 		rows, err := tx.QueryContext(ctx, "SELECT value, count(*) FROM task_runs t, json_each(NULLIF(t.tags, ''))"+
-			" WHERE t.state = 'RUNNING' AND t.tags <> '' AND value IN (SELECT tag FROM concurrency_limits"+
-			" WHERE tag IN (SELECT value FROM json_each(?))) GROUP BY value", tagList)
+			" WHERE "+sqlcore.SlotHeld("t", "?")+" AND value IN (SELECT tag FROM concurrency_limits"+
+			" WHERE tag IN (SELECT value FROM json_each(?))) GROUP BY value", encTime(at), tagList)
 		if err != nil {
 			return nil, err
 		}

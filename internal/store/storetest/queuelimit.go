@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -200,5 +201,81 @@ func testQueueLimitConcurrent(t *testing.T, s store.Store) {
 		if n != 1 {
 			t.Errorf("task run %s claimed %d times", id, n)
 		}
+	}
+}
+
+// localSlotRun is a local task run (no queue) of run "r" carrying tags,
+// RUNNING and held by holder until lease.
+func localSlotRun(id, holder string, lease time.Time, tags ...string) store.TaskRun {
+	return store.TaskRun{ID: id, RunID: "r", Key: "k/" + id, Task: "work", State: store.TaskRunning, FlowAttempt: 1,
+		CreatedAt: at(1), StartedAt: at(2), Tags: tags, WorkerID: holder, LeaseUntil: lease}
+}
+
+// testSlotAcquireLocal checks that a local task run takes a tag's slot
+// only when one is free, that distributed claims count it while its lease
+// lasts, and that it is free at the lease's end (its process died) or when
+// it ends, without anything taking it back.
+func testSlotAcquireLocal(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	runningRuns(t, s, "r")
+	setLimit(t, s, "robot", 1)
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{slotTaskRun("a", 1, "robot"), slotTaskRun("b", 2, "robot")}})
+	wantClaim(t, s, "w1", 5, "a") // at(50)
+	acquire := func(tr store.TaskRun, when int, want bool) {
+		t.Helper()
+		ok, err := s.SlotAcquire(ctx, store.SlotAcquireParams{TaskRun: tr, At: at(when)})
+		if err != nil || ok != want {
+			t.Fatalf("SlotAcquire(%s) at %d = %v, %v; want %v", tr.ID, when, ok, err, want)
+		}
+	}
+	far := time.Now().Add(time.Hour) // LimitList reads holders at the present time
+	local := localSlotRun("l1", store.LocalHolderPrefix+"host:1", far, "robot")
+	acquire(local, 55, false) // a holds the only slot
+	if trs, err := s.TaskRunList(ctx, store.TaskRunListParams{RunID: "r", Key: "k/l1"}); err != nil || len(trs) != 0 {
+		t.Fatalf("a refused acquisition wrote the task run: %v, %v", trs, err)
+	}
+	complete(t, s, "w1", "a")
+	acquire(local, 61, true)
+	if got := getTaskRun(t, s, "r", "k/l1", "l1"); got.State != store.TaskRunning || got.WorkerID != local.WorkerID {
+		t.Fatalf("after SlotAcquire: %s held by %q", got.State, got.WorkerID)
+	}
+	wantClaim(t, s, "w1", 5) // the local task run holds the slot
+	ls, err := s.LimitList(ctx, []string{"robot"})
+	if err != nil || len(ls) != 1 || len(ls[0].Holders) != 1 || ls[0].Holders[0].WorkerID != local.WorkerID {
+		t.Fatalf("LimitList = %+v, %v; want l1 holding robot", ls, err)
+	}
+	// Another local task run waits too.
+	acquire(localSlotRun("l2", store.LocalHolderPrefix+"host:2", far, "robot"), 62, false)
+	// l1 ends: its slot is free at once.
+	done := local
+	done.State, done.EndedAt, done.LeaseUntil = store.TaskCompleted, at(63), time.Time{}
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{done}})
+	wantClaim(t, s, "w1", 5, "b")
+	complete(t, s, "w1", "b")
+	// A local holder whose process died (its row stays RUNNING) holds the
+	// slot until its lease ends, not longer.
+	dead := localSlotRun("l3", store.LocalHolderPrefix+"host:3", at(80), "robot")
+	acquire(dead, 70, true)
+	write(t, s, store.Batch{TaskRuns: []store.TaskRun{slotTaskRun("c", 3, "robot")}})
+	claimAt := func(when int, want ...string) {
+		t.Helper()
+		got, err := s.TaskRunClaim(ctx, store.TaskRunClaimParams{WorkerID: "w2", Queues: []string{"q"},
+			Tasks: []string{"work"}, Limit: 5, LeaseUntil: at(when + 50), At: at(when)})
+		if err != nil || fmt.Sprint(sortedIDs(taskRunIDs(got))) != fmt.Sprint(sortedIDs(want)) {
+			t.Fatalf("claim at %d = %v, %v; want %v", when, taskRunIDs(got), err, want)
+		}
+	}
+	claimAt(75)
+	// Renewed, it holds on.
+	if err := s.SlotRenew(ctx, store.SlotRenewParams{Ref: refOf(dead), Holder: dead.WorkerID, Until: at(90)}); err != nil {
+		t.Fatal(err)
+	}
+	claimAt(85)
+	claimAt(91, "c")
+	// A distributed task run cannot take a local slot.
+	bad := localSlotRun("l4", store.LocalHolderPrefix+"h:4", far, "robot")
+	bad.Queue = "q"
+	if _, err := s.SlotAcquire(ctx, store.SlotAcquireParams{TaskRun: bad}); err == nil {
+		t.Errorf("SlotAcquire of a distributed task run succeeded")
 	}
 }

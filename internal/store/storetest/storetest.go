@@ -122,6 +122,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueLimitTaskRuns", testQueueLimitTaskRuns},
 		{"QueueLimitRuns", testQueueLimitRuns},
 		{"QueueLimitConcurrent", testQueueLimitConcurrent},
+		{"SlotAcquireLocal", testSlotAcquireLocal},
 		{"RunListSearch", testRunListSearch}, // ui.go
 		{"LogListAfter", testLogListAfter},
 	}
