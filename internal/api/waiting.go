@@ -204,10 +204,12 @@ func taskRunsReason(ctx context.Context, st store.Store, run store.Run, workers 
 		slotted int
 	)
 	for _, t := range trs {
-		if t.Queue == "" {
+		if t.Queue == "" && t.State != store.TaskAwaitingSlot {
 			continue
 		}
-		served := false
+		// A local task run (no queue) waiting for a slot is its own
+		// process's: no worker is needed.
+		served := t.Queue == ""
 		for _, wk := range workers {
 			if slices.Contains(wk.Queues, t.Queue) && slices.Contains(wk.Tasks, t.Task) {
 				served = true
