@@ -115,7 +115,7 @@ func (c *Core) limits(ctx context.Context, q Querier, tags []string, detail bool
 		stmts = append(stmts, Stmt{
 			SQL: `SELECT value, t.run_id, t.key, t.id, t.task, t.worker_id, t.started_at, t.lease_until
 				FROM task_runs t, ` + c.TagsOf("t") + `
-				WHERE `+SlotHeld("t", strconv.FormatInt(EncTime(time.Now()), 10))+` AND value IN (`+tagFilter+`)
+				WHERE ` + SlotHeld("t", strconv.FormatInt(EncTime(time.Now()), 10)) + ` AND value IN (` + tagFilter + `)
 				ORDER BY t.started_at, t.run_id, t.key, t.id`,
 			Args: a,
 			Scan: func(rows Rows) error {
