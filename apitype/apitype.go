@@ -394,8 +394,12 @@ type Queue struct {
 	TasksAwaitingSlot int `json:"tasks_awaiting_slot"`
 	// Declared is whether the queue was declared (queues create; default
 	// always is); an undeclared queue has priority 0 and is not paused.
-	Declared    bool       `json:"declared"`
-	Priority    int        `json:"priority"`
+	Declared bool `json:"declared"`
+	Priority int  `json:"priority"`
+	// Limit is the queue's concurrency limit, 0 for none: at most Limit
+	// of its flow runs are held by workers and, counted apart, at most
+	// Limit of its task runs are RUNNING, across every worker and server.
+	Limit       int        `json:"limit"`
 	Paused      bool       `json:"paused"`
 	PauseNote   string     `json:"pause_note,omitempty"`
 	PausedBy    string     `json:"paused_by,omitempty"`
@@ -406,8 +410,11 @@ type Queue struct {
 // QueueRequest is the body of POST /api/v1/queues (Name required) and of
 // POST /api/v1/queues/{name}[/pause|/resume]; nil fields keep their value.
 type QueueRequest struct {
-	Name        string  `json:"name,omitempty"`
-	Priority    *int    `json:"priority,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Priority *int   `json:"priority,omitempty"`
+	// Limit sets the queue's concurrency limit (see Queue.Limit): 0 or
+	// more, 0 lifts it.
+	Limit       *int    `json:"limit,omitempty"`
 	Description *string `json:"description,omitempty"`
 	// Note says why a queue is paused (pause only).
 	Note string `json:"note,omitempty"`

@@ -54,7 +54,7 @@ func QueueInfoJSON(q store.WorkQueue) apitype.Queue {
 
 func addQueueInfo(v *apitype.Queue, q store.WorkQueue) {
 	v.Declared, v.Priority, v.Paused, v.PauseNote, v.PausedBy = true, q.Priority, q.Paused, q.PauseNote, q.PausedBy
-	v.Description = q.Description
+	v.Description, v.Limit = q.Description, q.MaxRunning
 	if q.Paused && !q.PausedAt.IsZero() {
 		t := q.PausedAt.UTC()
 		v.PausedAt = &t
@@ -83,7 +83,7 @@ func SetQueue(ctx context.Context, st store.Store, req apitype.QueueRequest, cre
 // QueueParams validates a queue request (a *BadInputError naming the
 // field) and returns the store's parameters.
 func QueueParams(req apitype.QueueRequest, create bool, action string, who store.Actor) (store.QueueSetParams, error) {
-	p := store.QueueSetParams{Name: req.Name, Create: create, Priority: req.Priority, Description: req.Description,
+	p := store.QueueSetParams{Name: req.Name, Create: create, Priority: req.Priority, MaxRunning: req.Limit, Description: req.Description,
 		PauseNote: req.Note, By: who.OrSystem().Name}
 	switch action {
 	case "pause":

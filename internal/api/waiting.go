@@ -14,7 +14,9 @@ import (
 // task runs have not, waits for: the answer of `baton runs show` and of
 // the API's run documents (waiting_reason). For a SCHEDULED run: whether a
 // live worker (seen at or after seenSince) serves its flow on its queue,
-// and its position in the queue. For a run with AWAITING_SLOT task runs:
+// whether its queue is paused or at its concurrency limit (and who holds
+// the slots), and its position in the queue. For a run with waiting task
+// runs: whether their queue is at its limit; for AWAITING_SLOT ones:
 // the limits of their tags, who holds the slots (task runs, runs,
 // workers, since when) and how many wait for each; for PENDING or
 // AWAITING_SLOT task runs whose task no live worker serves on their queue,
@@ -66,8 +68,87 @@ func pausedReason(ctx context.Context, st store.Store, queue string) string {
 	return ""
 }
 
+// declaredQueue returns the declared queue named name (false when it is
+// not declared or the read fails).
+func declaredQueue(ctx context.Context, st store.Store, name string) (store.WorkQueue, bool) {
+	qs, err := st.QueueDeclared(ctx)
+	if err != nil {
+		return store.WorkQueue{}, false
+	}
+	for _, q := range qs {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return store.WorkQueue{}, false
+}
+
+// queueRunLimitReason says that queue's concurrency limit is full of flow
+// runs held by workers, and which ("" when it has no limit or a slot is
+// free).
+func queueRunLimitReason(ctx context.Context, st store.Store, queue string) string {
+	q, ok := declaredQueue(ctx, st, queue)
+	if !ok || q.MaxRunning < 1 {
+		return ""
+	}
+	var held []store.Run
+	for _, state := range store.LeasedRunStates {
+		runs, err := st.RunList(ctx, store.RunListParams{State: state, Queue: queue, Limit: 1000})
+		if err != nil {
+			return ""
+		}
+		for _, r := range runs {
+			if r.WorkerID != "" {
+				held = append(held, r)
+			}
+		}
+	}
+	if len(held) < q.MaxRunning {
+		return ""
+	}
+	slices.SortFunc(held, func(a, b store.Run) int {
+		if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	var names []string
+	for i, r := range held {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(held)-3))
+			break
+		}
+		names = append(names, fmt.Sprintf("run %s (%s) on worker %s", r.ID, r.Flow, r.WorkerID))
+	}
+	return fmt.Sprintf("queue %q is at its limit: %d of %d flow-run slots held by %s; raise it with: baton queues update %s --limit N",
+		queue, len(held), q.MaxRunning, strings.Join(names, ", "), queue)
+}
+
+// queueTaskLimitReason says that queue's concurrency limit is full of
+// RUNNING task runs ("" when it has no limit or a slot is free).
+func queueTaskLimitReason(ctx context.Context, st store.Store, queue string) string {
+	q, ok := declaredQueue(ctx, st, queue)
+	if !ok || q.MaxRunning < 1 {
+		return ""
+	}
+	stats, err := st.QueueList(ctx, time.Time{})
+	if err != nil {
+		return ""
+	}
+	for _, s := range stats {
+		if s.Queue == queue && s.TasksRunning >= q.MaxRunning {
+			return fmt.Sprintf("queue %q is at its limit: %d of %d task-run slots held by RUNNING task runs; raise it with: baton queues update %s --limit N",
+				queue, s.TasksRunning, q.MaxRunning, queue)
+		}
+	}
+	return ""
+}
+
 func scheduledReason(ctx context.Context, st store.Store, run store.Run, workers []store.Worker) string {
 	if p := pausedReason(ctx, st, run.Queue); p != "" {
+		return p
+	}
+	if p := queueRunLimitReason(ctx, st, run.Queue); p != "" {
 		return p
 	}
 	serving := 0
@@ -123,10 +204,12 @@ func taskRunsReason(ctx context.Context, st store.Store, run store.Run, workers 
 		slotted int
 	)
 	for _, t := range trs {
-		if t.Queue == "" {
+		if t.Queue == "" && t.State != store.TaskAwaitingSlot {
 			continue
 		}
-		served := false
+		// A local task run (no queue) waiting for a slot is its own
+		// process's: no worker is needed.
+		served := t.Queue == ""
 		for _, wk := range workers {
 			if slices.Contains(wk.Queues, t.Queue) && slices.Contains(wk.Tasks, t.Task) {
 				served = true
@@ -150,11 +233,16 @@ func taskRunsReason(ctx context.Context, st store.Store, run store.Run, workers 
 		parts = append(parts, "no live worker serves "+strings.Join(noWork, ", "))
 	}
 	var queues []string
+	queueFull := false
 	for _, t := range trs {
 		if t.Queue != "" && !slices.Contains(queues, t.Queue) {
 			queues = append(queues, t.Queue)
 			if p := pausedReason(ctx, st, t.Queue); p != "" {
 				parts = append(parts, p)
+			}
+			if p := queueTaskLimitReason(ctx, st, t.Queue); p != "" {
+				parts = append(parts, p)
+				queueFull = true // not "free slots": the queue holds them back
 			}
 		}
 	}
@@ -175,7 +263,7 @@ func taskRunsReason(ctx context.Context, st store.Store, run store.Run, workers 
 				}
 				parts = append(parts, s)
 			}
-			if full == 0 && len(noWork) == 0 {
+			if full == 0 && len(noWork) == 0 && !queueFull {
 				parts = append(parts, fmt.Sprintf("%d task runs have free slots and wait for a worker to claim them", slotted))
 			}
 		}

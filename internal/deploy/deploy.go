@@ -406,8 +406,48 @@ func (s *Service) Put(ctx context.Context, mode string, req apitype.DeploymentRe
 			return d, false, err
 		}
 	}
+	if source == store.SourceAPI {
+		if err := s.knownQueue(ctx, d, now); err != nil {
+			return d, false, err
+		}
+	}
 	out, changed, err := s.cfg.Store.DeploymentPut(ctx, store.DeploymentPutParams{Mode: mode, Deployment: d, Actor: actor, At: now})
 	return out, changed, translate(err, d.Name)
+}
+
+// knownQueue refuses, for a deployment declared through the API or the
+// command line, a queue that nothing knows: not the default queue, not
+// declared (queues create), served by no live worker, and not the queue
+// the deployment already has. A typo would otherwise create runs that wait
+// for ever. (A program's declarations are not checked: their worker serves
+// their queues, or will.)
+func (s *Service) knownQueue(ctx context.Context, d store.Deployment, now time.Time) error {
+	if d.Queue == apitype.DefaultQueue {
+		return nil
+	}
+	qs, err := s.cfg.Store.QueueDeclared(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if q.Name == d.Queue {
+			return nil
+		}
+	}
+	ws, err := s.cfg.Store.WorkerList(ctx, now.Add(-store.LiveWorkerWindow))
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if slices.Contains(w.Queues, d.Queue) {
+			return nil
+		}
+	}
+	if old, err := s.cfg.Store.DeploymentGet(ctx, d.Name); err == nil && old.Queue == d.Queue {
+		return nil
+	}
+	return badInput("field \"queue\": unknown queue %q: not declared and served by no live worker; declare it with: baton queues create %s",
+		d.Queue, d.Queue)
 }
 
 // Get returns a deployment.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,13 @@ type robotExec struct {
 // robotExecs reads the robot-step executions of the log.
 func robotExecs(t *testing.T, e *env) []robotExec {
 	t.Helper()
+	return stepExecs(t, e, "robot")
+}
+
+// stepExecs reads the executions that the log records under kind
+// ("robot": robot-start and robot-end lines).
+func stepExecs(t *testing.T, e *env, kind string) []robotExec {
+	t.Helper()
 	b, err := os.ReadFile(e.execLog)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
@@ -32,7 +40,7 @@ func robotExecs(t *testing.T, e *env) []robotExec {
 	var out []robotExec
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) != 5 || (f[0] != "robot-start" && f[0] != "robot-end") {
+		if len(f) != 5 || (f[0] != kind+"-start" && f[0] != kind+"-end") {
 			continue
 		}
 		at, err := strconv.ParseInt(f[4], 10, 64)
@@ -40,7 +48,7 @@ func robotExecs(t *testing.T, e *env) []robotExec {
 			t.Fatalf("bad log line %q", l)
 		}
 		id := f[1] + " " + f[2] + " " + f[3]
-		if f[0] == "robot-start" {
+		if f[0] == kind+"-start" {
 			open[id] = len(out)
 			out = append(out, robotExec{run: f[1], key: f[2], pid: f[3], start: at})
 			continue
@@ -215,4 +223,55 @@ func TestMaxOverlap(t *testing.T) {
 	if n, _ := maxOverlap(execs, nil, 100); n != 3 {
 		t.Errorf("maxOverlap without the kill = %d, want 3", n)
 	}
+}
+
+// TestLocalRunSlotAfterKill: a local run (no server, no worker) whose
+// robot task holds the only slot of tag robot is killed with SIGKILL; a
+// second local run's robot task waits AWAITING_SLOT while the dead
+// process's lease lasts, then runs: the slot is not leaked, and not handed
+// out while its lease is still valid.
+func TestLocalRunSlotAfterKill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	baton := func(args ...string) {
+		t.Helper()
+		c := exec.Command(batonBin, args...)
+		c.Env = append(os.Environ(), "BATON_HOME="+e.home, "BATON_DB=", "BATON_SERVER=")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("baton %v: %v\n%s", args, err, out)
+		}
+	}
+	baton("limits", "set", "robot", "1")
+	a := e.cmd([]string{"SLEEP_MS=600000"}, "run", "robots", "--params", "1")
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(robotExecs(t, e)) == 0 {
+		if time.Now().After(deadline) {
+			a.Process.Kill()
+			t.Fatal("the first run's robot task did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.Wait()
+	killed := time.Now()
+	r := e.run([]string{"SLEEP_MS=5"}, "run", "robots", "--params", "2")
+	if r.code != 0 {
+		t.Fatalf("second run: exit %d\n%s", r.code, r.stderr)
+	}
+	execs := robotExecs(t, e)
+	if len(execs) != 3 {
+		t.Fatalf("%d robot executions, want 1 killed and 2 completed: %+v", len(execs), execs)
+	}
+	first := time.Unix(0, execs[1].start)
+	// The dead holder's lease (15 s, renewed every 5 s) ran out at least
+	// 10 s after the kill.
+	if wait := first.Sub(killed); wait < 9*time.Second || wait > 40*time.Second {
+		t.Errorf("the second run's robot task started %s after the kill, want after the dead holder's lease (10-15 s)", wait)
+	}
+	t.Logf("the second run's robot task started %s after the kill", first.Sub(killed).Round(time.Millisecond))
 }

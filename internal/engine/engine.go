@@ -151,6 +151,24 @@ type Config struct {
 	// due timers; it also reads it at the earliest deadline of the waits,
 	// and at once when told to (PollWaits). Default 250ms.
 	WaitPoll time.Duration
+	// SlotLease is the lease of the slots that a task run with tags
+	// executed by this engine (not dispatched to a worker) takes when
+	// Store is a SlotStore: the engine renews it every SlotLease/3 while
+	// the task runs, and a process that dies leaves its slots held until
+	// it expires. Default 15s (the servers' lease timeout).
+	SlotLease time.Duration
+	// SlotPoll is how often such a task run waiting for a slot
+	// (AWAITING_SLOT) tries again. Default 250ms.
+	SlotPoll time.Duration
+}
+
+// SlotStore is a Store that takes slots of tag concurrency limits for the
+// task runs an engine executes itself (store.Store is one; a worker's
+// engine store is not, and the tasks its runs execute in-process take no
+// slot). See store.SlotAcquireParams.
+type SlotStore interface {
+	SlotAcquire(ctx context.Context, p store.SlotAcquireParams) (bool, error)
+	SlotRenew(ctx context.Context, p store.SlotRenewParams) error
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -189,6 +207,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ValidateInput == nil {
 		c.ValidateInput = params.ValidateJSON
+	}
+	if c.SlotLease <= 0 {
+		c.SlotLease = 15 * time.Second
+	}
+	if c.SlotPoll <= 0 {
+		c.SlotPoll = 250 * time.Millisecond
 	}
 	return c
 }

@@ -610,13 +610,24 @@ func (s *step) attempt() {
 		s.mu.Unlock()
 		return
 	}
+	prev := s.tr
 	s.tr.Attempts++
 	s.moveLocked(store.TaskRunning, "engine", fmt.Sprintf("attempt %d", s.tr.Attempts))
 	if s.tr.StartedAt.IsZero() {
 		s.tr.StartedAt = s.tr.History[len(s.tr.History)-1].At
 	}
+	slots := s.slotStore()
+	if slots != nil {
+		s.tr.WorkerID, s.tr.LeaseUntil = fc.e.slotHolder(), fc.e.now().Add(fc.e.cfg.SlotLease)
+	}
 	tr := s.tr
 	s.mu.Unlock()
+	if slots != nil {
+		if !s.takeSlots(slots, prev, tr) {
+			return // it waits AWAITING_SLOT, and tries again
+		}
+		defer s.keepSlots(slots)()
+	}
 	fc.e.w.add(write{taskRuns: []store.TaskRun{tr}}, nil)
 
 	val, err := s.invoke(tr.Attempts)

@@ -48,6 +48,6 @@ func ExampleParse_error() {
 	_, err = schedule.Parse(schedule.Spec{Cron: "0 3 * * *", Timezone: "Mars/Base"})
 	fmt.Println(err)
 	// Output:
-	// invalid cron "61 * * * *": minute 61 is out of range 0-59
-	// unknown timezone "Mars/Base": not an IANA time zone name (such as Europe/Berlin or America/New_York)
+	// field "cron": invalid cron "61 * * * *": minute 61 is out of range 0-59
+	// field "timezone": unknown timezone "Mars/Base": not an IANA time zone name (such as Europe/Berlin or America/New_York)
 }

@@ -167,16 +167,18 @@ type FieldError struct {
 	Field, Value, Message string
 }
 
-// Error returns, for example, `invalid cron "61 * * * *": minute 61 is out
-// of range 0-59` or `unknown timezone "Mars/Base": ...`.
+// Error names the field first, as every surface does, for example
+// `field "cron": invalid cron "61 * * * *": minute 61 is out of range
+// 0-59` or `field "timezone": unknown timezone "Mars/Base": ...`.
 func (e *FieldError) Error() string {
+	prefix := fmt.Sprintf("field %q: ", e.Field)
 	switch {
 	case e.Field == "timezone":
-		return fmt.Sprintf("unknown timezone %q: %s", e.Value, e.Message)
+		return prefix + fmt.Sprintf("unknown timezone %q: %s", e.Value, e.Message)
 	case e.Value == "":
-		return fmt.Sprintf("invalid %s: %s", e.Field, e.Message)
+		return prefix + fmt.Sprintf("invalid %s: %s", e.Field, e.Message)
 	default:
-		return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Message)
+		return prefix + fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Message)
 	}
 }
 

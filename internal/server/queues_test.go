@@ -79,3 +79,57 @@ func TestQueuePriorityAndPause(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueLimit: a queue's limit is set and shown through the API, a
+// negative one is a 400 naming the field, a worker claims no more flow runs
+// of the queue than the limit, and a run held back says why.
+func TestQueueLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	eachStore(t, func(t *testing.T, b *bundle) {
+		now := time.Now()
+		var runs []store.Run
+		for i := range 3 {
+			runs = append(runs, store.Run{ID: "lim" + string(rune('a'+i)), Flow: "f", Queue: "robot", State: store.RunScheduled,
+				Attempt: 1, CreatedAt: now.Add(time.Duration(i) * time.Millisecond)})
+		}
+		if err := b.st.BatchWrite(ctx, store.Batch{Runs: runs}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ method, path, body string }{
+			{"POST", "/api/v1/queues", `{"name":"robot","limit":-1}`},
+			{"POST", "/api/v1/queues/robot", `{"limit":-4}`},
+		} {
+			status, body := b.call(t, tc.method, tc.path, tc.body)
+			msg, _ := body["error"].(map[string]any)["message"].(string)
+			if status != 400 || msg != "limit: must be 0 or more, got "+strings.TrimSuffix(strings.Split(tc.body, ":")[len(strings.Split(tc.body, ":"))-1], "}") {
+				t.Errorf("%s %s %s = %d %q, want 400 naming limit", tc.method, tc.path, tc.body, status, msg)
+			}
+		}
+		if status, body := b.call(t, "POST", "/api/v1/queues", `{"name":"robot","limit":2}`); status != 201 || body["limit"] != float64(2) {
+			t.Fatalf("create robot with a limit: %d %v", status, body)
+		}
+		if status, body := b.call(t, "GET", "/api/v1/queues/robot", ""); status != 200 || body["limit"] != float64(2) {
+			t.Fatalf("show robot: %d %v", status, body)
+		}
+		reg, err := b.w.RegisterWorker(ctx, api.RegisterWorker{Name: "w", Queues: []string{"robot"},
+			Flows: []api.FlowInfo{{Name: "f"}}, Capacity: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.w.Claim(ctx, reg.ID, api.Claim{Runs: 8})
+		if err != nil || len(got.Runs) != 2 {
+			t.Fatalf("claim of 8 on a queue of limit 2 = %d runs, %v", len(got.Runs), err)
+		}
+		_, body := b.call(t, "GET", "/api/v1/runs/limc", "")
+		if r, _ := body["waiting_reason"].(string); !strings.Contains(r, `queue "robot" is at its limit: 2 of 2 flow-run slots held by run lima (f) on worker `+reg.ID) {
+			t.Errorf("waiting reason of a run held back by its queue's limit: %q", r)
+		}
+		if status, body := b.call(t, "POST", "/api/v1/queues/robot", `{"limit":3}`); status != 200 || body["limit"] != float64(3) {
+			t.Fatalf("raise the limit: %d %v", status, body)
+		}
+		if got, err := b.w.Claim(ctx, reg.ID, api.Claim{Runs: 8}); err != nil || len(got.Runs) != 1 {
+			t.Fatalf("claim after raising the limit = %d runs, %v; want 1", len(got.Runs), err)
+		}
+	})
+}

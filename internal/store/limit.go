@@ -172,3 +172,47 @@ func (l Limit) DescribeHolders(n int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// LocalHolderPrefix starts the holder of a slot taken by a task run
+// executed in a user's process rather than claimed by a worker (see
+// SlotAcquireParams): "local:<host>:<pid>".
+const LocalHolderPrefix = "local:"
+
+// SlotAcquireParams takes, for a task run executed in the process that
+// runs its flow (a local run: TaskRun.Queue empty), a slot of every limited
+// tag of TaskRun.Tags, as a claim would for a distributed one. The slot is
+// the task run itself: SlotAcquire writes TaskRun (state RUNNING, WorkerID
+// the holder, LocalHolderPrefix..., LeaseUntil its lease) only when every
+// limited tag has a free slot. A local task run holds its slots while it
+// is RUNNING and its lease has not expired: the process renews the lease
+// (SlotRenew) while the task runs, and when the process dies (kill -9) the
+// slots are free once the lease expires, whatever its row still says. Its
+// end (any other state written) frees them at once. At zero means now.
+type SlotAcquireParams struct {
+	TaskRun TaskRun
+	At      time.Time
+}
+
+// SlotRenewParams extends the lease of the slots of a local task run held
+// by Holder to Until (never shortening it).
+type SlotRenewParams struct {
+	Ref    TaskRunRef
+	Holder string
+	Until  time.Time
+}
+
+// CheckSlotAcquire validates p.
+func CheckSlotAcquire(p SlotAcquireParams) error {
+	t := p.TaskRun
+	switch {
+	case t.Queue != "":
+		return fmt.Errorf("slot of task run %s: a distributed task run (queue %q) takes its slots in a claim", t.ID, t.Queue)
+	case t.State != TaskRunning:
+		return fmt.Errorf("slot of task run %s: state %s, want RUNNING", t.ID, t.State)
+	case !strings.HasPrefix(t.WorkerID, LocalHolderPrefix):
+		return fmt.Errorf("slot of task run %s: holder %q does not start with %q", t.ID, t.WorkerID, LocalHolderPrefix)
+	case t.LeaseUntil.IsZero():
+		return fmt.Errorf("slot of task run %s: no lease", t.ID)
+	}
+	return nil
+}

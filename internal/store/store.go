@@ -921,6 +921,15 @@ type Store interface {
 	// empty), ordered by tag, each with the task runs holding its slots and
 	// the count of those waiting for one.
 	LimitList(ctx context.Context, tags []string) ([]Limit, error)
+	// SlotAcquire writes a local task run RUNNING with its slots when every
+	// limited tag it carries has a free one, and reports whether it did;
+	// see SlotAcquireParams. It serializes with claims exactly as they do
+	// with each other.
+	SlotAcquire(ctx context.Context, p SlotAcquireParams) (bool, error)
+	// SlotRenew extends the lease of a local task run's slots; see
+	// SlotRenewParams. A task run no longer RUNNING or held by another
+	// holder is left alone (no error).
+	SlotRenew(ctx context.Context, p SlotRenewParams) error
 	// QueueSet declares or changes a work queue; see QueueSetParams.
 	QueueSet(ctx context.Context, p QueueSetParams) (WorkQueue, error)
 	// QueueDeclared returns the declared work queues, ordered by name.

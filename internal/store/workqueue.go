@@ -16,9 +16,20 @@ const DefaultQueue = "default"
 // flow runs from the queues of the highest priority first; within one
 // priority the oldest run first, whatever its queue (no starvation among
 // equals). A paused queue hands out nothing until it is resumed.
+//
+// MaxRunning, when above 0, is the queue's concurrency limit, enforced by
+// every claim on every server (see Store.Claim): at most MaxRunning flow
+// runs of the queue are held by workers (PENDING, RUNNING, CANCELLING or
+// AWAITING_RETRY on a lease) and, separately, at most MaxRunning
+// distributed task runs of the queue are RUNNING. The two are counted
+// apart so that a flow run waiting for its own task runs on its queue
+// cannot hold the slot they need. A slot is its holder's lease: it is
+// free in the transaction that ends the run or task run, or takes it back
+// when its worker's lease expires. 0 is no limit.
 type WorkQueue struct {
 	Name        string
 	Priority    int
+	MaxRunning  int
 	Paused      bool
 	PauseNote   string
 	PausedBy    string
@@ -37,6 +48,7 @@ type QueueSetParams struct {
 	Name        string
 	Create      bool
 	Priority    *int
+	MaxRunning  *int // the concurrency limit, 0: none (see WorkQueue)
 	Description *string
 	Pause       bool
 	Resume      bool
@@ -59,6 +71,11 @@ func CheckQueueSet(p QueueSetParams) error {
 	}
 	if p.Priority != nil && (*p.Priority > MaxQueuePriority || *p.Priority < -MaxQueuePriority) {
 		return fmt.Errorf("priority: must be from %d to %d, got %d", -MaxQueuePriority, MaxQueuePriority, *p.Priority)
+	}
+	if p.MaxRunning != nil {
+		if err := CheckLimitMax(*p.MaxRunning); err != nil {
+			return err
+		}
 	}
 	if p.Description != nil {
 		if err := CheckIdentifier("description", *p.Description); err != nil {

@@ -181,7 +181,7 @@ func queuesText(w io.Writer, qs []apitype.Queue, now time.Time) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "QUEUE\tPRIORITY\tSCHEDULED\tRUNNING\tTASKS PENDING\tTASKS RUNNING\tOLDEST WAITING\tPAUSED")
+	fmt.Fprintln(tw, "QUEUE\tPRIORITY\tLIMIT\tSCHEDULED\tRUNNING\tTASKS PENDING\tTASKS RUNNING\tOLDEST WAITING\tPAUSED")
 	for _, q := range qs {
 		oldest := "-"
 		if q.OldestWaiting != nil {
@@ -194,7 +194,11 @@ func queuesText(w io.Writer, qs []apitype.Queue, now time.Time) error {
 				paused += ": " + cli.Truncate(cli.OneLine(q.PauseNote), 60)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", cli.OneLine(q.Queue), q.Priority, q.RunsScheduled, q.RunsRunning,
+		lim := "-"
+		if q.Limit > 0 {
+			lim = strconv.Itoa(q.Limit)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", cli.OneLine(q.Queue), q.Priority, lim, q.RunsScheduled, q.RunsRunning,
 			q.TasksPending+q.TasksAwaitingSlot, q.TasksRunning, oldest, paused)
 	}
 	return tw.Flush()

@@ -35,7 +35,7 @@ func addQueueCommands(cmd *cobra.Command, env *cli.Env) {
 	}
 	set := func(use, short, action string, create bool) *cobra.Command {
 		var (
-			prio          int
+			prio, limit   int
 			desc, note    string
 			asJSON        bool
 			prioSet, dSet bool
@@ -53,6 +53,9 @@ func addQueueCommands(cmd *cobra.Command, env *cli.Env) {
 				if dSet {
 					req.Description = &desc
 				}
+				if cmd.Flags().Changed("limit") {
+					req.Limit = &limit
+				}
 				q, err := setQueue(cmd.Context(), env, req, create, action)
 				if err != nil {
 					return err
@@ -64,13 +67,19 @@ func addQueueCommands(cmd *cobra.Command, env *cli.Env) {
 				if q.Paused {
 					state = "paused"
 				}
-				_, err = fmt.Fprintf(env.Stdout, "queue %s: priority %d, %s\n", q.Queue, q.Priority, state)
+				lim := "no limit"
+				if q.Limit > 0 {
+					lim = fmt.Sprintf("limit %d", q.Limit)
+				}
+				_, err = fmt.Fprintf(env.Stdout, "queue %s: priority %d, %s, %s\n", q.Queue, q.Priority, lim, state)
 				return err
 			},
 		}
 		if action == "" {
 			c.Flags().IntVar(&prio, "priority", 0, "priority: workers serving several queues take higher ones first")
 			c.Flags().StringVar(&desc, "description", "", "what the queue is for")
+			c.Flags().IntVar(&limit, "limit", 0, "concurrency limit: at most N flow runs of the queue held by workers and,\n"+
+				"counted apart, at most N of its task runs RUNNING, on every worker (0: none)")
 		}
 		if action == "pause" {
 			c.Flags().StringVar(&note, "note", "", "why it is paused (shown with the queue and in waiting reasons)")
@@ -79,8 +88,8 @@ func addQueueCommands(cmd *cobra.Command, env *cli.Env) {
 		return c
 	}
 	cmd.AddCommand(show,
-		set("create NAME [--priority P] [--description D]", "Declare a work queue", "", true),
-		set("update NAME [--priority P] [--description D]", "Change a queue's priority or description", "", false),
+		set("create NAME [--priority P] [--limit N] [--description D]", "Declare a work queue", "", true),
+		set("update NAME [--priority P] [--limit N] [--description D]", "Change a queue's priority, limit or description", "", false),
 		set("pause NAME [--note N]", "Pause a queue: claims hand out nothing of it until it is resumed", "pause", false),
 		set("resume NAME", "Resume a paused queue", "resume", false))
 }

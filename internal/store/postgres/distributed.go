@@ -38,11 +38,16 @@ func claimSQL(q string, queues int) string {
 	return strings.Replace(q, sqlClaimQueue, "queue = ANY($1)", 1)
 }
 
-var runClaimSQL = `WITH claimed AS (
+// The candidates beyond what a limited queue has left (queueCapSQL) stay
+// locked, unclaimed, until the claim commits.
+var runClaimSQL = `WITH cand AS (
+	SELECT id, queue, scheduled_at, created_at FROM runs WHERE state = 'SCHEDULED' AND ` + sqlClaimQueue + ` AND flow = ANY($2)
+		AND scheduled_at <= $6 ORDER BY scheduled_at, created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED
+), qleft AS (` + queueLeftCTE("$1::text[]", queueRunHoldersSQL) + `
+), claimed AS (
 	UPDATE runs SET state = 'PENDING', worker_id = $4, lease_until = $5, updated_at = $6,
 		owner_host = '', owner_pid = 0, owner_start = 0
-	WHERE id IN (SELECT id FROM runs WHERE state = 'SCHEDULED' AND ` + sqlClaimQueue + ` AND flow = ANY($2)
-		AND scheduled_at <= $6 ORDER BY scheduled_at, created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+	WHERE id IN (` + queueCapSQL("c.id", "cand", "scheduled_at, created_at, id", "qleft") + `)
 	RETURNING ` + runSelectCols + `
 ), ev AS (
 	INSERT INTO events (run_id, from_state, to_state, cause, message, at)
@@ -201,13 +206,19 @@ func (s *Store) queueStopTaskRuns(pb *pgx.Batch, r *store.Run, cause string, at 
 // an EXISTS: the planner turns an EXISTS into a join whose row estimate can
 // be tiny, and then prefers reading and sorting every PENDING row of the
 // queue to the claim index scan that stops at the LIMIT.
-var taskRunClaimSQL = `UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
-	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
-	history = ` + historyAppend("history", "$7::text") + `
-	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM task_runs
+// The candidates beyond what a limited queue has left (queueCapSQL) stay
+// locked, unclaimed, until the claim commits.
+var taskRunClaimSQL = `WITH cand AS (
+	SELECT run_id, key, id, queue, created_at FROM task_runs
 		WHERE state = 'PENDING' AND queue <> '' AND ` + sqlClaimQueue + ` AND task = ANY($2)
 		AND (SELECT runs.state FROM runs WHERE runs.id = task_runs.run_id) IN ('RUNNING', 'PAUSED')
-		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+		ORDER BY created_at, run_id, key, id LIMIT $3 FOR UPDATE SKIP LOCKED
+), qleft AS (` + queueLeftCTE("$1::text[]", queueTaskHoldersSQL) + `
+)
+UPDATE task_runs SET state = 'RUNNING', worker_id = $4, lease_until = $5,
+	started_at = CASE WHEN started_at = 0 THEN $6 ELSE started_at END,
+	history = ` + historyAppend("history", "$7::text") + `
+	WHERE (run_id, key, id) IN (` + queueCapSQL("c.run_id, c.key, c.id", "cand", "created_at, run_id, key, id", "qleft") + `)
 	RETURNING ` + strings.Replace(taskRunSelectCols, "history", "NULL::text", 1) // see store.TaskRunClaimParams
 
 // TaskRunClaim moves the oldest matching PENDING distributed task runs to
@@ -264,6 +275,7 @@ var taskRunCompleteSQL = `WITH done AS (
 	RETURNING run_id, tags, queue
 ), freed AS (
 	SELECT pg_notify($21, 'tasks:' || queue) FROM done WHERE tags <> ''
+		OR queue IN (SELECT name FROM work_queues WHERE max_running > 0)
 ), cached AS (
 	INSERT INTO cache (key, task, result, result_ref, run_id, task_run_id, created_at, expires_at)
 	SELECT $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::bigint, $19::bigint FROM done WHERE $20::bool
@@ -294,7 +306,8 @@ var taskRunsCompleteSQL = `WITH c AS (
 ), notified AS (
 	SELECT count(pg_notify($12, 'done:' || run_id)) FROM (SELECT DISTINCT run_id FROM done) r
 ), freed AS (
-	SELECT count(pg_notify($12, 'tasks:' || queue)) FROM (SELECT DISTINCT queue FROM done WHERE tags <> '') q
+	SELECT count(pg_notify($12, 'tasks:' || queue)) FROM (SELECT DISTINCT queue FROM done WHERE tags <> ''
+		OR queue IN (SELECT name FROM work_queues WHERE max_running > 0)) q
 )
 SELECT d.run_id, d.key, d.id FROM done d, notified, freed`
 
@@ -363,6 +376,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 	plain := withoutNeeds(p.Tasks) // the entries with a Need are claimNeeds'
 	err := s.claimTx(ctx, "claim for worker "+worker, worker, func(pb *pgx.Batch) error {
 		out = store.ClaimResult{TaskRuns: make([][]store.TaskRun, len(p.Tasks))} // a retried transaction starts again
+		queueQueueLock(pb, p)
 		if err := s.queueCompletions(pb, cs, &out.Applied); err != nil {
 			return err
 		}

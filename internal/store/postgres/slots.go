@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/sqlcore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -81,6 +82,8 @@ func queueSlotProbe(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock)
 	if len(parts) == 0 {
 		return
 	}
+	args = append(args, encTime(nowIfZero(ps[0].At)))
+	nowP := fmt.Sprintf("$%d::bigint", len(args))
 	// free holds the candidates' limited tags with a slot free; waiting
 	// counts the candidates none of whose limited tags is full.
 	q := `WITH cand AS (` + strings.Join(parts, " UNION ALL ") + `), lim AS MATERIALIZED (
@@ -90,7 +93,7 @@ func queueSlotProbe(pb *pgx.Batch, ps []store.TaskRunClaimParams, out *slotLock)
 		SELECT lim.tag FROM lim LEFT JOIN (
 			SELECT tg.tag, count(*) AS n
 			FROM task_runs t CROSS JOIN LATERAL json_array_elements_text(NULLIF(t.tags, '')::json) AS tg(tag)
-			WHERE t.state = 'RUNNING' AND t.tags <> '' AND tg.tag IN (SELECT tag FROM lim)
+			WHERE ` + sqlcore.SlotHeld("t", nowP) + ` AND tg.tag IN (SELECT tag FROM lim)
 			GROUP BY tg.tag
 		) u ON u.tag = lim.tag
 		WHERE coalesce(u.n, 0) < lim.max_running
@@ -122,12 +125,12 @@ const slotLockSQL = `SELECT tag FROM concurrency_limits WHERE tag = ANY($1::text
 func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker string, lease, at int64,
 	hist *string) (string, []any) {
 	var args []any
-	cand := slotCandidatesSQL("run_id, key, id, tags, created_at", p, &args)
+	cand := slotCandidatesSQL("run_id, key, id, tags, created_at, queue", p, &args)
 	add := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	lockedP, limitP := add(locked), add(int64(limit))
+	lockedP, limitP, queuesP, nowP := add(locked), add(int64(limit)), add(p.Queues), add(at)
 	q := `WITH cand AS (` + cand + ` FOR UPDATE SKIP LOCKED
 	), ct AS (
 		SELECT c.run_id, c.key, c.id, tg.tag, l.max_running,
@@ -137,14 +140,17 @@ func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker
 	), used AS (
 		SELECT tg.tag, count(*) AS n
 		FROM task_runs t CROSS JOIN LATERAL json_array_elements_text(NULLIF(t.tags, '')::json) AS tg(tag)
-		WHERE t.state = 'RUNNING' AND t.tags <> '' AND tg.tag IN (SELECT tag FROM ct)
+		WHERE ` + sqlcore.SlotHeld("t", nowP+"::bigint") + ` AND tg.tag IN (SELECT tag FROM ct)
 		GROUP BY tg.tag
 	), blocked AS (
 		SELECT DISTINCT ct.run_id, ct.key, ct.id FROM ct LEFT JOIN used u ON u.tag = ct.tag
 		WHERE NOT (ct.tag = ANY(` + lockedP + `::text[])) OR coalesce(u.n, 0) + ct.ahead >= ct.max_running
-	), admit AS (
-		SELECT c.run_id, c.key, c.id FROM cand c
+	), free AS (
+		SELECT c.run_id, c.key, c.id, c.created_at, c.queue FROM cand c
 		WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.run_id = c.run_id AND b.key = c.key AND b.id = c.id)
+	), qleft AS (` + queueLeftCTE(queuesP+"::text[]", queueTaskHoldersSQL) + `
+	), admit AS (
+		` + queueCapSQL("c.run_id, c.key, c.id", "free", "created_at, run_id, key, id", "qleft") + `
 		ORDER BY c.created_at, c.run_id, c.key, c.id LIMIT ` + limitP + `::bigint
 	)
 	UPDATE task_runs SET state = 'RUNNING', worker_id = ` + add(worker) + `::text, lease_until = ` + add(lease) + `::bigint,

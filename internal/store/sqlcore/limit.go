@@ -3,6 +3,7 @@ package sqlcore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
@@ -114,7 +115,7 @@ func (c *Core) limits(ctx context.Context, q Querier, tags []string, detail bool
 		stmts = append(stmts, Stmt{
 			SQL: `SELECT value, t.run_id, t.key, t.id, t.task, t.worker_id, t.started_at, t.lease_until
 				FROM task_runs t, ` + c.TagsOf("t") + `
-				WHERE t.state = 'RUNNING' AND t.tags <> '' AND value IN (` + tagFilter + `)
+				WHERE ` + SlotHeld("t", strconv.FormatInt(EncTime(time.Now()), 10)) + ` AND value IN (` + tagFilter + `)
 				ORDER BY t.started_at, t.run_id, t.key, t.id`,
 			Args: a,
 			Scan: func(rows Rows) error {
@@ -202,4 +203,101 @@ func AdmitSlots(cands []SlotCandidate, limits map[string]int, used map[string]in
 		}
 	}
 	return out
+}
+
+// SlotHeld is the condition that the task run aliased alias holds the
+// slots of its tags at time now (a parameter or an expression): RUNNING
+// with tags, and either distributed (its worker's lease is its slot's,
+// taken back by the lease expiry) or local with an unexpired lease (see
+// store.SlotAcquireParams: a dead process's slots are free at its lease's
+// end, with no take-back).
+func SlotHeld(alias, now string) string {
+	return alias + ".state = 'RUNNING' AND " + alias + ".tags <> '' AND (" + alias + ".queue <> '' OR (" +
+		alias + ".worker_id <> '' AND " + alias + ".lease_until > " + now + "))"
+}
+
+// SlotAcquire writes a local task run RUNNING with its slots when each of
+// its limited tags has one free; see store.SlotAcquireParams. It locks the
+// limit rows of the tags (FOR UPDATE, in tag order) as the claims do, and
+// counts in a statement after the lock.
+func (c *Core) SlotAcquire(ctx context.Context, p store.SlotAcquireParams) (bool, error) {
+	if err := store.CheckSlotAcquire(p); err != nil {
+		return false, err
+	}
+	tags, err := store.NormalizeTags(p.TaskRun.Tags)
+	if err != nil {
+		return false, err
+	}
+	now := EncTime(NowIfZero(p.At))
+	ok := false
+	err = c.d.WriteTx(ctx, "acquire slots of task run "+p.TaskRun.ID, func(tx Tx) error {
+		ok = false
+		limits := map[string]int{}
+		var a Args
+		q := "SELECT tag, max_running FROM concurrency_limits WHERE tag" + a.in(&c.sx, tags) + " ORDER BY tag" + c.sx.ByteOrder + c.sx.ForUpdate
+		if err := tx.Query(ctx, func(rows Rows) error {
+			for rows.Next() {
+				var (
+					tag string
+					n   int64
+				)
+				if err := rows.Scan(&tag, &n); err != nil {
+					return err
+				}
+				limits[tag] = int(n)
+			}
+			return nil
+		}, q, a...); err != nil {
+			return err
+		}
+		if len(limits) > 0 {
+			var b Args
+			tagsP := b.in(&c.sx, tags)
+			nowP := b.Add(now)
+			self := "(t.run_id = " + b.Add(p.TaskRun.RunID) + " AND t.key = " + b.Add(p.TaskRun.Key) + " AND t.id = " + b.Add(p.TaskRun.ID) + ")"
+			used := map[string]int{}
+			if err := tx.Query(ctx, func(rows Rows) error {
+				for rows.Next() {
+					var (
+						tag string
+						n   int64
+					)
+					if err := rows.Scan(&tag, &n); err != nil {
+						return err
+					}
+					used[tag] = int(n)
+				}
+				return nil
+			}, `SELECT value, count(*) FROM task_runs t, `+c.TagsOf("t")+` WHERE `+SlotHeld("t", nowP)+
+				` AND value`+tagsP+` AND NOT `+self+` GROUP BY value`, b...); err != nil {
+				return err
+			}
+			for tag, max := range limits {
+				if used[tag] >= max {
+					return nil // a limited tag is full: wait
+				}
+			}
+		}
+		tr := p.TaskRun
+		if err := tx.WriteBatch(ctx, &store.Batch{TaskRuns: []store.TaskRun{tr}}); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return false, c.d.Translate(err, "acquire slots of task run %s", p.TaskRun.ID)
+	}
+	return ok, nil
+}
+
+// SlotRenew extends the lease of a local task run's slots; see
+// store.SlotRenewParams.
+func (c *Core) SlotRenew(ctx context.Context, p store.SlotRenewParams) error {
+	err := c.d.WriteTx(ctx, "renew slots of task run "+p.Ref.ID, func(tx Tx) error {
+		return tx.Exec(ctx, `UPDATE task_runs SET lease_until = $1 WHERE run_id = $2 AND key = $3 AND id = $4
+			AND state = 'RUNNING' AND queue = '' AND worker_id = $5 AND lease_until < $1`,
+			EncTime(p.Until), p.Ref.RunID, p.Ref.Key, p.Ref.ID, p.Holder)
+	})
+	return c.d.Translate(err, "renew slots of task run %s", p.Ref.ID)
 }

@@ -31,14 +31,16 @@ func (ns *Notes) Add(kind, payload string) {
 }
 
 // AddRun records what writing run r announces: "runs" when it waits in a
-// queue, "cancel" when it is being cancelled.
+// queue, or when it ended or paused on a queue (it frees a slot of the
+// queue's concurrency limit, if it has one: a claim waiting for one looks
+// again), "cancel" when it is being cancelled.
 func (ns *Notes) AddRun(r *store.Run) {
-	switch r.State {
-	case store.RunScheduled:
+	switch {
+	case r.State == store.RunScheduled, r.State == store.RunPaused, r.State.Final():
 		if r.Queue != "" {
 			ns.Add("runs", r.Queue)
 		}
-	case store.RunCancelling:
+	case r.State == store.RunCancelling:
 		ns.Add("cancel", r.ID)
 	}
 }

@@ -11,20 +11,23 @@ import (
 // queues; "default" is declared by the migration. Claims read no table:
 // servers keep the declared queues in memory (a "queues" notification
 // makes them read it again) and claim from the queues that are not paused,
-// highest priority first.
+// highest priority first. A queue's concurrency limit (max_running) is read
+// by the claims themselves, in their transaction (see the dialects' claims):
+// PostgreSQL locks the limited queues' rows before it counts, SQLite's
+// writer excludes every other.
 
-const queueCols = `name, priority, paused, pause_note, paused_by, paused_at, description, created_at, updated_at`
+const queueCols = `name, priority, max_running, paused, pause_note, paused_by, paused_at, description, created_at, updated_at`
 
 func scanQueue(sc Row) (store.WorkQueue, error) {
 	var (
 		q                      store.WorkQueue
-		prio, paused           int64
+		prio, maxRun, paused   int64
 		pausedAt, created, upd int64
 	)
-	if err := sc.Scan(&q.Name, &prio, &paused, &q.PauseNote, &q.PausedBy, &pausedAt, &q.Description, &created, &upd); err != nil {
+	if err := sc.Scan(&q.Name, &prio, &maxRun, &paused, &q.PauseNote, &q.PausedBy, &pausedAt, &q.Description, &created, &upd); err != nil {
 		return q, err
 	}
-	q.Priority, q.Paused = int(prio), paused != 0
+	q.Priority, q.MaxRunning, q.Paused = int(prio), int(maxRun), paused != 0
 	q.PausedAt, q.CreatedAt, q.UpdatedAt = DecTime(pausedAt), DecTime(created), DecTime(upd)
 	return q, nil
 }
@@ -51,6 +54,11 @@ func (c *Core) QueueSet(ctx context.Context, p store.QueueSetParams) (store.Work
 		if p.Priority != nil {
 			q.Priority = *p.Priority
 		}
+		raised := false
+		if p.MaxRunning != nil {
+			raised = *p.MaxRunning == 0 || (q.MaxRunning != 0 && *p.MaxRunning > q.MaxRunning)
+			q.MaxRunning = *p.MaxRunning
+		}
 		if p.Description != nil {
 			q.Description = *p.Description
 		}
@@ -65,16 +73,16 @@ func (c *Core) QueueSet(ctx context.Context, p store.QueueSetParams) (store.Work
 		if q.Paused {
 			paused = 1
 		}
-		if err := tx.Exec(ctx, `INSERT INTO work_queues (`+queueCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (name) DO UPDATE SET priority = excluded.priority, paused = excluded.paused,
+		if err := tx.Exec(ctx, `INSERT INTO work_queues (`+queueCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (name) DO UPDATE SET priority = excluded.priority, max_running = excluded.max_running, paused = excluded.paused,
 			pause_note = excluded.pause_note, paused_by = excluded.paused_by, paused_at = excluded.paused_at,
 			description = excluded.description, updated_at = excluded.updated_at`,
-			q.Name, int64(q.Priority), paused, q.PauseNote, q.PausedBy, EncTime(q.PausedAt), q.Description,
+			q.Name, int64(q.Priority), int64(q.MaxRunning), paused, q.PauseNote, q.PausedBy, EncTime(q.PausedAt), q.Description,
 			EncTime(q.CreatedAt), at); err != nil {
 			return err
 		}
 		tx.Notes().Add("queues", q.Name)
-		if p.Resume {
+		if p.Resume || raised { // work may start now
 			tx.Notes().Add("runs", q.Name)
 			tx.Notes().Add("tasks", q.Name)
 		}

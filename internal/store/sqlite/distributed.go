@@ -82,6 +82,13 @@ func (s *Store) claimRunsTx(ctx context.Context, tx *sql.Tx, p store.RunClaimPar
 		return nil, nil
 	}
 	at := nowIfZero(p.At)
+	left, err := queueLeft(ctx, tx, queueRunHolders, p.Queues)
+	if err != nil {
+		return nil, err
+	}
+	if p.Queues = openQueues(p.Queues, left); len(p.Queues) == 0 {
+		return nil, nil
+	}
 	args := strArgs(nil, p.Queues...)
 	args = strArgs(args, p.Flows...)
 	args = append(args, encTime(at), int64(p.Limit))
@@ -102,6 +109,9 @@ func (s *Store) claimRunsTx(ctx context.Context, tx *sql.Tx, p store.RunClaimPar
 	var out []store.Run
 	b := store.Batch{Events: make([]store.Event, 0, len(runs))}
 	for _, r := range runs {
+		if !takeSlot(left, r.Queue) {
+			continue // its queue's limit is full: it waits for the next claim
+		}
 		res, err := upd.ExecContext(ctx, p.WorkerID, encTime(p.LeaseUntil), encTime(at), r.ID)
 		if err != nil {
 			return nil, err
@@ -216,8 +226,15 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 		return nil, nil
 	}
 	at := nowIfZero(p.At)
+	left, err := queueLeft(ctx, tx, queueTaskHolders, p.Queues)
+	if err != nil {
+		return nil, err
+	}
+	if p.Queues = openQueues(p.Queues, left); len(p.Queues) == 0 {
+		return nil, nil
+	}
 	var out []store.TaskRun
-	err := func() error {
+	err = func() error {
 		args := strArgs(nil, p.Queues...)
 		args = strArgs(args, p.Tasks...)
 		args = append(args, int64(p.Limit))
@@ -235,6 +252,9 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 		}
 		defer upd.Close()
 		for _, t := range trs {
+			if !takeSlot(left, t.Queue) {
+				continue // its queue's limit is full
+			}
 			t.State, t.WorkerID, t.LeaseUntil = store.TaskRunning, p.WorkerID, p.LeaseUntil
 			if t.StartedAt.IsZero() {
 				t.StartedAt = at
@@ -252,8 +272,19 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 	if err != nil {
 		return nil, err
 	}
-	if left := p.Limit - len(out); left > 0 {
-		more, err := claimSlotsTx(ctx, tx, p, left, at)
+	if p.Queues = openQueues(p.Queues, left); len(p.Queues) == 0 {
+		return out, nil
+	}
+	n := p.Limit - len(out)
+	if len(left) == len(p.Queues) { // every queue limited: no more than they have left
+		sum := 0
+		for _, q := range p.Queues {
+			sum += left[q]
+		}
+		n = min(n, sum)
+	}
+	if n > 0 {
+		more, err := claimSlotsTx(ctx, tx, p, n, left, at)
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +297,11 @@ func claimTaskRunsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams
 // of claim p that have a free slot of every limited tag they carry
 // (sqlcore.AdmitSlots). The write transaction excludes every other writer,
 // so the slots it counts are all the slots in use.
-func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, limit int, at time.Time) ([]store.TaskRun, error) {
+//
+// left holds what the limited queues of p have left (queueLeft); the task
+// runs started count against it.
+func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, limit int, left map[string]int,
+	at time.Time) ([]store.TaskRun, error) {
 	args := strArgs(nil, p.Queues...)
 	args = strArgs(args, p.Tasks...)
 	args = append(args, int64(min(16+2*p.Limit, 1000)))
@@ -277,6 +312,11 @@ func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, l
 		" ORDER BY created_at, run_id, key, id LIMIT ?", args...)
 	if err != nil || len(cands) == 0 {
 		return nil, err
+	}
+	if len(left) > 0 {
+		// Candidates of a queue at its limit cannot start: leave them out
+		// (the ones beyond what a queue has left are skipped below).
+		cands = slices.DeleteFunc(cands, func(t store.TaskRun) bool { n, limited := left[t.Queue]; return limited && n < 1 })
 	}
 	var tags []string
 	sc := make([]sqlcore.SlotCandidate, len(cands))
@@ -311,8 +351,8 @@ func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, l
 	}
 	if len(limits) > 0 {
 		rows, err := tx.QueryContext(ctx, "SELECT value, count(*) FROM task_runs t, json_each(NULLIF(t.tags, ''))"+
-			" WHERE t.state = 'RUNNING' AND t.tags <> '' AND value IN (SELECT tag FROM concurrency_limits"+
-			" WHERE tag IN (SELECT value FROM json_each(?))) GROUP BY value", tagList)
+			" WHERE "+sqlcore.SlotHeld("t", "?")+" AND value IN (SELECT tag FROM concurrency_limits"+
+			" WHERE tag IN (SELECT value FROM json_each(?))) GROUP BY value", encTime(at), tagList)
 		if err != nil {
 			return nil, err
 		}
@@ -344,6 +384,9 @@ func claimSlotsTx(ctx context.Context, tx *sql.Tx, p store.TaskRunClaimParams, l
 	out := make([]store.TaskRun, 0, len(admit))
 	for _, i := range admit {
 		t := cands[i]
+		if !takeSlot(left, t.Queue) {
+			continue
+		}
 		t.State, t.WorkerID, t.LeaseUntil = store.TaskRunning, p.WorkerID, p.LeaseUntil
 		if t.StartedAt.IsZero() {
 			t.StartedAt = at
@@ -433,6 +476,18 @@ func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCo
 		}
 		defer upd.Close()
 		var b store.Batch
+		limited := map[string]bool{}
+		limitedQueue := func(q string) (bool, error) {
+			l, ok := limited[q]
+			if !ok {
+				var err error
+				if l, err = queueLimited(ctx, tx, q); err != nil {
+					return false, err
+				}
+				limited[q] = l
+			}
+			return l, nil
+		}
 		for i := range cs {
 			c := &cs[i]
 			t, err := scanTaskRun(get.QueryRowContext(ctx, c.Ref.RunID, c.Ref.Key, c.Ref.ID))
@@ -468,6 +523,10 @@ func (s *Store) completeTx(ctx context.Context, tx *sql.Tx, cs []store.TaskRunCo
 			ns.Add("done", c.Ref.RunID)
 			if len(t.Tags) > 0 {
 				ns.Add("tasks", t.Queue) // its slots are free
+			} else if limited, err := limitedQueue(t.Queue); err != nil {
+				return err
+			} else if limited {
+				ns.Add("tasks", t.Queue) // its queue's slot is free
 			}
 		}
 		hist, err := wakeOnCompletion(ctx, tx, applied, &b, &ns)

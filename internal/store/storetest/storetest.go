@@ -118,6 +118,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotRelease", testSlotRelease},
 		{"SlotClaimConcurrent", testSlotClaimConcurrent},
 		{"WorkQueues", testWorkQueues},
+		{"QueueLimitSet", testQueueLimitSet},
+		{"QueueLimitTaskRuns", testQueueLimitTaskRuns},
+		{"QueueLimitRuns", testQueueLimitRuns},
+		{"QueueLimitConcurrent", testQueueLimitConcurrent},
+		{"SlotAcquireLocal", testSlotAcquireLocal},
 		{"RunListSearch", testRunListSearch}, // ui.go
 		{"LogListAfter", testLogListAfter},
 		{"GraphGet", testGraphGet},       // graph.go

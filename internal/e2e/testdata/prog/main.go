@@ -155,6 +155,35 @@ var robots = baton.Flow("robots", func(ctx baton.Context, n int) (int, error) {
 	return len(vs), nil
 }, baton.Defaults(10))
 
+// labStep is robotStep without tags, on queue lab: what holds it back is
+// the queue's concurrency limit (baton queues update lab --limit N). It
+// records its start and end under "lab".
+var labStep = baton.Task("lab-step", func(ctx context.Context, i int) (int, error) {
+	info, _ := baton.TaskRunFrom(ctx)
+	logExec(fmt.Sprintf("lab-start %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	select {
+	case <-time.After(time.Duration(sleepMS()) * time.Millisecond):
+	case <-ctx.Done():
+		logExec(fmt.Sprintf("lab-end %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+		return 0, ctx.Err()
+	}
+	logExec(fmt.Sprintf("lab-end %s %s %d %d", info.RunID, info.Key, os.Getpid(), time.Now().UnixNano()))
+	return i, nil
+}, baton.Queue("lab"))
+
+// labs maps n items over labStep.
+var labs = baton.Flow("labs", func(ctx baton.Context, n int) (int, error) {
+	items := make([]int, n)
+	for i := range items {
+		items[i] = i
+	}
+	vs, err := baton.WaitAll(ctx, labStep.Map(ctx, items))
+	if err != nil {
+		return 0, err
+	}
+	return len(vs), nil
+}, baton.Defaults(10))
+
 // gated is a step that takes $GATE_DIR in hand: when its step key is named
 // by $GATE_KEYS it writes GATE_DIR/at-KEY as it is about to return and
 // waits for GATE_DIR/go-KEY, so a test can cut the server or the database
@@ -306,4 +335,4 @@ var approve = baton.Flow("approve", func(ctx baton.Context, _ int) (int, error) 
 	return gated.Run(ctx, n, baton.Key("use"))
 }, baton.Defaults(0))
 
-func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait, nap, approve, robots) }
+func main() { baton.Main(steps, fan, chaos, outage, slowmap, retrywait, nap, approve, robots, labs) }
