@@ -105,6 +105,9 @@ func taskRunListQuery(p store.TaskRunListParams) (string, []any) {
 	if p.Key != "" {
 		b.WriteString(" AND key = " + a.Add(p.Key))
 	}
+	if p.ID != "" {
+		b.WriteString(" AND id = " + a.Add(p.ID))
+	}
 	if len(p.States) > 0 {
 		b.WriteString(" AND state IN (")
 		for i, st := range p.States {
@@ -234,6 +237,24 @@ func (c *Core) LogList(ctx context.Context, p store.LogListParams) ([]store.LogR
 	if p.After > 0 {
 		q += " AND id > " + a.Add(p.After)
 	}
+	if p.Search != "" {
+		// Messages are stored through store.EncodeText, so is the text
+		// searched for: its plain parts are the same in both.
+		q += " AND " + c.sx.ASCIILower("message") + " LIKE " + a.Add("%"+likeEscape(asciiLower(store.EncodeText(p.Search)))+"%") + " ESCAPE '\\'"
+	}
+	if p.MinLevel != "" {
+		prefixes, ok := store.LogLevelAtLeast(p.MinLevel)
+		if !ok {
+			return nil, fmt.Errorf("logs of run %s: unknown level %q; levels: %v", p.RunID, p.MinLevel, store.LogLevels)
+		}
+		if len(prefixes) > 0 {
+			ors := make([]string, len(prefixes))
+			for i, pre := range prefixes {
+				ors[i] = "UPPER(level) LIKE " + a.Add(pre+"%")
+			}
+			q += " AND (" + strings.Join(ors, " OR ") + ")"
+		}
+	}
 	q += " ORDER BY id"
 	if p.Limit > 0 {
 		q += " LIMIT " + a.Add(int64(p.Limit))
@@ -317,6 +338,17 @@ func (c *Core) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]
 
 // isNotFound reports whether a translated error means that no row matched.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// asciiLower lower-cases the ASCII letters of s only, as SQLite's LOWER
+// does, so that a search means the same in both stores.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
 
 // likeEscape escapes the LIKE wildcards of s (with backslash, the ESCAPE
 // character of RunList's search).

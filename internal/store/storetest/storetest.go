@@ -120,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WorkQueues", testWorkQueues},
 		{"RunListSearch", testRunListSearch}, // ui.go
 		{"LogListAfter", testLogListAfter},
+		{"LogListSearch", testLogListSearch}, // logsearch.go
 	}
 	tests = append(tests, resourceTests...)
 	for _, tc := range tests {
@@ -813,6 +814,9 @@ func testTaskRunList(t *testing.T, s store.Store) {
 		{store.TaskRunListParams{RunID: "r"}, []string{"t1", "t2", "t3", "t4"}},
 		{store.TaskRunListParams{RunID: "r", Key: "b"}, []string{"t3", "t4"}},
 		{store.TaskRunListParams{RunID: "r", Key: "zzz"}, []string{}},
+		{store.TaskRunListParams{RunID: "r", ID: "t3"}, []string{"t3"}},
+		{store.TaskRunListParams{RunID: "r", ID: "x1"}, []string{}}, // another run's
+		{store.TaskRunListParams{RunID: "r", Key: "a", ID: "t3"}, []string{}},
 		{store.TaskRunListParams{RunID: "none"}, []string{}},
 	} {
 		got, err := s.TaskRunList(ctx, tc.p)
