@@ -125,6 +125,11 @@ func (s *Server) runPage(ctx context.Context, id string, q apitype.PageQuery) (a
 	if run.State == store.RunScheduled {
 		d.WaitingReason = s.waitingReason(ctx, run)
 	}
+	if q.Summary {
+		if d.ParametersSchema, err = s.parametersSchema(ctx, run.Flow); err != nil {
+			return apitype.RunPage{}, err
+		}
+	}
 	return d, nil
 }
 
@@ -134,18 +139,9 @@ func (s *Server) logsList(ctx context.Context, id string, q url.Values) ([]apity
 	if err != nil {
 		return nil, err
 	}
-	p := store.LogListParams{RunID: run.ID, TaskKey: q.Get("task")}
-	if a := q.Get("after"); a != "" {
-		if p.After, err = strconv.ParseInt(a, 10, 64); err != nil || p.After < 0 {
-			return nil, errBadRequest("query parameter \"after\" must be a non-negative integer (the id of the last log read), got %q", a)
-		}
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 10000 {
-			return nil, errBadRequest("query parameter \"limit\" must be an integer from 1 to 10000, got %q", l)
-		}
-		p.Limit = n
+	p, err := logParams(run, q, true)
+	if err != nil {
+		return nil, err
 	}
 	logs, err := s.st.LogList(ctx, p)
 	if err != nil {
