@@ -113,3 +113,7 @@ type TaskTry struct {
 	Outcome    string     `json:"outcome"`
 	Message    string     `json:"message,omitempty"`
 }
+
+// LogLevels are the values of the level query parameter of GET
+// /api/v1/runs/{id}/logs, lowest first.
+var LogLevels = []string{"DEBUG", "INFO", "WARN", "ERROR"}

@@ -56,6 +56,22 @@ func (u uiSource) Logs(ctx context.Context, id string, q url.Values) ([]apitype.
 	return u.s.logsList(ctx, id, q)
 }
 
+func (u uiSource) History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error) {
+	run, err := u.s.lookupRun(ctx, id)
+	if err != nil {
+		return apitype.HistoryPage{}, err
+	}
+	return api.HistoryPage(ctx, u.s.st, run.ID, after, limit)
+}
+
+func (u uiSource) Attempts(ctx context.Context, id string, q url.Values) (apitype.AttemptsComparison, error) {
+	return u.s.attemptsOf(ctx, id, q)
+}
+
+func (u uiSource) TaskRun(ctx context.Context, id, taskRunID string) (apitype.TaskRunDetail, error) {
+	return u.s.taskRunDetail(ctx, id, taskRunID)
+}
+
 func (u uiSource) Inbox(ctx context.Context, runID string) (apitype.Inbox, error) {
 	return api.Inbox(ctx, u.s.st, u.s.cfg.Blobs, runID)
 }
