@@ -164,6 +164,9 @@ func whyRan(p, tr store.TaskRun) (reason, detail string) {
 		if p.Error != nil && p.Error.Message != "" {
 			msg += ": " + p.Error.Message
 		}
+		if p.Task == tr.Task && p.InputHash != tr.InputHash {
+			msg += "; its input changed too"
+		}
 		return apitype.StepFailedBefore, fmt.Sprintf("%s did not succeed (%s)", was, msg)
 	case !p.State.Succeeded():
 		return apitype.StepUnfinished, fmt.Sprintf("%s never finished (%s)", was, p.State)
