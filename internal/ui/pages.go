@@ -225,6 +225,7 @@ func (h *Handler) run(r *http.Request) (string, view, error) {
 		}
 		for _, it := range waits.Items {
 			d.Waits = append(d.Waits, newWaitForm(it))
+			d.Resumable = d.Resumable || it.Kind != "input"
 		}
 	}
 	if !d.Finished && d.Log.Next == "" {

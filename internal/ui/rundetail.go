@@ -33,6 +33,9 @@ type runDetail struct {
 	// Retry is the form of a retry with edited parameters.
 	Retry    retryForm
 	Pausable bool
+	// Resumable is set when the run waits for a resume (a pause, not an
+	// input): the Resume button sends it.
+	Resumable bool
 }
 
 // retryForm is the form of a retry with edited parameters, generated from

@@ -56,7 +56,16 @@ var chattyFlow = baton.Flow("ui-test.chatty", func(ctx baton.Context, n int) (in
 	return chattyStep.Run(ctx, n)
 })
 
-func init() { extraFlows = append(extraFlows, pickyFlow, chattyFlow) }
+// pausableFlow runs its gated step, then one more: the boundary before
+// that one is where a pause asked for meanwhile takes effect.
+var pausableFlow = baton.Flow("ui-test.pausable", func(ctx baton.Context, p gateParams) (int, error) {
+	if _, err := gatedStep.Run(ctx, p); err != nil {
+		return 0, err
+	}
+	return quickStep.Run(ctx, 21)
+})
+
+func init() { extraFlows = append(extraFlows, pickyFlow, chattyFlow, pausableFlow) }
 
 // chattyRun runs chattyFlow to its end with all its lines recorded.
 func chattyRun(t *testing.T, c *cluster) string {
@@ -207,4 +216,39 @@ func TestBrowserLogSearch(t *testing.T) {
 		until(`document.getElementById("log-lines").textContent.includes("chatty line 250")`),
 		until(`!document.getElementById("logs-next")`),
 		until(`window.notReloaded === true`))
+}
+
+// TestBrowserPauseResume: a running run is paused from its page with a
+// reason, goes PAUSED at its next step, and is resumed from the page; the
+// history shows who asked, all without a reload.
+func TestBrowserPauseResume(t *testing.T) {
+	c := newCluster(t)
+	name := newGate(t)
+	id := c.create(t, pausableFlow.Name(), `{"gate":"`+name+`"}`)
+	c.waitState(t, id, "RUNNING")
+	ctx := tab(t)
+	run(t, ctx, "ask the run to pause",
+		chromedp.Navigate(c.url+"/runs/"+id),
+		until(stateIs("RUNNING")),
+		until(`document.getElementById("live-note").textContent.startsWith("Live")`),
+		eval(`window.notReloaded = true`),
+		setValue("#pause-reason", "check the plates"),
+		click(`#pause-form button[type="submit"]`),
+		until(`document.querySelector("#pause-form .form-status").textContent.includes("Pause requested")`),
+		until(`document.getElementById("history-body").textContent.includes("pause_requested")`))
+	close(gate(name))
+	run(t, ctx, "see it paused, then resume it",
+		until(stateIs("PAUSED")),
+		until(`!document.getElementById("resume-run").hidden`),
+		until(`document.getElementById("pause-form").hidden`),
+		click("#resume-run"),
+		until(stateIs("COMPLETED")),
+		until(`document.getElementById("history-body").textContent.includes("resumed")`),
+		until(`window.notReloaded === true`))
+	if hist := text(t, ctx, "#history-body"); !strings.Contains(hist, "check the plates") {
+		t.Errorf("history does not say why it paused: %q", hist)
+	}
+	if d := c.waitState(t, id, "COMPLETED"); strings.TrimSpace(string(d.Result)) != "42" {
+		t.Fatalf("result %s, want 42", d.Result)
+	}
 }

@@ -236,9 +236,52 @@ function setupRunLive() {
     const retryable = ["FAILED", "CANCELLED", "CRASHED"].includes(r.state) && !r.parent_run_id;
     document.getElementById("retry-edit").hidden = !retryable;
     document.getElementById("pause-form").hidden = !(["SCHEDULED", "PENDING", "RUNNING", "AWAITING_RETRY"].includes(r.state) && !r.pause_request);
+    showWaits(r);
     refresh(r, false);
   });
   document.addEventListener("baton:end", () => refresh(null, true));
+}
+
+// showWaits offers the resume of a run that became PAUSED on a pause, and
+// points to the form of one that waits for input (GET /api/v1/inbox?run=).
+let waitsShown = "";
+async function showWaits(r) {
+  const resume = document.getElementById("resume-run"), note = document.getElementById("waits-note");
+  if (r.state !== "PAUSED") {
+    resume.hidden = true;
+    note.hidden = true;
+    waitsShown = "";
+    return;
+  }
+  if (waitsShown === r.state + r.attempt) return;
+  waitsShown = r.state + r.attempt;
+  try {
+    const inbox = await api("GET", `/api/v1/inbox?run=${encodeURIComponent(r.id)}`);
+    resume.hidden = !inbox.items.some((it) => it.kind !== "input");
+    note.hidden = document.querySelector("form.wait-form") !== null || !inbox.items.some((it) => it.kind === "input");
+  } catch (e) {
+    document.querySelector(".action-status").textContent = e.message;
+  }
+}
+
+function setupResume() {
+  const b = document.getElementById("resume-run");
+  if (!b) return;
+  b.addEventListener("click", async () => {
+    const status = b.closest(".actions").querySelector(".action-status");
+    b.disabled = true;
+    status.textContent = "Resuming…";
+    try {
+      const res = await api("POST", `/api/v1/runs/${encodeURIComponent(b.dataset.run)}/input`, {});
+      status.textContent = res.resumed ? "Resumed: the run goes on." : "Sent.";
+      b.hidden = true;
+      followRun();
+    } catch (e) {
+      status.textContent = e.message;
+    } finally {
+      b.disabled = false;
+    }
+  });
 }
 
 // --- actions: pause, retry with edited parameters ---
@@ -305,3 +348,4 @@ setupLogSearch();
 setupRunLive();
 setupRetryForm();
 setupPauseForm();
+setupResume();
