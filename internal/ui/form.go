@@ -283,10 +283,11 @@ var funcs = template.FuncMap{
 		}
 		return (time.Duration(*ms) * time.Millisecond).String()
 	},
-	"pretty":  pretty,
-	"short":   shortID,
-	"ended":   apitype.Ended,
-	"runPath": func(id string) string { return "/runs/" + url.PathEscape(id) },
+	"pretty":    pretty,
+	"short":     shortID,
+	"ended":     apitype.Ended,
+	"taskEnded": taskEnded,
+	"runPath":   func(id string) string { return "/runs/" + url.PathEscape(id) },
 	"stateQuery": func(state string) string {
 		return "/runs?state=" + state
 	},

@@ -191,6 +191,7 @@ type taskRunData struct {
 	OutputBlob string
 	Truncated  bool
 	CachedLink string // the task run a CACHED result came from
+	Stream     string // the run's event stream of this step's lines, "" once it ended
 }
 
 func (h *Handler) taskRun(r *http.Request) (string, view, error) {
@@ -224,5 +225,18 @@ func (h *Handler) taskRun(r *http.Request) (string, view, error) {
 	if tr.CachedFromRun != "" && tr.CachedFrom != "" {
 		d.CachedLink = "/runs/" + url.PathEscape(tr.CachedFromRun) + "/tasks/" + url.PathEscape(tr.CachedFrom)
 	}
+	if !taskEnded(tr.State) && d.Log.Next == "" {
+		d.Stream = apitype.Prefix + "/runs/" + url.PathEscape(tr.RunID) + "/stream?" +
+			url.Values{"task": {tr.Key}, "after": {strconv.FormatInt(d.Log.After, 10)}}.Encode()
+	}
 	return "taskrun", view{Title: tr.Task + " " + tr.Key, Nav: "runs", Page: "taskrun", Data: d}, nil
+}
+
+// taskEnded reports whether a task run's state is final.
+func taskEnded(state string) bool {
+	switch state {
+	case "COMPLETED", "FAILED", "TIMED_OUT", "CACHED", "CANCELLED", "CRASHED":
+		return true
+	}
+	return false
 }

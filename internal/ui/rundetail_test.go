@@ -252,3 +252,48 @@ func TestBrowserPauseResume(t *testing.T) {
 		t.Fatalf("result %s, want 42", d.Result)
 	}
 }
+
+// TestBrowserTaskRunLive: the task run page, opened from the run's task
+// runs, shows the step's input and follows its log lines and its state
+// live.
+func TestBrowserTaskRunLive(t *testing.T) {
+	c := newCluster(t)
+	name := newGate(t)
+	id := c.create(t, gatedFlow.Name(), `{"gate":"`+name+`"}`)
+	d := c.wait(t, id, "running its gated step", func(d apitype.RunDetail) bool {
+		for _, tr := range d.TaskRuns {
+			if tr.Task == gatedStep.Name() && tr.State == "RUNNING" {
+				return true
+			}
+		}
+		return false
+	})
+	var trID string
+	for _, tr := range d.TaskRuns {
+		if tr.Task == gatedStep.Name() {
+			trID = tr.ID
+		}
+	}
+	ctx := tab(t)
+	run(t, ctx, "open the task run from the run page",
+		chromedp.Navigate(c.url+"/runs/"+id),
+		until(`document.querySelector('#task-runs a[href$="/tasks/`+trID+`"]') !== null`),
+		eval(`location.href = document.querySelector('#task-runs a[href$="/tasks/`+trID+`"]').href`),
+		chromedp.WaitVisible(chromedp.CSS(".taskrun #task-state")),
+		until(`document.getElementById("task-state")?.textContent.includes("RUNNING")`),
+		until(`document.getElementById("live-note").textContent.startsWith("Live")`),
+		until(`document.getElementById("log-lines").textContent.includes("before the gate")`),
+		eval(`window.notReloaded = true`))
+	if in := text(t, ctx, "#task-input"); !strings.Contains(in, name) {
+		t.Errorf("input shown: %q", in)
+	}
+	close(gate(name))
+	run(t, ctx, "watch it end",
+		until(`document.getElementById("log-lines").textContent.includes("after the gate")`),
+		until(`document.getElementById("task-state").textContent.includes("COMPLETED")`),
+		until(`document.getElementById("live-note").textContent.includes("ended")`),
+		until(`window.notReloaded === true`))
+	if logs := text(t, ctx, "#log-lines"); strings.Count(logs, "before the gate") != 1 {
+		t.Errorf("log lines: %q", logs)
+	}
+}

@@ -121,6 +121,49 @@ function setupLogSearch() {
   document.addEventListener("baton:logs", () => { if (!more) load(false); });
 }
 
+// --- task run page, live: its lines and its state ---
+
+function setupTaskLive() {
+  const root = document.querySelector(".taskrun[data-stream]");
+  if (!root || !root.dataset.stream || !window.EventSource) return;
+  const ol = document.getElementById("log-lines"), note = document.getElementById("live-note");
+  const es = new EventSource(root.dataset.stream);
+  let busy = false, again = false;
+  es.addEventListener("open", () => { note.textContent = "Live: new log lines of this step appear as they are written."; });
+  es.addEventListener("logs", (ev) => {
+    if (ol.dataset.filtered === "true") {
+      document.dispatchEvent(new CustomEvent("baton:logs"));
+      return;
+    }
+    document.getElementById("no-logs")?.remove();
+    for (const l of JSON.parse(ev.data).logs) {
+      if (ol.querySelector(`li[data-id="${l.id}"]`)) continue;
+      ol.append(logLine(l));
+      ol.dataset.after = String(l.id);
+    }
+  });
+  async function state() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const tr = await api("GET", `/api/v1/runs/${encodeURIComponent(root.dataset.run)}/task-runs/${encodeURIComponent(root.dataset.taskRun)}`);
+      const cell = document.getElementById("task-state");
+      if (cell.querySelector(".state")?.dataset.state !== tr.state) cell.replaceChildren(stateBadge(tr.state));
+      if (["COMPLETED", "FAILED", "TIMED_OUT", "CACHED", "CANCELLED", "CRASHED"].includes(tr.state)) {
+        es.close();
+        note.replaceChildren(`This task run ended: ${tr.state}. `, el("a", { href: location.pathname }, "Show its output and tries"));
+      }
+    } catch (e) {
+      note.textContent = e.message;
+    } finally {
+      busy = false;
+      if (again) { again = false; state(); }
+    }
+  }
+  es.addEventListener("run", state);
+  es.addEventListener("end", () => { es.close(); state(); });
+}
+
 // --- history and attempts, live ---
 
 function historyRow(h) {
@@ -345,6 +388,7 @@ function setupPauseForm() {
 }
 
 setupLogSearch();
+setupTaskLive();
 setupRunLive();
 setupRetryForm();
 setupPauseForm();
