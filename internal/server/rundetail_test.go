@@ -205,3 +205,33 @@ func TestRunAttemptsAndTaskRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRunStreamOfTask: the run stream with task sends only that step's
+// log lines (the task run page's live lines).
+func TestRunStreamOfTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := b.st.BatchWrite(ctx, store.Batch{
+		Runs: []store.Run{{ID: "done", Flow: "f", State: store.RunCompleted, Attempt: 1, CreatedAt: t0, EndedAt: t0}},
+		Logs: []store.LogRecord{
+			{RunID: "done", TaskKey: "k/1", Level: "INFO", Message: "one of k/1", At: t0},
+			{RunID: "done", TaskKey: "k/2", Level: "INFO", Message: "one of k/2", At: t0},
+			{RunID: "done", Level: "INFO", Message: "of the flow", At: t0},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	status, h, body := b.get(t, "/api/v1/runs/done/stream?task=k/1")
+	if status != 200 || h.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %v", status, h)
+	}
+	if !strings.Contains(body, "one of k/1") || strings.Contains(body, "one of k/2") || strings.Contains(body, "of the flow") ||
+		!strings.Contains(body, "event: end") {
+		t.Errorf("stream of k/1:\n%s", body)
+	}
+	if status, _, body := b.get(t, "/api/v1/runs/done/stream?task=%00"); status != 400 || !strings.Contains(body, `\"task\"`) {
+		t.Errorf("task=%%00: %d %s", status, body)
+	}
+}
