@@ -3,12 +3,13 @@ package apitype
 import "time"
 
 // LogsQueryParams are the query parameters of GET /api/v1/runs/{id}/logs
-// and of its download: task (a step key), q (text in the message, ASCII
+// and of its download: task (a step key: the lines of every task run of
+// the step), task_run (a task run's id: its lines only), q (text in the message, ASCII
 // case-insensitive), level (the minimum level: DEBUG, INFO, WARN or ERROR;
 // a line's level may carry an offset such as INFO+2 and counts as its
 // base), after (the id of the last line read) and limit (1 to 10000; the
 // download has none).
-var LogsQueryParams = []string{"task", "q", "level", "after", "limit"}
+var LogsQueryParams = []string{"task", "task_run", "q", "level", "after", "limit"}
 
 // Why a step of an attempt ran (StepChange.Reason).
 const (
@@ -85,7 +86,7 @@ type StepRef struct {
 // run with its input and output (large values by reference: GET
 // /api/v1/blobs/{ref}), its tries with their errors, its state changes
 // and where a cached result came from. Its logs are GET
-// /api/v1/runs/{id}/logs?task=KEY.
+// /api/v1/runs/{id}/logs?task_run=ID.
 type TaskRunDetail struct {
 	TaskRun
 	RunID string `json:"run_id"`

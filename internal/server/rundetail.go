@@ -24,17 +24,17 @@ import (
 func (s *Server) runDetailRoutes() []route {
 	p := apitype.Prefix
 	return []route{
-		{method: "GET", pattern: p + "/runs/{id}/logs/download", summary: "Download a run's log lines matching task, q and level (as GET /runs/{id}/logs filters them) as text, one line each, oldest first, streamed", tag: "runs", query: []string{"task", "q", "level"}, produces: "text/plain", handle: s.downloadLogs},
+		{method: "GET", pattern: p + "/runs/{id}/logs/download", summary: "Download a run's log lines matching task, task_run, q and level (as GET /runs/{id}/logs filters them) as text, one line each, oldest first, streamed", tag: "runs", query: []string{"task", "task_run", "q", "level"}, produces: "text/plain", handle: s.downloadLogs},
 		{method: "GET", pattern: p + "/runs/{id}/attempts", summary: "Compare a run's attempts: the steps each attempt ran and why (new, failed_before, unfinished, input_changed, version_changed, task_changed, ran_again), and those of earlier attempts it did not run again (limit: steps listed per attempt, default 100)", tag: "runs", query: []string{"limit"}, response: "AttemptsComparison", handle: s.runAttempts},
-		{method: "GET", pattern: p + "/runs/{id}/task-runs/{task_run_id}", summary: "A task run: input, output (large values as blob references), tries with their errors, state changes, the run a cached result came from; its logs are GET /runs/{id}/logs?task=KEY", tag: "runs", response: "TaskRunDetail", handle: s.getTaskRun},
+		{method: "GET", pattern: p + "/runs/{id}/task-runs/{task_run_id}", summary: "A task run: input, output (large values as blob references), tries with their errors, state changes, the run a cached result came from; its logs are GET /runs/{id}/logs?task_run=ID", tag: "runs", response: "TaskRunDetail", handle: s.getTaskRun},
 	}
 }
 
 // logParams reads the filters of GET /api/v1/runs/{id}/logs (and of its
 // download, withLimit false) for run.
 func logParams(run store.Run, q url.Values, withLimit bool) (store.LogListParams, error) {
-	p := store.LogListParams{RunID: run.ID, TaskKey: q.Get("task"), Search: q.Get("q")}
-	for _, k := range []string{"task", "q"} {
+	p := store.LogListParams{RunID: run.ID, TaskKey: q.Get("task"), TaskRunID: q.Get("task_run"), Search: q.Get("q")}
+	for _, k := range []string{"task", "task_run", "q"} {
 		if err := store.CheckIdentifier(fmt.Sprintf("query parameter %q", k), q.Get(k)); err != nil {
 			return p, errBadRequest("%v", err)
 		}

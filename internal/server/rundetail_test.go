@@ -73,6 +73,9 @@ func TestRunLogsSearch(t *testing.T) {
 	if got := list("level=warn"); len(got) != 25 || got[0].Level != "WARN" {
 		t.Errorf("level=warn: %d lines", len(got))
 	}
+	if got := list("task_run=nope"); len(got) != 0 {
+		t.Errorf("task_run=nope: %d lines", len(got))
+	}
 	if got := list("level=ERROR"); len(got) != 0 {
 		t.Errorf("level=ERROR: %d lines", len(got))
 	}
@@ -105,6 +108,7 @@ func TestRunLogsSearch(t *testing.T) {
 		{"/logs?level=LOUD", "level", 400},
 		{"/logs/download?level=LOUD", "level", 400},
 		{"/logs?q=%00", "q", 400},
+		{"/logs?task_run=%00", "task_run", 400},
 		{"/logs?after=-1", "after", 400},
 		{"/logs?limit=0", "limit", 400},
 	} {
@@ -216,7 +220,8 @@ func TestRunStreamOfTask(t *testing.T) {
 	if err := b.st.BatchWrite(ctx, store.Batch{
 		Runs: []store.Run{{ID: "done", Flow: "f", State: store.RunCompleted, Attempt: 1, CreatedAt: t0, EndedAt: t0}},
 		Logs: []store.LogRecord{
-			{RunID: "done", TaskKey: "k/1", Level: "INFO", Message: "one of k/1", At: t0},
+			{RunID: "done", TaskKey: "k/1", TaskRunID: "tr1", Level: "INFO", Message: "one of k/1", At: t0},
+			{RunID: "done", TaskKey: "k/1", TaskRunID: "tr2", Level: "INFO", Message: "two of k/1", At: t0},
 			{RunID: "done", TaskKey: "k/2", Level: "INFO", Message: "one of k/2", At: t0},
 			{RunID: "done", Level: "INFO", Message: "of the flow", At: t0},
 		},
@@ -230,6 +235,9 @@ func TestRunStreamOfTask(t *testing.T) {
 	if !strings.Contains(body, "one of k/1") || strings.Contains(body, "one of k/2") || strings.Contains(body, "of the flow") ||
 		!strings.Contains(body, "event: end") {
 		t.Errorf("stream of k/1:\n%s", body)
+	}
+	if _, _, body := b.get(t, "/api/v1/runs/done/stream?task_run=tr2"); !strings.Contains(body, "two of k/1") || strings.Contains(body, "one of k/1") {
+		t.Errorf("stream of task run tr2:\n%s", body)
 	}
 	if status, _, body := b.get(t, "/api/v1/runs/done/stream?task=%00"); status != 400 || !strings.Contains(body, `\"task\"`) {
 		t.Errorf("task=%%00: %d %s", status, body)

@@ -29,7 +29,7 @@ func (s *Server) uiRoutes() []route {
 	return []route{
 		{method: "GET", pattern: p + "/inbox", summary: "Runs waiting for a person (input or a resume), oldest first; run: only this run's waits", tag: "runs", query: []string{"run"}, response: "Inbox", handle: s.inbox},
 		{method: "GET", pattern: p + "/runs/stream", summary: "Server-Sent Events: a \"runs\" event (a RunList) with the runs list of the filters now and whenever it changes", tag: "runs", query: apitype.RunsQueryParams, stream: true, handle: s.streamRuns},
-		{method: "GET", pattern: p + "/runs/{id}/stream", summary: "Server-Sent Events: \"run\" (the run with its task-run counts) when it changes, \"logs\" (a LogList) with new log lines after the id given as after or Last-Event-ID, \"end\" once the run is finished; task: only the log lines of this step key", tag: "runs", query: []string{"after", "task"}, stream: true, handle: s.streamRun},
+		{method: "GET", pattern: p + "/runs/{id}/stream", summary: "Server-Sent Events: \"run\" (the run with its task-run counts) when it changes, \"logs\" (a LogList) with new log lines after the id given as after or Last-Event-ID, \"end\" once the run is finished; task, task_run: only the log lines of this step key, of this task run", tag: "runs", query: []string{"after", "task", "task_run"}, stream: true, handle: s.streamRun},
 	}
 }
 
@@ -337,9 +337,11 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request) error {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		after = id
 	}
-	task := r.URL.Query().Get("task")
-	if err := store.CheckIdentifier(`query parameter "task"`, task); err != nil {
-		return errBadRequest("%v", err)
+	task, taskRun := r.URL.Query().Get("task"), r.URL.Query().Get("task_run")
+	for k, v := range map[string]string{"task": task, "task_run": taskRun} {
+		if err := store.CheckIdentifier(fmt.Sprintf("query parameter %q", k), v); err != nil {
+			return errBadRequest("%v", err)
+		}
 	}
 	var cursor int64
 	if after != "" {
@@ -367,7 +369,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request) error {
 			v.TaskRunsTotal += c.N
 		}
 		for {
-			logs, err := s.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: task, After: cursor, Limit: streamLogBatch})
+			logs, err := s.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: task, TaskRunID: taskRun, After: cursor, Limit: streamLogBatch})
 			if err != nil {
 				return false, err
 			}

@@ -751,8 +751,11 @@ type TaskRunCount struct {
 // LogListParams filters LogList.
 type LogListParams struct {
 	RunID   string
-	TaskKey string // optional: only this task run's logs (by step key)
-	Limit   int    // 0: no limit
+	TaskKey string // optional: only this step's logs (by step key: every task run of the key)
+	// TaskRunID, when set, lists only the logs of this task run (one of
+	// the step's attempts' task runs).
+	TaskRunID string
+	Limit     int // 0: no limit
 	// After, when set, lists only the records after the one with this ID
 	// (LogRecord.ID): the next page, or the lines written since.
 	After int64

@@ -51,7 +51,7 @@ type retryForm struct {
 // filtered them, with the form that filters them.
 type logView struct {
 	RunID    string
-	Task     string // the step key whose lines these are ("": the run's)
+	TaskRun  string // the task run whose lines these are ("": the run's)
 	Q, Level string
 	Levels   []string
 	Lines    []apitype.Log
@@ -67,8 +67,8 @@ type logView struct {
 
 // logPage reads the page of logs the query in asks for (logs_q,
 // logs_level, logs_after) on the page self.
-func (h *Handler) logPage(ctx context.Context, runID, task string, in url.Values, self, anchor string) (logView, error) {
-	v := logView{RunID: runID, Task: task, Q: strings.TrimSpace(in.Get("logs_q")), Levels: apitype.LogLevels, Action: self}
+func (h *Handler) logPage(ctx context.Context, runID, taskRun string, in url.Values, self, anchor string) (logView, error) {
+	v := logView{RunID: runID, TaskRun: taskRun, Q: strings.TrimSpace(in.Get("logs_q")), Levels: apitype.LogLevels, Action: self}
 	if l := strings.TrimSpace(in.Get("logs_level")); l != "" {
 		if !slices.Contains(apitype.LogLevels, strings.ToUpper(l)) {
 			return v, badRequest("query parameter \"logs_level\" must be one of %s, got %q", strings.Join(apitype.LogLevels, ", "), l)
@@ -85,7 +85,7 @@ func (h *Handler) logPage(ctx context.Context, runID, task string, in url.Values
 	v.Filtered = v.Q != "" || v.Level != ""
 	filter := url.Values{}
 	page := url.Values{}
-	for k, x := range map[string][2]string{"task": {"", task}, "q": {"logs_q", v.Q}, "level": {"logs_level", v.Level}} {
+	for k, x := range map[string][2]string{"task_run": {"", taskRun}, "q": {"logs_q", v.Q}, "level": {"logs_level", v.Level}} {
 		if x[1] != "" {
 			filter.Set(k, x[1])
 			if x[0] != "" {
@@ -203,7 +203,7 @@ func (h *Handler) taskRun(r *http.Request) (string, view, error) {
 	}
 	d := taskRunData{TaskRunDetail: tr}
 	self := "/runs/" + url.PathEscape(tr.RunID) + "/tasks/" + url.PathEscape(tr.ID)
-	if d.Log, err = h.logPage(ctx, tr.RunID, tr.Key, r.URL.Query(), self, "#logs"); err != nil {
+	if d.Log, err = h.logPage(ctx, tr.RunID, tr.ID, r.URL.Query(), self, "#logs"); err != nil {
 		return "", view{}, err
 	}
 	show := func(raw []byte) string {
@@ -227,7 +227,7 @@ func (h *Handler) taskRun(r *http.Request) (string, view, error) {
 	}
 	if !taskEnded(tr.State) && d.Log.Next == "" {
 		d.Stream = apitype.Prefix + "/runs/" + url.PathEscape(tr.RunID) + "/stream?" +
-			url.Values{"task": {tr.Key}, "after": {strconv.FormatInt(d.Log.After, 10)}}.Encode()
+			url.Values{"task_run": {tr.ID}, "after": {strconv.FormatInt(d.Log.After, 10)}}.Encode()
 	}
 	return "taskrun", view{Title: tr.Task + " " + tr.Key, Nav: "runs", Page: "taskrun", Data: d}, nil
 }

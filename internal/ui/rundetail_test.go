@@ -134,6 +134,12 @@ func TestRunPagesWithoutScripts(t *testing.T) {
 	_, _, body = get(t, c.url, "/runs/"+failed)
 	mustContain(t, "retried run page", body, "Attempt 2 compared with the attempts before it", "failed before",
 		"its input changed too", "Steps not run again (1)", labelStep.Name(), "parameters_edited", "retried")
+	// The failed task run's page shows its own lines, not those of the
+	// task run of attempt 2 with the same key.
+	_, _, body = get(t, c.url, "/runs/"+failed+"/tasks/"+countID)
+	if strings.Contains(body, "counted the plates") {
+		t.Errorf("the failed task run's page shows the lines of the next attempt's task run")
+	}
 }
 
 // TestBrowserRetryEdited: a failed run's page shows its error; a retry

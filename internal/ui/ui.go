@@ -14,7 +14,7 @@
 //	                         /api/v1/runs/{id}/logs?q=&level=&after= (download: .../logs/download),
 //	                         /api/v1/runs/{id}/history, /api/v1/runs/{id}/attempts,
 //	                         /api/v1/inbox?run={id} (live: /api/v1/runs/{id}/stream)
-//	/runs/{id}/tasks/{tr}    task run    GET /api/v1/runs/{id}/task-runs/{tr}, /api/v1/runs/{id}/logs?task=KEY
+//	/runs/{id}/tasks/{tr}    task run    GET /api/v1/runs/{id}/task-runs/{tr}, /api/v1/runs/{id}/logs?task_run={tr}
 //	/inbox       needs you   GET /api/v1/inbox
 package ui
 

@@ -234,6 +234,9 @@ func (c *Core) LogList(ctx context.Context, p store.LogListParams) ([]store.LogR
 	if p.TaskKey != "" {
 		q += " AND task_key = " + a.Add(p.TaskKey)
 	}
+	if p.TaskRunID != "" {
+		q += " AND task_run_id = " + a.Add(p.TaskRunID)
+	}
 	if p.After > 0 {
 		q += " AND id > " + a.Add(p.After)
 	}

@@ -11,13 +11,13 @@ import (
 // testLogListSearch: LogList's Search matches text in the message (ASCII
 // case-insensitively, other letters as they are, wildcards literal, text
 // that EncodeText escapes too) and MinLevel keeps the lines at a level or
-// above, with Search, TaskKey, After and Limit together.
+// above, with Search, TaskKey, TaskRunID, After and Limit together.
 func testLogListSearch(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	lines := []store.LogRecord{
 		{RunID: "r", Level: "DEBUG", Message: "Loading the Plate map", At: at(1)},
-		{RunID: "r", Level: "INFO", TaskKey: "k/1", Message: "plate 1 of 3: 50% done", At: at(2)},
-		{RunID: "r", Level: "INFO+2", TaskKey: "k/1", Message: "plate_2 loaded", At: at(3)},
+		{RunID: "r", Level: "INFO", TaskKey: "k/1", TaskRunID: "tr-a", Message: "plate 1 of 3: 50% done", At: at(2)},
+		{RunID: "r", Level: "INFO+2", TaskKey: "k/1", TaskRunID: "tr-b", Message: "plate_2 loaded", At: at(3)},
 		{RunID: "r", Level: "WARN", TaskKey: "k/2", Message: "PLATE 3 is warm", At: at(4)},
 		{RunID: "r", Level: "ERROR", TaskKey: "k/2", Message: "plate 3 failed: Étalon missing", At: at(5)},
 		{RunID: "r", Level: "ERROR+4", Message: "bytes \x00 and \x10 in the plate", At: at(6)},
@@ -60,6 +60,9 @@ func testLogListSearch(t *testing.T, s store.Store) {
 		{"min ERROR", store.LogListParams{MinLevel: "ERROR"}, msgs(4, 5)},
 		{"level and search", store.LogListParams{MinLevel: "WARN", Search: "plate 3"}, msgs(3, 4)},
 		{"task and search", store.LogListParams{TaskKey: "k/1", Search: "LOADED"}, msgs(2)},
+		{"task run", store.LogListParams{TaskRunID: "tr-a"}, msgs(1)},
+		{"task run and key", store.LogListParams{TaskKey: "k/1", TaskRunID: "tr-b"}, msgs(2)},
+		{"task run of another key", store.LogListParams{TaskKey: "k/2", TaskRunID: "tr-b"}, msgs()},
 		{"search pages with after", store.LogListParams{Search: "plate", After: ids[lines[3].Message], Limit: 2}, msgs(4, 5)},
 		{"level pages with limit", store.LogListParams{MinLevel: "INFO", Limit: 2}, msgs(1, 2)},
 	} {

@@ -23,7 +23,7 @@ function setupLogSearch() {
   const form = document.getElementById("log-filter");
   if (!form) return;
   const ol = document.getElementById("log-lines");
-  const runID = form.dataset.run, task = form.dataset.task || "";
+  const runID = form.dataset.run, taskRun = form.dataset.taskRun || "";
   const summary = document.getElementById("logs-summary");
   const pager = document.getElementById("logs-pager");
   const download = document.getElementById("logs-download");
@@ -34,7 +34,7 @@ function setupLogSearch() {
 
   const filter = () => {
     const p = new URLSearchParams();
-    if (task) p.set("task", task);
+    if (taskRun) p.set("task_run", taskRun);
     if (q) p.set("q", q);
     if (level) p.set("level", level);
     return p;
