@@ -157,7 +157,7 @@ func (s *Server) attemptsOf(ctx context.Context, id string, q url.Values) (apity
 		}
 		limit = n
 	}
-	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})
+	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID, Brief: true})
 	if err != nil {
 		return apitype.AttemptsComparison{}, err
 	}

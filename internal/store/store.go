@@ -734,6 +734,10 @@ type TaskRunListParams struct {
 	Key    string      // optional exact key
 	ID     string      // optional exact task-run ID
 	States []TaskState // optional: only task runs in one of these states
+	// Brief leaves out the large parts of the rows: Input, Result and
+	// History are read as nil (InputRef and ResultRef are kept), for
+	// reads of every task run of a large run that need the rest.
+	Brief bool
 	// Slowest lists only task runs that started and ended, longest
 	// (EndedAt-StartedAt) first, then in creation order.
 	Slowest bool

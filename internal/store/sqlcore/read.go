@@ -101,7 +101,11 @@ func (c *Core) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]st
 func taskRunListQuery(p store.TaskRunListParams) (string, []any) {
 	var a Args
 	var b strings.Builder
-	b.WriteString("SELECT " + TaskRunCols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID))
+	cols := TaskRunCols
+	if p.Brief {
+		cols = taskRunBriefCols
+	}
+	b.WriteString("SELECT " + cols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID))
 	if p.Key != "" {
 		b.WriteString(" AND key = " + a.Add(p.Key))
 	}

@@ -805,8 +805,19 @@ func testTaskRunList(t *testing.T, s store.Store) {
 	}})
 	// An update later does not move a row.
 	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
-		{ID: "t3", RunID: "r", Key: "b", State: store.TaskCompleted, CreatedAt: at(2)},
+		{ID: "t3", RunID: "r", Key: "b", State: store.TaskCompleted, CreatedAt: at(2), Input: raw(`{"n":1}`), InputHash: "h",
+			Result: raw(`2`), ResultRef: "ref", Error: &store.ErrorInfo{Message: "m"},
+			History: []store.Transition{{At: at(2), To: "COMPLETED"}}},
 	}})
+	// Brief leaves the large parts out and keeps the rest.
+	brief, err := s.TaskRunList(ctx, store.TaskRunListParams{RunID: "r", ID: "t3", Brief: true})
+	if err != nil || len(brief) != 1 {
+		t.Fatalf("TaskRunList brief: %v, %v", brief, err)
+	}
+	if b := brief[0]; b.Input != nil || b.Result != nil || b.History != nil || b.InputHash != "h" || b.ResultRef != "ref" ||
+		b.Error == nil || b.State != store.TaskCompleted || !b.CreatedAt.Equal(at(2)) {
+		t.Errorf("TaskRunList brief: %+v", b)
+	}
 	for _, tc := range []struct {
 		p    store.TaskRunListParams
 		want []string
