@@ -1,6 +1,9 @@
 package apitype
 
-import "time"
+import (
+	"net/url"
+	"time"
+)
 
 // LogsQueryParams are the query parameters of GET /api/v1/runs/{id}/logs
 // and of its download: task (a step key: the lines of every task run of
@@ -118,3 +121,23 @@ type TaskTry struct {
 // LogLevels are the values of the level query parameter of GET
 // /api/v1/runs/{id}/logs, lowest first.
 var LogLevels = []string{"DEBUG", "INFO", "WARN", "ERROR"}
+
+// LogFilter is the filter of GET /api/v1/runs/{id}/logs (LogsQueryParams):
+// the zero value lists every line.
+type LogFilter struct {
+	Task    string // a step key
+	TaskRun string // a task run's id
+	Q       string // text in the message
+	Level   string // the lowest level, one of LogLevels
+}
+
+// Values encodes f as the query of GET /api/v1/runs/{id}/logs.
+func (f LogFilter) Values() url.Values {
+	v := url.Values{}
+	for k, x := range map[string]string{"task": f.Task, "task_run": f.TaskRun, "q": f.Q, "level": f.Level} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	return v
+}

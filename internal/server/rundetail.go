@@ -39,13 +39,11 @@ func logParams(run store.Run, q url.Values, withLimit bool) (store.LogListParams
 			return p, errBadRequest("%v", err)
 		}
 	}
-	if l := strings.TrimSpace(q.Get("level")); l != "" {
-		if _, ok := store.LogLevelAtLeast(l); !ok {
-			return p, errBadRequest("query parameter \"level\" must be one of %s (the lowest level to list), got %q",
-				strings.Join(store.LogLevels, ", "), q.Get("level"))
-		}
-		p.MinLevel = strings.ToUpper(l)
+	level, err := store.CheckLogLevel(`query parameter "level"`, q.Get("level"))
+	if err != nil {
+		return p, errBadRequest("%v", err)
 	}
+	p.MinLevel = level
 	if a := q.Get("after"); a != "" {
 		n, err := strconv.ParseInt(a, 10, 64)
 		if err != nil || n < 0 {

@@ -776,6 +776,20 @@ type LogListParams struct {
 // an offset (slog writes INFO+2 for a level between INFO and WARN).
 var LogLevels = []string{"DEBUG", "INFO", "WARN", "ERROR"}
 
+// CheckLogLevel validates a minimum level that users give (field names
+// the input: "query parameter \"level\"", "--level"), case-insensitively,
+// and returns it upper-cased; "" stays "" (every line).
+func CheckLogLevel(field, value string) (string, error) {
+	v := strings.ToUpper(strings.TrimSpace(value))
+	if v == "" {
+		return "", nil
+	}
+	if !slices.Contains(LogLevels, v) {
+		return "", fmt.Errorf("%s must be one of %s (the lowest level to list), got %q", field, strings.Join(LogLevels, ", "), value)
+	}
+	return v, nil
+}
+
 // LogLevelAtLeast returns the level prefixes a record's level (upper-cased)
 // starts with when it is at min or above, nil for every record (min
 // DEBUG, the lowest), or ok false when min is not one of LogLevels (it is
