@@ -183,6 +183,11 @@ func TestBrowserRetryEdited(t *testing.T) {
 	if d := c.waitState(t, id, "COMPLETED"); strings.TrimSpace(string(d.Result)) != "10" {
 		t.Fatalf("result %s, want 10", d.Result)
 	}
+	// A narrow window keeps the run page usable (its tables scroll, not the page).
+	run(t, ctx, "narrow window", chromedp.EmulateViewport(360, 700))
+	if wide := value(t, ctx, "page width", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); wide {
+		t.Errorf("the run page scrolls sideways in a 360px window")
+	}
 }
 
 // TestBrowserLogSearch: the search box finds, on the server, a line that
