@@ -245,8 +245,9 @@ func TestBrowserPauseResume(t *testing.T) {
 		eval(`window.notReloaded = true`),
 		setValue("#pause-reason", "check the plates"),
 		click(`#pause-form button[type="submit"]`),
-		until(`document.querySelector("#pause-form .form-status").textContent.includes("Pause requested")`),
-		until(`document.getElementById("history-body").textContent.includes("pause_requested")`))
+		until(`document.querySelector(".actions .action-status").textContent.includes("Pause requested")`),
+		until(`document.getElementById("history-body").textContent.includes("pause_requested")`),
+		until(`document.getElementById("pause-note").textContent.includes("check the plates")`))
 	close(gate(name))
 	run(t, ctx, "see it paused, then resume it",
 		until(stateIs("PAUSED")),

@@ -279,6 +279,9 @@ function setupRunLive() {
     const retryable = ["FAILED", "CANCELLED", "CRASHED"].includes(r.state) && !r.parent_run_id;
     document.getElementById("retry-edit").hidden = !retryable;
     document.getElementById("pause-form").hidden = !(["SCHEDULED", "PENDING", "RUNNING", "AWAITING_RETRY"].includes(r.state) && !r.pause_request);
+    const pn = document.getElementById("pause-note");
+    pn.hidden = !r.pause_request;
+    if (r.pause_request) pn.textContent = `Pause asked by ${r.pause_request.by}${r.pause_request.reason ? ": " + r.pause_request.reason : ""}.`;
     showWaits(r);
     refresh(r, false);
   });
@@ -378,7 +381,10 @@ function setupPauseForm() {
     try {
       const reason = form.elements.reason.value.trim();
       const run = await api("POST", `/api/v1/runs/${encodeURIComponent(form.dataset.run)}/pause`, reason ? { reason } : {});
-      status.textContent = run.state === "PAUSED" ? "The run is paused." : "Pause requested: the run pauses before its next step.";
+      status.textContent = "";
+      // The form hides once the run says a pause is asked: say it beside the buttons.
+      document.querySelector(".actions .action-status").textContent =
+        run.state === "PAUSED" ? "The run is paused." : "Pause requested: the run pauses before its next step.";
       followRun();
     } catch (e) {
       status.textContent = "";
