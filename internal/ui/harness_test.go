@@ -143,7 +143,8 @@ func newCluster(t *testing.T) *cluster {
 	p := progcmd.ProgramOf[baton.AnyFlow]("", append([]baton.AnyFlow{failingFlow, gatedFlow, approvalFlow}, extraFlows...)...)
 	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue}, Flows: p.Flows,
 		Tasks: p.Tasks, Concurrency: 4, ShutdownGrace: 100 * time.Millisecond, SuspendGrace: 20 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
+		PausePoll: -1, // a pause asked for is seen at the next step, not up to a second later
+		Logger:    slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
