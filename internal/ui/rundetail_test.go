@@ -162,6 +162,12 @@ func TestBrowserRetryEdited(t *testing.T) {
 		setValue(form+` input[name="plates"]`, "0"),
 		click(form+` button[type="submit"]`),
 		until(`document.querySelector("`+form+` .form-errors").textContent.includes("plates")`))
+	// The server checks again: an edit the browser did not check is
+	// refused with the server's message, naming the parameter.
+	run(t, ctx, "the server refuses a bad edit",
+		eval(`document.querySelector("`+form+`").dataset.schema = ""; document.querySelector("`+form+` input[name=plates]").removeAttribute("min")`),
+		click(form+` button[type="submit"]`),
+		until(`document.querySelector("`+form+` .server-error")?.textContent.includes("plates")`))
 	if d, err := c.c.GetRun(context.Background(), id); err != nil || d.Attempt != 1 {
 		t.Fatalf("after a refused edit the run is at attempt %d (%v)", d.Attempt, err)
 	}
