@@ -1,7 +1,8 @@
 // Package ui is Baton's web UI: pages rendered on the server from
-// html/template, readable with scripts off, made live by a small ES module
-// (static/app.js) that follows the API's Server-Sent Event streams and
-// sends the pages' actions to the API. Templates and static files are
+// html/template, readable with scripts off, made live by small ES modules
+// (static/app.js; static/run.js for the run and task run pages) that
+// follow the API's Server-Sent Event streams and send the pages' actions
+// to the API. Templates and static files are
 // embedded in the binary; nothing is fetched from the network.
 //
 // The pages read only through a Source, which the server implements with
