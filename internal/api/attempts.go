@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/batonhq/baton/apitype"
@@ -20,14 +19,22 @@ const MaxAttemptSteps = 10000
 var reasonOrder = []string{apitype.StepNew, apitype.StepFailedBefore, apitype.StepUnfinished, apitype.StepInputChanged,
 	apitype.StepVersionChanged, apitype.StepTaskChanged, apitype.StepRanAgain}
 
-// keySuffix is what the engine appends to a step's key when an earlier
-// step holds the key of its place ("train/0#2").
-var keySuffix = regexp.MustCompile(`#\d+$`)
-
-// placeOf is the place of a step in the flow: its key without the suffix
-// that keeps keys unique, so a call that ran again with another input (a
-// new key, "task/0#2") is compared with the call it replaced.
-func placeOf(key string) string { return keySuffix.ReplaceAllString(key, "") }
+// placeOf is the place of a step in the flow: its key without the "#n"
+// that the engine appends when an earlier step holds the key of its place,
+// so a call that ran again with another input (a new key, "task/0#2") is
+// compared with the call it replaced.
+func placeOf(key string) string {
+	i := strings.LastIndexByte(key, '#')
+	if i < 0 || i == len(key)-1 {
+		return key
+	}
+	for _, c := range key[i+1:] {
+		if c < '0' || c > '9' {
+			return key
+		}
+	}
+	return key[:i]
+}
 
 // identityBase is a step's identity without its occurrence (".k").
 func identityBase(id string) string {
@@ -108,18 +115,24 @@ func CompareAttempts(run store.Run, trs []store.TaskRun, limit int) apitype.Atte
 		if n > 1 {
 			// Earlier successful steps that this attempt did not run again:
 			// the latest one of each place, in creation order.
-			seen := map[int]bool{}
+			places, ids := map[string]bool{}, map[string]bool{}
+			for _, i := range byAttempt[n] {
+				places[placeOf(trs[i].Key)] = true
+				if trs[i].Identity != "" {
+					ids[trs[i].Identity] = true
+				}
+			}
 			for i, tr := range trs {
-				if flowAttempt(tr) >= n || !tr.State.Succeeded() || touched[i] || seen[i] {
+				if flowAttempt(tr) >= n || !tr.State.Succeeded() || touched[i] {
 					continue
 				}
-				if lastByPlace[placeOf(tr.Key)] != i {
+				place := placeOf(tr.Key)
+				if lastByPlace[place] != i {
 					continue // a later attempt's task run replaced it
 				}
-				if ranHere(trs, byAttempt[n], tr) {
-					continue
+				if places[place] || (tr.Identity != "" && ids[tr.Identity]) {
+					continue // this attempt ran it again
 				}
-				seen[i] = true
 				d.ReusedTotal++
 				if len(d.Reused) < limit {
 					d.Reused = append(d.Reused, apitype.StepChange{TaskRunID: tr.ID, Key: tr.Key, Task: tr.Task, State: string(tr.State),
@@ -141,17 +154,6 @@ func CompareAttempts(run store.Run, trs []store.TaskRun, limit int) apitype.Atte
 		}
 	}
 	return out
-}
-
-// ranHere reports whether the attempt's rows (indexes into trs) hold a
-// step at the place or with the identity of tr.
-func ranHere(trs []store.TaskRun, rows []int, tr store.TaskRun) bool {
-	for _, i := range rows {
-		if placeOf(trs[i].Key) == placeOf(tr.Key) || (tr.Identity != "" && trs[i].Identity == tr.Identity) {
-			return true
-		}
-	}
-	return false
 }
 
 // whyRan says why tr ran although the earlier task run p was recorded for

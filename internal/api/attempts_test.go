@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -83,5 +84,43 @@ func TestCompareAttempts(t *testing.T) {
 	small := CompareAttempts(run, trs, 2)
 	if d := small.Attempts[1]; len(d.Ran) != 2 || d.RanTotal != 6 {
 		t.Errorf("limit 2: %d listed of %d", len(d.Ran), d.RanTotal)
+	}
+}
+
+func TestPlaceOf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ key, want string }{
+		{"train/0", "train/0"}, {"train/0#2", "train/0"}, {"train/0#12", "train/0"}, {"a#b", "a#b"},
+		{"a#", "a#"}, {"x#1#2", "x#1"}, {"map/3.17#2", "map/3.17"}, {"", ""},
+	} {
+		if got := placeOf(tc.key); got != tc.want {
+			t.Errorf("placeOf(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkCompareAttempts: a retried map of 100,000 items, half of them
+// run again, compares in one pass per attempt.
+func BenchmarkCompareAttempts(b *testing.B) {
+	const n = 100000
+	trs := make([]store.TaskRun, 0, n+n/2)
+	for i := range n {
+		state := store.TaskCompleted
+		if i%2 == 0 {
+			state = store.TaskFailed
+		}
+		trs = append(trs, store.TaskRun{ID: fmt.Sprintf("a%d", i), Key: fmt.Sprintf("map/0.%d", i), Task: "t",
+			Identity: fmt.Sprintf("h%d.0", i), InputHash: fmt.Sprintf("i%d", i), State: state, FlowAttempt: 1})
+	}
+	for i := 0; i < n; i += 2 {
+		trs = append(trs, store.TaskRun{ID: fmt.Sprintf("b%d", i), Key: fmt.Sprintf("map/0.%d", i), Task: "t",
+			Identity: fmt.Sprintf("h%d.0", i), InputHash: fmt.Sprintf("i%d", i), State: store.TaskCompleted, FlowAttempt: 2})
+	}
+	run := store.Run{ID: "r", Attempt: 2}
+	for b.Loop() {
+		c := CompareAttempts(run, trs, 0)
+		if d := c.Attempts[1]; d.RanTotal != n/2 || d.ReusedTotal != n/2 {
+			b.Fatalf("ran %d, reused %d", d.RanTotal, d.ReusedTotal)
+		}
 	}
 }
