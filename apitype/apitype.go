@@ -338,6 +338,10 @@ type RunPage struct {
 	TaskRunsTotal *int        `json:"task_runs_total,omitempty"`
 	EventsTotal   *int        `json:"events_total,omitempty"`
 	Summary       *RunSummary `json:"summary,omitempty"`
+	// ParametersSchema is the JSON Schema of the flow's parameters that
+	// its workers registered, with the summary (for the form of a retry
+	// with edited parameters); absent when none is known.
+	ParametersSchema json.RawMessage `json:"parameters_schema,omitempty"`
 }
 
 // Log is a log record of a run.

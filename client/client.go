@@ -180,9 +180,16 @@ func (c *Client) GetRunPage(ctx context.Context, id string, q apitype.PageQuery)
 
 // RunLogs returns a run's logs, optionally of one step key.
 func (c *Client) RunLogs(ctx context.Context, id, taskKey string) ([]apitype.Log, error) {
+	return c.SearchRunLogs(ctx, id, apitype.LogFilter{Task: taskKey})
+}
+
+// SearchRunLogs returns the logs of a run that f matches, searched on the
+// server: of a step or a task run, with a text in the message, at a level
+// or above.
+func (c *Client) SearchRunLogs(ctx context.Context, id string, f apitype.LogFilter) ([]apitype.Log, error) {
 	q := ""
-	if taskKey != "" {
-		q = "?task=" + url.QueryEscape(taskKey)
+	if v := f.Values(); len(v) > 0 {
+		q = "?" + v.Encode()
 	}
 	var out struct {
 		Logs []apitype.Log `json:"logs"`

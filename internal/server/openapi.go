@@ -88,6 +88,9 @@ var schemaTypes = map[string]reflect.Type{
 	"Backfill":        reflect.TypeFor[apitype.BackfillRequest](),
 	"BackfillResult":  reflect.TypeFor[apitype.BackfillResult](),
 	"Inbox":           reflect.TypeFor[apitype.Inbox](),
+
+	"AttemptsComparison": reflect.TypeFor[apitype.AttemptsComparison](),
+	"TaskRunDetail":      reflect.TypeFor[apitype.TaskRunDetail](),
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
@@ -119,7 +122,9 @@ func (s *Server) OpenAPI() map[string]any {
 			status = http.StatusOK
 		}
 		ok := map[string]any{"description": http.StatusText(status)}
-		if rt.stream {
+		if rt.produces != "" {
+			ok["content"] = map[string]any{rt.produces: map[string]any{"schema": map[string]any{"type": "string"}}}
+		} else if rt.stream {
 			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}
 		} else if rt.response != "" {
 			used[rt.response] = true

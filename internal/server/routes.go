@@ -40,6 +40,9 @@ type route struct {
 	maxBody func(Config) int64
 	// stream marks a text/event-stream response (Server-Sent Events).
 	stream bool
+	// produces, when set, is the media type of a 2xx body that is not
+	// JSON (a download).
+	produces string
 	// quiet marks a write that changes no run (heartbeats): it does not
 	// wake the web UI's streams.
 	quiet bool
@@ -47,7 +50,7 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	p := apitype.Prefix
-	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes(), s.graphRoutes())
+	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes(), s.graphRoutes(), s.runDetailRoutes())
 }
 
 func (s *Server) coreRoutes(p string) []route {
@@ -59,7 +62,7 @@ func (s *Server) coreRoutes(p string) []route {
 		{method: "POST", pattern: p + "/runs", summary: "Create a flow run (idempotent with idempotency_key)", tag: "runs", request: "CreateRun", response: "Run", status: 201, handle: s.createRun},
 		{method: "GET", pattern: p + "/runs", summary: "List runs, newest first (filters flow, state, queue, q: text in the id, flow or parameters; page with limit and offset)", tag: "runs", query: apitype.RunsQueryParams, response: "RunList", handle: s.listRuns},
 		{method: "GET", pattern: p + "/runs/{id}", summary: "A run with its task runs and history (paged and summarised with the query)", tag: "runs", query: apitype.PageQueryParams, response: "RunDetail", handle: s.getRun},
-		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs, oldest first (after: the id of the last log read; limit)", tag: "runs", query: []string{"task", "after", "limit"}, response: "LogList", handle: s.runLogs},
+		{method: "GET", pattern: p + "/runs/{id}/logs", summary: "A run's logs, oldest first, filtered on the server (task: a step key; task_run: a task run id; q: text in the message, ASCII case-insensitive; level: the lowest level, DEBUG, INFO, WARN or ERROR) and paged (after: the id of the last log read; limit)", tag: "runs", query: apitype.LogsQueryParams, response: "LogList", handle: s.runLogs},
 		{method: "GET", pattern: p + "/runs/{id}/history", summary: "A run's append-only history, oldest first, paged with after (the seq of the last entry read) and limit", tag: "runs", query: apitype.HistoryQueryParams, response: "HistoryPage", handle: s.runHistory},
 		{method: "POST", pattern: p + "/runs/{id}/cancel", summary: "Cancel a run", tag: "runs", response: "Run", handle: s.cancelRun},
 		{method: "POST", pattern: p + "/runs/{id}/pause", summary: "Pause a running run at its next step boundary (409 for a finished run; a PAUSED run is left as it is)", tag: "runs", request: "PauseRun", optionalBody: true, response: "Run", handle: s.pauseRun},
@@ -265,6 +268,11 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.explainPlacement(ctx, run, &d.RunDetail)
 		s.lateView(&d.Run)
+		if q.Summary {
+			if d.ParametersSchema, err = s.parametersSchema(ctx, run.Flow); err != nil {
+				return err
+			}
+		}
 		return writeJSON(w, 200, d)
 	}
 	trs, err := s.st.TaskRunList(ctx, store.TaskRunListParams{RunID: run.ID})

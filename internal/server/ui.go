@@ -29,7 +29,7 @@ func (s *Server) uiRoutes() []route {
 	return []route{
 		{method: "GET", pattern: p + "/inbox", summary: "Runs waiting for a person (input or a resume), oldest first; run: only this run's waits", tag: "runs", query: []string{"run"}, response: "Inbox", handle: s.inbox},
 		{method: "GET", pattern: p + "/runs/stream", summary: "Server-Sent Events: a \"runs\" event (a RunList) with the runs list of the filters now and whenever it changes", tag: "runs", query: apitype.RunsQueryParams, stream: true, handle: s.streamRuns},
-		{method: "GET", pattern: p + "/runs/{id}/stream", summary: "Server-Sent Events: \"run\" (the run with its task-run counts) when it changes, \"logs\" (a LogList) with new log lines after the id given as after or Last-Event-ID, \"end\" once the run is finished", tag: "runs", query: []string{"after"}, stream: true, handle: s.streamRun},
+		{method: "GET", pattern: p + "/runs/{id}/stream", summary: "Server-Sent Events: \"run\" (the run with its task-run counts) when it changes, \"logs\" (a LogList) with new log lines after the id given as after or Last-Event-ID, \"end\" once the run is finished; task, task_run: only the log lines of this step key, of this task run", tag: "runs", query: []string{"after", "task", "task_run"}, stream: true, handle: s.streamRun},
 	}
 }
 
@@ -54,6 +54,22 @@ func (u uiSource) Run(ctx context.Context, id string, q apitype.PageQuery) (apit
 
 func (u uiSource) Logs(ctx context.Context, id string, q url.Values) ([]apitype.Log, error) {
 	return u.s.logsList(ctx, id, q)
+}
+
+func (u uiSource) History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error) {
+	run, err := u.s.lookupRun(ctx, id)
+	if err != nil {
+		return apitype.HistoryPage{}, err
+	}
+	return api.HistoryPage(ctx, u.s.st, run.ID, after, limit)
+}
+
+func (u uiSource) Attempts(ctx context.Context, id string, q url.Values) (apitype.AttemptsComparison, error) {
+	return u.s.attemptsOf(ctx, id, q)
+}
+
+func (u uiSource) TaskRun(ctx context.Context, id, taskRunID string) (apitype.TaskRunDetail, error) {
+	return u.s.taskRunDetail(ctx, id, taskRunID)
 }
 
 func (u uiSource) Inbox(ctx context.Context, runID string) (apitype.Inbox, error) {
@@ -125,6 +141,11 @@ func (s *Server) runPage(ctx context.Context, id string, q apitype.PageQuery) (a
 	if run.State == store.RunScheduled {
 		d.WaitingReason = s.waitingReason(ctx, run)
 	}
+	if q.Summary {
+		if d.ParametersSchema, err = s.parametersSchema(ctx, run.Flow); err != nil {
+			return apitype.RunPage{}, err
+		}
+	}
 	return d, nil
 }
 
@@ -134,18 +155,9 @@ func (s *Server) logsList(ctx context.Context, id string, q url.Values) ([]apity
 	if err != nil {
 		return nil, err
 	}
-	p := store.LogListParams{RunID: run.ID, TaskKey: q.Get("task")}
-	if a := q.Get("after"); a != "" {
-		if p.After, err = strconv.ParseInt(a, 10, 64); err != nil || p.After < 0 {
-			return nil, errBadRequest("query parameter \"after\" must be a non-negative integer (the id of the last log read), got %q", a)
-		}
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 10000 {
-			return nil, errBadRequest("query parameter \"limit\" must be an integer from 1 to 10000, got %q", l)
-		}
-		p.Limit = n
+	p, err := logParams(run, q, true)
+	if err != nil {
+		return nil, err
 	}
 	logs, err := s.st.LogList(ctx, p)
 	if err != nil {
@@ -325,6 +337,12 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request) error {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		after = id
 	}
+	task, taskRun := r.URL.Query().Get("task"), r.URL.Query().Get("task_run")
+	for k, v := range map[string]string{"task": task, "task_run": taskRun} {
+		if err := store.CheckIdentifier(fmt.Sprintf("query parameter %q", k), v); err != nil {
+			return errBadRequest("%v", err)
+		}
+	}
 	var cursor int64
 	if after != "" {
 		if cursor, err = strconv.ParseInt(after, 10, 64); err != nil || cursor < 0 {
@@ -351,7 +369,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request) error {
 			v.TaskRunsTotal += c.N
 		}
 		for {
-			logs, err := s.st.LogList(ctx, store.LogListParams{RunID: run.ID, After: cursor, Limit: streamLogBatch})
+			logs, err := s.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: task, TaskRunID: taskRun, After: cursor, Limit: streamLogBatch})
 			if err != nil {
 				return false, err
 			}

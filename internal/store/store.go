@@ -741,7 +741,12 @@ type Notifier interface {
 type TaskRunListParams struct {
 	RunID  string
 	Key    string      // optional exact key
+	ID     string      // optional exact task-run ID
 	States []TaskState // optional: only task runs in one of these states
+	// Brief leaves out the large parts of the rows: Input, Result and
+	// History are read as nil (InputRef and ResultRef are kept), for
+	// reads of every task run of a large run that need the rest.
+	Brief bool
 	// Slowest lists only task runs that started and ended, longest
 	// (EndedAt-StartedAt) first, then in creation order.
 	Slowest bool
@@ -759,11 +764,55 @@ type TaskRunCount struct {
 // LogListParams filters LogList.
 type LogListParams struct {
 	RunID   string
-	TaskKey string // optional: only this task run's logs (by step key)
-	Limit   int    // 0: no limit
+	TaskKey string // optional: only this step's logs (by step key: every task run of the key)
+	// TaskRunID, when set, lists only the logs of this task run (one of
+	// the step's attempts' task runs).
+	TaskRunID string
+	Limit     int // 0: no limit
 	// After, when set, lists only the records after the one with this ID
 	// (LogRecord.ID): the next page, or the lines written since.
 	After int64
+	// Search, when set, lists only the records whose message contains it,
+	// ASCII case-insensitively; LIKE's wildcards in it are literal.
+	Search string
+	// MinLevel, when set, lists only the records at this level or above:
+	// one of LogLevels (see LogLevelAtLeast). "" (or DEBUG) lists all.
+	MinLevel string
+}
+
+// LogLevels are the named levels of log records, lowest first: the names
+// of log/slog's levels. A record's level is such a name, optionally with
+// an offset (slog writes INFO+2 for a level between INFO and WARN).
+var LogLevels = []string{"DEBUG", "INFO", "WARN", "ERROR"}
+
+// CheckLogLevel validates a minimum level that users give (field names
+// the input: "query parameter \"level\"", "--level"), case-insensitively,
+// and returns it upper-cased; "" stays "" (every line).
+func CheckLogLevel(field, value string) (string, error) {
+	v := strings.ToUpper(strings.TrimSpace(value))
+	if v == "" {
+		return "", nil
+	}
+	if !slices.Contains(LogLevels, v) {
+		return "", fmt.Errorf("%s must be one of %s (the lowest level to list), got %q", field, strings.Join(LogLevels, ", "), value)
+	}
+	return v, nil
+}
+
+// LogLevelAtLeast returns the level prefixes a record's level (upper-cased)
+// starts with when it is at min or above, nil for every record (min
+// DEBUG, the lowest), or ok false when min is not one of LogLevels (it is
+// matched case-insensitively). A level that starts with none of the names
+// (written by another SDK) counts as DEBUG.
+func LogLevelAtLeast(min string) (prefixes []string, ok bool) {
+	i := slices.Index(LogLevels, strings.ToUpper(strings.TrimSpace(min)))
+	if i < 0 {
+		return nil, false
+	}
+	if i == 0 {
+		return nil, true
+	}
+	return LogLevels[i:], true
 }
 
 // Store persists Baton's records. Implementations are safe for concurrent use

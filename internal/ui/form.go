@@ -50,23 +50,32 @@ func newWaitForm(it apitype.InboxItem) waitForm {
 	if it.Kind != "input" {
 		return f
 	}
+	f.Fields, f.Whole = schemaFields(f.ID, it.Schema, nil)
+	return f
+}
+
+// schemaFields builds the fields of a value of the JSON Schema raw (IDs
+// prefixed with id): an object's properties, one field each, or one field
+// for the whole value (whole true), a JSON text area when the schema is
+// none or not simple. current, when set, is the value the fields start
+// with (the schema's defaults otherwise).
+func schemaFields(id string, raw, current json.RawMessage) (fields []field, whole bool) {
 	var schema map[string]any
-	if len(it.Schema) == 0 || json.Unmarshal(it.Schema, &schema) != nil {
-		f.Whole = true
-		f.Fields = []field{{Name: "", ID: f.ID + "-value", Label: "Value (JSON)", Type: "json", Required: true}}
-		return f
+	if len(raw) == 0 || json.Unmarshal(raw, &schema) != nil || schema == nil {
+		fl := field{Name: "", ID: id + "-value", Label: "Value (JSON)", Type: "json", Required: true}
+		setCurrent(&fl, current)
+		return []field{fl}, true
 	}
 	schema = resolve(schema, schema)
 	props, _ := schema["properties"].(map[string]any)
 	if typeOf(schema) != "object" || len(props) == 0 {
-		f.Whole = true
-		fl := fieldOf("", f.ID+"-value", schema, true)
+		fl := fieldOf("", id+"-value", schema, true)
 		fl.Label = "Value"
 		if fl.Type == "json" {
 			fl.Label = "Value (JSON)"
 		}
-		f.Fields = []field{fl}
-		return f
+		setCurrent(&fl, current)
+		return []field{fl}, true
 	}
 	var required []string
 	if rs, ok := schema["required"].([]any); ok {
@@ -76,6 +85,8 @@ func newWaitForm(it apitype.InboxItem) waitForm {
 			}
 		}
 	}
+	var values map[string]json.RawMessage
+	_ = json.Unmarshal(current, &values) // not an object: the defaults
 	names := make([]string, 0, len(props))
 	for name := range props {
 		names = append(names, name)
@@ -84,9 +95,43 @@ func newWaitForm(it apitype.InboxItem) waitForm {
 	for i, name := range names {
 		p, _ := props[name].(map[string]any)
 		p = resolve(schema, p)
-		f.Fields = append(f.Fields, fieldOf(name, fmt.Sprintf("%s-f%d", f.ID, i), p, slices.Contains(required, name)))
+		fl := fieldOf(name, fmt.Sprintf("%s-f%d", id, i), p, slices.Contains(required, name))
+		if v, ok := values[name]; ok {
+			setCurrent(&fl, v)
+		}
+		fields = append(fields, fl)
 	}
-	return f
+	return fields, false
+}
+
+// setCurrent makes the JSON value v the field's starting value.
+func setCurrent(f *field, v json.RawMessage) {
+	v = json.RawMessage(strings.TrimSpace(string(v)))
+	if len(v) == 0 || string(v) == "null" {
+		return
+	}
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		return
+	}
+	switch x := x.(type) {
+	case bool:
+		if f.Type == "boolean" {
+			f.Checked = x
+			return
+		}
+	case string:
+		if f.Type != "json" {
+			f.Default = x
+			return
+		}
+	case float64:
+		if f.Type != "json" {
+			f.Default = string(v)
+			return
+		}
+	}
+	f.Default = pretty(v)
 }
 
 // resolve follows a local $ref ("#/$defs/X" or "#/definitions/X") of s
@@ -190,6 +235,14 @@ var stateIcons = map[string]string{
 	"COMPLETED": "✓", "FAILED": "✗", "CANCELLED": "⊘", "CRASHED": "⚠", "WAITING": "⏸", "TIMED_OUT": "⌛", "CACHED": "✓",
 }
 
+// reasonLabels name the reasons of an attempt comparison for people
+// (apitype.StepNew, ...).
+var reasonLabels = map[string]string{
+	apitype.StepNew: "new step", apitype.StepFailedBefore: "failed before", apitype.StepUnfinished: "unfinished before",
+	apitype.StepInputChanged: "input changed", apitype.StepVersionChanged: "new code version",
+	apitype.StepTaskChanged: "another task here", apitype.StepRanAgain: "ran again", apitype.StepReused: "reused",
+}
+
 var funcs = template.FuncMap{
 	"icon": func(state string) string {
 		if i, ok := stateIcons[state]; ok {
@@ -230,14 +283,24 @@ var funcs = template.FuncMap{
 		}
 		return (time.Duration(*ms) * time.Millisecond).String()
 	},
-	"pretty":  pretty,
-	"short":   shortID,
-	"ended":   apitype.Ended,
-	"runPath": func(id string) string { return "/runs/" + url.PathEscape(id) },
+	"pretty":    pretty,
+	"short":     shortID,
+	"ended":     apitype.Ended,
+	"taskEnded": taskEnded,
+	"runPath":   func(id string) string { return "/runs/" + url.PathEscape(id) },
 	"stateQuery": func(state string) string {
 		return "/runs?state=" + state
 	},
 	"add": func(a, b int) int { return a + b },
+	"taskPath": func(runID, taskRunID string) string {
+		return "/runs/" + url.PathEscape(runID) + "/tasks/" + url.PathEscape(taskRunID)
+	},
+	"reason": func(r string) string {
+		if l, ok := reasonLabels[r]; ok {
+			return l
+		}
+		return r
+	},
 	"deref": func(n *int) int {
 		if n == nil {
 			return 0

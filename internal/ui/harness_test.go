@@ -98,6 +98,10 @@ var approvalFlow = baton.Flow("ui-test.approval", func(ctx baton.Context, _ int)
 	return quickStep.Run(ctx, a.Batch)
 })
 
+// extraFlows are the flows of the other test files, which the worker also
+// runs (each file appends its own in an init function).
+var extraFlows []baton.AnyFlow
+
 // cluster is a real server on loopback with a SQLite store and a worker
 // running the test flows.
 type cluster struct {
@@ -136,10 +140,11 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := progcmd.ProgramOf[baton.AnyFlow]("", failingFlow, gatedFlow, approvalFlow, mappedFlow)
+	p := progcmd.ProgramOf[baton.AnyFlow]("", append([]baton.AnyFlow{failingFlow, gatedFlow, approvalFlow, mappedFlow}, extraFlows...)...)
 	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue}, Flows: p.Flows,
 		Tasks: p.Tasks, Concurrency: 4, ShutdownGrace: 100 * time.Millisecond, SuspendGrace: 20 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
+		PausePoll: -1, // a pause asked for is seen at the next step, not up to a second later
+		Logger:    slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

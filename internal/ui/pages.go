@@ -163,13 +163,10 @@ type runData struct {
 	TaskOffset   int
 	TaskPrev     string
 	TaskNext     string
-	Logs         []apitype.Log
-	LogsAfter    int64 // the id of the last log line shown
-	LogsNext     string
-	LogsFrom     int64 // the id after which the page's logs start
 	Stream       string
 	CountsByTask []taskCounts
 	Graph        *graphView // the graph section (graph.go); nil without a GraphSource
+	runDetail               // rundetail.go: logs, history, attempts, retry form
 }
 
 type taskCounts struct {
@@ -189,13 +186,6 @@ func (h *Handler) run(r *http.Request) (string, view, error) {
 			return "", view{}, badRequest("query parameter \"task_runs_offset\" must be a non-negative integer, got %q", o)
 		}
 		d.TaskOffset = n
-	}
-	if a := in.Get("logs_after"); a != "" {
-		n, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || n < 0 {
-			return "", view{}, badRequest("query parameter \"logs_after\" must be a non-negative integer, got %q", a)
-		}
-		d.LogsFrom = n
 	}
 	page, err := h.src.Run(ctx, id, apitype.PageQuery{Summary: true, TaskRunsOffset: d.TaskOffset, TaskRunsLimit: taskRunsPageSize,
 		EventsLimit: 0})
@@ -226,18 +216,8 @@ func (h *Handler) run(r *http.Request) (string, view, error) {
 	if d.TaskOffset+taskRunsPageSize < total {
 		d.TaskNext = self + "?task_runs_offset=" + strconv.Itoa(d.TaskOffset+taskRunsPageSize) + "#task-runs"
 	}
-	logs, err := h.src.Logs(ctx, page.ID, url.Values{"after": {strconv.FormatInt(d.LogsFrom, 10)}, "limit": {strconv.Itoa(logsPageSize + 1)}})
-	if err != nil {
+	if err := h.runDetail(r, page, &d.runDetail); err != nil {
 		return "", view{}, err
-	}
-	if len(logs) > logsPageSize {
-		logs = logs[:logsPageSize]
-		d.LogsNext = self + "?logs_after=" + strconv.FormatInt(logs[len(logs)-1].ID, 10) + "#logs"
-	}
-	d.Logs = logs
-	d.LogsAfter = d.LogsFrom
-	if len(logs) > 0 {
-		d.LogsAfter = logs[len(logs)-1].ID
 	}
 	if page.State == "PAUSED" {
 		waits, err := h.src.Inbox(ctx, page.ID)
@@ -246,10 +226,11 @@ func (h *Handler) run(r *http.Request) (string, view, error) {
 		}
 		for _, it := range waits.Items {
 			d.Waits = append(d.Waits, newWaitForm(it))
+			d.Resumable = d.Resumable || it.Kind != "input"
 		}
 	}
-	if !d.Finished && d.LogsNext == "" {
-		d.Stream = apitype.Prefix + "/runs/" + url.PathEscape(page.ID) + "/stream?after=" + strconv.FormatInt(d.LogsAfter, 10)
+	if !d.Finished && d.Log.Next == "" {
+		d.Stream = apitype.Prefix + "/runs/" + url.PathEscape(page.ID) + "/stream?after=" + strconv.FormatInt(d.Log.After, 10)
 	}
 	if d.Graph, err = h.runGraph(r, page.ID, d.Finished); err != nil {
 		return "", view{}, err

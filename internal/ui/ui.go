@@ -1,7 +1,8 @@
 // Package ui is Baton's web UI: pages rendered on the server from
-// html/template, readable with scripts off, made live by a small ES module
-// (static/app.js) that follows the API's Server-Sent Event streams and
-// sends the pages' actions to the API. Templates and static files are
+// html/template, readable with scripts off, made live by small ES modules
+// (static/app.js; static/run.js for the run and task run pages) that
+// follow the API's Server-Sent Event streams and send the pages' actions
+// to the API. Templates and static files are
 // embedded in the binary; nothing is fetched from the network.
 //
 // The pages read only through a Source, which the server implements with
@@ -11,7 +12,10 @@
 //	/            dashboard   GET /api/v1/runs, /api/v1/inbox, /api/v1/workers, /api/v1/queues
 //	/runs        runs list   GET /api/v1/runs?flow=&state=&q=&limit=&offset= (live: /api/v1/runs/stream)
 //	/runs/{id}   run detail  GET /api/v1/runs/{id}?summary=true&task_runs_offset=&task_runs_limit=,
-//	                         /api/v1/runs/{id}/logs, /api/v1/inbox?run={id} (live: /api/v1/runs/{id}/stream)
+//	                         /api/v1/runs/{id}/logs?q=&level=&after= (download: .../logs/download),
+//	                         /api/v1/runs/{id}/history, /api/v1/runs/{id}/attempts,
+//	                         /api/v1/inbox?run={id} (live: /api/v1/runs/{id}/stream)
+//	/runs/{id}/tasks/{tr}    task run    GET /api/v1/runs/{id}/task-runs/{tr}, /api/v1/runs/{id}/logs?task_run={tr}
 //	/inbox       needs you   GET /api/v1/inbox
 package ui
 
@@ -48,6 +52,12 @@ type Source interface {
 	Run(ctx context.Context, id string, q apitype.PageQuery) (apitype.RunPage, error)
 	// Logs is GET /api/v1/runs/{id}/logs with the query q.
 	Logs(ctx context.Context, id string, q url.Values) ([]apitype.Log, error)
+	// History is GET /api/v1/runs/{id}/history?after=&limit=.
+	History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error)
+	// Attempts is GET /api/v1/runs/{id}/attempts with the query q.
+	Attempts(ctx context.Context, id string, q url.Values) (apitype.AttemptsComparison, error)
+	// TaskRun is GET /api/v1/runs/{id}/task-runs/{task_run_id}.
+	TaskRun(ctx context.Context, id, taskRunID string) (apitype.TaskRunDetail, error)
 	// Inbox is GET /api/v1/inbox (?run=runID when runID is set).
 	Inbox(ctx context.Context, runID string) (apitype.Inbox, error)
 	// Workers is GET /api/v1/workers.
@@ -62,7 +72,8 @@ func Serves(path string) bool {
 	case path == "/", path == "/runs", path == "/runs/", path == "/inbox":
 		return true
 	case strings.HasPrefix(path, "/runs/"):
-		return !strings.Contains(strings.TrimPrefix(path, "/runs/"), "/")
+		parts := strings.Split(strings.TrimPrefix(path, "/runs/"), "/")
+		return len(parts) == 1 || len(parts) == 3 && parts[1] == "tasks" && parts[0] != "" && parts[2] != ""
 	case strings.HasPrefix(path, StaticPrefix):
 		return true
 	}
@@ -84,9 +95,9 @@ func New(src Source, now func() time.Time) *Handler {
 		now = time.Now
 	}
 	h := &Handler{src: src, now: now, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, name := range []string{"dashboard", "runs", "run", "inbox", "error"} {
+	for _, name := range []string{"dashboard", "runs", "run", "taskrun", "inbox", "error"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/graph.html", "templates/"+name+".html"))
+			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/graph.html", "templates/logs.html", "templates/"+name+".html"))
 	}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -103,6 +114,7 @@ func New(src Source, now func() time.Time) *Handler {
 		http.Redirect(w, r, "/runs", http.StatusMovedPermanently)
 	})
 	h.mux.HandleFunc("GET /runs/{id}", h.page(h.run))
+	h.mux.HandleFunc("GET /runs/{id}/tasks/{tr}", h.page(h.taskRun))
 	h.mux.HandleFunc("GET /inbox", h.page(h.inbox))
 	return h
 }

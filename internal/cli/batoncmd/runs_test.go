@@ -365,6 +365,31 @@ func TestRunsLogs(t *testing.T) {
 	if code != cli.ExitUsage || !strings.Contains(errOut, `"nope"`) {
 		t.Errorf("unknown --task: exit %d, stderr: %s", code, errOut)
 	}
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--search", "ROWS"}, []string{"fetching rows"}},
+		{[]string{"--level", "warn"}, []string{"using cache"}},
+		{[]string{"--search", "summary", "--level", "INFO"}, []string{"run summary"}},
+		{[]string{"--search", "nothing like it"}, nil},
+	} {
+		code, out, errOut = runsTestRun(t, append([]string{"--db", db, "runs", "logs", "r1"}, tc.args...)...)
+		if code != cli.ExitOK || strings.Count(out, "\n") != len(tc.want) {
+			t.Errorf("%v: exit %d, %q, stderr %s", tc.args, code, out, errOut)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: %q lacks %q", tc.args, out, w)
+			}
+		}
+	}
+	code, out, errOut = runsTestRun(t, "--db", db, "runs", "logs", "r1", "--level", "loud")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "--level must be one of DEBUG, INFO, WARN, ERROR") || out != "" {
+		t.Errorf("--level loud: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
 }
 
 func TestRunsUnknownRun(t *testing.T) {

@@ -211,6 +211,8 @@ func TestAPIRunsSameOutputAsLocal(t *testing.T) {
 		{"runs", "show", "r3", "--json"},
 		{"runs", "logs", "r1"},
 		{"runs", "logs", "r1", "--task", "extract"},
+		{"runs", "logs", "r1", "--search", "cache"},
+		{"runs", "logs", "r1", "--level", "WARN"},
 	} {
 		lcode, lout, lerr := apiTestRun(t, nil, append([]string{"--db", db}, args...)...)
 		rcode, rout, rerr := apiTestRun(t, nil, append([]string{"--server", ts.URL}, args...)...)

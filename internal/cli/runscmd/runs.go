@@ -692,27 +692,41 @@ func runsTaskNote(t apitype.TaskRun) string {
 }
 
 func runsLogsCommand(env *cli.Env) *cobra.Command {
-	var taskKey string
+	var f apitype.LogFilter
 	cmd := &cobra.Command{
 		Use:   "logs RUN_ID",
 		Short: "Print the logs of a run",
-		Long:  "Print the logs of a run, one line each: TIME LEVEL [KEY] message key=value ...",
-		Args:  cli.ExactArgs(1, "one RUN_ID"),
+		Long: "Print the logs of a run, one line each: TIME LEVEL [KEY] message key=value ...\n\n" +
+			"--search and --level filter in the store (or on the server): the lines whose message contains\n" +
+			"the text (ASCII case-insensitive), at the level or above.",
+		Args: cli.ExactArgs(1, "one RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			for _, x := range []struct{ flag, v string }{{"--task", f.Task}, {"--search", f.Q}} {
+				if err := store.CheckIdentifier(x.flag, x.v); err != nil {
+					return &cli.UsageError{Err: err}
+				}
+			}
+			level, err := store.CheckLogLevel("--level", f.Level)
+			if err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			f.Level = level
 			src, err := openRunsSource(ctx, env)
 			if err != nil {
 				return err
 			}
 			defer src.Close()
-			logs, err := src.Logs(ctx, args[0], taskKey)
+			logs, err := src.Logs(ctx, args[0], f)
 			if err != nil {
 				return err
 			}
 			return runsLogsText(env.Stdout, logs)
 		},
 	}
-	cmd.Flags().StringVar(&taskKey, "task", "", "only the logs of the task run with this step key")
+	cmd.Flags().StringVar(&f.Task, "task", "", "only the logs of the task run with this step key")
+	cmd.Flags().StringVar(&f.Q, "search", "", "only the lines whose message contains `TEXT` (ASCII case-insensitive)")
+	cmd.Flags().StringVar(&f.Level, "level", "", "only the lines at `LEVEL` or above: DEBUG, INFO, WARN or ERROR")
 	return cmd
 }
 

@@ -27,7 +27,7 @@ type runsSource interface {
 	Show(ctx context.Context, id string) (apitype.RunDetail, error)
 	// Logs returns a run's logs, optionally of one step key; an unknown id
 	// or step key is a UsageError.
-	Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error)
+	Logs(ctx context.Context, id string, f apitype.LogFilter) ([]apitype.Log, error)
 	// History returns a page of a run's history (see api.HistoryPage); an
 	// unknown id is a UsageError.
 	History(ctx context.Context, id string, after int64, limit int) (apitype.HistoryPage, error)
@@ -179,12 +179,13 @@ func (l *localRuns) Show(ctx context.Context, id string) (apitype.RunDetail, err
 	return d, nil
 }
 
-func (l *localRuns) Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error) {
+func (l *localRuns) Logs(ctx context.Context, id string, f apitype.LogFilter) ([]apitype.Log, error) {
+	taskKey := f.Task
 	run, err := l.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	logs, err := l.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: taskKey})
+	logs, err := l.st.LogList(ctx, store.LogListParams{RunID: run.ID, TaskKey: taskKey, Search: f.Q, MinLevel: f.Level})
 	if err != nil {
 		return nil, fmt.Errorf("read logs of %s: %w", run.ID, err)
 	}
@@ -263,8 +264,9 @@ func (r *remoteRuns) Show(ctx context.Context, id string) (apitype.RunDetail, er
 	return d, nil
 }
 
-func (r *remoteRuns) Logs(ctx context.Context, id, taskKey string) ([]apitype.Log, error) {
-	logs, err := r.c.RunLogs(ctx, id, taskKey)
+func (r *remoteRuns) Logs(ctx context.Context, id string, f apitype.LogFilter) ([]apitype.Log, error) {
+	taskKey := f.Task
+	logs, err := r.c.SearchRunLogs(ctx, id, f)
 	if err != nil {
 		return nil, cli.APIError(err, id)
 	}

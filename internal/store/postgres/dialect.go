@@ -23,8 +23,11 @@ var syntax = sqlcore.Syntax{
 	ByteOrder:      ` COLLATE "C"`,
 	RunTieBreak:    "id",
 	ActiveRunsFrom: "runs",
-	In:             func(param string) string { return "= ANY(" + param + ")" },
-	List:           func(vals []string) any { return vals },
+	ASCIILower: func(expr string) string {
+		return "translate(" + expr + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	},
+	In:   func(param string) string { return "= ANY(" + param + ")" },
+	List: func(vals []string) any { return vals },
 	JSONStrings: func(expr string) string {
 		return "json_array_elements_text((" + expr + ")::json) AS value"
 	},

@@ -128,6 +128,11 @@ type Syntax struct {
 	// unfinished runs of queues (runs, with an index hint where the planner
 	// needs one).
 	ActiveRunsFrom string
+	// ASCIILower returns the expression of the text expr with its ASCII
+	// letters lower-cased and every other character as it is (SQLite's
+	// LOWER; PostgreSQL's LOWER would also fold other letters), so that a
+	// case-insensitive search matches the same rows in both stores.
+	ASCIILower func(expr string) string
 	// In returns the condition that an expression is one of the strings of
 	// the list parameter param ("= ANY($1)").
 	In func(param string) string

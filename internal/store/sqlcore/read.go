@@ -101,9 +101,16 @@ func (c *Core) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]st
 func taskRunListQuery(p store.TaskRunListParams) (string, []any) {
 	var a Args
 	var b strings.Builder
-	b.WriteString("SELECT " + TaskRunCols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID))
+	cols := TaskRunCols
+	if p.Brief {
+		cols = taskRunBriefCols
+	}
+	b.WriteString("SELECT " + cols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID))
 	if p.Key != "" {
 		b.WriteString(" AND key = " + a.Add(p.Key))
+	}
+	if p.ID != "" {
+		b.WriteString(" AND id = " + a.Add(p.ID))
 	}
 	if len(p.States) > 0 {
 		b.WriteString(" AND state IN (")
@@ -231,8 +238,29 @@ func (c *Core) LogList(ctx context.Context, p store.LogListParams) ([]store.LogR
 	if p.TaskKey != "" {
 		q += " AND task_key = " + a.Add(p.TaskKey)
 	}
+	if p.TaskRunID != "" {
+		q += " AND task_run_id = " + a.Add(p.TaskRunID)
+	}
 	if p.After > 0 {
 		q += " AND id > " + a.Add(p.After)
+	}
+	if p.Search != "" {
+		// Messages are stored through store.EncodeText, so is the text
+		// searched for: its plain parts are the same in both.
+		q += " AND " + c.sx.ASCIILower("message") + " LIKE " + a.Add("%"+likeEscape(asciiLower(store.EncodeText(p.Search)))+"%") + " ESCAPE '\\'"
+	}
+	if p.MinLevel != "" {
+		prefixes, ok := store.LogLevelAtLeast(p.MinLevel)
+		if !ok {
+			return nil, fmt.Errorf("logs of run %s: unknown level %q; levels: %v", p.RunID, p.MinLevel, store.LogLevels)
+		}
+		if len(prefixes) > 0 {
+			ors := make([]string, len(prefixes))
+			for i, pre := range prefixes {
+				ors[i] = "UPPER(level) LIKE " + a.Add(pre+"%")
+			}
+			q += " AND (" + strings.Join(ors, " OR ") + ")"
+		}
 	}
 	q += " ORDER BY id"
 	if p.Limit > 0 {
@@ -317,6 +345,17 @@ func (c *Core) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]
 
 // isNotFound reports whether a translated error means that no row matched.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// asciiLower lower-cases the ASCII letters of s only, as SQLite's LOWER
+// does, so that a search means the same in both stores.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
 
 // likeEscape escapes the LIKE wildcards of s (with backslash, the ESCAPE
 // character of RunList's search).

@@ -44,6 +44,20 @@ const TaskRunCols = `id, run_id, key, task, child_run_id, state, attempts, flow_
 	input_hash, identity, input, input_ref, result, result_ref, error, cached_from, cached_from_run, created_at,
 	started_at, ended_at, history, queue, worker_id, lease_until, tags, deps, map_key`
 
+// taskRunBriefCols are TaskRunCols with NULL for the large columns
+// (input, result, history): TaskRunListParams.Brief. Made from
+// TaskRunCols, so a column added there is read here too.
+var taskRunBriefCols = func() string {
+	cols := strings.Split(TaskRunCols, ",")
+	for i, c := range cols {
+		switch strings.TrimSpace(c) {
+		case "input", "result", "history":
+			cols[i] = " NULL"
+		}
+	}
+	return strings.Join(cols, ",")
+}()
+
 // RunArgs appends the values of RunWriteCols for r.
 func RunArgs(dst []any, r *store.Run) ([]any, error) {
 	e, err := EncError(r.Error)

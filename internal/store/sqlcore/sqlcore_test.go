@@ -231,3 +231,26 @@ func TestBroadcaster(t *testing.T) {
 		t.Errorf("Subscribe after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestTaskRunBriefCols: the brief read has TaskRunCols' columns, the large
+// ones as NULL, so it scans into the same destinations.
+func TestTaskRunBriefCols(t *testing.T) {
+	t.Parallel()
+	full, brief := strings.Split(TaskRunCols, ","), strings.Split(taskRunBriefCols, ",")
+	if len(full) != len(brief) {
+		t.Fatalf("%d columns, brief %d", len(full), len(brief))
+	}
+	nulls := 0
+	for i := range full {
+		f, b := strings.TrimSpace(full[i]), strings.TrimSpace(brief[i])
+		switch {
+		case b == "NULL" && (f == "input" || f == "result" || f == "history"):
+			nulls++
+		case f != b:
+			t.Errorf("column %d: %q, brief %q", i, f, b)
+		}
+	}
+	if nulls != 3 {
+		t.Errorf("%d columns left out, want 3 (input, result, history)", nulls)
+	}
+}

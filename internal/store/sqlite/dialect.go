@@ -22,6 +22,7 @@ import (
 var syntax = sqlcore.Syntax{
 	RunTieBreak:    "rowid", // runs_created_at holds it: no sort
 	ActiveRunsFrom: "runs INDEXED BY runs_active",
+	ASCIILower:     func(expr string) string { return "LOWER(" + expr + ")" }, // ASCII only: no ICU
 	In:             func(param string) string { return "IN (SELECT value FROM json_each(" + param + "))" },
 	List:           sqlcore.JSONStrings,
 	JSONStrings:    func(expr string) string { return "json_each(" + expr + ")" },

@@ -125,8 +125,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotAcquireLocal", testSlotAcquireLocal},
 		{"RunListSearch", testRunListSearch}, // ui.go
 		{"LogListAfter", testLogListAfter},
-		{"GraphGet", testGraphGet},       // graph.go
-		{"MapItemList", testMapItemList}, // graph.go
+		{"GraphGet", testGraphGet},           // graph.go
+		{"MapItemList", testMapItemList},     // graph.go
+		{"LogListSearch", testLogListSearch}, // logsearch.go
 	}
 	tests = append(tests, resourceTests...)
 	for _, tc := range tests {
@@ -813,8 +814,19 @@ func testTaskRunList(t *testing.T, s store.Store) {
 	}})
 	// An update later does not move a row.
 	write(t, s, store.Batch{TaskRuns: []store.TaskRun{
-		{ID: "t3", RunID: "r", Key: "b", State: store.TaskCompleted, CreatedAt: at(2)},
+		{ID: "t3", RunID: "r", Key: "b", State: store.TaskCompleted, CreatedAt: at(2), Input: raw(`{"n":1}`), InputHash: "h",
+			Result: raw(`2`), ResultRef: "ref", Error: &store.ErrorInfo{Message: "m"},
+			History: []store.Transition{{At: at(2), To: "COMPLETED"}}},
 	}})
+	// Brief leaves the large parts out and keeps the rest.
+	brief, err := s.TaskRunList(ctx, store.TaskRunListParams{RunID: "r", ID: "t3", Brief: true})
+	if err != nil || len(brief) != 1 {
+		t.Fatalf("TaskRunList brief: %v, %v", brief, err)
+	}
+	if b := brief[0]; b.Input != nil || b.Result != nil || b.History != nil || b.InputHash != "h" || b.ResultRef != "ref" ||
+		b.Error == nil || b.State != store.TaskCompleted || !b.CreatedAt.Equal(at(2)) {
+		t.Errorf("TaskRunList brief: %+v", b)
+	}
 	for _, tc := range []struct {
 		p    store.TaskRunListParams
 		want []string
@@ -822,6 +834,9 @@ func testTaskRunList(t *testing.T, s store.Store) {
 		{store.TaskRunListParams{RunID: "r"}, []string{"t1", "t2", "t3", "t4"}},
 		{store.TaskRunListParams{RunID: "r", Key: "b"}, []string{"t3", "t4"}},
 		{store.TaskRunListParams{RunID: "r", Key: "zzz"}, []string{}},
+		{store.TaskRunListParams{RunID: "r", ID: "t3"}, []string{"t3"}},
+		{store.TaskRunListParams{RunID: "r", ID: "x1"}, []string{}}, // another run's
+		{store.TaskRunListParams{RunID: "r", Key: "a", ID: "t3"}, []string{}},
 		{store.TaskRunListParams{RunID: "none"}, []string{}},
 	} {
 		got, err := s.TaskRunList(ctx, tc.p)

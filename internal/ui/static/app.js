@@ -12,7 +12,7 @@ const icons = {
 };
 const finalStates = new Set(["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]);
 
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") e.className = v;
@@ -23,20 +23,20 @@ function el(tag, attrs = {}, ...children) {
 }
 
 // stateBadge is the state shown by an icon and its name besides its colour.
-function stateBadge(state) {
+export function stateBadge(state) {
   return el("span", { class: "state s-" + state.toLowerCase(), "data-state": state },
     el("span", { class: "icon", "aria-hidden": "true" }, icons[state] || "•"), " ",
     el("span", { class: "label" }, state));
 }
 
-function fmtTime(s) {
+export function fmtTime(s) {
   if (!s) return "";
   return new Date(s).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 }
 
 // api calls the public API and returns the decoded body, throwing an
 // Error with the API's message for an error status.
-async function api(method, path, body) {
+export async function api(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -79,7 +79,7 @@ function setupActions() {
 
 // formValue reads a wait form's value, or returns the problems that the
 // browser's checks of the schema's constraints found.
-function formValue(form) {
+export function formValue(form) {
   const problems = [];
   const value = {};
   let whole;
@@ -180,7 +180,7 @@ let runStream = null;
 
 // followRun follows the run of the page through its event stream (the
 // page's, or one made from the run's ID and the last log line shown).
-function followRun() {
+export function followRun() {
   const root = document.querySelector(".run[data-run]");
   if (!root || !window.EventSource || (runStream && runStream.readyState !== EventSource.CLOSED)) return;
   const after = document.getElementById("log-lines").dataset.after || "0";
@@ -191,11 +191,17 @@ function followRun() {
   runStream = es;
   es.addEventListener("open", () => { note.textContent = "Live: updates as the run goes."; });
   es.addEventListener("error", () => { if (es.readyState !== EventSource.CLOSED) note.textContent = "Reconnecting…"; });
-  es.addEventListener("run", (ev) => updateRun(JSON.parse(ev.data)));
+  es.addEventListener("run", (ev) => {
+    const r = JSON.parse(ev.data);
+    updateRun(r);
+    document.dispatchEvent(new CustomEvent("baton:run", { detail: r })); // run.js: history, attempts
+  });
   es.addEventListener("logs", (ev) => appendLogs(JSON.parse(ev.data).logs));
   es.addEventListener("end", (ev) => {
     es.close();
-    note.textContent = `This run is finished: ${JSON.parse(ev.data).state}.`;
+    const end = JSON.parse(ev.data);
+    note.textContent = `This run is finished: ${end.state}.`;
+    document.dispatchEvent(new CustomEvent("baton:end", { detail: end }));
   });
 }
 
@@ -255,6 +261,11 @@ function updateRun(r) {
 
 function appendLogs(logs) {
   const ol = document.getElementById("log-lines");
+  if (ol.dataset.filtered === "true") {
+    // A search shows what the server matched: run.js asks it for the new matches.
+    document.dispatchEvent(new CustomEvent("baton:logs", { detail: logs }));
+    return;
+  }
   const none = document.getElementById("no-logs");
   if (none && logs.length) none.remove();
   for (const l of logs) {
