@@ -122,7 +122,18 @@ func eval(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+// click clicks the element sel once the page's scripts have attached
+// their handlers (app.js marks the document ready), so a click is never
+// lost on a button that does nothing yet.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	ready, c := until(`document.documentElement.dataset.ready === "true"`), chromedp.Click(chromedp.CSS(sel))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := ready(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		return c(ctx, t)
+	}
+}
 
 func setValue(sel, v string) chromedp.Action[chromedp.Void] {
 	return chromedp.SetValue(chromedp.CSS(sel), v)

@@ -305,3 +305,6 @@ setupActions();
 setupWaitForms();
 setupRunStream();
 setupRunsStream();
+// The page's scripts have all run (module scripts run before
+// DOMContentLoaded): its buttons answer clicks from now on.
+document.addEventListener("DOMContentLoaded", () => { document.documentElement.dataset.ready = "true"; });
