@@ -141,6 +141,12 @@ type FinishedResult struct {
 	TaskRuns []store.TaskRun `json:"task_runs"`
 }
 
+// SlotAcquired is the answer of POST /api/v1/engine/slots: whether the
+// task run now holds its slots (store.SlotAcquireParams).
+type SlotAcquired struct {
+	Acquired bool `json:"acquired"`
+}
+
 // CreatedRun is the response of POST /api/v1/engine/runs.
 type CreatedRun struct {
 	Run     store.Run `json:"run"`

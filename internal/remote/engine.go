@@ -188,6 +188,24 @@ func (s *EngineStore) WaitBegin(ctx context.Context, p store.WaitBeginParams) (s
 	return tr, translate(err)
 }
 
+// SlotAcquire takes the tag-limit slots of a task run that the worker's
+// engine executes in-process; see store.SlotAcquireParams.
+func (s *EngineStore) SlotAcquire(ctx context.Context, p store.SlotAcquireParams) (bool, error) {
+	var out api.SlotAcquired
+	_, err := s.retry(ctx, func() error {
+		return s.c.Do(ctx, "POST", apitype.Prefix+"/engine/slots", p, &out)
+	})
+	return out.Acquired, translate(err)
+}
+
+// SlotRenew extends the lease of such a task run's slots.
+func (s *EngineStore) SlotRenew(ctx context.Context, p store.SlotRenewParams) error {
+	_, err := s.retry(ctx, func() error {
+		return s.c.Do(ctx, "POST", apitype.Prefix+"/engine/slots/renew", p, nil)
+	})
+	return translate(err)
+}
+
 // TaskRunFinished waits (long poll) for any of refs to finish.
 func (s *EngineStore) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {
 	var out api.FinishedResult

@@ -278,6 +278,23 @@ func TestSchedulerLockFailover(t *testing.T) {
 		AND objid::int8 = (hashtext($1)::int8 & 4294967295)`, stores[0].Schema()).Scan(&killed); err != nil || killed != 1 {
 		t.Fatalf("killed %d lock holders (%v)", killed, err)
 	}
+	// pg_terminate_backend only signals the backend: its locks go when it
+	// has exited. Wait for that, as a dead process's would be gone.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var held int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND classid::int8 = x'73636864'::int8 AND objsubid = 2
+			AND objid::int8 = (hashtext($1)::int8 & 4294967295) AND granted`, stores[0].Schema()).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed lock holder still holds the lock after 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	clk.Advance(time.Minute)
 	if !pass(1) {
 		t.Fatal("server 1 did not take over")

@@ -99,6 +99,8 @@ func (s *Server) coreRoutes(p string) []route {
 		{method: "GET", pattern: p + "/engine/runs/{id}/journal", summary: "A run's journal", tag: "engine protocol", response: "Journal", handle: s.engineJournal},
 		{method: "GET", pattern: p + "/engine/cache", summary: "A cache entry", tag: "engine protocol", query: []string{"key"}, response: "CacheEntry", handle: s.engineCache},
 		{method: "POST", pattern: p + "/engine/waits", summary: "Begin a wait step", tag: "engine protocol", request: "WaitBeginParams", response: "TaskRunRecord", handle: s.engineWaitBegin},
+		{method: "POST", pattern: p + "/engine/slots", summary: "Take the tag-limit slots of a task run executed in the flow's own process (written RUNNING with a lease only when every limited tag has a free slot)", tag: "engine protocol", request: "SlotAcquireParams", response: "SlotAcquired", handle: s.engineSlotAcquire},
+		{method: "POST", pattern: p + "/engine/slots/renew", summary: "Extend the lease of such a task run's slots", tag: "engine protocol", request: "SlotRenewParams", status: 204, handle: s.engineSlotRenew},
 		{method: "POST", pattern: p + "/engine/finished", summary: "Wait for task runs to finish (long poll)", tag: "engine protocol", request: "Finished", response: "FinishedResult", handle: s.engineFinished},
 		{method: "PUT", pattern: p + "/blobs", summary: "Store a large value (a result, or the large parts of an input)", tag: "engine protocol", response: "BlobRef", status: 201, handle: s.putBlob,
 			maxBody: func(c Config) int64 { return c.MaxBlobBytes }},
@@ -1216,6 +1218,43 @@ func (s *Server) engineWaitBegin(w http.ResponseWriter, r *http.Request) error {
 		s.kickTimers()
 	}
 	return writeJSON(w, 200, tr)
+}
+
+func (s *Server) engineSlotAcquire(w http.ResponseWriter, r *http.Request) error {
+	var p store.SlotAcquireParams
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	if err := checkIdentifiers(identifier{"TaskRun.Key", "step key", p.TaskRun.Key}, identifier{"TaskRun.RunID", "run id", p.TaskRun.RunID},
+		identifier{"TaskRun.WorkerID", "holder", p.TaskRun.WorkerID}); err != nil {
+		return err
+	}
+	if err := store.CheckSlotAcquire(p); err != nil {
+		return errBadRequest("%v", err)
+	}
+	if _, err := store.NormalizeTags(p.TaskRun.Tags); err != nil {
+		return errBadRequest("%v", err)
+	}
+	ok, err := s.st.SlotAcquire(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, api.SlotAcquired{Acquired: ok})
+}
+
+func (s *Server) engineSlotRenew(w http.ResponseWriter, r *http.Request) error {
+	var p store.SlotRenewParams
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	if err := checkIdentifiers(identifier{"Ref.Key", "step key", p.Ref.Key}, identifier{"Holder", "holder", p.Holder}); err != nil {
+		return err
+	}
+	if err := s.st.SlotRenew(r.Context(), p); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) engineChild(w http.ResponseWriter, r *http.Request) error {
