@@ -3,7 +3,7 @@
 #
 # For each pinned package below, `npm pack`s it from the npm registry into a
 # temporary directory and copies its distributed files (the .js files of one
-# directory of the package, unchanged) and its licence into
+# directory of the package, or the files listed, unchanged) and its licence into
 # internal/ui/static/vendor/NAME/, then rewrites
 # internal/ui/static/vendor/VERSIONS.md (name, version, licence, source,
 # the tarball's SHA-256). The files are committed: `go build` embeds them and
@@ -13,8 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # name@version  directory of the package to copy  vendor directory name
+# [files to copy from that directory, comma-separated; default: every .js]
 PACKAGES=(
 	"@cfworker/json-schema@4.1.6 dist/esm cfworker-json-schema"
+	"uplot@1.6.32 dist uplot uPlot.esm.js,uPlot.min.css"
 )
 
 VENDOR=internal/ui/static/vendor
@@ -34,7 +36,7 @@ mkdir -p "$VENDOR"
 } >"$TMP/VERSIONS.md"
 
 for entry in "${PACKAGES[@]}"; do
-	read -r spec dir name <<<"$entry"
+	read -r spec dir name only <<<"$entry"
 	pkg=${spec%@*}
 	version=${spec##*@}
 	work="$TMP/$name"
@@ -51,7 +53,12 @@ for entry in "${PACKAGES[@]}"; do
 	esac
 	dest="$VENDOR/$name"
 	mkdir -p "$dest"
-	cp "$work/package/$dir"/*.js "$dest/"
+	if [ -n "${only:-}" ]; then
+		IFS=, read -r -a picked <<<"$only"
+		for f in "${picked[@]}"; do cp "$work/package/$dir/$f" "$dest/"; done
+	else
+		cp "$work/package/$dir"/*.js "$dest/"
+	fi
 	lic=$(ls "$work/package" | grep -i -E '^(licen[cs]e|copying)' | head -1 || true)
 	if [ -n "$lic" ]; then
 		cp "$work/package/$lic" "$dest/LICENSE"

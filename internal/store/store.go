@@ -343,6 +343,14 @@ type RunListParams struct {
 	// of the list (the web UI's pages).
 	Search string
 	Offset int
+	// Deployment keeps the runs created by that deployment; Tag the runs
+	// of the deployments with that tag (a run carries its deployment's
+	// tags; exact match). CreatedFrom and CreatedTo, when set, keep the
+	// runs created at or after CreatedFrom and before CreatedTo.
+	Deployment  string
+	Tag         string
+	CreatedFrom time.Time
+	CreatedTo   time.Time
 }
 
 // Owner is who executes a run: a local process, or a worker with a lease.

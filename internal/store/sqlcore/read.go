@@ -2,9 +2,11 @@ package sqlcore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +54,29 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		// The literal term lets SQLite use its partial index on queue.
 		where = append(where, "queue = "+a.Add(p.Queue)+" AND queue <> ''")
 	}
+	if p.Deployment != "" {
+		where = append(where, "deployment = "+a.Add(p.Deployment))
+	}
+	if p.Tag != "" {
+		names, err := c.deploymentsTagged(ctx, p.Tag)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return []store.Run{}, nil
+		}
+		in := make([]string, len(names))
+		for i, n := range names {
+			in[i] = a.Add(n)
+		}
+		where = append(where, "deployment IN ("+strings.Join(in, ", ")+")")
+	}
+	if !p.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= "+a.Add(EncTime(p.CreatedFrom)))
+	}
+	if !p.CreatedTo.IsZero() {
+		where = append(where, "created_at < "+a.Add(EncTime(p.CreatedTo)))
+	}
 	if p.Search != "" {
 		pat := "%" + likeEscape(strings.ToLower(p.Search)) + "%"
 		where = append(where, "(LOWER(id) LIKE "+a.Add(pat)+" ESCAPE '\\' OR LOWER(flow) LIKE "+a.Add(pat)+
@@ -71,6 +96,32 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 	}
 	out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
 	return out, c.d.Translate(err, "list runs")
+}
+
+// deploymentsTagged returns the names of the deployments with the tag
+// (exactly: the tags column's LIKE would ignore ASCII case on SQLite only).
+func (c *Core) deploymentsTagged(ctx context.Context, tag string) ([]string, error) {
+	var names []string
+	err := c.d.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var (
+				name string
+				raw  []byte
+				tags []string
+			)
+			if err := rows.Scan(&name, &raw); err != nil {
+				return err
+			}
+			if err := json.Unmarshal(raw, &tags); err != nil {
+				return fmt.Errorf("deployment %s: tags: %w", name, err)
+			}
+			if slices.Contains(tags, tag) {
+				names = append(names, name)
+			}
+		}
+		return nil
+	}, "SELECT name, tags FROM deployments WHERE tags IS NOT NULL")
+	return names, c.d.Translate(err, "list runs: deployments tagged %q", tag)
 }
 
 // RunChildGet returns the subflow run created by the step stepKey of the run

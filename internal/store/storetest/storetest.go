@@ -119,6 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotClaimConcurrent", testSlotClaimConcurrent},
 		{"WorkQueues", testWorkQueues},
 		{"RunListSearch", testRunListSearch}, // ui.go
+		{"RunListFilters", testRunListFilters},
 		{"LogListAfter", testLogListAfter},
 	}
 	tests = append(tests, resourceTests...)

@@ -74,3 +74,63 @@ func testLogListAfter(t *testing.T, s store.Store) {
 		t.Fatalf("LogList after the last: %+v, %v; want none", none, err)
 	}
 }
+
+// testRunListFilters: RunList's Deployment, Tag (a run carries its
+// deployment's tags, matched exactly) and created time range filters, alone
+// and with the others.
+func testRunListFilters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, d := range []store.Deployment{
+		{Name: "nightly", Flow: "etl", Tags: []string{"prod", "team-a"}},
+		{Name: "hourly", Flow: "etl", Tags: []string{"Prod"}},
+		{Name: "adhoc", Flow: "report"},
+	} {
+		d.Queue, d.Collision, d.Source, d.Hash = "q", store.CollisionQueue, store.SourceAPI, d.Name
+		if _, _, err := s.DeploymentPut(ctx, store.DeploymentPutParams{Mode: store.PutCreate, Deployment: d, At: at(0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []store.Run{
+		{ID: "f-1", Flow: "etl", State: store.RunCompleted, Deployment: "nightly", CreatedAt: at(1)},
+		{ID: "f-2", Flow: "etl", State: store.RunFailed, Deployment: "nightly", CreatedAt: at(2)},
+		{ID: "f-3", Flow: "etl", State: store.RunFailed, Deployment: "hourly", CreatedAt: at(3)},
+		{ID: "f-4", Flow: "report", State: store.RunCompleted, Deployment: "adhoc", CreatedAt: at(4)},
+		{ID: "f-5", Flow: "etl", State: store.RunFailed, CreatedAt: at(5)},
+	} {
+		r.Attempt = 1
+		if _, _, err := s.RunCreate(ctx, store.RunCreateParams{Run: r, Cause: "user"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		p    store.RunListParams
+		want []string
+	}{
+		{"deployment", store.RunListParams{Deployment: "nightly"}, []string{"f-2", "f-1"}},
+		{"deployment and state", store.RunListParams{Deployment: "nightly", State: store.RunFailed}, []string{"f-2"}},
+		{"unknown deployment", store.RunListParams{Deployment: "weekly"}, []string{}},
+		{"tag", store.RunListParams{Tag: "prod"}, []string{"f-2", "f-1"}},
+		{"tag is case-sensitive", store.RunListParams{Tag: "Prod"}, []string{"f-3"}},
+		{"tag of one deployment", store.RunListParams{Tag: "team-a", State: store.RunCompleted}, []string{"f-1"}},
+		{"tag no deployment has", store.RunListParams{Tag: "staging"}, []string{}},
+		{"created from", store.RunListParams{CreatedFrom: at(4)}, []string{"f-5", "f-4"}},
+		{"created to (exclusive)", store.RunListParams{CreatedTo: at(3)}, []string{"f-2", "f-1"}},
+		{"created range", store.RunListParams{CreatedFrom: at(2), CreatedTo: at(5)}, []string{"f-4", "f-3", "f-2"}},
+		{"range, flow and state", store.RunListParams{CreatedFrom: at(2), Flow: "etl", State: store.RunFailed}, []string{"f-5", "f-3", "f-2"}},
+		{"range paged", store.RunListParams{CreatedFrom: at(2), Limit: 2, Offset: 1}, []string{"f-4", "f-3"}},
+		{"empty range", store.RunListParams{CreatedFrom: at(3), CreatedTo: at(3)}, []string{}},
+	} {
+		got, err := s.RunList(ctx, tc.p)
+		if err != nil {
+			t.Fatalf("%s: RunList(%+v): %v", tc.name, tc.p, err)
+		}
+		ids := []string{}
+		for _, r := range got {
+			ids = append(ids, r.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("%s: RunList(%+v) = %v, want %v", tc.name, tc.p, ids, tc.want)
+		}
+	}
+}
