@@ -47,7 +47,7 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	p := apitype.Prefix
-	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes())
+	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes(), s.uiPageRoutes())
 }
 
 func (s *Server) coreRoutes(p string) []route {

@@ -75,6 +75,9 @@ func (s *Server) runsList(ctx context.Context, q url.Values) ([]apitype.Run, err
 			return nil, errBadRequest("%v", err)
 		}
 	}
+	if err := runFilters(q.Get, &p); err != nil {
+		return nil, err
+	}
 	late := strings.EqualFold(q.Get("state"), apitype.RunLate)
 	if st := q.Get("state"); st != "" && !late {
 		state := store.RunState(strings.ToUpper(st))

@@ -98,6 +98,32 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 	return out, c.d.Translate(err, "list runs")
 }
 
+// RunStats counts runs by bucket of creation time and state (see
+// store.RunStatsParams), reading the range of the created_at index.
+func (c *Core) RunStats(ctx context.Context, p store.RunStatsParams) ([]store.RunBucketCount, error) {
+	if p.Bucket <= 0 || !p.Until.After(p.Since) {
+		return nil, fmt.Errorf("run stats: bucket %v must be positive and the range [%v, %v) not empty", p.Bucket, p.Since, p.Until)
+	}
+	var out []store.RunBucketCount
+	since := EncTime(p.Since)
+	err := c.d.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var (
+				b, n  int64
+				state string
+			)
+			if err := rows.Scan(&b, &state, &n); err != nil {
+				return err
+			}
+			out = append(out, store.RunBucketCount{Bucket: int(b), State: store.RunState(state), N: int(n)})
+		}
+		return nil
+	}, `SELECT b, state, count(*) FROM (SELECT (created_at - $1) / $2 AS b, state FROM runs
+		WHERE created_at >= $1 AND created_at < $3) x GROUP BY b, state ORDER BY b, state`,
+		since, int64(p.Bucket), EncTime(p.Until))
+	return out, c.d.Translate(err, "run stats")
+}
+
 // deploymentsTagged returns the names of the deployments with the tag
 // (exactly: the tags column's LIKE would ignore ASCII case on SQLite only).
 func (c *Core) deploymentsTagged(ctx context.Context, tag string) ([]string, error) {

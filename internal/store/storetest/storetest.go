@@ -120,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WorkQueues", testWorkQueues},
 		{"RunListSearch", testRunListSearch}, // ui.go
 		{"RunListFilters", testRunListFilters},
+		{"RunStats", testRunStats},
 		{"LogListAfter", testLogListAfter},
 	}
 	tests = append(tests, resourceTests...)

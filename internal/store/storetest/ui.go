@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -132,5 +133,38 @@ func testRunListFilters(t *testing.T, s store.Store) {
 		if !slices.Equal(ids, tc.want) {
 			t.Errorf("%s: RunList(%+v) = %v, want %v", tc.name, tc.p, ids, tc.want)
 		}
+	}
+}
+
+// testRunStats: RunStats counts the runs of a range by bucket of creation
+// time and by state, leaving out the runs outside the range.
+func testRunStats(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	write(t, s, store.Batch{Runs: []store.Run{
+		{ID: "s-0", Flow: "f", State: store.RunCompleted, CreatedAt: at(0)},   // before the range
+		{ID: "s-1", Flow: "f", State: store.RunCompleted, CreatedAt: at(10)},  // bucket 0
+		{ID: "s-2", Flow: "f", State: store.RunFailed, CreatedAt: at(12)},     // bucket 0
+		{ID: "s-3", Flow: "f", State: store.RunCompleted, CreatedAt: at(19)},  // bucket 0
+		{ID: "s-4", Flow: "g", State: store.RunRunning, CreatedAt: at(30)},    // bucket 2
+		{ID: "s-5", Flow: "g", State: store.RunFailed, CreatedAt: at(39)},     // bucket 2
+		{ID: "s-6", Flow: "g", State: store.RunFailed, CreatedAt: at(40)},     // at the end: out
+		{ID: "s-7", Flow: "g", State: store.RunScheduled, CreatedAt: at(100)}, // after the range
+	}})
+	got, err := s.RunStats(ctx, store.RunStatsParams{Since: at(10), Until: at(40), Bucket: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.RunBucketCount{
+		{Bucket: 0, State: store.RunCompleted, N: 2}, {Bucket: 0, State: store.RunFailed, N: 1},
+		{Bucket: 2, State: store.RunFailed, N: 1}, {Bucket: 2, State: store.RunRunning, N: 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("RunStats = %+v, want %+v", got, want)
+	}
+	if _, err := s.RunStats(ctx, store.RunStatsParams{Since: at(10), Until: at(10), Bucket: time.Second}); err == nil {
+		t.Error("RunStats of an empty range: no error")
+	}
+	if _, err := s.RunStats(ctx, store.RunStatsParams{Since: at(10), Until: at(20)}); err == nil {
+		t.Error("RunStats with a zero bucket: no error")
 	}
 }
