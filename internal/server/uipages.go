@@ -205,4 +205,3 @@ func runFilters(get func(string) string, p *store.RunListParams) error {
 	}
 	return nil
 }
-
