@@ -64,6 +64,24 @@ func (u uiSource) Workers(ctx context.Context) ([]apitype.Worker, error) { retur
 
 func (u uiSource) Queues(ctx context.Context) ([]apitype.Queue, error) { return u.s.queuesList(ctx) }
 
+func (u uiSource) Deployments(ctx context.Context) ([]apitype.Deployment, error) {
+	return u.s.deploymentsList(ctx)
+}
+
+func (u uiSource) Deployment(ctx context.Context, name string) (apitype.Deployment, error) {
+	return u.s.deploymentView(ctx, name)
+}
+
+func (u uiSource) DeploymentNext(ctx context.Context, name string, count int) (apitype.DeploymentNext, error) {
+	return u.s.deploymentNext(ctx, name, count)
+}
+
+func (u uiSource) Limits(ctx context.Context) ([]apitype.Limit, error) { return u.s.limitsList(ctx) }
+
+func (u uiSource) RunStats(ctx context.Context, q url.Values) (apitype.RunStats, error) {
+	return u.s.runStats(ctx, q.Get)
+}
+
 // HTTPStatus is the status of an API error, for the UI's error pages.
 func (e *httpError) HTTPStatus() int { return e.status }
 

@@ -122,7 +122,21 @@ func eval(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+// ready is the condition that the page's scripts have set it up (their
+// handlers listen): a click before that would do what it does with
+// scripts off.
+const ready = `document.body?.dataset.ready === "true"`
+
+// click clicks the element sel selects once the page's scripts are ready.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	wait, c := until(ready), chromedp.Click(chromedp.CSS(sel))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := wait(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		return c(ctx, t)
+	}
+}
 
 func setValue(sel, v string) chromedp.Action[chromedp.Void] {
 	return chromedp.SetValue(chromedp.CSS(sel), v)

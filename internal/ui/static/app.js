@@ -79,7 +79,7 @@ function setupActions() {
 
 // formValue reads a wait form's value, or returns the problems that the
 // browser's checks of the schema's constraints found.
-function formValue(form) {
+export function formValue(form) {
   const problems = [];
   const value = {};
   let whole;
