@@ -55,7 +55,8 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		where = append(where, "queue = "+a.Add(p.Queue)+" AND queue <> ''")
 	}
 	if p.Deployment != "" {
-		where = append(where, "deployment = "+a.Add(p.Deployment))
+		// The literal term lets SQLite use its partial index on deployment.
+		where = append(where, "deployment = "+a.Add(p.Deployment)+" AND deployment <> ''")
 	}
 	if p.Tag != "" {
 		names, err := c.deploymentsTagged(ctx, p.Tag)
@@ -69,7 +70,7 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		for i, n := range names {
 			in[i] = a.Add(n)
 		}
-		where = append(where, "deployment IN ("+strings.Join(in, ", ")+")")
+		where = append(where, "deployment IN ("+strings.Join(in, ", ")+") AND deployment <> ''")
 	}
 	if !p.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= "+a.Add(EncTime(p.CreatedFrom)))
