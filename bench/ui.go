@@ -51,6 +51,7 @@ var uiQueries = []uiQuery{
 	{"flow_state_range", "flow=flow-3&state=FAILED&created_from=%FROM%"},
 	{"search_id", "q=%ID%"},
 	{"offset_10k", "offset=10000"},
+	{"offset_100k", "offset=100000"},
 }
 
 type uiConfig struct {
