@@ -178,3 +178,38 @@ func reloaded(t *testing.T, ctx context.Context, sel, want string) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBrowserNarrow: in a narrow window (380 px) no page is wider than the
+// window (wide tables scroll in their own box), and the navigation is
+// reachable with the keyboard: Tab from the top reaches the skip link,
+// then every section's link.
+func TestBrowserNarrow(t *testing.T) {
+	c := newCluster(t)
+	failed := c.create(t, failingFlow.Name(), "1")
+	c.waitState(t, failed, "FAILED")
+	if _, err := c.c.CreateDeployment(context.Background(), apitype.DeploymentRequest{Name: "narrow", Flow: gatedFlow.Name(),
+		Schedules: []apitype.ScheduleRequest{{Cron: "@hourly"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := tab(t)
+	run(t, ctx, "narrow window", chromedp.EmulateViewport(380, 800))
+	for _, p := range []string{"/", "/runs", "/runs/" + failed, "/inbox", "/deployments", "/deployments/narrow", "/workers", "/limits", "/queues"} {
+		run(t, ctx, "open "+p, chromedp.Navigate(c.url+p), until(ready))
+		w := value(t, ctx, "widths of "+p, chromedp.Evaluate[string](`document.documentElement.scrollWidth + " " + window.innerWidth`))
+		var sw, iw int
+		fmt.Sscan(w, &sw, &iw)
+		if sw > iw {
+			t.Errorf("%s is %d px wide in a %d px window", p, sw, iw)
+		}
+	}
+	run(t, ctx, "keyboard", chromedp.Navigate(c.url+"/runs"), until(ready))
+	var seen []string
+	for range 9 {
+		run(t, ctx, "tab", chromedp.KeyEvent("\t"))
+		seen = append(seen, value(t, ctx, "focus", chromedp.Evaluate[string](`document.activeElement.getAttribute("href") || document.activeElement.id`)))
+	}
+	want := []string{"#main", "/", "/", "/runs", "/inbox", "/deployments", "/queues", "/workers", "/limits"}
+	if strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Errorf("Tab focuses %v, want %v", seen, want)
+	}
+}
