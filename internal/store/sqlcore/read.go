@@ -80,8 +80,12 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 	}
 	if p.Search != "" {
 		pat := "%" + likeEscape(strings.ToLower(p.Search)) + "%"
-		where = append(where, "(LOWER(id) LIKE "+a.Add(pat)+" ESCAPE '\\' OR LOWER(flow) LIKE "+a.Add(pat)+
-			" ESCAPE '\\' OR LOWER(COALESCE(parameters, '')) LIKE "+a.Add(pat)+" ESCAPE '\\')")
+		fold := c.sx.FoldLike
+		if fold == nil {
+			fold = func(expr string) string { return "LOWER(" + expr + ")" }
+		}
+		where = append(where, "("+fold("id")+" LIKE "+a.Add(pat)+" ESCAPE '\\' OR "+fold("flow")+" LIKE "+a.Add(pat)+
+			" ESCAPE '\\' OR "+fold("COALESCE(parameters, '')")+" LIKE "+a.Add(pat)+" ESCAPE '\\')")
 	}
 	limit := p.Limit
 	if limit <= 0 {
