@@ -58,6 +58,7 @@ type uiConfig struct {
 	runs    int
 	dir     string
 	repeats int
+	only    []string // measure only these queries (all when empty)
 }
 
 func parseUI(args []string, stderr io.Writer) (uiConfig, error) {
@@ -67,8 +68,12 @@ func parseUI(args []string, stderr io.Writer) (uiConfig, error) {
 	fs.IntVar(&cfg.runs, "runs", 1_000_000, "runs in the store")
 	fs.StringVar(&cfg.dir, "dir", "", "work directory (default: a temporary one removed at the end); an existing store of as many runs there is reused")
 	fs.IntVar(&cfg.repeats, "repeats", 20, "requests per query")
+	only := fs.String("only", "", "measure only these queries, comma-separated (first, flow, state_failed, ...)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *only != "" {
+		cfg.only = strings.Split(*only, ",")
 	}
 	if cfg.runs < 100 || cfg.repeats < 1 || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "bench ui: -runs must be at least 100, -repeats at least 1, and no arguments")
@@ -125,6 +130,9 @@ func runUI(ctx context.Context, cfg uiConfig, stdout, stderr io.Writer) error {
 	repl := strings.NewReplacer("%FROM%", uiBase.Add(time.Duration(mid)*time.Second).Format(time.RFC3339),
 		"%TO%", uiBase.Add(time.Duration(mid+3600)*time.Second).Format(time.RFC3339), "%ID%", runID(mid))
 	for _, q := range uiQueries {
+		if len(cfg.only) > 0 && !slices.Contains(cfg.only, q.name) {
+			continue
+		}
 		query := repl.Replace(q.query)
 		api := apitype.Prefix + "/runs?limit=51"
 		page := "/runs"
@@ -147,7 +155,9 @@ func runUI(ctx context.Context, cfg uiConfig, stdout, stderr io.Writer) error {
 			percentile(apiTimes, 0.5), percentile(apiTimes, 0.95), percentile(pageTimes, 0.5))
 	}
 	for _, k := range uiKeys {
-		fmt.Fprintf(stdout, "%s=%s\n", k, figures[k])
+		if v, ok := figures[k]; ok {
+			fmt.Fprintf(stdout, "%s=%s\n", k, v)
+		}
 	}
 	return nil
 }
