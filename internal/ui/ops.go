@@ -221,6 +221,7 @@ var opsFuncs = template.FuncMap{
 }
 
 func init() {
+	stateIcons["AWAITING_SLOT"] = "⧖"
 	for k, v := range opsFuncs {
 		funcs[k] = v
 	}

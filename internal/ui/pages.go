@@ -23,7 +23,7 @@ const (
 )
 
 // runStates are the run states, in the order the UI lists them.
-var runStates = []string{"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "AWAITING_RETRY", "CANCELLING",
+var runStates = []string{"SCHEDULED", "AWAITING_SLOT", "PENDING", "RUNNING", "PAUSED", "AWAITING_RETRY", "CANCELLING",
 	"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 type stateCount struct {
@@ -121,7 +121,7 @@ func (h *Handler) runs(r *http.Request) (string, view, error) {
 	d := runsData{Flow: strings.TrimSpace(in.Get("flow")), State: strings.ToUpper(strings.TrimSpace(in.Get("state"))),
 		Q: strings.TrimSpace(in.Get("q")), Deployment: strings.TrimSpace(in.Get("deployment")), Tag: strings.TrimSpace(in.Get("tag")),
 		CreatedFrom: strings.TrimSpace(in.Get("created_from")), CreatedTo: strings.TrimSpace(in.Get("created_to")),
-		States: slices.Concat(runStates, []string{apitype.RunAwaitingSlot, apitype.RunLate})}
+		States: slices.Concat(runStates, []string{apitype.RunLate})}
 	if o := in.Get("offset"); o != "" {
 		n, err := strconv.Atoi(o)
 		if err != nil || n < 0 {
