@@ -110,7 +110,37 @@ func TestBrowserDeployment(t *testing.T) {
 	if err != nil || len(runs) == 0 || runs[0].ID != id {
 		t.Errorf("runs tagged ui-prod: %+v %v; want %s first", runs, err, id)
 	}
-	run(t, ctx, "pause it", setValue("#dep-note", "lab closed"),
+	// Backfill the two fire times of (anchor-3h, anchor-1h]: the scheduler
+	// may have made the latest missed one already.
+	local := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") }
+	// (chromedp.SetValue refuses datetime-local fields: set them as a script would.)
+	run(t, ctx, "backfill", eval(fmt.Sprintf(`document.querySelector("#bf-from").value = %q; document.querySelector("#bf-to").value = %q`,
+		local(anchor.Add(-3*time.Hour)), local(anchor.Add(-time.Hour)))),
+		click(`form[data-kind="backfill"] button[type=submit]`),
+		until(`/^Created \d+ runs?; \d+ existed already\./.test(document.querySelector('form[data-kind="backfill"] .form-status').textContent)`))
+	var created, existed int
+	bf := text(t, ctx, `form[data-kind="backfill"] .form-status`)
+	if _, err := fmt.Sscanf(strings.Replace(bf, "run;", "runs;", 1), "Created %d runs; %d existed", &created, &existed); err != nil || created+existed != 2 {
+		t.Errorf("backfill said %q (%v); want 2 fire times in all", bf, err)
+	}
+	planned, err := c.c.ListRuns(ctx0, client.ListRunsParams{Deployment: "ui-nightly", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := map[time.Time]bool{}
+	for _, r := range planned {
+		fired[r.ScheduledAt.UTC()] = true
+	}
+	if !fired[anchor.Add(-2*time.Hour)] || !fired[anchor.Add(-time.Hour)] {
+		t.Errorf("after the backfill the runs of ui-nightly are planned at %v", fired)
+	}
+	// Pause one schedule from its row: the page reloads showing it paused.
+	run(t, ctx, "pause the schedule", click(`tr[data-schedule] button.api-button`))
+	reloaded(t, ctx, "tr[data-schedule]", "Paused")
+	if dep, err := c.c.GetDeployment(ctx0, "ui-nightly"); err != nil || !dep.Schedules[0].Paused || dep.Paused {
+		t.Errorf("after pausing the schedule: %+v %v", dep, err)
+	}
+	run(t, ctx, "pause it", until(ready), setValue("#dep-note", "lab closed"),
 		click(`section.actions form.api-form button[type=submit]`))
 	// The page reloads once the deployment is paused.
 	st := reloaded(t, ctx, "#deployment-status", "Paused")
