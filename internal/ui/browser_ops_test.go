@@ -225,6 +225,10 @@ func TestBrowserNarrow(t *testing.T) {
 	run(t, ctx, "narrow window", chromedp.EmulateViewport(380, 800))
 	for _, p := range []string{"/", "/runs", "/runs/" + failed, "/inbox", "/deployments", "/deployments/narrow", "/workers", "/limits", "/queues"} {
 		run(t, ctx, "open "+p, chromedp.Navigate(c.url+p), until(ready))
+		if p == "/" { // the chart is drawn from GET /api/v1/stats/runs
+			run(t, ctx, "the chart", until(`document.getElementById("runs-chart").dataset.drawn === "true" && document.querySelector("#runs-chart canvas") !== null`),
+				until(`document.querySelector("#runs-chart .u-legend")?.textContent.includes("FAILED")`))
+		}
 		w := value(t, ctx, "widths of "+p, chromedp.Evaluate[string](`document.documentElement.scrollWidth + " " + window.innerWidth`))
 		var sw, iw int
 		fmt.Sscan(w, &sw, &iw)
