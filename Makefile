@@ -4,7 +4,7 @@ GO ?= go
 # use (no install step); staticcheck.conf says which checks run.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help test lint fmt-check bench bench-smoke dev-example ui-assets
+.PHONY: help test lint fmt-check bench bench-smoke dev-example ui-assets ui-screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ bench-smoke: ## run the benchmark suite once at a tiny scale
 
 ui-assets: ## refresh the web UI's vendored JavaScript from the npm registry (needs npm; go build does not)
 	scripts/ui-assets.sh
+
+ui-screenshots: ## save PNG screenshots of the web UI's main pages over sample runs into docs/ui (needs Chromium: scripts/with-chromium.sh)
+	scripts/with-chromium.sh env BATON_SCREENSHOTS_DIR=$(CURDIR)/docs/ui BATON_REQUIRE_BROWSER=1 $(GO) test -count=1 -run '^TestScreenshots$$' -v ./internal/ui/
 
 dev-example: ## run the ETL example on the embedded store
 	$(GO) run ./examples/etl

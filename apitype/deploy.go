@@ -82,6 +82,10 @@ type Deployment struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	Schedules []Schedule `json:"schedules"`
+	// ParameterSchema is the JSON Schema of the flow's parameters as its
+	// latest worker registered it (GET of one deployment only; absent when
+	// no worker registered the flow or it sent none).
+	ParameterSchema json.RawMessage `json:"parameter_schema,omitempty"`
 	// History is the deployment's history, oldest first (GET of one
 	// deployment only): changes, pauses with their notes, and the runs its
 	// policies skipped or cancelled.

@@ -4,6 +4,7 @@
 //
 //	go run ./bench local [-scale F] [-dir PATH]
 //	go run ./bench distributed [-scale F] [-dir PATH] [-workers N] [-pg URL]
+//	go run ./bench ui [-runs N] [-dir PATH] [-repeats N]
 //
 // See bench/README.md for what each figure means and the targets.
 package main
@@ -25,10 +26,16 @@ const usage = `usage: bench SUBCOMMAND [flags]
 Subcommands:
   local        benchmark the in-process engine on a local SQLite store
   distributed  benchmark a baton server and worker processes on PostgreSQL
+  ui           server time of the web UI's runs list (API and page) over 1M runs on SQLite
 
 Flags of local and distributed:
   -scale F     multiply every item count by F (default 1; 0.01 is a quick smoke run)
   -dir PATH    work directory (default: a temporary directory removed at the end)
+
+Flags of ui:
+  -runs N      runs in the store (default 1000000)
+  -dir PATH    work directory; a store of at least N runs there is reused
+  -repeats N   requests per query (default 20)
 
 Flags of distributed:
   -workers N   worker processes (default 4)
@@ -63,6 +70,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var cfg distConfig
 		if cfg, err = parseDistributed(args[1:], stderr); err == nil {
 			err = runDistributed(ctx, cfg, args[1:], stdout, stderr)
+		}
+	case "ui":
+		var cfg uiConfig
+		if cfg, err = parseUI(args[1:], stderr); err == nil {
+			err = runUI(ctx, cfg, stdout, stderr)
 		}
 	case childMap1M:
 		err = runChildMap(ctx, args[1:], stdout, stderr)

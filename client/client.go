@@ -133,6 +133,9 @@ func (c *Client) CreateRun(ctx context.Context, req apitype.CreateRunRequest) (r
 // ListRunsParams filters ListRuns; empty fields do not filter.
 type ListRunsParams struct {
 	Flow, State, Queue string
+	// Deployment keeps the runs of that deployment, Tag those of the
+	// deployments with that tag.
+	Deployment, Tag string
 	// Limit is the most runs returned; 0 means the server's default (50).
 	Limit int
 }
@@ -140,7 +143,7 @@ type ListRunsParams struct {
 // ListRuns lists runs, newest first.
 func (c *Client) ListRuns(ctx context.Context, p ListRunsParams) ([]apitype.Run, error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"flow": p.Flow, "state": p.State, "queue": p.Queue} {
+	for k, v := range map[string]string{"flow": p.Flow, "state": p.State, "queue": p.Queue, "deployment": p.Deployment, "tag": p.Tag} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -3,7 +3,7 @@
 #
 # For each pinned package below, `npm pack`s it from the npm registry into a
 # temporary directory and copies its distributed files (the .js files of one
-# directory of the package, unchanged) and its licence into
+# directory of the package, or the files listed, unchanged) and its licence into
 # internal/ui/static/vendor/NAME/, then rewrites
 # internal/ui/static/vendor/VERSIONS.md (name, version, licence, source,
 # the tarball's SHA-256). The files are committed: `go build` embeds them and
@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
 	"@cfworker/json-schema@4.1.6 dist/esm cfworker-json-schema"
 	"@dagrejs/dagre@3.1.3 dist dagre dagre.esm.js"
+	"uplot@1.6.32 dist uplot uPlot.esm.js uPlot.min.css"
 )
 
 VENDOR=internal/ui/static/vendor

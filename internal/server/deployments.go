@@ -70,7 +70,7 @@ func (s *Server) deploymentRoutes() []route {
 	return []route{
 		{method: "POST", pattern: p, summary: "Create a deployment (409 when the name exists)", tag: "deployments", request: "DeploymentRequest", response: "Deployment", status: 201, handle: s.createDeployment},
 		{method: "GET", pattern: p, summary: "List deployments by name", tag: "deployments", response: "DeploymentList", handle: s.listDeployments},
-		{method: "GET", pattern: p + "/{name}", summary: "A deployment with its schedules and history", tag: "deployments", response: "Deployment", handle: s.getDeployment},
+		{method: "GET", pattern: p + "/{name}", summary: "A deployment with its schedules, history and its flow's parameter schema", tag: "deployments", response: "Deployment", handle: s.getDeployment},
 		{method: "PUT", pattern: p + "/{name}", summary: "Register a deployment declared in code (idempotent: the same declaration changes nothing; paused state and notes stay)", tag: "deployments", request: "DeploymentRequest", response: "Deployment", handle: s.registerDeployment},
 		{method: "POST", pattern: p + "/{name}/update", summary: "Replace a deployment's declaration (schedules kept by spec keep their id; runs of removed ones not started are cancelled)", tag: "deployments", request: "DeploymentRequest", response: "Deployment", handle: s.updateDeployment},
 		{method: "DELETE", pattern: p + "/{name}", summary: "Delete a deployment; its runs not started are cancelled, its history stays", tag: "deployments", status: 204, handle: s.deleteDeployment},
@@ -132,16 +132,11 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
-	d, err := s.deploy.Get(r.Context(), name)
-	if err != nil {
-		return deployErr(err)
-	}
-	hist, err := s.st.DeploymentHistoryList(r.Context(), name, 0, 0)
+	v, err := s.deploymentView(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, 200, deploy.View(d, hist))
+	return writeJSON(w, 200, v)
 }
 
 func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) error {

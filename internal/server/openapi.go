@@ -41,6 +41,7 @@ var schemaTypes = map[string]reflect.Type{
 		Limits []apitype.Limit `json:"limits"`
 	}](),
 	"Limit":               reflect.TypeFor[apitype.Limit](),
+	"RunStats":            reflect.TypeFor[apitype.RunStats](),
 	"QueueRequest":        reflect.TypeFor[apitype.QueueRequest](),
 	"QueueInfo":           reflect.TypeFor[apitype.Queue](),
 	"SetLimit":            reflect.TypeFor[apitype.SetLimitRequest](),

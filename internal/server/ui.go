@@ -80,6 +80,24 @@ func (u uiSource) Workers(ctx context.Context) ([]apitype.Worker, error) { retur
 
 func (u uiSource) Queues(ctx context.Context) ([]apitype.Queue, error) { return u.s.queuesList(ctx) }
 
+func (u uiSource) Deployments(ctx context.Context) ([]apitype.Deployment, error) {
+	return u.s.deploymentsList(ctx)
+}
+
+func (u uiSource) Deployment(ctx context.Context, name string) (apitype.Deployment, error) {
+	return u.s.deploymentView(ctx, name)
+}
+
+func (u uiSource) DeploymentNext(ctx context.Context, name string, count int) (apitype.DeploymentNext, error) {
+	return u.s.deploymentNext(ctx, name, count)
+}
+
+func (u uiSource) Limits(ctx context.Context) ([]apitype.Limit, error) { return u.s.limitsList(ctx) }
+
+func (u uiSource) RunStats(ctx context.Context, q url.Values) (apitype.RunStats, error) {
+	return u.s.runStats(ctx, q.Get)
+}
+
 // HTTPStatus is the status of an API error, for the UI's error pages.
 func (e *httpError) HTTPStatus() int { return e.status }
 
@@ -90,6 +108,9 @@ func (s *Server) runsList(ctx context.Context, q url.Values) ([]apitype.Run, err
 		if err := store.CheckIdentifier(fmt.Sprintf("query parameter %q", k), q.Get(k)); err != nil {
 			return nil, errBadRequest("%v", err)
 		}
+	}
+	if err := runFilters(q.Get, &p); err != nil {
+		return nil, err
 	}
 	late := strings.EqualFold(q.Get("state"), apitype.RunLate)
 	if st := q.Get("state"); st != "" && !late {

@@ -292,7 +292,7 @@ func TestHTTPEdges(t *testing.T) {
 			{"limit not a number", "GET", "/api/v1/runs?limit=abc", "", "", 400, apitype.CodeBadRequest, "", `query parameter "limit" must be an integer`},
 			{"limit zero", "GET", "/api/v1/runs?limit=0", "", "", 400, apitype.CodeBadRequest, "", `"limit"`},
 			{"bad state", "GET", "/api/v1/runs?state=nope", "", "", 400, apitype.CodeBadRequest, "", `query parameter "state"`},
-			{"unknown query parameter", "GET", "/api/v1/runs?stat=FAILED", "", "", 400, apitype.CodeBadRequest, "", `unknown query parameter "stat"; GET /api/v1/runs takes: flow, state, queue, q, limit, offset`},
+			{"unknown query parameter", "GET", "/api/v1/runs?stat=FAILED", "", "", 400, apitype.CodeBadRequest, "", `unknown query parameter "stat"; GET /api/v1/runs takes: flow, state, queue, q, deployment, tag, created_from, created_to, limit, offset`},
 			{"query parameter twice", "GET", "/api/v1/runs?limit=1&limit=2", "", "", 400, apitype.CodeBadRequest, "", `"limit" is given 2 times`},
 			{"query on a route without", "GET", "/api/v1/queues?x=1", "", "", 400, apitype.CodeBadRequest, "", `takes none`},
 			{"NUL in flow filter", "GET", "/api/v1/runs?flow=a%00b", "", "", 400, apitype.CodeBadRequest, "", `query parameter "flow" must not contain a NUL byte`},

@@ -352,6 +352,32 @@ type RunListParams struct {
 	// of the list (the web UI's pages).
 	Search string
 	Offset int
+	// Deployment keeps the runs created by that deployment; Tag the runs
+	// of the deployments with that tag (a run carries its deployment's
+	// tags; exact match). CreatedFrom and CreatedTo, when set, keep the
+	// runs created at or after CreatedFrom and before CreatedTo.
+	Deployment  string
+	Tag         string
+	CreatedFrom time.Time
+	CreatedTo   time.Time
+}
+
+// RunStatsParams selects the runs RunStats counts: created at or after
+// Since and before Until, in buckets of Bucket from Since (bucket i holds
+// the runs created in [Since+i*Bucket, Since+(i+1)*Bucket)). Bucket must
+// be positive and Until after Since.
+type RunStatsParams struct {
+	Since, Until time.Time
+	Bucket       time.Duration
+}
+
+// RunBucketCount is how many runs of a bucket of RunStats are in a state
+// now; buckets and states without runs are absent. RunStats orders them
+// by bucket, then state.
+type RunBucketCount struct {
+	Bucket int
+	State  RunState
+	N      int
 }
 
 // Owner is who executes a run: a local process, or a worker with a lease.
@@ -826,6 +852,9 @@ type Store interface {
 	RunGet(ctx context.Context, id string) (Run, error)
 	// RunList returns runs, newest first.
 	RunList(ctx context.Context, p RunListParams) ([]Run, error)
+	// RunStats counts the runs created in [p.Since, p.Until) by bucket of
+	// creation time and state; see RunStatsParams.
+	RunStats(ctx context.Context, p RunStatsParams) ([]RunBucketCount, error)
 	// RunTransition applies a conditional state change (see
 	// RunTransitionParams) and returns the new row; ErrConflict (wrapped,
 	// naming the current state) when the condition fails, ErrNotFound when

@@ -122,13 +122,17 @@ func eval(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// click clicks the element sel once the page's scripts have attached
-// their handlers (app.js marks the document ready), so a click is never
-// lost on a button that does nothing yet.
+// ready is the condition that the page's scripts have set it up (their
+// handlers listen; app.js marks the document at DOMContentLoaded, which
+// comes after every module script ran): a click before that would do what
+// it does with scripts off.
+const ready = `document.documentElement.dataset.ready === "true"`
+
+// click clicks the element sel selects once the page's scripts are ready.
 func click(sel string) chromedp.Action[chromedp.Void] {
-	ready, c := until(`document.documentElement.dataset.ready === "true"`), chromedp.Click(chromedp.CSS(sel))
+	wait, c := until(ready), chromedp.Click(chromedp.CSS(sel))
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		if _, err := ready(ctx, t); err != nil {
+		if _, err := wait(ctx, t); err != nil {
 			return chromedp.Void{}, err
 		}
 		return c(ctx, t)

@@ -102,6 +102,23 @@ var approvalFlow = baton.Flow("ui-test.approval", func(ctx baton.Context, _ int)
 // runs (each file appends its own in an init function).
 var extraFlows []baton.AnyFlow
 
+// labTag is the tag of labStep, whose limit the limits page shows.
+const labTag = "ui-test-lab"
+
+var labStep = baton.Task("ui-test.lab-step", func(ctx context.Context, p gateParams) (string, error) {
+	select {
+	case <-gate(p.Gate):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return "done " + p.Gate, nil
+}, baton.Tags(labTag))
+
+// labFlow holds a slot of the labTag limit until its gate opens.
+var labFlow = baton.Flow("ui-test.lab", func(ctx baton.Context, p gateParams) (string, error) {
+	return labStep.Run(ctx, p)
+})
+
 // cluster is a real server on loopback with a SQLite store and a worker
 // running the test flows.
 type cluster struct {
@@ -140,7 +157,7 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := progcmd.ProgramOf[baton.AnyFlow]("", append([]baton.AnyFlow{failingFlow, gatedFlow, approvalFlow, mappedFlow}, extraFlows...)...)
+	p := progcmd.ProgramOf[baton.AnyFlow]("", append([]baton.AnyFlow{failingFlow, gatedFlow, approvalFlow, mappedFlow, labFlow}, extraFlows...)...)
 	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue}, Flows: p.Flows,
 		Tasks: p.Tasks, Concurrency: 4, ShutdownGrace: 100 * time.Millisecond, SuspendGrace: 20 * time.Millisecond,
 		PausePoll: -1, // a pause asked for is seen at the next step, not up to a second later

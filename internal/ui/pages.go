@@ -23,7 +23,7 @@ const (
 )
 
 // runStates are the run states, in the order the UI lists them.
-var runStates = []string{"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "AWAITING_RETRY", "CANCELLING",
+var runStates = []string{"SCHEDULED", "AWAITING_SLOT", "PENDING", "RUNNING", "PAUSED", "AWAITING_RETRY", "CANCELLING",
 	"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 type stateCount struct {
@@ -40,6 +40,12 @@ type dashboardData struct {
 	Queues   []apitype.Queue
 	Now      time.Time
 	DayStart time.Time
+	// Stats are the runs of the last day by hour and state (the chart);
+	// Late and AwaitingSlot the runs past their planned start and those
+	// waiting for a slot of their deployment (which need a person too).
+	Stats        statsChart
+	Late         []apitype.Run
+	AwaitingSlot []apitype.Run
 }
 
 func (h *Handler) dashboard(r *http.Request) (string, view, error) {
@@ -84,11 +90,25 @@ func (h *Handler) dashboard(r *http.Request) (string, view, error) {
 	if d.Queues, err = h.src.Queues(ctx); err != nil {
 		return "", view{}, err
 	}
+	if d.Stats.RunStats, err = h.src.RunStats(ctx, statsQuery); err != nil {
+		return "", view{}, err
+	}
+	d.Stats.URL = apitype.Prefix + "/stats/runs?" + statsQuery.Encode()
+	if d.Late, err = h.src.Runs(ctx, url.Values{"state": {apitype.RunLate}, "limit": {strconv.Itoa(dashboardFailed)}}); err != nil {
+		return "", view{}, err
+	}
+	if d.AwaitingSlot, err = h.src.Runs(ctx, url.Values{"state": {apitype.RunAwaitingSlot}, "limit": {strconv.Itoa(dashboardFailed)}}); err != nil {
+		return "", view{}, err
+	}
 	return "dashboard", view{Title: "Dashboard", Nav: "dashboard", Page: "dashboard", Data: d}, nil
 }
 
 type runsData struct {
 	Flow, State, Q string
+	Deployment     string
+	Tag            string
+	CreatedFrom    string // as the datetime-local field shows it
+	CreatedTo      string
 	States         []string
 	Runs           []apitype.Run
 	Offset         int
@@ -99,7 +119,9 @@ type runsData struct {
 func (h *Handler) runs(r *http.Request) (string, view, error) {
 	in := r.URL.Query()
 	d := runsData{Flow: strings.TrimSpace(in.Get("flow")), State: strings.ToUpper(strings.TrimSpace(in.Get("state"))),
-		Q: strings.TrimSpace(in.Get("q")), States: runStates}
+		Q: strings.TrimSpace(in.Get("q")), Deployment: strings.TrimSpace(in.Get("deployment")), Tag: strings.TrimSpace(in.Get("tag")),
+		CreatedFrom: strings.TrimSpace(in.Get("created_from")), CreatedTo: strings.TrimSpace(in.Get("created_to")),
+		States: slices.Concat(runStates, []string{apitype.RunLate})}
 	if o := in.Get("offset"); o != "" {
 		n, err := strconv.Atoi(o)
 		if err != nil || n < 0 {
@@ -108,7 +130,8 @@ func (h *Handler) runs(r *http.Request) (string, view, error) {
 		d.Offset = n
 	}
 	q := url.Values{}
-	for k, v := range map[string]string{"flow": d.Flow, "state": d.State, "q": d.Q} {
+	for k, v := range map[string]string{"flow": d.Flow, "state": d.State, "q": d.Q, "deployment": d.Deployment, "tag": d.Tag,
+		"created_from": d.CreatedFrom, "created_to": d.CreatedTo} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -9,14 +9,25 @@
 // the code paths of its public API, so that each page shows what its JSON
 // twin under /api/v1 returns:
 //
-//	/            dashboard   GET /api/v1/runs, /api/v1/inbox, /api/v1/workers, /api/v1/queues
-//	/runs        runs list   GET /api/v1/runs?flow=&state=&q=&limit=&offset= (live: /api/v1/runs/stream)
+//	/            dashboard   GET /api/v1/runs, /api/v1/inbox, /api/v1/workers, /api/v1/queues, /api/v1/stats/runs
+//	/runs        runs list   GET /api/v1/runs?flow=&deployment=&state=&tag=&created_from=&created_to=&q=&limit=&offset=
+//	                         (live: /api/v1/runs/stream)
 //	/runs/{id}   run detail  GET /api/v1/runs/{id}?summary=true&task_runs_offset=&task_runs_limit=,
 //	                         /api/v1/runs/{id}/logs?q=&level=&after= (download: .../logs/download),
 //	                         /api/v1/runs/{id}/history, /api/v1/runs/{id}/attempts,
 //	                         /api/v1/inbox?run={id} (live: /api/v1/runs/{id}/stream)
 //	/runs/{id}/tasks/{tr}    task run    GET /api/v1/runs/{id}/task-runs/{tr}, /api/v1/runs/{id}/logs?task_run={tr}
 //	/inbox       needs you   GET /api/v1/inbox
+//	/deployments        GET /api/v1/deployments
+//	/deployments/{name} GET /api/v1/deployments/{name}, /api/v1/deployments/{name}/next,
+//	                    /api/v1/runs?deployment={name} (actions: .../run, .../pause, .../resume, .../backfill)
+//	/workers            GET /api/v1/workers
+//	/limits             GET /api/v1/limits
+//	/queues             GET /api/v1/queues (actions: /api/v1/queues/{name}/pause, /resume)
+//
+// The dashboard's chart reads GET /api/v1/stats/runs; the runs list's bulk
+// cancel and retry call POST /api/v1/runs/{id}/cancel and /retry for each
+// selected run.
 package ui
 
 import (
@@ -64,16 +75,29 @@ type Source interface {
 	Workers(ctx context.Context) ([]apitype.Worker, error)
 	// Queues is GET /api/v1/queues.
 	Queues(ctx context.Context) ([]apitype.Queue, error)
+	// Deployments is GET /api/v1/deployments.
+	Deployments(ctx context.Context) ([]apitype.Deployment, error)
+	// Deployment is GET /api/v1/deployments/{name}.
+	Deployment(ctx context.Context, name string) (apitype.Deployment, error)
+	// DeploymentNext is GET /api/v1/deployments/{name}/next?count=.
+	DeploymentNext(ctx context.Context, name string, count int) (apitype.DeploymentNext, error)
+	// Limits is GET /api/v1/limits.
+	Limits(ctx context.Context) ([]apitype.Limit, error)
+	// RunStats is GET /api/v1/stats/runs with the query q.
+	RunStats(ctx context.Context, q url.Values) (apitype.RunStats, error)
 }
 
 // Serves reports whether the UI serves path: its pages and static files.
 func Serves(path string) bool {
 	switch {
-	case path == "/", path == "/runs", path == "/runs/", path == "/inbox":
+	case path == "/", path == "/runs", path == "/runs/", path == "/inbox",
+		path == "/deployments", path == "/deployments/", path == "/workers", path == "/limits", path == "/queues":
 		return true
 	case strings.HasPrefix(path, "/runs/"):
 		parts := strings.Split(strings.TrimPrefix(path, "/runs/"), "/")
 		return len(parts) == 1 || len(parts) == 3 && parts[1] == "tasks" && parts[0] != "" && parts[2] != ""
+	case strings.HasPrefix(path, "/deployments/"):
+		return !strings.Contains(strings.TrimPrefix(path, "/deployments/"), "/")
 	case strings.HasPrefix(path, StaticPrefix):
 		return true
 	}
@@ -95,9 +119,9 @@ func New(src Source, now func() time.Time) *Handler {
 		now = time.Now
 	}
 	h := &Handler{src: src, now: now, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, name := range []string{"dashboard", "runs", "run", "taskrun", "inbox", "error"} {
+	for _, name := range []string{"dashboard", "runs", "run", "taskrun", "inbox", "error", "deployments", "deployment", "workers", "limits", "queues"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/graph.html", "templates/logs.html", "templates/"+name+".html"))
+			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/graph.html", "templates/logs.html", "templates/ops.html", "templates/"+name+".html"))
 	}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -116,6 +140,14 @@ func New(src Source, now func() time.Time) *Handler {
 	h.mux.HandleFunc("GET /runs/{id}", h.page(h.run))
 	h.mux.HandleFunc("GET /runs/{id}/tasks/{tr}", h.page(h.taskRun))
 	h.mux.HandleFunc("GET /inbox", h.page(h.inbox))
+	h.mux.HandleFunc("GET /deployments", h.page(h.deployments))
+	h.mux.HandleFunc("GET /deployments/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/deployments", http.StatusMovedPermanently)
+	})
+	h.mux.HandleFunc("GET /deployments/{name}", h.page(h.deployment))
+	h.mux.HandleFunc("GET /workers", h.page(h.workers))
+	h.mux.HandleFunc("GET /limits", h.page(h.limits))
+	h.mux.HandleFunc("GET /queues", h.page(h.queues))
 	return h
 }
 

@@ -2,9 +2,11 @@ package sqlcore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,10 +54,38 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		// The literal term lets SQLite use its partial index on queue.
 		where = append(where, "queue = "+a.Add(p.Queue)+" AND queue <> ''")
 	}
+	if p.Deployment != "" {
+		// The literal term lets SQLite use its partial index on deployment.
+		where = append(where, "deployment = "+a.Add(p.Deployment)+" AND deployment <> ''")
+	}
+	if p.Tag != "" {
+		names, err := c.deploymentsTagged(ctx, p.Tag)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return []store.Run{}, nil
+		}
+		in := make([]string, len(names))
+		for i, n := range names {
+			in[i] = a.Add(n)
+		}
+		where = append(where, "deployment IN ("+strings.Join(in, ", ")+") AND deployment <> ''")
+	}
+	if !p.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= "+a.Add(EncTime(p.CreatedFrom)))
+	}
+	if !p.CreatedTo.IsZero() {
+		where = append(where, "created_at < "+a.Add(EncTime(p.CreatedTo)))
+	}
 	if p.Search != "" {
 		pat := "%" + likeEscape(strings.ToLower(p.Search)) + "%"
-		where = append(where, "(LOWER(id) LIKE "+a.Add(pat)+" ESCAPE '\\' OR LOWER(flow) LIKE "+a.Add(pat)+
-			" ESCAPE '\\' OR LOWER(COALESCE(parameters, '')) LIKE "+a.Add(pat)+" ESCAPE '\\')")
+		fold := c.sx.FoldLike
+		if fold == nil {
+			fold = func(expr string) string { return "LOWER(" + expr + ")" }
+		}
+		where = append(where, "("+fold("id")+" LIKE "+a.Add(pat)+" ESCAPE '\\' OR "+fold("flow")+" LIKE "+a.Add(pat)+
+			" ESCAPE '\\' OR "+fold("COALESCE(parameters, '')")+" LIKE "+a.Add(pat)+" ESCAPE '\\')")
 	}
 	limit := p.Limit
 	if limit <= 0 {
@@ -71,6 +101,58 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 	}
 	out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
 	return out, c.d.Translate(err, "list runs")
+}
+
+// RunStats counts runs by bucket of creation time and state (see
+// store.RunStatsParams), reading the range of the created_at index.
+func (c *Core) RunStats(ctx context.Context, p store.RunStatsParams) ([]store.RunBucketCount, error) {
+	if p.Bucket <= 0 || !p.Until.After(p.Since) {
+		return nil, fmt.Errorf("run stats: bucket %v must be positive and the range [%v, %v) not empty", p.Bucket, p.Since, p.Until)
+	}
+	var out []store.RunBucketCount
+	since := EncTime(p.Since)
+	err := c.d.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var (
+				b, n  int64
+				state string
+			)
+			if err := rows.Scan(&b, &state, &n); err != nil {
+				return err
+			}
+			out = append(out, store.RunBucketCount{Bucket: int(b), State: store.RunState(state), N: int(n)})
+		}
+		return nil
+	}, `SELECT b, state, count(*) FROM (SELECT (created_at - $1) / $2 AS b, state FROM runs
+		WHERE created_at >= $1 AND created_at < $3) x GROUP BY b, state ORDER BY b, state`,
+		since, int64(p.Bucket), EncTime(p.Until))
+	return out, c.d.Translate(err, "run stats")
+}
+
+// deploymentsTagged returns the names of the deployments with the tag
+// (exactly: the tags column's LIKE would ignore ASCII case on SQLite only).
+func (c *Core) deploymentsTagged(ctx context.Context, tag string) ([]string, error) {
+	var names []string
+	err := c.d.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var (
+				name string
+				raw  []byte
+				tags []string
+			)
+			if err := rows.Scan(&name, &raw); err != nil {
+				return err
+			}
+			if err := json.Unmarshal(raw, &tags); err != nil {
+				return fmt.Errorf("deployment %s: tags: %w", name, err)
+			}
+			if slices.Contains(tags, tag) {
+				names = append(names, name)
+			}
+		}
+		return nil
+	}, "SELECT name, tags FROM deployments WHERE tags IS NOT NULL")
+	return names, c.d.Translate(err, "list runs: deployments tagged %q", tag)
 }
 
 // RunChildGet returns the subflow run created by the step stepKey of the run

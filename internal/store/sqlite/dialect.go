@@ -20,7 +20,8 @@ import (
 // IMMEDIATE), so rows need no locks; BINARY, the default collation, is byte
 // order.
 var syntax = sqlcore.Syntax{
-	RunTieBreak:    "rowid", // runs_created_at holds it: no sort
+	RunTieBreak:    "rowid",                                  // runs_created_at holds it: no sort
+	FoldLike:       func(expr string) string { return expr }, // LIKE ignores ASCII case
 	ActiveRunsFrom: "runs INDEXED BY runs_active",
 	ASCIILower:     func(expr string) string { return "LOWER(" + expr + ")" }, // ASCII only: no ICU
 	In:             func(param string) string { return "IN (SELECT value FROM json_each(" + param + "))" },

@@ -124,6 +124,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueLimitConcurrent", testQueueLimitConcurrent},
 		{"SlotAcquireLocal", testSlotAcquireLocal},
 		{"RunListSearch", testRunListSearch}, // ui.go
+		{"RunListFilters", testRunListFilters},
+		{"RunStats", testRunStats},
 		{"LogListAfter", testLogListAfter},
 		{"GraphGet", testGraphGet},           // graph.go
 		{"MapItemList", testMapItemList},     // graph.go

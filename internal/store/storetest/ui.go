@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -72,5 +73,98 @@ func testLogListAfter(t *testing.T, s store.Store) {
 	none, err := s.LogList(ctx, store.LogListParams{RunID: "r", After: all[2].ID})
 	if err != nil || len(none) != 0 {
 		t.Fatalf("LogList after the last: %+v, %v; want none", none, err)
+	}
+}
+
+// testRunListFilters: RunList's Deployment, Tag (a run carries its
+// deployment's tags, matched exactly) and created time range filters, alone
+// and with the others.
+func testRunListFilters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, d := range []store.Deployment{
+		{Name: "nightly", Flow: "etl", Tags: []string{"prod", "team-a"}},
+		{Name: "hourly", Flow: "etl", Tags: []string{"Prod"}},
+		{Name: "adhoc", Flow: "report"},
+	} {
+		d.Queue, d.Collision, d.Source, d.Hash = "q", store.CollisionQueue, store.SourceAPI, d.Name
+		if _, _, err := s.DeploymentPut(ctx, store.DeploymentPutParams{Mode: store.PutCreate, Deployment: d, At: at(0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []store.Run{
+		{ID: "f-1", Flow: "etl", State: store.RunCompleted, Deployment: "nightly", CreatedAt: at(1)},
+		{ID: "f-2", Flow: "etl", State: store.RunFailed, Deployment: "nightly", CreatedAt: at(2)},
+		{ID: "f-3", Flow: "etl", State: store.RunFailed, Deployment: "hourly", CreatedAt: at(3)},
+		{ID: "f-4", Flow: "report", State: store.RunCompleted, Deployment: "adhoc", CreatedAt: at(4)},
+		{ID: "f-5", Flow: "etl", State: store.RunFailed, CreatedAt: at(5)},
+	} {
+		r.Attempt = 1
+		if _, _, err := s.RunCreate(ctx, store.RunCreateParams{Run: r, Cause: "user"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		p    store.RunListParams
+		want []string
+	}{
+		{"deployment", store.RunListParams{Deployment: "nightly"}, []string{"f-2", "f-1"}},
+		{"deployment and state", store.RunListParams{Deployment: "nightly", State: store.RunFailed}, []string{"f-2"}},
+		{"unknown deployment", store.RunListParams{Deployment: "weekly"}, []string{}},
+		{"tag", store.RunListParams{Tag: "prod"}, []string{"f-2", "f-1"}},
+		{"tag is case-sensitive", store.RunListParams{Tag: "Prod"}, []string{"f-3"}},
+		{"tag of one deployment", store.RunListParams{Tag: "team-a", State: store.RunCompleted}, []string{"f-1"}},
+		{"tag no deployment has", store.RunListParams{Tag: "staging"}, []string{}},
+		{"created from", store.RunListParams{CreatedFrom: at(4)}, []string{"f-5", "f-4"}},
+		{"created to (exclusive)", store.RunListParams{CreatedTo: at(3)}, []string{"f-2", "f-1"}},
+		{"created range", store.RunListParams{CreatedFrom: at(2), CreatedTo: at(5)}, []string{"f-4", "f-3", "f-2"}},
+		{"range, flow and state", store.RunListParams{CreatedFrom: at(2), Flow: "etl", State: store.RunFailed}, []string{"f-5", "f-3", "f-2"}},
+		{"range paged", store.RunListParams{CreatedFrom: at(2), Limit: 2, Offset: 1}, []string{"f-4", "f-3"}},
+		{"empty range", store.RunListParams{CreatedFrom: at(3), CreatedTo: at(3)}, []string{}},
+	} {
+		got, err := s.RunList(ctx, tc.p)
+		if err != nil {
+			t.Fatalf("%s: RunList(%+v): %v", tc.name, tc.p, err)
+		}
+		ids := []string{}
+		for _, r := range got {
+			ids = append(ids, r.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("%s: RunList(%+v) = %v, want %v", tc.name, tc.p, ids, tc.want)
+		}
+	}
+}
+
+// testRunStats: RunStats counts the runs of a range by bucket of creation
+// time and by state, leaving out the runs outside the range.
+func testRunStats(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	write(t, s, store.Batch{Runs: []store.Run{
+		{ID: "s-0", Flow: "f", State: store.RunCompleted, CreatedAt: at(0)},   // before the range
+		{ID: "s-1", Flow: "f", State: store.RunCompleted, CreatedAt: at(10)},  // bucket 0
+		{ID: "s-2", Flow: "f", State: store.RunFailed, CreatedAt: at(12)},     // bucket 0
+		{ID: "s-3", Flow: "f", State: store.RunCompleted, CreatedAt: at(19)},  // bucket 0
+		{ID: "s-4", Flow: "g", State: store.RunRunning, CreatedAt: at(30)},    // bucket 2
+		{ID: "s-5", Flow: "g", State: store.RunFailed, CreatedAt: at(39)},     // bucket 2
+		{ID: "s-6", Flow: "g", State: store.RunFailed, CreatedAt: at(40)},     // at the end: out
+		{ID: "s-7", Flow: "g", State: store.RunScheduled, CreatedAt: at(100)}, // after the range
+	}})
+	got, err := s.RunStats(ctx, store.RunStatsParams{Since: at(10), Until: at(40), Bucket: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.RunBucketCount{
+		{Bucket: 0, State: store.RunCompleted, N: 2}, {Bucket: 0, State: store.RunFailed, N: 1},
+		{Bucket: 2, State: store.RunFailed, N: 1}, {Bucket: 2, State: store.RunRunning, N: 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("RunStats = %+v, want %+v", got, want)
+	}
+	if _, err := s.RunStats(ctx, store.RunStatsParams{Since: at(10), Until: at(10), Bucket: time.Second}); err == nil {
+		t.Error("RunStats of an empty range: no error")
+	}
+	if _, err := s.RunStats(ctx, store.RunStatsParams{Since: at(10), Until: at(20)}); err == nil {
+		t.Error("RunStats with a zero bucket: no error")
 	}
 }
