@@ -151,10 +151,10 @@ func scheduledReason(ctx context.Context, st store.Store, run store.Run, workers
 	if p := queueRunLimitReason(ctx, st, run.Queue); p != "" {
 		return p
 	}
-	serving := 0
+	var serving []store.Worker
 	for _, wk := range workers {
 		if slices.Contains(wk.Flows, run.Flow) && slices.Contains(wk.Queues, run.Queue) {
-			serving++
+			serving = append(serving, wk)
 		}
 	}
 	position := ""
@@ -167,11 +167,45 @@ func scheduledReason(ctx context.Context, st store.Store, run store.Run, workers
 		}
 		position = fmt.Sprintf("; position %d in queue %q (%d runs scheduled before it)", ahead+1, run.Queue, ahead)
 	}
-	if serving == 0 {
+	if len(serving) == 0 {
 		return fmt.Sprintf("no live worker serves flow %q on queue %q; start one with: <your program> worker --queue %s%s",
 			run.Flow, run.Queue, run.Queue, position)
 	}
-	return fmt.Sprintf("waiting for a free slot on %d worker(s) serving flow %q on queue %q%s", serving, run.Flow, run.Queue, position)
+	if wk, ok := workerWithFreeSlot(ctx, st, serving); ok {
+		return fmt.Sprintf("%s %s serving flow %q on queue %q has a free slot and claims it next%s",
+			FreeSlotPrefix, wk, run.Flow, run.Queue, position)
+	}
+	return fmt.Sprintf("waiting for a free slot on %d worker(s) serving flow %q on queue %q%s", len(serving), run.Flow, run.Queue, position)
+}
+
+// FreeSlotPrefix starts the waiting reason of a SCHEDULED run that a live
+// worker with a free slot serves: it is about to be claimed, not waiting
+// for a slot (`runs create` says nothing of it).
+const FreeSlotPrefix = "not waiting for a slot: worker"
+
+// workerWithFreeSlot returns the name of one of workers that holds fewer
+// flow runs than its capacity, if any.
+func workerWithFreeSlot(ctx context.Context, st store.Store, workers []store.Worker) (string, bool) {
+	held := map[string]int{}
+	for _, state := range store.LeasedRunStates {
+		runs, err := st.RunList(ctx, store.RunListParams{State: state, Limit: 10000})
+		if err != nil {
+			return "", false // unknown: say it waits, as before
+		}
+		for _, r := range runs {
+			held[r.WorkerID]++
+		}
+	}
+	for _, wk := range workers {
+		if held[wk.ID] < wk.Capacity {
+			name := wk.Name
+			if name == "" {
+				name = wk.ID
+			}
+			return fmt.Sprintf("%q", name), true
+		}
+	}
+	return "", false
 }
 
 // maxReasonTaskRuns bounds the waiting task runs a reason reads.

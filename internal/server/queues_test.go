@@ -133,3 +133,39 @@ func TestQueueLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitingForAFreeSlotOnlyWhenTrue: a SCHEDULED run that a live worker
+// with a free slot serves is not said to wait for a slot (it is about to
+// be claimed); once the worker's slots are all held, it is.
+func TestWaitingForAFreeSlotOnlyWhenTrue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	eachStore(t, func(t *testing.T, b *bundle) {
+		now := time.Now()
+		if err := b.st.BatchWrite(ctx, store.Batch{Runs: []store.Run{
+			{ID: "slota", Flow: "f", Queue: "default", State: store.RunScheduled, Attempt: 1, CreatedAt: now},
+			{ID: "slotb", Flow: "f", Queue: "default", State: store.RunScheduled, Attempt: 1, CreatedAt: now.Add(time.Millisecond)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		reg, err := b.w.RegisterWorker(ctx, api.RegisterWorker{Name: "solo", Queues: []string{"default"},
+			Flows: []api.FlowInfo{{Name: "f"}}, Capacity: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason := func(id string) string {
+			_, body := b.call(t, "GET", "/api/v1/runs/"+id, "")
+			r, _ := body["waiting_reason"].(string)
+			return r
+		}
+		if r := reason("slotb"); !strings.HasPrefix(r, api.FreeSlotPrefix+` "solo"`) || strings.Contains(r, "waiting for a free slot") {
+			t.Errorf("idle worker: waiting reason %q, want that a free slot claims it next", r)
+		}
+		if got, err := b.w.Claim(ctx, reg.ID, api.Claim{Runs: 1}); err != nil || len(got.Runs) != 1 {
+			t.Fatalf("claim = %v, %v", got.Runs, err)
+		}
+		if r := reason("slotb"); !strings.HasPrefix(r, `waiting for a free slot on 1 worker(s) serving flow "f" on queue "default"`) {
+			t.Errorf("busy worker: waiting reason %q, want it to wait for a slot", r)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
+	"github.com/batonhq/baton/internal/api"
 	"github.com/batonhq/baton/internal/cli"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/params"
@@ -123,7 +124,8 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run apitype.Run) ap
 
 // runsWaiting tells on stderr why a SCHEDULED run has not started.
 func runsWaiting(env *cli.Env, run apitype.Run) {
-	if run.State == string(store.RunScheduled) && run.WaitingReason != "" {
+	if run.State == string(store.RunScheduled) && run.WaitingReason != "" &&
+		!strings.HasPrefix(run.WaitingReason, api.FreeSlotPrefix) {
 		fmt.Fprintf(env.Stderr, "baton: run %s is waiting: %s\n", run.ID, run.WaitingReason)
 	}
 }
