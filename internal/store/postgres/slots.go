@@ -122,6 +122,15 @@ const slotLockSQL = `SELECT tag FROM concurrency_limits WHERE tag = ANY($1::text
 // decides: a candidate whose tag is full still counts against the
 // candidates of the tag behind it, and a limited tag whose row the claim
 // did not lock ($n, slotLock.locked) keeps its candidate waiting.
+//
+// The UPDATE finds the admitted rows by primary key: its state condition
+// concatenates an empty string to the state so that it cannot match the
+// partial index of the AWAITING_SLOT rows (task_runs_slot_claim). Written state =
+// 'AWAITING_SLOT', the planner, with the statistics of a task_runs that a
+// map had just filled (thousands of AWAITING_SLOT rows estimated at two),
+// read every entry of that index and hash-joined them with the few
+// admitted rows, while the claim held its tags' limit rows: 5–16 ms of the
+// 8–20 ms that a slot claim took in the tag-limit bench (docs/performance.md).
 func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker string, lease, at int64,
 	hist *string) (string, []any) {
 	var args []any
@@ -156,7 +165,7 @@ func slotClaimSQL(p store.TaskRunClaimParams, limit int, locked []string, worker
 	UPDATE task_runs SET state = 'RUNNING', worker_id = ` + add(worker) + `::text, lease_until = ` + add(lease) + `::bigint,
 		started_at = CASE WHEN started_at = 0 THEN ` + add(at) + `::bigint ELSE started_at END,
 		history = ` + historyAppend("history", add(hist)+"::text") + `
-	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM admit) AND state = 'AWAITING_SLOT'
+	WHERE (run_id, key, id) IN (SELECT run_id, key, id FROM admit) AND state || '' = 'AWAITING_SLOT'
 	RETURNING ` + strings.Replace(taskRunSelectCols, "history", "NULL::text", 1)
 	return q, args
 }
