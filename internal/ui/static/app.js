@@ -77,6 +77,18 @@ function setupActions() {
 
 // --- forms generated from a wait's JSON Schema ---
 
+// showProblems lists the problems formValue found in the form's error box,
+// under heading, marks their fields invalid and focuses the first.
+export function showProblems(form, problems, heading) {
+  const ul = el("ul");
+  for (const p of problems) {
+    if (p.f) p.f.setAttribute("aria-invalid", "true");
+    ul.append(el("li", {}, p.msg));
+  }
+  form.querySelector(".form-errors").replaceChildren(el("p", {}, heading), ul);
+  if (problems[0] && problems[0].f) problems[0].f.focus();
+}
+
 // formValue reads a wait form's value, or returns the problems that the
 // browser's checks of the schema's constraints found.
 export function formValue(form) {
@@ -146,13 +158,7 @@ function setupWaitForms() {
       if (form.dataset.kind === "input") {
         const { problems, value } = formValue(form);
         if (problems.length) {
-          const ul = el("ul");
-          for (const p of problems) {
-            p.f.setAttribute("aria-invalid", "true");
-            ul.append(el("li", {}, p.msg));
-          }
-          errors.append(el("p", {}, "Check the input:"), ul);
-          problems[0].f.focus();
+          showProblems(form, problems, "Check the input:");
           return;
         }
         body.value = value;

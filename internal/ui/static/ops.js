@@ -3,32 +3,10 @@
 // and the actions of the deployments and queues pages. Every action is a
 // call of the public API (/api/v1); the pages read without this script.
 
-import { formValue } from "./app.js";
+import { api, el, formValue, showProblems } from "./app.js";
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c);
-  return e;
-}
-
-// post calls the public API and returns the decoded body, throwing an
-// Error with the API's message for an error status.
-async function post(path, body) {
-  const init = { method: "POST", headers: {} };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const res = await fetch(path, init);
-  let doc = null;
-  try { doc = await res.json(); } catch { /* empty body */ }
-  if (!res.ok) throw new Error((doc && doc.error && doc.error.message) || `${res.status} ${res.statusText}`);
-  return doc;
-}
+// post calls the public API with POST.
+const post = (path, body) => api("POST", path, body);
 
 // utc reads a datetime-local field as a UTC time (RFC 3339).
 function utc(v) {
@@ -104,13 +82,7 @@ function setupParamsForms() {
       status.textContent = "";
       const { problems, value } = formValue(form);
       if (problems.length) {
-        const ul = el("ul");
-        for (const p of problems) {
-          p.f.setAttribute("aria-invalid", "true");
-          ul.append(el("li", {}, p.msg));
-        }
-        errors.append(el("p", {}, "Check the parameters:"), ul);
-        problems[0].f.focus();
+        showProblems(form, problems, "Check the parameters:");
         return;
       }
       const button = form.querySelector("button[type=submit]");

@@ -5,7 +5,7 @@
 // sent to the public API. Without scripts the same forms are plain GET
 // forms and links that the server answers.
 
-import { api, el, fmtTime, formValue, followRun, stateBadge } from "./app.js";
+import { api, el, fmtTime, formValue, followRun, showProblems, stateBadge } from "./app.js";
 
 const logsPage = 200;
 
@@ -332,17 +332,6 @@ function setupResume() {
 
 // --- actions: pause, retry with edited parameters ---
 
-function showProblems(form, problems) {
-  const errors = form.querySelector(".form-errors");
-  const ul = el("ul");
-  for (const p of problems) {
-    if (p.f) p.f.setAttribute("aria-invalid", "true");
-    ul.append(el("li", {}, p.msg));
-  }
-  errors.replaceChildren(el("p", {}, "Check the parameters:"), ul);
-  if (problems[0].f) problems[0].f.focus();
-}
-
 function setupRetryForm() {
   const form = document.querySelector("form.retry-form");
   if (!form) return;
@@ -352,7 +341,7 @@ function setupRetryForm() {
     errors.replaceChildren();
     status.textContent = "";
     const { problems, value } = formValue(form);
-    if (problems.length) { showProblems(form, problems); return; }
+    if (problems.length) { showProblems(form, problems, "Check the parameters:"); return; }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     status.textContent = "Retrying…";
