@@ -129,13 +129,21 @@ func eval(expr string) chromedp.Action[chromedp.Void] {
 const ready = `document.documentElement.dataset.ready === "true"`
 
 // click clicks the element sel selects once the page's scripts are ready.
+// A live page may replace the element between the lookup and the click
+// (the graph's table is redrawn as counts change): the click is then made
+// again on the element that took its place, as a person's would land.
 func click(sel string) chromedp.Action[chromedp.Void] {
 	wait, c := until(ready), chromedp.Click(chromedp.CSS(sel))
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 		if _, err := wait(ctx, t); err != nil {
 			return chromedp.Void{}, err
 		}
-		return c(ctx, t)
+		for try := 1; ; try++ {
+			v, err := c(ctx, t)
+			if err == nil || try == 5 || !strings.Contains(err.Error(), "Could not find node") {
+				return v, err
+			}
+		}
 	}
 }
 
