@@ -94,7 +94,8 @@ func checkFigures(t *testing.T, keys []string, figures string) {
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"nope"}, {"local", "-scale", "0"}, {"local", "-bogus"},
 		{"distributed", "-workers", "0"}, {"distributed", "-scale", "-1"}, {"distributed", "-bogus"},
-		{"distributed", "-only", "nope"}, {"distributed", "extra"}} {
+		{"distributed", "-only", "nope"}, {"distributed", "extra"},
+		{"ui-run", "-loads", "0"}, {"ui-run", "-scale", "0"}, {"ui-run", "-bogus"}, {"ui-run", "extra"}} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
@@ -102,5 +103,28 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(errb.String(), "usage:") {
 			t.Errorf("run(%q) printed no usage: %q", args, errb.String())
 		}
+	}
+}
+
+// TestUIRunSmoke runs the ui-run measure at a tiny scale in headless
+// Chromium (scripts/with-chromium.sh sets BATON_CHROMIUM); it skips when
+// no Chromium can be found, unless BATON_REQUIRE_BROWSER is set.
+func TestUIRunSmoke(t *testing.T) {
+	cfg := uiRunConfig{scale: 0.001, loads: 1, dir: t.TempDir()}
+	if findChromium(cfg) == "" {
+		if os.Getenv("BATON_REQUIRE_BROWSER") != "" {
+			t.Fatal("no Chromium found (BATON_REQUIRE_BROWSER is set): run under scripts/with-chromium.sh")
+		}
+		t.Skip("no Chromium found: run under scripts/with-chromium.sh")
+	}
+	var stdout, stderr bytes.Buffer
+	err := runUIRun(context.Background(), cfg, &stdout, &stderr)
+	t.Logf("progress:\n%s", stderr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, uiRunKeys, stdout.String())
+	if !strings.Contains(stdout.String(), "ui_run_task_runs=102\n") {
+		t.Errorf("figures:\n%s\nwant ui_run_task_runs=102 (a map of 100 items and two steps)", stdout.String())
 	}
 }

@@ -5,6 +5,7 @@
 //	go run ./bench local [-scale F] [-dir PATH]
 //	go run ./bench distributed [-scale F] [-dir PATH] [-workers N] [-pg URL]
 //	go run ./bench ui [-runs N] [-dir PATH] [-repeats N]
+//	go run ./bench ui-run [-scale F] [-dir PATH] [-chromium PATH] [-loads N]
 //
 // See bench/README.md for what each figure means and the targets.
 package main
@@ -27,6 +28,7 @@ Subcommands:
   local        benchmark the in-process engine on a local SQLite store
   distributed  benchmark a baton server and worker processes on PostgreSQL
   ui           server time of the web UI's runs list (API and page) over 1M runs on SQLite
+  ui-run       load the run page of a run of 100,000 task runs in headless Chromium
 
 Flags of local and distributed:
   -scale F     multiply every item count by F (default 1; 0.01 is a quick smoke run)
@@ -41,6 +43,10 @@ Flags of distributed:
   -workers N   worker processes (default 4)
   -pg URL      PostgreSQL database (default $BATON_TEST_POSTGRES, else a throwaway
                server started with scripts/with-postgres.sh)
+
+Flags of ui-run (and -scale, -dir):
+  -chromium PATH  the browser (default $BATON_CHROMIUM, else chromium on PATH)
+  -loads N        cold loads of the page measured, the median reported (default 5)
 `
 
 // childMap1M is the hidden subcommand the local suite re-executes itself
@@ -75,6 +81,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var cfg uiConfig
 		if cfg, err = parseUI(args[1:], stderr); err == nil {
 			err = runUI(ctx, cfg, stdout, stderr)
+		}
+	case "ui-run":
+		var cfg uiRunConfig
+		if cfg, err = parseUIRun(args[1:], stderr); err == nil {
+			err = runUIRun(ctx, cfg, stdout, stderr)
 		}
 	case childMap1M:
 		err = runChildMap(ctx, args[1:], stdout, stderr)

@@ -80,8 +80,12 @@ func RunPage(ctx context.Context, st DetailReader, run store.Run, q apitype.Page
 		}
 		return views, nil
 	}
-	if sum.Failed, err = brief(store.TaskRunListParams{States: FailedTaskStates, Limit: SummaryFailed}); err != nil {
-		return apitype.RunPage{}, nil, err
+	// The counts tell when there is no failed task run to read.
+	sum.Failed = []apitype.TaskRun{}
+	if failed > 0 {
+		if sum.Failed, err = brief(store.TaskRunListParams{States: FailedTaskStates, Limit: SummaryFailed}); err != nil {
+			return apitype.RunPage{}, nil, err
+		}
 	}
 	if sum.Slowest, err = brief(store.TaskRunListParams{Slowest: true, Limit: SummarySlowest}); err != nil {
 		return apitype.RunPage{}, nil, err

@@ -39,6 +39,8 @@ func TestTaskRunListQuery(t *testing.T) {
 		{"run", store.TaskRunListParams{RunID: "r"}, sel + " ORDER BY created_at, id", []any{"r"}},
 		{"key and states", store.TaskRunListParams{RunID: "r", Key: "k", States: []store.TaskState{"A", "B"}},
 			sel + " AND key = $2 AND state IN ($3, $4) ORDER BY created_at, id", []any{"r", "k", "A", "B"}},
+		{"known states as literals", store.TaskRunListParams{RunID: "r", States: []store.TaskState{store.TaskFailed, "X", store.TaskCrashed}, Limit: 10},
+			sel + " AND state IN ('FAILED', $2, 'CRASHED') ORDER BY created_at, id LIMIT $3 OFFSET $4", []any{"r", "X", int64(10), int64(0)}},
 		{"slowest page", store.TaskRunListParams{RunID: "r", Slowest: true, Limit: 5, Offset: 10},
 			sel + " AND started_at <> 0 AND ended_at <> 0 ORDER BY ended_at - started_at DESC, created_at, id LIMIT $2 OFFSET $3",
 			[]any{"r", int64(5), int64(10)}},

@@ -17,3 +17,22 @@ ALTER TABLE task_runs ADD COLUMN deps TEXT NOT NULL DEFAULT '';
 ALTER TABLE task_runs ADD COLUMN map_key TEXT NOT NULL DEFAULT '';
 CREATE INDEX task_runs_map ON task_runs (run_id, map_key, created_at, key, id, state, flow_attempt, started_at, ended_at)
     WHERE map_key <> '';
+
+-- The run page's summary (api.RunPage) of a run of 100,000 task runs reads
+-- through these instead of scanning and sorting the run's wide rows.
+-- task_runs_order is the creation order of TaskRunList: a page reads its
+-- own entries only (the first page 50); the engine appends to it in
+-- creation order, so a fan-out's writes pay little for it. It also covers
+-- TaskRunCounts and TaskRunList with Slowest, which read it alone (narrow
+-- entries, not the rows with their inputs, results and histories), still
+-- all of the run's, sorted: indexes in their orders ((run_id, task, state)
+-- and (run_id, (ended_at - started_at) DESC, created_at, id)) would bound
+-- them but insert each row at a random place, and cost a fan-out's writes
+-- a quarter more CPU for the first alone (docs/performance.md, "The run
+-- page"). task_runs_failed holds only the failed task runs
+-- (api.FailedTaskStates, in that order: TaskRunList writes known states as
+-- literals so that the planners match the term): the summary's failed list
+-- reads its first 10 entries.
+CREATE INDEX task_runs_order ON task_runs (run_id, created_at, id, task, state, started_at, ended_at);
+CREATE INDEX task_runs_failed ON task_runs (run_id, created_at, id)
+    WHERE state IN ('FAILED', 'TIMED_OUT', 'CANCELLED', 'CRASHED');
