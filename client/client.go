@@ -136,6 +136,9 @@ type ListRunsParams struct {
 	// Deployment keeps the runs of that deployment, Tag those of the
 	// deployments with that tag.
 	Deployment, Tag string
+	// CreatedFrom and CreatedTo keep the runs created at or after
+	// CreatedFrom and before CreatedTo; zero means no bound.
+	CreatedFrom, CreatedTo time.Time
 	// Limit is the most runs returned; 0 means the server's default (50).
 	Limit int
 }
@@ -147,6 +150,12 @@ func (c *Client) ListRuns(ctx context.Context, p ListRunsParams) ([]apitype.Run,
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	if !p.CreatedFrom.IsZero() {
+		q.Set("created_from", p.CreatedFrom.UTC().Format(time.RFC3339Nano))
+	}
+	if !p.CreatedTo.IsZero() {
+		q.Set("created_to", p.CreatedTo.UTC().Format(time.RFC3339Nano))
 	}
 	if p.Limit > 0 {
 		q.Set("limit", fmt.Sprint(p.Limit))

@@ -93,6 +93,8 @@ var schemaTypes = map[string]reflect.Type{
 	"BackfillResult":  reflect.TypeFor[apitype.BackfillResult](),
 	"Inbox":           reflect.TypeFor[apitype.Inbox](),
 
+	"Flow":               reflect.TypeFor[apitype.Flow](),
+	"FlowList":           reflect.TypeFor[apitype.FlowList](),
 	"AttemptsComparison": reflect.TypeFor[apitype.AttemptsComparison](),
 	"TaskRunDetail":      reflect.TypeFor[apitype.TaskRunDetail](),
 }

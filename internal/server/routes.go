@@ -50,7 +50,7 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	p := apitype.Prefix
-	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes(), s.graphRoutes(), s.runDetailRoutes(), s.uiPageRoutes())
+	return slices.Concat(s.coreRoutes(p), s.deploymentRoutes(), s.uiRoutes(), s.graphRoutes(), s.runDetailRoutes(), s.uiPageRoutes(), s.flowRoutes())
 }
 
 func (s *Server) coreRoutes(p string) []route {

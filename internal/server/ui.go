@@ -92,6 +92,12 @@ func (u uiSource) DeploymentNext(ctx context.Context, name string, count int) (a
 	return u.s.deploymentNext(ctx, name, count)
 }
 
+func (u uiSource) Flows(ctx context.Context) ([]apitype.Flow, error) { return u.s.flowsList(ctx) }
+
+func (u uiSource) Flow(ctx context.Context, name string) (apitype.Flow, error) {
+	return u.s.flowGet(ctx, name)
+}
+
 func (u uiSource) Limits(ctx context.Context) ([]apitype.Limit, error) { return u.s.limitsList(ctx) }
 
 func (u uiSource) RunStats(ctx context.Context, q url.Values) (apitype.RunStats, error) {

@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/batonhq/baton/apitype"
@@ -27,17 +27,14 @@ func (s *Server) uiPageRoutes() []route {
 // maxStatsBuckets bounds the buckets of GET /stats/runs.
 const maxStatsBuckets = 1000
 
-// parseQueryTime reads a time of the query parameter name: an RFC 3339
-// time, or a time without zone ("2006-01-02T15:04:05", "2006-01-02T15:04",
-// what an HTML datetime-local field sends) or a date, both in UTC.
+// parseQueryTime reads a time of the query parameter name with the parser
+// the command line uses too (api.ParseTime).
 func parseQueryTime(name, v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
+	t, err := api.ParseTime(fmt.Sprintf("query parameter %q", name), v)
+	if err != nil {
+		return t, errBadRequest("%v", err)
 	}
-	return time.Time{}, errBadRequest("query parameter %q must be a time (RFC 3339, \"2006-01-02T15:04\" or \"2006-01-02\", UTC without a zone), got %q", name, v)
+	return t, nil
 }
 
 // runStatsQuery reads the query of GET /stats/runs at now.
@@ -199,9 +196,8 @@ func runFilters(get func(string) string, p *store.RunListParams) error {
 			return err
 		}
 	}
-	if !p.CreatedFrom.IsZero() && !p.CreatedTo.IsZero() && !p.CreatedTo.After(p.CreatedFrom) {
-		return errBadRequest("query parameter \"created_to\" (%s) must be after \"created_from\" (%s)",
-			p.CreatedTo.Format(time.RFC3339), p.CreatedFrom.Format(time.RFC3339))
+	if err := api.CheckTimeRange(`query parameter "created_from"`, `query parameter "created_to"`, p.CreatedFrom, p.CreatedTo); err != nil {
+		return errBadRequest("%v", err)
 	}
 	return nil
 }

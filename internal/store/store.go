@@ -915,6 +915,9 @@ type Store interface {
 	FlowUpsert(ctx context.Context, p FlowUpsertParams) error
 	// FlowGet returns the latest registration of a flow, or ErrNotFound.
 	FlowGet(ctx context.Context, name string) (Flow, error)
+	// FlowList returns the latest registration of every flow, ordered by
+	// name.
+	FlowList(ctx context.Context) ([]Flow, error)
 	// WorkerList returns the registered workers seen at or after the given
 	// time, ordered by ID.
 	WorkerList(ctx context.Context, seenSince time.Time) ([]Worker, error)

@@ -238,11 +238,11 @@ func TestBrowserNarrow(t *testing.T) {
 	}
 	run(t, ctx, "keyboard", chromedp.Navigate(c.url+"/runs"), until(ready))
 	var seen []string
-	for range 9 {
+	for range 10 {
 		run(t, ctx, "tab", chromedp.KeyEvent("\t"))
 		seen = append(seen, value(t, ctx, "focus", chromedp.Evaluate[string](`document.activeElement.getAttribute("href") || document.activeElement.id`)))
 	}
-	want := []string{"#main", "/", "/", "/runs", "/inbox", "/deployments", "/queues", "/workers", "/limits"}
+	want := []string{"#main", "/", "/", "/runs", "/inbox", "/flows", "/deployments", "/queues", "/workers", "/limits"}
 	if strings.Join(seen, " ") != strings.Join(want, " ") {
 		t.Errorf("Tab focuses %v, want %v", seen, want)
 	}

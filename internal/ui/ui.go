@@ -21,6 +21,9 @@
 //	/deployments        GET /api/v1/deployments
 //	/deployments/{name} GET /api/v1/deployments/{name}, /api/v1/deployments/{name}/next,
 //	                    /api/v1/runs?deployment={name} (actions: .../run, .../pause, .../resume, .../backfill)
+//	/flows              GET /api/v1/flows
+//	/flows/{name}       GET /api/v1/flows/{name}, /api/v1/runs?flow={name}
+//	                    (action: run now, POST /api/v1/runs)
 //	/workers            GET /api/v1/workers
 //	/limits             GET /api/v1/limits
 //	/queues             GET /api/v1/queues (actions: /api/v1/queues/{name}/pause, /resume)
@@ -81,6 +84,10 @@ type Source interface {
 	Deployment(ctx context.Context, name string) (apitype.Deployment, error)
 	// DeploymentNext is GET /api/v1/deployments/{name}/next?count=.
 	DeploymentNext(ctx context.Context, name string, count int) (apitype.DeploymentNext, error)
+	// Flows is GET /api/v1/flows.
+	Flows(ctx context.Context) ([]apitype.Flow, error)
+	// Flow is GET /api/v1/flows/{name}.
+	Flow(ctx context.Context, name string) (apitype.Flow, error)
 	// Limits is GET /api/v1/limits.
 	Limits(ctx context.Context) ([]apitype.Limit, error)
 	// RunStats is GET /api/v1/stats/runs with the query q.
@@ -91,13 +98,16 @@ type Source interface {
 func Serves(path string) bool {
 	switch {
 	case path == "/", path == "/runs", path == "/runs/", path == "/inbox",
-		path == "/deployments", path == "/deployments/", path == "/workers", path == "/limits", path == "/queues":
+		path == "/deployments", path == "/deployments/", path == "/flows", path == "/flows/",
+		path == "/workers", path == "/limits", path == "/queues":
 		return true
 	case strings.HasPrefix(path, "/runs/"):
 		parts := strings.Split(strings.TrimPrefix(path, "/runs/"), "/")
 		return len(parts) == 1 || len(parts) == 3 && parts[1] == "tasks" && parts[0] != "" && parts[2] != ""
 	case strings.HasPrefix(path, "/deployments/"):
 		return !strings.Contains(strings.TrimPrefix(path, "/deployments/"), "/")
+	case strings.HasPrefix(path, "/flows/"):
+		return !strings.Contains(strings.TrimPrefix(path, "/flows/"), "/")
 	case strings.HasPrefix(path, StaticPrefix):
 		return true
 	}
@@ -119,7 +129,7 @@ func New(src Source, now func() time.Time) *Handler {
 		now = time.Now
 	}
 	h := &Handler{src: src, now: now, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, name := range []string{"dashboard", "runs", "run", "taskrun", "inbox", "error", "deployments", "deployment", "workers", "limits", "queues"} {
+	for _, name := range []string{"dashboard", "runs", "run", "taskrun", "inbox", "error", "deployments", "deployment", "flows", "flow", "workers", "limits", "queues"} {
 		h.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
 			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/graph.html", "templates/logs.html", "templates/ops.html", "templates/"+name+".html"))
 	}
@@ -145,6 +155,11 @@ func New(src Source, now func() time.Time) *Handler {
 		http.Redirect(w, r, "/deployments", http.StatusMovedPermanently)
 	})
 	h.mux.HandleFunc("GET /deployments/{name}", h.page(h.deployment))
+	h.mux.HandleFunc("GET /flows", h.page(h.flows))
+	h.mux.HandleFunc("GET /flows/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/flows", http.StatusMovedPermanently)
+	})
+	h.mux.HandleFunc("GET /flows/{name}", h.page(h.flow))
 	h.mux.HandleFunc("GET /workers", h.page(h.workers))
 	h.mux.HandleFunc("GET /limits", h.page(h.limits))
 	h.mux.HandleFunc("GET /queues", h.page(h.queues))

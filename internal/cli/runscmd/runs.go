@@ -90,9 +90,10 @@ func parseRunState(s string) (store.RunState, error) {
 
 func runsListCommand(env *cli.Env) *cobra.Command {
 	var (
-		flow, state string
-		limit       int
-		asJSON      bool
+		flow, state, deployment, tag string
+		createdFrom, createdTo       string
+		limit                        int
+		asJSON                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -102,7 +103,10 @@ func runsListCommand(env *cli.Env) *cobra.Command {
 		Args: cli.ExactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			q := runsQuery{Flow: flow, Limit: limit}
+			q := runsQuery{Flow: flow, Deployment: deployment, Tag: tag, Limit: limit}
+			if err := q.parseCreated(createdFrom, createdTo); err != nil {
+				return err
+			}
 			if strings.EqualFold(strings.TrimSpace(state), apitype.RunLate) {
 				q.Late, state = true, ""
 			}
@@ -133,6 +137,10 @@ func runsListCommand(env *cli.Env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&flow, "flow", "", "only runs of this flow")
+	f.StringVar(&deployment, "deployment", "", "only runs of this deployment")
+	f.StringVar(&tag, "tag", "", "only runs of the deployments with this tag")
+	f.StringVar(&createdFrom, "created-from", "", "only runs created at or after this time (RFC 3339, or 2006-01-02T15:04 or 2006-01-02 in UTC)")
+	f.StringVar(&createdTo, "created-to", "", "only runs created before this time (the same forms as --created-from)")
 	f.StringVar(&state, "state", "", "only runs in this state (e.g. RUNNING, FAILED, CRASHED; LATE: not started by their planned start plus a minute)")
 	f.IntVar(&limit, "limit", 50, "show at most this many runs")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array of run objects")

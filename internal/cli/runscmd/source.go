@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/batonhq/baton/apitype"
 	"github.com/batonhq/baton/client"
@@ -39,7 +40,51 @@ type runsQuery struct {
 	Flow  string
 	State store.RunState // "" for any
 	Late  bool           // only late runs (apitype.Run.Late)
-	Limit int
+	// Deployment keeps the runs of that deployment, Tag those of the
+	// deployments with that tag ("" for any).
+	Deployment, Tag string
+	// CreatedFrom and CreatedTo bound the creation time (zero: no bound),
+	// from inclusive, to exclusive, as GET /api/v1/runs's created_from and
+	// created_to.
+	CreatedFrom, CreatedTo time.Time
+	Limit                  int
+}
+
+// parseCreated reads --created-from and --created-to with the API's
+// parser of created_from and created_to (api.ParseTime), so a bad time is
+// refused in the API's words, naming the flag.
+func (q *runsQuery) parseCreated(from, to string) error {
+	var err error
+	if from != "" {
+		if q.CreatedFrom, err = api.ParseTime("--created-from", from); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
+	if to != "" {
+		if q.CreatedTo, err = api.ParseTime("--created-to", to); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
+	if err := api.CheckTimeRange("--created-from", "--created-to", q.CreatedFrom, q.CreatedTo); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	return nil
+}
+
+// check validates the identifiers of q as the API does, naming the flags.
+func (q runsQuery) check() error {
+	for _, f := range []struct{ name, value string }{{"--flow", q.Flow}, {"--deployment", q.Deployment}, {"--tag", q.Tag}} {
+		if err := store.CheckIdentifier(f.name, f.value); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
+	return nil
+}
+
+// listParams is the store's query of q.
+func (q runsQuery) listParams() store.RunListParams {
+	return store.RunListParams{Flow: q.Flow, State: q.State, Deployment: q.Deployment, Tag: q.Tag,
+		CreatedFrom: q.CreatedFrom, CreatedTo: q.CreatedTo, Limit: q.Limit}
 }
 
 // openRunsSource returns the server's source when a server is configured,
@@ -71,10 +116,10 @@ func (l *localRuns) Close() error { return l.st.Close() }
 
 func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]apitype.Run, error) {
 	st, env := l.st, l.env
-	if err := store.CheckIdentifier("--flow", q.Flow); err != nil {
-		return nil, &cli.UsageError{Err: err}
+	if err := q.check(); err != nil {
+		return nil, err
 	}
-	p := store.RunListParams{Flow: q.Flow, State: q.State, Limit: q.Limit}
+	p := q.listParams()
 	if q.Late {
 		return l.listLate(ctx, q, full)
 	}
@@ -120,7 +165,9 @@ func (l *localRuns) List(ctx context.Context, q runsQuery, full bool) ([]apitype
 func (l *localRuns) listLate(ctx context.Context, q runsQuery, full bool) ([]apitype.Run, error) {
 	var views []apitype.Run
 	for _, state := range []store.RunState{store.RunScheduled, store.RunAwaitingSlot} {
-		vs, err := l.List(ctx, runsQuery{Flow: q.Flow, State: state, Limit: 10000}, full)
+		sq := q
+		sq.State, sq.Late, sq.Limit = state, false, 10000
+		vs, err := l.List(ctx, sq, full)
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +287,11 @@ func (r *remoteRuns) List(ctx context.Context, q runsQuery, _ bool) ([]apitype.R
 	if q.Late {
 		state = apitype.RunLate
 	}
-	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: state, Limit: q.Limit})
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	runs, err := r.c.ListRuns(ctx, client.ListRunsParams{Flow: q.Flow, State: state, Deployment: q.Deployment, Tag: q.Tag,
+		CreatedFrom: q.CreatedFrom, CreatedTo: q.CreatedTo, Limit: q.Limit})
 	if err != nil {
 		return nil, cli.APIError(err, "")
 	}

@@ -404,6 +404,26 @@ func (c *Core) FlowGet(ctx context.Context, name string) (store.Flow, error) {
 	return store.Flow{Name: name, Parameters: DecJSON(parameters), Defaults: DecJSON(defaults), RegisteredAt: DecTime(at)}, nil
 }
 
+// FlowList returns the latest registration of every flow, ordered by name.
+func (c *Core) FlowList(ctx context.Context) ([]store.Flow, error) {
+	out, err := queryAll(ctx, c.d, func(sc Row) (store.Flow, error) {
+		var (
+			f                    store.Flow
+			parameters, defaults []byte
+			at                   int64
+		)
+		if err := sc.Scan(&f.Name, &parameters, &defaults, &at); err != nil {
+			return f, err
+		}
+		f.Parameters, f.Defaults, f.RegisteredAt = DecJSON(parameters), DecJSON(defaults), DecTime(at)
+		return f, nil
+	}, "SELECT name, parameters, defaults, registered_at FROM flows ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list flows: %w", err)
+	}
+	return out, nil
+}
+
 // TaskRunFinished returns those of refs whose task run is in a final state,
 // with their outcome only (waiters need neither the input nor the history).
 func (c *Core) TaskRunFinished(ctx context.Context, refs []store.TaskRunRef) ([]store.TaskRun, error) {

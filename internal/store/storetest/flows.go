@@ -10,11 +10,15 @@ import (
 
 // testFlows: FlowUpsert records what workers registered about flows, the
 // latest registration of a name replacing the earlier one (also within one
-// call), and FlowGet reads it back byte for byte, nil for what was not sent.
+// call), and FlowGet reads it back byte for byte, nil for what was not sent;
+// FlowList lists the latest registrations by name.
 func testFlows(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	if _, err := s.FlowGet(ctx, "etl"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("FlowGet of an unregistered flow: %v, want ErrNotFound", err)
+	}
+	if fs, err := s.FlowList(ctx); err != nil || len(fs) != 0 {
+		t.Fatalf("FlowList of no flow: %v, %v; want none", show(fs), err)
 	}
 	if err := s.FlowUpsert(ctx, store.FlowUpsertParams{}); err != nil {
 		t.Fatalf("FlowUpsert of nothing: %v", err)
@@ -49,4 +53,19 @@ func testFlows(t *testing.T, s store.Store) {
 	}
 	check("re-registered flow", etl3)
 	check("flow not registered again", bare)
+
+	fs, err := s.FlowList(ctx)
+	if err != nil {
+		t.Fatalf("FlowList: %v", err)
+	}
+	if len(fs) != 2 {
+		t.Fatalf("FlowList = %s, want bare and etl", show(fs))
+	}
+	for i, want := range []store.Flow{bare, etl3} {
+		got := fs[i]
+		if got.Name != want.Name || string(got.Parameters) != string(want.Parameters) || string(got.Defaults) != string(want.Defaults) ||
+			(got.Parameters == nil) != (want.Parameters == nil) || !got.RegisteredAt.Equal(want.RegisteredAt) {
+			t.Errorf("FlowList[%d] = %s, want %s", i, show(got), show(want))
+		}
+	}
 }

@@ -89,7 +89,9 @@ function setupParamsForms() {
       button.disabled = true;
       status.textContent = "Starting…";
       try {
-        const run = await post(form.dataset.api, value === undefined ? {} : { parameters: value });
+        const body = value === undefined ? {} : { parameters: value };
+        if (form.dataset.flow) body.flow = form.dataset.flow; // POST /api/v1/runs names the flow
+        const run = await post(form.dataset.api, body);
         status.replaceChildren("Started run ", el("a", { href: "/runs/" + encodeURIComponent(run.id), class: "new-run" }, run.id), ` (${run.state}).`);
       } catch (e) {
         status.textContent = "";
