@@ -69,6 +69,8 @@ func TestScreenshots(t *testing.T) {
 		{"workers", "/workers", ready},
 		{"limits", "/limits", ready},
 		{"queues", "/queues", ready},
+		{"flows", "/flows", ready},
+		{"flow", "/flows/" + gatedFlow.Name(), ready},
 	} {
 		run(t, ctx, "open "+p.path, chromedp.Navigate(c.url+p.path), until(ready), until(p.ready))
 		png := value(t, ctx, "screenshot of "+p.path, chromedp.FullScreenshot(100))
