@@ -3,9 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +10,7 @@ import (
 
 	"github.com/batonhq/baton"
 	"github.com/batonhq/baton/apitype"
-	"github.com/batonhq/baton/client"
-	"github.com/batonhq/baton/internal/cli/progcmd"
-	"github.com/batonhq/baton/internal/remote"
 	"github.com/batonhq/baton/internal/store"
-	"github.com/batonhq/baton/internal/worker"
 )
 
 // armMeter counts the executions of arm at once.
@@ -51,37 +44,10 @@ var arms = baton.Flow("worker-test.arms", func(ctx baton.Context, n int) (int, e
 // others wait AWAITING_SLOT, and no slot is left held.
 func TestInProcessTaskTakesSlots(t *testing.T) {
 	ctx := context.Background()
-	st, srv := serveSQLite(t)
-	ts := httptest.NewServer(srv.Handler())
-	cl, err := client.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := remote.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, st := startStore(t, &counter{}, 0, arms)
 	if _, err := cl.SetLimit(ctx, "worker-test-arm", 2); err != nil {
 		t.Fatal(err)
 	}
-	p := progcmd.ProgramOf("", arms)
-	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
-		Flows: p.Flows, Tasks: p.Tasks, Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- wk.Run(wctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-		ts.Close()
-		srv.Stop()
-		st.Close()
-	})
 	params, _ := json.Marshal(6)
 	run, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "worker-test.arms", Parameters: params})
 	if err != nil {

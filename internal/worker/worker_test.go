@@ -138,6 +138,14 @@ func start(t *testing.T, c *counter) *client.Client {
 // startWith is start with slots slots on q and a worker serving flows.
 func startWith(t *testing.T, c *counter, slots int, serve ...baton.AnyFlow) *client.Client {
 	t.Helper()
+	cl, _ := startStore(t, c, slots, serve...)
+	return cl
+}
+
+// startStore is startWith that also returns the server's store; slots 0
+// gives the worker no slots of distributed task runs.
+func startStore(t *testing.T, c *counter, slots int, serve ...baton.AnyFlow) (*client.Client, store.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, srv := serveSQLite(t)
 	c.next, c.n = srv.Handler(), map[string]int{}
@@ -152,8 +160,12 @@ func startWith(t *testing.T, c *counter, slots int, serve ...baton.AnyFlow) *cli
 	}
 	p := progcmd.ProgramOf("", serve...)
 	flows, tasks := p.Flows, p.Tasks
+	var slotsOf map[string]int
+	if slots > 0 {
+		slotsOf = map[string]int{"q": slots}
+	}
 	wk, err := worker.New(worker.Config{Client: rc, Name: t.Name(), Queues: []string{apitype.DefaultQueue},
-		Slots: map[string]int{"q": slots}, Flows: flows, Tasks: tasks,
+		Slots: slotsOf, Flows: flows, Tasks: tasks,
 		Logger: slog.New(slog.DiscardHandler), LogOutput: io.Discard})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +182,7 @@ func startWith(t *testing.T, c *counter, slots int, serve ...baton.AnyFlow) *cli
 		srv.Stop()
 		st.Close()
 	})
-	return cl
+	return cl, st
 }
 
 // runTwoMaps runs twoMaps through the API and checks that it completes
