@@ -103,6 +103,64 @@ func maxOverlap(execs []robotExec, killed map[string]int64, now int64) (int, int
 	return most, when
 }
 
+// startQueueWorkers starts four workers serving the queues default and
+// queue (4 slots of queue each), each through both servers, in turns
+// first; it returns their PIDs.
+func startQueueWorkers(c *cluster, u1, u2, queue string) []int {
+	var workers []int
+	for i := range 4 {
+		servers := u1 + "," + u2
+		if i%2 == 1 {
+			servers = u2 + "," + u1
+		}
+		w := c.start(progBin, "worker", "--server", servers, "--queue", "default", "--queue", queue,
+			"--concurrency", "4", "--slots", queue+"=4")
+		workers = append(workers, w.Process.Pid)
+	}
+	return workers
+}
+
+// killExecuting waits until at least after executions of kind are
+// recorded, then kills with SIGKILL one of workers executing one; it
+// returns the killed PID with the time of the kill.
+func killExecuting(t *testing.T, e *env, kind string, after int, workers []int) map[string]int64 {
+	t.Helper()
+	killed := map[string]int64{}
+	deadline := time.Now().Add(time.Minute)
+	for len(killed) == 0 {
+		execs := stepExecs(t, e, kind)
+		if len(execs) >= after {
+			for _, x := range execs {
+				pid, _ := strconv.Atoi(x.pid)
+				if x.end != 0 || !slices.Contains(workers, pid) {
+					continue
+				}
+				killed[x.pid] = time.Now().UnixNano()
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker to kill: %d %s executions", len(execs), kind)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return killed
+}
+
+// finished counts the distinct task runs (run and key) of execs that ended.
+func finished(execs []robotExec) int {
+	done := map[string]bool{}
+	for _, x := range execs {
+		if x.end != 0 {
+			done[x.run+" "+x.key] = true
+		}
+	}
+	return len(done)
+}
+
 // TestTagLimitPostgres: a tag limit holds globally. Two servers and four
 // workers with 4 robot slots each (16 in all) share one PostgreSQL; the
 // limit of tag robot is 3. Every execution of a robot task run records its
@@ -128,16 +186,7 @@ func TestTagLimitPostgres(t *testing.T) {
 	if l, err := cl.SetLimit(ctx, "robot", limit); err != nil || l.Limit != limit {
 		t.Fatalf("SetLimit = %+v, %v", l, err)
 	}
-	var workers []int
-	for i := range 4 {
-		servers := u1 + "," + u2
-		if i%2 == 1 {
-			servers = u2 + "," + u1
-		}
-		w := c.start(progBin, "worker", "--server", servers, "--queue", "default", "--queue", "robot",
-			"--concurrency", "4", "--slots", "robot=4")
-		workers = append(workers, w.Process.Pid)
-	}
+	workers := startQueueWorkers(c, u1, u2, "robot")
 	var ids []string
 	for range 4 {
 		r, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "robots", Parameters: []byte(`30`)})
@@ -148,31 +197,7 @@ func TestTagLimitPostgres(t *testing.T) {
 	}
 
 	// Once work flows, kill a worker that is executing a robot task run.
-	killed := map[string]int64{}
-	deadline := time.Now().Add(time.Minute)
-	for len(killed) == 0 {
-		execs := robotExecs(t, c.e)
-		if len(execs) >= 20 {
-			for _, x := range execs {
-				if x.end != 0 {
-					continue
-				}
-				pid, _ := strconv.Atoi(x.pid)
-				if !slices.Contains(workers, pid) {
-					continue
-				}
-				killed[x.pid] = time.Now().UnixNano()
-				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker to kill: %d robot executions", len(execs))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	killed := killExecuting(t, c.e, "robot", 20, workers)
 	// While its slots are held by its expired-to-be lease, the list says
 	// who holds them.
 	ls, err := cl.Limits(ctx)
@@ -182,14 +207,8 @@ func TestTagLimitPostgres(t *testing.T) {
 	c.waitAll(cl, ids, 2*time.Minute)
 
 	execs := robotExecs(t, c.e)
-	done := map[string]bool{}
-	for _, x := range execs {
-		if x.end != 0 {
-			done[x.run+" "+x.key] = true
-		}
-	}
-	if len(done) != 4*30 {
-		t.Errorf("%d robot task runs finished, want %d", len(done), 4*30)
+	if n := finished(execs); n != 4*30 {
+		t.Errorf("%d robot task runs finished, want %d", n, 4*30)
 	}
 	killedOpen := 0
 	for _, x := range execs {

@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
-	"slices"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,16 +38,7 @@ func TestQueueLimitPostgres(t *testing.T) {
 	if q, err := cl.SetQueue(ctx, apitype.QueueRequest{Name: "lab", Limit: &n}, true, ""); err != nil || q.Limit != limit {
 		t.Fatalf("SetQueue = %+v, %v", q, err)
 	}
-	var workers []int
-	for i := range 4 {
-		servers := u1 + "," + u2
-		if i%2 == 1 {
-			servers = u2 + "," + u1
-		}
-		w := c.start(progBin, "worker", "--server", servers, "--queue", "default", "--queue", "lab",
-			"--concurrency", "4", "--slots", "lab=4")
-		workers = append(workers, w.Process.Pid)
-	}
+	workers := startQueueWorkers(c, u1, u2, "lab")
 	var ids []string
 	for range runs {
 		r, _, err := cl.CreateRun(ctx, apitype.CreateRunRequest{Flow: "labs", Parameters: []byte(strconv.Itoa(items))})
@@ -58,39 +47,12 @@ func TestQueueLimitPostgres(t *testing.T) {
 		}
 		ids = append(ids, r.ID)
 	}
-	killed := map[string]int64{}
-	deadline := time.Now().Add(time.Minute)
-	for len(killed) == 0 {
-		execs := stepExecs(t, c.e, "lab")
-		if len(execs) >= 15 {
-			for _, x := range execs {
-				pid, _ := strconv.Atoi(x.pid)
-				if x.end != 0 || !slices.Contains(workers, pid) {
-					continue
-				}
-				killed[x.pid] = time.Now().UnixNano()
-				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no worker to kill: %d lab executions", len(execs))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	killed := killExecuting(t, c.e, "lab", 15, workers)
 	c.waitAll(cl, ids, 2*time.Minute)
 
 	execs := stepExecs(t, c.e, "lab")
-	done := map[string]bool{}
-	for _, x := range execs {
-		if x.end != 0 {
-			done[x.run+" "+x.key] = true
-		}
-	}
-	if len(done) != runs*items {
-		t.Errorf("%d lab task runs finished, want %d", len(done), runs*items)
+	if n := finished(execs); n != runs*items {
+		t.Errorf("%d lab task runs finished, want %d", n, runs*items)
 	}
 	most, when := maxOverlap(execs, killed, time.Now().UnixNano())
 	if most > limit {
