@@ -87,6 +87,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,7 +359,9 @@ type Wait struct {
 	Default json.RawMessage
 }
 
-// TaskRuns returns the run's task runs in the order they were created.
+// TaskRuns returns the run's task runs in the order the flow called them:
+// by flow attempt, then step sequence, the items of a map by their index. (Map items start
+// concurrently, so their creation order is not their index order.)
 func (r *FlowRun[R]) TaskRuns() []TaskRun {
 	r.env.t.Helper()
 	return r.env.taskRuns(r.ID)
@@ -389,7 +394,46 @@ func (env *Env) taskRuns(runID string) []TaskRun {
 		v.Wait = waitOf(tr)
 		out[i] = v
 	}
+	slices.SortStableFunc(out, func(a, b TaskRun) int {
+		if a.FlowAttempt != b.FlowAttempt {
+			return a.FlowAttempt - b.FlowAttempt
+		}
+		return compareStepKeys(a.Key, b.Key)
+	})
 	return out
+}
+
+// compareStepKeys orders step keys ("task/3", "task/2.10") by the numbers
+// after the last slash, compared as numbers; keys of another shape sort
+// after them as strings.
+func compareStepKeys(a, b string) int {
+	na, okA := stepNumbers(a)
+	nb, okB := stepNumbers(b)
+	switch {
+	case okA && okB:
+		return slices.Compare(na, nb)
+	case okA:
+		return -1
+	case okB:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func stepNumbers(key string) ([]int, bool) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return nil, false
+	}
+	var ns []int
+	for part := range strings.SplitSeq(key[i+1:], ".") {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, false
+		}
+		ns = append(ns, n)
+	}
+	return ns, true
 }
 
 // Call is a recorded call of a task with its input and output decoded
@@ -400,8 +444,8 @@ type Call[In, Out any] struct {
 	Output Out // the zero value unless the task run succeeded
 }
 
-// Calls returns the recorded calls of task in run, in the order they were
-// created, with their inputs and outputs decoded. It fails the test when
+// Calls returns the recorded calls of task in run, in the order the flow
+// made them (see FlowRun.TaskRuns), with their inputs and outputs decoded. It fails the test when
 // a recorded value does not decode into the task's types.
 func Calls[In, Out, R any](run *FlowRun[R], task *baton.TaskDef[In, Out]) []Call[In, Out] {
 	t := run.env.t

@@ -100,7 +100,8 @@ func TestBrowserGraph(t *testing.T) {
 		until(row(quickMap)+`.querySelector(".items-cell").textContent.includes("6 items")`),
 		until(row(gatedMap)+`?.dataset.state === "RUNNING"`),
 		until(row(gatedMap)+`.querySelector(".items-cell").textContent.includes("RUNNING 2")`),
-		eval(`window.notReloaded = true`))
+		eval(`window.notReloaded = true`),
+		eval(`window.quickButton = document.querySelector('#graph-body button[data-node="`+quickMap+`"]')`))
 	run(t, ctx, "open the map's items",
 		click(`#graph-body button[data-node="`+quickMap+`"]`),
 		until(`document.querySelector("#graph-detail .graph-items table")?.textContent.includes("`+quickMap+`.5") ?? false`))
@@ -111,7 +112,12 @@ func TestBrowserGraph(t *testing.T) {
 		until(row(subflow)+`?.dataset.state === "COMPLETED"`),
 		until(`document.querySelector("#timeline-svg .running") === null`),
 		until(`Number(document.getElementById("graph-canvas").dataset.drawn) === 3`),
-		until(`window.notReloaded === true`))
+		until(`window.notReloaded === true`),
+		// Live re-renders keep the rows that did not change: a button being
+		// clicked is never swapped out between press and release.
+		until(`window.quickButton.isConnected`),
+		// and the open map's items stay shown.
+		until(`document.querySelector("#graph-detail .graph-items table")?.textContent.includes("`+quickMap+`.5") ?? false`))
 	run(t, ctx, "expand the subflow",
 		click(`#graph-body button[data-node="`+subflow+`"]`),
 		until(`[...document.querySelectorAll("#graph-detail button")].some((b) => b.textContent === "Expand the subflow")`),

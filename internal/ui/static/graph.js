@@ -75,6 +75,25 @@ function countsText(counts) {
   return Object.entries(counts).map(([s, n]) => `${icons[s] || "•"} ${n}`).join("  ");
 }
 
+// keepUnchanged puts rows into body, keeping the rows and cells already
+// there that did not change: a live update must not replace the button a
+// person is clicking (a press and release on two elements is no click).
+function keepUnchanged(body, rows) {
+  const old = new Map();
+  for (const tr of body.children) if (tr.dataset.node) old.set(tr.dataset.node, tr);
+  const out = rows.map((tr) => {
+    const was = old.get(tr.dataset.node);
+    if (!was || was.cells.length !== tr.cells.length) return tr;
+    for (const a of tr.getAttributeNames()) was.setAttribute(a, tr.getAttribute(a));
+    for (const a of was.getAttributeNames()) if (!tr.hasAttribute(a)) was.removeAttribute(a);
+    [...tr.cells].forEach((cell, i) => {
+      if (!cell.isEqualNode(was.cells[i])) was.cells[i].replaceWith(cell);
+    });
+    return was;
+  });
+  if (out.length !== body.children.length || out.some((tr, i) => body.children[i] !== tr)) body.replaceChildren(...out);
+}
+
 class GraphView {
   constructor(root) {
     this.root = root;
@@ -445,7 +464,10 @@ class GraphView {
       for (const [s, c] of Object.entries(m.counts)) counts.append(el("span", { class: "count" }, stateBadge(s), " ", el("span", { class: "n" }, String(c))), " ");
       parts.push(counts, el("p", {}, el("progress", { max: "100", value: String(Math.floor(m.progress * 100)) }), ` ${Math.floor(m.progress * 100)}% finished`,
         m.mean_ms !== null ? ` · mean ${fmtDuration(m.mean_ms)}` : "", m.eta ? ` · ETA ${fmtTime(m.eta)}` : ""));
-      const items = el("div", { class: "graph-items" }, el("p", { class: "hint" }, "Loading items…"));
+      // A live re-render keeps the items shown until the new page is read,
+      // so the list does not flicker at each change of the run.
+      const shown = fresh ? null : this.detail.querySelector(".graph-items");
+      const items = shown || el("div", { class: "graph-items" }, el("p", { class: "hint" }, "Loading items…"));
       parts.push(items);
       this.loadItems(items, m.items);
     }
@@ -518,7 +540,7 @@ class GraphView {
         el("td", {}, ...(deps.get(n.id) || []).flatMap((d) => [el("code", {}, d), " "])), el("td", {}, fmtDuration(n.duration_ms)));
     });
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "6" }, "No step yet.")));
-    this.root.querySelector("#graph-body").replaceChildren(...rows);
+    keepUnchanged(this.root.querySelector("#graph-body"), rows);
     const sum = this.root.querySelector("#graph-summary");
     sum.replaceChildren(el("span", { class: "n" }, String(g.nodes.length)), " nodes for ", el("span", { class: "n" }, String(g.task_runs_total)),
       " task runs, ", el("span", { class: "n" }, String(g.edges.length)), " dependencies", g.truncated ? `; the first steps of ${g.steps_total} are shown` : "", ".");
