@@ -129,26 +129,42 @@ func eval(expr string) chromedp.Action[chromedp.Void] {
 const ready = `document.documentElement.dataset.ready === "true"`
 
 // click clicks the element sel selects once the page's scripts are ready.
-// A live page may replace the element between the lookup and the click
-// (the graph's table is redrawn as counts change): the click is then made
-// again on the element that took its place, as a person's would land.
 func click(sel string) chromedp.Action[chromedp.Void] {
-	wait, c := until(ready), chromedp.Click(chromedp.CSS(sel))
+	return onNode(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// setValue sets the value of the field sel selects once the page's
+// scripts are ready.
+func setValue(sel, v string) chromedp.Action[chromedp.Void] {
+	return onNode(chromedp.SetValue(chromedp.CSS(sel), v))
+}
+
+// onNode runs an action on an element once the page's scripts are ready.
+// The element may go between its lookup and the action: a live page
+// replaces it (the graph's table is redrawn as counts change), or the
+// browser renumbers the nodes of a document just navigated to. The action
+// is then made again on the element that took its place, as a person's
+// would land.
+func onNode(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+	wait := until(ready)
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 		if _, err := wait(ctx, t); err != nil {
 			return chromedp.Void{}, err
 		}
 		for try := 1; ; try++ {
-			v, err := c(ctx, t)
-			if err == nil || try == 5 || !strings.Contains(err.Error(), "Could not find node") {
+			v, err := a(ctx, t)
+			if err == nil || try == 5 || !staleNode(err) {
 				return v, err
 			}
 		}
 	}
 }
 
-func setValue(sel, v string) chromedp.Action[chromedp.Void] {
-	return chromedp.SetValue(chromedp.CSS(sel), v)
+// staleNode reports whether err says that the node an action looked up is
+// gone from the document.
+func staleNode(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Could not find node") || strings.Contains(msg, "No node with given id")
 }
 
 // stateIs is the condition that the run page shows state (by its text).
