@@ -23,8 +23,15 @@ var syntax = sqlcore.Syntax{
 	ByteOrder:      ` COLLATE "C"`,
 	RunTieBreak:    "id",
 	ActiveRunsFrom: "runs",
-	ASCIILower: func(expr string) string {
-		return "translate(" + expr + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	ASCIILower:     asciiLower,
+	FoldLike:       asciiLower,
+	// The GIN index runs_search (pg_trgm) serves ILIKE, which folds ASCII
+	// case at least. OFFSET 0 keeps the planner from merging the subquery
+	// into RunList's statement, whose ORDER BY ... LIMIT it could then
+	// serve by reading runs_created_at newest first.
+	SearchCandidates: func(a *sqlcore.Args, term string) string {
+		p := a.Add("%" + sqlcore.LikeEscape(term) + "%")
+		return "id IN (SELECT id FROM runs WHERE id ILIKE " + p + " OR flow ILIKE " + p + " OR parameters ILIKE " + p + " OFFSET 0)"
 	},
 	In:   func(param string) string { return "= ANY(" + param + ")" },
 	List: func(vals []string) any { return vals },
@@ -39,6 +46,12 @@ var syntax = sqlcore.Syntax{
 		return fmt.Sprintf("(run_id, key, id) IN (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
 			a.Add(runIDs), a.Add(keys), a.Add(ids))
 	},
+}
+
+// asciiLower is the expression of expr with its ASCII letters lower-cased
+// (LOWER would fold others too, unlike SQLite's).
+func asciiLower(expr string) string {
+	return "translate(" + expr + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 }
 
 // dialect is the sqlcore.Dialect of a Store: its pool and its
