@@ -104,11 +104,14 @@ func runUI(ctx context.Context, cfg uiConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	figures := map[string]string{"go_version": runtime.Version(), "cpus": fmt.Sprint(runtime.NumCPU()), "ui_runs": fmt.Sprint(cfg.runs)}
+	opened := time.Now()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// An existing store's pending migrations run here (0014 indexes its runs).
+	fmt.Fprintf(stderr, "bench ui: store opened in %.1f s\n", time.Since(opened).Seconds())
 	have, err := st.RunList(ctx, store.RunListParams{Limit: 1, Offset: cfg.runs - 1})
 	if err != nil {
 		return err
