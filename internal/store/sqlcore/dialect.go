@@ -133,9 +133,9 @@ type Syntax struct {
 	// SearchCandidates appends to a the arguments of the condition that a
 	// run is one of those that the search index (migration 0014) finds for
 	// term, of 3 characters or more: a superset of the runs whose id,
-	// flow or parameters hold term, folding ASCII case (RunList checks
-	// its exact predicate too). Nil: no index.
-	SearchCandidates func(a *Args, term string) string
+	// flow or parameters hold term, folding ASCII case, which is the
+	// condition pred (RunList checks pred too). Nil: no index.
+	SearchCandidates func(a *Args, term, pred string) string
 	// ActiveRunsFrom is the FROM item of the queue statistics' scan of the
 	// unfinished runs of queues (runs, with an index hint where the planner
 	// needs one).

@@ -99,7 +99,8 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 		return list(where, a)
 	}
 	filters, fa := slices.Clone(where), slices.Clone(a)
-	where = append(where, c.searchPredicate(&a, p.Search))
+	pred := c.searchPredicate(&a, p.Search)
+	where = append(where, pred)
 	if c.sx.SearchCandidates == nil || !searchIndexable(p.Search) {
 		return list(where, a)
 	}
@@ -122,7 +123,7 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 	}
 	// Too few of the newest runs match: the runs the index finds, with the
 	// same predicate, in the same order.
-	return list(append(where, c.sx.SearchCandidates(&a, p.Search)), a)
+	return list(append(where, c.sx.SearchCandidates(&a, p.Search, pred)), a)
 }
 
 // searchScanBudget is how many runs RunList's search reads newest first,

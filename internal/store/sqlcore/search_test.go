@@ -75,7 +75,7 @@ func (r *recorder) Translate(err error, format string, args ...any) error {
 func TestRunListSearchStatements(t *testing.T) {
 	t.Parallel()
 	sx := Syntax{RunTieBreak: "rowid", FoldLike: func(e string) string { return e },
-		SearchCandidates: func(a *Args, term string) string { return "rowid IN (candidates of " + a.Add(term) + ")" }}
+		SearchCandidates: func(a *Args, term, _ string) string { return "rowid IN (candidates of " + a.Add(term) + ")" }}
 	at := int64(42)
 	for _, tc := range []struct {
 		name  string

@@ -25,7 +25,7 @@ var syntax = sqlcore.Syntax{
 	FoldLike:    func(expr string) string { return expr }, // LIKE ignores ASCII case
 	// The FTS5 table runs_search (trigram, folding case) finds the rowids
 	// of the runs whose columns hold term: a phrase, quoted.
-	SearchCandidates: func(a *sqlcore.Args, term string) string {
+	SearchCandidates: func(a *sqlcore.Args, term, _ string) string {
 		return "rowid IN (SELECT rowid FROM runs_search WHERE runs_search MATCH " +
 			a.Add(`"`+strings.ReplaceAll(term, `"`, `""`)+`"`) + ")"
 	},

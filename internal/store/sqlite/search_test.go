@@ -48,7 +48,7 @@ func FuzzSearchCandidates(f *testing.F) {
 			pat := a.Add("%" + sqlcore.LikeEscape(asciiLower(term)) + "%")
 			exact := "(id LIKE " + pat + " ESCAPE '\\' OR flow LIKE " + pat + " ESCAPE '\\' OR COALESCE(parameters, '') LIKE " +
 				pat + " ESCAPE '\\')"
-			cand := syntax.SearchCandidates(&a, term)
+			cand := syntax.SearchCandidates(&a, term, exact)
 			count := func(where string, args []any) int {
 				var c int
 				if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM runs WHERE "+where, args...).Scan(&c); err != nil {

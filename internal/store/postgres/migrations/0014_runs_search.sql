@@ -1,11 +1,11 @@
 -- 0014: the index of the runs list's text search (issue 10).
 --
 -- RunList's Search is a case-insensitive substring of a run's id, flow or
--- parameters. runs_search is a GIN index of the trigrams (pg_trgm) of the
--- three columns, which serves `col ILIKE '%…%'` for a term of 3 or more
--- characters: RunList reads the candidates it returns (a superset of the
--- runs its exact, ASCII-case-folding predicate matches) when the newest
--- runs do not fill a page (see Core.RunList).
+-- parameters: `lower(col COLLATE "C") LIKE '%term%'` (LOWER under "C"
+-- folds ASCII letters only, as SQLite's LIKE). runs_search is a GIN index
+-- of the trigrams (pg_trgm) of those three expressions, which serves that
+-- LIKE for a term of 3 or more characters: RunList reads the runs it finds
+-- when the newest runs do not fill a page (see Core.RunList).
 --
 -- pg_trgm ships with PostgreSQL (Debian's postgresql package included) and
 -- is a trusted extension: a user with CREATE on the database (its owner)
@@ -24,7 +24,8 @@ BEGIN
         CREATE EXTENSION pg_trgm;
         ext_schema := current_schema();
     END IF;
-    EXECUTE format('CREATE INDEX runs_search ON runs USING gin (id %1$I.gin_trgm_ops, flow %1$I.gin_trgm_ops, '
-        'parameters %1$I.gin_trgm_ops)', ext_schema);
+    EXECUTE format('CREATE INDEX runs_search ON runs USING gin (lower(id COLLATE "C") %1$I.gin_trgm_ops, '
+        'lower(flow COLLATE "C") %1$I.gin_trgm_ops, lower(COALESCE(parameters, '''') COLLATE "C") %1$I.gin_trgm_ops)',
+        ext_schema);
 END
 $$;
