@@ -30,6 +30,7 @@ import (
 	"github.com/batonhq/baton/internal/cli/progcmd"
 	"github.com/batonhq/baton/internal/engine"
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/pgtest"
 	"github.com/batonhq/baton/internal/store/postgres"
 )
 
@@ -381,6 +382,9 @@ func (d *dist) newSchema(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, pgtest.SharedExtensionsSQL); err != nil {
+		return "", fmt.Errorf("create extensions: %w", err)
+	}
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		return "", fmt.Errorf("create schema %s: %w", schema, err)
 	}

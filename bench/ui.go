@@ -50,6 +50,11 @@ var uiQueries = []uiQuery{
 	{"created_range", "created_from=%FROM%&created_to=%TO%"},
 	{"flow_state_range", "flow=flow-3&state=FAILED&created_from=%FROM%"},
 	{"search_id", "q=%ID%"},
+	{"search_param", "q=%BATCH%"},
+	{"search_flow", "q=flow-3"},
+	{"search_all", "q=LYON"},
+	{"search_none", "q=no-such-run"},
+	{"search_flow_failed", "q=flow-7&state=CRASHED"},
 	{"offset_10k", "offset=10000"},
 	{"offset_100k", "offset=100000"},
 }
@@ -99,11 +104,14 @@ func runUI(ctx context.Context, cfg uiConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	figures := map[string]string{"go_version": runtime.Version(), "cpus": fmt.Sprint(runtime.NumCPU()), "ui_runs": fmt.Sprint(cfg.runs)}
+	opened := time.Now()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "baton.db"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// An existing store's pending migrations run here (0014 indexes its runs).
+	fmt.Fprintf(stderr, "bench ui: store opened in %.1f s\n", time.Since(opened).Seconds())
 	have, err := st.RunList(ctx, store.RunListParams{Limit: 1, Offset: cfg.runs - 1})
 	if err != nil {
 		return err
@@ -128,7 +136,8 @@ func runUI(ctx context.Context, cfg uiConfig, stdout, stderr io.Writer) error {
 	h := srv.Handler()
 	mid := cfg.runs / 2
 	repl := strings.NewReplacer("%FROM%", uiBase.Add(time.Duration(mid)*time.Second).Format(time.RFC3339),
-		"%TO%", uiBase.Add(time.Duration(mid+3600)*time.Second).Format(time.RFC3339), "%ID%", runID(mid))
+		"%TO%", uiBase.Add(time.Duration(mid+3600)*time.Second).Format(time.RFC3339), "%ID%", runID(mid),
+		"%BATCH%", batchName(mid))
 	for _, q := range uiQueries {
 		if len(cfg.only) > 0 && !slices.Contains(cfg.only, q.name) {
 			continue
@@ -165,9 +174,14 @@ func runUI(ctx context.Context, cfg uiConfig, stdout, stderr io.Writer) error {
 // runID is the ID of the benchmark's i-th run.
 func runID(i int) string { return fmt.Sprintf("run-%08d", i) }
 
+// batchName is the value of the "batch" parameter of the benchmark's i-th
+// run: 100 consecutive runs share one.
+func batchName(i int) string { return fmt.Sprintf("batch-%05d", i/100) }
+
 // fillRuns writes n runs: one a second from uiBase, over 10 flows and (one
 // run in two) 20 deployments tagged by team; one run in 10 FAILED, one in
-// 10,000 CRASHED, the rest COMPLETED.
+// 10,000 CRASHED, the rest COMPLETED; the parameters of each name a city
+// (Lyon, the same for all) and a batch (batchName: 100 runs each).
 func fillRuns(ctx context.Context, st store.Store, n int, log io.Writer) error {
 	for d := range 20 {
 		dep := store.Deployment{Name: fmt.Sprintf("dep-%d", d), Flow: fmt.Sprintf("flow-%d", d%10), Queue: "default",
@@ -177,14 +191,13 @@ func fillRuns(ctx context.Context, st store.Store, n int, log io.Writer) error {
 		}
 	}
 	const batch = 5000
-	params := json.RawMessage(`{"city":"Lyon","n":3}`)
 	byDep := map[string][]store.Run{}
 	for i := 0; i < n; i += batch {
 		var b store.Batch
 		for j := i; j < min(i+batch, n); j++ {
 			at := uiBase.Add(time.Duration(j) * time.Second)
 			r := store.Run{ID: runID(j), Flow: fmt.Sprintf("flow-%d", j%10), State: store.RunCompleted, Attempt: 1,
-				Parameters: params, Queue: "default", CreatedAt: at, UpdatedAt: at, StartedAt: at, EndedAt: at.Add(time.Second)}
+				Parameters: json.RawMessage(`{"batch":"` + batchName(j) + `","city":"Lyon","n":3}`), Queue: "default", CreatedAt: at, UpdatedAt: at, StartedAt: at, EndedAt: at.Add(time.Second)}
 			switch {
 			case j%10_000 == 7:
 				r.State = store.RunCrashed

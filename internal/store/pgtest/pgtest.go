@@ -17,9 +17,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// SharedExtensionsSQL creates the extensions that Baton's migrations use
+// (pg_trgm, 0014) in the schema public, which no test drops, unless the
+// database has them: a migration creates a missing one in the schema of
+// its tables, whose drop at the end of a test would take the indexes of
+// the other tests' schemas with it. The advisory lock is the one of the
+// migration, so that tests starting at once do not both create it. Run it
+// before the tests' schemas are created.
+const SharedExtensionsSQL = `SELECT pg_advisory_xact_lock(1650553967, hashtext('pg_trgm'));
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public`
+
 // SchemaURL creates an empty schema, dropped when the test ends, and
 // returns the URL of the test database with the schema as search_path and
-// a pool of at most 4 connections.
+// a pool of at most 4 connections; the shared extensions are created first
+// (SharedExtensionsSQL).
 func SchemaURL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv("BATON_TEST_POSTGRES")
@@ -41,6 +52,9 @@ func SchemaURL(tb testing.TB) string {
 		defer conn.Close(ctx)
 		_, err = conn.Exec(ctx, sql)
 		return err
+	}
+	if err := exec(SharedExtensionsSQL); err != nil {
+		tb.Fatalf("create extensions: %v", err)
 	}
 	if err := exec("CREATE SCHEMA " + schema); err != nil {
 		tb.Fatalf("create schema: %v", err)

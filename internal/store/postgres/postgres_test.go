@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/batonhq/baton/internal/store"
+	"github.com/batonhq/baton/internal/store/pgtest"
 	"github.com/batonhq/baton/internal/store/storetest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -71,6 +72,9 @@ func schemaURL(tb testing.TB) string {
 	rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])
 	ctx := context.Background()
+	if _, err := pool.Exec(ctx, pgtest.SharedExtensionsSQL); err != nil {
+		tb.Fatalf("create extensions: %v", err)
+	}
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		tb.Fatalf("create schema: %v", err)
 	}

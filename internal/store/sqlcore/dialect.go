@@ -124,11 +124,18 @@ type Syntax struct {
 	// a column that the index on created_at holds ("rowid" on SQLite), or
 	// "id".
 	RunTieBreak string
-	// FoldLike returns the text expression a case-insensitive LIKE of
-	// RunList's search compares: LOWER(expr), or expr where LIKE already
-	// ignores ASCII case (SQLite, whose LOWER folds only ASCII too: the
-	// same matches, at half the cost of a scan).
+	// FoldLike returns the text expression that RunList's search compares
+	// with LIKE to a pattern whose ASCII letters are lower-cased: expr with
+	// its ASCII letters lower-cased (ASCIILower), or expr where LIKE already
+	// ignores ASCII case only (SQLite: the same matches, at half the cost
+	// of a scan).
 	FoldLike func(expr string) string
+	// SearchCandidates appends to a the arguments of the condition that a
+	// run is one of those that the search index (migration 0014) finds for
+	// term, of 3 characters or more: a superset of the runs whose id,
+	// flow or parameters hold term, folding ASCII case, which is the
+	// condition pred (RunList checks pred too). Nil: no index.
+	SearchCandidates func(a *Args, term, pred string) string
 	// ActiveRunsFrom is the FROM item of the queue statistics' scan of the
 	// unfinished runs of queues (runs, with an index hint where the planner
 	// needs one).

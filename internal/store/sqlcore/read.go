@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/batonhq/baton/internal/store"
 )
@@ -78,29 +79,94 @@ func (c *Core) RunList(ctx context.Context, p store.RunListParams) ([]store.Run,
 	if !p.CreatedTo.IsZero() {
 		where = append(where, "created_at < "+a.Add(EncTime(p.CreatedTo)))
 	}
-	if p.Search != "" {
-		pat := "%" + likeEscape(strings.ToLower(p.Search)) + "%"
-		fold := c.sx.FoldLike
-		if fold == nil {
-			fold = func(expr string) string { return "LOWER(" + expr + ")" }
-		}
-		where = append(where, "("+fold("id")+" LIKE "+a.Add(pat)+" ESCAPE '\\' OR "+fold("flow")+" LIKE "+a.Add(pat)+
-			" ESCAPE '\\' OR "+fold("COALESCE(parameters, '')")+" LIKE "+a.Add(pat)+" ESCAPE '\\')")
-	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q := "SELECT " + RunCols + " FROM runs"
+	list := func(where []string, a Args) ([]store.Run, error) {
+		q := "SELECT " + RunCols + " FROM runs"
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		q += " ORDER BY created_at DESC, " + c.sx.RunTieBreak + " DESC LIMIT " + a.Add(int64(limit))
+		if p.Offset > 0 {
+			q += " OFFSET " + a.Add(int64(p.Offset))
+		}
+		out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
+		return out, c.d.Translate(err, "list runs")
+	}
+	if p.Search == "" {
+		return list(where, a)
+	}
+	filters, fa := slices.Clone(where), slices.Clone(a)
+	pred := c.searchPredicate(&a, p.Search)
+	where = append(where, pred)
+	if c.sx.SearchCandidates == nil || !searchIndexable(p.Search) {
+		return list(where, a)
+	}
+	// The newest runs of the other filters first, at most
+	// searchScanBudget more than the page needs: a term that many runs
+	// hold fills the page there. The bound is the creation time of the
+	// last of them (no bound when the filters hold fewer runs: the scan
+	// reads them all).
+	bound, err := c.searchBound(ctx, filters, fa, searchScanBudget+p.Offset+limit)
+	if err != nil {
+		return nil, err
+	}
+	if bound == nil {
+		return list(where, a)
+	}
+	ba := slices.Clone(a)
+	out, err := list(append(slices.Clone(where), "created_at >= "+ba.Add(*bound)), ba)
+	if err != nil || len(out) == limit {
+		return out, err
+	}
+	// Too few of the newest runs match: the runs the index finds, with the
+	// same predicate, in the same order.
+	return list(append(where, c.sx.SearchCandidates(&a, p.Search, pred)), a)
+}
+
+// searchScanBudget is how many runs RunList's search reads newest first,
+// besides the page's offset and limit, before it turns to the search index
+// (see docs/performance.md: measured at a million runs).
+const searchScanBudget = 10_000
+
+// searchPredicate appends the arguments of the condition that a run's id,
+// flow or parameters hold term, folding ASCII case only (as
+// LogListParams.Search; other characters compare as they are), and
+// returns it.
+func (c *Core) searchPredicate(a *Args, term string) string {
+	pat := a.Add("%" + likeEscape(asciiLower(term)) + "%")
+	fold := c.sx.FoldLike
+	return "(" + fold("id") + " LIKE " + pat + " ESCAPE '\\' OR " + fold("flow") + " LIKE " + pat +
+		" ESCAPE '\\' OR " + fold("COALESCE(parameters, '')") + " LIKE " + pat + " ESCAPE '\\')"
+}
+
+// searchIndexable reports whether the search indexes can find the runs
+// that hold term: trigram indexes need 3 characters, and valid UTF-8
+// without NUL (which no stored column holds).
+func searchIndexable(term string) bool {
+	return utf8.ValidString(term) && !strings.ContainsRune(term, 0) && utf8.RuneCountInString(term) >= 3
+}
+
+// searchBound returns the creation time of the n-th newest run that the
+// conditions where hold, or nil when they hold fewer runs. It reads
+// index entries only where an index serves the conditions.
+func (c *Core) searchBound(ctx context.Context, where []string, a Args, n int) (*int64, error) {
+	q := "SELECT created_at FROM runs"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY created_at DESC, " + c.sx.RunTieBreak + " DESC LIMIT " + a.Add(int64(limit))
-	if p.Offset > 0 {
-		q += " OFFSET " + a.Add(int64(p.Offset))
+	q += " ORDER BY created_at DESC, " + c.sx.RunTieBreak + " DESC LIMIT 1 OFFSET " + a.Add(int64(n-1))
+	var at int64
+	err := c.d.QueryRow(ctx, q, a...).Scan(&at)
+	if err = c.d.Translate(err, "list runs"); isNotFound(err) {
+		return nil, nil
 	}
-	out, err := queryAll(ctx, c.d, newRunScan().scan, q, a...)
-	return out, c.d.Translate(err, "list runs")
+	if err != nil {
+		return nil, err
+	}
+	return &at, nil
 }
 
 // RunStats counts runs by bucket of creation time and state (see
@@ -465,8 +531,11 @@ func asciiLower(s string) string {
 	}, s)
 }
 
-// likeEscape escapes the LIKE wildcards of s (with backslash, the ESCAPE
-// character of RunList's search).
+// LikeEscape escapes the LIKE wildcards of s with backslash (the ESCAPE
+// character of RunList's search, and the default of PostgreSQL's LIKE).
+func LikeEscape(s string) string { return likeEscape(s) }
+
+// likeEscape is LikeEscape.
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"github.com/batonhq/baton/internal/store"
@@ -20,8 +21,14 @@ import (
 // IMMEDIATE), so rows need no locks; BINARY, the default collation, is byte
 // order.
 var syntax = sqlcore.Syntax{
-	RunTieBreak:    "rowid",                                  // runs_created_at holds it: no sort
-	FoldLike:       func(expr string) string { return expr }, // LIKE ignores ASCII case
+	RunTieBreak: "rowid",                                  // runs_created_at holds it: no sort
+	FoldLike:    func(expr string) string { return expr }, // LIKE ignores ASCII case
+	// The FTS5 table runs_search (trigram, folding case) finds the rowids
+	// of the runs whose columns hold term: a phrase, quoted.
+	SearchCandidates: func(a *sqlcore.Args, term, _ string) string {
+		return "rowid IN (SELECT rowid FROM runs_search WHERE runs_search MATCH " +
+			a.Add(`"`+strings.ReplaceAll(term, `"`, `""`)+`"`) + ")"
+	},
 	ActiveRunsFrom: "runs INDEXED BY runs_active",
 	ASCIILower:     func(expr string) string { return "LOWER(" + expr + ")" }, // ASCII only: no ICU
 	In:             func(param string) string { return "IN (SELECT value FROM json_each(" + param + "))" },

@@ -42,6 +42,7 @@ func Run(b *testing.B, open func(b *testing.B) store.Store) {
 		{"BatchWriteTaskRuns/uuidv4", func(b *testing.B, s store.Store) { batchWriteTaskRuns(b, s, uuid.NewString) }},
 		{"BatchWriteStep", batchWriteStep},
 		{"RunTransition", runTransition},
+		{"RunCreate", runCreate},
 		{"JournalList", journalList},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
@@ -119,6 +120,21 @@ func runTransition(b *testing.B, s store.Store) {
 			b.Fatal(err)
 		}
 		from, to = to, from
+	}
+}
+
+// runCreate creates one run per iteration, as POST /api/v1/runs does,
+// with parameters the runs list's search indexes (migration 0014).
+func runCreate(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		params := json.RawMessage(fmt.Sprintf(`{"city":"Lyon","batch":"batch-%05d","n":%d}`, i/100, i))
+		if _, _, err := s.RunCreate(ctx, store.RunCreateParams{Run: store.Run{ID: uuid.Must(uuid.NewV7()).String(),
+			Flow: "etl.daily", State: store.RunScheduled, Queue: "default", Parameters: params}}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -123,7 +123,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueLimitRuns", testQueueLimitRuns},
 		{"QueueLimitConcurrent", testQueueLimitConcurrent},
 		{"SlotAcquireLocal", testSlotAcquireLocal},
-		{"RunListSearch", testRunListSearch}, // ui.go
+		{"RunListSearch", testRunListSearch},               // ui.go
+		{"RunListSearchIndexed", testRunListSearchIndexed}, // runsearch.go
 		{"RunListFilters", testRunListFilters},
 		{"RunStats", testRunStats},
 		{"LogListAfter", testLogListAfter},
