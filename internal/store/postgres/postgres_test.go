@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -207,5 +208,50 @@ func TestOpenMissingSchema(t *testing.T) {
 	if err == nil {
 		s.Close()
 		t.Fatal("Open with a missing schema succeeded")
+	}
+}
+
+// TestPlansFollowTableGrowth: a statement prepared while task_runs is
+// nearly empty (a new database) still finds a task run by its primary key
+// once the table holds a large map, before any analyze. With PostgreSQL's
+// default plan cache the generic plan made at the sixth execution is kept,
+// and it read task_runs_order, all of the run's entries, per lookup.
+func TestPlansFollowTableGrowth(t *testing.T) {
+	for _, tc := range []struct {
+		name, params string
+		wantPK       bool
+	}{
+		{"default", "", true},
+		{"plan_cache_mode=auto in the URL", "&plan_cache_mode=auto", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openAt(t, schemaURL(t)+tc.params)
+			ctx := context.Background()
+			conn, err := s.pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Release()
+			const lookup = "SELECT state FROM task_runs WHERE run_id = $1 AND key = $2 AND id = $3"
+			if _, err := conn.Exec(ctx, "PREPARE lookup(text, text, text) AS "+lookup); err != nil {
+				t.Fatal(err)
+			}
+			for range 6 {
+				if _, err := conn.Exec(ctx, "EXECUTE lookup('r', 'k', 'i')"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := conn.Exec(ctx, `INSERT INTO task_runs (id, run_id, key, task, state, created_at)
+				SELECT 'id-' || n, 'r', 'm/0.' || n, 'm', 'PENDING', n FROM generate_series(1, 20000) n`); err != nil {
+				t.Fatal(err)
+			}
+			var plan string
+			if err := conn.QueryRow(ctx, "EXPLAIN (COSTS OFF) EXECUTE lookup('r', 'm/0.7', 'id-7')").Scan(&plan); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(plan, "task_runs_pkey"); got != tc.wantPK {
+				t.Errorf("plan of a lookup by primary key after the table grew: %s; uses the primary key: %v, want %v", plan, got, tc.wantPK)
+			}
+		})
 	}
 }
