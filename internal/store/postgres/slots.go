@@ -234,7 +234,9 @@ const sqlXact = `xmin = pg_current_xact_id()::xid`
 // against the ones of its tags behind it), also against the tag's count and
 // max_running: a tag over its limit (a lowered limit) hands nothing off, so
 // its count converges down. Candidates without a limited tag are left to
-// the slot claim.
+// the slot claim. Without any limit (no row in concurrency_limits) it
+// looks nothing up: reports of untagged task runs pay one statement that
+// reads nothing.
 func slotHandOffSQL(p store.TaskRunClaimParams, runIDs, keys, ids []string, worker string, lease, at int64,
 	hist *string) (string, []any) {
 	var args []any
@@ -245,12 +247,12 @@ func slotHandOffSQL(p store.TaskRunClaimParams, runIDs, keys, ids []string, work
 	refs := `SELECT * FROM unnest(` + add(runIDs) + `::text[], ` + add(keys) + `::text[], ` + add(ids) + `::text[])`
 	workerP, leaseP, limitP, queuesP, nowP := add(worker), add(lease), add(int64(p.Limit)), add(p.Queues), add(at)
 	// The candidates' window: the slots freed, within the worker's room.
-	window := `(SELECT least(coalesce(sum(n), 0), ` + limitP + `::bigint - (SELECT count(*) FROM mine m WHERE m.queue = ANY(` +
-		queuesP + `::text[]))) FROM freed)`
+	window := `(SELECT CASE WHEN coalesce(sum(n), 0) = 0 THEN 0 ELSE least(sum(n), ` + limitP +
+		`::bigint - (SELECT count(*) FROM mine m WHERE m.queue = ANY(` + queuesP + `::text[]))) END FROM freed)`
 	cand := slotCandidatesSQL("run_id, key, id, tags, created_at, queue", p, &args, "greatest("+window+", 0)")
 	q := `WITH done AS MATERIALIZED (
 		SELECT t.tags FROM task_runs t WHERE (t.run_id, t.key, t.id) IN (` + refs + `) AND t.` + sqlXact + `
-			AND t.tags <> '' AND t.state <> 'RUNNING'
+			AND t.tags <> '' AND t.state <> 'RUNNING' AND EXISTS (SELECT 1 FROM concurrency_limits)
 	), mine AS MATERIALIZED (
 		SELECT t.queue, t.tags FROM task_runs t WHERE t.state = 'RUNNING' AND t.queue <> '' AND t.worker_id = ` + workerP + `::text
 			AND t.lease_until = ` + leaseP + `::bigint AND t.` + sqlXact + `
