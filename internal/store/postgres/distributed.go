@@ -389,6 +389,9 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) (store.ClaimResu
 				return err
 			}
 		}
+		if err := queueSlotHandOffs(pb, plain, cs, out.TaskRuns); err != nil {
+			return err
+		}
 		queueSlotProbe(pb, plain, &slots)
 		return nil
 	}, func(ctx context.Context, c *pgxpool.Conn, pb *pgx.Batch) error {

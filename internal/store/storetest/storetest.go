@@ -117,6 +117,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotOrder", testSlotOrder},
 		{"SlotRelease", testSlotRelease},
 		{"SlotClaimConcurrent", testSlotClaimConcurrent},
+		{"SlotHandOff", testSlotHandOff}, // handoff.go
+		{"SlotHandOffLowered", testSlotHandOffLowered},
+		{"SlotHandOffInactive", testSlotHandOffInactive},
+		{"SlotHandOffTags", testSlotHandOffTags},
+		{"SlotHandOffConcurrent", testSlotHandOffConcurrent},
 		{"WorkQueues", testWorkQueues},
 		{"QueueLimitSet", testQueueLimitSet},
 		{"QueueLimitTaskRuns", testQueueLimitTaskRuns},
