@@ -158,13 +158,7 @@ func scheduledReason(ctx context.Context, st store.Store, run store.Run, workers
 		}
 	}
 	position := ""
-	if runs, err := st.RunList(ctx, store.RunListParams{State: store.RunScheduled, Queue: run.Queue, Limit: 10000}); err == nil {
-		ahead := 0
-		for _, r := range runs {
-			if r.CreatedAt.Before(run.CreatedAt) || (r.CreatedAt.Equal(run.CreatedAt) && r.ID < run.ID) {
-				ahead++
-			}
-		}
+	if ahead, err := st.RunsScheduledAhead(ctx, run.Queue, run.CreatedAt, run.ID); err == nil {
 		position = fmt.Sprintf("; position %d in queue %q (%d runs scheduled before it)", ahead+1, run.Queue, ahead)
 	}
 	if len(serving) == 0 {
@@ -186,15 +180,9 @@ const FreeSlotPrefix = "not waiting for a slot: worker"
 // workerWithFreeSlot returns the name of one of workers that holds fewer
 // flow runs than its capacity, if any.
 func workerWithFreeSlot(ctx context.Context, st store.Store, workers []store.Worker) (string, bool) {
-	held := map[string]int{}
-	for _, state := range store.LeasedRunStates {
-		runs, err := st.RunList(ctx, store.RunListParams{State: state, Limit: 10000})
-		if err != nil {
-			return "", false // unknown: say it waits, as before
-		}
-		for _, r := range runs {
-			held[r.WorkerID]++
-		}
+	held, err := st.RunsHeld(ctx)
+	if err != nil {
+		return "", false // unknown: say it waits, as before
 	}
 	for _, wk := range workers {
 		if held[wk.ID] < wk.Capacity {

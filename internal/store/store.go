@@ -946,6 +946,13 @@ type Store interface {
 	// seen at or after seenSince (with zero counts), ordered by name.
 	// Callers pass their clock's now minus LiveWorkerWindow.
 	QueueList(ctx context.Context, seenSince time.Time) ([]QueueStats, error)
+	// RunsHeld counts the runs in LeasedRunStates per worker ID (runs
+	// without a worker are not counted).
+	RunsHeld(ctx context.Context) (map[string]int, error)
+	// RunsScheduledAhead counts the SCHEDULED runs of queue created before
+	// a run created at createdAt with ID id (by creation time, then ID):
+	// the runs ahead of it in its queue.
+	RunsScheduledAhead(ctx context.Context, queue string, createdAt time.Time, id string) (int, error)
 	// RetentionDelete deletes old finished runs in one small transaction.
 	RetentionDelete(ctx context.Context, p RetentionParams) (RetentionResult, error)
 	// RunChildGet returns the subflow run created by the step key of a parent run.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/batonhq/baton/internal/store"
@@ -113,4 +114,35 @@ func (c *Core) QueueList(ctx context.Context, seenSince time.Time) ([]store.Queu
 		return nil, c.d.Translate(err, "list queues")
 	}
 	return out, nil
+}
+
+// RunsHeld counts the runs in LeasedRunStates per worker; see
+// store.Store.
+func (c *Core) RunsHeld(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	in := make([]string, len(store.LeasedRunStates))
+	for i, st := range store.LeasedRunStates {
+		in[i] = "'" + string(st) + "'"
+	}
+	err := c.d.Query(ctx, func(rows Rows) error {
+		for rows.Next() {
+			var worker string
+			var n int64
+			if err := rows.Scan(&worker, &n); err != nil {
+				return err
+			}
+			out[worker] = int(n)
+		}
+		return rows.Err()
+	}, "SELECT worker_id, COUNT(*) FROM runs WHERE state IN ("+strings.Join(in, ", ")+") AND worker_id <> '' GROUP BY worker_id")
+	return out, c.d.Translate(err, "count the runs held by workers")
+}
+
+// RunsScheduledAhead counts the SCHEDULED runs of a queue created before
+// a run; see store.Store.
+func (c *Core) RunsScheduledAhead(ctx context.Context, queue string, createdAt time.Time, id string) (int, error) {
+	var n int64
+	err := c.d.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE state = 'SCHEDULED' AND queue = $1
+		AND (created_at < $2 OR (created_at = $2 AND id < $3))`, queue, EncTime(createdAt), id).Scan(&n)
+	return int(n), c.d.Translate(err, "count the runs ahead in queue %s", queue)
 }

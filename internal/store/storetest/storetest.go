@@ -123,6 +123,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotHandOffTags", testSlotHandOffTags},
 		{"SlotHandOffConcurrent", testSlotHandOffConcurrent},
 		{"WorkQueues", testWorkQueues},
+		{"RunsHeldAndAhead", testRunsHeldAndAhead},
 		{"QueueLimitSet", testQueueLimitSet},
 		{"QueueLimitTaskRuns", testQueueLimitTaskRuns},
 		{"QueueLimitRuns", testQueueLimitRuns},
