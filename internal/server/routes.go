@@ -177,7 +177,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 		}
 		status = http.StatusOK
 	}
-	return writeJSON(w, status, s.runView(r.Context(), run))
+	return writeJSON(w, status, s.createdView(run))
 }
 
 // idempotencyDiff says how a create request differs from the run that
@@ -219,6 +219,19 @@ func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
 	if run.State == store.RunScheduled || run.State == store.RunAwaitingSlot {
 		v.WaitingReason = s.waitingReason(ctx, run)
 	}
+	s.lateView(&v)
+	return v
+}
+
+// createdView renders a run as POST /api/v1/runs answers: without its
+// waiting reason. A run just created has not been offered to a worker yet,
+// and the reason reads the live workers, the queue and the runs ahead of
+// it: five reads, one of them counting the queue's backlog, which doubled
+// the cost of every create in a burst (docs/performance.md, "Creating
+// runs"). GET /api/v1/runs/{id} says why it waits; `runs create` reads it
+// there.
+func (s *Server) createdView(run store.Run) apitype.Run {
+	v := api.RunJSON(run, s.cfg.Blobs)
 	s.lateView(&v)
 	return v
 }

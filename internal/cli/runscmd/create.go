@@ -90,13 +90,26 @@ func runsCreateCommand(env *cli.Env) *cobra.Command {
 const runsRecheckFor = time.Second
 
 // runsStillWaiting (of runs create and runs retry) returns run as it is
-// once a worker serving it had a moment to claim it: while the server says it waits for a free slot on
-// live workers, it is read again until it leaves SCHEDULED or
-// runsRecheckFor has passed. A run no live worker serves is returned at
-// once.
+// once a worker serving it had a moment to claim it. A SCHEDULED run whose
+// document has no waiting reason (the create response never has one) is
+// read at once for it; a run no live worker serves is then returned. While
+// the server says it waits for a free slot on live workers, it is read
+// again until it leaves SCHEDULED or runsRecheckFor has passed.
 func runsStillWaiting(ctx context.Context, c *client.Client, run apitype.Run) apitype.Run {
-	if run.State != string(store.RunScheduled) || run.WaitingReason == "" ||
-		strings.HasPrefix(run.WaitingReason, "no live worker") {
+	if run.State != string(store.RunScheduled) {
+		return run
+	}
+	if run.WaitingReason == "" {
+		d, err := c.GetRun(ctx, run.ID)
+		switch {
+		case err != nil:
+			return run
+		case d.State != string(store.RunScheduled):
+			return d.Run
+		}
+		run.WaitingReason = d.WaitingReason
+	}
+	if run.WaitingReason == "" || strings.HasPrefix(run.WaitingReason, "no live worker") {
 		return run
 	}
 	deadline := time.Now().Add(runsRecheckFor)
