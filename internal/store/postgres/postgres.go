@@ -79,6 +79,12 @@
 //     connection. Statements are prepared and cached per connection (pgx's
 //     default), which a pooler in transaction mode (PgBouncer) does not
 //     support unless the URL sets default_query_exec_mode=exec.
+//     PostgreSQL's plan cache keeps its default (a generic plan from the
+//     sixth execution of a statement on a connection, made with the
+//     statistics of that moment): the indexes are built so that the plan
+//     made on a nearly empty table stays right as it grows (migration
+//     0015, TestGenericPlansFollowTableGrowth); the URL may set
+//     plan_cache_mode.
 //   - Writers lock rows in one order: workers, then runs by id, then task
 //     runs by primary key (claims and lease expiry skip locked rows
 //     instead); cache entries follow their task runs. A transaction that PostgreSQL still
@@ -137,21 +143,6 @@ var (
 	_ store.Notifier = (*Store)(nil)
 )
 
-// planCacheMode is the plan_cache_mode of the store's connections unless
-// the URL sets one. pgx prepares every statement, and PostgreSQL plans a
-// prepared statement once for all parameters (a generic plan) after five
-// executions, with the statistics of that moment: in a new database, or
-// the first minute of a large fan-out (before autovacuum first analyzes
-// task_runs), it costs every index of task_runs as nearly empty and may
-// look a task run up by (run_id, key, id) through task_runs_order
-// (run_id, created_at, id) instead of the primary key, reading all of the
-// run's entries per row. That generic plan is kept until the next
-// analyze: claims and completions of a 50,000-item map ran at 200-1,000
-// task runs a second instead of 8,000-9,000. A custom plan per execution
-// follows the table as it grows, for a fraction of a millisecond of
-// planning per statement.
-const planCacheMode = "force_custom_plan"
-
 // Open connects to the PostgreSQL database at url (a postgres:// URL or a
 // key=value connection string understood by pgx, pool_* parameters
 // included), applies pending schema migrations and returns the store. It
@@ -162,9 +153,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
-	}
-	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
-		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = planCacheMode
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

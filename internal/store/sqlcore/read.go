@@ -237,6 +237,13 @@ func (c *Core) RunChildGet(ctx context.Context, parentRunID, stepKey string) (st
 	return r, nil
 }
 
+// inOrder is the term of PostgreSQL's partial index task_runs_order
+// (migration 0015), true of every task run: the statements that read a
+// run's task runs in creation order write it so that the index serves
+// them, and no other statement may use the index (SQLite's is not partial;
+// the term costs it nothing).
+const inOrder = "created_at >= 0"
+
 // TaskRunList returns the task runs of p.RunID (only those of step p.Key
 // when set) ordered by creation time, then ID.
 func (c *Core) TaskRunList(ctx context.Context, p store.TaskRunListParams) ([]store.TaskRun, error) {
@@ -253,7 +260,7 @@ func taskRunListQuery(p store.TaskRunListParams) (string, []any) {
 	if p.Brief {
 		cols = taskRunBriefCols
 	}
-	b.WriteString("SELECT " + cols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID))
+	b.WriteString("SELECT " + cols + " FROM task_runs WHERE run_id = " + a.Add(p.RunID) + " AND " + inOrder)
 	if p.Key != "" {
 		b.WriteString(" AND key = " + a.Add(p.Key))
 	}
@@ -302,7 +309,7 @@ func (c *Core) TaskRunCounts(ctx context.Context, runID string) ([]store.TaskRun
 		err := sc.Scan(&n.Task, &state, &count)
 		n.State, n.N = store.TaskState(state), int(count)
 		return n, err
-	}, `SELECT task, state, COUNT(*) FROM task_runs WHERE run_id = $1 GROUP BY task, state ORDER BY task, state`, runID)
+	}, `SELECT task, state, COUNT(*) FROM task_runs WHERE run_id = $1 AND `+inOrder+` GROUP BY task, state ORDER BY task, state`, runID)
 	return out, c.d.Translate(err, "count task runs of %s", runID)
 }
 

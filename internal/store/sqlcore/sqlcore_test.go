@@ -29,7 +29,7 @@ func TestArgs(t *testing.T) {
 
 func TestTaskRunListQuery(t *testing.T) {
 	t.Parallel()
-	sel := "SELECT " + TaskRunCols + " FROM task_runs WHERE run_id = $1"
+	sel := "SELECT " + TaskRunCols + " FROM task_runs WHERE run_id = $1 AND created_at >= 0"
 	for _, c := range []struct {
 		name string
 		p    store.TaskRunListParams
