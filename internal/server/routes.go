@@ -215,11 +215,10 @@ func clip(raw json.RawMessage) string {
 
 // runView renders a run, saying why a SCHEDULED run waits.
 func (s *Server) runView(ctx context.Context, run store.Run) apitype.Run {
-	v := api.RunJSON(run, s.cfg.Blobs)
+	v := s.createdView(run)
 	if run.State == store.RunScheduled || run.State == store.RunAwaitingSlot {
 		v.WaitingReason = s.waitingReason(ctx, run)
 	}
-	s.lateView(&v)
 	return v
 }
 

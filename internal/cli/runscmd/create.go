@@ -100,14 +100,10 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run apitype.Run) ap
 		return run
 	}
 	if run.WaitingReason == "" {
-		d, err := c.GetRun(ctx, run.ID)
-		switch {
-		case err != nil:
+		var done bool
+		if run, done = runsReread(ctx, c, run); done {
 			return run
-		case d.State != string(store.RunScheduled):
-			return d.Run
 		}
-		run.WaitingReason = d.WaitingReason
 	}
 	if run.WaitingReason == "" || strings.HasPrefix(run.WaitingReason, "no live worker") {
 		return run
@@ -123,16 +119,27 @@ func runsStillWaiting(ctx context.Context, c *client.Client, run apitype.Run) ap
 			return run
 		case <-t.C:
 		}
-		d, err := c.GetRun(ctx, run.ID)
-		if err != nil {
+		var done bool
+		if run, done = runsReread(ctx, c, run); done {
 			return run
 		}
-		if d.State != string(store.RunScheduled) {
-			return d.Run
-		}
-		run.WaitingReason = d.WaitingReason
 	}
 	return run
+}
+
+// runsReread reads a SCHEDULED run again: its new document, done, once it
+// left SCHEDULED; run itself, done, when the read fails; else run with the
+// server's current waiting reason.
+func runsReread(ctx context.Context, c *client.Client, run apitype.Run) (apitype.Run, bool) {
+	d, err := c.GetRun(ctx, run.ID)
+	switch {
+	case err != nil:
+		return run, true
+	case d.State != string(store.RunScheduled):
+		return d.Run, true
+	}
+	run.WaitingReason = d.WaitingReason
+	return run, false
 }
 
 // runsWaiting tells on stderr why a SCHEDULED run has not started.

@@ -233,10 +233,11 @@ func TestGenericPlansFollowTableGrowth(t *testing.T) {
 	defer conn.Release()
 	// As sqlcore's TaskRunList writes it (TestTaskRunListQuery).
 	const list = "SELECT id, state FROM task_runs WHERE run_id = $1 AND created_at >= 0 ORDER BY created_at, id LIMIT $2 OFFSET $3"
-	for _, c := range []struct{ name, sql, args string }{
-		{"lookup", "SELECT state FROM task_runs WHERE run_id = $1 AND key = $2 AND id = $3", "('r', 'm/0.7', 'id-7')"},
-		{"list", list, "('r', 50, 0)"},
-	} {
+	statements := []struct{ name, sql, args, index string }{
+		{"lookup", "SELECT state FROM task_runs WHERE run_id = $1 AND key = $2 AND id = $3", "('r', 'm/0.7', 'id-7')", "task_runs_pkey"},
+		{"list", list, "('r', 50, 0)", "task_runs_order"},
+	}
+	for _, c := range statements {
 		if _, err := conn.Exec(ctx, "PREPARE "+c.name+" AS "+c.sql); err != nil {
 			t.Fatal(err)
 		}
@@ -248,10 +249,7 @@ func TestGenericPlansFollowTableGrowth(t *testing.T) {
 		SELECT 'id-' || n, 'r', 'm/0.' || n, 'm', 'PENDING', n FROM generate_series(1, 20000) n`); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ name, args, index string }{
-		{"lookup", "('r', 'm/0.7', 'id-7')", "task_runs_pkey"},
-		{"list", "('r', 50, 0)", "task_runs_order"},
-	} {
+	for _, c := range statements {
 		var plan strings.Builder
 		rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) EXECUTE "+c.name+c.args)
 		if err != nil {
